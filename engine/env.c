@@ -1,0 +1,325 @@
+/*
+ * engine/env.c - the builder side of the public API: weir_map() and
+ * friends append nodes to the env. Any misuse records the first error in
+ * the env and returns NULL; every builder accepts NULL input (and then
+ * returns NULL), so a job can chain calls and check once, and the engine
+ * refuses to run an env that holds an error.
+ */
+#include "engine/graph.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void weir_config_defaults(struct weir_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->parallelism = 1;
+	c->workers = 0;
+	c->pin = true;
+	c->segment_size = 32 * 1024;
+	c->credits = 4;
+	c->floating = 64;
+	c->buffer_timeout_ns = 100 * 1000 * 1000ull;
+	c->spin_ns = 50 * 1000ull;
+	c->batch = 256;
+	c->max_parallelism = 128;
+	c->max_record = 64u << 20;
+}
+
+weir_env *weir_env_create(int parallelism)
+{
+	weir_env *env = calloc(1, sizeof(*env));
+	if (env)
+		env->parallelism = parallelism;
+	return env;
+}
+
+void weir_env_destroy(weir_env *env)
+{
+	if (!env)
+		return;
+	for (int i = 0; i < env->nnodes; i++) {
+		struct node *n = env->nodes[i];
+		if (n->hooks.free_arg)
+			n->hooks.free_arg(n->arg);
+		free(n->in);
+		free(n);
+	}
+	free(env->nodes);
+	while (env->streams) {
+		weir_stream *s = env->streams;
+		env->streams = s->next_alloc;
+		free(s);
+	}
+	free(env);
+}
+
+static int verror(weir_env *env, const char *fmt, va_list ap)
+{
+	if (env && !env->error[0])
+		vsnprintf(env->error, sizeof(env->error), fmt, ap);
+	return -1;
+}
+
+int weir_env_error(weir_env *env, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(env, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int weir_env_fail(weir_env *env, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(env, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int weir_env_parallelism(const weir_env *env)
+{
+	return env ? env->parallelism : 1;
+}
+
+static weir_stream *stream_alloc(weir_env *env, int nparts)
+{
+	weir_stream *s = calloc(1, sizeof(*s) + sizeof(struct stream_part) * (size_t)nparts);
+	if (!s) {
+		weir_env_error(env, "out of memory");
+		return NULL;
+	}
+	s->env = env;
+	s->nparts = nparts;
+	s->next_alloc = env->streams;
+	env->streams = s;
+	return s;
+}
+
+weir_stream *weir_env_stream(weir_env *env, struct node *n)
+{
+	weir_stream *s = stream_alloc(env, 1);
+	if (s) {
+		s->parts[0].node = n->id;
+		s->parts[0].part = PART_DEFAULT;
+	}
+	return s;
+}
+
+struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, weir_stream *in)
+{
+	if (!env)
+		return NULL;
+	if (!name || !*name || strlen(name) >= WEIR_NAME_MAX) {
+		weir_env_error(env, "operator name '%s' must have 1 to %d characters",
+			       name ? name : "(null)", WEIR_NAME_MAX - 1);
+		return NULL;
+	}
+	for (int i = 0; i < env->nnodes; i++)
+		if (!strcmp(env->nodes[i]->name, name)) {
+			weir_env_error(env, "two operators are named '%s'; names must be unique", name);
+			return NULL;
+		}
+	if (in) {
+		for (int i = 0; i < in->nparts; i++)
+			if (env->nodes[in->parts[i].node]->kind == OP_SINK) {
+				weir_env_error(env, "%s: its input is the sink '%s', which has no output", name,
+					       env->nodes[in->parts[i].node]->name);
+				return NULL;
+			}
+	}
+	if (env->nnodes == env->cap) {
+		int cap = env->cap ? env->cap * 2 : 16;
+		struct node **nn = realloc(env->nodes, sizeof(*nn) * (size_t)cap);
+		if (!nn) {
+			weir_env_error(env, "out of memory");
+			return NULL;
+		}
+		env->nodes = nn;
+		env->cap = cap;
+	}
+	struct node *n = calloc(1, sizeof(*n));
+	if (!n || (in && !(n->in = calloc((size_t)in->nparts, sizeof(struct edge))))) {
+		free(n);
+		weir_env_error(env, "out of memory");
+		return NULL;
+	}
+	n->id = env->nnodes;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->kind = kind;
+	if (in) {
+		for (int i = 0; i < in->nparts; i++) {
+			n->in[i].src = in->parts[i].node;
+			n->in[i].part = in->parts[i].part;
+			n->in[i].key_fn = in->parts[i].key_fn;
+			n->in[i].key_arg = in->parts[i].key_arg;
+			env->nodes[in->parts[i].node]->nconsumers++;
+		}
+		n->nin = in->nparts;
+	}
+	env->nodes[env->nnodes++] = n;
+	return n;
+}
+
+/* The env of a stream argument, recording an error when it is NULL. */
+static weir_env *input_env(weir_stream *in, const char *what)
+{
+	if (in)
+		return in->env;
+	/* No env to record into: the earlier call that returned NULL already
+	 * recorded why. */
+	(void)what;
+	return NULL;
+}
+
+weir_stream *weir_source(weir_env *env, const char *name, weir_source_fn poll, void *arg)
+{
+	if (!env)
+		return NULL;
+	if (!poll)
+		return weir_env_error(env, "source '%s': poll function is NULL", name ? name : "?"), NULL;
+	struct node *n = weir_env_add(env, OP_SOURCE, name, NULL);
+	if (!n)
+		return NULL;
+	n->fn.source = poll;
+	n->arg = arg;
+	return weir_env_stream(env, n);
+}
+
+static weir_stream *unary(weir_stream *in, enum op_kind kind, const char *name, void *fn, void *arg)
+{
+	weir_env *env = input_env(in, name);
+	if (!env)
+		return NULL;
+	if (!fn)
+		return weir_env_error(env, "operator '%s': function is NULL", name ? name : "?"), NULL;
+	struct node *n = weir_env_add(env, kind, name, in);
+	if (!n)
+		return NULL;
+	switch (kind) {
+	case OP_MAP: n->fn.map = (weir_map_fn)fn; break;
+	case OP_FILTER: n->fn.filter = (weir_filter_fn)fn; break;
+	case OP_FLAT_MAP: n->fn.flat_map = (weir_flat_map_fn)fn; break;
+	case OP_REDUCE: n->fn.reduce = (weir_reduce_fn)fn; break;
+	case OP_SINK: n->fn.sink = (weir_sink_fn)fn; break;
+	default: break;
+	}
+	n->arg = arg;
+	return weir_env_stream(env, n);
+}
+
+weir_stream *weir_map(weir_stream *in, const char *name, weir_map_fn fn, void *arg)
+{
+	return unary(in, OP_MAP, name, (void *)fn, arg);
+}
+
+weir_stream *weir_filter(weir_stream *in, const char *name, weir_filter_fn fn, void *arg)
+{
+	return unary(in, OP_FILTER, name, (void *)fn, arg);
+}
+
+weir_stream *weir_flat_map(weir_stream *in, const char *name, weir_flat_map_fn fn, void *arg)
+{
+	return unary(in, OP_FLAT_MAP, name, (void *)fn, arg);
+}
+
+weir_stream *weir_sink(weir_stream *in, const char *name, weir_sink_fn fn, void *arg)
+{
+	return unary(in, OP_SINK, name, (void *)fn, arg);
+}
+
+weir_stream *weir_reduce(weir_stream *keyed, const char *name, weir_reduce_fn fn, void *arg)
+{
+	if (!keyed)
+		return NULL;
+	for (int i = 0; i < keyed->nparts; i++)
+		if (keyed->parts[i].part != PART_HASH)
+			return weir_env_error(keyed->env, "reduce '%s': its input is not keyed (call weir_key_by first)",
+					      name ? name : "?"), NULL;
+	return unary(keyed, OP_REDUCE, name, (void *)fn, arg);
+}
+
+static weir_stream *repartition(weir_stream *in, enum part_kind part, weir_key_fn fn, void *arg)
+{
+	if (!in)
+		return NULL;
+	weir_stream *s = stream_alloc(in->env, in->nparts);
+	if (!s)
+		return NULL;
+	for (int i = 0; i < in->nparts; i++) {
+		s->parts[i].node = in->parts[i].node;
+		s->parts[i].part = part;
+		s->parts[i].key_fn = fn;
+		s->parts[i].key_arg = arg;
+	}
+	return s;
+}
+
+weir_stream *weir_key_by(weir_stream *in, weir_key_fn fn, void *arg)
+{
+	if (in && !fn)
+		return weir_env_error(in->env, "key_by: key function is NULL"), NULL;
+	return repartition(in, PART_HASH, fn, arg);
+}
+
+weir_stream *weir_rebalance(weir_stream *in) { return repartition(in, PART_REBALANCE, NULL, NULL); }
+weir_stream *weir_broadcast(weir_stream *in) { return repartition(in, PART_BROADCAST, NULL, NULL); }
+weir_stream *weir_forward(weir_stream *in) { return repartition(in, PART_FORWARD, NULL, NULL); }
+
+weir_stream *weir_union(weir_stream *a, weir_stream *b)
+{
+	if (!a || !b)
+		return NULL;
+	if (a->env != b->env)
+		return weir_env_error(a->env, "union: the streams belong to different jobs"), NULL;
+	weir_stream *s = stream_alloc(a->env, a->nparts + b->nparts);
+	if (!s)
+		return NULL;
+	memcpy(s->parts, a->parts, sizeof(struct stream_part) * (size_t)a->nparts);
+	memcpy(s->parts + a->nparts, b->parts, sizeof(struct stream_part) * (size_t)b->nparts);
+	return s;
+}
+
+/* The node that produced s: the setters below apply to it. */
+static struct node *producer(weir_stream *s, const char *what)
+{
+	if (!s)
+		return NULL;
+	if (s->nparts != 1) {
+		weir_env_error(s->env, "%s: applies to one operator, not to a union", what);
+		return NULL;
+	}
+	return s->env->nodes[s->parts[0].node];
+}
+
+weir_stream *weir_set_parallelism(weir_stream *s, int parallelism)
+{
+	struct node *n = producer(s, "set_parallelism");
+	if (!n)
+		return NULL;
+	if (parallelism < 1 || parallelism > 1024)
+		return weir_env_error(s->env, "%s: parallelism %d is out of range (1..1024)", n->name,
+				      parallelism), NULL;
+	n->parallelism = parallelism;
+	return s;
+}
+
+weir_stream *weir_on_open(weir_stream *s, weir_open_fn fn)
+{
+	struct node *n = producer(s, "on_open");
+	if (n)
+		n->open = fn;
+	return n ? s : NULL;
+}
+
+weir_stream *weir_on_close(weir_stream *s, weir_close_fn fn)
+{
+	struct node *n = producer(s, "on_close");
+	if (n)
+		n->close = fn;
+	return n ? s : NULL;
+}

@@ -1,0 +1,117 @@
+/*
+ * engine/graph.h - the logical dataflow a job builds (the JobGraph's
+ * input), and the knobs of a run.
+ *
+ * weir_job() calls the builder functions of include/weir/weir.h, which
+ * append nodes to a weir_env. A node is one operator; its input edges say
+ * which nodes feed it and how records are partitioned on the way. A
+ * weir_stream is only a handle: (node, partitioning) pairs, several after
+ * a union. The plan (plan.c) turns nodes into chained vertices.
+ */
+#ifndef WEIR_ENGINE_GRAPH_H
+#define WEIR_ENGINE_GRAPH_H
+
+#include <weir/weir.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WEIR_NAME_MAX 64
+
+enum op_kind { OP_SOURCE, OP_MAP, OP_FILTER, OP_FLAT_MAP, OP_REDUCE, OP_SINK };
+
+enum part_kind {
+	PART_DEFAULT,	/* forward if parallelism is equal, else rebalance */
+	PART_FORWARD,
+	PART_HASH,
+	PART_REBALANCE,
+	PART_BROADCAST,
+};
+
+struct edge {
+	int src;		/* node id */
+	enum part_kind part;
+	weir_key_fn key_fn;	/* PART_HASH */
+	void *key_arg;
+};
+
+/* Engine-internal hooks of built-in operators (connectors). */
+struct op_hooks {
+	int (*idle)(weir_ctx *ctx);		/* the subtask ran out of input */
+	int (*commit)(weir_ctx *ctx);		/* job succeeded: publish output */
+	void (*abort)(weir_ctx *ctx);		/* job failed: discard output */
+	void (*free_arg)(void *arg);		/* env teardown */
+};
+
+struct node {
+	int id;
+	char name[WEIR_NAME_MAX];
+	enum op_kind kind;
+	int parallelism;	/* 0: the env's default */
+	union {
+		weir_source_fn source;
+		weir_map_fn map;
+		weir_filter_fn filter;
+		weir_flat_map_fn flat_map;
+		weir_reduce_fn reduce;
+		weir_sink_fn sink;
+	} fn;
+	void *arg;
+	weir_open_fn open;
+	weir_close_fn close;
+	struct op_hooks hooks;
+	struct edge *in;
+	int nin;
+	int nconsumers;		/* edges leaving this node */
+};
+
+struct stream_part {
+	int node;
+	enum part_kind part;
+	weir_key_fn key_fn;
+	void *key_arg;
+};
+
+struct weir_stream {
+	weir_env *env;
+	struct weir_stream *next_alloc;	/* env's list, for teardown */
+	int nparts;
+	struct stream_part parts[];
+};
+
+struct weir_env {
+	struct node **nodes;
+	int nnodes;
+	int cap;
+	struct weir_stream *streams;
+	int parallelism;	/* default */
+	char error[1024];	/* first builder error; "" when fine */
+};
+
+weir_env *weir_env_create(int parallelism);
+void weir_env_destroy(weir_env *env);
+/* Record a builder error (the first one wins); returns -1. */
+int weir_env_error(weir_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a node fed by stream `in` (NULL for sources). NULL on error. */
+struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, weir_stream *in);
+weir_stream *weir_env_stream(weir_env *env, struct node *n);
+
+/* Knobs of a run (configuration keys and flags; docs/configuration.md). */
+struct weir_config {
+	int parallelism;		/* default operator parallelism */
+	int workers;			/* worker threads (slots); 0: one per allowed CPU */
+	bool pin;			/* pin workers to cores */
+	uint32_t segment_size;		/* bytes, power of two */
+	uint32_t credits;		/* exclusive segments per channel */
+	uint32_t floating;		/* extra pool segments shared by all channels */
+	uint64_t buffer_timeout_ns;	/* longest a partly filled segment waits */
+	uint64_t spin_ns;		/* busy-poll before sleeping */
+	uint32_t batch;			/* records per step and per source poll */
+	uint32_t max_parallelism;	/* key groups */
+	uint32_t max_record;		/* largest record, bytes */
+	bool quiet;			/* no summary on stderr */
+};
+
+void weir_config_defaults(struct weir_config *c);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * engine/operators.c - what a subtask does with a record: the run-time side
+ * of the public API (weir_emit, weir_fail, the ctx accessors) and the
+ * per-kind behaviour of operators.
+ *
+ * The record path is plain calls: a chained operator's emit is the next
+ * operator's deliver; the tail's emit partitions into writers, which copy
+ * the bytes into segments. Nothing here allocates or locks per record.
+ */
+#include "engine/runtime.h"
+#include "base/clock.h"
+#include "base/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
+{
+	if (st->failed)
+		return -1;
+	char msg[768];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char full[1024];
+	snprintf(full, sizeof(full), "operator '%s' (subtask %d/%d): %s", op ? op->node->name : st->ops[0].node->name,
+		 st->index + 1, st->v->parallelism, msg);
+	st->failed = true;
+	weir_job_fail(st->job, full);
+	return -1;
+}
+
+int weir_op_fail(struct subtask *st, struct opinst *op, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(st, op, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int weir_fail(weir_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(ctx->st, ctx->op, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int weir_ctx_subtask(const weir_ctx *ctx) { return ctx->st->index; }
+int weir_ctx_parallelism(const weir_ctx *ctx) { return ctx->st->v->parallelism; }
+const char *weir_ctx_name(const weir_ctx *ctx) { return ctx->op->node->name; }
+void *weir_ctx_arg(const weir_ctx *ctx) { return ctx->arg; }
+void *weir_ctx_state(const weir_ctx *ctx) { return ctx->state; }
+void weir_ctx_set_state(weir_ctx *ctx, void *state) { ctx->state = state; }
+uint32_t weir_ctx_batch(const weir_ctx *ctx) { return ctx->st->job->cfg.batch; }
+void weir_ctx_idle_until(weir_ctx *ctx, uint64_t mono_ns) { ctx->idle_until = mono_ns; }
+uint64_t weir_ctx_now_ns(const weir_ctx *ctx) { (void)ctx; return weir_now_ns(); }
+
+/* A user function's return value: negative fails the operator. */
+static inline int check(struct subtask *st, struct opinst *op, int rc)
+{
+	if (__builtin_expect(rc < 0, 0)) {
+		if (!st->failed)
+			weir_op_fail(st, op, "failed (returned %d without a message)", rc);
+		return -1;
+	}
+	return st->failed ? -1 : 0;
+}
+
+static int emit_one(struct opinst *op, const weir_rec *rec, uint32_t got)
+{
+	if (op->ctx.emitted != 1)
+		return weir_op_fail(op->ctx.st, op, "must emit exactly one record per input, emitted %u", got);
+	return 0;
+}
+
+int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
+{
+	struct subtask *st = op->ctx.st;
+	weir_ctx *ctx = &op->ctx;
+	struct node *n = op->node;
+	op->records_in++;
+	ctx->cur_ts = rec->ts;
+	switch (n->kind) {
+	case OP_MAP:
+		ctx->emitted = 0;
+		if (check(st, op, n->fn.map(ctx, rec)) < 0)
+			return -1;
+		return emit_one(op, rec, ctx->emitted);
+	case OP_FILTER: {
+		int keep = n->fn.filter(ctx, rec);
+		if (check(st, op, keep) < 0)
+			return -1;
+		return keep ? weir_emit_ts(ctx, rec->data, rec->len, rec->ts) : 0;
+	}
+	case OP_FLAT_MAP:
+		return check(st, op, n->fn.flat_map(ctx, rec));
+	case OP_SINK:
+		return check(st, op, n->fn.sink(ctx, rec));
+	case OP_REDUCE: {
+		weir_key key = { 0 };
+		if (!in || !in->key_fn)
+			return weir_op_fail(st, op, "reduce needs a keyed input");
+		if (check(st, op, in->key_fn(&in->keyctx, rec, &key)) < 0)
+			return -1;
+		uint64_t h = XXH64(key.data, key.len, 0);
+		const struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
+		if (!acc) {
+			if (weir_kv_put(&op->kv, h, key.data, key.len, rec->data, rec->len, rec->ts) < 0)
+				return weir_op_fail(st, op, "out of memory for keyed state");
+			return weir_emit_ts(ctx, rec->data, rec->len, rec->ts);
+		}
+		weir_rec a = { .data = acc->val, .len = acc->vlen, .ts = acc->ts };
+		ctx->capturing = true;
+		ctx->rkey = acc->key;
+		ctx->rklen = acc->klen;
+		ctx->rhash = h;
+		ctx->emitted = 0;
+		int rc = n->fn.reduce(ctx, &a, rec);
+		ctx->capturing = false;
+		if (check(st, op, rc) < 0)
+			return -1;
+		return emit_one(op, rec, ctx->emitted);
+	}
+	case OP_SOURCE:
+		break;
+	}
+	return weir_op_fail(st, op, "internal error: a source cannot receive records");
+}
+
+int weir_emit(weir_ctx *ctx, const void *data, uint32_t len)
+{
+	return weir_emit_ts(ctx, data, len, ctx->cur_ts);
+}
+
+int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
+{
+	struct subtask *st = ctx->st;
+	struct opinst *op = ctx->op;
+	if (__builtin_expect(st->failed, 0))
+		return -1;
+	if (__builtin_expect(len > st->job->cfg.max_record, 0))
+		return weir_op_fail(st, op, "emitted a record of %u bytes, more than the maximum of %u", len,
+				    st->job->cfg.max_record);
+	ctx->emitted++;
+	op->records_out++;
+	if (ctx->capturing) {
+		/* reduce: the emitted record is the key's new accumulator. */
+		if (ctx->emitted > 1)
+			return weir_op_fail(st, op, "must emit exactly one record per input, emitted %u",
+					    ctx->emitted);
+		if (weir_kv_put(&op->kv, ctx->rhash, ctx->rkey, ctx->rklen, data, len, ts) < 0)
+			return weir_op_fail(st, op, "out of memory for keyed state");
+	}
+	if (__builtin_expect(st->discarding, 0))
+		return 0;
+	weir_rec r = { .data = data, .len = len, .ts = ts };
+	if (op->next)
+		return weir_op_deliver(op->next, &r, NULL);
+	return weir_op_output(st, &r);
+}
+
+int weir_op_output(struct subtask *st, const weir_rec *rec)
+{
+	for (int i = 0; i < st->nout; i++) {
+		struct output *o = &st->out[i];
+		struct weir_writer *w;
+		switch (o->part) {
+		case PART_HASH: {
+			weir_key key = { 0 };
+			if (check(st, st->ops + st->nops - 1, o->key_fn(&o->keyctx, rec, &key)) < 0)
+				return -1;
+			/* key group, then the subtask that owns the group */
+			uint32_t kg = (uint32_t)(XXH64(key.data, key.len, 0) % o->maxp);
+			w = &o->w[(uint64_t)kg * (uint32_t)o->nw / o->maxp];
+			break;
+		}
+		case PART_REBALANCE:
+			w = &o->w[o->rr];
+			if (++o->rr == (uint32_t)o->nw)
+				o->rr = 0;
+			break;
+		case PART_BROADCAST:
+			for (int k = 0; k < o->nw; k++)
+				if (weir_writer_put(&o->w[k], rec->data, rec->len, rec->ts) < 0)
+					return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
+			continue;
+		default:
+			w = &o->w[0];
+			break;
+		}
+		if (weir_writer_put(w, rec->data, rec->len, rec->ts) < 0)
+			return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
+	}
+	return 0;
+}
+
+int weir_op_open(struct subtask *st, struct opinst *op)
+{
+	op->opened = true;
+	if (op->node->open)
+		return check(st, op, op->node->open(&op->ctx));
+	return 0;
+}
+
+int weir_op_close(struct subtask *st, struct opinst *op)
+{
+	if (!op->opened || op->closed)
+		return 0;
+	op->closed = true;
+	if (op->node->close)
+		return check(st, op, op->node->close(&op->ctx));
+	return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * engine/record.h - records serialized into segments.
+ *
+ * A record in a segment is a 16-byte header, then its bytes, padded to a
+ * multiple of 8 so that the next header and every payload are 8-byte
+ * aligned (jobs may cast record data to their structs):
+ *
+ *     [u32 len][u32 reserved][i64 timestamp][len bytes][pad to 8]
+ *
+ * A header never straddles two segments: with fewer than 16 bytes left the
+ * writer sends the segment. A record that does not fit in what is left of
+ * the segment starts a fresh one; only a record larger than a whole
+ * segment spans several: its bytes continue at offset 0 of the following
+ * segments of the same channel. The reader hands records that sit in one
+ * segment to operators in place (no copy) and assembles spanning ones in
+ * a scratch buffer.
+ *
+ * Threads: a writer belongs to the producing subtask, a reader to the
+ * consuming one.
+ */
+#ifndef WEIR_ENGINE_RECORD_H
+#define WEIR_ENGINE_RECORD_H
+
+#include "shm/channel.h"
+
+#include <weir/weir.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WEIR_REC_HDR 16u
+
+static inline uint32_t weir_rec_pad(uint32_t len) { return (len + 7u) & ~7u; }
+
+struct weir_writer {
+	struct weir_chan *ch;
+	weir_seg seg;		/* WEIR_SEG_NONE: none being filled */
+	uint8_t *buf;
+	uint32_t used;
+	uint32_t cap;
+	uint64_t first_ns;	/* when the first record went into seg */
+	uint64_t records;
+	/* Points at a flag set when a segment had to come from beyond the
+	 * credit: the subtask then stops taking input until it has credit. */
+	bool *overdraft;
+	/* How to wait when the pool itself is empty; set by the runtime. */
+	int (*wait_for_segment)(void *arg);
+	void *wait_arg;
+};
+
+void weir_writer_init(struct weir_writer *w, struct weir_chan *ch);
+/* Append a record. 0, or -1 with the trail set (the pool ran dry and
+ * waiting failed: the job is stopping). */
+int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64_t ts);
+/* Send the partly filled segment, if any. 0 or -1. */
+int weir_writer_flush(struct weir_writer *w);
+/* Give back the segment being filled without sending it (teardown). */
+void weir_writer_discard(struct weir_writer *w);
+
+struct weir_reader {
+	struct weir_chan *ch;
+	weir_seg seg;		/* WEIR_SEG_NONE: between segments */
+	const uint8_t *buf;
+	uint32_t len;
+	uint32_t off;
+	/* a spanning record being assembled */
+	uint8_t *scratch;
+	uint32_t scratch_cap;
+	uint32_t span_len;	/* 0: none */
+	uint32_t span_have;
+	int64_t span_ts;
+	uint32_t max_record;
+};
+
+void weir_reader_init(struct weir_reader *r, struct weir_chan *ch, uint32_t max_record);
+void weir_reader_release(struct weir_reader *r);
+
+enum weir_read {
+	WEIR_READ_EMPTY = 0,	/* nothing waiting */
+	WEIR_READ_RECORD = 1,	/* *rec is valid until the next call */
+	WEIR_READ_EVENT = 2,	/* *code, *val hold an in-band event */
+};
+
+/* Next record or event, in channel order. <0 with the trail set when the
+ * channel carries something malformed. */
+int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint64_t *val);
+/* True when the reader holds no partly read segment or record. */
+static inline bool weir_reader_between(const struct weir_reader *r)
+{
+	return r->seg == WEIR_SEG_NONE && r->span_len == 0;
+}
+
+#endif

@@ -1,0 +1,586 @@
+/*
+ * engine/runtime.c - run a plan in this process.
+ *
+ * Deploy: size one segment pool for every channel's credits plus a
+ * floating reserve; place subtasks on workers (round robin over all
+ * subtasks in vertex order: with parallelism >= workers this is Flink's
+ * slot sharing, subtask i of each vertex in slot i mod workers; with less,
+ * pipeline stages spread over the cores); connect producer and consumer
+ * subtasks with channels whose doorbells are their workers'.
+ *
+ * Run: each subtask is a sched task. Its step reads a bounded batch from
+ * its inputs (a source: one poll), pushes records through its chain and
+ * into its writers, and stops early when an output runs out of credit.
+ * When its inputs are drained it flushes partly filled segments at once
+ * (flush-on-idle: a lone record leaves immediately); under load segments
+ * leave full, or after buffer_timeout at the latest. End of input travels
+ * in-band (EV_END after the last segment on every channel), so a bounded
+ * job winds down by itself in channel order.
+ *
+ * Finish: on success every sink commits (file sinks rename their part
+ * files into place); on failure or cancel every sink aborts, so a failed
+ * job leaves nothing that looks like complete output. Teardown returns
+ * every segment to the pool and checks that none is missing.
+ */
+#include "engine/runtime.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "sched/cpu.h"
+
+#include <ck_pr.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EV_END = 1 };
+
+static struct job *volatile running_job;
+
+void weir_job_fail(struct job *job, const char *msg)
+{
+	pthread_mutex_lock(&job->lock);
+	if (!job->failed) {
+		job->failed = true;
+		snprintf(job->error, sizeof(job->error), "%s", msg);
+	}
+	pthread_mutex_unlock(&job->lock);
+	weir_sched_stop(&job->sched);
+}
+
+void weir_local_cancel(void)
+{
+	struct job *job = running_job;
+	if (job) {
+		ck_pr_store_32(&job->cancelled, 1);
+		weir_sched_stop(&job->sched);
+	}
+}
+
+/* ---- the step of a subtask ------------------------------------------- */
+
+static bool outputs_ready(struct subtask *st)
+{
+	for (int i = 0; i < st->nout; i++)
+		for (int k = 0; k < st->out[i].nw; k++) {
+			struct weir_writer *w = &st->out[i].w[k];
+			if (w->seg != WEIR_SEG_NONE && w->cap - w->used >= WEIR_REC_HDR)
+				continue;
+			if (!weir_chan_can_send(w->ch))
+				return false;
+		}
+	st->overdraft = false;
+	return true;
+}
+
+static int flush_all(struct subtask *st)
+{
+	for (int i = 0; i < st->nout; i++)
+		for (int k = 0; k < st->out[i].nw; k++)
+			if (weir_writer_flush(&st->out[i].w[k]) < 0)
+				return weir_op_fail(st, NULL, "%s", weir_err_msg());
+	return 0;
+}
+
+static int flush_due(struct subtask *st)
+{
+	uint64_t now = weir_now_ns(), timeout = st->job->cfg.buffer_timeout_ns;
+	for (int i = 0; i < st->nout; i++)
+		for (int k = 0; k < st->out[i].nw; k++) {
+			struct weir_writer *w = &st->out[i].w[k];
+			if (w->seg != WEIR_SEG_NONE && w->used && now - w->first_ns >= timeout &&
+			    weir_writer_flush(w) < 0)
+				return weir_op_fail(st, NULL, "%s", weir_err_msg());
+		}
+	return 0;
+}
+
+/* The subtask's inputs are drained: push out what waits, and let the
+ * operators that buffer (stdout) do the same. */
+static int go_idle(struct subtask *st)
+{
+	for (int i = 0; i < st->nops; i++) {
+		struct opinst *op = &st->ops[i];
+		if (op->node->hooks.idle && op->node->hooks.idle(&op->ctx) < 0)
+			return weir_op_fail(st, op, "%s", weir_err_msg());
+	}
+	return flush_all(st);
+}
+
+static enum weir_step finish(struct subtask *st)
+{
+	for (int i = 0; i < st->nops && !st->failed; i++)
+		weir_op_close(st, &st->ops[i]);
+	if (st->failed || go_idle(st) < 0)
+		return WEIR_STEP_DONE;
+	for (int i = 0; i < st->nout; i++)
+		for (int k = 0; k < st->out[i].nw; k++)
+			if (weir_chan_send_event(st->out[i].w[k].ch, EV_END, 0) < 0) {
+				weir_op_fail(st, NULL, "channel data ring full at end of input");
+				return WEIR_STEP_DONE;
+			}
+	st->state = ST_DONE;
+	return WEIR_STEP_DONE;
+}
+
+static enum weir_step step_source(struct subtask *st)
+{
+	struct opinst *src = &st->ops[0];
+	if (!outputs_ready(st)) {
+		flush_all(st);
+		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
+	}
+	src->ctx.idle_until = 0;
+	src->ctx.cur_ts = WEIR_TS_NONE;
+	uint64_t before = src->records_out;
+	int r = src->node->fn.source(&src->ctx);
+	if (r < 0 || st->failed) {
+		check_failed:
+		if (!st->failed)
+			weir_op_fail(st, src, "failed (returned %d without a message)", r);
+		return WEIR_STEP_DONE;
+	}
+	switch (r) {
+	case WEIR_SOURCE_END:
+		return finish(st);
+	case WEIR_SOURCE_MORE:
+		if (flush_due(st) < 0)
+			goto check_failed;
+		return WEIR_STEP_BUSY;
+	case WEIR_SOURCE_IDLE:
+		if (go_idle(st) < 0)
+			goto check_failed;
+		st->task.wake_at = src->ctx.idle_until;
+		return src->records_out != before ? WEIR_STEP_BUSY : WEIR_STEP_IDLE;
+	default:
+		weir_op_fail(st, src, "poll returned %d, which is not a weir_source_status", r);
+		return WEIR_STEP_DONE;
+	}
+}
+
+static enum weir_step step_inputs(struct subtask *st)
+{
+	if (!outputs_ready(st)) {
+		flush_all(st);
+		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
+	}
+	uint32_t budget = st->job->cfg.batch;
+	bool progress = false, drained = true;
+	for (int k = 0; k < st->nin && budget; k++) {
+		struct input *in = &st->in[(st->rr_in + k) % st->nin];
+		if (in->ended)
+			continue;
+		while (budget) {
+			weir_rec rec;
+			uint32_t code;
+			uint64_t val;
+			int r = weir_reader_next(&in->rd, &rec, &code, &val);
+			if (r == WEIR_READ_EMPTY)
+				break;
+			progress = true;
+			if (r < 0) {
+				weir_op_fail(st, NULL, "input channel: %s", weir_err_msg());
+				return WEIR_STEP_DONE;
+			}
+			if (r == WEIR_READ_EVENT) {
+				if (code == EV_END) {
+					in->ended = true;
+					st->nin_open--;
+					break;
+				}
+				weir_op_fail(st, NULL, "input channel: unknown event %u", code);
+				return WEIR_STEP_DONE;
+			}
+			budget--;
+			if (weir_op_deliver(&st->ops[0], &rec, in) < 0)
+				return WEIR_STEP_DONE;
+			if (st->overdraft) {
+				budget = 0;
+				break;
+			}
+		}
+		if (!budget)
+			drained = false;
+	}
+	st->rr_in = (st->rr_in + 1) % st->nin;
+	if (st->nin_open == 0)
+		return finish(st);
+	if ((drained ? go_idle(st) : flush_due(st)) < 0)
+		return WEIR_STEP_DONE;
+	return progress ? WEIR_STEP_BUSY : WEIR_STEP_IDLE;
+}
+
+static enum weir_step step(struct weir_task *t)
+{
+	struct subtask *st = (struct subtask *)t;
+	if (st->state == ST_DONE || st->failed)
+		return WEIR_STEP_DONE;
+	if (st->state == ST_NEW) {
+		st->state = ST_RUNNING;
+		for (int i = 0; i < st->nops; i++)
+			if (weir_op_open(st, &st->ops[i]) < 0)
+				return WEIR_STEP_DONE;
+	}
+	return st->is_source ? step_source(st) : step_inputs(st);
+}
+
+/* A writer found the pool empty: run the other tasks of this worker (the
+ * consumer may be one of them) until segments come back. */
+static int wait_for_segment(void *arg)
+{
+	struct subtask *st = arg;
+	if (ck_pr_load_32(&st->job->sched.stop))
+		return -1;
+	if (!weir_worker_help(&st->job->sched, st->task.worker))
+		sched_yield();
+	return 0;
+}
+
+/* ---- deploy ------------------------------------------------------------ */
+
+struct link {
+	int producer;	/* vertex */
+	int consumer;	/* vertex */
+	int input;	/* index among the consumer head's inputs */
+	enum part_kind part;
+	int base;	/* first channel */
+};
+
+static int chan_index(const struct link *l, int pc, int i, int j)
+{
+	return l->base + (l->part == PART_FORWARD ? j : i * pc + j);
+}
+
+static struct subtask *subtask_of(struct job *job, int vertex, int index)
+{
+	int off = 0;
+	for (int v = 0; v < vertex; v++)
+		off += job->plan.v[v].parallelism;
+	return &job->subtasks[off + index];
+}
+
+static void ctx_init(struct weir_ctx *c, struct subtask *st, struct opinst *op, void *arg)
+{
+	memset(c, 0, sizeof(*c));
+	c->st = st;
+	c->op = op;
+	c->arg = arg;
+	c->cur_ts = WEIR_TS_NONE;
+}
+
+static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
+{
+	weir_env *env = job->env;
+	struct plan *p = &job->plan;
+	const struct weir_config *cfg = &job->cfg;
+
+	/* links and channel count */
+	int nlinks = 0, nchans = 0;
+	for (int v = 0; v < p->nv; v++)
+		nlinks += env->nodes[p->v[v].nodes[0]]->nin;
+	struct link *links = calloc((size_t)nlinks + 1, sizeof(*links));
+	if (!links)
+		return weir_err_set("out of memory");
+	*links_out = links;
+	int li = 0;
+	for (int v = 0; v < p->nv; v++) {
+		struct node *head = env->nodes[p->v[v].nodes[0]];
+		for (int k = 0; k < head->nin; k++) {
+			struct link *l = &links[li++];
+			l->consumer = v;
+			l->producer = p->node_vertex[head->in[k].src];
+			l->input = k;
+			l->part = p->edge_part[p->edge_base[head->id] + k];
+			l->base = nchans;
+			nchans += l->part == PART_FORWARD ? p->v[v].parallelism
+							  : p->v[v].parallelism * p->v[l->producer].parallelism;
+		}
+	}
+	*nlinks_out = nlinks;
+
+	/* workers and placement */
+	int nsub = 0, maxpar = 1;
+	for (int v = 0; v < p->nv; v++) {
+		nsub += p->v[v].parallelism;
+		if (p->v[v].parallelism > maxpar)
+			maxpar = p->v[v].parallelism;
+	}
+	int cpus[1024];
+	int ncpus = weir_cpu_allowed(cpus, 1024);
+	int nworkers = cfg->workers > 0 ? cfg->workers : ncpus;
+	if (nworkers > nsub)
+		nworkers = nsub;
+	if (weir_sched_init(&job->sched, nworkers, cfg->pin, cfg->spin_ns) < 0)
+		return -1;
+
+	/* the pool: every channel's credits plus the floating reserve */
+	uint64_t nsegs = (uint64_t)nchans * cfg->credits + cfg->floating;
+	if (nsegs > WEIR_SEG_MAX_INDEX)
+		return weir_err_set("the job needs %llu segments, more than a pool holds",
+				    (unsigned long long)nsegs);
+	/* Local mode: the pool lives on the node of our first core. */
+	int node = weir_cpu_node(cpus[0]);
+	if (weir_pool_init(&job->pool, 0, (uint32_t)nsegs, cfg->segment_size, node) < 0)
+		return weir_err_wrap("segment pool");
+
+	job->subtasks = calloc((size_t)nsub, sizeof(struct subtask));
+	job->chans = calloc((size_t)nchans + 1, sizeof(struct weir_chan));
+	if (!job->subtasks || !job->chans)
+		return weir_err_set("out of memory");
+	job->nsub = nsub;
+
+	/* subtasks, their operator chains, and their workers */
+	int s = 0;
+	for (int v = 0; v < p->nv; v++) {
+		struct vertex *vx = &p->v[v];
+		for (int i = 0; i < vx->parallelism; i++, s++) {
+			struct subtask *st = &job->subtasks[s];
+			st->task.step = step;
+			st->job = job;
+			st->v = vx;
+			st->index = i;
+			st->nops = vx->nnodes;
+			st->ops = calloc((size_t)vx->nnodes, sizeof(struct opinst));
+			if (!st->ops)
+				return weir_err_set("out of memory");
+			for (int k = 0; k < vx->nnodes; k++) {
+				struct opinst *op = &st->ops[k];
+				op->node = env->nodes[vx->nodes[k]];
+				op->next = k + 1 < vx->nnodes ? &st->ops[k + 1] : NULL;
+				ctx_init(&op->ctx, st, op, op->node->arg);
+				weir_kv_init(&op->kv);
+			}
+			st->is_source = st->ops[0].node->kind == OP_SOURCE;
+			if (weir_sched_add(&job->sched, s % nworkers, &st->task) < 0)
+				return -1;
+		}
+	}
+
+	/* channels */
+	uint32_t ring_slots = (uint32_t)nsegs + 16;
+	for (int l = 0; l < nlinks; l++) {
+		struct link *lk = &links[l];
+		int pp = p->v[lk->producer].parallelism, pc = p->v[lk->consumer].parallelism;
+		for (int i = 0; i < pp; i++)
+			for (int j = 0; j < pc; j++) {
+				if (lk->part == PART_FORWARD && i != j)
+					continue;
+				struct subtask *prod = subtask_of(job, lk->producer, i);
+				struct subtask *cons = subtask_of(job, lk->consumer, j);
+				int c = chan_index(lk, pc, i, j);
+				if (weir_chan_init(&job->chans[c], &job->pool, cfg->credits, ring_slots,
+						   weir_sched_doorbell(&job->sched, cons->task.worker),
+						   weir_sched_doorbell(&job->sched, prod->task.worker)) < 0)
+					return -1;
+				job->nchans = c + 1 > job->nchans ? c + 1 : job->nchans;
+			}
+	}
+
+	/* inputs and outputs of every subtask */
+	for (s = 0; s < nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		int v = st->v->id;
+		struct node *head = st->ops[0].node;
+		int nin = 0, nout = 0;
+		for (int l = 0; l < nlinks; l++) {
+			if (links[l].consumer == v)
+				nin += links[l].part == PART_FORWARD ? 1 : p->v[links[l].producer].parallelism;
+			if (links[l].producer == v)
+				nout++;
+		}
+		st->in = calloc((size_t)nin + 1, sizeof(struct input));
+		st->out = calloc((size_t)nout + 1, sizeof(struct output));
+		if (!st->in || !st->out)
+			return weir_err_set("out of memory");
+		for (int l = 0; l < nlinks; l++) {
+			struct link *lk = &links[l];
+			int pp = p->v[lk->producer].parallelism, pc = p->v[lk->consumer].parallelism;
+			if (lk->consumer == v) {
+				struct edge *e = &head->in[lk->input];
+				for (int i = 0; i < pp; i++) {
+					if (lk->part == PART_FORWARD && i != st->index)
+						continue;
+					struct input *in = &st->in[st->nin++];
+					in->ch = &job->chans[chan_index(lk, pc, i, st->index)];
+					weir_reader_init(&in->rd, in->ch, cfg->max_record);
+					in->key_fn = e->key_fn;
+					ctx_init(&in->keyctx, st, &st->ops[0], e->key_arg);
+				}
+			}
+			if (lk->producer == v) {
+				struct output *o = &st->out[st->nout++];
+				struct edge *e = &env->nodes[p->v[lk->consumer].nodes[0]]->in[lk->input];
+				o->part = lk->part;
+				o->key_fn = e->key_fn;
+				ctx_init(&o->keyctx, st, &st->ops[st->nops - 1], e->key_arg);
+				o->maxp = cfg->max_parallelism;
+				o->nw = lk->part == PART_FORWARD ? 1 : pc;
+				o->rr = (uint32_t)(st->index % o->nw);
+				o->w = calloc((size_t)o->nw, sizeof(struct weir_writer));
+				if (!o->w)
+					return weir_err_set("out of memory");
+				for (int j = 0; j < o->nw; j++) {
+					int c = chan_index(lk, pc, st->index, lk->part == PART_FORWARD ? st->index : j);
+					weir_writer_init(&o->w[j], &job->chans[c]);
+					o->w[j].overdraft = &st->overdraft;
+					o->w[j].wait_for_segment = wait_for_segment;
+					o->w[j].wait_arg = st;
+				}
+			}
+		}
+		st->nin_open = st->nin;
+	}
+	return 0;
+}
+
+/* ---- teardown ----------------------------------------------------------- */
+
+static void teardown(struct job *job, bool success)
+{
+	for (int s = 0; s < job->nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		if (!st->ops)
+			continue;
+		/* Close what never finished, with its output going nowhere, so
+		 * user code can free what it holds. */
+		st->discarding = true;
+		for (int k = 0; k < st->nops; k++)
+			weir_op_close(st, &st->ops[k]);
+	}
+	for (int s = 0; s < job->nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		for (int k = 0; st->ops && k < st->nops; k++) {
+			struct opinst *op = &st->ops[k];
+			if (!op->opened)
+				continue;
+			if (success && op->node->hooks.commit) {
+				if (op->node->hooks.commit(&op->ctx) < 0) {
+					char msg[1024];
+					snprintf(msg, sizeof(msg), "operator '%s' (subtask %d/%d): commit: %s",
+						 op->node->name, st->index + 1, st->v->parallelism, weir_err_msg());
+					weir_job_fail(job, msg);
+					success = false;
+				}
+			} else if (!success && op->node->hooks.abort) {
+				op->node->hooks.abort(&op->ctx);
+			}
+		}
+	}
+}
+
+static int release(struct job *job)
+{
+	for (int s = 0; s < job->nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		for (int i = 0; i < st->nin; i++)
+			weir_reader_release(&st->in[i].rd);
+		for (int i = 0; i < st->nout; i++) {
+			for (int k = 0; k < st->out[i].nw; k++)
+				weir_writer_discard(&st->out[i].w[k]);
+			free(st->out[i].w);
+		}
+		for (int k = 0; st->ops && k < st->nops; k++)
+			weir_kv_release(&st->ops[k].kv);
+		free(st->ops);
+		free(st->in);
+		free(st->out);
+	}
+	for (int c = 0; c < job->nchans; c++)
+		weir_chan_release(&job->chans[c]);
+	int leaked = 0;
+	if (job->pool.hdr) {
+		/* Every segment must be home: a missing one is a bug in ownership. */
+		leaked = (int)job->pool.nsegs - (int)weir_pool_free_count(&job->pool);
+		weir_pool_release(&job->pool);
+	}
+	free(job->subtasks);
+	free(job->chans);
+	weir_sched_release(&job->sched);
+	weir_plan_release(&job->plan);
+	pthread_mutex_destroy(&job->lock);
+	return leaked;
+}
+
+static void print_summary(struct job *job, bool ok)
+{
+	double ms = (double)(job->end_ns - job->start_ns) / 1e6;
+	fprintf(stderr, "weir: job %s in %.1f ms\n", ok ? "finished" : "failed", ms);
+	for (int n = 0; n < job->env->nnodes; n++) {
+		struct node *nd = job->env->nodes[n];
+		uint64_t in = 0, out = 0;
+		int par = 0;
+		for (int s = 0; s < job->nsub; s++) {
+			struct subtask *st = &job->subtasks[s];
+			for (int k = 0; st->ops && k < st->nops; k++)
+				if (st->ops[k].node == nd) {
+					in += st->ops[k].records_in;
+					out += st->ops[k].records_out;
+					par++;
+				}
+		}
+		fprintf(stderr, "  %-24s parallelism %-3d in %-12llu out %llu\n", nd->name, par,
+			(unsigned long long)in, (unsigned long long)out);
+	}
+}
+
+int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
+{
+	struct job job;
+	memset(&job, 0, sizeof(job));
+	job.env = env;
+	job.cfg = *cfg;
+	pthread_mutex_init(&job.lock, NULL);
+	struct link *links = NULL;
+	int nlinks = 0;
+	int rc = -1;
+
+	if (weir_plan_build(&job.plan, env, cfg) < 0) {
+		pthread_mutex_destroy(&job.lock);
+		return -1;
+	}
+	if (deploy(&job, &links, &nlinks) < 0) {
+		weir_err_wrap("deploy");
+		char msg[WEIR_ERR_MAX];
+		snprintf(msg, sizeof(msg), "%s", weir_err_msg());
+		teardown(&job, false);
+		release(&job);
+		free(links);
+		return weir_err_set("%s", msg);
+	}
+	free(links);
+	job.start_ns = weir_now_ns();
+	running_job = &job;
+	if (weir_sched_start(&job.sched) < 0) {
+		ck_pr_store_32(&job.cancelled, 1);
+		snprintf(job.error, sizeof(job.error), "%s", weir_err_msg());
+		job.failed = true;
+	}
+	weir_sched_join(&job.sched);
+	running_job = NULL;
+	job.end_ns = weir_now_ns();
+
+	bool all_done = true;
+	for (int s = 0; s < job.nsub; s++)
+		all_done &= job.subtasks[s].state == ST_DONE;
+	bool success = !job.failed && !ck_pr_load_32(&job.cancelled) && all_done;
+	teardown(&job, success);
+	success = success && !job.failed;
+	if (print && !cfg->quiet)
+		print_summary(&job, success);
+	char err[1024];
+	if (job.failed)
+		snprintf(err, sizeof(err), "%s", job.error);
+	else if (ck_pr_load_32(&job.cancelled))
+		snprintf(err, sizeof(err), "cancelled");
+	else if (!all_done)
+		snprintf(err, sizeof(err), "internal error: the job stopped before every subtask finished");
+	int leaked = release(&job);
+	if (success && leaked) {
+		success = false;
+		snprintf(err, sizeof(err), "internal error: %d segments were not returned to the pool", leaked);
+	}
+	rc = success ? 0 : -1;
+	if (!success)
+		weir_err_set("%s", err);
+	return rc;
+}

@@ -1,0 +1,159 @@
+/*
+ * engine/runtime.h - a job in execution: the plan (chained vertices), its
+ * subtasks, channels and the pool, in one process.
+ *
+ * plan.c turns the env's nodes into vertices: a vertex is a chain of
+ * operators fused by plain function calls (one-to-one neighbours of equal
+ * parallelism, forward partitioning, single consumer). runtime.c gives
+ * each vertex `parallelism` subtasks, connects them with channels, places
+ * them on workers and runs them until every source has ended, a subtask
+ * fails, or the job is cancelled. operators.c is what a subtask does with
+ * a record.
+ */
+#ifndef WEIR_ENGINE_RUNTIME_H
+#define WEIR_ENGINE_RUNTIME_H
+
+#include "engine/graph.h"
+#include "engine/record.h"
+#include "engine/state.h"
+#include "sched/worker.h"
+#include "shm/channel.h"
+#include "shm/pool.h"
+
+#include <pthread.h>
+
+struct vertex {
+	int id;
+	int parallelism;
+	int *nodes;		/* the chain, head first */
+	int nnodes;
+};
+
+struct plan {
+	struct vertex *v;
+	int nv;
+	int *node_vertex;	/* node id -> vertex id */
+	enum part_kind *edge_part;	/* resolved partitioning, per (node, input) flattened */
+	int *edge_base;		/* node id -> index of its first input in edge_part */
+};
+
+/* Build the plan; -1 with the trail set when the graph is not runnable. */
+int weir_plan_build(struct plan *p, weir_env *env, const struct weir_config *cfg);
+void weir_plan_release(struct plan *p);
+
+struct subtask;
+struct opinst;
+
+struct weir_ctx {
+	struct subtask *st;
+	struct opinst *op;
+	void *arg;
+	void *state;
+	int64_t cur_ts;
+	uint32_t emitted;
+	uint64_t idle_until;
+	/* reduce: the key of the record being reduced */
+	bool capturing;
+	const void *rkey;
+	uint32_t rklen;
+	uint64_t rhash;
+};
+
+struct opinst {
+	struct node *node;
+	struct weir_ctx ctx;
+	struct opinst *next;	/* chained successor; NULL for the tail */
+	struct weir_kv kv;	/* reduce */
+	uint64_t records_in;
+	uint64_t records_out;
+	bool opened;
+	bool closed;
+};
+
+struct input {
+	struct weir_chan *ch;
+	struct weir_reader rd;
+	weir_key_fn key_fn;	/* of the edge; for a keyed head operator */
+	struct weir_ctx keyctx;
+	bool ended;
+};
+
+struct output {
+	enum part_kind part;
+	weir_key_fn key_fn;
+	struct weir_ctx keyctx;
+	struct weir_writer *w;
+	int nw;
+	uint32_t rr;
+	uint32_t maxp;
+};
+
+enum subtask_state { ST_NEW, ST_RUNNING, ST_DONE };
+
+struct job;
+
+struct subtask {
+	struct weir_task task;	/* first: the scheduler's handle */
+	struct job *job;
+	struct vertex *v;
+	int index;
+	enum subtask_state state;
+	struct opinst *ops;
+	int nops;
+	struct input *in;
+	int nin;
+	int nin_open;
+	int rr_in;
+	struct output *out;
+	int nout;
+	bool is_source;
+	bool failed;
+	bool discarding;	/* tearing down: emits go nowhere */
+	bool overdraft;		/* a writer went beyond its credit */
+};
+
+struct job {
+	weir_env *env;
+	struct weir_config cfg;
+	struct plan plan;
+	struct weir_pool pool;
+	struct weir_sched sched;
+	struct weir_chan *chans;
+	int nchans;
+	struct subtask *subtasks;
+	int nsub;
+	pthread_mutex_t lock;	/* error and state transitions only, never per record */
+	bool failed;
+	char error[1024];
+	uint32_t cancelled;
+	uint64_t start_ns, end_ns;
+};
+
+/* operators.c */
+int weir_op_open(struct subtask *st, struct opinst *op);
+int weir_op_close(struct subtask *st, struct opinst *op);
+/* Hand a record to op (and, through emits, to everything after it). */
+int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
+/* A subtask's tail emits: partition into its outputs. */
+int weir_op_output(struct subtask *st, const weir_rec *rec);
+/* Fail the subtask with a message about op; returns -1. */
+int weir_op_fail(struct subtask *st, struct opinst *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* runtime.c */
+void weir_job_fail(struct job *job, const char *msg);
+
+/*
+ * Run env's graph in this process with cfg. Returns 0 when every subtask
+ * finished and every sink committed; -1 with the trail set otherwise
+ * (failure or cancellation). cancel: set to non-zero (any thread, or a
+ * signal handler via weir_local_cancel) to stop the job.
+ */
+struct weir_run_stats {
+	uint64_t elapsed_ns;
+	int nodes;
+};
+int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print_summary);
+/* Async-signal-safe: cancel the job weir_run_local is running. */
+void weir_local_cancel(void);
+
+#endif

@@ -1,0 +1,173 @@
+/* sched/worker.c - see worker.h. */
+#include "sched/worker.h"
+#include "sched/cpu.h"
+#include "base/clock.h"
+#include "base/err.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_ns)
+{
+	memset(s, 0, sizeof(*s));
+	if (nworkers < 1 || nworkers > 1024)
+		return weir_err_set("workers: %d is out of range (1..1024)", nworkers);
+	s->workers = aligned_alloc(64, sizeof(struct weir_worker) * (size_t)nworkers);
+	if (!s->workers)
+		return weir_err_set("workers: out of memory");
+	memset(s->workers, 0, sizeof(struct weir_worker) * (size_t)nworkers);
+	int cpus[1024];
+	int ncpu = weir_cpu_allowed(cpus, 1024);
+	for (int i = 0; i < nworkers; i++) {
+		struct weir_worker *w = &s->workers[i];
+		weir_doorbell_init(&w->db);
+		w->sched = s;
+		w->index = i;
+		w->cpu = pin ? cpus[i % ncpu] : -1;
+	}
+	s->nworkers = nworkers;
+	s->spin_ns = spin_ns;
+	return 0;
+}
+
+void weir_sched_release(struct weir_sched *s)
+{
+	for (int i = 0; i < s->nworkers; i++)
+		free(s->workers[i].tasks);
+	free(s->workers);
+	memset(s, 0, sizeof(*s));
+}
+
+int weir_sched_add(struct weir_sched *s, int wi, struct weir_task *t)
+{
+	struct weir_worker *w = &s->workers[wi];
+	if (w->ntasks == w->cap) {
+		int cap = w->cap ? w->cap * 2 : 8;
+		struct weir_task **n = realloc(w->tasks, sizeof(*n) * (size_t)cap);
+		if (!n)
+			return weir_err_set("workers: out of memory");
+		w->tasks = n;
+		w->cap = cap;
+	}
+	t->worker = wi;
+	t->done = false;
+	t->running = false;
+	w->tasks[w->ntasks++] = t;
+	return 0;
+}
+
+struct weir_doorbell *weir_sched_doorbell(struct weir_sched *s, int w)
+{
+	return &s->workers[w].db;
+}
+
+/* Step every live task once; returns whether any made progress and lowers
+ * *next_wake to the earliest wake_at asked for. */
+static bool round_once(struct weir_worker *w, uint64_t *next_wake)
+{
+	bool progress = false;
+	for (int i = 0; i < w->ntasks; i++) {
+		struct weir_task *t = w->tasks[i];
+		if (t->done || t->running)
+			continue;
+		t->running = true;
+		t->wake_at = 0;
+		enum weir_step r = t->step(t);
+		t->running = false;
+		if (r == WEIR_STEP_BUSY) {
+			progress = true;
+		} else if (r == WEIR_STEP_DONE) {
+			t->done = true;
+			w->ndone++;
+			progress = true;
+		} else if (t->wake_at && t->wake_at < *next_wake) {
+			*next_wake = t->wake_at;
+		}
+	}
+	w->stats.rounds++;
+	return progress;
+}
+
+static void *worker_main(void *arg)
+{
+	struct weir_worker *w = arg;
+	struct weir_sched *s = w->sched;
+	if (w->cpu >= 0)
+		weir_cpu_pin_self(w->cpu); /* best effort: a refused pin only costs locality */
+	uint64_t idle_since = 0;
+	while (!ck_pr_load_32(&s->stop) && w->ndone < w->ntasks) {
+		uint64_t next_wake = UINT64_MAX;
+		if (round_once(w, &next_wake)) {
+			idle_since = 0;
+			continue;
+		}
+		uint64_t now = weir_now_ns();
+		if (next_wake <= now)
+			continue;
+		if (idle_since == 0)
+			idle_since = now;
+		if (now - idle_since < s->spin_ns) {
+			ck_pr_stall();
+			continue;
+		}
+		/* Announce sleep, then look once more: work published before
+		 * the announcement is found here, work published after it
+		 * rings the doorbell (see doorbell.h). */
+		uint32_t seq = weir_doorbell_prepare(&w->db);
+		if (ck_pr_load_32(&s->stop) || round_once(w, &next_wake)) {
+			weir_doorbell_cancel(&w->db);
+			idle_since = 0;
+			continue;
+		}
+		now = weir_now_ns();
+		if (next_wake <= now) {
+			weir_doorbell_cancel(&w->db);
+			continue;
+		}
+		w->stats.sleeps++;
+		weir_doorbell_wait(&w->db, seq, next_wake == UINT64_MAX ? 0 : next_wake - now);
+	}
+	return NULL;
+}
+
+int weir_sched_start(struct weir_sched *s)
+{
+	for (int i = 0; i < s->nworkers; i++) {
+		int e = pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
+		if (e) {
+			weir_sched_stop(s);
+			for (int j = 0; j < i; j++)
+				pthread_join(s->workers[j].thread, NULL);
+			return weir_err_errno(e, "workers: start thread %d", i);
+		}
+	}
+	s->started = true;
+	return 0;
+}
+
+void weir_sched_stop(struct weir_sched *s)
+{
+	ck_pr_store_32(&s->stop, 1);
+	for (int i = 0; i < s->nworkers; i++) {
+		/* A worker that is not asleep re-reads `stop` after its prepare
+		 * fence, so ringing only the sleepers loses no one. */
+		weir_doorbell_ring(&s->workers[i].db);
+	}
+}
+
+void weir_sched_join(struct weir_sched *s)
+{
+	if (!s->started)
+		return;
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	s->started = false;
+}
+
+bool weir_worker_help(struct weir_sched *s, int wi)
+{
+	uint64_t next_wake = UINT64_MAX;
+	return round_once(&s->workers[wi], &next_wake);
+}

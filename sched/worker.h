@@ -1,0 +1,86 @@
+/*
+ * sched/worker.h - worker threads that run tasks cooperatively.
+ *
+ * A worker is one thread, pinned to one core: the execution side of a
+ * slot. It owns a list of tasks and steps them round-robin; a step does a
+ * bounded batch of work and returns. No thread per task, no locks between
+ * tasks: a task is only ever stepped by its own worker.
+ *
+ * When no task made progress the worker spins for `spin_ns`, then sleeps
+ * on its doorbell (shm/doorbell.h) until someone publishes work for it, or
+ * until the earliest wake_at a task asked for. The scheduler knows nothing
+ * of operators or records; the engine's subtasks are tasks.
+ */
+#ifndef WEIR_SCHED_WORKER_H
+#define WEIR_SCHED_WORKER_H
+
+#include "shm/doorbell.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum weir_step {
+	WEIR_STEP_IDLE = 0,	/* nothing to do now */
+	WEIR_STEP_BUSY = 1,	/* made progress; step again soon */
+	WEIR_STEP_DONE = 2,	/* finished for good; never stepped again */
+};
+
+struct weir_task {
+	enum weir_step (*step)(struct weir_task *t);
+	/* Set by step when it returns IDLE: the monotonic time (ns) at which
+	 * to be stepped again even if no doorbell rings; 0 for none. */
+	uint64_t wake_at;
+	bool done;
+	bool running;		/* on the worker's stack right now */
+	int worker;		/* index of the owning worker */
+};
+
+struct weir_worker_stats {
+	uint64_t rounds;
+	uint64_t sleeps;
+};
+
+struct weir_worker {
+	struct weir_doorbell db;	/* first: its own cache line */
+	struct weir_sched *sched;
+	pthread_t thread;
+	int index;
+	int cpu;			/* -1: not pinned */
+	struct weir_task **tasks;
+	int ntasks;
+	int cap;
+	int ndone;
+	struct weir_worker_stats stats;
+};
+
+struct weir_sched {
+	struct weir_worker *workers;
+	int nworkers;
+	uint64_t spin_ns;
+	uint32_t stop;		/* set by weir_sched_stop; read by workers */
+	bool started;
+};
+
+/* Fill *s with nworkers workers. pin: pin worker i to the i-th allowed CPU
+ * (modulo their count). Returns 0 or -1 with the trail set. */
+int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_ns);
+void weir_sched_release(struct weir_sched *s);
+/* Before start: give a task to worker w. 0 or -1. */
+int weir_sched_add(struct weir_sched *s, int w, struct weir_task *t);
+struct weir_doorbell *weir_sched_doorbell(struct weir_sched *s, int w);
+/* Start the threads. 0 or -1 with the trail set. */
+int weir_sched_start(struct weir_sched *s);
+/* Any thread: ask every worker to return as soon as its step returns. */
+void weir_sched_stop(struct weir_sched *s);
+/* Wait until every worker returned: all its tasks DONE, or stop. */
+void weir_sched_join(struct weir_sched *s);
+
+/*
+ * From inside a step, while waiting on something another task of the same
+ * worker must produce (e.g. credit from a consumer on this worker): step
+ * the worker's other tasks once. Returns true when any made progress.
+ */
+bool weir_worker_help(struct weir_sched *s, int w);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * shm/pool.h - a pool of fixed-size memory segments.
+ *
+ * All record data and all network buffers live in segments. A pool is one
+ * mapping: a header, the free list, then `nsegs` segments of `seg_size`
+ * bytes (a power of two), page aligned, bound to a NUMA node and
+ * pre-faulted, so the data path never calls malloc or takes a page fault.
+ *
+ * Invariants:
+ *  - Nothing inside the mapping holds a pointer. A segment is named by a
+ *    descriptor (pool id, segment index) and found through the local base
+ *    address, so the same bytes can later be mapped by several processes.
+ *  - Every segment has exactly one owner: the free list, a producer filling
+ *    it, a channel carrying it, or a consumer reading it. Ownership moves
+ *    with the descriptor; whoever holds it is the only one who may touch
+ *    the bytes or give it back.
+ *
+ * Threads: get/put are lock-free MPMC (ck_ring) and may be called from any
+ * thread; create/destroy are not concurrent with anything.
+ */
+#ifndef WEIR_SHM_POOL_H
+#define WEIR_SHM_POOL_H
+
+#include <ck_ring.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A descriptor: pool id in the top 8 bits, segment index in the low 24. */
+typedef uint32_t weir_seg;
+#define WEIR_SEG_INDEX_BITS 24
+#define WEIR_SEG_MAX_INDEX ((1u << WEIR_SEG_INDEX_BITS) - 1)
+#define WEIR_SEG_NONE UINT32_MAX
+#define WEIR_POOL_MAGIC 0x57454952504f4f4cull /* "WEIRPOOL" */
+#define WEIR_POOL_VERSION 1
+
+static inline weir_seg weir_seg_make(uint32_t pool_id, uint32_t index)
+{
+	return (pool_id << WEIR_SEG_INDEX_BITS) | index;
+}
+static inline uint32_t weir_seg_pool(weir_seg s) { return s >> WEIR_SEG_INDEX_BITS; }
+static inline uint32_t weir_seg_index(weir_seg s) { return s & WEIR_SEG_MAX_INDEX; }
+
+struct weir_seg_slot { weir_seg seg; };
+CK_RING_PROTOTYPE(weir_seg, weir_seg_slot)
+
+/* The header at offset 0 of the mapping; fixed layout, versioned. */
+struct weir_pool_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t seg_size;
+	uint32_t nsegs;
+	uint32_t pool_id;
+	uint64_t ring_off;	/* free-list ring buffer, from the mapping's start */
+	uint64_t segs_off;	/* segment 0 */
+	uint64_t map_len;
+	char pad[16];
+	struct ck_ring free;	/* own cache lines (ck pads it) */
+};
+
+/* The process-local handle. */
+struct weir_pool {
+	struct weir_pool_hdr *hdr;
+	struct weir_seg_slot *ring;
+	uint8_t *base;		/* segment 0 in this process */
+	uint32_t id;
+	uint32_t seg_size;
+	uint32_t seg_shift;
+	uint32_t nsegs;
+	size_t map_len;
+	bool numa_bound;	/* the mapping is bound to the requested node */
+};
+
+/*
+ * Fill *p with a new pool of nsegs segments of seg_size bytes (a power of
+ * two, 4 KiB..64 MiB), bound to numa_node (-1: no binding; binding failure
+ * only warns). Returns 0 or -errno with the error trail set.
+ */
+int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t seg_size, int numa_node);
+/* Unmap. Segments still owned elsewhere are simply gone. */
+void weir_pool_release(struct weir_pool *p);
+
+/* Take a free segment: 0 and *seg set, or -ENOBUFS when none is free. */
+int weir_pool_get(struct weir_pool *p, weir_seg *seg);
+/* Give a segment back; the caller must own it. */
+void weir_pool_put(struct weir_pool *p, weir_seg seg);
+/* Segments on the free list now (a snapshot; exact when quiescent). */
+uint32_t weir_pool_free_count(const struct weir_pool *p);
+
+/* True when seg names a segment of this pool. */
+static inline bool weir_pool_owns(const struct weir_pool *p, weir_seg seg)
+{
+	return weir_seg_pool(seg) == p->id && weir_seg_index(seg) < p->nsegs;
+}
+/* The segment's bytes; seg must satisfy weir_pool_owns. */
+static inline uint8_t *weir_pool_addr(const struct weir_pool *p, weir_seg seg)
+{
+	return p->base + ((size_t)weir_seg_index(seg) << p->seg_shift);
+}
+
+#endif
