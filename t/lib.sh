@@ -1,0 +1,58 @@
+# t/lib.sh - TAP helpers for weir's shell tests. Source it first.
+#
+#   WEIR_BUILD   the build folder (default: ../build beside t/)
+#   $WEIR        the weir binary; $JOBS, $TJOBS: job folders
+#   $T           a scratch folder removed at exit
+#
+# Rules (from git's t/README): never pipe the program under test into
+# another command (a crash would hide); capture its output in files.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+WEIR_BUILD=${WEIR_BUILD:-$here/../build}
+WEIR=$WEIR_BUILD/bin/weir
+JOBS=$WEIR_BUILD/jobs
+TJOBS=$WEIR_BUILD/t/jobs
+T=$(mktemp -d "${TMPDIR:-/tmp}/weir-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+[ -x "$WEIR" ] || { echo "Bail out! no weir binary at $WEIR (set WEIR_BUILD)"; exit 255; }
+
+tap_n=0
+tap_failed=0
+
+pass() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+fail() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
+diag() { printf '# %s\n' "$@" >&2; }
+check() { # check DESCRIPTION COMMAND...: pass when COMMAND succeeds
+	local desc=$1
+	shift
+	if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+# run_weir ARGS...: runs weir, stdout to $T/out, stderr to $T/err, status in $rc
+run_weir() {
+	rc=0
+	"$WEIR" "$@" >"$T/out" 2>"$T/err" || rc=$?
+}
+
+# expect STATUS PATTERN DESCRIPTION -- ARGS...: weir exits STATUS and its
+# stderr matches the extended regex PATTERN.
+expect() {
+	local want=$1 pat=$2 desc=$3
+	shift 4
+	run_weir "$@"
+	if [ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$T/err"; then
+		pass "$desc"
+	else
+		fail "$desc"
+		diag "weir $*" "exit $rc (wanted $want); stderr:" "$(cat "$T/err")"
+	fi
+	if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$T/err"; then
+		fail "$desc: no sanitizer report"
+		diag "$(cat "$T/err")"
+	fi
+}
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# t3000-cli: bad input to `weir local` fails with a non-zero exit and one
+# line naming the problem, and leaves no output that looks complete.
+. "$(dirname "$0")/lib.sh"
+
+printf 'alpha beta\ngamma\n' >"$T/in.txt"
+printf 'not an elf\n' >"$T/text.so"
+
+expect 2 'usage: weir local' 'no command prints the usage' --
+run_weir; check 'no arguments: exit 2' test "$rc" -eq 2
+expect 2 "unknown command 'frobnicate'" 'unknown command is named' -- frobnicate
+expect 2 "unknown option '--bogus'" 'unknown flag is named' -- local "$JOBS/wordcount.so" --bogus
+expect 2 "parallelism: 'x' is not a whole number" 'malformed number is named' -- local "$JOBS/wordcount.so" --parallelism x
+expect 2 "p: '0' is not a whole number from 1" 'parallelism 0 is refused' -- local "$JOBS/wordcount.so" -p 0
+expect 2 "'12abc' is not a whole number" 'trailing garbage in a number is refused' -- local "$JOBS/wordcount.so" --credits 12abc
+expect 2 'needs a value' 'a flag without its value' -- local "$JOBS/wordcount.so" -p
+expect 2 '12288 is not a power of two' 'segment size must be a power of two' -- local "$JOBS/wordcount.so" --segment-size 12K
+expect 2 'no job given' 'local without a job' -- local -p 2
+expect 2 "unexpected argument 'extra'" 'a second positional argument' -- local "$JOBS/wordcount.so" extra
+expect 1 "job '$T/missing.so': No such file or directory" 'a job path that does not exist' -- local "$T/missing.so"
+expect 1 'not a shared object \(no ELF header\)' 'a file that is not a shared object' -- local "$T/text.so"
+expect 1 'not a regular file' 'a folder as the job' -- local "$T"
+expect 1 'does not export weir_job' 'an object without weir_job' -- local "$TJOBS/nojob.so"
+expect 1 'refusing to build: argument count 1' "weir_job's own error message" -- local "$TJOBS/failjob.so"
+expect 1 'weir_job returned -5 without a message' 'weir_job failing silently' -- local "$TJOBS/failjob.so" -- silent
+expect 1 'usage: wordcount.so -- INPUT OUTDIR' "the job's usage error" -- local "$JOBS/wordcount.so" -- "$T/in.txt"
+expect 1 "file source: '$T/nope.txt': No such file or directory" 'an input that does not exist' -- \
+	local "$JOBS/wordcount.so" -- "$T/nope.txt" "$T/out1"
+expect 1 "file source: '/dev/null' is neither a file nor a folder" 'an input that is a device' -- \
+	local "$JOBS/wordcount.so" -- /dev/null "$T/out2"
+check 'failed builds create no output folder' test ! -e "$T/out1" -a ! -e "$T/out2"
+
+expect 1 "file sink: '$T/in.txt' exists and is not a folder" 'an output folder that is a file' -- \
+	local "$JOBS/wordcount.so" -- "$T/in.txt" "$T/in.txt"
+expect 1 "output folder '$T/in.txt/sub': Not a directory" 'an output folder below a file' -- \
+	local "$JOBS/wordcount.so" -- "$T/in.txt" "$T/in.txt/sub"
+mkdir -p "$T/used" && echo old >"$T/used/part-0"
+expect 1 'already holds part files' 'an output folder with part files from before' -- \
+	local "$JOBS/wordcount.so" -- "$T/in.txt" "$T/used"
+check 'and the old part file is untouched' test "$(cat "$T/used/part-0")" = old
+
+# A user function failing mid-run: the job fails naming the operator, and
+# the output folder holds nothing that looks complete.
+{ for i in $(seq 1 20000); do echo "line $i"; done; echo poison; for i in $(seq 1 20000); do echo "more $i"; done; } >"$T/poison.txt"
+expect 1 "operator 'check' \(subtask [0-9]/2\): found poison" 'a failing user function names operator and subtask' -- \
+	local "$TJOBS/userfail.so" -p 2 -- "$T/poison.txt" "$T/pout"
+left=$(find "$T/pout" -type f 2>/dev/null | wc -l)
+check "no part file or in-progress file is left behind ($left files)" test "$left" -eq 0
+
+# The same job without poison succeeds and commits its parts.
+grep -v poison "$T/poison.txt" >"$T/clean.txt"
+expect 0 'job finished' 'the same job on clean input succeeds' -- local "$TJOBS/userfail.so" -p 2 -- "$T/clean.txt" "$T/cout"
+lines=$(cat "$T/cout"/part-* | wc -l)
+check "its parts hold all 40000 lines ($lines)" test "$lines" -eq 40000
+hidden=$(find "$T/cout" -name '.*inprogress' | wc -l)
+check 'no in-progress files remain after commit' test "$hidden" -eq 0
+
+run_weir version; check 'weir version exits 0' test "$rc" -eq 0
+run_weir help; check 'weir help prints the usage on stdout' grep -q 'weir local JOB.so' "$T/out"
+done_testing
