@@ -1,0 +1,69 @@
+/* t1040-state: the keyed value map against a plain reference array, with
+ * random keys of random lengths, growing values, in-place updates and
+ * values that alias the stored value. Prints its seed; WEIR_SEED replays. */
+#include "tap.h"
+#include "engine/state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define NK 20000
+
+struct ref {
+	char key[24];
+	uint32_t klen;
+	uint32_t vlen;
+	uint8_t val[64];
+	bool present;
+};
+
+int main(void)
+{
+	uint64_t seed = tap_seed(), rnd = seed;
+	static struct ref ref[NK];
+	for (int i = 0; i < NK; i++) {
+		ref[i].klen = (uint32_t)snprintf(ref[i].key, sizeof(ref[i].key), "k%d-%llu", i,
+						 (unsigned long long)(tap_rand(&rnd) % 1000));
+	}
+	struct weir_kv kv;
+	weir_kv_init(&kv);
+	int mismatches = 0, ops = 0, fail = 0;
+	for (int step = 0; step < 300000; step++, ops++) {
+		int i = (int)(tap_rand(&rnd) % NK);
+		struct ref *r = &ref[i];
+		uint64_t h = XXH64(r->key, r->klen, 0);
+		const struct kv_slot *s = weir_kv_get(&kv, h, r->key, r->klen);
+		if (!!s != r->present || (s && (s->vlen != r->vlen || memcmp(s->val, r->val, r->vlen))))
+			mismatches++;
+		uint32_t len = (uint32_t)(tap_rand(&rnd) % 64);
+		uint8_t v[64];
+		for (uint32_t k = 0; k < len; k++)
+			v[k] = (uint8_t)tap_rand(&rnd);
+		if (s && (tap_rand(&rnd) & 7) == 0 && s->vlen > 1) {
+			/* store a suffix of the current value: source and destination overlap */
+			len = s->vlen - 1;
+			memcpy(v, s->val + 1, len);
+			fail |= weir_kv_put(&kv, h, r->key, r->klen, s->val + 1, len, step);
+		} else {
+			fail |= weir_kv_put(&kv, h, r->key, r->klen, v, len, step);
+		}
+		memcpy(r->val, v, len);
+		r->vlen = len;
+		r->present = true;
+	}
+	is_int(fail, 0, "every put succeeded");
+	is_int(mismatches, 0, "%d random gets and puts agree with the reference", ops);
+	int present = 0, wrong = 0;
+	for (int i = 0; i < NK; i++) {
+		present += ref[i].present;
+		const struct kv_slot *s = weir_kv_get(&kv, XXH64(ref[i].key, ref[i].klen, 0), ref[i].key, ref[i].klen);
+		wrong += !!s != ref[i].present || (s && (s->vlen != ref[i].vlen || memcmp(s->val, ref[i].val, s->vlen)));
+	}
+	is_int(kv.count, present, "the map holds exactly the %d keys put", present);
+	is_int(wrong, 0, "and every one has its last value");
+	ok(weir_kv_get(&kv, 12345, "absent", 6) == NULL, "an absent key is absent");
+	weir_kv_release(&kv);
+	done_testing();
+}
