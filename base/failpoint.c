@@ -2,7 +2,6 @@
 #include "base/failpoint.h"
 #include "base/err.h"
 
-#include <ck_pr.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,11 +68,12 @@ int weir_failpoint_hit(const char *name)
 		if (strcmp(p->name, name))
 			continue;
 		/* Exactly one caller sees the transition 1 -> 0, even across threads. */
-		unsigned int old = ck_pr_load_uint(&p->remaining);
+		unsigned int old = __atomic_load_n(&p->remaining, __ATOMIC_RELAXED);
 		do {
 			if (old == 0)
 				return 0;
-		} while (!ck_pr_cas_uint_value(&p->remaining, old, old - 1, &old));
+		} while (!__atomic_compare_exchange_n(&p->remaining, &old, old - 1, false, __ATOMIC_RELAXED,
+						      __ATOMIC_RELAXED));
 		if (old != 1)
 			return 0;
 		switch (p->action) {

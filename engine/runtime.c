@@ -27,7 +27,6 @@
 #include "base/err.h"
 #include "sched/cpu.h"
 
-#include <ck_pr.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +51,7 @@ void weir_local_cancel(void)
 {
 	struct job *job = running_job;
 	if (job) {
-		ck_pr_store_32(&job->cancelled, 1);
+		__atomic_store_n(&job->cancelled, 1, __ATOMIC_RELEASE);
 		weir_sched_stop(&job->sched);
 	}
 }
@@ -229,7 +228,7 @@ static enum weir_step step(struct weir_task *t)
 static int wait_for_segment(void *arg)
 {
 	struct subtask *st = arg;
-	if (ck_pr_load_32(&st->job->sched.stop))
+	if (__atomic_load_n(&st->job->sched.stop, __ATOMIC_ACQUIRE))
 		return -1;
 	if (!weir_worker_help(&st->job->sched, st->task.worker))
 		sched_yield();
@@ -551,7 +550,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	job.start_ns = weir_now_ns();
 	running_job = &job;
 	if (weir_sched_start(&job.sched) < 0) {
-		ck_pr_store_32(&job.cancelled, 1);
+		__atomic_store_n(&job.cancelled, 1, __ATOMIC_RELEASE);
 		snprintf(job.error, sizeof(job.error), "%s", weir_err_msg());
 		job.failed = true;
 	}
@@ -562,7 +561,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	bool all_done = true;
 	for (int s = 0; s < job.nsub; s++)
 		all_done &= job.subtasks[s].state == ST_DONE;
-	bool success = !job.failed && !ck_pr_load_32(&job.cancelled) && all_done;
+	bool success = !job.failed && !__atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE) && all_done;
 	teardown(&job, success);
 	success = success && !job.failed;
 	if (print && !cfg->quiet)
@@ -570,7 +569,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	char err[1024];
 	if (job.failed)
 		snprintf(err, sizeof(err), "%s", job.error);
-	else if (ck_pr_load_32(&job.cancelled))
+	else if (__atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE))
 		snprintf(err, sizeof(err), "cancelled");
 	else if (!all_done)
 		snprintf(err, sizeof(err), "internal error: the job stopped before every subtask finished");

@@ -112,7 +112,7 @@ int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t kle
 		s->hash = hash;
 		kv->count++;
 	}
-	if (len > s->vcap) {
+	if (len > s->vcap || !s->val) {
 		uint32_t cap = len < 8 ? 8 : len;
 		uint8_t *v = arena_alloc(kv, cap);
 		if (!v)

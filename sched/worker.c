@@ -97,7 +97,7 @@ static void *worker_main(void *arg)
 	if (w->cpu >= 0)
 		weir_cpu_pin_self(w->cpu); /* best effort: a refused pin only costs locality */
 	uint64_t idle_since = 0;
-	while (!ck_pr_load_32(&s->stop) && w->ndone < w->ntasks) {
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) && w->ndone < w->ntasks) {
 		uint64_t next_wake = UINT64_MAX;
 		if (round_once(w, &next_wake)) {
 			idle_since = 0;
@@ -116,7 +116,7 @@ static void *worker_main(void *arg)
 		 * the announcement is found here, work published after it
 		 * rings the doorbell (see doorbell.h). */
 		uint32_t seq = weir_doorbell_prepare(&w->db);
-		if (ck_pr_load_32(&s->stop) || round_once(w, &next_wake)) {
+		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) || round_once(w, &next_wake)) {
 			weir_doorbell_cancel(&w->db);
 			idle_since = 0;
 			continue;
@@ -149,7 +149,7 @@ int weir_sched_start(struct weir_sched *s)
 
 void weir_sched_stop(struct weir_sched *s)
 {
-	ck_pr_store_32(&s->stop, 1);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < s->nworkers; i++) {
 		/* A worker that is not asleep re-reads `stop` after its prepare
 		 * fence, so ringing only the sleepers loses no one. */

@@ -34,8 +34,8 @@ int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits
 		return weir_err_set("channel: out of memory"), -ENOMEM;
 	}
 	memset(r, 0, sizeof(*r));
-	ck_ring_init(&r->data, data_size);
-	ck_ring_init(&r->ret, ret_size);
+	weir_ring_init(&r->data, data_size);
+	weir_ring_init(&r->ret, ret_size);
 	r->credits = credits;
 	r->data_size = data_size;
 	r->ret_size = ret_size;
@@ -67,12 +67,12 @@ void weir_chan_release(struct weir_chan *c)
 	if (!c->r)
 		return;
 	struct weir_chan_msg m;
-	while (ck_ring_dequeue_spsc_weir_msg(&c->r->data, c->data_buf, &m))
+	while (weir_ring_msg_get(&c->r->data, c->data_buf, &m))
 		if (m.kind == WEIR_MSG_DATA)
 			weir_pool_put(c->pool, m.seg);
-	struct weir_seg_slot s;
-	while (ck_ring_dequeue_spsc_weir_seg(&c->r->ret, c->ret_buf, &s))
-		weir_pool_put(c->pool, s.seg);
+	weir_seg s;
+	while (weir_ring_seg_get_sc(&c->r->ret, c->ret_buf, &s))
+		weir_pool_put(c->pool, s);
 	for (uint32_t i = 0; i < c->nspare; i++)
 		weir_pool_put(c->pool, c->spare[i]);
 	free(c->spare);
@@ -84,13 +84,13 @@ void weir_chan_release(struct weir_chan *c)
  * the credit (floating ones) go back to the pool. */
 static void reclaim(struct weir_chan *c)
 {
-	struct weir_seg_slot s;
-	while (ck_ring_dequeue_spsc_weir_seg(&c->r->ret, c->ret_buf, &s)) {
+	weir_seg s;
+	while (weir_ring_seg_get_sc(&c->r->ret, c->ret_buf, &s)) {
 		if (c->owned > c->credits) {
-			weir_pool_put(c->pool, s.seg);
+			weir_pool_put(c->pool, s);
 			c->owned--;
 		} else {
-			c->spare[c->nspare++] = s.seg;
+			c->spare[c->nspare++] = s;
 		}
 	}
 }
@@ -132,7 +132,7 @@ int weir_chan_send(struct weir_chan *c, weir_seg seg, uint32_t len)
 	struct weir_chan_msg m = { .kind = WEIR_MSG_DATA, .seg = seg, .val = len };
 	/* The enqueue is a release: the segment's bytes are visible before the
 	 * descriptor is. */
-	if (!ck_ring_enqueue_spsc_weir_msg(&c->r->data, c->data_buf, &m))
+	if (!weir_ring_msg_put(&c->r->data, c->data_buf, &m))
 		return -EAGAIN;
 	c->stats.segs_sent++;
 	c->stats.bytes_sent += len;
@@ -143,7 +143,7 @@ int weir_chan_send(struct weir_chan *c, weir_seg seg, uint32_t len)
 int weir_chan_send_event(struct weir_chan *c, uint32_t code, uint64_t val)
 {
 	struct weir_chan_msg m = { .kind = WEIR_MSG_EVENT, .seg = code, .val = val };
-	if (!ck_ring_enqueue_spsc_weir_msg(&c->r->data, c->data_buf, &m))
+	if (!weir_ring_msg_put(&c->r->data, c->data_buf, &m))
 		return -EAGAIN;
 	c->stats.events_sent++;
 	weir_doorbell_ring(c->consumer_db);
@@ -154,7 +154,7 @@ int weir_chan_recv(struct weir_chan *c, struct weir_chan_msg *m)
 {
 	/* The dequeue copies the slot into *m once; everything below checks
 	 * that copy, never the shared slot (no double fetch). */
-	if (!ck_ring_dequeue_spsc_weir_msg(&c->r->data, c->data_buf, m))
+	if (!weir_ring_msg_get(&c->r->data, c->data_buf, m))
 		return 0;
 	switch (m->kind) {
 	case WEIR_MSG_DATA:
@@ -174,8 +174,7 @@ int weir_chan_recv(struct weir_chan *c, struct weir_chan_msg *m)
 
 void weir_chan_give(struct weir_chan *c, weir_seg seg)
 {
-	struct weir_seg_slot s = { seg };
-	bool ok = ck_ring_enqueue_spsc_weir_seg(&c->r->ret, c->ret_buf, &s);
+	bool ok = weir_ring_seg_put_sp(&c->r->ret, c->ret_buf, seg);
 	(void)ok; /* cannot fail: the ring is larger than the pool */
 	weir_doorbell_ring(c->producer_db);
 }

@@ -43,12 +43,6 @@ enum weir_msg_kind {
 	WEIR_MSG_EVENT = 2,	/* seg: event code; val: payload */
 };
 
-struct weir_chan_msg {
-	uint32_t kind;
-	uint32_t seg;
-	uint64_t val;
-};
-CK_RING_PROTOTYPE(weir_msg, weir_chan_msg)
 
 struct weir_chan_region {
 	struct ck_ring data;		/* producer -> consumer */
@@ -118,7 +112,7 @@ void weir_chan_give(struct weir_chan *c, weir_seg seg);
 /* Consumer: messages waiting. */
 static inline uint32_t weir_chan_pending(const struct weir_chan *c)
 {
-	return ck_ring_size(&c->r->data);
+	return weir_ring_count(&c->r->data);
 }
 
 #endif

@@ -58,7 +58,7 @@ int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t se
 	h->ring_off = ring_off;
 	h->segs_off = segs_off;
 	h->map_len = len;
-	ck_ring_init(&h->free, ring_size);
+	weir_ring_init(&h->free, ring_size);
 
 	p->hdr = h;
 	p->ring = (struct weir_seg_slot *)((uint8_t *)m + ring_off);
@@ -69,8 +69,7 @@ int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t se
 	p->nsegs = nsegs;
 	p->map_len = len;
 	for (uint32_t i = 0; i < nsegs; i++) {
-		struct weir_seg_slot s = { weir_seg_make(id, i) };
-		ck_ring_enqueue_mpmc_weir_seg(&h->free, p->ring, &s); /* mp: keeps p_head in step */
+		weir_ring_seg_put_mp(&h->free, p->ring, weir_seg_make(id, i)); /* mp: keeps p_head in step */
 	}
 	/* The magic goes last: a reader that sees it sees a complete header. */
 	ck_pr_fence_store();
@@ -87,23 +86,18 @@ void weir_pool_release(struct weir_pool *p)
 
 int weir_pool_get(struct weir_pool *p, weir_seg *seg)
 {
-	struct weir_seg_slot s;
-	if (!ck_ring_dequeue_mpmc_weir_seg(&p->hdr->free, p->ring, &s))
-		return -ENOBUFS;
-	*seg = s.seg;
-	return 0;
+	return weir_ring_seg_get_mc(&p->hdr->free, p->ring, seg) ? 0 : -ENOBUFS;
 }
 
 void weir_pool_put(struct weir_pool *p, weir_seg seg)
 {
-	struct weir_seg_slot s = { seg };
 	/* Cannot fail: the ring holds more slots than the pool has segments,
 	 * and each segment is on the list at most once (single ownership). */
-	bool ok = ck_ring_enqueue_mpmc_weir_seg(&p->hdr->free, p->ring, &s);
+	bool ok = weir_ring_seg_put_mp(&p->hdr->free, p->ring, seg);
 	(void)ok;
 }
 
 uint32_t weir_pool_free_count(const struct weir_pool *p)
 {
-	return ck_ring_size(&p->hdr->free);
+	return weir_ring_count(&p->hdr->free);
 }

@@ -21,6 +21,8 @@
 #ifndef WEIR_SHM_POOL_H
 #define WEIR_SHM_POOL_H
 
+#include "shm/ring.h"
+
 #include <ck_ring.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,9 +42,6 @@ static inline weir_seg weir_seg_make(uint32_t pool_id, uint32_t index)
 }
 static inline uint32_t weir_seg_pool(weir_seg s) { return s >> WEIR_SEG_INDEX_BITS; }
 static inline uint32_t weir_seg_index(weir_seg s) { return s & WEIR_SEG_MAX_INDEX; }
-
-struct weir_seg_slot { weir_seg seg; };
-CK_RING_PROTOTYPE(weir_seg, weir_seg_slot)
 
 /* The header at offset 0 of the mapping; fixed layout, versioned. */
 struct weir_pool_hdr {

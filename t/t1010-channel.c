@@ -64,7 +64,7 @@ int main(void)
 	};
 	const char *why[3] = { "outside pool", "exceeds segment size", "unknown message kind" };
 	for (int i = 0; i < 3; i++) {
-		ck_ring_enqueue_spsc_weir_msg(&c.r->data, c.data_buf, &bad[i]);
+		weir_ring_msg_put(&c.r->data, c.data_buf, &bad[i]);
 		is_int(weir_chan_recv(&c, &m), -EPROTO, "hostile message %d is refused", i);
 		ok(strstr(weir_err_msg(), why[i]) != NULL, "with '%s': %s", why[i], weir_err_msg());
 	}

@@ -7,7 +7,6 @@
 #include "engine/runtime.h"
 #include "base/err.h"
 
-#include <ck_pr.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,23 +76,23 @@ static int sum_sink(weir_ctx *ctx, const weir_rec *r)
 	uint64_t kv[2];
 	memcpy(kv, r->data, 16);
 	int me = weir_ctx_subtask(ctx) + 1;
-	int prev = ck_pr_load_int(&got_owner[kv[0]]);
-	if (prev == 0)
-		ck_pr_cas_int(&got_owner[kv[0]], 0, me);
-	else if (prev != me)
-		ck_pr_inc_64(&owner_conflicts);
+	int prev = 0;
+	if (!__atomic_compare_exchange_n(&got_owner[kv[0]], &prev, me, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+	    prev != me)
+		__atomic_fetch_add(&owner_conflicts, 1, __ATOMIC_RELAXED);
 	/* sums only grow, so the largest is the final one */
-	uint64_t old = ck_pr_load_64(&got_sum[kv[0]]);
-	while (kv[1] > old && !ck_pr_cas_64_value(&got_sum[kv[0]], old, kv[1], &old))
+	uint64_t old = __atomic_load_n(&got_sum[kv[0]], __ATOMIC_RELAXED);
+	while (kv[1] > old &&
+	       !__atomic_compare_exchange_n(&got_sum[kv[0]], &old, kv[1], false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 	return 0;
 }
 
 static int count_sink(weir_ctx *ctx, const weir_rec *r)
 {
-	ck_pr_inc_64(&per_subtask[weir_ctx_subtask(ctx)]);
-	ck_pr_inc_64(&seen_values[u64(r) & 0xffff]);
-	ck_pr_inc_64(&records);
+	__atomic_fetch_add(&per_subtask[weir_ctx_subtask(ctx)], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&seen_values[u64(r) & 0xffff], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&records, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -295,8 +294,8 @@ static int big_sink(weir_ctx *ctx, const weir_rec *r)
 	for (uint32_t i = 8; good && i < r->len; i++)
 		good = ((const uint8_t *)r->data)[i] == (uint8_t)(v + i);
 	if (!good)
-		ck_pr_inc_64(&big_bad);
-	ck_pr_inc_64(&records);
+		__atomic_fetch_add(&big_bad, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&records, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
