@@ -5,7 +5,7 @@
  *   weir-bench-baseline COUNT KEYS
  *
  * For n in 0..COUNT-1: mix n into {key, value}, hash the 8 key bytes with
- * XXH64 (as the engine does to pick key groups and state slots), and add
+ * XXH3-64 (as the engine does to pick key groups and state slots), and add
  * value to the key's sum in an open-addressing table. Prints
  * "ns records checksum" on stdout; the checksum keeps the work observable.
  */
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "common.h"
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 	uint64_t start = now_ns();
 	for (uint64_t n = 0; n < (uint64_t)count; n++) {
 		struct kv_rec r = { .key = bench_mix(n) % keys, .value = n };
-		uint64_t h = XXH64(&r.key, sizeof(r.key), 0);
+		uint64_t h = XXH3_64bits(&r.key, sizeof(r.key));
 		h = h ? h : 1;
 		uint64_t i = (h >> 32) & (cap - 1);
 		while (t[i].hash && (t[i].hash != h || t[i].key != r.key))

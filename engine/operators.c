@@ -8,13 +8,13 @@
  * the bytes into segments. Nothing here allocates or locks per record.
  */
 #include "engine/runtime.h"
+#include "engine/keygroup.h"
 #include "base/clock.h"
 #include "base/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <xxhash.h>
 
 static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
 {
@@ -105,18 +105,16 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 			return weir_op_fail(st, op, "reduce needs a keyed input");
 		if (check(st, op, in->key_fn(&in->keyctx, rec, &key)) < 0)
 			return -1;
-		uint64_t h = XXH64(key.data, key.len, 0);
+		uint64_t h = weir_key_hash(key.data, key.len);
 		const struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
 		if (!acc) {
 			if (weir_kv_put(&op->kv, h, key.data, key.len, rec->data, rec->len, rec->ts) < 0)
 				return weir_op_fail(st, op, "out of memory for keyed state");
 			return weir_emit_ts(ctx, rec->data, rec->len, rec->ts);
 		}
-		weir_rec a = { .data = acc->val, .len = acc->vlen, .ts = acc->ts };
+		weir_rec a = { .data = weir_kv_val(acc), .len = acc->vlen, .ts = acc->ts };
 		ctx->capturing = true;
-		ctx->rkey = acc->key;
-		ctx->rklen = acc->klen;
-		ctx->rhash = h;
+		ctx->rslot = acc;
 		ctx->emitted = 0;
 		int rc = n->fn.reduce(ctx, &a, rec);
 		ctx->capturing = false;
@@ -151,7 +149,7 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 		if (ctx->emitted > 1)
 			return weir_op_fail(st, op, "must emit exactly one record per input, emitted %u",
 					    ctx->emitted);
-		if (weir_kv_put(&op->kv, ctx->rhash, ctx->rkey, ctx->rklen, data, len, ts) < 0)
+		if (weir_kv_set(&op->kv, ctx->rslot, data, len, ts) < 0)
 			return weir_op_fail(st, op, "out of memory for keyed state");
 	}
 	if (__builtin_expect(st->discarding, 0))
@@ -173,8 +171,8 @@ int weir_op_output(struct subtask *st, const weir_rec *rec)
 			if (check(st, st->ops + st->nops - 1, o->key_fn(&o->keyctx, rec, &key)) < 0)
 				return -1;
 			/* key group, then the subtask that owns the group */
-			uint32_t kg = (uint32_t)(XXH64(key.data, key.len, 0) % o->maxp);
-			w = &o->w[(uint64_t)kg * (uint32_t)o->nw / o->maxp];
+			uint32_t kg = weir_key_group(&o->kgmap, weir_key_hash(key.data, key.len));
+			w = &o->w[weir_kg_subtask(&o->kgmap, kg, (uint32_t)o->nw)];
 			break;
 		}
 		case PART_REBALANCE:

@@ -412,7 +412,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				o->part = lk->part;
 				o->key_fn = e->key_fn;
 				ctx_init(&o->keyctx, st, &st->ops[st->nops - 1], e->key_arg);
-				o->maxp = cfg->max_parallelism;
+				weir_kg_map_init(&o->kgmap, cfg->max_parallelism);
 				o->nw = lk->part == PART_FORWARD ? 1 : pc;
 				o->rr = (uint32_t)(st->index % o->nw);
 				o->w = calloc((size_t)o->nw, sizeof(struct weir_writer));

@@ -14,6 +14,7 @@
 #define WEIR_ENGINE_RUNTIME_H
 
 #include "engine/graph.h"
+#include "engine/keygroup.h"
 #include "engine/record.h"
 #include "engine/state.h"
 #include "sched/worker.h"
@@ -52,11 +53,9 @@ struct weir_ctx {
 	int64_t cur_ts;
 	uint32_t emitted;
 	uint64_t idle_until;
-	/* reduce: the key of the record being reduced */
+	/* reduce: the state slot of the key being reduced */
 	bool capturing;
-	const void *rkey;
-	uint32_t rklen;
-	uint64_t rhash;
+	const struct kv_slot *rslot;
 };
 
 struct opinst {
@@ -85,7 +84,7 @@ struct output {
 	struct weir_writer *w;
 	int nw;
 	uint32_t rr;
-	uint32_t maxp;
+	struct weir_kg_map kgmap;
 };
 
 enum subtask_state { ST_NEW, ST_RUNNING, ST_DONE };

@@ -1,6 +1,7 @@
 /* engine/state.c - see state.h. */
 #include "engine/state.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,18 @@ static inline uint64_t fix_hash(uint64_t h) { return h ? h : 1; }
 /* The high half picks the slot: the low bits already picked the key group,
  * so within one subtask they are far from uniform. */
 static inline uint32_t home(uint64_t h, uint32_t cap) { return (uint32_t)(h >> 32) & (cap - 1); }
+static inline uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
+
+static inline bool key_eq(const uint8_t *a, const void *b, uint32_t len)
+{
+	if (len == 8) { /* the common fixed-size key: one compare, no call */
+		uint64_t x, y;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		return x == y;
+	}
+	return memcmp(a, b, len) == 0;
+}
 
 const struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen)
 {
@@ -61,7 +74,7 @@ const struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const
 		const struct kv_slot *s = &kv->slots[i];
 		if (!s->hash)
 			return NULL;
-		if (s->hash == hash && s->klen == klen && !memcmp(s->key, key, klen))
+		if (s->hash == hash && s->klen == klen && key_eq(weir_kv_key(s), key, klen))
 			return s;
 	}
 }
@@ -69,9 +82,10 @@ const struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const
 static int grow(struct weir_kv *kv)
 {
 	uint32_t cap = kv->cap ? kv->cap * 2 : 1024;
-	struct kv_slot *n = calloc(cap, sizeof(*n));
+	struct kv_slot *n = aligned_alloc(64, (size_t)cap * sizeof(*n));
 	if (!n)
 		return -1;
+	memset(n, 0, (size_t)cap * sizeof(*n));
 	for (uint32_t i = 0; i < kv->cap; i++) {
 		struct kv_slot *s = &kv->slots[i];
 		if (!s->hash)
@@ -79,7 +93,7 @@ static int grow(struct weir_kv *kv)
 		uint32_t j = home(s->hash, cap);
 		while (n[j].hash)
 			j = (j + 1) & (cap - 1);
-		n[j] = *s;
+		n[j] = *s; /* inline bytes move with the slot; nothing points into it */
 	}
 	free(kv->slots);
 	kv->slots = n;
@@ -87,43 +101,66 @@ static int grow(struct weir_kv *kv)
 	return 0;
 }
 
+int weir_kv_set(struct weir_kv *kv, const struct kv_slot *slot, const void *data, uint32_t len, int64_t ts)
+{
+	struct kv_slot *s = (struct kv_slot *)slot;
+	if (len > s->vcap) {
+		/* Outgrown: key and value move to the arena together. */
+		uint32_t koff = pad8(s->klen), vcap = pad8(len);
+		uint8_t *b = arena_alloc(kv, (size_t)koff + vcap);
+		if (!b)
+			return -1;
+		memcpy(b, weir_kv_key(s), s->klen);
+		memcpy(b + koff, data, len); /* data may be the old value: copy before switching */
+		s->u.ext.key = b;
+		s->u.ext.val = b + koff;
+		s->external = 1;
+		s->vcap = vcap;
+	} else if (len) {
+		memmove((uint8_t *)weir_kv_val(s), data, len);
+	}
+	s->vlen = len;
+	s->ts = ts;
+	return 0;
+}
+
 int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen, const void *data,
 		uint32_t len, int64_t ts)
 {
 	hash = fix_hash(hash);
-	struct kv_slot *s = (struct kv_slot *)weir_kv_get(kv, hash, key, klen);
-	if (!s) {
-		/* Grow only on insert: an update must not move the slot whose
-		 * value the caller may be reading from. */
-		if ((uint64_t)(kv->count + 1) * 10 > (uint64_t)kv->cap * 7 && grow(kv) < 0)
-			return -1;
-		uint32_t i = home(hash, kv->cap);
-		while (kv->slots[i].hash)
-			i = (i + 1) & (kv->cap - 1);
-		s = &kv->slots[i];
-		uint8_t *k = arena_alloc(kv, klen ? klen : 1);
-		if (!k)
-			return -1;
-		memcpy(k, key, klen);
-		s->key = k;
-		s->klen = klen;
-		s->val = NULL;
-		s->vcap = 0;
-		s->hash = hash;
-		kv->count++;
-	}
-	if (len > s->vcap || !s->val) {
-		uint32_t cap = len < 8 ? 8 : len;
-		uint8_t *v = arena_alloc(kv, cap);
-		if (!v)
-			return -1;
-		memcpy(v, data, len); /* data may be the old value: copy before switching */
-		s->val = v;
-		s->vcap = cap;
+	const struct kv_slot *found = weir_kv_get(kv, hash, key, klen);
+	if (found)
+		return weir_kv_set(kv, found, data, len, ts);
+	/* Grow only on insert: an update must not move the slot whose value
+	 * the caller may be reading from. */
+	if ((uint64_t)(kv->count + 1) * 10 > (uint64_t)kv->cap * 7 && grow(kv) < 0)
+		return -1;
+	uint32_t i = home(hash, kv->cap);
+	while (kv->slots[i].hash)
+		i = (i + 1) & (kv->cap - 1);
+	struct kv_slot *s = &kv->slots[i];
+	uint32_t koff = pad8(klen);
+	if (koff + pad8(len) <= WEIR_KV_INLINE) {
+		memcpy(s->u.inl, key, klen);
+		memcpy(s->u.inl + koff, data, len);
+		s->external = 0;
+		s->vcap = WEIR_KV_INLINE - koff;
 	} else {
-		memmove(s->val, data, len);
+		uint32_t vcap = len < 8 ? 8 : pad8(len);
+		uint8_t *b = arena_alloc(kv, (size_t)koff + vcap);
+		if (!b)
+			return -1;
+		memcpy(b, key, klen);
+		memcpy(b + koff, data, len);
+		s->u.ext.key = b;
+		s->u.ext.val = b + koff;
+		s->external = 1;
+		s->vcap = vcap;
 	}
+	s->klen = klen;
 	s->vlen = len;
 	s->ts = ts;
+	s->hash = hash;
+	kv->count++;
 	return 0;
 }

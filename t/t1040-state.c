@@ -35,7 +35,7 @@ int main(void)
 		struct ref *r = &ref[i];
 		uint64_t h = XXH64(r->key, r->klen, 0);
 		const struct kv_slot *s = weir_kv_get(&kv, h, r->key, r->klen);
-		if (!!s != r->present || (s && (s->vlen != r->vlen || memcmp(s->val, r->val, r->vlen))))
+		if (!!s != r->present || (s && (s->vlen != r->vlen || memcmp(weir_kv_val(s), r->val, r->vlen))))
 			mismatches++;
 		uint32_t len = (uint32_t)(tap_rand(&rnd) % 64);
 		uint8_t v[64];
@@ -44,8 +44,8 @@ int main(void)
 		if (s && (tap_rand(&rnd) & 7) == 0 && s->vlen > 1) {
 			/* store a suffix of the current value: source and destination overlap */
 			len = s->vlen - 1;
-			memcpy(v, s->val + 1, len);
-			fail |= weir_kv_put(&kv, h, r->key, r->klen, s->val + 1, len, step);
+			memcpy(v, weir_kv_val(s) + 1, len);
+			fail |= weir_kv_put(&kv, h, r->key, r->klen, weir_kv_val(s) + 1, len, step);
 		} else {
 			fail |= weir_kv_put(&kv, h, r->key, r->klen, v, len, step);
 		}
@@ -59,7 +59,7 @@ int main(void)
 	for (int i = 0; i < NK; i++) {
 		present += ref[i].present;
 		const struct kv_slot *s = weir_kv_get(&kv, XXH64(ref[i].key, ref[i].klen, 0), ref[i].key, ref[i].klen);
-		wrong += !!s != ref[i].present || (s && (s->vlen != ref[i].vlen || memcmp(s->val, ref[i].val, s->vlen)));
+		wrong += !!s != ref[i].present || (s && (s->vlen != ref[i].vlen || memcmp(weir_kv_val(s), ref[i].val, s->vlen)));
 	}
 	is_int(kv.count, present, "the map holds exactly the %d keys put", present);
 	is_int(wrong, 0, "and every one has its last value");
