@@ -273,6 +273,7 @@ weir_stream *weir_source_file(weir_env *env, const char *path)
 	if (!n)
 		goto fail;
 	n->fn.source = file_source_poll;
+	n->builtin = true;
 	n->arg = fs;
 	n->open = file_source_open;
 	n->close = file_source_close;
@@ -363,6 +364,7 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
 		return NULL;
 	}
 	n->fn.source = seq_poll;
+	n->builtin = true;
 	n->arg = c;
 	n->open = seq_open;
 	n->close = seq_close;
@@ -383,6 +385,7 @@ struct file_sink {
 
 struct part_writer {
 	int fd;
+	bool committed;
 	char tmp[4096];
 	char final[4096];
 	char *buf;
@@ -500,35 +503,45 @@ static int file_sink_commit(weir_ctx *ctx)
 	struct file_sink *fs = weir_ctx_arg(ctx);
 	if (!w)
 		return 0;
-	int rc = 0;
-	if (rename(w->tmp, w->final) < 0) {
-		rc = weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, w->final);
-	} else {
-		/* make the rename itself durable */
-		int dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
+	if (w->committed)
+		return 0;
+	if (rename(w->tmp, w->final) < 0)
+		return weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, w->final);
+	w->committed = true;
+	/* make the rename itself durable */
+	int dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
 	}
-	free(w->buf);
-	free(w);
-	weir_ctx_set_state(ctx, NULL);
-	return rc;
+	return 0;
 }
 
-static void file_sink_abort(weir_ctx *ctx)
+static void part_free(weir_ctx *ctx)
 {
 	struct part_writer *w = weir_ctx_state(ctx);
 	if (!w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->tmp[0])
-		unlink(w->tmp);
 	free(w->buf);
 	free(w);
 	weir_ctx_set_state(ctx, NULL);
+}
+
+/* Discard this part: the in-progress file, or, when another sink's commit
+ * failed after this one committed, the committed file (the folder held no
+ * part files when the job started, so it is ours). */
+static void file_sink_abort(weir_ctx *ctx)
+{
+	struct part_writer *w = weir_ctx_state(ctx);
+	if (!w)
+		return;
+	if (w->committed)
+		unlink(w->final);
+	else if (w->tmp[0])
+		unlink(w->tmp);
+	part_free(ctx);
 }
 
 weir_stream *weir_sink_file(weir_stream *in, const char *dir)
@@ -574,11 +587,13 @@ weir_stream *weir_sink_file(weir_stream *in, const char *dir)
 		return NULL;
 	}
 	n->fn.sink = file_sink_write;
+	n->builtin = true;
 	n->arg = fs;
 	n->open = file_sink_open;
 	n->close = file_sink_close;
 	n->hooks.commit = file_sink_commit;
 	n->hooks.abort = file_sink_abort;
+	n->hooks.release = part_free;
 	n->hooks.free_arg = file_sink_free;
 	return weir_env_stream(env, n);
 }
@@ -611,6 +626,7 @@ weir_stream *weir_sink_stdout(weir_stream *in)
 	if (!n)
 		return NULL;
 	n->fn.sink = stdout_write;
+	n->builtin = true;
 	n->close = stdout_flush;
 	n->hooks.idle = stdout_flush;
 	return weir_env_stream(in->env, n);
@@ -631,5 +647,6 @@ weir_stream *weir_sink_discard(weir_stream *in)
 	if (!n)
 		return NULL;
 	n->fn.sink = discard_write;
+	n->builtin = true;
 	return weir_env_stream(in->env, n);
 }

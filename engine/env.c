@@ -308,9 +308,19 @@ weir_stream *weir_set_parallelism(weir_stream *s, int parallelism)
 	return s;
 }
 
+static struct node *user_operator(weir_stream *s, const char *what)
+{
+	struct node *n = producer(s, what);
+	if (n && n->builtin) {
+		weir_env_error(s->env, "%s: '%s' is a built-in connector with its own hooks", what, n->name);
+		return NULL;
+	}
+	return n;
+}
+
 weir_stream *weir_on_open(weir_stream *s, weir_open_fn fn)
 {
-	struct node *n = producer(s, "on_open");
+	struct node *n = user_operator(s, "on_open");
 	if (n)
 		n->open = fn;
 	return n ? s : NULL;
@@ -318,7 +328,7 @@ weir_stream *weir_on_open(weir_stream *s, weir_open_fn fn)
 
 weir_stream *weir_on_close(weir_stream *s, weir_close_fn fn)
 {
-	struct node *n = producer(s, "on_close");
+	struct node *n = user_operator(s, "on_close");
 	if (n)
 		n->close = fn;
 	return n ? s : NULL;

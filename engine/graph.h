@@ -39,7 +39,8 @@ struct edge {
 struct op_hooks {
 	int (*idle)(weir_ctx *ctx);		/* the subtask ran out of input */
 	int (*commit)(weir_ctx *ctx);		/* job succeeded: publish output */
-	void (*abort)(weir_ctx *ctx);		/* job failed: discard output */
+	void (*abort)(weir_ctx *ctx);		/* job failed: discard output, even if committed */
+	void (*release)(weir_ctx *ctx);		/* last call: free per-instance state */
 	void (*free_arg)(void *arg);		/* env teardown */
 };
 
@@ -63,6 +64,7 @@ struct node {
 	struct edge *in;
 	int nin;
 	int nconsumers;		/* edges leaving this node */
+	bool builtin;		/* a connector: its open/close hooks are its own */
 };
 
 struct stream_part {

@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
@@ -155,9 +156,24 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 	if (__builtin_expect(st->discarding, 0))
 		return 0;
 	weir_rec r = { .data = data, .len = len, .ts = ts };
-	if (op->next)
-		return weir_op_deliver(op->next, &r, NULL);
-	return weir_op_output(st, &r);
+	if (!op->next)
+		return weir_op_output(st, &r);
+	if (__builtin_expect(((uintptr_t)data & 7) != 0, 0)) {
+		/* The API promises 8-byte aligned records; a chained emit
+		 * from unaligned bytes (a line of a file) gets an aligned copy. */
+		if (len > op->scratch_cap || !op->scratch) {
+			uint32_t cap = len < 256 ? 256 : len;
+			void *p = NULL;
+			if (posix_memalign(&p, 8, cap))
+				return weir_op_fail(st, op, "out of memory for a %u-byte record", len);
+			free(op->scratch);
+			op->scratch = p;
+			op->scratch_cap = cap;
+		}
+		memcpy(op->scratch, data, len);
+		r.data = op->scratch;
+	}
+	return weir_op_deliver(op->next, &r, NULL);
 }
 
 int weir_op_output(struct subtask *st, const weir_rec *rec)

@@ -46,7 +46,7 @@ int weir_writer_flush(struct weir_writer *w)
 	if (w->used == 0) {
 		weir_chan_recycle(w->ch, w->seg);
 	} else if (weir_chan_send(w->ch, w->seg, w->used) < 0) {
-		/* Rings are sized for every segment of the pool plus events. */
+		/* Cannot happen: the ring holds every segment the channel may own. */
 		return weir_err_set("channel data ring full");
 	}
 	w->seg = WEIR_SEG_NONE;

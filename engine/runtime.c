@@ -25,6 +25,7 @@
 #include "engine/runtime.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/failpoint.h"
 #include "sched/cpu.h"
 
 #include <sched.h>
@@ -149,7 +150,8 @@ static enum weir_step step_source(struct subtask *st)
 	case WEIR_SOURCE_IDLE:
 		if (go_idle(st) < 0)
 			goto check_failed;
-		st->task.wake_at = src->ctx.idle_until;
+		/* A source that names no time is polled again in a millisecond. */
+		st->task.wake_at = src->ctx.idle_until ? src->ctx.idle_until : weir_now_ns() + 1000000u;
 		return src->records_out != before ? WEIR_STEP_BUSY : WEIR_STEP_IDLE;
 	default:
 		weir_op_fail(st, src, "poll returned %d, which is not a weir_source_status", r);
@@ -356,7 +358,6 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 	}
 
 	/* channels */
-	uint32_t ring_slots = (uint32_t)nsegs + 16;
 	for (int l = 0; l < nlinks; l++) {
 		struct link *lk = &links[l];
 		int pp = p->v[lk->producer].parallelism, pc = p->v[lk->consumer].parallelism;
@@ -367,7 +368,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				struct subtask *prod = subtask_of(job, lk->producer, i);
 				struct subtask *cons = subtask_of(job, lk->consumer, j);
 				int c = chan_index(lk, pc, i, j);
-				if (weir_chan_init(&job->chans[c], &job->pool, cfg->credits, ring_slots,
+				if (weir_chan_init(&job->chans[c], &job->pool, cfg->credits, cfg->floating,
 						   weir_sched_doorbell(&job->sched, cons->task.worker),
 						   weir_sched_doorbell(&job->sched, prod->task.worker)) < 0)
 					return -1;
@@ -446,23 +447,30 @@ static void teardown(struct job *job, bool success)
 		for (int k = 0; k < st->nops; k++)
 			weir_op_close(st, &st->ops[k]);
 	}
-	for (int s = 0; s < job->nsub; s++) {
+	/* Commit every sink; if one fails, abort all of them, the committed
+	 * ones included (abort takes back a commit), so that a failed job
+	 * never leaves output that looks complete. */
+	for (int s = 0; s < job->nsub && success; s++) {
+		struct subtask *st = &job->subtasks[s];
+		for (int k = 0; st->ops && k < st->nops && success; k++) {
+			struct opinst *op = &st->ops[k];
+			if (!op->opened || !op->node->hooks.commit)
+				continue;
+			if (weir_failpoint("job.commit") < 0 || op->node->hooks.commit(&op->ctx) < 0) {
+				char msg[1024];
+				snprintf(msg, sizeof(msg), "operator '%s' (subtask %d/%d): commit: %s", op->node->name,
+					 st->index + 1, st->v->parallelism, weir_err_msg());
+				weir_job_fail(job, msg);
+				success = false;
+			}
+		}
+	}
+	for (int s = 0; s < job->nsub && !success; s++) {
 		struct subtask *st = &job->subtasks[s];
 		for (int k = 0; st->ops && k < st->nops; k++) {
 			struct opinst *op = &st->ops[k];
-			if (!op->opened)
-				continue;
-			if (success && op->node->hooks.commit) {
-				if (op->node->hooks.commit(&op->ctx) < 0) {
-					char msg[1024];
-					snprintf(msg, sizeof(msg), "operator '%s' (subtask %d/%d): commit: %s",
-						 op->node->name, st->index + 1, st->v->parallelism, weir_err_msg());
-					weir_job_fail(job, msg);
-					success = false;
-				}
-			} else if (!success && op->node->hooks.abort) {
+			if (op->opened && op->node->hooks.abort)
 				op->node->hooks.abort(&op->ctx);
-			}
 		}
 	}
 }
@@ -478,8 +486,13 @@ static int release(struct job *job)
 				weir_writer_discard(&st->out[i].w[k]);
 			free(st->out[i].w);
 		}
-		for (int k = 0; st->ops && k < st->nops; k++)
-			weir_kv_release(&st->ops[k].kv);
+		for (int k = 0; st->ops && k < st->nops; k++) {
+			struct opinst *op = &st->ops[k];
+			if (op->opened && op->node->hooks.release)
+				op->node->hooks.release(&op->ctx);
+			weir_kv_release(&op->kv);
+			free(op->scratch);
+		}
 		free(st->ops);
 		free(st->in);
 		free(st->out);

@@ -65,6 +65,8 @@ struct opinst {
 	struct weir_kv kv;	/* reduce */
 	uint64_t records_in;
 	uint64_t records_out;
+	uint8_t *scratch;	/* an aligned copy of an unaligned emit (chained) */
+	uint32_t scratch_cap;
 	bool opened;
 	bool closed;
 };

@@ -14,16 +14,16 @@ static uint32_t pow2_at_least(uint32_t n)
 	return r;
 }
 
-int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits, uint32_t ring_slots,
+int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits, uint32_t max_floating,
 		   struct weir_doorbell *consumer_db, struct weir_doorbell *producer_db)
 {
 	memset(c, 0, sizeof(*c));
-	if (credits == 0)
-		return weir_err_set("channel: credits must be >= 1"), -EINVAL;
-	/* Each segment of the pool is in at most one ring slot at a time, so a
-	 * return ring one larger than the pool can never overflow. */
-	uint32_t data_size = pow2_at_least((ring_slots > credits ? ring_slots : credits) + 1);
-	uint32_t ret_size = pow2_at_least(pool->nsegs + 1);
+	if (credits == 0 || credits > (1u << 20) || max_floating > (1u << 20))
+		return weir_err_set("channel: credits %u / floating %u out of range", credits, max_floating), -EINVAL;
+	/* The channel holds at most credits + max_floating segments, each in
+	 * at most one slot, so neither ring can overflow with these sizes. */
+	uint32_t data_size = pow2_at_least(credits + max_floating + WEIR_CHAN_EVENTS + 1);
+	uint32_t ret_size = pow2_at_least(credits + max_floating + 1);
 	size_t len = sizeof(struct weir_chan_region) + data_size * sizeof(struct weir_chan_msg) +
 		     ret_size * sizeof(struct weir_seg_slot);
 	struct weir_chan_region *r = aligned_alloc(64, (len + 63) & ~(size_t)63);
@@ -47,6 +47,7 @@ int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits
 	c->producer_db = producer_db;
 	c->spare = spare;
 	c->credits = credits;
+	c->max_owned = credits + max_floating;
 	for (uint32_t i = 0; i < credits; i++) {
 		if (weir_pool_get(pool, &spare[i]) < 0) {
 			c->nspare = i;
@@ -110,7 +111,7 @@ int weir_chan_acquire(struct weir_chan *c, weir_seg *seg)
 		*seg = c->spare[--c->nspare];
 		return 0;
 	}
-	if (weir_pool_get(c->pool, seg) < 0)
+	if (c->owned >= c->max_owned || weir_pool_get(c->pool, seg) < 0)
 		return -ENOBUFS;
 	c->owned++;
 	c->stats.floating_taken++;

@@ -16,10 +16,11 @@
  * segments. A segment handed back on the return ring *is* the credit
  * announcement. When every exclusive segment is in flight the producer has
  * no credit; the engine then stops feeding it input. acquire() may still
- * hand out a floating segment from the pool, so that a record already
- * being processed can finish; floating segments go back to the pool as
- * soon as they return. Memory per channel is therefore bounded by its
- * credits plus what one input record can produce.
+ * hand out up to `max_floating` segments from the pool, so that a record
+ * already being processed can finish; floating segments go back to the
+ * pool as soon as they return. A channel therefore never holds more than
+ * credits + max_floating segments, which also bounds its rings, and one
+ * hot channel cannot drain the whole pool.
  *
  * The shared part (struct weir_chan_region) holds no pointers, only rings
  * of descriptors, so it can live in memory both ends map.
@@ -74,17 +75,22 @@ struct weir_chan {
 	uint32_t nspare;
 	uint32_t owned;		/* segments charged to this channel */
 	uint32_t credits;
+	uint32_t max_owned;	/* credits + max_floating */
 	struct weir_chan_stats stats;
 };
 
+/* Events a channel holds at most besides its segments (the data ring's
+ * headroom): a producer sends at most this many before the consumer must
+ * have read some. */
+#define WEIR_CHAN_EVENTS 16
+
 /*
- * Fill *c: a channel with `credits` exclusive segments taken from pool and
- * a data ring of at least `ring_slots` messages (in-flight segments plus
- * events). The doorbells are those of the consumer's and the producer's
- * workers. Returns 0 or -errno (-ENOBUFS: the pool is short) with the
- * trail set.
+ * Fill *c: a channel with `credits` exclusive segments taken from pool,
+ * allowed up to `max_floating` more from the pool's shared reserve. The
+ * doorbells are those of the consumer's and the producer's workers.
+ * Returns 0 or -errno (-ENOBUFS: the pool is short) with the trail set.
  */
-int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits, uint32_t ring_slots,
+int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits, uint32_t max_floating,
 		   struct weir_doorbell *consumer_db, struct weir_doorbell *producer_db);
 /* Return every segment the channel holds to the pool and free it. Both
  * ends must be stopped and must have recycled or given back what they
@@ -94,7 +100,7 @@ void weir_chan_release(struct weir_chan *c);
 /* Producer: true when a send would stay within the credit. */
 bool weir_chan_can_send(struct weir_chan *c);
 /* Producer: an empty segment. 0: within credit; 1: floating (over credit);
- * -ENOBUFS: the pool has none left either. */
+ * -ENOBUFS: the pool has none left, or this channel holds max_floating. */
 int weir_chan_acquire(struct weir_chan *c, weir_seg *seg);
 /* Producer: take back a segment acquired but not sent. */
 void weir_chan_recycle(struct weir_chan *c, weir_seg seg);

@@ -17,10 +17,10 @@ int main(void)
 		bail("pool: %s", weir_err_msg());
 
 	struct weir_chan c;
-	is_int(weir_chan_init(&c, &pool, 20, 32, &cdb, &pdb), -ENOBUFS, "more credits than the pool has: ENOBUFS");
+	is_int(weir_chan_init(&c, &pool, 20, 4, &cdb, &pdb), -ENOBUFS, "more credits than the pool has: ENOBUFS");
 	is_int(weir_pool_free_count(&pool), 16, "a failed init gives back what it took");
 
-	is_int(weir_chan_init(&c, &pool, 3, 32, &cdb, &pdb), 0, "channel with 3 credits");
+	is_int(weir_chan_init(&c, &pool, 3, 1, &cdb, &pdb), 0, "channel with 3 credits");
 	is_int(weir_pool_free_count(&pool), 13, "it holds its 3 exclusive segments");
 
 	weir_seg s[5];
@@ -32,6 +32,7 @@ int main(void)
 	ok(!weir_chan_can_send(&c), "no credit once all three are out");
 	is_int(weir_chan_acquire(&c, &s[3]), 1, "a fourth is floating (over credit)");
 	is_int(weir_pool_free_count(&pool), 12, "the floating one came from the pool");
+	is_int(weir_chan_acquire(&c, &s[4]), -ENOBUFS, "a second floating one is beyond max_floating (1)");
 
 	memcpy(weir_pool_addr(&pool, s[0]), "abc", 3);
 	is_int(weir_chan_send(&c, s[0], 3), 0, "send a segment");

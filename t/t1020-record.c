@@ -36,7 +36,7 @@ int main(void)
 	if (weir_pool_init(&pool, 0, 512, SEG, -1) < 0)
 		bail("pool: %s", weir_err_msg());
 	struct weir_chan ch;
-	if (weir_chan_init(&ch, &pool, 8, 600, &db, &db) < 0)
+	if (weir_chan_init(&ch, &pool, 8, 504, &db, &db) < 0)
 		bail("chan: %s", weir_err_msg());
 	struct weir_writer w;
 	struct weir_reader r;

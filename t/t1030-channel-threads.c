@@ -80,7 +80,7 @@ int main(void)
 	weir_doorbell_init(&prod_db);
 	weir_doorbell_init(&cons_db);
 	/* 4 credits and a tiny floating reserve: the producer must wait */
-	if (weir_pool_init(&pool, 0, 8, SEG, -1) < 0 || weir_chan_init(&ch, &pool, 4, 64, &cons_db, &prod_db) < 0)
+	if (weir_pool_init(&pool, 0, 8, SEG, -1) < 0 || weir_chan_init(&ch, &pool, 4, 4, &cons_db, &prod_db) < 0)
 		bail("setup: %s", weir_err_msg());
 	pthread_t t;
 	pthread_create(&t, NULL, producer, NULL);

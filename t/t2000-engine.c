@@ -354,6 +354,52 @@ static void test_random_topologies(uint64_t seed)
 	cfg.batch = 256;
 }
 
+/* A source emitting from odd addresses, every other poll IDLE without a
+ * wake-up time; a map after it checks what it receives is aligned. */
+static int odd_source(weir_ctx *ctx)
+{
+	static _Thread_local int polls;
+	static _Thread_local uint64_t next;
+	_Alignas(8) uint8_t buf[17];
+	if (next >= 2000) {
+		next = 0;
+		polls = 0;
+		return WEIR_SOURCE_END;
+	}
+	if (polls++ & 1)
+		return WEIR_SOURCE_IDLE;
+	for (int i = 0; i < 100; i++, next++) {
+		memcpy(buf + 1, &next, 8);
+		if (weir_emit(ctx, buf + 1, 8) < 0)
+			return -1;
+	}
+	return WEIR_SOURCE_MORE;
+}
+
+static uint64_t misaligned;
+static int check_aligned(weir_ctx *ctx, const weir_rec *in)
+{
+	if ((uintptr_t)in->data & 7)
+		__atomic_fetch_add(&misaligned, 1, __ATOMIC_RELAXED);
+	return weir_emit(ctx, in->data, in->len);
+}
+
+static void test_alignment_and_idle(void)
+{
+	reset();
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_map(weir_source(env, "odd", odd_source, NULL), "aligned", check_aligned, NULL);
+	weir_sink(s, "sink", count_sink, NULL);
+	is_int(run(env), 0, "a source that idles without a wake-up time still finishes: %s", weir_err_msg());
+	ok(records == 2000 && misaligned == 0, "a chained operator gets 8-byte aligned records from odd addresses "
+	   "(%llu records, %llu misaligned)", (unsigned long long)records, (unsigned long long)misaligned);
+
+	env = weir_env_create(1);
+	ok(weir_on_open(weir_sink_discard(weir_source_sequence(env, 1, 0)), NULL) == NULL &&
+	   strstr(env->error, "built-in connector"), "hooks on a built-in connector are refused: %s", env->error);
+	weir_env_destroy(env);
+}
+
 int main(void)
 {
 	uint64_t seed = tap_seed();
@@ -371,5 +417,6 @@ int main(void)
 	test_tiny_pool();
 	test_big_records();
 	test_random_topologies(seed);
+	test_alignment_and_idle();
 	done_testing();
 }
