@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_JOB 1
 #define EXIT_USAGE 2
@@ -43,9 +44,14 @@ static const char usage[] =
 
 static volatile sig_atomic_t cancelled;
 
+/* The first SIGINT/SIGTERM cancels the job cleanly (sinks abort, exit
+ * 130); a second one, for a user function that never returns, exits at
+ * once. */
 static void on_signal(int sig)
 {
 	(void)sig;
+	if (cancelled)
+		_exit(EXIT_CANCEL);
 	cancelled = 1;
 	weir_local_cancel();
 }

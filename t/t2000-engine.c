@@ -320,7 +320,7 @@ static void test_random_topologies(uint64_t seed)
 {
 	uint64_t rnd = seed;
 	int bad = 0;
-	for (int round = 0; round < 12; round++) {
+	for (int round = 0; round < 40; round++) {
 		int p1 = 1 + (int)(tap_rand(&rnd) % 4), p2 = 1 + (int)(tap_rand(&rnd) % 4), p3 = 1 + (int)(tap_rand(&rnd) % 4);
 		uint64_t n = 1000 + tap_rand(&rnd) % 50000;
 		nkeys = 1 + tap_rand(&rnd) % MAXK;
@@ -349,7 +349,7 @@ static void test_random_topologies(uint64_t seed)
 			     wrong, weir_err_msg());
 		}
 	}
-	is_int(bad, 0, "12 random pipelines give exact per-key sums");
+	is_int(bad, 0, "40 random pipelines give exact per-key sums");
 	nkeys = 10;
 	cfg.batch = 256;
 }

@@ -20,6 +20,7 @@ expect 2 "unexpected argument 'extra'" 'a second positional argument' -- local "
 expect 1 "job '$T/missing.so': No such file or directory" 'a job path that does not exist' -- local "$T/missing.so"
 expect 1 'not a shared object \(no ELF header\)' 'a file that is not a shared object' -- local "$T/text.so"
 expect 1 'not a regular file' 'a folder as the job' -- local "$T"
+expect 1 "job '$WEIR': cannot load: .*position-independent executable" 'an executable as the job' -- local "$WEIR"
 expect 1 'does not export weir_job' 'an object without weir_job' -- local "$TJOBS/nojob.so"
 expect 1 'refusing to build: argument count 1' "weir_job's own error message" -- local "$TJOBS/failjob.so"
 expect 1 'weir_job returned -5 without a message' 'weir_job failing silently' -- local "$TJOBS/failjob.so" -- silent
