@@ -5,10 +5,10 @@
  * library costs as much as the hash). The hash picks a key group,
  * hash mod max_parallelism, and the group picks the subtask that owns it,
  * kg * parallelism / max_parallelism (contiguous ranges of groups, as in
- * Flink, so that rescaling moves whole ranges). State is kept per key
- * group, which is what lets a savepoint be restored at another
- * parallelism. The hash and the mapping are part of the savepoint format:
- * changing either is a format change.
+ * Flink, so that rescaling moves whole ranges). Snapshots will write
+ * state grouped by key group, which is what lets a savepoint be restored
+ * at another parallelism. The hash and the mapping are part of that
+ * format: changing either is a format change.
  */
 #ifndef WEIR_ENGINE_KEYGROUP_H
 #define WEIR_ENGINE_KEYGROUP_H

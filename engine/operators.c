@@ -129,6 +129,27 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 	return weir_op_fail(st, op, "internal error: a source cannot receive records");
 }
 
+/* The API promises 8-byte aligned records to user functions; bytes
+ * emitted from an unaligned address (a line of a file) are copied into
+ * op's scratch buffer before the next user function sees them. NULL (the
+ * subtask failed) when out of memory. */
+static const void *aligned_copy(struct subtask *st, struct opinst *op, const void *data, uint32_t len)
+{
+	if (len > op->scratch_cap || !op->scratch) {
+		uint32_t cap = len < 256 ? 256 : len;
+		void *p = NULL;
+		if (posix_memalign(&p, 8, cap)) {
+			weir_op_fail(st, op, "out of memory for a %u-byte record", len);
+			return NULL;
+		}
+		free(op->scratch);
+		op->scratch = p;
+		op->scratch_cap = cap;
+	}
+	memcpy(op->scratch, data, len);
+	return op->scratch;
+}
+
 int weir_emit(weir_ctx *ctx, const void *data, uint32_t len)
 {
 	return weir_emit_ts(ctx, data, len, ctx->cur_ts);
@@ -158,21 +179,8 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 	weir_rec r = { .data = data, .len = len, .ts = ts };
 	if (!op->next)
 		return weir_op_output(st, &r);
-	if (__builtin_expect(((uintptr_t)data & 7) != 0, 0)) {
-		/* The API promises 8-byte aligned records; a chained emit
-		 * from unaligned bytes (a line of a file) gets an aligned copy. */
-		if (len > op->scratch_cap || !op->scratch) {
-			uint32_t cap = len < 256 ? 256 : len;
-			void *p = NULL;
-			if (posix_memalign(&p, 8, cap))
-				return weir_op_fail(st, op, "out of memory for a %u-byte record", len);
-			free(op->scratch);
-			op->scratch = p;
-			op->scratch_cap = cap;
-		}
-		memcpy(op->scratch, data, len);
-		r.data = op->scratch;
-	}
+	if (__builtin_expect(((uintptr_t)data & 7) != 0, 0) && !(r.data = aligned_copy(st, op, data, len)))
+		return -1;
 	return weir_op_deliver(op->next, &r, NULL);
 }
 
@@ -184,7 +192,12 @@ int weir_op_output(struct subtask *st, const weir_rec *rec)
 		switch (o->part) {
 		case PART_HASH: {
 			weir_key key = { 0 };
-			if (check(st, st->ops + st->nops - 1, o->key_fn(&o->keyctx, rec, &key)) < 0)
+			struct opinst *tail = st->ops + st->nops - 1;
+			weir_rec kr = *rec; /* the key function is user code: aligned too */
+			if (__builtin_expect(((uintptr_t)rec->data & 7) != 0, 0) &&
+			    !(kr.data = aligned_copy(st, tail, rec->data, rec->len)))
+				return -1;
+			if (check(st, tail, o->key_fn(&o->keyctx, &kr, &key)) < 0)
 				return -1;
 			/* key group, then the subtask that owns the group */
 			uint32_t kg = weir_key_group(&o->kgmap, weir_key_hash(key.data, key.len));

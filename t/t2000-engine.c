@@ -356,20 +356,18 @@ static void test_random_topologies(uint64_t seed)
 
 /* A source emitting from odd addresses, every other poll IDLE without a
  * wake-up time; a map after it checks what it receives is aligned. */
+static int odd_polls[16];
+static uint64_t odd_next[16];
 static int odd_source(weir_ctx *ctx)
 {
-	static _Thread_local int polls;
-	static _Thread_local uint64_t next;
+	int me = weir_ctx_subtask(ctx); /* each subtask only touches its own counters */
 	_Alignas(8) uint8_t buf[17];
-	if (next >= 2000) {
-		next = 0;
-		polls = 0;
+	if (odd_next[me] >= 2000)
 		return WEIR_SOURCE_END;
-	}
-	if (polls++ & 1)
+	if (odd_polls[me]++ & 1)
 		return WEIR_SOURCE_IDLE;
-	for (int i = 0; i < 100; i++, next++) {
-		memcpy(buf + 1, &next, 8);
+	for (int i = 0; i < 100; i++, odd_next[me]++) {
+		memcpy(buf + 1, &odd_next[me], 8);
 		if (weir_emit(ctx, buf + 1, 8) < 0)
 			return -1;
 	}
@@ -384,14 +382,35 @@ static int check_aligned(weir_ctx *ctx, const weir_rec *in)
 	return weir_emit(ctx, in->data, in->len);
 }
 
+static int aligned_key(weir_ctx *ctx, const weir_rec *r, weir_key *k)
+{
+	if ((uintptr_t)r->data & 7)
+		__atomic_fetch_add(&misaligned, 1, __ATOMIC_RELAXED);
+	k->data = r->data;
+	k->len = r->len;
+	return 0;
+}
+
 static void test_alignment_and_idle(void)
 {
 	reset();
+	memset(odd_polls, 0, sizeof(odd_polls));
+	memset(odd_next, 0, sizeof(odd_next));
 	weir_env *env = weir_env_create(1);
 	weir_stream *s = weir_map(weir_source(env, "odd", odd_source, NULL), "aligned", check_aligned, NULL);
 	weir_sink(s, "sink", count_sink, NULL);
 	is_int(run(env), 0, "a source that idles without a wake-up time still finishes: %s", weir_err_msg());
 	ok(records == 2000 && misaligned == 0, "a chained operator gets 8-byte aligned records from odd addresses "
+	   "(%llu records, %llu misaligned)", (unsigned long long)records, (unsigned long long)misaligned);
+
+	reset();
+	misaligned = 0;
+	memset(odd_polls, 0, sizeof(odd_polls));
+	memset(odd_next, 0, sizeof(odd_next));
+	env = weir_env_create(2);
+	weir_sink(weir_key_by(weir_source(env, "odd", odd_source, NULL), aligned_key, NULL), "sink", count_sink, NULL);
+	is_int(run(env), 0, "odd source straight into key_by runs");
+	ok(records == 4000 && misaligned == 0, "the sending side's key function gets aligned records too "
 	   "(%llu records, %llu misaligned)", (unsigned long long)records, (unsigned long long)misaligned);
 
 	env = weir_env_create(1);
