@@ -435,21 +435,42 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 
 /* ---- teardown ----------------------------------------------------------- */
 
-static void teardown(struct job *job, bool success)
+/* Close what never finished, with its output going nowhere, so that user
+ * code can free what it holds. */
+static void close_all(struct job *job)
 {
 	for (int s = 0; s < job->nsub; s++) {
 		struct subtask *st = &job->subtasks[s];
-		if (!st->ops)
-			continue;
-		/* Close what never finished, with its output going nowhere, so
-		 * user code can free what it holds. */
 		st->discarding = true;
-		for (int k = 0; k < st->nops; k++)
+		for (int k = 0; st->ops && k < st->nops; k++)
 			weir_op_close(st, &st->ops[k]);
 	}
-	/* Commit every sink; if one fails, abort all of them, the committed
-	 * ones included (abort takes back a commit), so that a failed job
-	 * never leaves output that looks complete. */
+}
+
+/* Give every segment back to the pool: readers, writers, channels. Returns
+ * how many are missing, which is a bug in ownership. */
+static int release_data(struct job *job)
+{
+	for (int s = 0; s < job->nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		for (int i = 0; i < st->nin; i++)
+			weir_reader_release(&st->in[i].rd);
+		for (int i = 0; i < st->nout; i++)
+			for (int k = 0; k < st->out[i].nw; k++)
+				weir_writer_discard(&st->out[i].w[k]);
+	}
+	for (int c = 0; c < job->nchans; c++)
+		weir_chan_release(&job->chans[c]);
+	if (!job->pool.hdr)
+		return 0;
+	return (int)job->pool.nsegs - (int)weir_pool_free_count(&job->pool);
+}
+
+/* Commit every sink; if one fails, abort all of them, the committed ones
+ * included (abort takes back a commit), so that a failed job never leaves
+ * output that looks complete. Returns whether the job succeeded. */
+static bool finish_sinks(struct job *job, bool success)
+{
 	for (int s = 0; s < job->nsub && success; s++) {
 		struct subtask *st = &job->subtasks[s];
 		for (int k = 0; st->ops && k < st->nops && success; k++) {
@@ -473,19 +494,15 @@ static void teardown(struct job *job, bool success)
 				op->node->hooks.abort(&op->ctx);
 		}
 	}
+	return success;
 }
 
-static int release(struct job *job)
+static void release_rest(struct job *job)
 {
 	for (int s = 0; s < job->nsub; s++) {
 		struct subtask *st = &job->subtasks[s];
-		for (int i = 0; i < st->nin; i++)
-			weir_reader_release(&st->in[i].rd);
-		for (int i = 0; i < st->nout; i++) {
-			for (int k = 0; k < st->out[i].nw; k++)
-				weir_writer_discard(&st->out[i].w[k]);
+		for (int i = 0; i < st->nout; i++)
 			free(st->out[i].w);
-		}
 		for (int k = 0; st->ops && k < st->nops; k++) {
 			struct opinst *op = &st->ops[k];
 			if (op->opened && op->node->hooks.release)
@@ -497,20 +514,12 @@ static int release(struct job *job)
 		free(st->in);
 		free(st->out);
 	}
-	for (int c = 0; c < job->nchans; c++)
-		weir_chan_release(&job->chans[c]);
-	int leaked = 0;
-	if (job->pool.hdr) {
-		/* Every segment must be home: a missing one is a bug in ownership. */
-		leaked = (int)job->pool.nsegs - (int)weir_pool_free_count(&job->pool);
-		weir_pool_release(&job->pool);
-	}
+	weir_pool_release(&job->pool);
 	free(job->subtasks);
 	free(job->chans);
 	weir_sched_release(&job->sched);
 	weir_plan_release(&job->plan);
 	pthread_mutex_destroy(&job->lock);
-	return leaked;
 }
 
 static void print_summary(struct job *job, bool ok)
@@ -544,7 +553,6 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	pthread_mutex_init(&job.lock, NULL);
 	struct link *links = NULL;
 	int nlinks = 0;
-	int rc = -1;
 
 	if (weir_plan_build(&job.plan, env, cfg) < 0) {
 		pthread_mutex_destroy(&job.lock);
@@ -554,19 +562,18 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 		weir_err_wrap("deploy");
 		char msg[WEIR_ERR_MAX];
 		snprintf(msg, sizeof(msg), "%s", weir_err_msg());
-		teardown(&job, false);
-		release(&job);
+		close_all(&job);
+		release_data(&job);
+		finish_sinks(&job, false);
+		release_rest(&job);
 		free(links);
 		return weir_err_set("%s", msg);
 	}
 	free(links);
 	job.start_ns = weir_now_ns();
 	running_job = &job;
-	if (weir_sched_start(&job.sched) < 0) {
-		__atomic_store_n(&job.cancelled, 1, __ATOMIC_RELEASE);
-		snprintf(job.error, sizeof(job.error), "%s", weir_err_msg());
-		job.failed = true;
-	}
+	if (weir_sched_start(&job.sched) < 0)
+		weir_job_fail(&job, weir_err_msg());
 	weir_sched_join(&job.sched);
 	running_job = NULL;
 	job.end_ns = weir_now_ns();
@@ -574,25 +581,30 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	bool all_done = true;
 	for (int s = 0; s < job.nsub; s++)
 		all_done &= job.subtasks[s].state == ST_DONE;
-	bool success = !job.failed && !__atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE) && all_done;
-	teardown(&job, success);
-	success = success && !job.failed;
+	bool cancelled = __atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE);
+	bool success = !job.failed && !cancelled && all_done;
+	close_all(&job);
+	/* Count segments before anything commits: a leak is a bug, and a
+	 * job with a bug must not publish output. */
+	int leaked = release_data(&job);
+	if (success && leaked) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "internal error: %d segments were not returned to the pool", leaked);
+		weir_job_fail(&job, msg);
+		success = false;
+	}
+	success = finish_sinks(&job, success);
 	if (print && !cfg->quiet)
 		print_summary(&job, success);
-	char err[1024];
+	char err[1024] = "";
 	if (job.failed)
 		snprintf(err, sizeof(err), "%s", job.error);
-	else if (__atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE))
+	else if (cancelled)
 		snprintf(err, sizeof(err), "cancelled");
-	else if (!all_done)
+	else if (!success)
 		snprintf(err, sizeof(err), "internal error: the job stopped before every subtask finished");
-	int leaked = release(&job);
-	if (success && leaked) {
-		success = false;
-		snprintf(err, sizeof(err), "internal error: %d segments were not returned to the pool", leaked);
-	}
-	rc = success ? 0 : -1;
-	if (!success)
-		weir_err_set("%s", err);
-	return rc;
+	release_rest(&job);
+	if (success)
+		return 0;
+	return weir_err_set("%s", err);
 }
