@@ -7,7 +7,7 @@
  * checked when the job is built, so a missing input or an unusable output
  * folder fails `weir local` before anything runs.
  */
-#include "engine/graph.h"
+#include "engine/runtime.h"
 #include "base/err.h"
 
 #include <dirent.h>
@@ -95,7 +95,9 @@ static int file_open_next(weir_ctx *ctx, struct file_reader *r)
 		return 0;
 	off_t size = fs->sizes[r->file];
 	off_t start = (off_t)((__int128)size * i / p);
-	r->end = (off_t)((__int128)size * (i + 1) / p);
+	/* The last subtask reads to the end of the file, whatever its size
+	 * now: files that grew since the job was built, /proc files of size 0. */
+	r->end = i == p - 1 ? INT64_MAX : (off_t)((__int128)size * (i + 1) / p);
 	r->fd = open(fs->files[r->file], O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0)
 		return weir_fail(ctx, "open '%s': %s", fs->files[r->file], strerror(errno));
@@ -181,6 +183,16 @@ static int file_source_poll(weir_ctx *ctx)
 		if (nl) {
 			len = (size_t)(nl - (r->buf + r->lo));
 		} else if (!r->eof) {
+			if (r->skip_first) {
+				/* bytes of the previous subtask's line: drop them
+				 * instead of buffering a long line */
+				r->buf_off += (off_t)r->hi;
+				r->lo = r->hi = 0;
+			} else if (r->hi - r->lo > ctx->st->job->cfg.max_record) {
+				return weir_fail(ctx, "'%s': a line at offset %lld is longer than the maximum record "
+						 "size (%u bytes)", fs->files[r->file],
+						 (long long)(r->buf_off + (off_t)r->lo), ctx->st->job->cfg.max_record);
+			}
 			if (file_fill(ctx, r) < 0)
 				return -1;
 			continue;
@@ -349,8 +361,11 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
 {
 	if (!env)
 		return NULL;
-	if (!(rate >= 0))
-		return weir_env_error(env, "sequence source: rate %g must be >= 0", rate), NULL;
+	/* 0 means unlimited; otherwise keep the rate where the pacing
+	 * arithmetic stays exact (no inf, NaN or overflowing conversions). */
+	if (!(rate == 0 || (rate >= 1e-3 && rate <= 1e12)))
+		return weir_env_error(env, "sequence source: rate %g must be 0 (unlimited) or from 0.001 to 1e12 "
+				      "records per second", rate), NULL;
 	struct seq_conf *c = malloc(sizeof(*c));
 	if (!c)
 		return weir_env_error(env, "out of memory"), NULL;
@@ -505,7 +520,9 @@ static int file_sink_commit(weir_ctx *ctx)
 		return 0;
 	if (w->committed)
 		return 0;
-	if (rename(w->tmp, w->final) < 0)
+	/* Never replace a part file someone put there since the job was built
+	 * (the abort would then delete theirs). */
+	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_NOREPLACE) < 0)
 		return weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, w->final);
 	w->committed = true;
 	/* make the rename itself durable */

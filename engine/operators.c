@@ -19,7 +19,9 @@
 
 static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
 {
-	if (st->failed)
+	/* Errors while tearing a stopped job down (a close hook flushing a
+	 * file that is about to be discarded) are not the job's error. */
+	if (st->failed || st->discarding)
 		return -1;
 	char msg[768];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -106,6 +108,9 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 			return weir_op_fail(st, op, "reduce needs a keyed input");
 		if (check(st, op, in->key_fn(&in->keyctx, rec, &key)) < 0)
 			return -1;
+		if (key.len > st->job->cfg.max_record || (key.len && !key.data))
+			return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len,
+					    key.data);
 		uint64_t h = weir_key_hash(key.data, key.len);
 		const struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
 		if (!acc) {

@@ -26,9 +26,13 @@ static int next_segment(struct weir_writer *w)
 {
 	int r;
 	while ((r = weir_chan_acquire(w->ch, &w->seg)) < 0) {
-		if (!w->wait_for_segment || w->wait_for_segment(w->wait_arg) < 0) {
+		if (!w->wait_for_segment) {
 			w->seg = WEIR_SEG_NONE;
 			return weir_err_set("segment pool exhausted");
+		}
+		if (w->wait_for_segment(w, w->wait_arg) < 0) {
+			w->seg = WEIR_SEG_NONE;
+			return weir_err_set("stopped while waiting for a segment");
 		}
 	}
 	if (r == 1 && w->overdraft)
@@ -36,6 +40,7 @@ static int next_segment(struct weir_writer *w)
 	w->buf = weir_pool_addr(w->ch->pool, w->seg);
 	w->cap = w->ch->pool->seg_size;
 	w->used = 0;
+	w->first_ns = weir_now_ns(); /* the buffer timeout counts from here */
 	return 0;
 }
 
@@ -69,11 +74,8 @@ int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64
 	    (w->used > 0 && (need <= w->cap || w->cap - w->used < WEIR_REC_HDR)))
 		if (weir_writer_flush(w) < 0)
 			return -1;
-	if (w->seg == WEIR_SEG_NONE) {
-		if (next_segment(w) < 0)
-			return -1;
-		w->first_ns = weir_now_ns();
-	}
+	if (w->seg == WEIR_SEG_NONE && next_segment(w) < 0)
+		return -1;
 	struct rec_hdr h = { .len = len, .reserved = 0, .ts = ts };
 	memcpy(w->buf + w->used, &h, sizeof(h));
 	w->used += WEIR_REC_HDR;

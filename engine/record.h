@@ -42,8 +42,9 @@ struct weir_writer {
 	/* Points at a flag set when a segment had to come from beyond the
 	 * credit: the subtask then stops taking input until it has credit. */
 	bool *overdraft;
-	/* How to wait when the pool itself is empty; set by the runtime. */
-	int (*wait_for_segment)(void *arg);
+	/* How to wait when neither credit nor the pool has a segment; set by
+	 * the runtime. -1 stops the wait (the job is stopping). */
+	int (*wait_for_segment)(struct weir_writer *w, void *arg);
 	void *wait_arg;
 };
 

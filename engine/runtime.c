@@ -28,7 +28,7 @@
 #include "base/failpoint.h"
 #include "sched/cpu.h"
 
-#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +36,16 @@
 enum { EV_END = 1 };
 
 static struct job *volatile running_job;
+/* Set by a cancel that came before the job started running (during plan or
+ * deploy); checked once the job is visible to the signal handler. */
+static volatile sig_atomic_t cancel_pending;
 
 void weir_job_fail(struct job *job, const char *msg)
 {
 	pthread_mutex_lock(&job->lock);
-	if (!job->failed) {
+	/* A cancelled job reports "cancelled", not the errors of the subtasks
+	 * it stopped. */
+	if (!job->failed && !__atomic_load_n(&job->cancelled, __ATOMIC_ACQUIRE)) {
 		job->failed = true;
 		snprintf(job->error, sizeof(job->error), "%s", msg);
 	}
@@ -50,6 +55,7 @@ void weir_job_fail(struct job *job, const char *msg)
 
 void weir_local_cancel(void)
 {
+	cancel_pending = 1;
 	struct job *job = running_job;
 	if (job) {
 		__atomic_store_n(&job->cancelled, 1, __ATOMIC_RELEASE);
@@ -187,6 +193,9 @@ static enum weir_step step_inputs(struct subtask *st)
 				if (code == EV_END) {
 					in->ended = true;
 					st->nin_open--;
+					/* The producer is done with the channel: its
+					 * floating segments go home to the pool now. */
+					weir_chan_settle(in->ch);
 					break;
 				}
 				weir_op_fail(st, NULL, "input channel: unknown event %u", code);
@@ -225,15 +234,25 @@ static enum weir_step step(struct weir_task *t)
 	return st->is_source ? step_source(st) : step_inputs(st);
 }
 
-/* A writer found the pool empty: run the other tasks of this worker (the
- * consumer may be one of them) until segments come back. */
-static int wait_for_segment(void *arg)
+static bool segment_ready(void *arg)
+{
+	struct weir_writer *w = arg;
+	return weir_chan_can_send(w->ch) || weir_pool_free_count(w->ch->pool) > 0;
+}
+
+/* A writer found neither credit nor a free pool segment in the middle of a
+ * record. Run the downstream tasks of this worker (the consumer may be one
+ * of them); if none moves, sleep until a consumer hands a segment back
+ * (its give rings our doorbell) or 1 ms passes (segments coming home to
+ * the pool from other channels ring nobody). */
+static int wait_for_segment(struct weir_writer *w, void *arg)
 {
 	struct subtask *st = arg;
-	if (__atomic_load_n(&st->job->sched.stop, __ATOMIC_ACQUIRE))
+	struct weir_sched *s = &st->job->sched;
+	if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
 		return -1;
-	if (!weir_worker_help(&st->job->sched, st->task.worker))
-		sched_yield();
+	if (!weir_worker_help(s, st->task.worker, st->task.rank + 1))
+		weir_worker_wait(s, st->task.worker, segment_ready, w, 1000000u);
 	return 0;
 }
 
@@ -337,6 +356,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 		for (int i = 0; i < vx->parallelism; i++, s++) {
 			struct subtask *st = &job->subtasks[s];
 			st->task.step = step;
+			st->task.rank = v; /* vertex ids are a topological order */
 			st->job = job;
 			st->v = vx;
 			st->index = i;
@@ -408,7 +428,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				}
 			}
 			if (lk->producer == v) {
-				struct output *o = &st->out[st->nout++];
+				struct output *o = &st->out[st->nout];
 				struct edge *e = &env->nodes[p->v[lk->consumer].nodes[0]]->in[lk->input];
 				o->part = lk->part;
 				o->key_fn = e->key_fn;
@@ -419,6 +439,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				o->w = calloc((size_t)o->nw, sizeof(struct weir_writer));
 				if (!o->w)
 					return weir_err_set("out of memory");
+				st->nout++; /* only now: teardown walks o->w */
 				for (int j = 0; j < o->nw; j++) {
 					int c = chan_index(lk, pc, st->index, lk->part == PART_FORWARD ? st->index : j);
 					weir_writer_init(&o->w[j], &job->chans[c]);
@@ -572,6 +593,8 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	free(links);
 	job.start_ns = weir_now_ns();
 	running_job = &job;
+	if (cancel_pending) /* a cancel came during plan or deploy */
+		weir_local_cancel();
 	if (weir_sched_start(&job.sched) < 0)
 		weir_job_fail(&job, weir_err_msg());
 	weir_sched_join(&job.sched);

@@ -63,14 +63,14 @@ struct weir_doorbell *weir_sched_doorbell(struct weir_sched *s, int w)
 	return &s->workers[w].db;
 }
 
-/* Step every live task once; returns whether any made progress and lowers
- * *next_wake to the earliest wake_at asked for. */
-static bool round_once(struct weir_worker *w, uint64_t *next_wake)
+/* Step every live task of rank >= min_rank once; returns whether any made
+ * progress and lowers *next_wake to the earliest wake_at asked for. */
+static bool round_once(struct weir_worker *w, uint64_t *next_wake, int min_rank)
 {
 	bool progress = false;
 	for (int i = 0; i < w->ntasks; i++) {
 		struct weir_task *t = w->tasks[i];
-		if (t->done || t->running)
+		if (t->done || t->running || t->rank < min_rank)
 			continue;
 		t->running = true;
 		t->wake_at = 0;
@@ -99,7 +99,7 @@ static void *worker_main(void *arg)
 	uint64_t idle_since = 0;
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) && w->ndone < w->ntasks) {
 		uint64_t next_wake = UINT64_MAX;
-		if (round_once(w, &next_wake)) {
+		if (round_once(w, &next_wake, INT32_MIN)) {
 			idle_since = 0;
 			continue;
 		}
@@ -116,7 +116,7 @@ static void *worker_main(void *arg)
 		 * the announcement is found here, work published after it
 		 * rings the doorbell (see doorbell.h). */
 		uint32_t seq = weir_doorbell_prepare(&w->db);
-		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) || round_once(w, &next_wake)) {
+		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) || round_once(w, &next_wake, INT32_MIN)) {
 			weir_doorbell_cancel(&w->db);
 			idle_since = 0;
 			continue;
@@ -166,8 +166,20 @@ void weir_sched_join(struct weir_sched *s)
 	s->started = false;
 }
 
-bool weir_worker_help(struct weir_sched *s, int wi)
+bool weir_worker_help(struct weir_sched *s, int wi, int min_rank)
 {
 	uint64_t next_wake = UINT64_MAX;
-	return round_once(&s->workers[wi], &next_wake);
+	return round_once(&s->workers[wi], &next_wake, min_rank);
+}
+
+void weir_worker_wait(struct weir_sched *s, int wi, bool (*ready)(void *), void *arg, uint64_t timeout_ns)
+{
+	struct weir_doorbell *db = &s->workers[wi].db;
+	uint32_t seq = weir_doorbell_prepare(db);
+	if (ready(arg) || __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		weir_doorbell_cancel(db);
+		return;
+	}
+	s->workers[wi].stats.sleeps++;
+	weir_doorbell_wait(db, seq, timeout_ns);
 }

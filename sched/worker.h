@@ -34,6 +34,9 @@ struct weir_task {
 	bool done;
 	bool running;		/* on the worker's stack right now */
 	int worker;		/* index of the owning worker */
+	/* Position in the dataflow's topological order: data only flows from
+	 * lower ranks to higher ones (see weir_worker_help). */
+	int rank;
 };
 
 struct weir_worker_stats {
@@ -77,10 +80,18 @@ void weir_sched_stop(struct weir_sched *s);
 void weir_sched_join(struct weir_sched *s);
 
 /*
- * From inside a step, while waiting on something another task of the same
- * worker must produce (e.g. credit from a consumer on this worker): step
- * the worker's other tasks once. Returns true when any made progress.
+ * From inside a step, while waiting for something a task downstream must
+ * hand back (credit from a consumer on this worker): step once the
+ * worker's tasks of rank >= min_rank, the caller passing its own rank + 1.
+ * Helping only downstream keeps the stack of nested steps strictly rising
+ * in rank, so no task waits under one that waits for it (a deadlock), and
+ * the nesting is at most as deep as the dataflow is long. Returns true
+ * when any made progress.
  */
-bool weir_worker_help(struct weir_sched *s, int w);
+bool weir_worker_help(struct weir_sched *s, int w, int min_rank);
+/* Sleep on worker w's doorbell for at most timeout_ns unless ready(arg)
+ * turns true after the sleep is announced (the re-check of the protocol
+ * in shm/doorbell.h). For a step that must wait inside a task. */
+void weir_worker_wait(struct weir_sched *s, int w, bool (*ready)(void *), void *arg, uint64_t timeout_ns);
 
 #endif

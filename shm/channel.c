@@ -96,6 +96,11 @@ static void reclaim(struct weir_chan *c)
 	}
 }
 
+void weir_chan_settle(struct weir_chan *c)
+{
+	reclaim(c);
+}
+
 bool weir_chan_can_send(struct weir_chan *c)
 {
 	if (c->nspare == 0)
@@ -162,9 +167,11 @@ int weir_chan_recv(struct weir_chan *c, struct weir_chan_msg *m)
 		if (!weir_pool_owns(c->pool, m->seg))
 			return weir_err_set("channel: descriptor %#x is outside pool %u (%u segments)",
 					    m->seg, c->pool->id, c->pool->nsegs), -EPROTO;
-		if (m->val > c->pool->seg_size)
+		if (m->val > c->pool->seg_size) {
+			weir_chan_give(c, m->seg); /* the descriptor is ours: hand it back */
 			return weir_err_set("channel: segment length %llu exceeds segment size %u",
 					    (unsigned long long)m->val, c->pool->seg_size), -EPROTO;
+		}
 		return 1;
 	case WEIR_MSG_EVENT:
 		return 1;

@@ -109,6 +109,10 @@ void weir_chan_recycle(struct weir_chan *c, weir_seg seg);
 int weir_chan_send(struct weir_chan *c, weir_seg seg, uint32_t len);
 int weir_chan_send_event(struct weir_chan *c, uint32_t code, uint64_t val);
 
+/* Consumer, after the producer's last message (it will never touch the
+ * channel again): take over the producer's side and send its floating
+ * segments home to the pool. */
+void weir_chan_settle(struct weir_chan *c);
 /* Consumer: 1 and *m filled, 0 when empty, -EPROTO when the message is
  * malformed (unknown kind, a descriptor outside the pool, a length beyond
  * the segment): the slot is read once and validated before use. */

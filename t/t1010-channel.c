@@ -57,6 +57,32 @@ int main(void)
 	is_int(weir_pool_free_count(&pool), 13, "the floating segment went home to the pool");
 	is_int(c.stats.floating_taken, 1, "stats count one floating segment");
 
+	/* settle: after the producer's last message the consumer sends the
+	 * floating segments it handed back home to the pool */
+	{
+		struct weir_chan d;
+		weir_seg x[4];
+		if (weir_chan_init(&d, &pool, 1, 3, &cdb, &pdb) < 0)
+			bail("settle channel: %s", weir_err_msg());
+		uint32_t before = weir_pool_free_count(&pool);
+		int floating = 0;
+		for (int i = 0; i < 4; i++) {
+			floating += weir_chan_acquire(&d, &x[i]) == 1;
+			weir_chan_send(&d, x[i], 8);
+		}
+		weir_chan_send_event(&d, 1, 0);
+		for (int i = 0; i < 5; i++) {
+			weir_chan_recv(&d, &m);
+			if (m.kind == WEIR_MSG_DATA)
+				weir_chan_give(&d, m.seg);
+		}
+		is_int(floating, 3, "three of four segments were floating");
+		is_int(weir_pool_free_count(&pool), before - 3, "they stay away while only the ring holds them");
+		weir_chan_settle(&d);
+		is_int(weir_pool_free_count(&pool), before, "settle sends the floating ones home");
+		weir_chan_release(&d);
+	}
+
 	/* hostile messages: built by hand in the ring, as a corrupt peer would */
 	struct weir_chan_msg bad[3] = {
 		{ .kind = WEIR_MSG_DATA, .seg = weir_seg_make(1, 99), .val = 8 },
@@ -70,7 +96,7 @@ int main(void)
 		ok(strstr(weir_err_msg(), why[i]) != NULL, "with '%s': %s", why[i], weir_err_msg());
 	}
 
-	weir_chan_recycle(&c, s[2]);
+	/* the bad-length message named s[2], a real segment: recv handed it back */
 	weir_chan_recycle(&c, s[3]);
 	weir_chan_release(&c);
 	is_int(weir_pool_free_count(&pool), 16, "release returns every segment: none leaked");

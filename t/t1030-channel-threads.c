@@ -29,9 +29,10 @@ static uint32_t len_of(uint64_t *rnd)
 }
 
 /* The pool ran dry mid-record: sleep until the consumer hands one back. */
-static int wait_segment(void *arg)
+static int wait_segment(struct weir_writer *w, void *arg)
 {
 	(void)arg;
+	(void)w;
 	uint32_t s = weir_doorbell_prepare(&prod_db);
 	if (weir_chan_can_send(&ch))
 		weir_doorbell_cancel(&prod_db);
