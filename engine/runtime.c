@@ -65,12 +65,17 @@ void weir_local_cancel(void)
 
 /* ---- the step of a subtask ------------------------------------------- */
 
+/* May the subtask take input? Only when every output channel is within
+ * its credit: a spare segment, or room left in the one being filled that
+ * is not a floating one. Floating segments finish the record in hand;
+ * they never let a producer run ahead of its consumer. */
 static bool outputs_ready(struct subtask *st)
 {
 	for (int i = 0; i < st->nout; i++)
 		for (int k = 0; k < st->out[i].nw; k++) {
 			struct weir_writer *w = &st->out[i].w[k];
-			if (w->seg != WEIR_SEG_NONE && w->cap - w->used >= WEIR_REC_HDR)
+			if (w->seg != WEIR_SEG_NONE && w->cap - w->used >= WEIR_REC_HDR &&
+			    w->ch->owned <= w->ch->credits)
 				continue;
 			if (!weir_chan_can_send(w->ch))
 				return false;
@@ -562,6 +567,12 @@ static void print_summary(struct job *job, bool ok)
 		}
 		fprintf(stderr, "  %-24s parallelism %-3d in %-12llu out %llu\n", nd->name, par,
 			(unsigned long long)in, (unsigned long long)out);
+	}
+	for (int w = 0; w < job->sched.nworkers; w++) {
+		struct weir_worker *wk = &job->sched.workers[w];
+		fprintf(stderr, "  worker %d (cpu %d): %d tasks, %llu rounds, %llu sleeps, %llu wake-ups sent to it\n",
+			w, wk->cpu, wk->ntasks, (unsigned long long)wk->stats.rounds,
+			(unsigned long long)wk->stats.sleeps, (unsigned long long)wk->db.wakeups);
 	}
 }
 
