@@ -112,13 +112,13 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 			return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len,
 					    key.data);
 		uint64_t h = weir_key_hash(key.data, key.len);
-		const struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
+		struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
 		if (!acc) {
 			if (weir_kv_put(&op->kv, h, key.data, key.len, rec->data, rec->len, rec->ts) < 0)
 				return weir_op_fail(st, op, "out of memory for keyed state");
 			return weir_emit_ts(ctx, rec->data, rec->len, rec->ts);
 		}
-		weir_rec a = { .data = weir_kv_val(acc), .len = acc->vlen, .ts = acc->ts };
+		weir_rec a = { .data = weir_kv_val(acc), .len = acc->vlen, .ts = acc->aux };
 		ctx->capturing = true;
 		ctx->rslot = acc;
 		ctx->emitted = 0;
@@ -204,6 +204,9 @@ int weir_op_output(struct subtask *st, const weir_rec *rec)
 				return -1;
 			if (check(st, tail, o->key_fn(&o->keyctx, &kr, &key)) < 0)
 				return -1;
+			if (key.len > st->job->cfg.max_record || (key.len && !key.data))
+				return weir_op_fail(st, tail, "the key function returned a key of %u bytes at %p",
+						    key.len, key.data);
 			/* key group, then the subtask that owns the group */
 			uint32_t kg = weir_key_group(&o->kgmap, weir_key_hash(key.data, key.len));
 			w = &o->w[weir_kg_subtask(&o->kgmap, kg, (uint32_t)o->nw)];

@@ -9,7 +9,7 @@
 
 struct rec_hdr {
 	uint32_t len;
-	uint32_t reserved;
+	uint32_t kind;
 	int64_t ts;
 };
 _Static_assert(sizeof(struct rec_hdr) == WEIR_REC_HDR, "record header is 16 bytes");
@@ -67,6 +67,18 @@ void weir_writer_discard(struct weir_writer *w)
 	w->used = 0;
 }
 
+int weir_writer_marker(struct weir_writer *w, enum weir_rec_kind kind, int64_t ts)
+{
+	if (w->seg != WEIR_SEG_NONE && w->cap - w->used < WEIR_REC_HDR && weir_writer_flush(w) < 0)
+		return -1;
+	if (w->seg == WEIR_SEG_NONE && next_segment(w) < 0)
+		return -1;
+	struct rec_hdr h = { .len = 0, .kind = kind, .ts = ts };
+	memcpy(w->buf + w->used, &h, sizeof(h));
+	w->used += WEIR_REC_HDR;
+	return 0;
+}
+
 int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64_t ts)
 {
 	uint32_t need = WEIR_REC_HDR + weir_rec_pad(len);
@@ -76,7 +88,7 @@ int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64
 			return -1;
 	if (w->seg == WEIR_SEG_NONE && next_segment(w) < 0)
 		return -1;
-	struct rec_hdr h = { .len = len, .reserved = 0, .ts = ts };
+	struct rec_hdr h = { .len = len, .kind = WEIR_KIND_RECORD, .ts = ts };
 	memcpy(w->buf + w->used, &h, sizeof(h));
 	w->used += WEIR_REC_HDR;
 	w->records++;
@@ -178,6 +190,13 @@ int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint6
 		struct rec_hdr h;
 		memcpy(&h, r->buf + r->off, sizeof(h));
 		r->off += WEIR_REC_HDR;
+		if (h.kind != WEIR_KIND_RECORD) {
+			if (h.kind > WEIR_KIND_IDLE || h.len != 0)
+				return weir_err_set("channel: unknown marker kind %u (length %u)", h.kind, h.len);
+			*code = WEIR_EV_MARKER + h.kind;
+			*val = (uint64_t)h.ts;
+			return WEIR_READ_EVENT;
+		}
 		if (h.len > r->max_record)
 			return weir_err_set("channel: record of %u bytes exceeds the maximum of %u", h.len,
 					    r->max_record);

@@ -5,7 +5,13 @@
  * multiple of 8 so that the next header and every payload are 8-byte
  * aligned (jobs may cast record data to their structs):
  *
- *     [u32 len][u32 reserved][i64 timestamp][len bytes][pad to 8]
+ *     [u32 len][u32 kind][i64 timestamp][len bytes][pad to 8]
+ *
+ * kind 0 is a record. Other kinds are markers, events that must stay in
+ * order with the records around them and are too frequent to cost a ring
+ * slot each: a watermark (len 0, timestamp = the watermark) and an idle
+ * status. They ride in the segment like a record with no bytes, so a
+ * watermark after every batch costs 16 bytes and no extra hand-off.
  *
  * A header never straddles two segments: with fewer than 16 bytes left the
  * writer sends the segment. A record that does not fit in what is left of
@@ -31,6 +37,12 @@
 
 static inline uint32_t weir_rec_pad(uint32_t len) { return (len + 7u) & ~7u; }
 
+enum weir_rec_kind {
+	WEIR_KIND_RECORD = 0,
+	WEIR_KIND_WATERMARK = 1,	/* ts: the watermark */
+	WEIR_KIND_IDLE = 2,		/* the producer's stream is idle until its next record */
+};
+
 struct weir_writer {
 	struct weir_chan *ch;
 	weir_seg seg;		/* WEIR_SEG_NONE: none being filled */
@@ -52,6 +64,8 @@ void weir_writer_init(struct weir_writer *w, struct weir_chan *ch);
 /* Append a record. 0, or -1 with the trail set (the pool ran dry and
  * waiting failed: the job is stopping). */
 int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64_t ts);
+/* Append a marker (watermark, idle) in order with the records. 0 or -1. */
+int weir_writer_marker(struct weir_writer *w, enum weir_rec_kind kind, int64_t ts);
 /* Send the partly filled segment, if any. 0 or -1. */
 int weir_writer_flush(struct weir_writer *w);
 /* Give back the segment being filled without sending it (teardown). */
@@ -78,8 +92,13 @@ void weir_reader_release(struct weir_reader *r);
 enum weir_read {
 	WEIR_READ_EMPTY = 0,	/* nothing waiting */
 	WEIR_READ_RECORD = 1,	/* *rec is valid until the next call */
-	WEIR_READ_EVENT = 2,	/* *code, *val hold an in-band event */
+	WEIR_READ_EVENT = 2,	/* *code, *val hold an in-band event: a ring
+				 * event, or a marker (code = WEIR_EV_MARKER + kind,
+				 * val = its timestamp) */
 };
+
+/* Event codes. Ring events are small numbers; markers are offset. */
+enum { WEIR_EV_END = 1, WEIR_EV_MARKER = 0x100 };
 
 /* Next record or event, in channel order. <0 with the trail set when the
  * channel carries something malformed. */

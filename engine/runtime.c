@@ -14,7 +14,7 @@
  * When its inputs are drained it flushes partly filled segments at once
  * (flush-on-idle: a lone record leaves immediately); under load segments
  * leave full, or after buffer_timeout at the latest. End of input travels
- * in-band (EV_END after the last segment on every channel), so a bounded
+ * in-band (WEIR_EV_END after the last segment on every channel), so a bounded
  * job winds down by itself in channel order.
  *
  * Finish: on success every sink commits (file sinks rename their part
@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EV_END = 1 };
 
 static struct job *volatile running_job;
 /* Set by a cancel that came before the job started running (during plan or
@@ -126,7 +125,7 @@ static enum weir_step finish(struct subtask *st)
 		return WEIR_STEP_DONE;
 	for (int i = 0; i < st->nout; i++)
 		for (int k = 0; k < st->out[i].nw; k++)
-			if (weir_chan_send_event(st->out[i].w[k].ch, EV_END, 0) < 0) {
+			if (weir_chan_send_event(st->out[i].w[k].ch, WEIR_EV_END, 0) < 0) {
 				weir_op_fail(st, NULL, "channel data ring full at end of input");
 				return WEIR_STEP_DONE;
 			}
@@ -195,7 +194,7 @@ static enum weir_step step_inputs(struct subtask *st)
 				return WEIR_STEP_DONE;
 			}
 			if (r == WEIR_READ_EVENT) {
-				if (code == EV_END) {
+				if (code == WEIR_EV_END) {
 					in->ended = true;
 					st->nin_open--;
 					/* The producer is done with the channel: its
@@ -242,7 +241,8 @@ static enum weir_step step(struct weir_task *t)
 static bool segment_ready(void *arg)
 {
 	struct weir_writer *w = arg;
-	return weir_chan_can_send(w->ch) || weir_pool_free_count(w->ch->pool) > 0;
+	return weir_chan_can_send(w->ch) ||
+	       (w->ch->owned < w->ch->max_owned && weir_pool_free_count(w->ch->pool) > 0);
 }
 
 /* A writer found neither credit nor a free pool segment in the middle of a
@@ -638,6 +638,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	else if (!success)
 		snprintf(err, sizeof(err), "internal error: the job stopped before every subtask finished");
 	release_rest(&job);
+	cancel_pending = 0;
 	if (success)
 		return 0;
 	return weir_err_set("%s", err);

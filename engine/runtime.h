@@ -55,7 +55,7 @@ struct weir_ctx {
 	uint64_t idle_until;
 	/* reduce: the state slot of the key being reduced */
 	bool capturing;
-	const struct kv_slot *rslot;
+	struct kv_slot *rslot;
 };
 
 struct opinst {

@@ -1,58 +1,13 @@
 /* engine/state.c - see state.h. */
 #include "engine/state.h"
 
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHUNK_MIN (1u << 20)
-
-struct kv_chunk {
-	struct kv_chunk *next;
-	size_t used, cap;
-	_Alignas(8) uint8_t data[];
-};
-
-static void *arena_alloc(struct weir_kv *kv, size_t n)
-{
-	n = (n + 7) & ~(size_t)7;
-	struct kv_chunk *c = kv->chunks;
-	if (!c || c->cap - c->used < n) {
-		size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
-		c = malloc(sizeof(*c) + cap);
-		if (!c)
-			return NULL;
-		c->used = 0;
-		c->cap = cap;
-		c->next = kv->chunks;
-		kv->chunks = c;
-	}
-	void *p = c->data + c->used;
-	c->used += n;
-	return p;
-}
-
-void weir_kv_init(struct weir_kv *kv)
-{
-	memset(kv, 0, sizeof(*kv));
-}
-
-void weir_kv_release(struct weir_kv *kv)
-{
-	free(kv->slots);
-	while (kv->chunks) {
-		struct kv_chunk *c = kv->chunks;
-		kv->chunks = c->next;
-		free(c);
-	}
-	memset(kv, 0, sizeof(*kv));
-}
 
 static inline uint64_t fix_hash(uint64_t h) { return h ? h : 1; }
 /* The high half picks the slot: the low bits already picked the key group,
  * so within one subtask they are far from uniform. */
 static inline uint32_t home(uint64_t h, uint32_t cap) { return (uint32_t)(h >> 32) & (cap - 1); }
-static inline uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
 
 static inline bool key_eq(const uint8_t *a, const void *b, uint32_t len)
 {
@@ -65,13 +20,27 @@ static inline bool key_eq(const uint8_t *a, const void *b, uint32_t len)
 	return memcmp(a, b, len) == 0;
 }
 
-const struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen)
+void weir_kv_init(struct weir_kv *kv)
+{
+	memset(kv, 0, sizeof(*kv));
+}
+
+void weir_kv_release(struct weir_kv *kv)
+{
+	for (uint32_t i = 0; i < kv->cap; i++)
+		if (kv->slots[i].hash && kv->slots[i].external)
+			free(kv->slots[i].u.blk);
+	free(kv->slots);
+	memset(kv, 0, sizeof(*kv));
+}
+
+struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen)
 {
 	if (!kv->cap)
 		return NULL;
 	hash = fix_hash(hash);
 	for (uint32_t i = home(hash, kv->cap);; i = (i + 1) & (kv->cap - 1)) {
-		const struct kv_slot *s = &kv->slots[i];
+		struct kv_slot *s = &kv->slots[i];
 		if (!s->hash)
 			return NULL;
 		if (s->hash == hash && s->klen == klen && key_eq(weir_kv_key(s), key, klen))
@@ -101,66 +70,119 @@ static int grow(struct weir_kv *kv)
 	return 0;
 }
 
-int weir_kv_set(struct weir_kv *kv, const struct kv_slot *slot, const void *data, uint32_t len, int64_t ts)
+uint8_t *weir_kv_reserve(struct kv_slot *s, uint32_t len)
 {
-	struct kv_slot *s = (struct kv_slot *)slot;
+	if (len <= s->vcap)
+		return weir_kv_val(s);
+	uint32_t koff = weir_kv_pad8(s->klen);
+	uint64_t want = (uint64_t)s->vcap * 2 > len ? (uint64_t)s->vcap * 2 : len;
+	if (want > UINT32_MAX - 8)
+		want = len;
+	uint32_t vcap = weir_kv_pad8((uint32_t)want);
+	uint8_t *b;
+	if (s->external) {
+		b = realloc(s->u.blk, (size_t)koff + vcap);
+		if (!b)
+			return NULL;
+	} else {
+		b = malloc((size_t)koff + vcap);
+		if (!b)
+			return NULL;
+		memcpy(b, s->u.inl, (size_t)koff + s->vlen);
+		s->external = 1;
+	}
+	s->u.blk = b;
+	s->vcap = vcap;
+	return b + koff;
+}
+
+int weir_kv_set(struct weir_kv *kv, struct kv_slot *s, const void *data, uint32_t len, int64_t aux)
+{
+	(void)kv;
 	if (len > s->vcap) {
-		/* Outgrown: key and value move to the arena together. */
-		uint32_t koff = pad8(s->klen), vcap = pad8(len);
-		uint8_t *b = arena_alloc(kv, (size_t)koff + vcap);
+		/* Outgrown: copy through a fresh block, since data may point into
+		 * the current value. */
+		uint32_t koff = weir_kv_pad8(s->klen), vcap = weir_kv_pad8(len);
+		uint8_t *b = malloc((size_t)koff + vcap);
 		if (!b)
 			return -1;
 		memcpy(b, weir_kv_key(s), s->klen);
-		memcpy(b + koff, data, len); /* data may be the old value: copy before switching */
-		s->u.ext.key = b;
-		s->u.ext.val = b + koff;
+		memcpy(b + koff, data, len);
+		if (s->external)
+			free(s->u.blk);
+		s->u.blk = b;
 		s->external = 1;
 		s->vcap = vcap;
 	} else if (len) {
-		memmove((uint8_t *)weir_kv_val(s), data, len);
+		memmove(weir_kv_val(s), data, len);
 	}
 	s->vlen = len;
-	s->ts = ts;
+	s->aux = aux;
 	return 0;
 }
 
-int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen, const void *data,
-		uint32_t len, int64_t ts)
+struct kv_slot *weir_kv_insert(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen,
+			       const void *data, uint32_t len, int64_t aux)
 {
 	hash = fix_hash(hash);
-	const struct kv_slot *found = weir_kv_get(kv, hash, key, klen);
-	if (found)
-		return weir_kv_set(kv, found, data, len, ts);
-	/* Grow only on insert: an update must not move the slot whose value
-	 * the caller may be reading from. */
 	if ((uint64_t)(kv->count + 1) * 10 > (uint64_t)kv->cap * 7 && grow(kv) < 0)
-		return -1;
+		return NULL;
 	uint32_t i = home(hash, kv->cap);
 	while (kv->slots[i].hash)
 		i = (i + 1) & (kv->cap - 1);
 	struct kv_slot *s = &kv->slots[i];
-	uint32_t koff = pad8(klen);
-	if (koff + pad8(len) <= WEIR_KV_INLINE) {
+	uint32_t koff = weir_kv_pad8(klen);
+	if (koff + weir_kv_pad8(len) <= WEIR_KV_INLINE) {
 		memcpy(s->u.inl, key, klen);
 		memcpy(s->u.inl + koff, data, len);
 		s->external = 0;
 		s->vcap = WEIR_KV_INLINE - koff;
 	} else {
-		uint32_t vcap = len < 8 ? 8 : pad8(len);
-		uint8_t *b = arena_alloc(kv, (size_t)koff + vcap);
+		uint32_t vcap = len < 8 ? 8 : weir_kv_pad8(len);
+		uint8_t *b = malloc((size_t)koff + vcap);
 		if (!b)
-			return -1;
+			return NULL;
 		memcpy(b, key, klen);
 		memcpy(b + koff, data, len);
-		s->u.ext.key = b;
-		s->u.ext.val = b + koff;
+		s->u.blk = b;
 		s->external = 1;
 		s->vcap = vcap;
 	}
 	s->klen = klen;
 	s->vlen = len;
-	s->ts = ts;
+	s->aux = aux;
 	s->hash = hash;
 	kv->count++;
-	return 0;
+	return s;
+}
+
+int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen, const void *data,
+		uint32_t len, int64_t aux)
+{
+	struct kv_slot *found = weir_kv_get(kv, hash, key, klen);
+	if (found)
+		return weir_kv_set(kv, found, data, len, aux);
+	return weir_kv_insert(kv, hash, key, klen, data, len, aux) ? 0 : -1;
+}
+
+void weir_kv_del(struct weir_kv *kv, struct kv_slot *s)
+{
+	if (s->external)
+		free(s->u.blk);
+	uint32_t mask = kv->cap - 1, i = (uint32_t)(s - kv->slots);
+	/* Backward-shift deletion: move later entries of the probe run into
+	 * the hole when their home does not lie between the hole and them. */
+	for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+		struct kv_slot *n = &kv->slots[j];
+		if (!n->hash)
+			break;
+		uint32_t h = home(n->hash, kv->cap);
+		bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+		if (stays)
+			continue;
+		kv->slots[i] = *n;
+		i = j;
+	}
+	memset(&kv->slots[i], 0, sizeof(kv->slots[i]));
+	kv->count--;
 }

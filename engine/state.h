@@ -1,70 +1,77 @@
 /*
- * engine/state.h - keyed state of one operator instance: key bytes to a
- * value (bytes plus timestamp).
+ * engine/state.h - the in-memory table under all keyed state: byte keys to
+ * byte values, one table per operator instance.
  *
- * Open addressing with linear probing on the key's hash (the same hash
- * that picked the key group). A slot is one 64-byte cache line; a key and
- * value that fit in its 32 inline bytes live there, so a lookup touches
- * one line. Larger ones live side by side in a bump arena. An update that
- * fits the value's room is written in place, so steady-state access
- * allocates nothing. Values are 8-byte aligned.
+ * Open addressing with linear probing on a 64-bit hash; deletion shifts
+ * the following entries back, so there are no tombstones and lookups stay
+ * short. A slot is one 64-byte cache line: a key and value that fit in its
+ * 32 inline bytes live there, so a lookup touches one line; larger ones
+ * live in one malloc'd block [key][pad to 8][value] that grows by doubling
+ * and is freed on delete. Steady-state updates of an existing entry write
+ * in place and allocate nothing. Values are 8-byte aligned.
  *
- * Pointers from weir_kv_key/weir_kv_val stay valid until the next insert
- * (which may move slots) or until a set that makes the value outgrow its
- * room. Threads: one instance belongs to one subtask; no locking.
+ * Each entry carries a 64-bit word for its owner (a record timestamp for
+ * rolling reduce, an expiry time for state with a TTL).
+ *
+ * Pointers to keys and values stay valid until the next insert or delete
+ * (which may move slots) or until a write that outgrows the value's room.
+ * Threads: one table belongs to one subtask; no locking.
  */
 #ifndef WEIR_ENGINE_STATE_H
 #define WEIR_ENGINE_STATE_H
 
-#include <weir/weir.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define WEIR_KV_INLINE 32
 
 struct kv_slot {
 	uint64_t hash;		/* 0: empty (real hashes are forced non-zero) */
-	int64_t ts;
+	int64_t aux;		/* the owner's word: timestamp, expiry */
 	uint32_t klen;
 	uint32_t vlen;
 	uint32_t vcap;		/* room for the value */
-	uint32_t external;	/* 1: key and value in the arena */
+	uint32_t external;	/* 1: key and value in u.blk */
 	union {
 		_Alignas(8) uint8_t inl[WEIR_KV_INLINE];	/* [key][pad to 8][value] */
-		struct {
-			uint8_t *key;
-			uint8_t *val;
-		} ext;
+		uint8_t *blk;
 	} u;
 };
 _Static_assert(sizeof(struct kv_slot) == 64, "a slot is one cache line");
-
-struct kv_chunk;
 
 struct weir_kv {
 	struct kv_slot *slots;
 	uint32_t cap;		/* power of two */
 	uint32_t count;
-	struct kv_chunk *chunks;
 };
 
+static inline uint32_t weir_kv_pad8(uint32_t n) { return (n + 7u) & ~7u; }
 static inline const uint8_t *weir_kv_key(const struct kv_slot *s)
 {
-	return s->external ? s->u.ext.key : s->u.inl;
+	return s->external ? s->u.blk : s->u.inl;
 }
-static inline const uint8_t *weir_kv_val(const struct kv_slot *s)
+static inline uint8_t *weir_kv_val(struct kv_slot *s)
 {
-	return s->external ? s->u.ext.val : s->u.inl + ((s->klen + 7u) & ~7u);
+	return (s->external ? s->u.blk : s->u.inl) + weir_kv_pad8(s->klen);
 }
 
 void weir_kv_init(struct weir_kv *kv);
 void weir_kv_release(struct weir_kv *kv);
 /* The slot of key, or NULL. */
-const struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen);
+struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen);
 /* Overwrite the value of a slot weir_kv_get returned (no second search).
  * 0, or -1 (out of memory). `data` may point into the current value. */
-int weir_kv_set(struct weir_kv *kv, const struct kv_slot *slot, const void *data, uint32_t len, int64_t ts);
+int weir_kv_set(struct weir_kv *kv, struct kv_slot *slot, const void *data, uint32_t len, int64_t aux);
+/* Make room for len bytes of value in slot, keeping the current bytes;
+ * returns the value's address or NULL (out of memory). vlen is unchanged. */
+uint8_t *weir_kv_reserve(struct kv_slot *slot, uint32_t len);
+/* Insert a key that is absent; the new slot, or NULL (out of memory). */
+struct kv_slot *weir_kv_insert(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen,
+			       const void *data, uint32_t len, int64_t aux);
 /* Insert or overwrite. 0, or -1 (out of memory). */
 int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen, const void *data,
-		uint32_t len, int64_t ts);
+		uint32_t len, int64_t aux);
+/* Remove a slot weir_kv_get returned. */
+void weir_kv_del(struct weir_kv *kv, struct kv_slot *slot);
 
 #endif

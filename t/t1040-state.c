@@ -34,13 +34,35 @@ int main(void)
 		int i = (int)(tap_rand(&rnd) % NK);
 		struct ref *r = &ref[i];
 		uint64_t h = XXH64(r->key, r->klen, 0);
-		const struct kv_slot *s = weir_kv_get(&kv, h, r->key, r->klen);
+		struct kv_slot *s = weir_kv_get(&kv, h, r->key, r->klen);
 		if (!!s != r->present || (s && (s->vlen != r->vlen || memcmp(weir_kv_val(s), r->val, r->vlen))))
 			mismatches++;
 		uint32_t len = (uint32_t)(tap_rand(&rnd) % 64);
 		uint8_t v[64];
 		for (uint32_t k = 0; k < len; k++)
 			v[k] = (uint8_t)tap_rand(&rnd);
+		if (s && (tap_rand(&rnd) % 5) == 0) {
+			/* delete: the following entries of the probe run shift back */
+			weir_kv_del(&kv, s);
+			r->present = false;
+			continue;
+		}
+		if (s && s->vlen < 64 && (tap_rand(&rnd) % 9) == 0) {
+			/* grow in place with reserve, keeping the bytes */
+			uint32_t nl = s->vlen + 1 + (uint32_t)(tap_rand(&rnd) % (64 - s->vlen));
+			if (nl > 64)
+				nl = 64;
+			uint8_t *p = weir_kv_reserve(s, nl);
+			if (!p) {
+				fail = 1;
+				continue;
+			}
+			for (uint32_t k = s->vlen; k < nl; k++)
+				p[k] = r->val[k] = (uint8_t)(k * 7);
+			s->vlen = nl;
+			r->vlen = nl;
+			continue;
+		}
 		if (s && (tap_rand(&rnd) & 7) == 0 && s->vlen > 1) {
 			/* store a suffix of the current value: source and destination overlap */
 			len = s->vlen - 1;
@@ -58,7 +80,7 @@ int main(void)
 	int present = 0, wrong = 0;
 	for (int i = 0; i < NK; i++) {
 		present += ref[i].present;
-		const struct kv_slot *s = weir_kv_get(&kv, XXH64(ref[i].key, ref[i].klen, 0), ref[i].key, ref[i].klen);
+		struct kv_slot *s = weir_kv_get(&kv, XXH64(ref[i].key, ref[i].klen, 0), ref[i].key, ref[i].klen);
 		wrong += !!s != ref[i].present || (s && (s->vlen != ref[i].vlen || memcmp(weir_kv_val(s), ref[i].val, s->vlen)));
 	}
 	is_int(kv.count, present, "the map holds exactly the %d keys put", present);

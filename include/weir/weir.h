@@ -158,6 +158,192 @@ uint32_t weir_ctx_batch(const weir_ctx *ctx);
 void weir_ctx_idle_until(weir_ctx *ctx, uint64_t mono_ns);
 uint64_t weir_ctx_now_ns(const weir_ctx *ctx);
 
+int64_t weir_ctx_timestamp(const weir_ctx *ctx);	/* of the record (or timer) being processed */
+
+/* ==== time =============================================================== */
+
+/*
+ * Event time. A record's timestamp is its event time in milliseconds.
+ * Watermarks travel in-band with the records: a watermark W promises that
+ * no record with timestamp <= W follows (records that break the promise
+ * are late). An operator's watermark is the minimum over its inputs; an
+ * input that ended counts as +infinity, an idle one is left out. At the end
+ * of a bounded input the watermark becomes WEIR_WATERMARK_MAX, so every
+ * event-time timer and window fires once and a bounded job gives the same
+ * result as a batch computation.
+ */
+#define WEIR_WATERMARK_MIN INT64_MIN
+#define WEIR_WATERMARK_MAX INT64_MAX
+
+enum weir_time_domain {
+	WEIR_EVENT_TIME = 0,
+	WEIR_PROCESSING_TIME = 1,	/* wall-clock milliseconds since the epoch */
+};
+
+/* The event time of a record. */
+typedef int64_t (*weir_timestamp_fn)(weir_ctx *ctx, const weir_rec *in);
+
+/*
+ * Assign timestamps and generate watermarks (Flink's watermark strategy):
+ * each record's timestamp becomes fn(record) (fn NULL: keep it); the
+ * watermark trails the largest timestamp seen by max_out_of_orderness_ms
+ * (W = max - bound - 1; 0 for monotonous timestamps). idle_timeout_ms > 0:
+ * after that long without records the stream is marked idle and stops
+ * holding back the watermark downstream, until its next record. Chained to
+ * its input, usually right after a source.
+ */
+weir_stream *weir_assign_timestamps(weir_stream *in, weir_timestamp_fn fn, int64_t max_out_of_orderness_ms,
+				    int64_t idle_timeout_ms);
+
+int64_t weir_ctx_watermark(const weir_ctx *ctx);	/* the operator's current watermark */
+int64_t weir_ctx_processing_time(const weir_ctx *ctx);	/* wall clock, ms */
+
+/* ==== keyed state ========================================================= */
+
+/*
+ * Operators on a keyed stream (process functions, windows, joins) keep
+ * state per key: while a callback runs, every state call reads and writes
+ * the entry of the current key only. State lives in the subtask that owns
+ * the key's key group, in memory (engine/state.h).
+ *
+ * Declare each state on its operator while building the job; the returned
+ * id (>= 0) names it in the callbacks. Records returned by state reads stay
+ * valid until the next state call of that operator.
+ */
+enum weir_state_kind {
+	WEIR_VALUE_STATE,	/* one value */
+	WEIR_LIST_STATE,	/* a list of values, in insertion order */
+	WEIR_MAP_STATE,		/* user key -> value (linear in its size: keep maps small) */
+	WEIR_REDUCING_STATE,	/* one value, folded with `reduce` on every add */
+};
+
+typedef struct weir_state_desc {
+	const char *name;
+	enum weir_state_kind kind;
+	weir_reduce_fn reduce;	/* WEIR_REDUCING_STATE */
+	int64_t ttl_ms;		/* > 0: an entry not written for this long reads as absent */
+} weir_state_desc;
+
+/* -1 (and a job error) when s is not a keyed operator or desc is bad. */
+int weir_declare_state(weir_stream *s, const weir_state_desc *desc);
+
+/* Iteration over list and map state; invalidated by any write to it. */
+typedef struct weir_iter {
+	const uint8_t *p;
+	const uint8_t *end;
+	int64_t ts;
+} weir_iter;
+
+/* 1 and *out set when present, 0 when absent, -1 on error (value and reducing state). */
+int weir_value_get(weir_ctx *ctx, int state, weir_rec *out);
+int weir_value_set(weir_ctx *ctx, int state, const void *data, uint32_t len);
+/* Reducing state: fold data into the value with the declared reduce. */
+int weir_reducing_add(weir_ctx *ctx, int state, const void *data, uint32_t len);
+int weir_list_add(weir_ctx *ctx, int state, const void *data, uint32_t len);
+/* 0 and *it ready (empty when the list is absent), -1 on error. */
+int weir_list_iter(weir_ctx *ctx, int state, weir_iter *it);
+int weir_map_get(weir_ctx *ctx, int state, const void *key, uint32_t klen, weir_rec *out);
+int weir_map_put(weir_ctx *ctx, int state, const void *key, uint32_t klen, const void *data, uint32_t len);
+int weir_map_remove(weir_ctx *ctx, int state, const void *key, uint32_t klen);
+int weir_map_iter(weir_ctx *ctx, int state, weir_iter *it);
+/* 1 and the next item, 0 at the end. For maps, *key is the user key. */
+int weir_iter_next(weir_iter *it, weir_rec *out);
+int weir_map_iter_next(weir_iter *it, weir_rec *key, weir_rec *value);
+/* Remove the current key's entry of any kind. */
+int weir_state_clear(weir_ctx *ctx, int state);
+/* The current key (in keyed operators). */
+int weir_ctx_key(const weir_ctx *ctx, weir_key *key);
+
+/* ==== process functions and timers ======================================= */
+
+/* Called for a timer of the current key; weir_ctx_timestamp is its time. */
+typedef int (*weir_timer_fn)(weir_ctx *ctx, int64_t time, enum weir_time_domain domain);
+typedef int (*weir_process_fn)(weir_ctx *ctx, const weir_rec *in);
+
+/* A keyed process function: fn for every record (with keyed state and
+ * timers), on_timer for every timer that fires (may be NULL). */
+weir_stream *weir_process(weir_stream *keyed, const char *name, weir_process_fn fn, weir_timer_fn on_timer,
+			  void *arg);
+/* Timers of the current key. Event-time timers fire when the watermark
+ * reaches their time, processing-time timers when the wall clock does; in
+ * time order, each (key, domain, time) at most once however often it was
+ * registered. */
+int weir_timer_register(weir_ctx *ctx, enum weir_time_domain domain, int64_t time);
+int weir_timer_delete(weir_ctx *ctx, enum weir_time_domain domain, int64_t time);
+
+/* Side outputs: declare a tag on an operator (ids >= 1), emit to it from
+ * that operator's callbacks, and consume it like any stream. */
+int weir_declare_side_output(weir_stream *s, const char *tag);
+weir_stream *weir_side_output(weir_stream *s, int tag);
+int weir_emit_side(weir_ctx *ctx, int tag, const void *data, uint32_t len);
+int weir_emit_side_ts(weir_ctx *ctx, int tag, const void *data, uint32_t len, int64_t ts);
+
+/* ==== windows ============================================================= */
+
+enum weir_window_kind { WEIR_TUMBLING, WEIR_SLIDING, WEIR_SESSION };
+
+typedef struct weir_window_spec {
+	enum weir_window_kind kind;
+	enum weir_time_domain domain;
+	int64_t size_ms;		/* tumbling, sliding */
+	int64_t slide_ms;		/* sliding */
+	int64_t gap_ms;			/* session */
+	int64_t offset_ms;		/* tumbling, sliding: windows start at offset + k*slide */
+	int64_t allowed_lateness_ms;	/* event time: late records within it fire an update */
+} weir_window_spec;
+
+/* Windows are [start, end); a window fires when the watermark (or clock)
+ * reaches end - 1, and its results carry timestamp end - 1. Records later
+ * than end - 1 + allowed lateness go to the late side output. */
+weir_window_spec weir_tumbling(enum weir_time_domain domain, int64_t size_ms);
+weir_window_spec weir_sliding(enum weir_time_domain domain, int64_t size_ms, int64_t slide_ms);
+weir_window_spec weir_session(enum weir_time_domain domain, int64_t gap_ms);
+
+/* In window callbacks: the window being fired. */
+int weir_ctx_window(const weir_ctx *ctx, int64_t *start, int64_t *end);
+
+/* Called when a window fires, with its accumulated record (reduce). NULL:
+ * emit the accumulated record itself. */
+typedef int (*weir_window_result_fn)(weir_ctx *ctx, const weir_rec *acc);
+/* Incremental aggregation with a fixed-size accumulator. */
+typedef struct weir_aggregate {
+	uint32_t acc_size;
+	int (*create)(weir_ctx *ctx, void *acc);
+	int (*add)(weir_ctx *ctx, void *acc, const weir_rec *in);
+	int (*merge)(weir_ctx *ctx, void *acc, const void *other);	/* session windows */
+	int (*result)(weir_ctx *ctx, const void *acc);			/* emits the output */
+} weir_aggregate;
+/* Full-window function: all of the window's records, in arrival order. */
+typedef int (*weir_window_process_fn)(weir_ctx *ctx, weir_iter *records);
+
+weir_stream *weir_window_reduce(weir_stream *keyed, const char *name, const weir_window_spec *w,
+				weir_reduce_fn reduce, weir_window_result_fn result, void *arg);
+weir_stream *weir_window_aggregate(weir_stream *keyed, const char *name, const weir_window_spec *w,
+				   const weir_aggregate *agg, void *arg);
+weir_stream *weir_window_process(weir_stream *keyed, const char *name, const weir_window_spec *w,
+				 weir_window_process_fn fn, void *arg);
+/* The records a window operator found too late (never silently dropped). */
+weir_stream *weir_late_records(weir_stream *window_op);
+
+/* ==== two inputs ========================================================== */
+
+/* Connect two keyed streams into one operator with shared keyed state and
+ * timers: fn1 for records of `a`, fn2 for records of `b`. The key
+ * functions of both sides must produce the same bytes for the same key. */
+weir_stream *weir_co_process(weir_stream *a, weir_stream *b, const char *name, weir_process_fn fn1,
+			     weir_process_fn fn2, weir_timer_fn on_timer, void *arg);
+
+/* Called once per joined pair. */
+typedef int (*weir_join_fn)(weir_ctx *ctx, const weir_rec *left, const weir_rec *right);
+/* Every pair (l from a, r from b) with the same key in the same window,
+ * when the window fires; results carry timestamp end - 1. */
+weir_stream *weir_window_join(weir_stream *a, weir_stream *b, const char *name, const weir_window_spec *w,
+			      weir_join_fn fn, void *arg);
+/* Every pair with the same key and l.ts + lower <= r.ts <= l.ts + upper;
+ * results carry max(l.ts, r.ts). */
+weir_stream *weir_interval_join(weir_stream *a, weir_stream *b, const char *name, int64_t lower_ms,
+				int64_t upper_ms, weir_join_fn fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif
