@@ -43,7 +43,11 @@ void weir_env_destroy(weir_env *env)
 	for (int i = 0; i < env->nnodes; i++) {
 		struct node *n = env->nodes[i];
 		if (n->hooks.free_arg)
-			n->hooks.free_arg(n->arg);
+			n->hooks.free_arg(n->impl_arg ? n->impl_arg : n->arg);
+		for (int k = 0; k < n->nstates; k++)
+			free((char *)n->states[k].name);
+		free(n->states);
+		free(n->tags);
 		free(n->in);
 		free(n);
 	}
@@ -110,7 +114,7 @@ weir_stream *weir_env_stream(weir_env *env, struct node *n)
 	return s;
 }
 
-struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, weir_stream *in)
+struct node *weir_env_add2(weir_env *env, enum op_kind kind, const char *name, weir_stream *a, weir_stream *b)
 {
 	if (!env)
 		return NULL;
@@ -124,13 +128,22 @@ struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, we
 			weir_env_error(env, "two operators are named '%s'; names must be unique", name);
 			return NULL;
 		}
-	if (in) {
-		for (int i = 0; i < in->nparts; i++)
-			if (env->nodes[in->parts[i].node]->kind == OP_SINK) {
+	weir_stream *ins[2] = { a, b };
+	int nin = 0;
+	for (int k = 0; k < 2; k++) {
+		if (!ins[k])
+			continue;
+		if (ins[k]->env != env) {
+			weir_env_error(env, "%s: its inputs belong to different jobs", name);
+			return NULL;
+		}
+		for (int i = 0; i < ins[k]->nparts; i++)
+			if (env->nodes[ins[k]->parts[i].node]->kind == OP_SINK) {
 				weir_env_error(env, "%s: its input is the sink '%s', which has no output", name,
-					       env->nodes[in->parts[i].node]->name);
+					       env->nodes[ins[k]->parts[i].node]->name);
 				return NULL;
 			}
+		nin += ins[k]->nparts;
 	}
 	if (env->nnodes == env->cap) {
 		int cap = env->cap ? env->cap * 2 : 16;
@@ -143,7 +156,7 @@ struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, we
 		env->cap = cap;
 	}
 	struct node *n = calloc(1, sizeof(*n));
-	if (!n || (in && !(n->in = calloc((size_t)in->nparts, sizeof(struct edge))))) {
+	if (!n || (nin && !(n->in = calloc((size_t)nin, sizeof(struct edge))))) {
 		free(n);
 		weir_env_error(env, "out of memory");
 		return NULL;
@@ -151,18 +164,26 @@ struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, we
 	n->id = env->nnodes;
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->kind = kind;
-	if (in) {
-		for (int i = 0; i < in->nparts; i++) {
-			n->in[i].src = in->parts[i].node;
-			n->in[i].part = in->parts[i].part;
-			n->in[i].key_fn = in->parts[i].key_fn;
-			n->in[i].key_arg = in->parts[i].key_arg;
-			env->nodes[in->parts[i].node]->nconsumers++;
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; ins[k] && i < ins[k]->nparts; i++) {
+			struct edge *e = &n->in[n->nin++];
+			const struct stream_part *sp = &ins[k]->parts[i];
+			e->src = sp->node;
+			e->tag = sp->tag;
+			e->side = k;
+			e->part = sp->part;
+			e->key_fn = sp->key_fn;
+			e->key_arg = sp->key_arg;
+			env->nodes[sp->node]->nconsumers++;
 		}
-		n->nin = in->nparts;
 	}
 	env->nodes[env->nnodes++] = n;
 	return n;
+}
+
+struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, weir_stream *in)
+{
+	return weir_env_add2(env, kind, name, in, NULL);
 }
 
 /* The env of a stream argument, recording an error when it is NULL. */
@@ -252,6 +273,7 @@ static weir_stream *repartition(weir_stream *in, enum part_kind part, weir_key_f
 		return NULL;
 	for (int i = 0; i < in->nparts; i++) {
 		s->parts[i].node = in->parts[i].node;
+		s->parts[i].tag = in->parts[i].tag;
 		s->parts[i].part = part;
 		s->parts[i].key_fn = fn;
 		s->parts[i].key_arg = arg;
@@ -332,4 +354,133 @@ weir_stream *weir_on_close(weir_stream *s, weir_close_fn fn)
 	if (n)
 		n->close = fn;
 	return n ? s : NULL;
+}
+
+/* ---- time, keyed operators, state and side outputs ------------------------ */
+
+weir_stream *weir_assign_timestamps(weir_stream *in, weir_timestamp_fn fn, int64_t max_out_of_orderness_ms,
+				    int64_t idle_timeout_ms)
+{
+	if (!in)
+		return NULL;
+	weir_env *env = in->env;
+	if (max_out_of_orderness_ms < 0 || idle_timeout_ms < 0)
+		return weir_env_error(env, "assign_timestamps: out-of-orderness %lld and idle timeout %lld must be >= 0",
+				      (long long)max_out_of_orderness_ms, (long long)idle_timeout_ms), NULL;
+	char name[WEIR_NAME_MAX];
+	for (int k = 1;; k++) {
+		snprintf(name, sizeof(name), k == 1 ? "timestamps" : "timestamps-%d", k);
+		bool taken = false;
+		for (int i = 0; i < env->nnodes && !taken; i++)
+			taken = !strcmp(env->nodes[i]->name, name);
+		if (!taken)
+			break;
+	}
+	struct node *n = weir_env_add(env, OP_ASSIGN, name, in);
+	if (!n)
+		return NULL;
+	n->ts_fn = fn;
+	n->out_of_order_ms = max_out_of_orderness_ms;
+	n->idle_ms = idle_timeout_ms;
+	return weir_env_stream(env, n);
+}
+
+/* A keyed operator needs every input hash-partitioned (weir_key_by). */
+static bool keyed_input(weir_env *env, weir_stream *in, const char *name)
+{
+	for (int i = 0; in && i < in->nparts; i++)
+		if (in->parts[i].part != PART_HASH) {
+			weir_env_error(env, "'%s': its input is not keyed (call weir_key_by first)", name ? name : "?");
+			return false;
+		}
+	return in != NULL;
+}
+
+struct node *weir_keyed_node(weir_stream *a, weir_stream *b, const char *name, const struct keyed_impl *impl)
+{
+	if (!a || (b && !b->env))
+		return NULL;
+	if (!keyed_input(a->env, a, name) || (b && !keyed_input(a->env, b, name)))
+		return NULL;
+	struct node *n = weir_env_add2(a->env, OP_KEYED, name, a, b);
+	if (n)
+		n->impl = impl;
+	return n;
+}
+
+int weir_node_state(weir_env *env, struct node *n, const char *name, enum weir_state_kind kind)
+{
+	weir_state_desc *d = realloc(n->states, sizeof(*d) * (size_t)(n->nstates + 1));
+	if (!d)
+		return weir_env_error(env, "out of memory");
+	n->states = d;
+	memset(&d[n->nstates], 0, sizeof(*d));
+	d[n->nstates].name = strdup(name);
+	d[n->nstates].kind = kind;
+	if (!d[n->nstates].name)
+		return weir_env_error(env, "out of memory");
+	return n->nstates++;
+}
+
+int weir_node_tag(weir_env *env, struct node *n, const char *tag)
+{
+	if (!tag || !*tag || strlen(tag) >= WEIR_NAME_MAX)
+		return weir_env_error(env, "%s: side output tag '%s' must have 1 to %d characters", n->name,
+				      tag ? tag : "(null)", WEIR_NAME_MAX - 1);
+	for (int i = 0; i < n->ntags; i++)
+		if (!strcmp(n->tags[i], tag))
+			return weir_env_error(env, "%s: two side outputs are tagged '%s'", n->name, tag);
+	char (*t)[WEIR_NAME_MAX] = realloc(n->tags, sizeof(*t) * (size_t)(n->ntags + 1));
+	if (!t)
+		return weir_env_error(env, "out of memory");
+	n->tags = t;
+	snprintf(t[n->ntags], WEIR_NAME_MAX, "%s", tag);
+	return ++n->ntags;
+}
+
+int weir_declare_state(weir_stream *s, const weir_state_desc *desc)
+{
+	struct node *n = producer(s, "declare_state");
+	if (!n)
+		return -1;
+	if (n->kind != OP_KEYED || !n->process[0])
+		return weir_env_error(s->env, "declare_state: '%s' is not a process function", n->name);
+	if (!desc || !desc->name || desc->kind > WEIR_REDUCING_STATE || desc->ttl_ms < 0 ||
+	    (desc->kind == WEIR_REDUCING_STATE && !desc->reduce))
+		return weir_env_error(s->env, "declare_state on '%s': needs a name, a kind, a reduce function "
+				      "for reducing state and a TTL >= 0", n->name);
+	for (int i = 0; i < n->nstates; i++)
+		if (!strcmp(n->states[i].name, desc->name))
+			return weir_env_error(s->env, "declare_state on '%s': two states are named '%s'", n->name,
+					      desc->name);
+	int id = weir_node_state(s->env, n, desc->name, desc->kind);
+	if (id >= 0) {
+		n->states[id].reduce = desc->reduce;
+		n->states[id].ttl_ms = desc->ttl_ms;
+		n->nuser_states = n->nstates;
+	}
+	return id;
+}
+
+int weir_declare_side_output(weir_stream *s, const char *tag)
+{
+	struct node *n = producer(s, "declare_side_output");
+	if (!n)
+		return -1;
+	if (n->builtin || n->kind == OP_SINK)
+		return weir_env_error(s->env, "declare_side_output: '%s' cannot have side outputs", n->name);
+	return weir_node_tag(s->env, n, tag);
+}
+
+weir_stream *weir_side_output(weir_stream *s, int tag)
+{
+	struct node *n = producer(s, "side_output");
+	if (!n)
+		return NULL;
+	if (tag < 1 || tag > n->ntags)
+		return weir_env_error(s->env, "side_output: '%s' has no side output %d", n->name, tag), NULL;
+	weir_stream *o = weir_env_stream(s->env, n);
+	if (o)
+		o->parts[0].tag = tag;
+	return o;
 }

@@ -18,7 +18,16 @@
 
 #define WEIR_NAME_MAX 64
 
-enum op_kind { OP_SOURCE, OP_MAP, OP_FILTER, OP_FLAT_MAP, OP_REDUCE, OP_SINK };
+enum op_kind {
+	OP_SOURCE,
+	OP_MAP,
+	OP_FILTER,
+	OP_FLAT_MAP,
+	OP_REDUCE,	/* rolling reduce */
+	OP_SINK,
+	OP_ASSIGN,	/* timestamps and watermarks */
+	OP_KEYED,	/* process functions, windows, joins: keyed state and timers */
+};
 
 enum part_kind {
 	PART_DEFAULT,	/* forward if parallelism is equal, else rebalance */
@@ -30,6 +39,8 @@ enum part_kind {
 
 struct edge {
 	int src;		/* node id */
+	int tag;		/* which output of src: 0 main, >= 1 a side output */
+	int side;		/* which input of this node: 0, or 1 for the second of two */
 	enum part_kind part;
 	weir_key_fn key_fn;	/* PART_HASH */
 	void *key_arg;
@@ -43,6 +54,8 @@ struct op_hooks {
 	void (*release)(weir_ctx *ctx);		/* last call: free per-instance state */
 	void (*free_arg)(void *arg);		/* env teardown */
 };
+
+struct keyed_impl;	/* engine/keyed.h */
 
 struct node {
 	int id;
@@ -65,10 +78,26 @@ struct node {
 	int nin;
 	int nconsumers;		/* edges leaving this node */
 	bool builtin;		/* a connector: its open/close hooks are its own */
+	/* OP_ASSIGN */
+	weir_timestamp_fn ts_fn;
+	int64_t out_of_order_ms;
+	int64_t idle_ms;
+	/* OP_KEYED */
+	const struct keyed_impl *impl;	/* element and timer behaviour */
+	void *impl_arg;			/* the impl's configuration (windows, joins) */
+	weir_process_fn process[2];	/* user process functions, per input side */
+	weir_timer_fn on_timer;
+	weir_state_desc *states;	/* declared states; ids are indices */
+	int nstates;
+	int nuser_states;		/* the first states are the engine's own (windows) */
+	char (*tags)[WEIR_NAME_MAX];	/* side output tags; id = index + 1 */
+	int ntags;
+	int late_tag;			/* windows, joins: the late-records output */
 };
 
 struct stream_part {
 	int node;
+	int tag;
 	enum part_kind part;
 	weir_key_fn key_fn;
 	void *key_arg;
@@ -96,6 +125,11 @@ void weir_env_destroy(weir_env *env);
 int weir_env_error(weir_env *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append a node fed by stream `in` (NULL for sources). NULL on error. */
 struct node *weir_env_add(weir_env *env, enum op_kind kind, const char *name, weir_stream *in);
+/* Append a node with two inputs: a's records arrive on side 0, b's on 1. */
+struct node *weir_env_add2(weir_env *env, enum op_kind kind, const char *name, weir_stream *a, weir_stream *b);
+/* Engine-internal state and side outputs of a node (ids as for users). */
+int weir_node_state(weir_env *env, struct node *n, const char *name, enum weir_state_kind kind);
+int weir_node_tag(weir_env *env, struct node *n, const char *tag);
 weir_stream *weir_env_stream(weir_env *env, struct node *n);
 
 /* Knobs of a run (configuration keys and flags; docs/configuration.md). */

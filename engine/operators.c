@@ -128,6 +128,21 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 			return -1;
 		return emit_one(op, rec, ctx->emitted);
 	}
+	case OP_ASSIGN: {
+		int64_t ts = n->ts_fn ? n->ts_fn(ctx, rec) : rec->ts;
+		if (st->failed)
+			return -1;
+		if (ts == WEIR_TS_NONE)
+			return weir_op_fail(st, op, "a record has no timestamp (give weir_assign_timestamps a "
+					    "timestamp function)");
+		if (ts > op->max_ts)
+			op->max_ts = ts;
+		op->saw_records = true;
+		op->idle = false;
+		return weir_emit_ts(ctx, rec->data, rec->len, ts);
+	}
+	case OP_KEYED:
+		return keyed_deliver(op, rec, in);
 	case OP_SOURCE:
 		break;
 	}
@@ -176,24 +191,32 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 		if (ctx->emitted > 1)
 			return weir_op_fail(st, op, "must emit exactly one record per input, emitted %u",
 					    ctx->emitted);
-		if (weir_kv_set(&op->kv, ctx->rslot, data, len, ts) < 0)
+		struct weir_kv *kv = ctx->capture_kv ? ctx->capture_kv : &op->kv;
+		if (weir_kv_set(kv, ctx->rslot, data, len, ctx->capture_kv ? ctx->rslot->aux : ts) < 0)
 			return weir_op_fail(st, op, "out of memory for keyed state");
+		if (ctx->capture_kv) { /* reducing state: stored, not sent */
+			ctx->emitted = 1;
+			op->records_out--;
+			return 0;
+		}
 	}
 	if (__builtin_expect(st->discarding, 0))
 		return 0;
 	weir_rec r = { .data = data, .len = len, .ts = ts };
 	if (!op->next)
-		return weir_op_output(st, &r);
+		return weir_op_output(st, 0, &r);
 	if (__builtin_expect(((uintptr_t)data & 7) != 0, 0) && !(r.data = aligned_copy(st, op, data, len)))
 		return -1;
 	return weir_op_deliver(op->next, &r, NULL);
 }
 
-int weir_op_output(struct subtask *st, const weir_rec *rec)
+int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 {
 	for (int i = 0; i < st->nout; i++) {
 		struct output *o = &st->out[i];
 		struct weir_writer *w;
+		if (o->tag != tag)
+			continue;
 		switch (o->part) {
 		case PART_HASH: {
 			weir_key key = { 0 };
@@ -230,6 +253,69 @@ int weir_op_output(struct subtask *st, const weir_rec *rec)
 			return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
 	}
 	return 0;
+}
+
+int weir_emit_side(weir_ctx *ctx, int tag, const void *data, uint32_t len)
+{
+	return weir_emit_side_ts(ctx, tag, data, len, ctx->cur_ts);
+}
+
+int weir_emit_side_ts(weir_ctx *ctx, int tag, const void *data, uint32_t len, int64_t ts)
+{
+	struct subtask *st = ctx->st;
+	struct opinst *op = ctx->op;
+	if (__builtin_expect(st->failed, 0))
+		return -1;
+	if (tag < 1 || tag > op->node->ntags)
+		return weir_op_fail(st, op, "emit_side: no side output %d", tag);
+	if (len > st->job->cfg.max_record)
+		return weir_op_fail(st, op, "emitted a record of %u bytes, more than the maximum of %u", len,
+				    st->job->cfg.max_record);
+	/* An operator chained to a successor has no other consumer, so no
+	 * one reads its side outputs. */
+	if (op->next || st->discarding)
+		return 0;
+	weir_rec r = { .data = data, .len = len, .ts = ts };
+	return weir_op_output(st, tag, &r);
+}
+
+int64_t weir_ctx_watermark(const weir_ctx *ctx) { return ctx->op->wm; }
+int64_t weir_ctx_processing_time(const weir_ctx *ctx) { (void)ctx; return weir_wall_ms(); }
+int64_t weir_ctx_timestamp(const weir_ctx *ctx) { return ctx->cur_ts; }
+
+/* Markers go to every output, main and side, on every channel. */
+static int all_outputs_marker(struct subtask *st, enum weir_rec_kind kind, int64_t ts)
+{
+	for (int i = 0; i < st->nout; i++)
+		for (int k = 0; k < st->out[i].nw; k++)
+			if (weir_writer_marker(&st->out[i].w[k], kind, ts) < 0)
+				return weir_op_fail(st, NULL, "%s", weir_err_msg());
+	return 0;
+}
+
+int weir_op_watermark(struct subtask *st, int k, int64_t wm)
+{
+	for (int i = k; i < st->nops; i++) {
+		struct opinst *op = &st->ops[i];
+		/* A timestamp assigner makes its own watermarks: upstream ones
+		 * stop at it, except the final one. */
+		if (op->node->kind == OP_ASSIGN && wm != WEIR_WATERMARK_MAX)
+			return 0;
+		if (wm <= op->wm)
+			return 0;
+		op->wm = wm;
+		/* Timers fire before the watermark moves on, so what they emit
+		 * reaches the operators after this one ahead of it. */
+		if (op->node->kind == OP_KEYED && keyed_advance(op, wm) < 0)
+			return -1;
+	}
+	return all_outputs_marker(st, WEIR_KIND_WATERMARK, wm);
+}
+
+int weir_op_idle(struct subtask *st, int k)
+{
+	(void)k;
+	return all_outputs_marker(st, WEIR_KIND_IDLE, 0);
 }
 
 int weir_op_open(struct subtask *st, struct opinst *op)

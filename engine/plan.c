@@ -77,7 +77,7 @@ int weir_plan_build(struct plan *p, weir_env *env, const struct weir_config *cfg
 			}
 			p->edge_part[e] = part;
 		}
-		bool chain = n->nin == 1 && p->edge_part[p->edge_base[i]] == PART_FORWARD &&
+		bool chain = n->nin == 1 && n->in[0].tag == 0 && p->edge_part[p->edge_base[i]] == PART_FORWARD &&
 			     env->nodes[n->in[0].src]->nconsumers == 1;
 		struct vertex *v;
 		if (chain) {

@@ -117,8 +117,123 @@ static int go_idle(struct subtask *st)
 	return flush_all(st);
 }
 
+/* ---- time ------------------------------------------------------------------ */
+
+/* The watermark over the inputs: the minimum over live inputs that are not
+ * idle. Advances the chain when it moved; tells downstream when every live
+ * input went idle. */
+static int inputs_watermark(struct subtask *st)
+{
+	int64_t wm = WEIR_WATERMARK_MAX;
+	int active = 0, live = 0;
+	for (int i = 0; i < st->nin; i++) {
+		struct input *in = &st->in[i];
+		if (in->ended)
+			continue;
+		live++;
+		if (in->idle)
+			continue;
+		active++;
+		if (in->wm < wm)
+			wm = in->wm;
+	}
+	if (live && !active) {
+		/* all idle: hold the watermark where it is, say so once */
+		if (!st->in_idle) {
+			st->in_idle = true;
+			return weir_op_idle(st, 0);
+		}
+		return 0;
+	}
+	st->in_idle = false;
+	if (wm > st->in_wm) {
+		st->in_wm = wm;
+		return weir_op_watermark(st, 0, wm);
+	}
+	return 0;
+}
+
+/* After a step: timestamp assigners publish the watermark their records
+ * allow (once per step, not per record), and go idle after idle_ms without
+ * records. Returns the monotonic time at which an idle check is due
+ * (UINT64_MAX: none). */
+static uint64_t assigners(struct subtask *st, uint64_t now)
+{
+	uint64_t due = UINT64_MAX;
+	for (int i = 0; i < st->nops && !st->failed; i++) {
+		struct opinst *op = &st->ops[i];
+		if (op->node->kind != OP_ASSIGN)
+			continue;
+		if (op->max_ts != INT64_MIN) {
+			int64_t bound = op->node->out_of_order_ms;
+			int64_t wm = op->max_ts - bound - 1;
+			if (op->max_ts < INT64_MIN + bound + 1)
+				wm = INT64_MIN + 1;
+			if (wm > op->emitted_wm) {
+				op->emitted_wm = wm;
+				weir_op_watermark(st, i + 1, wm);
+			}
+		}
+		if (op->node->idle_ms > 0) {
+			uint64_t idle_ns = (uint64_t)op->node->idle_ms * 1000000u;
+			if (op->saw_records || !op->last_active_ns) {
+				op->saw_records = false;
+				op->last_active_ns = now;
+			} else if (!op->idle && now - op->last_active_ns >= idle_ns) {
+				op->idle = true;
+				weir_op_idle(st, i + 1);
+			}
+			if (!op->idle && op->last_active_ns + idle_ns < due)
+				due = op->last_active_ns + idle_ns;
+		}
+	}
+	return due;
+}
+
+/* Processing-time timers due now fire; returns when the next one is due
+ * (monotonic ns, UINT64_MAX: none). */
+static uint64_t processing_timers(struct subtask *st, uint64_t now)
+{
+	uint64_t due = UINT64_MAX;
+	int64_t wall = 0;
+	for (int i = 0; i < st->nops && !st->failed; i++) {
+		struct opinst *op = &st->ops[i];
+		if (op->node->kind != OP_KEYED)
+			continue;
+		int64_t next = keyed_next_processing(op);
+		if (next == INT64_MAX)
+			continue;
+		if (!wall)
+			wall = weir_wall_ms();
+		if (next <= wall) {
+			keyed_fire_processing(op, wall);
+			next = keyed_next_processing(op);
+			if (next == INT64_MAX)
+				continue;
+		}
+		uint64_t at = now + (uint64_t)(next - wall) * 1000000u;
+		if (at < due)
+			due = at;
+	}
+	return due;
+}
+
+/* Time work after a step; lowers the task's wake-up time to what is due. */
+static void after_step(struct subtask *st)
+{
+	uint64_t now = weir_now_ns();
+	uint64_t a = assigners(st, now), p = processing_timers(st, now);
+	uint64_t due = a < p ? a : p;
+	if (due != UINT64_MAX && (st->task.wake_at == 0 || due < st->task.wake_at))
+		st->task.wake_at = due;
+}
+
 static enum weir_step finish(struct subtask *st)
 {
+	/* End of input: the watermark goes to +infinity through the chain, so
+	 * every timer and window fires once, before anything closes. */
+	if (weir_op_watermark(st, 0, WEIR_WATERMARK_MAX) < 0)
+		return WEIR_STEP_DONE;
 	for (int i = 0; i < st->nops && !st->failed; i++)
 		weir_op_close(st, &st->ops[i]);
 	if (st->failed || go_idle(st) < 0)
@@ -154,14 +269,16 @@ static enum weir_step step_source(struct subtask *st)
 	case WEIR_SOURCE_END:
 		return finish(st);
 	case WEIR_SOURCE_MORE:
-		if (flush_due(st) < 0)
+		after_step(st);
+		if (st->failed || flush_due(st) < 0)
 			goto check_failed;
 		return WEIR_STEP_BUSY;
 	case WEIR_SOURCE_IDLE:
-		if (go_idle(st) < 0)
-			goto check_failed;
 		/* A source that names no time is polled again in a millisecond. */
 		st->task.wake_at = src->ctx.idle_until ? src->ctx.idle_until : weir_now_ns() + 1000000u;
+		after_step(st);
+		if (st->failed || go_idle(st) < 0)
+			goto check_failed;
 		return src->records_out != before ? WEIR_STEP_BUSY : WEIR_STEP_IDLE;
 	default:
 		weir_op_fail(st, src, "poll returned %d, which is not a weir_source_status", r);
@@ -194,17 +311,29 @@ static enum weir_step step_inputs(struct subtask *st)
 				return WEIR_STEP_DONE;
 			}
 			if (r == WEIR_READ_EVENT) {
-				if (code == WEIR_EV_END) {
+				if (code == WEIR_EV_MARKER + WEIR_KIND_WATERMARK) {
+					in->idle = false;
+					if ((int64_t)val > in->wm)
+						in->wm = (int64_t)val;
+				} else if (code == WEIR_EV_MARKER + WEIR_KIND_IDLE) {
+					in->idle = true;
+				} else if (code == WEIR_EV_END) {
 					in->ended = true;
 					st->nin_open--;
 					/* The producer is done with the channel: its
 					 * floating segments go home to the pool now. */
 					weir_chan_settle(in->ch);
-					break;
+				} else {
+					weir_op_fail(st, NULL, "input channel: unknown event %u", code);
+					return WEIR_STEP_DONE;
 				}
-				weir_op_fail(st, NULL, "input channel: unknown event %u", code);
-				return WEIR_STEP_DONE;
+				if (inputs_watermark(st) < 0)
+					return WEIR_STEP_DONE;
+				if (in->ended)
+					break;
+				continue;
 			}
+			in->idle = false; /* a record makes an idle input active again */
 			budget--;
 			if (weir_op_deliver(&st->ops[0], &rec, in) < 0)
 				return WEIR_STEP_DONE;
@@ -219,7 +348,8 @@ static enum weir_step step_inputs(struct subtask *st)
 	st->rr_in = (st->rr_in + 1) % st->nin;
 	if (st->nin_open == 0)
 		return finish(st);
-	if ((drained ? go_idle(st) : flush_due(st)) < 0)
+	after_step(st);
+	if (st->failed || (drained ? go_idle(st) : flush_due(st)) < 0)
 		return WEIR_STEP_DONE;
 	return progress ? WEIR_STEP_BUSY : WEIR_STEP_IDLE;
 }
@@ -235,7 +365,10 @@ static enum weir_step step(struct weir_task *t)
 			if (weir_op_open(st, &st->ops[i]) < 0)
 				return WEIR_STEP_DONE;
 	}
-	return st->is_source ? step_source(st) : step_inputs(st);
+	enum weir_step r = st->is_source ? step_source(st) : step_inputs(st);
+	if (r == WEIR_STEP_IDLE && (st->task.wake_at == 0 || st->task.wake_at > weir_now_ns()))
+		after_step(st); /* timers and idleness are due even without input */
+	return st->failed ? WEIR_STEP_DONE : r;
 }
 
 static bool segment_ready(void *arg)
@@ -373,10 +506,16 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				struct opinst *op = &st->ops[k];
 				op->node = env->nodes[vx->nodes[k]];
 				op->next = k + 1 < vx->nnodes ? &st->ops[k + 1] : NULL;
+				op->index = k;
 				ctx_init(&op->ctx, st, op, op->node->arg);
 				weir_kv_init(&op->kv);
+				keyed_init(&op->keyed);
+				op->wm = WEIR_WATERMARK_MIN;
+				op->max_ts = INT64_MIN;
+				op->emitted_wm = WEIR_WATERMARK_MIN;
 			}
 			st->is_source = st->ops[0].node->kind == OP_SOURCE;
+			st->in_wm = WEIR_WATERMARK_MIN;
 			if (weir_sched_add(&job->sched, s % nworkers, &st->task) < 0)
 				return -1;
 		}
@@ -429,12 +568,15 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 					in->ch = &job->chans[chan_index(lk, pc, i, st->index)];
 					weir_reader_init(&in->rd, in->ch, cfg->max_record);
 					in->key_fn = e->key_fn;
+					in->side = e->side;
+					in->wm = WEIR_WATERMARK_MIN;
 					ctx_init(&in->keyctx, st, &st->ops[0], e->key_arg);
 				}
 			}
 			if (lk->producer == v) {
 				struct output *o = &st->out[st->nout];
 				struct edge *e = &env->nodes[p->v[lk->consumer].nodes[0]]->in[lk->input];
+				o->tag = e->tag;
 				o->part = lk->part;
 				o->key_fn = e->key_fn;
 				ctx_init(&o->keyctx, st, &st->ops[st->nops - 1], e->key_arg);
@@ -534,6 +676,7 @@ static void release_rest(struct job *job)
 			if (op->opened && op->node->hooks.release)
 				op->node->hooks.release(&op->ctx);
 			weir_kv_release(&op->kv);
+			keyed_release(&op->keyed);
 			free(op->scratch);
 		}
 		free(st->ops);

@@ -15,6 +15,7 @@
 
 #include "engine/graph.h"
 #include "engine/keygroup.h"
+#include "engine/keyed.h"
 #include "engine/record.h"
 #include "engine/state.h"
 #include "sched/worker.h"
@@ -53,16 +54,27 @@ struct weir_ctx {
 	int64_t cur_ts;
 	uint32_t emitted;
 	uint64_t idle_until;
-	/* reduce: the state slot of the key being reduced */
+	/* reduce: the state slot of the key being reduced; with capture_kv
+	 * set (reducing state) the emitted record is only stored */
 	bool capturing;
 	struct kv_slot *rslot;
+	struct weir_kv *capture_kv;
 };
 
 struct opinst {
 	struct node *node;
 	struct weir_ctx ctx;
 	struct opinst *next;	/* chained successor; NULL for the tail */
+	int index;		/* in the chain */
 	struct weir_kv kv;	/* reduce */
+	struct keyed keyed;	/* OP_KEYED */
+	int64_t wm;		/* the watermark this operator has seen */
+	/* OP_ASSIGN */
+	int64_t max_ts;
+	int64_t emitted_wm;
+	uint64_t last_active_ns;
+	bool saw_records;
+	bool idle;
 	uint64_t records_in;
 	uint64_t records_out;
 	uint8_t *scratch;	/* an aligned copy of an unaligned emit (chained) */
@@ -76,10 +88,14 @@ struct input {
 	struct weir_reader rd;
 	weir_key_fn key_fn;	/* of the edge; for a keyed head operator */
 	struct weir_ctx keyctx;
+	int side;		/* which input of a two-input operator */
+	int64_t wm;		/* the last watermark on this channel */
+	bool idle;		/* the producer said idle, and no record since */
 	bool ended;
 };
 
 struct output {
+	int tag;		/* which output of the tail: 0 main, >= 1 side */
 	enum part_kind part;
 	weir_key_fn key_fn;
 	struct weir_ctx keyctx;
@@ -111,6 +127,8 @@ struct subtask {
 	bool failed;
 	bool discarding;	/* tearing down: emits go nowhere */
 	bool overdraft;		/* a writer went beyond its credit */
+	int64_t in_wm;		/* the watermark over the inputs, given to the chain */
+	bool in_idle;		/* every live input is idle: told downstream */
 };
 
 struct job {
@@ -135,8 +153,14 @@ int weir_op_open(struct subtask *st, struct opinst *op);
 int weir_op_close(struct subtask *st, struct opinst *op);
 /* Hand a record to op (and, through emits, to everything after it). */
 int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
-/* A subtask's tail emits: partition into its outputs. */
-int weir_op_output(struct subtask *st, const weir_rec *rec);
+/* A subtask's tail emits: partition into its outputs of tag 0 (main) or a
+ * side output tag. */
+int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);
+/* A watermark reaches chain position k: operators from k on fire their
+ * event-time timers, then it goes out on every output. */
+int weir_op_watermark(struct subtask *st, int k, int64_t wm);
+/* The stream at chain position k went idle: tell every output. */
+int weir_op_idle(struct subtask *st, int k);
 /* Fail the subtask with a message about op; returns -1. */
 int weir_op_fail(struct subtask *st, struct opinst *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -1,0 +1,102 @@
+/*
+ * engine/keyed.h - keyed operators: state scoped to the current key, and
+ * timers.
+ *
+ * A keyed operator (OP_KEYED) is a process function, a window or a join.
+ * Its behaviour is a keyed_impl: what to do with a record of input side 0
+ * or 1, and what to do when a timer fires. Around it the engine keeps, per
+ * operator instance:
+ *
+ *  - one state table (engine/state.h) whose keys are composites
+ *        [u16 state id][u16 namespace length][u32 key length][key][namespace]
+ *    so that every state of every key (and, for windows, of every window:
+ *    the namespace) is one entry, reached in one lookup;
+ *  - two timer heaps (event time, processing time) ordered by (time, seq);
+ *    a timer is also an entry in the table (state id KEYED_TIMER_STATE),
+ *    which makes registration idempotent and deletion a table delete: a
+ *    popped timer whose entry is gone is skipped.
+ *
+ * Event-time timers fire as the operator's watermark passes them; at the
+ * end of input the watermark is +infinity and every remaining timer fires,
+ * processing-time ones included (so no window of a bounded job is lost).
+ */
+#ifndef WEIR_ENGINE_KEYED_H
+#define WEIR_ENGINE_KEYED_H
+
+#include "engine/state.h"
+
+#include <weir/weir.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KEYED_TIMER_STATE 0xffffu
+
+struct opinst;
+struct subtask;
+struct input;
+struct node;
+
+struct keyed_impl {
+	/* A record from input side 0 or 1; the current key is set. */
+	int (*element)(weir_ctx *ctx, const weir_rec *in, int side);
+	/* A timer of the current key; ns is the namespace it was registered
+	 * with (empty for user timers). */
+	int (*timer)(weir_ctx *ctx, int64_t time, enum weir_time_domain domain, const uint8_t *ns, uint32_t nslen);
+};
+
+struct keyed_timer {
+	int64_t time;
+	uint64_t seq;
+	uint8_t *ck;		/* malloc'd copy of the timer's composite key */
+	uint32_t cklen;
+};
+
+struct keyed_heap {
+	struct keyed_timer *v;
+	uint32_t n;
+	uint32_t cap;
+};
+
+struct keyed {
+	struct weir_kv kv;
+	struct keyed_heap heap[2];	/* by enum weir_time_domain */
+	uint64_t seq;
+	uint8_t *ck;			/* scratch for composite keys */
+	uint32_t ckcap;
+	/* the current key while a callback runs */
+	const uint8_t *key;
+	uint32_t klen;
+	/* windows: the window a callback is about */
+	bool in_window;
+	int64_t win_start;
+	int64_t win_end;
+};
+
+void keyed_init(struct keyed *k);
+void keyed_release(struct keyed *k);
+
+/* Deliver a record of input `in` to a keyed operator. */
+int keyed_deliver(struct opinst *op, const weir_rec *rec, const struct input *in);
+/* Fire event-time timers up to wm (all of them for WEIR_WATERMARK_MAX). */
+int keyed_advance(struct opinst *op, int64_t wm);
+/* Fire processing-time timers up to now_ms (all for INT64_MAX). */
+int keyed_fire_processing(struct opinst *op, int64_t now_ms);
+/* The earliest pending processing-time timer, or INT64_MAX. */
+int64_t keyed_next_processing(const struct opinst *op);
+
+/* For windows and joins (engine code): state and timers of the current key
+ * in a namespace. */
+struct kv_slot *keyed_get(struct opinst *op, int state, const void *ns, uint32_t nslen);
+struct kv_slot *keyed_put(struct opinst *op, int state, const void *ns, uint32_t nslen, const void *data,
+			  uint32_t len);
+void keyed_del(struct opinst *op, int state, const void *ns, uint32_t nslen);
+int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen,
+		bool add);
+/* Append one list item ([u32 len][u32 0][i64 ts][bytes, pad 8]) to the
+ * value of slot; 0 or -1. */
+int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t ts);
+
+/* Build a keyed operator node on one or two keyed streams (env.c). */
+struct node *weir_keyed_node(weir_stream *a, weir_stream *b, const char *name, const struct keyed_impl *impl);
+
+#endif
