@@ -90,17 +90,22 @@ static int reduce_into(weir_ctx *ctx, struct window_op *wo, struct kv_slot *s, c
 	return 0;
 }
 
-/* Add one record to window w of the current key. */
+/* Add one record to window w of the current key. 1 when this created the
+ * window's state (its timers are then due), 0 when it existed, -1. */
 static int add(weir_ctx *ctx, struct window_op *wo, struct win w, const weir_rec *rec, int side)
 {
 	struct opinst *op = ctx->op;
 	int state = side ? wo->s_right : wo->s_acc;
 	struct kv_slot *s = keyed_get(op, state, &w, sizeof(w));
+	int created = !s && (wo->kind != W_JOIN || !keyed_get(op, side ? wo->s_acc : wo->s_right, &w, sizeof(w)));
+	int rc = -1;
 	switch (wo->kind) {
 	case W_REDUCE:
 		if (!s)
-			return keyed_put(op, state, &w, sizeof(w), rec->data, rec->len) ? 0 : weir_fail(ctx, "out of memory");
-		return reduce_into(ctx, wo, s, rec->data, rec->len, rec->ts);
+			rc = keyed_put(op, state, &w, sizeof(w), rec->data, rec->len) ? 0 : weir_fail(ctx, "out of memory");
+		else
+			rc = reduce_into(ctx, wo, s, rec->data, rec->len, rec->ts);
+		break;
 	case W_AGGREGATE:
 		if (!s) {
 			if (!(s = keyed_put(op, state, &w, sizeof(w), NULL, 0)) || !weir_kv_reserve(s, wo->agg.acc_size))
@@ -110,14 +115,16 @@ static int add(weir_ctx *ctx, struct window_op *wo, struct win w, const weir_rec
 			if (wo->agg.create && wo->agg.create(ctx, weir_kv_val(s)) < 0)
 				return -1;
 		}
-		return wo->agg.add(ctx, weir_kv_val(s), rec) < 0 ? -1 : 0;
+		rc = wo->agg.add(ctx, weir_kv_val(s), rec) < 0 ? -1 : 0;
+		break;
 	case W_PROCESS:
 	case W_JOIN:
 		if (!s && !(s = keyed_put(op, state, &w, sizeof(w), NULL, 0)))
 			return weir_fail(ctx, "out of memory");
-		return keyed_list_append(s, rec->data, rec->len, rec->ts) < 0 ? weir_fail(ctx, "out of memory") : 0;
+		rc = keyed_list_append(s, rec->data, rec->len, rec->ts) < 0 ? weir_fail(ctx, "out of memory") : 0;
+		break;
 	}
-	return -1;
+	return rc < 0 ? -1 : created;
 }
 
 static void iter_of(struct kv_slot *s, weir_iter *it)
@@ -374,10 +381,12 @@ static int window_element(weir_ctx *ctx, const weir_rec *rec, int side)
 		if (is_late(wo, op, w))
 			continue;
 		taken = true;
-		if (add(ctx, wo, w, rec, side) < 0)
+		int created = add(ctx, wo, w, rec, side);
+		if (created < 0)
 			return -1;
 		bool fired = wo->w.domain == WEIR_EVENT_TIME && w.end - 1 <= op->wm;
-		if (timers(op, wo, w, true, fired) < 0)
+		/* timers come with the state: one lookup per record, not three */
+		if (created && timers(op, wo, w, true, fired) < 0)
 			return weir_fail(ctx, "out of memory");
 		/* fired already, within lateness: fire again with the update */
 		if (fired && emit(ctx, wo, w) < 0)
