@@ -1,0 +1,1063 @@
+/* t2100-windows: event-time windows against reference implementations
+ * written here (no engine code).
+ *
+ * A custom source emits records {key, value, ts} in an order that is out
+ * of order by at most B ms (every record's ts >= the largest ts before it
+ * - B), weir_assign_timestamps with bound B makes the watermark, the
+ * stream is keyed by key, and a window operator (reduce, aggregate or
+ * full-window process) emits one {key, start, end, sum, count, x} per
+ * firing. Since no record is late, every (key, window) must fire exactly
+ * once with exactly its records, whatever the parallelism: tumbling (with
+ * an offset), sliding and session windows, at parallelism 1/1, 2/3, 3/2
+ * (source/window). Allowed lateness runs a scripted input where the source
+ * waits (idle) until the sink has seen a window fire, so that the
+ * watermark at the window operator is known exactly when a late record
+ * comes; the expected output comes from a small model of Flink's window
+ * operator with a per-record watermark W = max_ts - B - 1.
+ *
+ * Randomized parts print their seed; WEIR_SEED=N replays. */
+#include "tap.h"
+#include "engine/runtime.h"
+#include "base/err.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct weir_config cfg;
+
+/* ---- records ------------------------------------------------------------ */
+
+/* Input record. cnt is 1 in the input; reduce sums it. */
+typedef struct in_rec {
+	uint64_t key;
+	int64_t val;
+	int64_t ts;	/* event time (also the record's timestamp); reduce keeps the max */
+	int64_t cnt;
+} in_rec;
+
+/* One window result. x depends on the operator (see each test). */
+typedef struct out_rec {
+	int64_t key, start, end, sum, count, x;
+} out_rec;
+
+static int64_t i64at(const void *p, int i)
+{
+	int64_t v;
+	memcpy(&v, (const uint8_t *)p + 8 * i, 8);
+	return v;
+}
+
+/* ---- input: generated or scripted --------------------------------------- */
+
+#define WAIT_KEY UINT64_MAX	/* a script step: wait for a result (see src_poll) */
+
+static in_rec *input;
+static int ninput;
+static int src_next[16];	/* per source subtask: the next index (stride P) */
+static int64_t bound;		/* out-of-orderness B */
+
+/* Scripted runs: a step with key WAIT_KEY waits until the sink has seen
+ * `cnt` results of the window of key `val` starting at `ts`. */
+static pthread_mutex_t res_lock = PTHREAD_MUTEX_INITIALIZER;
+static int wait_timeouts;
+static uint64_t wait_since;
+static int results_of(uint64_t key, int64_t start);
+
+static int src_poll(weir_ctx *ctx)
+{
+	int me = weir_ctx_subtask(ctx), p = weir_ctx_parallelism(ctx);
+	uint32_t batch = weir_ctx_batch(ctx), n = 0;
+	while (src_next[me] < ninput && n < batch) {
+		in_rec *r = &input[src_next[me]];
+		if (r->key == WAIT_KEY) {
+			if (results_of((uint64_t)r->val, r->ts) >= r->cnt) {
+				wait_since = 0;
+				src_next[me] += p;
+				continue;
+			}
+			uint64_t now = weir_ctx_now_ns(ctx);
+			if (!wait_since)
+				wait_since = now;
+			if (now - wait_since > 5000000000ull) {
+				diag("waited 5 s for result %d of window [%lld, ...) of key %llu: giving up", (int)r->cnt,
+				     (long long)r->ts, (unsigned long long)r->val);
+				wait_timeouts++;
+				wait_since = 0;
+				src_next[me] += p;
+				continue;
+			}
+			if (n)
+				return WEIR_SOURCE_MORE;
+			weir_ctx_idle_until(ctx, now + 1000000);
+			return WEIR_SOURCE_IDLE;
+		}
+		if (weir_emit_ts(ctx, r, sizeof(*r), r->ts) < 0)
+			return -1;
+		src_next[me] += p;
+		n++;
+	}
+	return src_next[me] < ninput ? WEIR_SOURCE_MORE : WEIR_SOURCE_END;
+}
+
+static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
+{
+	return i64at(in->data, 2);
+}
+
+static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *k)
+{
+	k->data = in->data;
+	k->len = 8;
+	return 0;
+}
+
+/* Random input: a clock that moves by 0..2 ms per record (sometimes
+ * jumping), each record's ts = clock - rand(0..B'), so that ts >= (largest
+ * ts so far) - B'. even: every ts doubled (B = 2B'), so differences between
+ * timestamps are even. */
+static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b, bool even)
+{
+	free(input);
+	input = calloc((size_t)n, sizeof(*input));
+	ninput = n;
+	int64_t bb = even ? b / 2 : b;
+	int64_t clock = bb + 1;
+	for (int i = 0; i < n; i++) {
+		clock += (int64_t)(tap_rand(rnd) % 3);
+		if (tap_rand(rnd) % 200 == 0)
+			clock += 50 + (int64_t)(tap_rand(rnd) % 200);
+		int64_t ts = clock - (int64_t)(tap_rand(rnd) % (uint64_t)(bb + 1));
+		input[i] = (in_rec){ .key = tap_rand(rnd) % (uint64_t)nkeys, .val = i + 1, .ts = even ? 2 * ts : ts, .cnt = 1 };
+	}
+	bound = even ? 2 * bb : bb;
+	/* the property the watermark relies on */
+	int64_t max = INT64_MIN;
+	for (int i = 0; i < n; i++) {
+		if (max != INT64_MIN && input[i].ts < max - bound)
+			bail("generator: record %d is late", i);
+		if (input[i].ts > max)
+			max = input[i].ts;
+	}
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+typedef struct got_rec {
+	out_rec o;
+	int64_t ts;	/* the result's record timestamp */
+} got_rec;
+
+static got_rec *got;
+static int ngot, got_cap, got_overflow;
+static in_rec late[1024];
+static int nlate;
+static uint64_t bad_ts, bad_key, bad_iter;	/* checks made inside callbacks */
+
+static void reset_results(void)
+{
+	free(got);
+	got_cap = 4 * ninput + 1024;
+	got = calloc((size_t)got_cap, sizeof(*got));
+	ngot = got_overflow = nlate = 0;
+	bad_ts = bad_key = bad_iter = 0;
+	wait_timeouts = 0;
+	wait_since = 0;
+	memset(src_next, 0, sizeof(src_next));
+	for (int i = 0; i < 16; i++)
+		src_next[i] = i;
+}
+
+static void add_result(const out_rec *o, int64_t ts)
+{
+	pthread_mutex_lock(&res_lock);
+	if (ngot < got_cap)
+		got[ngot++] = (got_rec){ *o, ts };
+	else
+		got_overflow++;
+	pthread_mutex_unlock(&res_lock);
+}
+
+static int results_of(uint64_t key, int64_t start)
+{
+	int n = 0;
+	pthread_mutex_lock(&res_lock);
+	for (int i = 0; i < ngot; i++)
+		n += got[i].o.key == (int64_t)key && got[i].o.start == start;
+	pthread_mutex_unlock(&res_lock);
+	return n;
+}
+
+/* sink of out_rec results */
+static int out_sink(weir_ctx *ctx, const weir_rec *r)
+{
+	out_rec o;
+	if (r->len != sizeof(o))
+		return weir_fail(ctx, "result of %u bytes", r->len);
+	memcpy(&o, r->data, sizeof(o));
+	add_result(&o, r->ts);
+	return 0;
+}
+
+/* tumbling only: the accumulated in_rec itself (result fn NULL); the
+ * window comes from the timestamp end - 1 */
+static int64_t nores_size;
+static int acc_sink(weir_ctx *ctx, const weir_rec *r)
+{
+	in_rec a;
+	if (r->len != sizeof(a))
+		return weir_fail(ctx, "accumulator of %u bytes", r->len);
+	memcpy(&a, r->data, sizeof(a));
+	out_rec o = { (int64_t)a.key, r->ts + 1 - nores_size, r->ts + 1, a.val, a.cnt, a.ts };
+	add_result(&o, r->ts);
+	return 0;
+}
+
+static int late_sink(weir_ctx *ctx, const weir_rec *r)
+{
+	pthread_mutex_lock(&res_lock);
+	if (r->len == sizeof(in_rec) && nlate < 1024)
+		memcpy(&late[nlate], r->data, sizeof(in_rec));
+	if (r->len != sizeof(in_rec) || i64at(r->data, 2) != r->ts)
+		bad_iter++;	/* a late record comes back as it was, timestamp included */
+	nlate++;
+	pthread_mutex_unlock(&res_lock);
+	return 0;
+}
+
+/* ---- the window functions under test ------------------------------------- */
+
+static bool order_mode;	/* process: x = hash of values in arrival order (else max value) */
+
+static uint64_t fold_hash(uint64_t h, int64_t v)
+{
+	return (h ^ (uint64_t)v) * 1099511628211ull;
+}
+#define HASH0 1469598103934665603ull
+
+static int64_t cur_key(weir_ctx *ctx)
+{
+	weir_key k;
+	if (weir_ctx_key(ctx, &k) < 0 || k.len != 8) {
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	return i64at(k.data, 0);
+}
+
+static int emit_out(weir_ctx *ctx, int64_t key, int64_t sum, int64_t count, int64_t x)
+{
+	out_rec o = { key, 0, 0, sum, count, x };
+	if (weir_ctx_window(ctx, &o.start, &o.end) < 0)
+		return weir_fail(ctx, "weir_ctx_window failed in a window callback");
+	if (weir_ctx_timestamp(ctx) != o.end - 1)
+		__atomic_fetch_add(&bad_ts, 1, __ATOMIC_RELAXED);
+	return weir_emit(ctx, &o, sizeof(o));
+}
+
+/* reduce: sum values and counts, keep the largest ts field */
+static int rd_sum(weir_ctx *ctx, const weir_rec *acc, const weir_rec *in)
+{
+	in_rec a, b;
+	memcpy(&a, acc->data, sizeof(a));
+	memcpy(&b, in->data, sizeof(b));
+	if (a.key != b.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	a.val += b.val;
+	a.cnt += b.cnt;
+	if (b.ts > a.ts)
+		a.ts = b.ts;
+	return weir_emit(ctx, &a, sizeof(a));
+}
+
+static int rd_result(weir_ctx *ctx, const weir_rec *acc)
+{
+	in_rec a;
+	memcpy(&a, acc->data, sizeof(a));
+	int64_t k = cur_key(ctx);
+	if (k != (int64_t)a.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	return emit_out(ctx, (int64_t)a.key, a.val, a.cnt, a.ts);
+}
+
+/* aggregate: {key, sum, count, min ts} */
+typedef struct agg_acc {
+	int64_t key, sum, count, min_ts;
+} agg_acc;
+
+static int ag_create(weir_ctx *ctx, void *acc)
+{
+	agg_acc a = { -1, 0, 0, INT64_MAX };
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int ag_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	agg_acc a;
+	in_rec r;
+	memcpy(&a, acc, sizeof(a));
+	memcpy(&r, in->data, sizeof(r));
+	if (a.count && a.key != (int64_t)r.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	a.key = (int64_t)r.key;
+	a.sum += r.val;
+	a.count++;
+	if (r.ts < a.min_ts)
+		a.min_ts = r.ts;
+	if (in->ts != r.ts)
+		__atomic_fetch_add(&bad_iter, 1, __ATOMIC_RELAXED);
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int ag_merge(weir_ctx *ctx, void *acc, const void *other)
+{
+	agg_acc a, b;
+	memcpy(&a, acc, sizeof(a));
+	memcpy(&b, other, sizeof(b));
+	if (a.count && b.count && a.key != b.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	if (!a.count)
+		a.key = b.key;
+	a.sum += b.sum;
+	a.count += b.count;
+	if (b.min_ts < a.min_ts)
+		a.min_ts = b.min_ts;
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int ag_result(weir_ctx *ctx, const void *acc)
+{
+	agg_acc a;
+	memcpy(&a, acc, sizeof(a));
+	int64_t k = cur_key(ctx);
+	if (a.count && k != a.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	return emit_out(ctx, k, a.sum, a.count, a.min_ts);
+}
+
+static const weir_aggregate agg = {
+	.acc_size = sizeof(agg_acc),
+	.create = ag_create,
+	.add = ag_add,
+	.merge = ag_merge,
+	.result = ag_result,
+};
+
+/* full window: count, sum, and the max value or the arrival-order hash */
+static int pr_window(weir_ctx *ctx, weir_iter *it)
+{
+	int64_t k = cur_key(ctx), sum = 0, count = 0, max = INT64_MIN;
+	uint64_t h = HASH0;
+	weir_rec r;
+	while (weir_iter_next(it, &r) == 1) {
+		in_rec x;
+		if (r.len != sizeof(x))
+			return weir_fail(ctx, "window record of %u bytes", r.len);
+		memcpy(&x, r.data, sizeof(x));
+		if ((int64_t)x.key != k)
+			__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+		if (r.ts != x.ts)
+			__atomic_fetch_add(&bad_iter, 1, __ATOMIC_RELAXED);
+		sum += x.val;
+		count++;
+		if (x.val > max)
+			max = x.val;
+		h = fold_hash(h, x.val);
+	}
+	return emit_out(ctx, k, sum, count, order_mode ? (int64_t)h : max);
+}
+
+/* ---- references ----------------------------------------------------------- */
+
+enum mode { M_REDUCE, M_REDUCE_NORES, M_AGG, M_PROC };
+static const char *mode_name[] = { "reduce", "reduce (no result fn)", "aggregate", "process" };
+
+/* One (key, window, record) assignment; arrival = index in the input. */
+typedef struct assign {
+	int64_t key, start, end;
+	int arrival;
+} assign;
+
+static int cmp_assign(const void *pa, const void *pb)
+{
+	const assign *a = pa, *b = pb;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	if (a->end != b->end)
+		return a->end < b->end ? -1 : 1;
+	return a->arrival < b->arrival ? -1 : a->arrival > b->arrival;
+}
+
+static int64_t mod_pos(int64_t a, int64_t m)
+{
+	int64_t r = a % m;
+	return r < 0 ? r + m : r;
+}
+
+/* The x of a result of `mode` over records in[idx[0..n)] (arrival order). */
+static int64_t ref_x(enum mode m, const int *idx, int n)
+{
+	int64_t x = m == M_AGG ? INT64_MAX : INT64_MIN;
+	uint64_t h = HASH0;
+	for (int i = 0; i < n; i++) {
+		const in_rec *r = &input[idx[i]];
+		switch (m) {
+		case M_REDUCE:
+		case M_REDUCE_NORES:
+			x = r->ts > x ? r->ts : x;
+			break;
+		case M_AGG:
+			x = r->ts < x ? r->ts : x;
+			break;
+		case M_PROC:
+			x = r->val > x ? r->val : x;
+			h = fold_hash(h, r->val);
+			break;
+		}
+	}
+	return m == M_PROC && order_mode ? (int64_t)h : x;
+}
+
+/* Group sorted assignments into results. */
+static int group(assign *as, int na, enum mode m, out_rec *out)
+{
+	int nout = 0;
+	int *idx = malloc(sizeof(int) * (size_t)(na + 1));
+	for (int i = 0; i < na;) {
+		int j = i, n = 0;
+		int64_t sum = 0;
+		while (j < na && as[j].key == as[i].key && as[j].start == as[i].start && as[j].end == as[i].end) {
+			idx[n++] = as[j].arrival;
+			sum += input[as[j].arrival].val;
+			j++;
+		}
+		out[nout++] = (out_rec){ as[i].key, as[i].start, as[i].end, sum, n, ref_x(m, idx, n) };
+		i = j;
+	}
+	free(idx);
+	return nout;
+}
+
+/* Tumbling and sliding: each record belongs to the windows
+ * [s, s + size) with s = offset + k*slide and s <= ts < s + size. */
+static int ref_sliding(int64_t size, int64_t slide, int64_t offset, enum mode m, out_rec *out)
+{
+	int cap = ninput * (int)(size / slide + 2), na = 0;
+	assign *as = malloc(sizeof(*as) * (size_t)cap);
+	for (int i = 0; i < ninput; i++) {
+		int64_t ts = input[i].ts;
+		int64_t last = ts - mod_pos(ts - offset, slide);
+		for (int64_t s = last; s > ts - size; s -= slide) {
+			if (na == cap)
+				bail("reference: too many windows");
+			as[na++] = (assign){ (int64_t)input[i].key, s, s + size, i };
+		}
+	}
+	qsort(as, (size_t)na, sizeof(*as), cmp_assign);
+	int n = group(as, na, m, out);
+	free(as);
+	return n;
+}
+
+/* Sessions: per key, sorted by ts, a record starts a new session unless
+ * its window [ts, ts + gap) intersects the current one, that is unless
+ * ts < the current session's end. (The inputs of this test never have two
+ * timestamps of a key exactly `gap` apart, so whether touching windows
+ * merge does not matter.) */
+static int cmp_key_ts(const void *pa, const void *pb)
+{
+	const assign *a = pa, *b = pb;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	/* start holds the ts here */
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return a->arrival < b->arrival ? -1 : a->arrival > b->arrival;
+}
+
+static int ref_session(int64_t gap, enum mode m, out_rec *out)
+{
+	assign *as = malloc(sizeof(*as) * (size_t)ninput);
+	for (int i = 0; i < ninput; i++)
+		as[i] = (assign){ (int64_t)input[i].key, input[i].ts, 0, i };
+	qsort(as, (size_t)ninput, sizeof(*as), cmp_key_ts);
+	/* give every record its session's [start, end) */
+	for (int i = 0; i < ninput;) {
+		int j = i + 1;
+		int64_t end = as[i].start + gap;
+		while (j < ninput && as[j].key == as[i].key && as[j].start < end) {
+			if (as[j].start + gap > end)
+				end = as[j].start + gap;
+			j++;
+		}
+		int64_t start = as[i].start;
+		for (int k = i; k < j; k++) {
+			as[k].start = start;
+			as[k].end = end;
+		}
+		i = j;
+	}
+	qsort(as, (size_t)ninput, sizeof(*as), cmp_assign);	/* arrival order within a session */
+	int n = group(as, ninput, m, out);
+	free(as);
+	return n;
+}
+
+/* ---- comparing ----------------------------------------------------------- */
+
+static int cmp_out(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;
+	for (int i = 0; i < 6; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+static void diag_out(const char *what, const out_rec *o)
+{
+	diag("    %s key %lld [%lld, %lld) sum %lld count %lld x %lld", what, (long long)o->key, (long long)o->start,
+	     (long long)o->end, (long long)o->sum, (long long)o->count, (long long)o->x);
+}
+
+/* Exact multiset comparison; diags the first few differences. */
+static bool same_results(const out_rec *want, int nwant, const char *what)
+{
+	out_rec *g = malloc(sizeof(*g) * (size_t)(ngot + 1));
+	out_rec *w = malloc(sizeof(*w) * (size_t)(nwant + 1));
+	for (int i = 0; i < ngot; i++)
+		g[i] = got[i].o;
+	memcpy(w, want, sizeof(*w) * (size_t)nwant);
+	qsort(g, (size_t)ngot, sizeof(*g), cmp_out);
+	qsort(w, (size_t)nwant, sizeof(*w), cmp_out);
+	int i = 0, j = 0, missing = 0, extra = 0, shown = 0;
+	while (i < nwant || j < ngot) {
+		int c = i == nwant ? 1 : j == ngot ? -1 : cmp_out(&w[i], &g[j]);
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c < 0) {
+			if (shown++ < 6)
+				diag_out("missing", &w[i]);
+			missing++;
+			i++;
+		} else {
+			if (shown++ < 6)
+				diag_out("unexpected", &g[j]);
+			extra++;
+			j++;
+		}
+	}
+	bool ok = !missing && !extra && !got_overflow;
+	ok(ok, "%s: %d results, exactly as the reference (%d missing, %d unexpected)", what, ngot, missing, extra);
+	free(g);
+	free(w);
+	return ok;
+}
+
+/* ---- one run --------------------------------------------------------------- */
+
+/* The batch (records per step and per poll) varies with the seed: small
+ * batches interleave watermarks and records more finely. */
+static uint64_t batch_rnd;
+
+static int run(weir_env *env)
+{
+	if (batch_rnd)
+		cfg.batch = tap_rand(&batch_rnd) % 4 ? 1 + (uint32_t)(tap_rand(&batch_rnd) % 512)
+						     : 1 + (uint32_t)(tap_rand(&batch_rnd) % 4);
+	int rc = weir_run_local(env, &cfg, false);
+	weir_env_destroy(env);
+	return rc;
+}
+
+/* Build source -> assign -> key_by -> window(mode) -> sink (+ late sink).
+ * NULL (and a failed test) when the builder refused. */
+static int env_default;	/* > 0: the env's default parallelism (else psrc) */
+
+static weir_env *build(const weir_window_spec *w, enum mode m, int psrc, int pwin, bool ts_fn)
+{
+	weir_env *env = weir_env_create(env_default > 0 ? env_default : psrc);
+	weir_stream *s = weir_set_parallelism(weir_source(env, "src", src_poll, NULL), psrc);
+	s = weir_assign_timestamps(s, ts_fn ? ts_of : NULL, bound, 0);
+	weir_stream *k = s ? weir_key_by(s, key_of, NULL) : NULL;
+	weir_stream *win = NULL;
+	if (k) {
+		switch (m) {
+		case M_REDUCE:
+			win = weir_window_reduce(k, "win", w, rd_sum, rd_result, NULL);
+			break;
+		case M_REDUCE_NORES:
+			win = weir_window_reduce(k, "win", w, rd_sum, NULL, NULL);
+			break;
+		case M_AGG:
+			win = weir_window_aggregate(k, "win", w, &agg, NULL);
+			break;
+		case M_PROC:
+			win = weir_window_process(k, "win", w, pr_window, NULL);
+			break;
+		}
+	}
+	weir_stream *lt = win ? weir_late_records(win) : NULL;
+	if (!win || !lt) {
+		ok(0, "building the %s window job: %s", mode_name[m], env->error);
+		weir_env_destroy(env);
+		return NULL;
+	}
+	weir_set_parallelism(win, pwin);
+	weir_set_parallelism(weir_sink(win, "sink", m == M_REDUCE_NORES ? acc_sink : out_sink, NULL), pwin);
+	weir_set_parallelism(weir_sink(lt, "late", late_sink, NULL), pwin);
+	if (env->error[0]) {
+		ok(0, "building the %s window job: %s", mode_name[m], env->error);
+		weir_env_destroy(env);
+		return NULL;
+	}
+	return env;
+}
+
+/* Whether ts falls in some window [offset + k*slide, ... + size). */
+static bool in_some_window(int64_t ts, int64_t size, int64_t slide, int64_t offset)
+{
+	return ts - (ts - mod_pos(ts - offset, slide)) < size;
+}
+
+static bool run_and_check(const char *what, const weir_window_spec *w, enum mode m, int psrc, int pwin, bool ts_fn,
+			  const out_rec *want, int nwant)
+{
+	reset_results();
+	weir_env *env = build(w, m, psrc, pwin, ts_fn);
+	if (!env)
+		return false;
+	int rc = run(env);
+	bool good = is_int(rc, 0, "%s: %s, p=%d/%d, runs: %s", what, mode_name[m], psrc, pwin, rc ? weir_err_msg() : "");
+	good &= same_results(want, nwant, what);
+	uint64_t bts = 0;
+	for (int i = 0; i < ngot; i++)
+		bts += got[i].ts != got[i].o.end - 1;
+	good &= ok(!bts && !bad_ts && !bad_key && !bad_iter,
+		   "%s: results carry end-1 (%llu+%llu wrong), callbacks see their key (%llu wrong) and record "
+		   "timestamps (%llu wrong)",
+		   what, (unsigned long long)bts, (unsigned long long)bad_ts, (unsigned long long)bad_key,
+		   (unsigned long long)bad_iter);
+	good &= is_int(nlate, 0, "%s: no record is late, so weir_late_records is empty", what);
+	for (int i = 0; i < nlate && i < 4; i++)
+		diag("    on the late output: key %llu value %lld ts %lld (%s)", (unsigned long long)late[i].key,
+		     (long long)late[i].val, (long long)late[i].ts,
+		     w->kind == WEIR_SESSION ? "session"
+		     : in_some_window(late[i].ts, w->size_ms, w->kind == WEIR_SLIDING ? w->slide_ms : w->size_ms,
+				      w->offset_ms)
+			     ? "in a window"
+			     : "in no window: a gap between sliding windows");
+	return good;
+}
+
+static const int pcombo[3][2] = { { 1, 1 }, { 2, 3 }, { 3, 2 } };
+
+static void test_tumbling(uint64_t *rnd)
+{
+	int64_t b = 1 + (int64_t)(tap_rand(rnd) % 30);
+	gen_input(rnd, 6000, 1 + (int)(tap_rand(rnd) % 17), b, false);
+	int64_t size = 5 + (int64_t)(tap_rand(rnd) % 40);
+	int64_t offset = (int64_t)(tap_rand(rnd) % (uint64_t)size);
+	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, size);
+	w.offset_ms = offset;
+	out_rec *want = malloc(sizeof(*want) * (size_t)ninput);
+	char what[128];
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		for (int pc = 0; pc < 3; pc++) {
+			int psrc = pcombo[pc][0], pwin = pcombo[pc][1];
+			order_mode = psrc == 1;
+			nores_size = size;
+			int nwant = ref_sliding(size, size, offset, (enum mode)m, want);
+			snprintf(what, sizeof(what), "tumbling size %lld offset %lld (B=%lld)", (long long)size,
+				 (long long)offset, (long long)bound);
+			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
+		}
+	}
+	free(want);
+}
+
+static void test_sliding(uint64_t *rnd)
+{
+	int64_t b = 1 + (int64_t)(tap_rand(rnd) % 30);
+	gen_input(rnd, 5000, 1 + (int)(tap_rand(rnd) % 17), b, false);
+	int64_t size = 10 + (int64_t)(tap_rand(rnd) % 40);
+	int64_t slide = size / 5 + 1 + (int64_t)(tap_rand(rnd) % (uint64_t)size);	/* may exceed size: gaps */
+	int64_t offset = (int64_t)(tap_rand(rnd) % (uint64_t)slide);
+	weir_window_spec w = weir_sliding(WEIR_EVENT_TIME, size, slide);
+	w.offset_ms = offset;
+	out_rec *want = malloc(sizeof(*want) * (size_t)ninput * (size_t)(size / slide + 2));
+	char what[128];
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		for (int pc = 0; pc < 3; pc++) {
+			int psrc = pcombo[pc][0], pwin = pcombo[pc][1];
+			order_mode = psrc == 1;
+			int nwant = ref_sliding(size, slide, offset, (enum mode)m, want);
+			snprintf(what, sizeof(what), "sliding size %lld slide %lld offset %lld (B=%lld)", (long long)size,
+				 (long long)slide, (long long)offset, (long long)bound);
+			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
+		}
+	}
+	free(want);
+}
+
+static void test_session(uint64_t *rnd)
+{
+	int nkeys = 1 + (int)(tap_rand(rnd) % 9);
+	/* per key, records come every ~2*nkeys ms: pick gaps around that so
+	 * that sessions both split and get bridged by out-of-order records */
+	int64_t gap = 2 * (nkeys + (int64_t)(tap_rand(rnd) % (uint64_t)(2 * nkeys + 1))) + 1;	/* odd */
+	int64_t b = gap + (int64_t)(tap_rand(rnd) % (uint64_t)(2 * gap));
+	gen_input(rnd, 5000, nkeys, b, true);	/* even timestamps: never exactly gap apart */
+	weir_window_spec w = weir_session(WEIR_EVENT_TIME, gap);
+	out_rec *want = malloc(sizeof(*want) * (size_t)ninput);
+	char what[128];
+	/* how many sessions the out-of-order arrival had to merge, for the log */
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		for (int pc = 0; pc < 3; pc++) {
+			int psrc = pcombo[pc][0], pwin = pcombo[pc][1];
+			order_mode = false;	/* merged sessions have no defined arrival order */
+			int nwant = ref_session(gap, (enum mode)m, want);
+			snprintf(what, sizeof(what), "session gap %lld, %d keys (B=%lld)", (long long)gap, nkeys,
+				 (long long)bound);
+			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
+		}
+	}
+	free(want);
+}
+
+/* Sessions merging, deterministic: key 1 gets 0, 100, then 50 bridges
+ * them (gap 60: [0,60) [100,160) [50,110) -> [0,160)); key 2 gets 0 and
+ * 100, never bridged. B = 200 so that nothing is late. */
+static void test_session_bridge(void)
+{
+	static in_rec script[] = {
+		{ 1, 1, 0, 1 }, { 2, 10, 0, 1 }, { 1, 2, 100, 1 }, { 2, 20, 100, 1 }, { 1, 4, 50, 1 },
+	};
+	free(input);
+	ninput = (int)(sizeof(script) / sizeof(script[0]));
+	input = malloc(sizeof(script));
+	memcpy(input, script, sizeof(script));
+	bound = 200;
+	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 60);
+	const out_rec want_agg[] = {
+		{ 1, 0, 160, 7, 3, 0 }, { 2, 0, 60, 10, 1, 0 }, { 2, 100, 160, 20, 1, 100 },
+	};
+	out_rec want[3];
+	out_rec ref[8];
+	int nref = ref_session(60, M_AGG, ref);
+	ok(nref == 3 && !memcmp(ref, want_agg, sizeof(want_agg)), "reference sessionizer: a bridging record merges two "
+	   "sessions");
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		memcpy(want, want_agg, sizeof(want));
+		if (m == M_REDUCE) {
+			want[0].x = 100, want[1].x = 0, want[2].x = 100;	/* max ts */
+		} else if (m == M_PROC) {
+			want[0].x = 4, want[1].x = 10, want[2].x = 20;	/* max value */
+		}
+		order_mode = false;
+		run_and_check("session bridge", &w, (enum mode)m, 1, 1, true, want, 3);
+	}
+}
+
+/* ---- allowed lateness --------------------------------------------------------- */
+
+/* A model of Flink's event-time window operator (tumbling or sliding) with
+ * the watermark advancing after every record: W = max ts so far - B - 1.
+ * For each record, for each of its windows: if end-1+L <= W the window is
+ * gone (the record is late for it); else the record joins the window,
+ * which fires at once if end-1 <= W (a late firing) or else when the
+ * watermark reaches end-1. A record late for every window goes to the late
+ * output. Windows are dropped once W >= end-1+L; at the end every pending
+ * window fires. */
+struct mwin {
+	int64_t key, start, end, sum, count, max_ts, min_ts;
+	int *idx;	/* its records, in arrival order */
+	bool pending;	/* fires when the watermark reaches end-1 */
+	bool alive;
+};
+
+static int model(int64_t size, int64_t slide, int64_t lateness, enum mode m, out_rec *out, in_rec *mlate, int *nmlate,
+		 int *partly_late)
+{
+	struct mwin *w = calloc((size_t)ninput * (size_t)(size / slide + 2), sizeof(*w));
+	int nw = 0, nout = 0;
+	int64_t max = INT64_MIN, wm = INT64_MIN;
+	*nmlate = 0;
+	*partly_late = 0;
+#define FIRE(x)                                                                                         \
+	(out[nout++] = (out_rec){ (x)->key, (x)->start, (x)->end, (x)->sum, (x)->count,                    \
+				  ref_x(m, (x)->idx, (int)(x)->count) })
+	for (int i = 0; i < ninput; i++) {
+		const in_rec *r = &input[i];
+		if (r->key == WAIT_KEY)
+			continue;
+		int64_t last = r->ts - mod_pos(r->ts, slide);
+		int nlatewin = 0, nwin = 0;
+		for (int64_t s = last; s > r->ts - size; s -= slide) {
+			nwin++;
+			if (s + size - 1 + lateness <= wm) {
+				nlatewin++;
+				continue;
+			}
+			struct mwin *x = NULL;
+			for (int j = 0; j < nw; j++)
+				if (w[j].alive && w[j].key == (int64_t)r->key && w[j].start == s)
+					x = &w[j];
+			if (!x) {
+				x = &w[nw++];
+				*x = (struct mwin){ (int64_t)r->key, s, s + size, 0, 0, INT64_MIN, INT64_MAX,
+						    calloc((size_t)ninput, sizeof(int)), false, true };
+			}
+			x->idx[x->count++] = i;
+			x->sum += r->val;
+			if (r->ts > x->max_ts)
+				x->max_ts = r->ts;
+			if (r->ts < x->min_ts)
+				x->min_ts = r->ts;
+			if (x->end - 1 <= wm)
+				FIRE(x);
+			else
+				x->pending = true;
+		}
+		if (nlatewin == nwin)
+			mlate[(*nmlate)++] = *r;
+		else if (nlatewin)
+			(*partly_late)++;
+		if (r->ts > max)
+			max = r->ts;
+		if (max - bound - 1 > wm) {
+			wm = max - bound - 1;
+			/* timers in time order (the order does not matter to the multiset) */
+			for (int j = 0; j < nw; j++)
+				if (w[j].alive && w[j].pending && w[j].end - 1 <= wm) {
+					FIRE(&w[j]);
+					w[j].pending = false;
+				}
+			for (int j = 0; j < nw; j++)
+				if (w[j].alive && w[j].end - 1 + lateness <= wm)
+					w[j].alive = false;
+		}
+	}
+	for (int j = 0; j < nw; j++) {
+		if (w[j].alive && w[j].pending)
+			FIRE(&w[j]);
+		free(w[j].idx);
+	}
+#undef FIRE
+	free(w);
+	return nout;
+}
+
+static void set_script(const in_rec *s, int n)
+{
+	free(input);
+	input = malloc(sizeof(*input) * (size_t)n);
+	memcpy(input, s, sizeof(*input) * (size_t)n);
+	ninput = n;
+}
+
+#define W(key, start, n) { WAIT_KEY, key, start, n }
+
+static int cmp_in(const void *pa, const void *pb)
+{
+	const in_rec *a = pa, *b = pb;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->val < b->val ? -1 : a->val > b->val;
+}
+
+static void check_lateness_run(const char *what, const weir_window_spec *w, enum mode m, const out_rec *want, int nwant,
+			       in_rec *mlate, int nmlate)
+{
+	reset_results();
+	weir_env *env = build(w, m, 1, 1, true);
+	if (!env)
+		return;
+	int rc = run(env);
+	is_int(rc, 0, "%s: %s runs: %s", what, mode_name[m], rc ? weir_err_msg() : "");
+	is_int(wait_timeouts, 0, "%s: %s: every awaited window fired while the source waited (the watermark "
+	       "reaches the window operator without more records)", what, mode_name[m]);
+	same_results(want, nwant, what);
+	uint64_t bts = 0;
+	for (int i = 0; i < ngot; i++)
+		bts += got[i].ts != got[i].o.end - 1;
+	ok(!bts && !bad_ts && !bad_key && !bad_iter, "%s: results carry end-1, callbacks see their key", what);
+	qsort(late, (size_t)(nlate < 1024 ? nlate : 1024), sizeof(in_rec), cmp_in);
+	qsort(mlate, (size_t)nmlate, sizeof(in_rec), cmp_in);
+	bool same = nlate == nmlate && !memcmp(late, mlate, sizeof(in_rec) * (size_t)nmlate);
+	ok(same, "%s: %s: exactly the %d records beyond the allowed lateness come out of weir_late_records (got %d)",
+	   what, mode_name[m], nmlate, nlate);
+	if (!same) {
+		for (int i = 0; i < nmlate && i < 6; i++)
+			diag("    expected late: key %llu value %lld ts %lld", (unsigned long long)mlate[i].key,
+			     (long long)mlate[i].val, (long long)mlate[i].ts);
+		for (int i = 0; i < nlate && i < 6; i++)
+			diag("    got late: key %llu value %lld ts %lld", (unsigned long long)late[i].key,
+			     (long long)late[i].val, (long long)late[i].ts);
+	}
+}
+
+/*
+ * Tumbling windows of 10 ms, B = 5, allowed lateness 20 (so window [s, s+10)
+ * fires at W >= s+9 and is gone at W >= s+29). Steps, with the model's W
+ * after each record:
+ *   (1,1,2) (1,2,7) (0,1000,15)      W=9: key 1 [0,10) fires {3, 2 records}
+ *   wait for that result
+ *   (1,4,3)                          late but within lateness: fires again {7, 3}
+ *   wait for the second result
+ *   (5,100,35) (0,2000,45)           W=39: [10,20) of key 0, [30,40) of key 5 fire;
+ *                                    [0,10) is gone (9+20 <= 39)
+ *   wait for key 5's [30,40): the window operator's watermark is now exactly 39
+ *   (1,8,4) (2,32,1)                 beyond lateness: the late output, in no result
+ *   (1,16,36)                        window [30,40) of key 1 is new, already due: fires once {16}
+ *   (1,64,41) (3,128,60)             W=54: [40,50) of keys 0 and 1 fire
+ *   end                              [60,70) of key 3 fires
+ */
+static void test_lateness(void)
+{
+	static const in_rec script[] = {
+		{ 1, 1, 2, 1 },	     { 1, 2, 7, 1 },	     { 0, 1000, 15, 1 },   W(1, 0, 1),
+		{ 1, 4, 3, 1 },	     W(1, 0, 2),	     { 5, 100, 35, 1 },	   { 0, 2000, 45, 1 },
+		W(5, 30, 1),	     { 1, 8, 4, 1 },	     { 2, 32, 1, 1 },	   { 1, 16, 36, 1 },
+		{ 1, 64, 41, 1 },    { 3, 128, 60, 1 },
+	};
+	/* what the model must say, worked out by hand (x: the max value) */
+	static const out_rec hand[] = {
+		{ 1, 0, 10, 3, 2, 2 },	   { 1, 0, 10, 7, 3, 4 },     { 0, 10, 20, 1000, 1, 1000 },
+		{ 0, 40, 50, 2000, 1, 2000 }, { 5, 30, 40, 100, 1, 100 }, { 1, 30, 40, 16, 1, 16 },
+		{ 1, 40, 50, 64, 1, 64 },   { 3, 60, 70, 128, 1, 128 },
+	};
+	set_script(script, (int)(sizeof(script) / sizeof(script[0])));
+	bound = 5;
+	out_rec want[32];
+	in_rec mlate[32];
+	int nmlate, partly;
+	order_mode = false;
+	int nwant = model(10, 10, 20, M_PROC, want, mlate, &nmlate, &partly);
+	qsort(want, (size_t)nwant, sizeof(out_rec), cmp_out);
+	out_rec h[8];
+	memcpy(h, hand, sizeof(h));
+	qsort(h, 8, sizeof(out_rec), cmp_out);
+	ok(nwant == 8 && !memcmp(want, h, sizeof(h)) && nmlate == 2 && mlate[0].val == 8 && mlate[1].val == 32 && !partly,
+	   "the lateness model agrees with the hand-worked example");
+
+	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, 10);
+	w.allowed_lateness_ms = 20;
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		order_mode = true;
+		nwant = model(10, 10, 20, (enum mode)m, want, mlate, &nmlate, &partly);
+		check_lateness_run("tumbling, allowed lateness 20", &w, (enum mode)m, want, nwant, mlate, nmlate);
+	}
+}
+
+/*
+ * Sliding windows (size 20, slide 10, B = 0, allowed lateness 15): a record
+ * at ts belongs to [s, s+20) for the two s = 10k in (ts-20, ts]. Records at
+ * 21, 35, 45 (key 1) and 45 (key 2), then one at 60 (key 9): W=59, so the
+ * windows of keys 1 and 2 ending at 50 and 60 have fired but stay (gone at
+ * W >= 64 and 74); those ending at 30 and 40 are gone (44, 54). Once key 1's
+ * [40,60) fired, a record at 41 updates [30,50) and [40,60) (each fires
+ * again, at once); records at 25 (key 2) and 12 (key 1) are late for both
+ * their windows: the late output. Waits pin the watermark as before.
+ */
+static void test_lateness_sliding(void)
+{
+	static const in_rec script[] = {
+		{ 1, 1, 21, 1 }, { 1, 2, 35, 1 },  { 1, 4, 45, 1 },  { 2, 8, 45, 1 },  { 9, 1000, 60, 1 },
+		W(1, 40, 1),	 { 1, 16, 41, 1 }, W(1, 40, 2),	     { 2, 32, 25, 1 }, { 1, 64, 12, 1 },
+		{ 9, 2000, 90, 1 },
+	};
+	set_script(script, (int)(sizeof(script) / sizeof(script[0])));
+	bound = 0;
+	out_rec want[64];
+	in_rec mlate[32];
+	int nmlate, partly;
+	weir_window_spec w = weir_sliding(WEIR_EVENT_TIME, 20, 10);
+	w.allowed_lateness_ms = 15;
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		order_mode = true;
+		int nwant = model(20, 10, 15, (enum mode)m, want, mlate, &nmlate, &partly);
+		if (m == M_REDUCE)
+			ok(nmlate == 2 && !partly && mlate[0].val == 32 && mlate[1].val == 64,
+			   "sliding lateness model: values 32 and 64 are late for all their windows, none partly late");
+		check_lateness_run("sliding, allowed lateness 15", &w, (enum mode)m, want, nwant, mlate, nmlate);
+	}
+}
+
+/*
+ * The assigner is "chained to its input": it runs in each source subtask on
+ * that subtask's own stream, which is what bounds the out-of-orderness.
+ * A source of parallelism 2 in an env whose default is 1, assigner left at
+ * the default: the plan must chain source and assigner, and a tumbling
+ * window job must still be exact (if the assigner ran apart, on the two
+ * subtasks' records interleaved, the bound would not hold and records
+ * would be late).
+ */
+static void test_assigner_chained(uint64_t *rnd)
+{
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_set_parallelism(weir_source(env, "src", src_poll, NULL), 2);
+	s = weir_assign_timestamps(s, ts_of, 5, 0);
+	weir_sink_discard(weir_key_by(s, key_of, NULL));
+	struct plan p;
+	if (weir_plan_build(&p, env, &cfg) == 0) {
+		ok(p.nv == 2 && p.v[0].nnodes == 2 && p.v[0].parallelism == 2,
+		   "an assigner after a p=2 source (env default 1) chains to it: %d vertices, the first of %d "
+		   "nodes at p=%d", p.nv, p.v[0].nnodes, p.v[0].parallelism);
+		weir_plan_release(&p);
+	} else {
+		ok(0, "plan of source(p=2) -> assign -> key_by -> sink builds: %s", weir_err_msg());
+	}
+	weir_env_destroy(env);
+
+	int64_t b = 1 + (int64_t)(tap_rand(rnd) % 20);
+	gen_input(rnd, 2000, 1 + (int)(tap_rand(rnd) % 10), b, false);
+	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, 10);
+	out_rec *want = malloc(sizeof(*want) * (size_t)ninput);
+	int nwant = ref_sliding(10, 10, 0, M_AGG, want);
+	env_default = 1;
+	char what[96];
+	snprintf(what, sizeof(what), "tumbling 10, source p=2 in an env of default 1 (B=%lld)", (long long)bound);
+	run_and_check(what, &w, M_AGG, 2, 1, true, want, nwant);
+	env_default = 0;
+	free(want);
+}
+
+int main(void)
+{
+	alarm(120);
+	uint64_t seed = tap_seed();
+	uint64_t rnd = seed;
+	batch_rnd = seed ^ 0x9e3779b97f4a7c15ull;
+	weir_config_defaults(&cfg);
+	cfg.quiet = true;
+	cfg.pin = false;
+	test_tumbling(&rnd);
+	test_sliding(&rnd);
+	test_session(&rnd);
+	test_session_bridge();
+	test_assigner_chained(&rnd);
+	test_lateness();
+	test_lateness_sliding();
+	free(input);
+	free(got);
+	done_testing();
+}

@@ -1,0 +1,826 @@
+/* t2110-process: keyed process functions against references written here.
+ *
+ *  - value, list, map and reducing state per key: after every record the
+ *    function reports a digest of its key's state, which must equal what a
+ *    per-key replay of the input gives (no key sees another's state),
+ *    with weir_state_clear and weir_map_remove mixed in;
+ *  - event-time timers: registered (several times) at times derived from
+ *    the records, some deleted by later records; exactly the registered and
+ *    not deleted (key, time) pairs fire, once each, in time order per
+ *    subtask, only once the watermark has reached them, with the timer's
+ *    key current (state of that key visible);
+ *  - processing-time timers (loosely: the source waits for them);
+ *  - side outputs: exactly the records emitted to each tag arrive there;
+ *  - state TTL: an entry reads as absent once its TTL has passed (the
+ *    function busy-waits on the clock, no sleeps).
+ *
+ * Randomized parts print their seed; WEIR_SEED=N replays. */
+#include "tap.h"
+#include "engine/runtime.h"
+#include "base/err.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct weir_config cfg;
+
+typedef struct in_rec {
+	uint64_t key;
+	int64_t val;	/* unique, >= 1 */
+	int64_t ts;
+} in_rec;
+
+static int64_t i64at(const void *p, int i)
+{
+	int64_t v;
+	memcpy(&v, (const uint8_t *)p + 8 * i, 8);
+	return v;
+}
+
+/* The batch (records per step and per poll) varies with the seed: small
+ * batches interleave watermarks and records more finely. */
+static uint64_t batch_rnd;
+
+static int run(weir_env *env)
+{
+	if (batch_rnd)
+		cfg.batch = tap_rand(&batch_rnd) % 4 ? 1 + (uint32_t)(tap_rand(&batch_rnd) % 512)
+						     : 1 + (uint32_t)(tap_rand(&batch_rnd) % 4);
+	int rc = weir_run_local(env, &cfg, false);
+	weir_env_destroy(env);
+	return rc;
+}
+
+#define BUILT(env, x)                                                                                      \
+	do {                                                                                               \
+		if (!(x) || (env)->error[0]) {                                                             \
+			ok(0, "building: %s (%s)", #x, (env)->error);                                       \
+			weir_env_destroy(env);                                                             \
+			return;                                                                            \
+		}                                                                                          \
+	} while (0)
+
+/* ---- source: input[] split over its subtasks (stride P), in order -------- */
+
+static in_rec *input;
+static int ninput;
+static int src_next[16];
+static int64_t bound;
+/* after the input: wait (idle) until *hold_until_flag >= hold_target, at most 5 s */
+static int *hold_flag, hold_target;
+static uint64_t hold_since;
+static int hold_timeouts;
+
+static void reset_source(void)
+{
+	for (int i = 0; i < 16; i++)
+		src_next[i] = i;
+	hold_flag = NULL;
+	hold_since = 0;
+	hold_timeouts = 0;
+}
+
+static int src_poll(weir_ctx *ctx)
+{
+	int me = weir_ctx_subtask(ctx), p = weir_ctx_parallelism(ctx);
+	uint32_t batch = weir_ctx_batch(ctx), n = 0;
+	while (src_next[me] < ninput && n < batch) {
+		in_rec *r = &input[src_next[me]];
+		if (weir_emit_ts(ctx, r, sizeof(*r), r->ts) < 0)
+			return -1;
+		src_next[me] += p;
+		n++;
+	}
+	if (src_next[me] < ninput)
+		return WEIR_SOURCE_MORE;
+	if (hold_flag && me == 0 && __atomic_load_n(hold_flag, __ATOMIC_ACQUIRE) < hold_target) {
+		uint64_t now = weir_ctx_now_ns(ctx);
+		if (!hold_since)
+			hold_since = now;
+		if (now - hold_since < 5000000000ull) {
+			weir_ctx_idle_until(ctx, now + 1000000);
+			return n ? WEIR_SOURCE_MORE : WEIR_SOURCE_IDLE;
+		}
+		hold_timeouts++;
+	}
+	return WEIR_SOURCE_END;
+}
+
+static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
+{
+	return i64at(in->data, 2);
+}
+
+static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *k)
+{
+	k->data = in->data;
+	k->len = 8;
+	return 0;
+}
+
+/* bounded out-of-order input: ts >= (largest ts before) - B */
+static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b)
+{
+	free(input);
+	input = calloc((size_t)n, sizeof(*input));
+	ninput = n;
+	bound = b;
+	int64_t clock = b + 1;
+	for (int i = 0; i < n; i++) {
+		clock += (int64_t)(tap_rand(rnd) % 3);
+		int64_t ts = clock - (int64_t)(tap_rand(rnd) % (uint64_t)(b + 1));
+		input[i] = (in_rec){ tap_rand(rnd) % (uint64_t)nkeys, i + 1, ts };
+	}
+}
+
+static uint64_t fold_hash(uint64_t h, int64_t v)
+{
+	return (h ^ (uint64_t)v) * 1099511628211ull;
+}
+#define HASH0 1469598103934665603ull
+
+static uint64_t bad_key, bad_misc, late_seen;	/* counted in callbacks */
+static char bad_what[256];			/* the first misc failure */
+
+static void bad(const char *fmt, long long a, long long b)
+{
+	if (__atomic_fetch_add(&bad_misc, 1, __ATOMIC_RELAXED) == 0)
+		snprintf(bad_what, sizeof(bad_what), fmt, a, b);
+}
+
+static int64_t cur_key(weir_ctx *ctx)
+{
+	weir_key k;
+	if (weir_ctx_key(ctx, &k) < 0 || k.len != 8) {
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	return i64at(k.data, 0);
+}
+
+/* ---- collected output (any sink subtask) ----------------------------------- */
+
+#define OUTW 10
+typedef struct out_rec {
+	int64_t f[OUTW];
+	int64_t ts;
+} out_rec;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+struct coll {
+	out_rec *v;
+	int n, cap;
+};
+static struct coll main_out, side1, side2;
+
+static void coll_reset(struct coll *c, int cap)
+{
+	free(c->v);
+	c->v = calloc((size_t)cap, sizeof(out_rec));
+	c->n = 0;
+	c->cap = cap;
+}
+
+static int coll_sink(weir_ctx *ctx, const weir_rec *r)
+{
+	struct coll *c = weir_ctx_arg(ctx);
+	out_rec o = { { 0 }, r->ts };
+	memcpy(o.f, r->data, r->len < sizeof(o.f) ? r->len : sizeof(o.f));
+	pthread_mutex_lock(&lock);
+	if (c->n < c->cap)
+		c->v[c->n] = o;
+	c->n++;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+static int cmp_out(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;
+	for (int i = 0; i < OUTW + 1; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+static void diag_out(const char *what, const out_rec *o, int nf)
+{
+	char buf[512];
+	int len = snprintf(buf, sizeof(buf), "    %s {", what);
+	for (int i = 0; i < nf; i++)
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%s%lld", i ? ", " : "", (long long)o->f[i]);
+	snprintf(buf + len, sizeof(buf) - (size_t)len, "} ts %lld", (long long)o->ts);
+	diag("%s", buf);
+}
+
+/* Exact multiset comparison of c against want[0..nwant) (nf fields shown). */
+static bool same(struct coll *c, out_rec *want, int nwant, int nf, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static bool same(struct coll *c, out_rec *want, int nwant, int nf, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	int ngot = c->n < c->cap ? c->n : c->cap;
+	qsort(c->v, (size_t)ngot, sizeof(out_rec), cmp_out);
+	qsort(want, (size_t)nwant, sizeof(out_rec), cmp_out);
+	int i = 0, j = 0, missing = 0, extra = 0, shown = 0;
+	while (i < nwant || j < ngot) {
+		int k = i == nwant ? 1 : j == ngot ? -1 : cmp_out(&want[i], &c->v[j]);
+		if (k == 0) {
+			i++, j++;
+		} else if (k < 0) {
+			if (shown++ < 6)
+				diag_out("missing", &want[i], nf);
+			missing++, i++;
+		} else {
+			if (shown++ < 6)
+				diag_out("unexpected", &c->v[j], nf);
+			extra++, j++;
+		}
+	}
+	return ok(!missing && !extra && c->n <= c->cap, "%s: %d records, exactly as the reference (%d missing, %d "
+		  "unexpected)", what, c->n, missing, extra);
+}
+
+/* ==== 1. state per key ========================================================= */
+
+/*
+ * Per record (arrival order per key = input order, source parallelism 1):
+ *   count (value state) += 1, never cleared;
+ *   val % 23 == 0: clear list, map and sum, and check they read as absent;
+ *   else list += val, sum (reducing) += val, map[val % 4] += 1, and
+ *        val % 7 == 0 also removes map[(val + 1) % 4];
+ * then emit {key, count, list length, list hash, sum (0 if absent),
+ *            map[0..3] (-1 if absent), map size}.
+ */
+static int s_count, s_list, s_map, s_sum;
+
+static int sum_reduce(weir_ctx *ctx, const weir_rec *acc, const weir_rec *in)
+{
+	int64_t s = i64at(acc->data, 0) + i64at(in->data, 0);
+	if (acc->len != 8 || in->len != 8)
+		bad("reducing state: reduce got %lld and %lld bytes", acc->len, in->len);
+	return weir_emit(ctx, &s, 8);
+}
+
+static int state_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	int64_t key = cur_key(ctx);
+	if (key != (int64_t)r.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	weir_rec v;
+	int64_t count = 0;
+	int rc = weir_value_get(ctx, s_count, &v);
+	if (rc < 0)
+		return weir_fail(ctx, "value_get failed");
+	if (rc == 1)
+		count = i64at(v.data, 0);
+	count++;
+	if (weir_value_set(ctx, s_count, &count, 8) < 0)
+		return weir_fail(ctx, "value_set failed");
+
+	if (r.val % 23 == 0) {
+		if (weir_state_clear(ctx, s_list) < 0 || weir_state_clear(ctx, s_map) < 0 ||
+		    weir_state_clear(ctx, s_sum) < 0)
+			return weir_fail(ctx, "state_clear failed");
+		weir_iter it;
+		weir_rec kk;
+		if (weir_value_get(ctx, s_sum, &v) != 0)
+			bad("reducing state present right after clear (key %lld, val %lld)", key, r.val);
+		if (weir_list_iter(ctx, s_list, &it) < 0 || weir_iter_next(&it, &v) != 0)
+			bad("list state not empty right after clear (key %lld, val %lld)", key, r.val);
+		if (weir_map_iter(ctx, s_map, &it) < 0 || weir_map_iter_next(&it, &kk, &v) != 0)
+			bad("map state not empty right after clear (key %lld, val %lld)", key, r.val);
+	} else {
+		if (weir_list_add(ctx, s_list, &r.val, 8) < 0 || weir_reducing_add(ctx, s_sum, &r.val, 8) < 0)
+			return weir_fail(ctx, "list_add/reducing_add failed");
+		int64_t b = r.val % 4, c = 0;
+		rc = weir_map_get(ctx, s_map, &b, 8, &v);
+		if (rc < 0)
+			return weir_fail(ctx, "map_get failed");
+		if (rc == 1)
+			c = i64at(v.data, 0);
+		c++;
+		if (weir_map_put(ctx, s_map, &b, 8, &c, 8) < 0)
+			return weir_fail(ctx, "map_put failed");
+		if (r.val % 7 == 0) {
+			int64_t rb = (r.val + 1) % 4;
+			if (weir_map_remove(ctx, s_map, &rb, 8) < 0)
+				return weir_fail(ctx, "map_remove failed");
+			if (weir_map_get(ctx, s_map, &rb, 8, &v) != 0)
+				bad("map entry %lld present right after map_remove (val %lld)", rb, r.val);
+		}
+	}
+
+	int64_t out[OUTW] = { key, count, 0, (int64_t)HASH0, 0, -1, -1, -1, -1, 0 };
+	weir_iter it;
+	if (weir_list_iter(ctx, s_list, &it) < 0)
+		return weir_fail(ctx, "list_iter failed");
+	while (weir_iter_next(&it, &v) == 1) {
+		out[2]++;
+		out[3] = (int64_t)fold_hash((uint64_t)out[3], i64at(v.data, 0));
+		if (v.len != 8)
+			bad("list item of %lld bytes (val %lld)", v.len, r.val);
+	}
+	rc = weir_value_get(ctx, s_sum, &v);
+	if (rc < 0)
+		return weir_fail(ctx, "reducing get failed");
+	if (rc == 1)
+		out[4] = i64at(v.data, 0);
+	if (weir_map_iter(ctx, s_map, &it) < 0)
+		return weir_fail(ctx, "map_iter failed");
+	weir_rec mk;
+	while (weir_map_iter_next(&it, &mk, &v) == 1) {
+		int64_t b = i64at(mk.data, 0);
+		if (mk.len != 8 || b < 0 || b > 3 || out[5 + b] != -1) {
+			bad("bad map entry %lld of key %lld", b, key);
+			continue;
+		}
+		out[5 + b] = i64at(v.data, 0);
+		out[9]++;
+	}
+	return weir_emit(ctx, out, sizeof(out));
+}
+
+static int ref_state(out_rec *want)
+{
+	/* replay per key, in input order */
+	int64_t *cnt = calloc(64, 8), *sum = calloc(64, 8), *len = calloc(64, 8);
+	uint64_t *hash = malloc(64 * 8);
+	int64_t(*map)[4] = malloc(64 * sizeof(*map));
+	for (int k = 0; k < 64; k++) {
+		hash[k] = HASH0;
+		for (int b = 0; b < 4; b++)
+			map[k][b] = -1;
+	}
+	for (int i = 0; i < ninput; i++) {
+		const in_rec *r = &input[i];
+		int k = (int)r->key;
+		cnt[k]++;
+		if (r->val % 23 == 0) {
+			len[k] = 0, hash[k] = HASH0, sum[k] = 0;
+			for (int b = 0; b < 4; b++)
+				map[k][b] = -1;
+		} else {
+			len[k]++;
+			hash[k] = fold_hash(hash[k], r->val);
+			sum[k] += r->val;
+			int b = (int)(r->val % 4);
+			map[k][b] = map[k][b] < 0 ? 1 : map[k][b] + 1;
+			if (r->val % 7 == 0)
+				map[k][(r->val + 1) % 4] = -1;
+		}
+		int64_t msize = 0;
+		for (int b = 0; b < 4; b++)
+			msize += map[k][b] >= 0;
+		want[i] = (out_rec){ { k, cnt[k], len[k], (int64_t)hash[k], sum[k], map[k][0], map[k][1], map[k][2],
+				       map[k][3], msize },
+				     r->ts };
+	}
+	free(cnt), free(sum), free(len), free(hash), free(map);
+	return ninput;
+}
+
+static void test_state(uint64_t *rnd, int pproc)
+{
+	gen_input(rnd, 3000, 1 + (int)(tap_rand(rnd) % 40), 10);
+	reset_source();
+	coll_reset(&main_out, ninput + 16);
+	bad_key = bad_misc = 0;
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_source(env, "src", src_poll, NULL);
+	weir_stream *p = weir_process(weir_key_by(s, key_of, NULL), "state", state_fn, NULL, NULL);
+	BUILT(env, p);
+	weir_set_parallelism(p, pproc);
+	s_count = weir_declare_state(p, &(weir_state_desc){ .name = "count", .kind = WEIR_VALUE_STATE });
+	s_list = weir_declare_state(p, &(weir_state_desc){ .name = "list", .kind = WEIR_LIST_STATE });
+	s_map = weir_declare_state(p, &(weir_state_desc){ .name = "map", .kind = WEIR_MAP_STATE });
+	s_sum = weir_declare_state(p, &(weir_state_desc){ .name = "sum", .kind = WEIR_REDUCING_STATE,
+							  .reduce = sum_reduce });
+	ok(s_count >= 0 && s_list >= 0 && s_map >= 0 && s_sum >= 0 && s_count != s_list && s_list != s_map &&
+	   s_map != s_sum && s_count != s_sum, "four states declared with distinct ids (%d %d %d %d)", s_count, s_list,
+	   s_map, s_sum);
+	weir_set_parallelism(weir_sink(p, "sink", coll_sink, &main_out), pproc);
+	BUILT(env, p);
+	int rc = run(env);
+	is_int(rc, 0, "state job (process p=%d) runs: %s", pproc, rc ? weir_err_msg() : "");
+	out_rec *want = malloc(sizeof(*want) * (size_t)ninput);
+	int nwant = ref_state(want);
+	same(&main_out, want, nwant, OUTW, "value/list/map/reducing state per key after every record (p=%d)", pproc);
+	ok(!bad_key && !bad_misc, "weir_ctx_key is the record's key (%llu wrong); clear/remove read back absent (%llu: "
+	   "%s)", (unsigned long long)bad_key, (unsigned long long)bad_misc, bad_misc ? bad_what : "");
+	free(want);
+}
+
+/* Declaring state on something that is not a keyed operator is refused. */
+static int pass(weir_ctx *ctx, const weir_rec *in)
+{
+	return weir_emit(ctx, in->data, in->len);
+}
+
+static void test_state_errors(void)
+{
+	weir_env *env = weir_env_create(1);
+	weir_stream *m = weir_map(weir_source_sequence(env, 10, 0), "m", pass, NULL);
+	int id = weir_declare_state(m, &(weir_state_desc){ .name = "x", .kind = WEIR_VALUE_STATE });
+	ok(id < 0 && env->error[0], "declare_state on a map is refused: %d (%s)", id, env->error);
+	weir_env_destroy(env);
+
+	env = weir_env_create(1);
+	weir_stream *p = weir_process(weir_key_by(weir_source_sequence(env, 10, 0), key_of, NULL), "p", pass, NULL,
+				      NULL);
+	id = p ? weir_declare_state(p, &(weir_state_desc){ .name = "r", .kind = WEIR_REDUCING_STATE }) : 0;
+	ok(p && id < 0 && env->error[0], "reducing state without a reduce function is refused: %d (%s)", id,
+	   env->error);
+	weir_env_destroy(env);
+}
+
+/* ==== 2. event-time timers ======================================================== */
+
+/*
+ * Per record r (key k, ts t):
+ *   - t must be above the operator's watermark (no input record is late);
+ *   - value state "key" := k (on_timer checks it sees its own key's state);
+ *   - register (k, t + 7*(val%5)) twice, and (k, 50*(t/50) + 53), shared by
+ *     many records of k;
+ *   - val % 4 == 0 (with deletes on): delete the timer this key's previous
+ *     such record registered (value state "pending") and register
+ *     (k, 10^7 + val) instead: of each chain only the last fires;
+ *   - delete (k, 3*10^7 + val), never registered: a no-op.
+ * Every registration is at a time >= t > watermark, so nothing has fired
+ * yet when it is registered again. on_timer emits {key, time} and checks
+ * the domain, weir_ctx_timestamp, the watermark (>= time), weir_ctx_key
+ * against state "key", and that times never go down within a subtask.
+ */
+static int s_tkey, s_pending;
+static bool use_delete;
+static int64_t last_fired[16];
+
+static int timers_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	int64_t k = cur_key(ctx);
+	if (k != (int64_t)r.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	if (r.ts <= weir_ctx_watermark(ctx) || weir_ctx_timestamp(ctx) != r.ts)
+		__atomic_fetch_add(&late_seen, 1, __ATOMIC_RELAXED);
+	if (weir_value_set(ctx, s_tkey, &k, 8) < 0)
+		return weir_fail(ctx, "value_set failed");
+	int64_t t1 = r.ts + 7 * (r.val % 5), t2 = 50 * (r.ts / 50) + 53;
+	if (weir_timer_register(ctx, WEIR_EVENT_TIME, t1) < 0 || weir_timer_register(ctx, WEIR_EVENT_TIME, t1) < 0 ||
+	    weir_timer_register(ctx, WEIR_EVENT_TIME, t2) < 0)
+		return weir_fail(ctx, "timer_register failed");
+	if (use_delete && r.val % 4 == 0) {
+		weir_rec v;
+		int rc = weir_value_get(ctx, s_pending, &v);
+		if (rc < 0)
+			return weir_fail(ctx, "value_get failed");
+		if (rc == 1 && weir_timer_delete(ctx, WEIR_EVENT_TIME, i64at(v.data, 0)) < 0)
+			return weir_fail(ctx, "timer_delete failed");
+		int64_t t = 10000000 + r.val;
+		if (weir_timer_register(ctx, WEIR_EVENT_TIME, t) < 0 || weir_value_set(ctx, s_pending, &t, 8) < 0)
+			return weir_fail(ctx, "register/value_set failed");
+	}
+	weir_timer_delete(ctx, WEIR_EVENT_TIME, 30000000 + r.val);	/* never registered */
+	return 0;
+}
+
+static int timers_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	int64_t k = cur_key(ctx);
+	if (domain != WEIR_EVENT_TIME)
+		bad("an event-time timer fired as domain %lld (time %lld)", domain, time);
+	if (weir_ctx_timestamp(ctx) != time)
+		bad("weir_ctx_timestamp %lld in a timer of time %lld", weir_ctx_timestamp(ctx), time);
+	if (weir_ctx_watermark(ctx) < time)
+		bad("a timer fired at watermark %lld before its time %lld", weir_ctx_watermark(ctx), time);
+	weir_rec v;
+	if (weir_value_get(ctx, s_tkey, &v) != 1 || i64at(v.data, 0) != k)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	int me = weir_ctx_subtask(ctx);
+	if (time < last_fired[me])
+		bad("timer %lld fired after timer %lld (out of order)", time, last_fired[me]);
+	last_fired[me] = time;
+	int64_t out[2] = { k, time };
+	return weir_emit(ctx, out, sizeof(out));
+}
+
+static int cmp_pair(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+static int ref_timers(out_rec *want)
+{
+	int64_t(*pairs)[2] = malloc(sizeof(*pairs) * (size_t)(3 * ninput + 64));
+	int64_t pending[64];
+	for (int k = 0; k < 64; k++)
+		pending[k] = -1;
+	int n = 0;
+	for (int i = 0; i < ninput; i++) {
+		const in_rec *r = &input[i];
+		pairs[n][0] = (int64_t)r->key, pairs[n++][1] = r->ts + 7 * (r->val % 5);
+		pairs[n][0] = (int64_t)r->key, pairs[n++][1] = 50 * (r->ts / 50) + 53;
+		if (use_delete && r->val % 4 == 0)
+			pending[r->key] = 10000000 + r->val;
+	}
+	for (int k = 0; k < 64; k++)
+		if (pending[k] >= 0)
+			pairs[n][0] = k, pairs[n++][1] = pending[k];
+	qsort(pairs, (size_t)n, sizeof(*pairs), cmp_pair);
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		if (!m || cmp_pair(pairs[i], &want[m - 1].f[0]) != 0)
+			want[m++] = (out_rec){ { pairs[i][0], pairs[i][1] }, pairs[i][1] };
+	free(pairs);
+	return m;
+}
+
+static void test_timers(uint64_t *rnd, int psrc, int pproc, bool deletes)
+{
+	gen_input(rnd, 6000, 1 + (int)(tap_rand(rnd) % 30), 1 + (int64_t)(tap_rand(rnd) % 40));
+	use_delete = deletes;
+	reset_source();
+	coll_reset(&main_out, 3 * ninput + 64);
+	bad_key = bad_misc = late_seen = 0;
+	for (int i = 0; i < 16; i++)
+		last_fired[i] = INT64_MIN;
+	weir_env *env = weir_env_create(psrc);
+	weir_stream *s = weir_assign_timestamps(weir_source(env, "src", src_poll, NULL), psrc == 1 ? ts_of : NULL,
+						bound, 0);
+	BUILT(env, s);
+	weir_stream *p = weir_process(weir_key_by(s, key_of, NULL), "timers", timers_fn, timers_on_timer, NULL);
+	BUILT(env, p);
+	weir_set_parallelism(p, pproc);
+	s_tkey = weir_declare_state(p, &(weir_state_desc){ .name = "key", .kind = WEIR_VALUE_STATE });
+	s_pending = weir_declare_state(p, &(weir_state_desc){ .name = "pending", .kind = WEIR_VALUE_STATE });
+	weir_set_parallelism(weir_sink(p, "sink", coll_sink, &main_out), pproc);
+	BUILT(env, p);
+	int rc = run(env);
+	is_int(rc, 0, "timer job (source p=%d, process p=%d, B=%lld) runs: %s", psrc, pproc, (long long)bound,
+	       rc ? weir_err_msg() : "");
+	out_rec *want = malloc(sizeof(*want) * (size_t)(3 * ninput + 64));
+	int nwant = ref_timers(want);
+	same(&main_out, want, nwant, 2, "event-time timers%s: each registered (key, time) fires once, with timestamp "
+	     "time (p=%d/%d)", deletes ? " (some deleted)" : "", psrc, pproc);
+	ok(!bad_key && !bad_misc && !late_seen, "timers see their key's state (%llu wrong), fire in time order once "
+	   "the watermark reached them (%llu: %s); records are above the watermark (%llu not)",
+	   (unsigned long long)bad_key, (unsigned long long)bad_misc, bad_misc ? bad_what : "",
+	   (unsigned long long)late_seen);
+	free(want);
+}
+
+/* ==== 3. processing-time timers (loosely) ============================================ */
+
+/* Keys 1..5 register a processing-time timer at now+1 (twice) and keep its
+ * time in state; key 6 registers one and deletes it. The source holds the
+ * job open until 5 timers fired (at most 5 s). Checked: each of keys 1..5
+ * fires exactly once, at or after its time, with its own state, in domain
+ * processing time; key 6 never fires. */
+static int s_ptime;
+static int pt_fired;
+static int pt_count[8];
+
+static int pt_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	int64_t t = weir_ctx_processing_time(ctx) + 1;
+	if (weir_timer_register(ctx, WEIR_PROCESSING_TIME, t) < 0 || weir_timer_register(ctx, WEIR_PROCESSING_TIME, t) < 0)
+		return weir_fail(ctx, "timer_register failed");
+	if (r.key == 6 && weir_timer_delete(ctx, WEIR_PROCESSING_TIME, t) < 0)
+		return weir_fail(ctx, "timer_delete failed");
+	return weir_value_set(ctx, s_ptime, &t, 8);
+}
+
+static int pt_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	int64_t k = cur_key(ctx);
+	weir_rec v;
+	if (domain != WEIR_PROCESSING_TIME)
+		bad("a processing-time timer fired as domain %lld (time %lld)", domain, time);
+	if (weir_value_get(ctx, s_ptime, &v) != 1 || i64at(v.data, 0) != time)
+		bad("processing-time timer %lld of key %lld does not see its key's state", time, k);
+	if (weir_ctx_timestamp(ctx) != time)
+		bad("weir_ctx_timestamp %lld in a processing-time timer of time %lld", weir_ctx_timestamp(ctx), time);
+	if (weir_ctx_processing_time(ctx) < time)
+		bad("processing-time timer %lld fired at %lld", time, weir_ctx_processing_time(ctx));
+	if (k >= 0 && k < 8)
+		__atomic_fetch_add(&pt_count[k], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&pt_fired, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void test_processing_timers(void)
+{
+	static in_rec script[6];
+	for (int i = 0; i < 6; i++)
+		script[i] = (in_rec){ (uint64_t)i + 1, i + 1, i };
+	free(input);
+	input = malloc(sizeof(script));
+	memcpy(input, script, sizeof(script));
+	ninput = 6;
+	reset_source();
+	pt_fired = 0;
+	memset(pt_count, 0, sizeof(pt_count));
+	hold_flag = &pt_fired;
+	hold_target = 5;
+	bad_key = bad_misc = 0;
+	coll_reset(&main_out, 16);
+	weir_env *env = weir_env_create(1);
+	weir_stream *p = weir_process(weir_key_by(weir_source(env, "src", src_poll, NULL), key_of, NULL), "ptimers",
+				      pt_fn, pt_on_timer, NULL);
+	BUILT(env, p);
+	weir_set_parallelism(p, 2);
+	s_ptime = weir_declare_state(p, &(weir_state_desc){ .name = "t", .kind = WEIR_VALUE_STATE });
+	weir_set_parallelism(weir_sink(p, "sink", coll_sink, &main_out), 2);
+	BUILT(env, p);
+	int rc = run(env);
+	is_int(rc, 0, "processing-time timer job runs: %s", rc ? weir_err_msg() : "");
+	is_int(hold_timeouts, 0, "processing-time timers at now+1 fire while the job runs");
+	ok(pt_count[1] == 1 && pt_count[2] == 1 && pt_count[3] == 1 && pt_count[4] == 1 && pt_count[5] == 1 &&
+	   pt_count[6] == 0 && !bad_key && !bad_misc,
+	   "each fires once (%d %d %d %d %d), the deleted one never (%d), with the key's state (%llu: %s)", pt_count[1],
+	   pt_count[2], pt_count[3], pt_count[4], pt_count[5], pt_count[6], (unsigned long long)bad_misc,
+	   bad_misc ? bad_what : "");
+}
+
+/* ==== 4. side outputs ================================================================ */
+
+/* Odd values go to side "odd" (ts kept), even ones to the main output; each
+ * record registers an event-time timer at ts+1 whose firing goes to side
+ * "timer" as {key, time} with timestamp time + 1000. */
+static int tag_odd, tag_timer;
+
+static int side_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	if (weir_timer_register(ctx, WEIR_EVENT_TIME, r.ts + 1) < 0)
+		return weir_fail(ctx, "timer_register failed");
+	int64_t out[3] = { (int64_t)r.key, r.val, r.ts };
+	if (r.val & 1)
+		return weir_emit_side(ctx, tag_odd, out, sizeof(out));
+	return weir_emit(ctx, out, sizeof(out));
+}
+
+static int side_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	int64_t out[2] = { cur_key(ctx), time };
+	return weir_emit_side_ts(ctx, tag_timer, out, sizeof(out), time + 1000);
+}
+
+static void test_side_outputs(uint64_t *rnd, int p)
+{
+	gen_input(rnd, 2000, 1 + (int)(tap_rand(rnd) % 20), 1 + (int64_t)(tap_rand(rnd) % 20));
+	reset_source();
+	coll_reset(&main_out, ninput + 16);
+	coll_reset(&side1, ninput + 16);
+	coll_reset(&side2, ninput + 16);
+	bad_key = 0;
+	weir_env *env = weir_env_create(p);
+	weir_stream *s = weir_assign_timestamps(weir_source(env, "src", src_poll, NULL), ts_of, bound, 0);
+	BUILT(env, s);
+	weir_stream *proc = weir_process(weir_key_by(s, key_of, NULL), "split", side_fn, side_on_timer, NULL);
+	BUILT(env, proc);
+	tag_odd = weir_declare_side_output(proc, "odd");
+	tag_timer = weir_declare_side_output(proc, "timer");
+	ok(tag_odd >= 1 && tag_timer >= 1 && tag_odd != tag_timer, "side output tags are distinct ids >= 1 (%d, %d)",
+	   tag_odd, tag_timer);
+	weir_stream *odd = weir_side_output(proc, tag_odd), *tim = weir_side_output(proc, tag_timer);
+	BUILT(env, odd && tim);
+	weir_sink(proc, "main", coll_sink, &main_out);
+	weir_set_parallelism(weir_sink(weir_rebalance(odd), "odd", coll_sink, &side1), 2);
+	weir_sink(tim, "timer", coll_sink, &side2);
+	BUILT(env, proc);
+	int rc = run(env);
+	is_int(rc, 0, "side output job (p=%d) runs: %s", p, rc ? weir_err_msg() : "");
+	out_rec *want_main = calloc((size_t)ninput, sizeof(out_rec)), *want_odd = calloc((size_t)ninput, sizeof(out_rec));
+	out_rec *want_t = calloc((size_t)ninput, sizeof(out_rec));
+	int nm = 0, no = 0, nt = 0;
+	for (int i = 0; i < ninput; i++) {
+		const in_rec *r = &input[i];
+		out_rec o = { { (int64_t)r->key, r->val, r->ts }, r->ts };
+		if (r->val & 1)
+			want_odd[no++] = o;
+		else
+			want_main[nm++] = o;
+		want_t[nt++] = (out_rec){ { (int64_t)r->key, r->ts + 1 }, r->ts + 1001 };
+	}
+	/* timers: unique (key, time) */
+	qsort(want_t, (size_t)nt, sizeof(out_rec), cmp_out);
+	int u = 0;
+	for (int i = 0; i < nt; i++)
+		if (!u || cmp_out(&want_t[i], &want_t[u - 1]))
+			want_t[u++] = want_t[i];
+	same(&main_out, want_main, nm, 3, "main output: exactly the even values, timestamps kept (p=%d)", p);
+	same(&side1, want_odd, no, 3, "side output 'odd': exactly the odd values, timestamps kept (p=%d)", p);
+	same(&side2, want_t, u, 2, "side output 'timer' from on_timer: one per (key, time), timestamp as given (p=%d)", p);
+	is_int(bad_key, 0, "timers know their key");
+	free(want_main), free(want_odd), free(want_t);
+}
+
+/* ==== 5. TTL ============================================================================ */
+
+/* Value state with a TTL of 100 ms. Key 1: "set" writes it; "get" reads it
+ * at once (present, unless the clock already passed the TTL); "wait" spins
+ * until both clocks are past write time + TTL + 5 ms, then reads: absent.
+ * Key 2 writes and reads in the same callback: present. */
+static int s_ttl;
+static int64_t ttl_set_ms;
+static uint64_t ttl_set_ns;
+static int ttl_present_early = -1, ttl_present_late = -1, ttl_same_call = -1, ttl_early_valid;
+#define TTL_MS 100
+
+static int ttl_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	weir_rec v;
+	int64_t x = 42;
+	if (r.key == 2) {
+		if (weir_value_set(ctx, s_ttl, &x, 8) < 0)
+			return -1;
+		ttl_same_call = weir_value_get(ctx, s_ttl, &v);
+		return 0;
+	}
+	switch (r.val) {
+	case 1:
+		ttl_set_ms = weir_ctx_processing_time(ctx);
+		ttl_set_ns = weir_ctx_now_ns(ctx);
+		return weir_value_set(ctx, s_ttl, &x, 8);
+	case 2:
+		ttl_present_early = weir_value_get(ctx, s_ttl, &v);
+		ttl_early_valid = weir_ctx_processing_time(ctx) < ttl_set_ms + TTL_MS - 10;
+		return 0;
+	case 3:
+		while (weir_ctx_processing_time(ctx) < ttl_set_ms + TTL_MS + 5 ||
+		       weir_ctx_now_ns(ctx) < ttl_set_ns + (TTL_MS + 5) * 1000000ull)
+			;
+		ttl_present_late = weir_value_get(ctx, s_ttl, &v);
+		return 0;
+	}
+	return 0;
+}
+
+static void test_ttl(void)
+{
+	static const in_rec script[] = { { 1, 1, 0 }, { 1, 2, 1 }, { 2, 7, 1 }, { 1, 3, 2 } };
+	free(input);
+	input = malloc(sizeof(script));
+	memcpy(input, script, sizeof(script));
+	ninput = 4;
+	reset_source();
+	weir_env *env = weir_env_create(1);
+	weir_stream *p = weir_process(weir_key_by(weir_source(env, "src", src_poll, NULL), key_of, NULL), "ttl", ttl_fn,
+				      NULL, NULL);
+	BUILT(env, p);
+	s_ttl = weir_declare_state(p, &(weir_state_desc){ .name = "v", .kind = WEIR_VALUE_STATE, .ttl_ms = TTL_MS });
+	weir_sink_discard(p);
+	BUILT(env, p);
+	int rc = run(env);
+	is_int(rc, 0, "TTL job runs: %s", rc ? weir_err_msg() : "");
+	if (ttl_early_valid)
+		is_int(ttl_present_early, 1, "a value read before its TTL is present");
+	else
+		ok(1, "# SKIP the clock passed the TTL before the early read");
+	is_int(ttl_same_call, 1, "a value read right after writing is present");
+	is_int(ttl_present_late, 0, "a value read after its TTL (100 ms) is absent");
+}
+
+int main(void)
+{
+	alarm(120);
+	uint64_t seed = tap_seed();
+	uint64_t rnd = seed;
+	batch_rnd = seed ^ 0x9e3779b97f4a7c15ull;
+	weir_config_defaults(&cfg);
+	cfg.quiet = true;
+	cfg.pin = false;
+	test_state(&rnd, 1);
+	test_state(&rnd, 3);
+	test_state_errors();
+	test_timers(&rnd, 1, 2, true);
+	test_timers(&rnd, 1, 1, true);
+	test_timers(&rnd, 2, 3, false);
+	test_timers(&rnd, 3, 2, false);
+	test_processing_timers();
+	test_side_outputs(&rnd, 1);
+	test_side_outputs(&rnd, 2);
+	test_ttl();
+	free(input);
+	done_testing();
+}
