@@ -380,6 +380,9 @@ weir_stream *weir_assign_timestamps(weir_stream *in, weir_timestamp_fn fn, int64
 	if (!n)
 		return NULL;
 	n->ts_fn = fn;
+	/* As in Flink, the assigner runs at its input's parallelism, chained
+	 * to it, so each subtask bounds the disorder of its own stream. */
+	n->inherit_parallelism = true;
 	n->out_of_order_ms = max_out_of_orderness_ms;
 	n->idle_ms = idle_timeout_ms;
 	return weir_env_stream(env, n);

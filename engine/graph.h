@@ -78,6 +78,7 @@ struct node {
 	int nin;
 	int nconsumers;		/* edges leaving this node */
 	bool builtin;		/* a connector: its open/close hooks are its own */
+	bool inherit_parallelism;	/* unset parallelism: its input's (assigners) */
 	/* OP_ASSIGN */
 	weir_timestamp_fn ts_fn;
 	int64_t out_of_order_ms;

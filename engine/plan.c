@@ -17,7 +17,11 @@
 
 static int node_par(const weir_env *env, const struct node *n)
 {
-	return n->parallelism ? n->parallelism : env->parallelism;
+	if (n->parallelism)
+		return n->parallelism;
+	if (n->inherit_parallelism && n->nin == 1)
+		return node_par(env, env->nodes[n->in[0].src]);
+	return env->parallelism;
 }
 
 void weir_plan_release(struct plan *p)
