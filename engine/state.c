@@ -134,7 +134,8 @@ struct kv_slot *weir_kv_insert(struct weir_kv *kv, uint64_t hash, const void *ke
 	uint32_t koff = weir_kv_pad8(klen);
 	if (koff + weir_kv_pad8(len) <= WEIR_KV_INLINE) {
 		memcpy(s->u.inl, key, klen);
-		memcpy(s->u.inl + koff, data, len);
+		if (len)
+			memcpy(s->u.inl + koff, data, len);
 		s->external = 0;
 		s->vcap = WEIR_KV_INLINE - koff;
 	} else {
@@ -143,7 +144,8 @@ struct kv_slot *weir_kv_insert(struct weir_kv *kv, uint64_t hash, const void *ke
 		if (!b)
 			return NULL;
 		memcpy(b, key, klen);
-		memcpy(b + koff, data, len);
+		if (len)
+			memcpy(b + koff, data, len);
 		s->u.blk = b;
 		s->external = 1;
 		s->vcap = vcap;

@@ -375,9 +375,10 @@ static int window_element(weir_ctx *ctx, const weir_rec *rec, int side)
 
 	int64_t size = wo->w.size_ms, slide = wo->w.kind == WEIR_TUMBLING ? size : wo->w.slide_ms;
 	int64_t last = ts - floor_mod(ts - wo->w.offset_ms, slide);
-	bool taken = false;
+	bool taken = false, any = false;
 	for (int64_t start = last; start > ts - size; start -= slide) {
 		struct win w = { start, start + size };
+		any = true;
 		if (is_late(wo, op, w))
 			continue;
 		taken = true;
@@ -392,7 +393,10 @@ static int window_element(weir_ctx *ctx, const weir_rec *rec, int side)
 		if (fired && emit(ctx, wo, w) < 0)
 			return -1;
 	}
-	if (!taken)
+	/* Late for every window it belongs to: to the late output. In no
+	 * window at all (a gap between sliding windows whose slide exceeds
+	 * their size): only if late itself, as Flink does; else dropped. */
+	if (!taken && (any || (wo->w.domain == WEIR_EVENT_TIME && sat_add(ts, wo->w.allowed_lateness_ms) <= op->wm)))
 		return weir_emit_side_ts(ctx, op->node->late_tag, rec->data, rec->len, rec->ts);
 	return 0;
 }
