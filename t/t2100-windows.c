@@ -118,8 +118,14 @@ static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *k)
  * jumping), each record's ts = clock - rand(0..B'), so that ts >= (largest
  * ts so far) - B'. even: every ts doubled (B = 2B'), so differences between
  * timestamps are even. */
+/* Every generated ts is lowered by this (even) amount: a third of the runs
+ * have negative timestamps, where windows still start at offset + k*slide
+ * (k negative: floor, not truncation). */
+static int64_t ts_shift;
+
 static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b, bool even)
 {
+	ts_shift = tap_rand(rnd) % 3 == 0 ? 2 * (int64_t)(tap_rand(rnd) % 3000) : 0;
 	free(input);
 	input = calloc((size_t)n, sizeof(*input));
 	ninput = n;
@@ -130,7 +136,8 @@ static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b, bool even)
 		if (tap_rand(rnd) % 200 == 0)
 			clock += 50 + (int64_t)(tap_rand(rnd) % 200);
 		int64_t ts = clock - (int64_t)(tap_rand(rnd) % (uint64_t)(bb + 1));
-		input[i] = (in_rec){ .key = tap_rand(rnd) % (uint64_t)nkeys, .val = i + 1, .ts = even ? 2 * ts : ts, .cnt = 1 };
+		input[i] = (in_rec){ .key = tap_rand(rnd) % (uint64_t)nkeys, .val = i + 1, .ts = (even ? 2 * ts : ts) - ts_shift,
+				     .cnt = 1 };
 	}
 	bound = even ? 2 * bb : bb;
 	/* the property the watermark relies on */
@@ -141,6 +148,14 @@ static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b, bool even)
 		if (input[i].ts > max)
 			max = input[i].ts;
 	}
+}
+
+static void set_script(const in_rec *s, int n)
+{
+	free(input);
+	input = malloc(sizeof(*input) * (size_t)n);
+	memcpy(input, s, sizeof(*input) * (size_t)n);
+	ninput = n;
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -676,8 +691,8 @@ static void test_tumbling(uint64_t *rnd)
 			order_mode = psrc == 1;
 			nores_size = size;
 			int nwant = ref_sliding(size, size, offset, (enum mode)m, want);
-			snprintf(what, sizeof(what), "tumbling size %lld offset %lld (B=%lld)", (long long)size,
-				 (long long)offset, (long long)bound);
+			snprintf(what, sizeof(what), "tumbling size %lld offset %lld (B=%lld, ts from %lld)",
+				 (long long)size, (long long)offset, (long long)bound, (long long)input[0].ts);
 			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
 		}
 	}
@@ -702,8 +717,9 @@ static void test_sliding(uint64_t *rnd)
 			int psrc = pcombo[pc][0], pwin = pcombo[pc][1];
 			order_mode = psrc == 1;
 			int nwant = ref_sliding(size, slide, offset, (enum mode)m, want);
-			snprintf(what, sizeof(what), "sliding size %lld slide %lld offset %lld (B=%lld)", (long long)size,
-				 (long long)slide, (long long)offset, (long long)bound);
+			snprintf(what, sizeof(what), "sliding size %lld slide %lld offset %lld (B=%lld, ts from %lld)",
+				 (long long)size, (long long)slide, (long long)offset, (long long)bound,
+				 (long long)input[0].ts);
 			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
 		}
 	}
@@ -729,8 +745,8 @@ static void test_session(uint64_t *rnd)
 			int psrc = pcombo[pc][0], pwin = pcombo[pc][1];
 			order_mode = false;	/* merged sessions have no defined arrival order */
 			int nwant = ref_session(gap, (enum mode)m, want);
-			snprintf(what, sizeof(what), "session gap %lld, %d keys (B=%lld)", (long long)gap, nkeys,
-				 (long long)bound);
+			snprintf(what, sizeof(what), "session gap %lld, %d keys (B=%lld, ts from %lld)", (long long)gap,
+				 nkeys, (long long)bound, (long long)input[0].ts);
 			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
 		}
 	}
@@ -771,6 +787,22 @@ static void test_session_bridge(void)
 		order_mode = false;
 		run_and_check("session bridge", &w, (enum mode)m, 1, 1, true, want, 3);
 	}
+}
+
+/* Sliding windows with slide > size leave gaps: size 10, slide 20 gives
+ * [0,10), [20,30), ... A record at 15 belongs to no window. It is not late
+ * (the watermark is far below it), so it is in no result and not on the
+ * late output either (Flink drops it: its windows are not late, there are
+ * none). */
+static void test_sliding_gap(void)
+{
+	static const in_rec script[] = { { 1, 1, 15, 1 }, { 1, 2, 5, 1 }, { 1, 4, 25, 1 } };
+	set_script(script, 3);
+	bound = 100;
+	weir_window_spec w = weir_sliding(WEIR_EVENT_TIME, 10, 20);
+	const out_rec want[] = { { 1, 0, 10, 2, 1, 5 }, { 1, 20, 30, 4, 1, 25 } };
+	order_mode = false;
+	run_and_check("sliding size 10 slide 20, a record at 15 in the gap", &w, M_AGG, 1, 1, true, want, 2);
 }
 
 /* ---- allowed lateness --------------------------------------------------------- */
@@ -860,14 +892,6 @@ static int model(int64_t size, int64_t slide, int64_t lateness, enum mode m, out
 #undef FIRE
 	free(w);
 	return nout;
-}
-
-static void set_script(const in_rec *s, int n)
-{
-	free(input);
-	input = malloc(sizeof(*input) * (size_t)n);
-	memcpy(input, s, sizeof(*input) * (size_t)n);
-	ninput = n;
 }
 
 #define W(key, start, n) { WAIT_KEY, key, start, n }
@@ -1003,6 +1027,151 @@ static void test_lateness_sliding(void)
 }
 
 /*
+ * Session windows (gap 10, B = 0, allowed lateness 50). Worked by hand:
+ *   0 (1,1,0)  1 (9,1000,30)           W=29: key 1 [0,10) fires {1}
+ *   2 wait for it
+ *   3 (1,2,5)                          late, within lateness: [5,15) merges
+ *                                      with the fired [0,10) into [0,15),
+ *                                      which fires at once {1,2}
+ *   4 wait for that
+ *   5 (7,10000,60) 6 (8,100,80)        W=79: [30,40) of 9, [60,70) of 7 fire;
+ *                                      key 1's [0,15) is gone (14+50 <= 79)
+ *   7 wait for key 7's [60,70): the watermark is in [69, 79]
+ *   8 (1,4,3)                          [3,13) would be gone (12+50 < 69): late
+ *   9 (1,8,70)                         a new session [70,80), fires once
+ *  10 (9,2000,200)                     W=199; at the end [200,210) fires
+ */
+static void test_lateness_session(void)
+{
+	static const in_rec script[] = {
+		{ 1, 1, 0, 1 },	   { 9, 1000, 30, 1 }, W(1, 0, 1),	   { 1, 2, 5, 1 },    W(1, 0, 2), { 7, 10000, 60, 1 },
+		{ 8, 100, 80, 1 }, W(7, 60, 1),	       { 1, 4, 3, 1 },	   { 1, 8, 70, 1 },   { 9, 2000, 200, 1 },
+	};
+	static const struct {
+		int64_t key, start, end;
+		int idx[3];
+		int n;
+	} wins[] = {
+		{ 1, 0, 10, { 0 }, 1 },	    { 1, 0, 15, { 0, 3 }, 2 }, { 9, 30, 40, { 1 }, 1 },	  { 7, 60, 70, { 5 }, 1 },
+		{ 8, 80, 90, { 6 }, 1 },    { 1, 70, 80, { 9 }, 1 },   { 9, 200, 210, { 10 }, 1 },
+	};
+	set_script(script, (int)(sizeof(script) / sizeof(script[0])));
+	bound = 0;
+	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 10);
+	w.allowed_lateness_ms = 50;
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		order_mode = false;
+		out_rec want[8];
+		int nw = (int)(sizeof(wins) / sizeof(wins[0]));
+		for (int i = 0; i < nw; i++) {
+			int64_t sum = 0;
+			for (int j = 0; j < wins[i].n; j++)
+				sum += input[wins[i].idx[j]].val;
+			want[i] = (out_rec){ wins[i].key, wins[i].start, wins[i].end, sum, wins[i].n,
+					     ref_x((enum mode)m, wins[i].idx, wins[i].n) };
+		}
+		in_rec mlate[1] = { input[8] };
+		check_lateness_run("session, allowed lateness 50", &w, (enum mode)m, want, nw, mlate, 1);
+	}
+}
+
+/*
+ * Idleness. Source subtask 1 emits one record (key 1, ts 0) and then stays
+ * idle (alive, no records) until subtask 0 is done. Subtask 0 emits key 1
+ * at ts 1..9 and then ts 100 (B = 5: its watermark 94), and waits for the
+ * result of key 1's window [0,10), emitting a heartbeat (key 99, ts 100)
+ * every millisecond meanwhile. With idle_timeout 20 ms, subtask 1 is
+ * marked idle and stops holding the watermark back: the window fires while
+ * subtask 1 is still running. With idle_timeout 0 (no idleness) it must not
+ * fire before subtask 1 ends (subtask 0 gives up after 300 ms). Either way
+ * the window fires exactly once, with all 10 records.
+ */
+static int idle_done, idle_fired_early;
+static uint64_t idle_t0;
+static int idle_limit_ms;
+
+static int idle_poll(weir_ctx *ctx)
+{
+	static const in_rec one = { 1, 1000, 0, 1 };
+	if (weir_ctx_subtask(ctx) == 1) {
+		if (src_next[1] == 1) {
+			src_next[1] = 2;
+			return weir_emit_ts(ctx, &one, sizeof(one), 0) < 0 ? -1 : WEIR_SOURCE_MORE;
+		}
+		if (__atomic_load_n(&idle_done, __ATOMIC_ACQUIRE))
+			return WEIR_SOURCE_END;
+		weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+		return WEIR_SOURCE_IDLE;
+	}
+	if (src_next[0] == 0) {
+		for (int64_t t = 1; t <= 10; t++) {
+			in_rec r = { 1, t, t == 10 ? 100 : t, 1 };
+			if (weir_emit_ts(ctx, &r, sizeof(r), r.ts) < 0)
+				return -1;
+		}
+		src_next[0] = 1;
+		idle_t0 = weir_ctx_now_ns(ctx);
+		return WEIR_SOURCE_MORE;
+	}
+	if (src_next[0] == 2)
+		return WEIR_SOURCE_END;
+	if (results_of(1, 0) >= 1 || weir_ctx_now_ns(ctx) - idle_t0 > (uint64_t)idle_limit_ms * 1000000) {
+		idle_fired_early = results_of(1, 0) >= 1;
+		__atomic_store_n(&idle_done, 1, __ATOMIC_RELEASE);
+		src_next[0] = 2;
+		return WEIR_SOURCE_MORE;
+	}
+	in_rec hb = { 99, 0, 100, 1 };
+	if (weir_emit_ts(ctx, &hb, sizeof(hb), hb.ts) < 0)
+		return -1;
+	weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+	return WEIR_SOURCE_IDLE;
+}
+
+static void test_idleness(void)
+{
+	for (int timeout = 0; timeout <= 20; timeout += 20) {
+		ninput = 0;
+		reset_results();
+		idle_done = idle_fired_early = 0;
+		idle_limit_ms = timeout ? 3000 : 300;
+		weir_env *env = weir_env_create(2);
+		weir_stream *s = weir_assign_timestamps(weir_source(env, "src", idle_poll, NULL), ts_of, 5, timeout);
+		weir_stream *win = s ? weir_window_aggregate(weir_key_by(s, key_of, NULL), "win",
+							     &(weir_window_spec){ .kind = WEIR_TUMBLING, .domain = WEIR_EVENT_TIME,
+										  .size_ms = 10 },
+							     &agg, NULL)
+				     : NULL;
+		if (!win || env->error[0]) {
+			ok(0, "building the idleness job: %s", env->error);
+			weir_env_destroy(env);
+			continue;
+		}
+		weir_set_parallelism(win, 1);
+		weir_set_parallelism(weir_sink(win, "sink", out_sink, NULL), 1);
+		int rc = run(env);
+		is_int(rc, 0, "idleness (timeout %d ms) job runs: %s", timeout, rc ? weir_err_msg() : "");
+		if (timeout)
+			ok(idle_fired_early, "idle timeout 20 ms: an idle source subtask stops holding the watermark back "
+			   "(the window fired while it was still running)");
+		else
+			ok(!idle_fired_early, "idle timeout 0: a source subtask without records holds the watermark "
+			   "back until it ends");
+		int n = 0, right = 0;
+		for (int i = 0; i < ngot; i++)
+			if (got[i].o.key == 1) {
+				n++;
+				right += got[i].o.start == 0 && got[i].o.end == 10 && got[i].o.count == 10 &&
+					 got[i].o.sum == 1000 + 45;
+			}
+		ok(n == 2 && right == 1, "idleness (timeout %d ms): key 1's windows [0,10) and [100,110) fire once "
+		   "each, the first with all 10 records (%d results, %d right)", timeout, n, right);
+	}
+}
+
+/*
  * The assigner is "chained to its input": it runs in each source subtask on
  * that subtask's own stream, which is what bounds the out-of-orderness.
  * A source of parallelism 2 in an env whose default is 1, assigner left at
@@ -1054,9 +1223,12 @@ int main(void)
 	test_sliding(&rnd);
 	test_session(&rnd);
 	test_session_bridge();
+	test_sliding_gap();
 	test_assigner_chained(&rnd);
 	test_lateness();
 	test_lateness_sliding();
+	test_lateness_session();
+	test_idleness();
 	free(input);
 	free(got);
 	done_testing();
