@@ -262,11 +262,16 @@ static int64_t cur_key(weir_ctx *ctx)
 	return i64at(k.data, 0);
 }
 
+static bool pt_mode;		/* processing-time windows: count firings inside the window's last ms */
+static uint64_t pt_in_last_ms;
+
 static int emit_out(weir_ctx *ctx, int64_t key, int64_t sum, int64_t count, int64_t x)
 {
 	out_rec o = { key, 0, 0, sum, count, x };
 	if (weir_ctx_window(ctx, &o.start, &o.end) < 0)
 		return weir_fail(ctx, "weir_ctx_window failed in a window callback");
+	if (pt_mode && weir_ctx_processing_time(ctx) < o.end)
+		__atomic_fetch_add(&pt_in_last_ms, 1, __ATOMIC_RELAXED);
 	if (weir_ctx_timestamp(ctx) != o.end - 1)
 		__atomic_fetch_add(&bad_ts, 1, __ATOMIC_RELAXED);
 	return weir_emit(ctx, &o, sizeof(o));
@@ -1172,6 +1177,90 @@ static void test_idleness(void)
 }
 
 /*
+ * Processing-time tumbling windows of 5 ms (loosely: which window a record
+ * lands in depends on the clock). The source emits 50 records per poll and
+ * then idles 1 ms, so that the job spans many windows. Checked: every
+ * record is counted in exactly one result (counts and sums add up, per
+ * key), every result is a window [5k, 5k+5) with timestamp end - 1, no
+ * (key, window) fires twice, and nothing is late.
+ */
+static int slow_poll(weir_ctx *ctx)
+{
+	int me = weir_ctx_subtask(ctx), p = weir_ctx_parallelism(ctx);
+	for (int n = 0; src_next[me] < ninput && n < 50; n++) {
+		in_rec *r = &input[src_next[me]];
+		if (weir_emit_ts(ctx, r, sizeof(*r), r->ts) < 0)
+			return -1;
+		src_next[me] += p;
+	}
+	if (src_next[me] >= ninput)
+		return WEIR_SOURCE_END;
+	weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+	return WEIR_SOURCE_IDLE;
+}
+
+static int cmp_got_window(const void *pa, const void *pb)
+{
+	const got_rec *a = pa, *b = pb;
+	if (a->o.key != b->o.key)
+		return a->o.key < b->o.key ? -1 : 1;
+	return a->o.start < b->o.start ? -1 : a->o.start > b->o.start;
+}
+
+static void test_processing_time(uint64_t *rnd)
+{
+	int nkeys = 1 + (int)(tap_rand(rnd) % 10);
+	gen_input(rnd, 5000, nkeys, 5, false);
+	reset_results();
+	weir_env *env = weir_env_create(2);
+	weir_stream *s = weir_source(env, "src", slow_poll, NULL);
+	weir_window_spec w = weir_tumbling(WEIR_PROCESSING_TIME, 5);
+	weir_stream *win = weir_window_aggregate(weir_key_by(s, key_of, NULL), "win", &w, &agg, NULL);
+	weir_stream *lt = win ? weir_late_records(win) : NULL;
+	if (!win || !lt || env->error[0]) {
+		ok(0, "building the processing-time window job: %s", env->error);
+		weir_env_destroy(env);
+		return;
+	}
+	weir_sink(win, "sink", out_sink, NULL);
+	weir_sink(lt, "late", late_sink, NULL);
+	pt_mode = true;
+	pt_in_last_ms = 0;
+	int rc = run(env);
+	pt_mode = false;
+	is_int(rc, 0, "processing-time tumbling windows: job runs: %s", rc ? weir_err_msg() : "");
+	int64_t want_cnt[32] = { 0 }, want_sum[32] = { 0 }, got_cnt[32] = { 0 }, got_sum[32] = { 0 };
+	for (int i = 0; i < ninput; i++)
+		want_cnt[input[i].key]++, want_sum[input[i].key] += input[i].val;
+	int shape = 0, twice = 0;
+	qsort(got, (size_t)ngot, sizeof(*got), cmp_got_window);
+	for (int i = 0; i < ngot; i++) {
+		const out_rec *o = &got[i].o;
+		if (o->key < 0 || o->key >= 32 || o->end - o->start != 5 || mod_pos(o->start, 5) || got[i].ts != o->end - 1) {
+			if (shape++ < 4)
+				diag_out("odd window", o);
+			continue;
+		}
+		got_cnt[o->key] += o->count;
+		got_sum[o->key] += o->sum;
+		if (i && o->key == got[i - 1].o.key && o->start == got[i - 1].o.start && twice++ < 3) {
+			diag_out("fired twice: once as", &got[i - 1].o);
+			diag_out("and again as", o);
+		}
+	}
+	int wrong = 0;
+	for (int k = 0; k < 32; k++)
+		wrong += got_cnt[k] != want_cnt[k] || got_sum[k] != want_sum[k];
+	if (twice)
+		diag("  %llu of %d firings happened while the clock was still in the window's last millisecond "
+		     "(end - 1), when records can still join it", (unsigned long long)pt_in_last_ms, ngot);
+	ok(!shape && !twice && !wrong && !nlate && !bad_ts && !bad_key,
+	   "processing-time windows: %d results over %d keys, each record in exactly one (%d keys wrong), windows "
+	   "[5k, 5k+5) with timestamp end-1 (%d not), none twice (%d), nothing late (%d)",
+	   ngot, nkeys, wrong, shape, twice, nlate);
+}
+
+/*
  * The assigner is "chained to its input": it runs in each source subtask on
  * that subtask's own stream, which is what bounds the out-of-orderness.
  * A source of parallelism 2 in an env whose default is 1, assigner left at
@@ -1229,6 +1318,7 @@ int main(void)
 	test_lateness_sliding();
 	test_lateness_session();
 	test_idleness();
+	test_processing_time(&rnd);
 	free(input);
 	free(got);
 	done_testing();

@@ -358,6 +358,90 @@ static void test_interval_join(uint64_t *rnd, int pa, int pb, int pj)
 	free(want);
 }
 
+/* Session window join (gap odd, timestamps even: never exactly a gap
+ * apart). Per key, the sessions are those of both sides' records together
+ * (sorted by ts, a new session where ts >= the current end); every a x b
+ * pair within one session, timestamp end - 1. */
+static int cmp_ts(const void *pa, const void *pb)
+{
+	const in_rec *a = pa, *b = pb;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return a->val < b->val ? -1 : a->val > b->val;
+}
+
+static int ref_session_join(int64_t gap, out_rec *want, int cap)
+{
+	/* val > 0: side a; val < 0: side b (-val) */
+	int n = A.n + B.n, nw = 0;
+	in_rec *u = malloc(sizeof(in_rec) * (size_t)n);
+	for (int i = 0; i < A.n; i++)
+		u[i] = A.v[i];
+	for (int i = 0; i < B.n; i++)
+		u[A.n + i] = (in_rec){ B.v[i].key, -B.v[i].val, B.v[i].ts };
+	qsort(u, (size_t)n, sizeof(in_rec), cmp_ts);
+	for (int i = 0; i < n;) {
+		int j = i + 1;
+		int64_t end = u[i].ts + gap;
+		while (j < n && u[j].key == u[i].key && u[j].ts < end) {
+			if (u[j].ts + gap > end)
+				end = u[j].ts + gap;
+			j++;
+		}
+		for (int x = i; x < j; x++)
+			for (int y = i; y < j; y++)
+				if (u[x].val > 0 && u[y].val < 0) {
+					if (nw == cap)
+						bail("reference: more than %d pairs", cap);
+					want[nw++] = (out_rec){ { (int64_t)u[x].key, u[x].val, u[x].ts, (int64_t)u[y].key,
+								  -u[y].val, u[y].ts },
+								end - 1 };
+				}
+		i = j;
+	}
+	free(u);
+	return nw;
+}
+
+static void test_session_join(uint64_t *rnd, int pa, int pb, int pj)
+{
+	int nkeys = 2 + (int)(tap_rand(rnd) % 10);
+	gen_side(&A, rnd, 400, nkeys, 1 + (int64_t)(tap_rand(rnd) % 10), 0);
+	gen_side(&B, rnd, 400, nkeys, 1 + (int64_t)(tap_rand(rnd) % 10), (int64_t)(tap_rand(rnd) % 40));
+	for (int i = 0; i < A.n; i++)
+		A.v[i].ts *= 2;
+	for (int i = 0; i < B.n; i++)
+		B.v[i].ts *= 2;
+	A.bound *= 2;
+	B.bound *= 2;
+	int64_t gap = 2 * (int64_t)(tap_rand(rnd) % (uint64_t)(2 * nkeys)) + 1;
+	weir_window_spec w = weir_session(WEIR_EVENT_TIME, gap);
+	reset_sides();
+	reset_got(PAIRS_CAP);
+	weir_env *env = weir_env_create(pj);
+	weir_stream *a = keyed_side(env, "a", &A, pa), *b = keyed_side(env, "b", &B, pb);
+	BUILT(env, a && b);
+	weir_stream *j = weir_window_join(a, b, "sjoin", &w, join_fn, NULL);
+	BUILT(env, j);
+	weir_stream *late = weir_late_records(j);
+	BUILT(env, late);
+	weir_sink(j, "sink", sink, NULL);
+	weir_sink(late, "late", late_sink, NULL);
+	BUILT(env, j);
+	int rc = run(env);
+	char what[160];
+	snprintf(what, sizeof(what), "window join, session gap %lld, %d keys, p=%d+%d/%d", (long long)gap, nkeys, pa, pb, pj);
+	is_int(rc, 0, "%s: runs: %s", what, rc ? weir_err_msg() : "");
+	out_rec *want = malloc(sizeof(out_rec) * PAIRS_CAP);
+	int nwant = ref_session_join(gap, want, PAIRS_CAP);
+	same(got, ngot, want, nwant, "%s: the pairs of each session of both sides together", what);
+	is_int(bad_key, 0, "%s: join function sees the key and the timestamps", what);
+	is_int(nlate, 0, "%s: nothing is late, so weir_late_records is empty", what);
+	free(want);
+}
+
 /* ---- co_process ---------------------------------------------------------------------------- */
 
 /*
@@ -547,6 +631,8 @@ int main(void)
 	test_window_join(&rnd, false, 2, 1, 2);
 	test_window_join(&rnd, true, 1, 1, 1);
 	test_window_join(&rnd, true, 1, 2, 2);
+	test_session_join(&rnd, 1, 1, 1);
+	test_session_join(&rnd, 2, 1, 2);
 	test_interval_join(&rnd, 1, 1, 1);
 	test_interval_join(&rnd, 2, 2, 2);
 	test_interval_join(&rnd, 1, 2, 2);
