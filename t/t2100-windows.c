@@ -1177,6 +1177,116 @@ static void test_idleness(void)
 }
 
 /*
+ * Cascaded windows: tumbling S1 per key (aggregate), then its results, keyed
+ * again, in tumbling windows of S2 = m * S1. A window operator emits the
+ * results of a watermark before passing the watermark on, so a result
+ * (timestamp end - 1) is never late downstream. Stage 2 sums the sums and
+ * counts and counts the stage-1 windows; reference: per (key, S2 window),
+ * the records' sum and count, and the number of distinct S1 windows.
+ */
+typedef struct agg2_acc {
+	int64_t key, sum, count, nwin;
+} agg2_acc;
+
+static int ag2_create(weir_ctx *ctx, void *acc)
+{
+	memset(acc, 0, sizeof(agg2_acc));
+	return 0;
+}
+
+static int ag2_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	agg2_acc a;
+	out_rec o;
+	memcpy(&a, acc, sizeof(a));
+	memcpy(&o, in->data, sizeof(o));
+	a.key = o.key;
+	a.sum += o.sum;
+	a.count += o.count;
+	a.nwin++;
+	if (in->ts != o.end - 1)
+		__atomic_fetch_add(&bad_iter, 1, __ATOMIC_RELAXED);
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int ag2_result(weir_ctx *ctx, const void *acc)
+{
+	agg2_acc a;
+	memcpy(&a, acc, sizeof(a));
+	if (cur_key(ctx) != a.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	return emit_out(ctx, a.key, a.sum, a.count, a.nwin);
+}
+
+static const weir_aggregate agg2 = {
+	.acc_size = sizeof(agg2_acc), .create = ag2_create, .add = ag2_add, .result = ag2_result,
+};
+
+static int cmp_cascade(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;	/* key, w2 start, w1 start, arrival */
+	for (int i = 0; i < 4; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+static void test_cascade(uint64_t *rnd, int p1, int p2)
+{
+	int64_t b = 1 + (int64_t)(tap_rand(rnd) % 30);
+	gen_input(rnd, 5000, 1 + (int)(tap_rand(rnd) % 12), b, false);
+	int64_t s1 = 3 + (int64_t)(tap_rand(rnd) % 15), s2 = s1 * (2 + (int64_t)(tap_rand(rnd) % 5));
+	/* reference */
+	int64_t(*t)[4] = malloc(sizeof(*t) * (size_t)ninput);
+	for (int i = 0; i < ninput; i++) {
+		int64_t ts = input[i].ts;
+		t[i][0] = (int64_t)input[i].key, t[i][1] = ts - mod_pos(ts, s2), t[i][2] = ts - mod_pos(ts, s1), t[i][3] = i;
+	}
+	qsort(t, (size_t)ninput, sizeof(*t), cmp_cascade);
+	out_rec *want = malloc(sizeof(*want) * (size_t)ninput);
+	int nwant = 0;
+	for (int i = 0; i < ninput;) {
+		int j = i;
+		int64_t sum = 0, count = 0, nwin = 0;
+		for (; j < ninput && t[j][0] == t[i][0] && t[j][1] == t[i][1]; j++) {
+			sum += input[t[j][3]].val, count++;
+			nwin += j == i || t[j][2] != t[j - 1][2];
+		}
+		want[nwant++] = (out_rec){ t[i][0], t[i][1], t[i][1] + s2, sum, count, nwin };
+		i = j;
+	}
+	free(t);
+
+	reset_results();
+	weir_env *env = weir_env_create(p1);
+	weir_stream *s = weir_assign_timestamps(weir_source(env, "src", src_poll, NULL), ts_of, bound, 0);
+	weir_window_spec w1 = weir_tumbling(WEIR_EVENT_TIME, s1), w2 = weir_tumbling(WEIR_EVENT_TIME, s2);
+	weir_stream *st1 = s ? weir_window_aggregate(weir_key_by(s, key_of, NULL), "w1", &w1, &agg, NULL) : NULL;
+	weir_stream *st2 = st1 ? weir_window_aggregate(weir_key_by(st1, key_of, NULL), "w2", &w2, &agg2, NULL) : NULL;
+	weir_stream *l1 = st1 ? weir_late_records(st1) : NULL, *l2 = st2 ? weir_late_records(st2) : NULL;
+	if (!st2 || !l1 || !l2 || env->error[0]) {
+		ok(0, "building the cascade: %s", env->error);
+		weir_env_destroy(env);
+		free(want);
+		return;
+	}
+	weir_set_parallelism(st2, p2);
+	weir_set_parallelism(weir_sink(st2, "sink", out_sink, NULL), p2);
+	weir_sink(l1, "late1", late_sink, NULL);
+	weir_set_parallelism(weir_sink(l2, "late2", late_sink, NULL), p2);
+	int rc = run(env);
+	char what[128];
+	snprintf(what, sizeof(what), "cascade: tumbling %lld then %lld (B=%lld), p=%d/%d", (long long)s1, (long long)s2,
+		 (long long)bound, p1, p2);
+	is_int(rc, 0, "%s: runs: %s", what, rc ? weir_err_msg() : "");
+	same_results(want, nwant, what);
+	is_int(nlate, 0, "%s: stage-1 results are not late for stage 2 (nor anything for stage 1)", what);
+	ok(!bad_iter && !bad_key && !bad_ts, "%s: stage 2 sees stage-1 results with timestamp end-1", what);
+	free(want);
+}
+
+/*
  * Processing-time tumbling windows of 5 ms (loosely: which window a record
  * lands in depends on the clock). The source emits 50 records per poll and
  * then idles 1 ms, so that the job spans many windows. Checked: every
@@ -1319,6 +1429,8 @@ int main(void)
 	test_lateness_session();
 	test_idleness();
 	test_processing_time(&rnd);
+	test_cascade(&rnd, 1, 1);
+	test_cascade(&rnd, 2, 3);
 	free(input);
 	free(got);
 	done_testing();

@@ -335,8 +335,8 @@ static void test_interval_join(uint64_t *rnd, int pa, int pb, int pj)
 	int nkeys = 1 + (int)(tap_rand(rnd) % 8);
 	gen_side(&A, rnd, 1500, nkeys, 1 + (int64_t)(tap_rand(rnd) % 25), 0);
 	gen_side(&B, rnd, 1500, nkeys, 1 + (int64_t)(tap_rand(rnd) % 25), (int64_t)(tap_rand(rnd) % 40));
-	int64_t lower = -15 + (int64_t)(tap_rand(rnd) % 26);
-	int64_t upper = lower + (int64_t)(tap_rand(rnd) % 16);
+	int64_t lower = -40 + (int64_t)(tap_rand(rnd) % 61);
+	int64_t upper = lower + (int64_t)(tap_rand(rnd) % 41);
 	reset_sides();
 	reset_got(PAIRS_CAP);
 	weir_env *env = weir_env_create(pj);
