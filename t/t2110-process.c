@@ -583,6 +583,87 @@ static void test_timers(uint64_t *rnd, int psrc, int pproc, bool deletes)
 	free(want);
 }
 
+/*
+ * Timer edge cases. Per record (key k, value v, ts t, B = 0): register
+ * (k, -10^6 - v), far below the watermark (it must still fire, once; v is
+ * unique, so it is never registered again after it fired), and (k, t + 5); the first record of a key registers (k, 10^9). on_timer at
+ * 10^9 + d (d < 2) registers 10^9 + d + 1 from inside the timer: timers
+ * registered while the final watermark (+infinity) fires them must fire
+ * too. Expected: exactly the set of registered (key, time) pairs, once.
+ */
+#define CHAIN0 1000000000ll
+static int s_started;
+
+static int edge_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	weir_rec v;
+	if (weir_timer_register(ctx, WEIR_EVENT_TIME, -1000000 - r.val) < 0 ||
+	    weir_timer_register(ctx, WEIR_EVENT_TIME, r.ts + 5) < 0)
+		return weir_fail(ctx, "timer_register failed");
+	if (weir_value_get(ctx, s_started, &v) == 0) {
+		int64_t one = 1;
+		if (weir_timer_register(ctx, WEIR_EVENT_TIME, CHAIN0) < 0 || weir_value_set(ctx, s_started, &one, 8) < 0)
+			return weir_fail(ctx, "timer_register/value_set failed");
+	}
+	return 0;
+}
+
+static int edge_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	if (weir_ctx_watermark(ctx) < time)
+		bad("timer %lld fired at watermark %lld", time, weir_ctx_watermark(ctx));
+	if (time >= CHAIN0 && time < CHAIN0 + 2 && weir_timer_register(ctx, WEIR_EVENT_TIME, time + 1) < 0)
+		return weir_fail(ctx, "timer_register in on_timer failed");
+	int64_t out[2] = { cur_key(ctx), time };
+	return weir_emit(ctx, out, sizeof(out));
+}
+
+static void test_timer_edges(uint64_t *rnd, int pproc)
+{
+	gen_input(rnd, 3000, 1 + (int)(tap_rand(rnd) % 20), 0);
+	reset_source();
+	coll_reset(&main_out, 3 * ninput + 64);
+	bad_key = bad_misc = 0;
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_assign_timestamps(weir_source(env, "src", src_poll, NULL), ts_of, 0, 0);
+	BUILT(env, s);
+	weir_stream *p = weir_process(weir_key_by(s, key_of, NULL), "edges", edge_fn, edge_on_timer, NULL);
+	BUILT(env, p);
+	weir_set_parallelism(p, pproc);
+	s_started = weir_declare_state(p, &(weir_state_desc){ .name = "started", .kind = WEIR_VALUE_STATE });
+	weir_set_parallelism(weir_sink(p, "sink", coll_sink, &main_out), pproc);
+	BUILT(env, p);
+	int rc = run(env);
+	is_int(rc, 0, "timer edge job (process p=%d) runs: %s", pproc, rc ? weir_err_msg() : "");
+	int64_t(*pairs)[2] = malloc(sizeof(*pairs) * (size_t)(2 * ninput + 200));
+	int n = 0;
+	bool seen[64] = { false };
+	for (int i = 0; i < ninput; i++) {
+		const in_rec *r = &input[i];
+		pairs[n][0] = (int64_t)r->key, pairs[n++][1] = -1000000 - r->val;
+		pairs[n][0] = (int64_t)r->key, pairs[n++][1] = r->ts + 5;
+		if (!seen[r->key]) {
+			seen[r->key] = true;
+			for (int d = 0; d < 3; d++)
+				pairs[n][0] = (int64_t)r->key, pairs[n++][1] = CHAIN0 + d;
+		}
+	}
+	qsort(pairs, (size_t)n, sizeof(*pairs), cmp_pair);
+	out_rec *want = malloc(sizeof(*want) * (size_t)(n + 1));
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		if (!m || cmp_pair(pairs[i], &want[m - 1].f[0]) != 0)
+			want[m++] = (out_rec){ { pairs[i][0], pairs[i][1] }, pairs[i][1] };
+	same(&main_out, want, m, 2, "timers registered below the watermark and from on_timer during the final "
+	     "watermark fire, once each (p=%d)", pproc);
+	ok(!bad_misc && !bad_key, "no timer fires before the watermark reaches it (%llu: %s)",
+	   (unsigned long long)bad_misc, bad_misc ? bad_what : "");
+	free(pairs);
+	free(want);
+}
+
 /* ==== 3. processing-time timers (loosely) ============================================ */
 
 /* Keys 1..5 register a processing-time timer at now+1 (twice) and keep its
@@ -745,6 +826,17 @@ static uint64_t ttl_set_ns;
 static int ttl_present_early = -1, ttl_present_late = -1, ttl_same_call = -1, ttl_early_valid;
 #define TTL_MS 100
 
+static int s_ttl_list;
+static int ttl_refreshed = -1, ttl_refresh_valid, ttl_refresh_expired = -1;
+static int64_t ttl_list_items = -1;
+
+/* spin until both clocks are `ms` past (wall ms, monotonic ns) */
+static void spin_past(weir_ctx *ctx, int64_t wall_ms, uint64_t mono_ns, int64_t ms)
+{
+	while (weir_ctx_processing_time(ctx) < wall_ms + ms || weir_ctx_now_ns(ctx) < mono_ns + (uint64_t)ms * 1000000u)
+		;
+}
+
 static int ttl_fn(weir_ctx *ctx, const weir_rec *in)
 {
 	in_rec r;
@@ -767,28 +859,65 @@ static int ttl_fn(weir_ctx *ctx, const weir_rec *in)
 		ttl_early_valid = weir_ctx_processing_time(ctx) < ttl_set_ms + TTL_MS - 10;
 		return 0;
 	case 3:
-		while (weir_ctx_processing_time(ctx) < ttl_set_ms + TTL_MS + 5 ||
-		       weir_ctx_now_ns(ctx) < ttl_set_ns + (TTL_MS + 5) * 1000000ull)
-			;
+		spin_past(ctx, ttl_set_ms, ttl_set_ns, TTL_MS + 5);
 		ttl_present_late = weir_value_get(ctx, s_ttl, &v);
 		return 0;
+	case 4: {
+		/* a write refreshes the entry: written at w1, again at w1 + 60,
+		 * read at w1 + TTL + 5 (45 ms after the last write): present;
+		 * read at w2 + TTL + 5: absent */
+		int64_t w1 = weir_ctx_processing_time(ctx);
+		uint64_t n1 = weir_ctx_now_ns(ctx);
+		if (weir_value_set(ctx, s_ttl, &x, 8) < 0)
+			return -1;
+		spin_past(ctx, w1, n1, 60);
+		int64_t w2 = weir_ctx_processing_time(ctx);
+		uint64_t n2 = weir_ctx_now_ns(ctx);
+		if (weir_value_set(ctx, s_ttl, &x, 8) < 0)
+			return -1;
+		spin_past(ctx, w1, n1, TTL_MS + 5);
+		ttl_refreshed = weir_value_get(ctx, s_ttl, &v);
+		ttl_refresh_valid = weir_ctx_processing_time(ctx) < w2 + TTL_MS - 10;
+		spin_past(ctx, w2, n2, TTL_MS + 5);
+		ttl_refresh_expired = weir_value_get(ctx, s_ttl, &v);
+		return 0;
+	}
+	case 5: {
+		/* list state: an expired list is gone, the next add starts afresh */
+		int64_t w1 = weir_ctx_processing_time(ctx);
+		uint64_t n1 = weir_ctx_now_ns(ctx);
+		int64_t one = 1, two = 2;
+		if (weir_list_add(ctx, s_ttl_list, &one, 8) < 0)
+			return -1;
+		spin_past(ctx, w1, n1, TTL_MS + 5);
+		if (weir_list_add(ctx, s_ttl_list, &two, 8) < 0)
+			return -1;
+		weir_iter it;
+		if (weir_list_iter(ctx, s_ttl_list, &it) < 0)
+			return -1;
+		ttl_list_items = 0;
+		while (weir_iter_next(&it, &v) == 1)
+			ttl_list_items = ttl_list_items * 10 + i64at(v.data, 0);
+		return 0;
+	}
 	}
 	return 0;
 }
 
 static void test_ttl(void)
 {
-	static const in_rec script[] = { { 1, 1, 0 }, { 1, 2, 1 }, { 2, 7, 1 }, { 1, 3, 2 } };
+	static const in_rec script[] = { { 1, 1, 0 }, { 1, 2, 1 }, { 2, 7, 1 }, { 1, 3, 2 }, { 3, 4, 3 }, { 4, 5, 4 } };
 	free(input);
 	input = malloc(sizeof(script));
 	memcpy(input, script, sizeof(script));
-	ninput = 4;
+	ninput = 6;
 	reset_source();
 	weir_env *env = weir_env_create(1);
 	weir_stream *p = weir_process(weir_key_by(weir_source(env, "src", src_poll, NULL), key_of, NULL), "ttl", ttl_fn,
 				      NULL, NULL);
 	BUILT(env, p);
 	s_ttl = weir_declare_state(p, &(weir_state_desc){ .name = "v", .kind = WEIR_VALUE_STATE, .ttl_ms = TTL_MS });
+	s_ttl_list = weir_declare_state(p, &(weir_state_desc){ .name = "l", .kind = WEIR_LIST_STATE, .ttl_ms = TTL_MS });
 	weir_sink_discard(p);
 	BUILT(env, p);
 	int rc = run(env);
@@ -799,6 +928,13 @@ static void test_ttl(void)
 		ok(1, "# SKIP the clock passed the TTL before the early read");
 	is_int(ttl_same_call, 1, "a value read right after writing is present");
 	is_int(ttl_present_late, 0, "a value read after its TTL (100 ms) is absent");
+	if (ttl_refresh_valid)
+		is_int(ttl_refreshed, 1, "a write refreshes the TTL: present 105 ms after the first write, 45 after the second");
+	else
+		ok(1, "# SKIP the clock passed the refreshed TTL before the read");
+	is_int(ttl_refresh_expired, 0, "absent once the TTL passed after the last write");
+	is_int(ttl_list_items, 2, "list state: after its TTL the list is gone, an add starts a new one (items: 1 then 2 "
+	       "reads as 12)");
 }
 
 int main(void)
@@ -817,6 +953,8 @@ int main(void)
 	test_timers(&rnd, 1, 1, true);
 	test_timers(&rnd, 2, 3, false);
 	test_timers(&rnd, 3, 2, false);
+	test_timer_edges(&rnd, 1);
+	test_timer_edges(&rnd, 2);
 	test_processing_timers();
 	test_side_outputs(&rnd, 1);
 	test_side_outputs(&rnd, 2);
