@@ -1409,6 +1409,51 @@ static void test_assigner_chained(uint64_t *rnd)
 	free(want);
 }
 
+/* Builder refusals: a session aggregate needs merge; bad window specs;
+ * weir_late_records of something that is not a window. */
+static int pass_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	return weir_emit(ctx, in->data, in->len);
+}
+
+static void test_build_errors(void)
+{
+	weir_aggregate nomerge = agg;
+	nomerge.merge = NULL;
+	weir_window_spec sess = weir_session(WEIR_EVENT_TIME, 10), zero = weir_tumbling(WEIR_EVENT_TIME, 0);
+	weir_window_spec neg = weir_tumbling(WEIR_EVENT_TIME, 10);
+	neg.allowed_lateness_ms = -1;
+	struct {
+		const char *what;
+		int kind;
+	} cases[] = { { "a session aggregate without merge", 0 }, { "a tumbling window of size 0", 1 },
+		      { "a negative allowed lateness", 2 }, { "late records of a map", 3 }, { "a window on an unkeyed stream", 4 } };
+	for (int i = 0; i < 5; i++) {
+		weir_env *env = weir_env_create(1);
+		weir_stream *s = weir_assign_timestamps(weir_source_sequence(env, 10, 0), NULL, 0, 0);
+		weir_stream *k = weir_key_by(s, key_of, NULL), *r = NULL;
+		switch (cases[i].kind) {
+		case 0:
+			r = weir_window_aggregate(k, "w", &sess, &nomerge, NULL);
+			break;
+		case 1:
+			r = weir_window_aggregate(k, "w", &zero, &agg, NULL);
+			break;
+		case 2:
+			r = weir_window_aggregate(k, "w", &neg, &agg, NULL);
+			break;
+		case 3:
+			r = weir_late_records(weir_map(s, "m", pass_fn, NULL));
+			break;
+		case 4:
+			r = weir_window_aggregate(s, "w", &sess, &agg, NULL);
+			break;
+		}
+		ok(!r && env->error[0], "%s is refused: %s", cases[i].what, env->error);
+		weir_env_destroy(env);
+	}
+}
+
 int main(void)
 {
 	alarm(120);
@@ -1431,6 +1476,7 @@ int main(void)
 	test_processing_time(&rnd);
 	test_cascade(&rnd, 1, 1);
 	test_cascade(&rnd, 2, 3);
+	test_build_errors();
 	free(input);
 	free(got);
 	done_testing();

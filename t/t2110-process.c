@@ -444,6 +444,31 @@ static void test_state_errors(void)
 	weir_env_destroy(env);
 }
 
+/* A failure in on_timer fails the job with the operator's name and the
+ * message, like any user function. */
+static int fail_timer_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	return weir_timer_register(ctx, WEIR_EVENT_TIME, 5);
+}
+
+static int fail_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	return weir_fail(ctx, "timer %lld is cursed", (long long)time);
+}
+
+static void test_timer_failure(void)
+{
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_assign_timestamps(weir_source_sequence(env, 100, 0), NULL, 0, 0);
+	weir_stream *p = s ? weir_process(weir_key_by(s, key_of, NULL), "doomed", fail_timer_fn, fail_on_timer, NULL)
+			   : NULL;
+	BUILT(env, p);
+	weir_sink_discard(p);
+	int rc = run(env);
+	ok(rc < 0 && strstr(weir_err_msg(), "'doomed'") && strstr(weir_err_msg(), "timer 5 is cursed"),
+	   "a failing on_timer fails the job, naming the operator: %s", weir_err_msg());
+}
+
 /* ==== 2. event-time timers ======================================================== */
 
 /*
@@ -661,6 +686,76 @@ static void test_timer_edges(uint64_t *rnd, int pproc)
 	ok(!bad_misc && !bad_key, "no timer fires before the watermark reaches it (%llu: %s)",
 	   (unsigned long long)bad_misc, bad_misc ? bad_what : "");
 	free(pairs);
+	free(want);
+}
+
+/*
+ * Many keys: 60000 records over up to 20000 keys (the state table and the
+ * timer heap grow and rehash while callbacks run). Per record: count
+ * (value) += 1, list += value, and a timer at END; per key at END: emit
+ * {key, count, list length, list sum}, read back after all the growth.
+ */
+#define END_TIME 1000000000000ll
+static int s_mcount, s_mlist;
+
+static int many_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	in_rec r;
+	memcpy(&r, in->data, sizeof(r));
+	weir_rec v;
+	int64_t c = weir_value_get(ctx, s_mcount, &v) == 1 ? i64at(v.data, 0) + 1 : 1;
+	if (weir_value_set(ctx, s_mcount, &c, 8) < 0 || weir_list_add(ctx, s_mlist, &r.val, 8) < 0 ||
+	    weir_timer_register(ctx, WEIR_EVENT_TIME, END_TIME) < 0)
+		return weir_fail(ctx, "state or timer failed");
+	return 0;
+}
+
+static int many_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	weir_rec v;
+	int64_t out[4] = { cur_key(ctx), 0, 0, 0 };
+	if (weir_value_get(ctx, s_mcount, &v) == 1)
+		out[1] = i64at(v.data, 0);
+	weir_iter it;
+	if (weir_list_iter(ctx, s_mlist, &it) < 0)
+		return weir_fail(ctx, "list_iter failed");
+	while (weir_iter_next(&it, &v) == 1)
+		out[2]++, out[3] += i64at(v.data, 0);
+	return weir_emit(ctx, out, sizeof(out));
+}
+
+static void test_many_keys(uint64_t *rnd, int pproc)
+{
+	int nkeys = 5000 + (int)(tap_rand(rnd) % 15000);
+	gen_input(rnd, 60000, nkeys, 10);
+	reset_source();
+	coll_reset(&main_out, nkeys + 16);
+	bad_key = 0;
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_assign_timestamps(weir_source(env, "src", src_poll, NULL), ts_of, bound, 0);
+	BUILT(env, s);
+	weir_stream *p = weir_process(weir_key_by(s, key_of, NULL), "many", many_fn, many_on_timer, NULL);
+	BUILT(env, p);
+	weir_set_parallelism(p, pproc);
+	s_mcount = weir_declare_state(p, &(weir_state_desc){ .name = "count", .kind = WEIR_VALUE_STATE });
+	s_mlist = weir_declare_state(p, &(weir_state_desc){ .name = "list", .kind = WEIR_LIST_STATE });
+	weir_set_parallelism(weir_sink(p, "sink", coll_sink, &main_out), pproc);
+	BUILT(env, p);
+	int rc = run(env);
+	is_int(rc, 0, "many keys (%d, process p=%d) runs: %s", nkeys, pproc, rc ? weir_err_msg() : "");
+	out_rec *want = calloc((size_t)nkeys, sizeof(out_rec));
+	for (int k = 0; k < nkeys; k++)
+		want[k] = (out_rec){ { k }, END_TIME };
+	for (int i = 0; i < ninput; i++) {
+		out_rec *w = &want[input[i].key];
+		w->f[1]++, w->f[2]++, w->f[3] += input[i].val;
+	}
+	int m = 0;
+	for (int k = 0; k < nkeys; k++)
+		if (want[k].f[1])
+			want[m++] = want[k];
+	same(&main_out, want, m, 4, "many keys: each key's count and list, read at the end (p=%d)", pproc);
+	is_int(bad_key, 0, "many keys: weir_ctx_key works in every timer");
 	free(want);
 }
 
@@ -949,12 +1044,15 @@ int main(void)
 	test_state(&rnd, 1);
 	test_state(&rnd, 3);
 	test_state_errors();
+	test_timer_failure();
 	test_timers(&rnd, 1, 2, true);
 	test_timers(&rnd, 1, 1, true);
 	test_timers(&rnd, 2, 3, false);
 	test_timers(&rnd, 3, 2, false);
 	test_timer_edges(&rnd, 1);
 	test_timer_edges(&rnd, 2);
+	test_many_keys(&rnd, 1);
+	test_many_keys(&rnd, 3);
 	test_processing_timers();
 	test_side_outputs(&rnd, 1);
 	test_side_outputs(&rnd, 2);
