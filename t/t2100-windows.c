@@ -1288,25 +1288,34 @@ static void test_cascade(uint64_t *rnd, int p1, int p2)
 
 /*
  * Processing-time tumbling windows of 5 ms (loosely: which window a record
- * lands in depends on the clock). The source emits 50 records per poll and
- * then idles 1 ms, so that the job spans many windows. Checked: every
+ * lands in depends on the clock). The two source subtasks each emit a
+ * record every 40 us (~100 ms in all, 50 records per ms). Checked: every
  * record is counted in exactly one result (counts and sums add up, per
  * key), every result is a window [5k, 5k+5) with timestamp end - 1, no
- * (key, window) fires twice, and nothing is late.
+ * (key, window) fires twice (records keep coming in every millisecond,
+ * the last one of each window included), and nothing is late.
  */
+static uint64_t slow_t0[16];
+
 static int slow_poll(weir_ctx *ctx)
 {
 	int me = weir_ctx_subtask(ctx), p = weir_ctx_parallelism(ctx);
-	for (int n = 0; src_next[me] < ninput && n < 50; n++) {
+	uint64_t now = weir_ctx_now_ns(ctx);
+	if (!slow_t0[me])
+		slow_t0[me] = now;
+	/* paced: record number i (of this subtask) is due at t0 + i * 40 us */
+	for (int n = 0; src_next[me] < ninput && n < 64; n++) {
+		uint64_t due = slow_t0[me] + (uint64_t)(src_next[me] / p) * 40000u;
+		if (due > now) {
+			weir_ctx_idle_until(ctx, due);
+			return WEIR_SOURCE_IDLE;
+		}
 		in_rec *r = &input[src_next[me]];
 		if (weir_emit_ts(ctx, r, sizeof(*r), r->ts) < 0)
 			return -1;
 		src_next[me] += p;
 	}
-	if (src_next[me] >= ninput)
-		return WEIR_SOURCE_END;
-	weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
-	return WEIR_SOURCE_IDLE;
+	return src_next[me] >= ninput ? WEIR_SOURCE_END : WEIR_SOURCE_MORE;
 }
 
 static int cmp_got_window(const void *pa, const void *pb)
@@ -1322,6 +1331,7 @@ static void test_processing_time(uint64_t *rnd)
 	int nkeys = 1 + (int)(tap_rand(rnd) % 10);
 	gen_input(rnd, 5000, nkeys, 5, false);
 	reset_results();
+	memset(slow_t0, 0, sizeof(slow_t0));
 	weir_env *env = weir_env_create(2);
 	weir_stream *s = weir_source(env, "src", slow_poll, NULL);
 	weir_window_spec w = weir_tumbling(WEIR_PROCESSING_TIME, 5);
