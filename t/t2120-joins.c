@@ -442,6 +442,103 @@ static void test_session_join(uint64_t *rnd, int pa, int pb, int pj)
 	free(want);
 }
 
+/* ---- union of two watermarked streams into one window -------------------------- */
+
+/*
+ * Sides a and b, each with its own assigner (and bound), unioned, keyed,
+ * tumbling windows of S (reduce: sum of values, largest ts). b has half
+ * as many records over the same event time (twice the spacing), so the
+ * two inputs advance at different speeds per record: the union's
+ * watermark is the minimum of both, and nothing may fire before the slower
+ * one has caught up. b's values are offset by 10^6. Reference: per (key,
+ * window) over a and b together.
+ */
+static int u_reduce(weir_ctx *ctx, const weir_rec *acc, const weir_rec *in)
+{
+	in_rec x, y;
+	memcpy(&x, acc->data, sizeof(x));
+	memcpy(&y, in->data, sizeof(y));
+	if (x.key != y.key)
+		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
+	x.val += y.val;
+	if (y.ts > x.ts)
+		x.ts = y.ts;
+	return weir_emit(ctx, &x, sizeof(x));
+}
+
+static int u_result(weir_ctx *ctx, const weir_rec *acc)
+{
+	in_rec x;
+	memcpy(&x, acc->data, sizeof(x));
+	int64_t out[OUTW] = { (int64_t)x.key, 0, 0, x.val, x.ts, 0 };
+	if (weir_ctx_window(ctx, &out[1], &out[2]) < 0)
+		return weir_fail(ctx, "weir_ctx_window failed");
+	return weir_emit(ctx, out, sizeof(out));
+}
+
+static int cmp_kwt(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;	/* key, window start, val, ts */
+	for (int i = 0; i < 2; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+static void test_union_window(uint64_t *rnd, int pa, int pb, int pw)
+{
+	int nkeys = 1 + (int)(tap_rand(rnd) % 10);
+	gen_side(&A, rnd, 3000, nkeys, 1 + (int64_t)(tap_rand(rnd) % 25), 0);
+	gen_side(&B, rnd, 1500, nkeys, 1 + (int64_t)(tap_rand(rnd) % 12), 0);
+	for (int i = 0; i < B.n; i++)
+		B.v[i].ts *= 2, B.v[i].val += 1000000;
+	B.bound *= 2;
+	int64_t size = 5 + (int64_t)(tap_rand(rnd) % 40);
+	int n = A.n + B.n;
+	int64_t(*t)[4] = malloc(sizeof(*t) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		const in_rec *r = i < A.n ? &A.v[i] : &B.v[i - A.n];
+		t[i][0] = (int64_t)r->key, t[i][1] = r->ts - mod_pos(r->ts, size), t[i][2] = r->val, t[i][3] = r->ts;
+	}
+	qsort(t, (size_t)n, sizeof(*t), cmp_kwt);
+	out_rec *want = calloc((size_t)n, sizeof(out_rec));
+	int nw = 0;
+	for (int i = 0; i < n;) {
+		int j = i;
+		int64_t sum = 0, max = INT64_MIN;
+		for (; j < n && !cmp_kwt(t[i], t[j]); j++)
+			sum += t[j][2], max = t[j][3] > max ? t[j][3] : max;
+		want[nw++] = (out_rec){ { t[i][0], t[i][1], t[i][1] + size, sum, max }, t[i][1] + size - 1 };
+		i = j;
+	}
+	free(t);
+	reset_sides();
+	reset_got(n + 64);
+	weir_env *env = weir_env_create(pw);
+	weir_stream *a = weir_set_parallelism(weir_source(env, "a", src_poll, &A), pa);
+	weir_stream *b = weir_set_parallelism(weir_source(env, "b", src_poll, &B), pb);
+	a = a ? weir_assign_timestamps(a, ts_of, A.bound, 0) : NULL;
+	b = b ? weir_assign_timestamps(b, NULL, B.bound, 0) : NULL;
+	weir_stream *u = a && b ? weir_union(a, b) : NULL;
+	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, size);
+	weir_stream *win = u ? weir_window_reduce(weir_key_by(u, key_of, NULL), "win", &w, u_reduce, u_result, NULL) : NULL;
+	BUILT(env, win);
+	weir_stream *late = weir_late_records(win);
+	BUILT(env, late);
+	weir_sink(win, "sink", sink, NULL);
+	weir_sink(late, "late", late_sink, NULL);
+	BUILT(env, win);
+	int rc = run(env);
+	char what[160];
+	snprintf(what, sizeof(what), "union of two assigners, tumbling %lld, %d keys, p=%d+%d/%d",
+		 (long long)size, nkeys, pa, pb, pw);
+	is_int(rc, 0, "%s: runs: %s", what, rc ? weir_err_msg() : "");
+	same(got, ngot, want, nw, "%s: one result per (key, window) over both inputs", what);
+	is_int(nlate, 0, "%s: the watermark is the minimum of both: nothing is late", what);
+	is_int(bad_key, 0, "%s: reduce sees one key", what);
+	free(want);
+}
+
 /* ---- co_process ---------------------------------------------------------------------------- */
 
 /*
@@ -637,6 +734,8 @@ int main(void)
 	test_interval_join(&rnd, 2, 2, 2);
 	test_interval_join(&rnd, 1, 2, 2);
 	test_interval_join(&rnd, 2, 1, 1);
+	test_union_window(&rnd, 1, 1, 1);
+	test_union_window(&rnd, 2, 1, 3);
 	test_co_process(&rnd, 1, 1, 1);
 	test_co_process(&rnd, 2, 1, 2);
 	test_co_process(&rnd, 1, 2, 3);
