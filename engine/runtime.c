@@ -191,7 +191,9 @@ static uint64_t assigners(struct subtask *st, uint64_t now)
 }
 
 /* Processing-time timers due now fire; returns when the next one is due
- * (monotonic ns, UINT64_MAX: none). */
+ * (monotonic ns, UINT64_MAX: none). A timer for time T fires once the
+ * clock is past T (wall > T), so every record stamped T by a
+ * processing-time window is in before its window fires. */
 static uint64_t processing_timers(struct subtask *st, uint64_t now)
 {
 	uint64_t due = UINT64_MAX;
@@ -205,13 +207,13 @@ static uint64_t processing_timers(struct subtask *st, uint64_t now)
 			continue;
 		if (!wall)
 			wall = weir_wall_ms();
-		if (next <= wall) {
-			keyed_fire_processing(op, wall);
+		if (next < wall) {
+			keyed_fire_processing(op, wall - 1);
 			next = keyed_next_processing(op);
 			if (next == INT64_MAX)
 				continue;
 		}
-		uint64_t at = now + (uint64_t)(next - wall) * 1000000u;
+		uint64_t at = now + (uint64_t)(next + 1 - wall) * 1000000u;
 		if (at < due)
 			due = at;
 	}

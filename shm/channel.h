@@ -23,7 +23,18 @@
  * hot channel cannot drain the whole pool.
  *
  * The shared part (struct weir_chan_region) holds no pointers, only rings
- * of descriptors, so it can live in memory both ends map.
+ * of descriptors, so it can live in memory both ends map: in private
+ * memory between threads (weir_chan_init), or in a named shared-memory
+ * file between processes (weir_chan_create_shm by the producer, whose pool
+ * the segments come from; weir_chan_attach_shm by the consumer, which maps
+ * that pool). Between processes the region also carries the two ends'
+ * doorbells, and the file's lock bytes say whether each end lives: byte 0
+ * the producer's, byte 1 the consumer's, held by the kernel for as long
+ * as the process lives.
+ *
+ * The producer remembers which segments it sent and has not had back, so
+ * a segment handed back twice, or one it never sent, is refused, and when
+ * the consumer dies every segment of the channel goes home to the pool.
  *
  * Threads: the producer functions (can_send, acquire, recycle, send,
  * send_event) are called by one thread at a time, the consumer functions
@@ -45,13 +56,22 @@ enum weir_msg_kind {
 };
 
 
+#define WEIR_CHAN_MAGIC 0x5745495243484e4cull /* "WEIRCHNL" */
+#define WEIR_CHAN_VERSION 1
+
 struct weir_chan_region {
-	struct ck_ring data;		/* producer -> consumer */
-	struct ck_ring ret;		/* consumer -> producer: emptied segments */
+	uint64_t magic;			/* written last (release) */
+	uint32_t version;
 	uint32_t credits;
+	uint32_t max_floating;
 	uint32_t data_size;		/* slots in the data ring */
 	uint32_t ret_size;
-	uint32_t pad;
+	uint32_t pool_id;		/* the producer's pool */
+	uint32_t consumer_attached;	/* set once a consumer holds lock byte 1 */
+	uint32_t pad[7];
+	struct weir_doorbell db[2];	/* consumer's, producer's (between processes) */
+	struct ck_ring data;		/* producer -> consumer */
+	struct ck_ring ret;		/* consumer -> producer: emptied segments */
 	/* struct weir_chan_msg data_buf[data_size]; then
 	 * struct weir_seg_slot ret_buf[ret_size]; */
 };
@@ -61,6 +81,7 @@ struct weir_chan_stats {
 	uint64_t bytes_sent;
 	uint64_t events_sent;
 	uint64_t floating_taken;	/* segments taken beyond the credit */
+	uint64_t bad_returns;		/* handed back but not ours to take */
 };
 
 struct weir_chan {
@@ -73,9 +94,13 @@ struct weir_chan {
 	/* producer side only */
 	weir_seg *spare;	/* empty segments ready to fill */
 	uint32_t nspare;
+	weir_seg *out;		/* sent and not yet handed back */
+	uint32_t nout;
 	uint32_t owned;		/* segments charged to this channel */
 	uint32_t credits;
 	uint32_t max_owned;	/* credits + max_floating */
+	bool consumer;		/* this handle is the consumer's (attached) */
+	struct weir_shm shm;	/* the region's file, between processes */
 	struct weir_chan_stats stats;
 };
 
@@ -92,9 +117,22 @@ struct weir_chan {
  */
 int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits, uint32_t max_floating,
 		   struct weir_doorbell *consumer_db, struct weir_doorbell *producer_db);
-/* Return every segment the channel holds to the pool and free it. Both
- * ends must be stopped and must have recycled or given back what they
- * held. */
+/* Producer, between processes: a channel in the shared-memory file `name`
+ * whose segments come from pool (a shared pool of this process). The
+ * doorbells are the region's own. 0 or -errno with the trail set. */
+int weir_chan_create_shm(struct weir_chan *c, const char *name, struct weir_pool *pool, uint32_t credits,
+			 uint32_t max_floating);
+/* Consumer, between processes: attach to the channel in `name`, whose
+ * segments are in producer_pool (mapped with weir_pool_attach). Refuses a
+ * region that is truncated, of another version, not ready, inconsistent,
+ * of another pool, or that already has a live consumer. */
+int weir_chan_attach_shm(struct weir_chan *c, const char *name, struct weir_pool *producer_pool);
+/* Does the other end live? (Always true between threads.) */
+bool weir_chan_peer_alive(const struct weir_chan *c);
+/* Producer: return every segment the channel holds (spare, sent and not
+ * handed back, whatever the rings say) to the pool, and free it; the
+ * creator of a shared region removes its file. Consumer: unmap. Both
+ * ends must be stopped, or the other end dead. */
 void weir_chan_release(struct weir_chan *c);
 
 /* Producer: true when a send would stay within the credit. */

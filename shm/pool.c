@@ -17,9 +17,15 @@ static uint32_t pow2_at_least(uint32_t n)
 	return r;
 }
 
-int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t seg_size, int numa_node)
+struct layout {
+	uint32_t ring_size;
+	size_t ring_off;
+	size_t segs_off;
+	size_t len;
+};
+
+static int plan_layout(uint32_t id, uint32_t nsegs, uint32_t seg_size, struct layout *l)
 {
-	memset(p, 0, sizeof(*p));
 	if (seg_size < 4096 || seg_size > (64u << 20) || (seg_size & (seg_size - 1))) {
 		weir_err_set("segment size %u is not a power of two between 4 KiB and 64 MiB", seg_size);
 		return -EINVAL;
@@ -29,25 +35,26 @@ int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t se
 		return -EINVAL;
 	}
 	/* ck_ring keeps one slot empty, hence nsegs + 1. */
-	uint32_t ring_size = pow2_at_least(nsegs + 1);
+	l->ring_size = pow2_at_least(nsegs + 1);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t ring_off = (sizeof(struct weir_pool_hdr) + 63) & ~(size_t)63;
-	size_t segs_off = (ring_off + (size_t)ring_size * sizeof(struct weir_seg_slot) + page - 1) & ~(page - 1);
-	size_t len = segs_off + (size_t)nsegs * seg_size;
+	l->ring_off = (sizeof(struct weir_pool_hdr) + 63) & ~(size_t)63;
+	l->segs_off = (l->ring_off + (size_t)l->ring_size * sizeof(struct weir_seg_slot) + page - 1) & ~(page - 1);
+	l->len = l->segs_off + (size_t)nsegs * seg_size;
+	return 0;
+}
 
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED) {
-		int e = errno;
-		weir_err_errno(e, "pool %u: mmap %zu bytes", id, len);
-		return -e;
-	}
+/* Bind, pre-fault and format the mapping m as a pool; the magic goes last. */
+static void format(struct weir_pool *p, void *m, const struct layout *l, uint32_t id, uint32_t nsegs,
+		   uint32_t seg_size, int numa_node)
+{
 	if (numa_node >= 0 && numa_available() >= 0 && numa_node <= numa_max_node()) {
-		numa_tonode_memory(m, len, numa_node);
+		numa_tonode_memory(m, l->len, numa_node);
 		p->numa_bound = true;
 	}
 	/* Pre-fault from this thread (which the caller runs on the node), so
 	 * the data path takes no page faults. */
-	for (size_t off = 0; off < len; off += page)
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (size_t off = 0; off < l->len; off += page)
 		((volatile uint8_t *)m)[off] = 0;
 
 	struct weir_pool_hdr *h = m;
@@ -55,33 +62,142 @@ int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t se
 	h->seg_size = seg_size;
 	h->nsegs = nsegs;
 	h->pool_id = id;
-	h->ring_off = ring_off;
-	h->segs_off = segs_off;
-	h->map_len = len;
-	weir_ring_init(&h->free, ring_size);
+	h->ring_off = l->ring_off;
+	h->segs_off = l->segs_off;
+	h->map_len = l->len;
+	weir_ring_init(&h->free, l->ring_size);
 
 	p->hdr = h;
-	p->ring = (struct weir_seg_slot *)((uint8_t *)m + ring_off);
-	p->base = (uint8_t *)m + segs_off;
+	p->ring = (struct weir_seg_slot *)((uint8_t *)m + l->ring_off);
+	p->base = (uint8_t *)m + l->segs_off;
 	p->id = id;
 	p->seg_size = seg_size;
 	p->seg_shift = (uint32_t)__builtin_ctz(seg_size);
 	p->nsegs = nsegs;
-	p->map_len = len;
-	for (uint32_t i = 0; i < nsegs; i++) {
+	p->map_len = l->len;
+	for (uint32_t i = 0; i < nsegs; i++)
 		weir_ring_seg_put_mp(&h->free, p->ring, weir_seg_make(id, i)); /* mp: keeps p_head in step */
+	/* The magic goes last: a reader that sees it sees a complete header
+	 * (pairs with the acquire load in weir_pool_attach). */
+	__atomic_store_n(&h->magic, WEIR_POOL_MAGIC, __ATOMIC_RELEASE);
+}
+
+int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t seg_size, int numa_node)
+{
+	memset(p, 0, sizeof(*p));
+	p->shm.fd = -1;
+	struct layout l;
+	int e = plan_layout(id, nsegs, seg_size, &l);
+	if (e < 0)
+		return e;
+	void *m = mmap(NULL, l.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		e = errno;
+		weir_err_errno(e, "pool %u: mmap %zu bytes", id, l.len);
+		return -e;
 	}
-	/* The magic goes last: a reader that sees it sees a complete header. */
-	ck_pr_fence_store();
-	ck_pr_store_64(&h->magic, WEIR_POOL_MAGIC);
+	format(p, m, &l, id, nsegs, seg_size, numa_node);
 	return 0;
+}
+
+/* Whether the kernel gives transparent huge pages to shared memory. */
+static bool shmem_thp(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+	if (!f)
+		return false;
+	char buf[128] = "";
+	bool ok = fgets(buf, sizeof(buf), f) && (strstr(buf, "[always]") || strstr(buf, "[advise]") ||
+						 strstr(buf, "[within_size]"));
+	fclose(f);
+	return ok;
+}
+
+int weir_pool_create_shm(struct weir_pool *p, const char *name, uint32_t id, uint32_t nsegs, uint32_t seg_size,
+			 int numa_node, bool huge)
+{
+	memset(p, 0, sizeof(*p));
+	p->shm.fd = -1;
+	struct layout l;
+	int e = plan_layout(id, nsegs, seg_size, &l);
+	if (e < 0)
+		return e;
+	if ((e = weir_shm_create(&p->shm, name, l.len, NULL)) < 0)
+		return e;
+	if (huge) {
+		if (shmem_thp() && madvise(p->shm.map, l.len, MADV_HUGEPAGE) == 0)
+			p->huge = true;
+		else
+			fprintf(stderr, "weir: pool %s: huge pages for shared memory are not enabled "
+				"(/sys/kernel/mm/transparent_hugepage/shmem_enabled); using normal pages\n", name);
+	}
+	format(p, p->shm.map, &l, id, nsegs, seg_size, numa_node);
+	return 0;
+}
+
+int weir_pool_attach(struct weir_pool *p, const char *name, uint32_t expect_id)
+{
+	memset(p, 0, sizeof(*p));
+	p->shm.fd = -1;
+	int e = weir_shm_open(&p->shm, name, sizeof(struct weir_pool_hdr));
+	if (e < 0)
+		return e;
+	const struct weir_pool_hdr *h = p->shm.map;
+	/* Read every field once, into locals, after the magic (acquire:
+	 * pairs with the release store in format). */
+	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+	struct weir_pool_hdr c;
+	memcpy(&c, h, sizeof(c));
+	const char *why = NULL;
+	char buf[160];
+	struct layout l;
+	if (magic == 0) {
+		why = "not ready (its owner has not finished creating it)";
+	} else if (magic != WEIR_POOL_MAGIC) {
+		why = "not a weir pool (bad magic)";
+	} else if (c.version != WEIR_POOL_VERSION) {
+		snprintf(buf, sizeof(buf), "layout version %u, this build reads %u", c.version, WEIR_POOL_VERSION);
+		why = buf;
+	} else if (c.pool_id != expect_id) {
+		snprintf(buf, sizeof(buf), "pool id %u, expected %u (another pool's file)", c.pool_id, expect_id);
+		why = buf;
+	} else if (plan_layout(c.pool_id, c.nsegs, c.seg_size, &l) < 0 || l.ring_off != c.ring_off ||
+		   l.segs_off != c.segs_off || l.len != c.map_len) {
+		why = "its sizes do not add up";
+	} else if (c.map_len != p->shm.len) {
+		snprintf(buf, sizeof(buf), "truncated: the file has %zu bytes, its header says %llu", p->shm.len,
+			 (unsigned long long)c.map_len);
+		why = buf;
+	}
+	if (why) {
+		weir_shm_close(&p->shm);
+		return weir_err_set("pool '%s': %s", name, why), -EPROTO;
+	}
+	p->hdr = p->shm.map;
+	p->ring = (struct weir_seg_slot *)((uint8_t *)p->shm.map + c.ring_off);
+	p->base = (uint8_t *)p->shm.map + c.segs_off;
+	p->id = c.pool_id;
+	p->seg_size = c.seg_size;
+	p->seg_shift = (uint32_t)__builtin_ctz(c.seg_size);
+	p->nsegs = c.nsegs;
+	p->map_len = c.map_len;
+	p->attached = true;
+	return 0;
+}
+
+bool weir_pool_owner_alive(const struct weir_pool *p)
+{
+	return p->shm.map ? weir_shm_owner_alive(&p->shm) : true;
 }
 
 void weir_pool_release(struct weir_pool *p)
 {
-	if (p->hdr)
+	if (p->shm.map)
+		weir_shm_close(&p->shm);
+	else if (p->hdr)
 		munmap(p->hdr, p->map_len);
 	memset(p, 0, sizeof(*p));
+	p->shm.fd = -1;
 }
 
 int weir_pool_get(struct weir_pool *p, weir_seg *seg)

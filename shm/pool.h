@@ -15,13 +15,20 @@
  *    with the descriptor; whoever holds it is the only one who may touch
  *    the bytes or give it back.
  *
+ * A pool lives either in private memory (local mode) or in a named file
+ * under /dev/shm (weir_pool_create_shm), which other processes of the
+ * cluster map with weir_pool_attach to read segments whose descriptors
+ * reach them. Only the owner takes from and returns to the free list;
+ * attached processes hand descriptors back through channels.
+ *
  * Threads: get/put are lock-free MPMC (ck_ring) and may be called from any
- * thread; create/destroy are not concurrent with anything.
+ * thread of the owner; create/destroy are not concurrent with anything.
  */
 #ifndef WEIR_SHM_POOL_H
 #define WEIR_SHM_POOL_H
 
 #include "shm/ring.h"
+#include "shm/shmfile.h"
 
 #include <ck_ring.h>
 #include <stdbool.h>
@@ -68,6 +75,9 @@ struct weir_pool {
 	uint32_t nsegs;
 	size_t map_len;
 	bool numa_bound;	/* the mapping is bound to the requested node */
+	bool huge;		/* transparent huge pages were requested and are enabled */
+	bool attached;		/* another process's pool, mapped here */
+	struct weir_shm shm;	/* the backing file, for shared pools */
 };
 
 /*
@@ -76,7 +86,25 @@ struct weir_pool {
  * only warns). Returns 0 or -errno with the error trail set.
  */
 int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t seg_size, int numa_node);
-/* Unmap. Segments still owned elsewhere are simply gone. */
+/*
+ * Fill *p with a pool in the shared-memory file `name` (shm/shmfile.h:
+ * mode 0600, owner lock, a dead owner's file replaced). huge: ask for
+ * transparent huge pages; when the system does not allow them for shared
+ * memory, warn once and use normal pages. 0 or -errno with the trail set.
+ */
+int weir_pool_create_shm(struct weir_pool *p, const char *name, uint32_t id, uint32_t nsegs, uint32_t seg_size,
+			 int numa_node, bool huge);
+/*
+ * Map another process's pool. Refuses, naming the problem, a file that is
+ * truncated, not a weir pool, of another layout version, not yet ready, or
+ * whose sizes do not add up, or whose id is not expect_id. Every header
+ * field is read once and checked before use. 0 or -errno.
+ */
+int weir_pool_attach(struct weir_pool *p, const char *name, uint32_t expect_id);
+/* Does the pool's owner live? (Kernel-held lock, not a PID.) */
+bool weir_pool_owner_alive(const struct weir_pool *p);
+/* Unmap (and, for the owner of a shared pool, remove its file). Segments
+ * still owned elsewhere are simply gone. */
 void weir_pool_release(struct weir_pool *p);
 
 /* Take a free segment: 0 and *seg set, or -ENOBUFS when none is free. */

@@ -96,7 +96,13 @@ int main(void)
 		ok(strstr(weir_err_msg(), why[i]) != NULL, "with '%s': %s", why[i], weir_err_msg());
 	}
 
-	/* the bad-length message named s[2], a real segment: recv handed it back */
+	/* the bad-length message named s[2], a real segment, and recv handed
+	 * it back; but it never went out through send, so the producer
+	 * refuses to take it back (a hostile consumer cannot inject
+	 * descriptors into the free list) and still holds it itself */
+	weir_chan_settle(&c); /* reclaim what came back */
+	ok(c.stats.bad_returns == 1, "a segment handed back that was never sent is refused");
+	weir_chan_recycle(&c, s[2]);
 	weir_chan_recycle(&c, s[3]);
 	weir_chan_release(&c);
 	is_int(weir_pool_free_count(&pool), 16, "release returns every segment: none leaked");
