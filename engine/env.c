@@ -26,6 +26,11 @@ void weir_config_defaults(struct weir_config *c)
 	c->batch = 256;
 	c->max_parallelism = 128;
 	c->max_record = 64u << 20;
+	/* WEIR_CHANNELS=shm runs local jobs over shared-memory pools and
+	 * channels, the transport between processes (tests use it to run the
+	 * engine over both). */
+	const char *ch = getenv("WEIR_CHANNELS");
+	c->shm = ch && !strcmp(ch, "shm");
 }
 
 weir_env *weir_env_create(int parallelism)

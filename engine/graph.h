@@ -147,6 +147,7 @@ struct weir_config {
 	uint32_t max_parallelism;	/* key groups */
 	uint32_t max_record;		/* largest record, bytes */
 	bool quiet;			/* no summary on stderr */
+	bool shm;			/* pool and channels in /dev/shm files, as between processes */
 };
 
 void weir_config_defaults(struct weir_config *c);

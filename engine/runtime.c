@@ -29,6 +29,7 @@
 #include "sched/cpu.h"
 
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,8 +481,18 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				    (unsigned long long)nsegs);
 	/* Local mode: the pool lives on the node of our first core. */
 	int node = weir_cpu_node(cpus[0]);
-	if (weir_pool_init(&job->pool, 0, (uint32_t)nsegs, cfg->segment_size, node) < 0)
+	char shm_prefix[64];
+	snprintf(shm_prefix, sizeof(shm_prefix), "weir-local-%d", (int)getpid());
+	if (cfg->shm) {
+		/* what crashed local runs left behind: files whose owner died */
+		weir_shm_sweep("weir-local-");
+		char name[96];
+		snprintf(name, sizeof(name), "%s-pool", shm_prefix);
+		if (weir_pool_create_shm(&job->pool, name, 0, (uint32_t)nsegs, cfg->segment_size, node, false) < 0)
+			return weir_err_wrap("segment pool");
+	} else if (weir_pool_init(&job->pool, 0, (uint32_t)nsegs, cfg->segment_size, node) < 0) {
 		return weir_err_wrap("segment pool");
+	}
 
 	job->subtasks = calloc((size_t)nsub, sizeof(struct subtask));
 	job->chans = calloc((size_t)nchans + 1, sizeof(struct weir_chan));
@@ -534,10 +545,20 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				struct subtask *prod = subtask_of(job, lk->producer, i);
 				struct subtask *cons = subtask_of(job, lk->consumer, j);
 				int c = chan_index(lk, pc, i, j);
-				if (weir_chan_init(&job->chans[c], &job->pool, cfg->credits, cfg->floating,
-						   weir_sched_doorbell(&job->sched, cons->task.worker),
-						   weir_sched_doorbell(&job->sched, prod->task.worker)) < 0)
+				struct weir_chan *ch = &job->chans[c];
+				if (cfg->shm) {
+					/* both ends in this process: one handle, our workers' doorbells */
+					char name[96];
+					snprintf(name, sizeof(name), "%s-ch-%d", shm_prefix, c);
+					if (weir_chan_create_shm(ch, name, &job->pool, cfg->credits, cfg->floating) < 0)
+						return -1;
+					ch->consumer_db = weir_sched_doorbell(&job->sched, cons->task.worker);
+					ch->producer_db = weir_sched_doorbell(&job->sched, prod->task.worker);
+				} else if (weir_chan_init(ch, &job->pool, cfg->credits, cfg->floating,
+							  weir_sched_doorbell(&job->sched, cons->task.worker),
+							  weir_sched_doorbell(&job->sched, prod->task.worker)) < 0) {
 					return -1;
+				}
 				job->nchans = c + 1 > job->nchans ? c + 1 : job->nchans;
 			}
 	}
