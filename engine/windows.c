@@ -297,22 +297,30 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 {
 	struct opinst *op = ctx->op;
 	struct win w = { ts, sat_add(ts, wo->w.gap_ms) };
-	struct win *v;
-	uint32_t n;
-	if (sessions_of(op, wo, &v, &n) < 0)
-		return weir_fail(ctx, "out of memory");
-	/* the span of everything w merges with, transitively */
-	struct win m = w;
-	bool *in = calloc(n ? n : 1, sizeof(bool));
-	if (!in) {
-		free(v);
+	/* The key's live sessions, copied out (merging moves state, which may
+	 * move slots). A key has few sessions: the stack holds them unless it
+	 * has more than 32. */
+	struct win stackv[33], *v = stackv;
+	bool stackin[32], *in = stackin;
+	struct kv_slot *ss = keyed_get(op, wo->s_sessions, NULL, 0);
+	uint32_t n = ss ? ss->vlen / (uint32_t)sizeof(struct win) : 0;
+	if (n > 32 && (!(v = malloc(sizeof(struct win) * (n + 1))) || !(in = malloc(n)))) {
+		if (v != stackv)
+			free(v);
 		return weir_fail(ctx, "out of memory");
 	}
+	if (n)
+		memcpy(v, weir_kv_val(ss), sizeof(struct win) * n);
+	memset(in, 0, n);
+	/* the span of everything w merges with, transitively */
+	struct win m = w;
+	uint32_t merged = 0;
 	for (bool grew = true; grew;) {
 		grew = false;
 		for (uint32_t i = 0; i < n; i++)
 			if (!in[i] && intersects(v[i], m)) {
 				in[i] = true;
+				merged++;
 				grew = true;
 				if (v[i].start < m.start)
 					m.start = v[i].start;
@@ -321,6 +329,7 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 			}
 	}
 	int rc = 0;
+	bool changed = true;
 	if (is_late(wo, op, m)) {
 		rc = weir_emit_side_ts(ctx, op->node->late_tag, rec->data, rec->len, rec->ts);
 		goto out;
@@ -331,22 +340,19 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 			v[k++] = v[i];
 			continue;
 		}
-		if (v[i].start == m.start && v[i].end == m.end)
+		if (v[i].start == m.start && v[i].end == m.end) {
+			changed = merged > 1; /* inside an existing session: nothing moves */
 			continue; /* m itself: its state and timers stay */
+		}
 		if (timers(op, wo, v[i], false, false) < 0 || merge_state(ctx, wo, v[i], m) < 0)
 			rc = -1;
 	}
 	if (rc < 0)
 		goto out;
-	v = realloc(v, sizeof(struct win) * (k + 1));
-	if (!v) {
-		rc = weir_fail(ctx, "out of memory");
-		goto out;
-	}
 	v[k++] = m;
 	bool fired = wo->w.domain == WEIR_EVENT_TIME && m.end - 1 <= op->wm;
-	if (sessions_store(op, wo, v, k) < 0 || add(ctx, wo, m, rec, side) < 0 ||
-	    timers(op, wo, m, true, fired) < 0) {
+	if ((changed && sessions_store(op, wo, v, k) < 0) || add(ctx, wo, m, rec, side) < 0 ||
+	    (changed && timers(op, wo, m, true, fired) < 0)) {
 		rc = ctx->st->failed ? -1 : weir_fail(ctx, "out of memory");
 		goto out;
 	}
@@ -354,8 +360,10 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 	if (fired)
 		rc = emit(ctx, wo, m);
 out:
-	free(in);
-	free(v);
+	if (v != stackv)
+		free(v);
+	if (in != stackin)
+		free(in);
 	return rc;
 }
 
