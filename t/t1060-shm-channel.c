@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,12 +218,12 @@ static int wait_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static void test_stream(char *self, const char *role, long n, const char *what)
+static void test_stream(char *self, const char *role, long n, uint32_t nsegs, const char *what)
 {
 	struct weir_pool pool;
 	struct weir_chan c;
 	max_owned_seen = 0;
-	if (weir_pool_create_shm(&pool, pool_name, 7, 64, SEG, -1, false) < 0 ||
+	if (weir_pool_create_shm(&pool, pool_name, 7, nsegs, SEG, -1, false) < 0 ||
 	    weir_chan_create_shm(&c, chan_name, &pool, 4, 8) < 0)
 		bail("create: %s", weir_err_msg());
 	int rd;
@@ -235,7 +236,7 @@ static void test_stream(char *self, const char *role, long n, const char *what)
 	ok(max_owned_seen <= 12, "%s: the channel never owned more than credits + floating (12): %d", what,
 	   max_owned_seen);
 	weir_chan_release(&c);
-	is_int(weir_pool_free_count(&pool), 64, "%s: every segment back in the pool", what);
+	is_int(weir_pool_free_count(&pool), nsegs, "%s: every segment back in the pool", what);
 	weir_pool_release(&pool);
 	close(rd);
 }
@@ -316,6 +317,34 @@ static void test_kill_producer(char *self)
 	ok(files() == 2, "kill producer: its pool and channel files are still there (%d)", files());
 	is_int(weir_shm_sweep(prefix), 2, "kill producer: sweeping removes both (their owner is dead)");
 	close(rd);
+}
+
+/* Shared memory is the cluster uid's alone: 0600, another uid gets EACCES. */
+static void test_permissions(void)
+{
+	struct weir_pool p;
+	if (weir_pool_create_shm(&p, pool_name, 7, 4, 4096, -1, false) < 0)
+		bail("pool: %s", weir_err_msg());
+	char path[160];
+	snprintf(path, sizeof(path), "/dev/shm/%s", pool_name);
+	struct stat st;
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_uid == getuid(),
+	   "a pool file is mode 0600 and ours (%o)", st.st_mode & 0777);
+	if (getuid() != 0) {
+		ok(1, "# SKIP another uid's access needs root to switch uid");
+	} else {
+		pid_t pid = fork();
+		if (pid == 0) {
+			if (setgid(65534) < 0 || setuid(65534) < 0)
+				_exit(2);
+			int fd = open(path, O_RDWR);
+			_exit(fd < 0 && errno == EACCES ? 0 : 1);
+		}
+		int stc;
+		waitpid(pid, &stc, 0);
+		ok(WIFEXITED(stc) && WEXITSTATUS(stc) == 0, "another uid gets EACCES opening it");
+	}
+	weir_pool_release(&p);
 }
 
 static void test_bad_files(void)
@@ -413,8 +442,12 @@ int main(int argc, char **argv)
 	snprintf(chan_name, sizeof(chan_name), "%s-ch", prefix);
 	char *self = argv[0];
 
-	test_stream(self, "consumer", 2000000, "2M records");
-	test_stream(self, "slow-consumer", 20000, "slow consumer");
+	test_stream(self, "consumer", 2000000, 64, "2M records");
+	test_stream(self, "slow-consumer", 20000, 64, "slow consumer");
+	/* 5 segments for a channel allowed 12: the producer meets an empty
+	 * pool mid-record and waits for the consumer instead of failing */
+	test_stream(self, "consumer", 100000, 5, "pool of 5 segments");
+	test_permissions();
 	test_kill_consumer(self);
 	test_kill_producer(self);
 	test_bad_files();
