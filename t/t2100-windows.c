@@ -53,6 +53,7 @@ static int64_t i64at(const void *p, int i)
 /* ---- input: generated or scripted --------------------------------------- */
 
 #define WAIT_KEY UINT64_MAX	/* a script step: wait for a result (see src_poll) */
+#define W(key, start, n) { WAIT_KEY, key, start, n }
 
 static in_rec *input;
 static int ninput;
@@ -289,6 +290,9 @@ static int rd_sum(weir_ctx *ctx, const weir_rec *acc, const weir_rec *in)
 	a.cnt += b.cnt;
 	if (b.ts > a.ts)
 		a.ts = b.ts;
+	int64_t ws, we;
+	if (weir_ctx_window(ctx, &ws, &we) != -1)
+		__atomic_fetch_add(&bad_iter, 1, __ATOMIC_RELAXED);	/* docs: -1 outside result/fn */
 	return weir_emit(ctx, &a, sizeof(a));
 }
 
@@ -327,7 +331,8 @@ static int ag_add(weir_ctx *ctx, void *acc, const weir_rec *in)
 	a.count++;
 	if (r.ts < a.min_ts)
 		a.min_ts = r.ts;
-	if (in->ts != r.ts)
+	int64_t ws, we;
+	if (in->ts != r.ts || weir_ctx_window(ctx, &ws, &we) != -1)
 		__atomic_fetch_add(&bad_iter, 1, __ATOMIC_RELAXED);
 	memcpy(acc, &a, sizeof(a));
 	return 0;
@@ -487,10 +492,14 @@ static int ref_sliding(int64_t size, int64_t slide, int64_t offset, enum mode m,
 }
 
 /* Sessions: per key, sorted by ts, a record starts a new session unless
- * its window [ts, ts + gap) intersects the current one, that is unless
- * ts < the current session's end. (The inputs of this test never have two
- * timestamps of a key exactly `gap` apart, so whether touching windows
- * merge does not matter.) */
+ * its window [ts, ts + gap) intersects or touches the current one (as in
+ * Flink; docs/api.md), that is unless ts > the current session's end. */
+static int cmp_i64(const void *pa, const void *pb)
+{
+	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+	return a < b ? -1 : a > b;
+}
+
 static int cmp_key_ts(const void *pa, const void *pb)
 {
 	const assign *a = pa, *b = pb;
@@ -512,7 +521,7 @@ static int ref_session(int64_t gap, enum mode m, out_rec *out)
 	for (int i = 0; i < ninput;) {
 		int j = i + 1;
 		int64_t end = as[i].start + gap;
-		while (j < ninput && as[j].key == as[i].key && as[j].start < end) {
+		while (j < ninput && as[j].key == as[i].key && as[j].start <= end) {
 			if (as[j].start + gap > end)
 				end = as[j].start + gap;
 			j++;
@@ -731,14 +740,45 @@ static void test_sliding(uint64_t *rnd)
 	free(want);
 }
 
-static void test_session(uint64_t *rnd)
+/* touching: timestamps of a key may be exactly `gap` apart (their windows
+ * touch and merge); else timestamps are even and the gap odd, so they never
+ * are, and only overlaps merge. */
+static void test_session(uint64_t *rnd, bool touching)
 {
 	int nkeys = 1 + (int)(tap_rand(rnd) % 9);
-	/* per key, records come every ~2*nkeys ms: pick gaps around that so
-	 * that sessions both split and get bridged by out-of-order records */
-	int64_t gap = 2 * (nkeys + (int64_t)(tap_rand(rnd) % (uint64_t)(2 * nkeys + 1))) + 1;	/* odd */
+	/* per key, records come every ~2*nkeys ms (~nkeys when touching): pick
+	 * gaps around that so that sessions both split and get bridged by
+	 * out-of-order records */
+	int64_t gap = touching ? nkeys / 2 + 1 + (int64_t)(tap_rand(rnd) % (uint64_t)(nkeys + 1))
+			       : 2 * (nkeys + (int64_t)(tap_rand(rnd) % (uint64_t)(2 * nkeys + 1))) + 1;
 	int64_t b = gap + (int64_t)(tap_rand(rnd) % (uint64_t)(2 * gap));
-	gen_input(rnd, 5000, nkeys, b, true);	/* even timestamps: never exactly gap apart */
+	gen_input(rnd, 5000, nkeys, b, !touching);
+	if (touching) {
+		/* A session [s, e) fires at W = e - 1, and a record at e is not
+		 * late then: if it came after that watermark it would start a new
+		 * session (documented, as in Flink) instead of extending the
+		 * fired one. Keep every record strictly inside the bound (the
+		 * data is out of order by at most b, the assigner allows b + 1),
+		 * so that W < t - 1 whenever a record at t arrives and nothing it
+		 * touches has fired yet: then the result is the batch one. */
+		bound++;
+		/* how often a key's consecutive timestamps are exactly gap apart */
+		int touches = 0;
+		for (int k = 0; k < nkeys; k++) {
+			int64_t prev = INT64_MIN;
+			int64_t *ts = malloc(sizeof(int64_t) * (size_t)ninput);
+			int n = 0;
+			for (int i = 0; i < ninput; i++)
+				if ((int)input[i].key == k)
+					ts[n++] = input[i].ts;
+			qsort(ts, (size_t)n, sizeof(int64_t), cmp_i64);
+			for (int i = 0; i < n; prev = ts[i++])
+				touches += prev != INT64_MIN && ts[i] - prev == gap;
+			free(ts);
+		}
+		printf("# session gap %lld: %d pairs of a key's consecutive timestamps exactly gap apart (touching)\n",
+		       (long long)gap, touches);
+	}
 	weir_window_spec w = weir_session(WEIR_EVENT_TIME, gap);
 	out_rec *want = malloc(sizeof(*want) * (size_t)ninput);
 	char what[128];
@@ -750,8 +790,8 @@ static void test_session(uint64_t *rnd)
 			int psrc = pcombo[pc][0], pwin = pcombo[pc][1];
 			order_mode = false;	/* merged sessions have no defined arrival order */
 			int nwant = ref_session(gap, (enum mode)m, want);
-			snprintf(what, sizeof(what), "session gap %lld, %d keys (B=%lld, ts from %lld)", (long long)gap,
-				 nkeys, (long long)bound, (long long)input[0].ts);
+			snprintf(what, sizeof(what), "session gap %lld, %d keys (B=%lld, ts from %lld%s)", (long long)gap,
+				 nkeys, (long long)bound, (long long)input[0].ts, touching ? ", touching" : "");
 			run_and_check(what, &w, (enum mode)m, psrc, pwin, pc != 1, want, nwant);
 		}
 	}
@@ -760,11 +800,13 @@ static void test_session(uint64_t *rnd)
 
 /* Sessions merging, deterministic: key 1 gets 0, 100, then 50 bridges
  * them (gap 60: [0,60) [100,160) [50,110) -> [0,160)); key 2 gets 0 and
- * 100, never bridged. B = 200 so that nothing is late. */
+ * 100, never bridged; key 3 gets 0 and 60: [0,60) and [60,120) touch and
+ * merge into [0,120). B = 200 so that nothing is late. */
 static void test_session_bridge(void)
 {
 	static in_rec script[] = {
 		{ 1, 1, 0, 1 }, { 2, 10, 0, 1 }, { 1, 2, 100, 1 }, { 2, 20, 100, 1 }, { 1, 4, 50, 1 },
+		{ 3, 100, 0, 1 }, { 3, 200, 60, 1 },
 	};
 	free(input);
 	ninput = (int)(sizeof(script) / sizeof(script[0]));
@@ -773,25 +815,48 @@ static void test_session_bridge(void)
 	bound = 200;
 	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 60);
 	const out_rec want_agg[] = {
-		{ 1, 0, 160, 7, 3, 0 }, { 2, 0, 60, 10, 1, 0 }, { 2, 100, 160, 20, 1, 100 },
+		{ 1, 0, 160, 7, 3, 0 }, { 2, 0, 60, 10, 1, 0 }, { 2, 100, 160, 20, 1, 100 }, { 3, 0, 120, 300, 2, 0 },
 	};
-	out_rec want[3];
+	out_rec want[4];
 	out_rec ref[8];
 	int nref = ref_session(60, M_AGG, ref);
-	ok(nref == 3 && !memcmp(ref, want_agg, sizeof(want_agg)), "reference sessionizer: a bridging record merges two "
-	   "sessions");
+	ok(nref == 4 && !memcmp(ref, want_agg, sizeof(want_agg)), "reference sessionizer: a bridging record merges two "
+	   "sessions, touching windows merge");
 	for (int m = M_REDUCE; m <= M_PROC; m++) {
 		if (m == M_REDUCE_NORES)
 			continue;
 		memcpy(want, want_agg, sizeof(want));
 		if (m == M_REDUCE) {
-			want[0].x = 100, want[1].x = 0, want[2].x = 100;	/* max ts */
+			want[0].x = 100, want[1].x = 0, want[2].x = 100, want[3].x = 60;	/* max ts */
 		} else if (m == M_PROC) {
-			want[0].x = 4, want[1].x = 10, want[2].x = 20;	/* max value */
+			want[0].x = 4, want[1].x = 10, want[2].x = 20, want[3].x = 200;	/* max value */
 		}
 		order_mode = false;
-		run_and_check("session bridge", &w, (enum mode)m, 1, 1, true, want, 3);
+		run_and_check("session bridge and touch", &w, (enum mode)m, 1, 1, true, want, 4);
 	}
+}
+
+/* A fired session is not extended by a touching record (docs/api.md, as
+ * in Flink): gap 10, B = 0. (1,1,0): session [0,10); (9,100,10): W=9, it
+ * fires; wait for it; (1,2,10) is not late (10 > 9) but its window
+ * [10,20) touches only a session whose state is gone: a new session. */
+static void test_session_after_fire(void)
+{
+	static const in_rec script[] = { { 1, 1, 0, 1 }, { 9, 100, 10, 1 }, W(1, 0, 1), { 1, 2, 10, 1 } };
+	set_script(script, 4);
+	bound = 0;
+	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 10);
+	const out_rec want[] = { { 1, 0, 10, 1, 1, 0 }, { 9, 10, 20, 100, 1, 10 }, { 1, 10, 20, 2, 1, 10 } };
+	order_mode = false;
+	reset_results();
+	weir_env *env = build(&w, M_AGG, 1, 1, true);
+	if (!env)
+		return;
+	int rc = run(env);
+	is_int(rc, 0, "session after fire: runs: %s", rc ? weir_err_msg() : "");
+	is_int(wait_timeouts, 0, "session after fire: the first session fired while the source waited");
+	same_results(want, 3, "a record touching a fired session starts a new one");
+	is_int(nlate, 0, "session after fire: nothing is late");
 }
 
 /* Sliding windows with slide > size leave gaps: size 10, slide 20 gives
@@ -899,7 +964,6 @@ static int model(int64_t size, int64_t slide, int64_t lateness, enum mode m, out
 	return nout;
 }
 
-#define W(key, start, n) { WAIT_KEY, key, start, n }
 
 static int cmp_in(const void *pa, const void *pb)
 {
@@ -1475,13 +1539,15 @@ int main(void)
 	cfg.pin = false;
 	test_tumbling(&rnd);
 	test_sliding(&rnd);
-	test_session(&rnd);
+	test_session(&rnd, false);
+	test_session(&rnd, true);
 	test_session_bridge();
 	test_sliding_gap();
 	test_assigner_chained(&rnd);
 	test_lateness();
 	test_lateness_sliding();
 	test_lateness_session();
+	test_session_after_fire();
 	test_idleness();
 	test_processing_time(&rnd);
 	test_cascade(&rnd, 1, 1);

@@ -318,7 +318,21 @@ static void test_window_join(uint64_t *rnd, bool sliding, int pa, int pb, int pj
 	is_int(rc, 0, "%s: runs: %s", what, rc ? weir_err_msg() : "");
 	out_rec *want = malloc(sizeof(out_rec) * PAIRS_CAP);
 	int nwant = ref_window_join(size, slide, offset, want, PAIRS_CAP);
+	/* docs/api.md: for each left record in arrival order, for each right
+	 * record in arrival order. With one subtask everywhere the sink sees
+	 * the pairs as emitted, and arrival order is value order. */
+	int disorder = 0;
+	if (pa == 1 && pb == 1 && pj == 1)
+		for (int i = 1; i < ngot && i < got_cap; i++) {
+			const int64_t *x = got[i - 1].f, *y = got[i].f;
+			if (got[i].ts == got[i - 1].ts && x[0] == y[0] &&
+			    (y[1] < x[1] || (y[1] == x[1] && y[4] <= x[4])) && disorder++ < 3)
+				diag("    pair (%lld, %lld) came after (%lld, %lld) in window ending %lld", (long long)y[1],
+				     (long long)y[4], (long long)x[1], (long long)x[4], (long long)got[i].ts + 1);
+		}
 	same(got, ngot, want, nwant, "%s: the nested loop's pairs", what);
+	if (pa == 1 && pb == 1 && pj == 1)
+		is_int(disorder, 0, "%s: each window's pairs in nested-loop order (left, then right, by arrival)", what);
 	is_int(bad_key, 0, "%s: join function sees the key and the timestamps", what);
 	is_int(nlate, 0, "%s: nothing is late, so weir_late_records is empty", what);
 	for (int i = 0; i < nlate && i < 4; i++)
@@ -344,7 +358,10 @@ static void test_interval_join(uint64_t *rnd, int pa, int pb, int pj)
 	BUILT(env, a && b);
 	weir_stream *j = weir_interval_join(a, b, "ijoin", lower, upper, join_fn, NULL);
 	BUILT(env, j);
+	weir_stream *late = weir_late_records(j);
+	BUILT(env, late);
 	weir_sink(j, "sink", sink, NULL);
+	weir_sink(late, "late", late_sink, NULL);
 	BUILT(env, j);
 	int rc = run(env);
 	char what[160];
@@ -355,13 +372,14 @@ static void test_interval_join(uint64_t *rnd, int pa, int pb, int pj)
 	int nwant = ref_interval_join(lower, upper, want, PAIRS_CAP);
 	same(got, ngot, want, nwant, "%s: the nested loop's pairs, timestamp max(l.ts, r.ts)", what);
 	is_int(bad_key, 0, "%s: join function sees the key and the timestamps", what);
+	is_int(nlate, 0, "%s: nothing is below the watermark, so weir_late_records is empty", what);
 	free(want);
 }
 
 /* Session window join (gap odd, timestamps even: never exactly a gap
- * apart). Per key, the sessions are those of both sides' records together
- * (sorted by ts, a new session where ts >= the current end); every a x b
- * pair within one session, timestamp end - 1. */
+ * apart, so no two windows just touch). Per key, the sessions are those of
+ * both sides' records together (sorted by ts, a new session where ts > the
+ * current end); every a x b pair within one session, timestamp end - 1. */
 static int cmp_ts(const void *pa, const void *pb)
 {
 	const in_rec *a = pa, *b = pb;
@@ -385,7 +403,7 @@ static int ref_session_join(int64_t gap, out_rec *want, int cap)
 	for (int i = 0; i < n;) {
 		int j = i + 1;
 		int64_t end = u[i].ts + gap;
-		while (j < n && u[j].key == u[i].key && u[j].ts < end) {
+		while (j < n && u[j].key == u[i].key && u[j].ts <= end) {
 			if (u[j].ts + gap > end)
 				end = u[j].ts + gap;
 			j++;
@@ -440,6 +458,59 @@ static void test_session_join(uint64_t *rnd, int pa, int pb, int pj)
 	is_int(bad_key, 0, "%s: join function sees the key and the timestamps", what);
 	is_int(nlate, 0, "%s: nothing is late, so weir_late_records is empty", what);
 	free(want);
+}
+
+/* An interval join emits a pair as soon as its second record arrives,
+ * without waiting for a watermark (docs/api.md): a and b each emit one
+ * record (key 1, ts 100; B = 0, so both watermarks stay at 99) and then
+ * stay idle; b waits (at most 3 s) for the pair to reach the sink before
+ * either source ends. */
+static int imm_done, imm_seen;
+static uint64_t imm_t0[2];	/* per side: each source touches its own */
+
+static int imm_poll(weir_ctx *ctx)
+{
+	struct side *s = weir_ctx_arg(ctx);
+	static const in_rec r = { 1, 1, 100 };
+	if (s->next[0] == 0) {
+		s->next[0] = 1;
+		imm_t0[s == &B] = weir_ctx_now_ns(ctx);
+		return weir_emit_ts(ctx, &r, sizeof(r), r.ts) < 0 ? -1 : WEIR_SOURCE_MORE;
+	}
+	if (s == &B && !__atomic_load_n(&imm_done, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&lock);
+		int n = ngot;
+		pthread_mutex_unlock(&lock);
+		if (n || weir_ctx_now_ns(ctx) - imm_t0[1] > 3000000000ull) {
+			imm_seen = n;
+			__atomic_store_n(&imm_done, 1, __ATOMIC_RELEASE);
+		}
+	}
+	if (__atomic_load_n(&imm_done, __ATOMIC_ACQUIRE))
+		return WEIR_SOURCE_END;
+	weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+	return WEIR_SOURCE_IDLE;
+}
+
+static void test_interval_join_immediate(void)
+{
+	reset_sides();
+	A.next[0] = B.next[0] = 0;
+	reset_got(16);
+	imm_done = imm_seen = 0;
+	weir_env *env = weir_env_create(1);
+	weir_stream *a = weir_assign_timestamps(weir_source(env, "a", imm_poll, &A), ts_of, 0, 0);
+	weir_stream *b = weir_assign_timestamps(weir_source(env, "b", imm_poll, &B), ts_of, 0, 0);
+	BUILT(env, a && b);
+	weir_stream *j = weir_interval_join(weir_key_by(a, key_of, NULL), weir_key_by(b, key_of, NULL), "ijoin", 0, 0,
+					    join_fn, NULL);
+	BUILT(env, j);
+	weir_sink(j, "sink", sink, NULL);
+	BUILT(env, j);
+	int rc = run(env);
+	is_int(rc, 0, "interval join, one record a side: runs: %s", rc ? weir_err_msg() : "");
+	ok(imm_seen == 1 && ngot == 1, "the pair is emitted when its second record arrives, while the watermark is still "
+	   "below it (seen while waiting: %d; in all: %d)", imm_seen, ngot);
 }
 
 /* ---- union of two watermarked streams into one window -------------------------- */
@@ -734,6 +805,7 @@ int main(void)
 	test_interval_join(&rnd, 2, 2, 2);
 	test_interval_join(&rnd, 1, 2, 2);
 	test_interval_join(&rnd, 2, 1, 1);
+	test_interval_join_immediate();
 	test_union_window(&rnd, 1, 1, 1);
 	test_union_window(&rnd, 2, 1, 3);
 	test_co_process(&rnd, 1, 1, 1);
