@@ -50,7 +50,7 @@ bool weir_shm_byte_held(const struct weir_shm *m, int off);
 /* Remove every file whose name starts with prefix and whose owner is dead;
  * returns how many (or -errno). */
 int weir_shm_sweep(const char *prefix);
-/* Count the files whose name starts with prefix (tests, `cluster stop`). */
+/* Count the files whose name starts with prefix (tests, operations). */
 int weir_shm_count(const char *prefix);
 
 #endif

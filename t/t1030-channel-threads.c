@@ -76,8 +76,9 @@ static void *producer(void *arg)
 }
 
 /* One run: over a private region (shm false) or over a shared-memory pool
- * and channel attached by the consumer as another process would (the
- * same ring code TSan can see here, across threads). */
+ * and channel attached by the consumer as another process would. TSan
+ * checks the ring logic in the private run; it cannot relate the two
+ * mappings of one file, so the shared run checks the data only. */
 static void run_mode(bool shm)
 {
 	const char *mode = shm ? "shared memory" : "private memory";

@@ -437,6 +437,7 @@ int main(int argc, char **argv)
 	}
 	seed = tap_seed();
 	alarm(240);
+	weir_shm_sweep("weir-t1060-"); /* files of killed earlier runs (dead owners only) */
 	snprintf(prefix, sizeof(prefix), "weir-t1060-%d", (int)getpid());
 	snprintf(pool_name, sizeof(pool_name), "%s-pool", prefix);
 	snprintf(chan_name, sizeof(chan_name), "%s-ch", prefix);
