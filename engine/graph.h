@@ -148,6 +148,7 @@ struct weir_config {
 	uint32_t max_record;		/* largest record, bytes */
 	bool quiet;			/* no summary on stderr */
 	bool shm;			/* pool and channels in /dev/shm files, as between processes */
+	bool huge_pages;		/* shm: ask for transparent huge pages (falls back, with a warning) */
 };
 
 void weir_config_defaults(struct weir_config *c);

@@ -40,6 +40,10 @@ static const char usage[] =
 	"  --spin-us N             busy-poll this long before a worker sleeps (50)\n"
 	"  --batch N               records per step (256)\n"
 	"  --max-parallelism N     key groups (128)\n"
+	"  --shm                   pool and channels in /dev/shm, as between processes\n"
+	"                          (also WEIR_CHANNELS=shm)\n"
+	"  --huge-pages            with --shm: transparent huge pages for the pool, when\n"
+	"                          /dev/shm allows them (else a warning, normal pages)\n"
 	"  -q, --quiet             no job summary on stderr\n";
 
 static volatile sig_atomic_t cancelled;
@@ -145,6 +149,10 @@ static int cmd_local(int argc, char **argv)
 		} else if (!strcmp(a, "--max-parallelism")) {
 			NUM(1, 32768, false);
 			cfg.max_parallelism = (uint32_t)v;
+		} else if (!strcmp(a, "--shm")) {
+			cfg.shm = true;
+		} else if (!strcmp(a, "--huge-pages")) {
+			cfg.huge_pages = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			cfg.quiet = true;
 		} else if (a[0] == '-' && a[1]) {

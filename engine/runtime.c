@@ -488,7 +488,8 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 		weir_shm_sweep("weir-local-");
 		char name[96];
 		snprintf(name, sizeof(name), "%s-pool", shm_prefix);
-		if (weir_pool_create_shm(&job->pool, name, 0, (uint32_t)nsegs, cfg->segment_size, node, false) < 0)
+		if (weir_pool_create_shm(&job->pool, name, 0, (uint32_t)nsegs, cfg->segment_size, node,
+					 cfg->huge_pages) < 0)
 			return weir_err_wrap("segment pool");
 	} else if (weir_pool_init(&job->pool, 0, (uint32_t)nsegs, cfg->segment_size, node) < 0) {
 		return weir_err_wrap("segment pool");

@@ -100,15 +100,20 @@ int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t se
 	return 0;
 }
 
-/* Whether the kernel gives transparent huge pages to shared memory. */
-static bool shmem_thp(void)
+/* Whether files on /dev/shm may get transparent huge pages: that is the
+ * tmpfs mount's huge= option (shmem_enabled in /sys only covers internal
+ * shared memory). */
+static bool shm_mount_thp(void)
 {
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+	FILE *f = fopen("/proc/self/mounts", "r");
 	if (!f)
 		return false;
-	char buf[128] = "";
-	bool ok = fgets(buf, sizeof(buf), f) && (strstr(buf, "[always]") || strstr(buf, "[advise]") ||
-						 strstr(buf, "[within_size]"));
+	char line[512];
+	bool ok = false;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " /dev/shm ") && (strstr(line, "huge=always") || strstr(line, "huge=advise") ||
+						  strstr(line, "huge=within_size")))
+			ok = true;
 	fclose(f);
 	return ok;
 }
@@ -125,11 +130,11 @@ int weir_pool_create_shm(struct weir_pool *p, const char *name, uint32_t id, uin
 	if ((e = weir_shm_create(&p->shm, name, l.len, NULL)) < 0)
 		return e;
 	if (huge) {
-		if (shmem_thp() && madvise(p->shm.map, l.len, MADV_HUGEPAGE) == 0)
+		if (shm_mount_thp() && madvise(p->shm.map, l.len, MADV_HUGEPAGE) == 0)
 			p->huge = true;
 		else
-			fprintf(stderr, "weir: pool %s: huge pages for shared memory are not enabled "
-				"(/sys/kernel/mm/transparent_hugepage/shmem_enabled); using normal pages\n", name);
+			fprintf(stderr, "weir: pool %s: /dev/shm is not mounted with huge=always, advise or "
+				"within_size; using normal pages\n", name);
 	}
 	format(p, p->shm.map, &l, id, nsegs, seg_size, numa_node);
 	return 0;

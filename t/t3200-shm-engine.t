@@ -26,4 +26,13 @@ WEIR_CHANNELS=shm run_weir local "$JOBS/wordcount.so" -p 2 -- "$T/in.txt" "$T/o2
 check "the next run succeeds (status $rc)" test "$rc" -eq 0
 after=$(ls /dev/shm | grep -c '^weir-local-' || true)
 check "and removed the dead run's files ($after left)" test "$after" -eq "$before"
+# --shm --huge-pages: huge pages when /dev/shm allows them, else a warning
+# that names the mount option, and the job runs all the same
+run_weir local "$JOBS/wordcount.so" --shm --huge-pages -- "$T/in.txt" "$T/o3"
+check "--shm --huge-pages runs (status $rc)" test "$rc" -eq 0
+if grep -q ' /dev/shm .*huge=\(always\|advise\|within_size\)' /proc/self/mounts; then
+	check "no fallback warning where /dev/shm allows huge pages" bash -c "! grep -q 'using normal pages' '$T/err'"
+else
+	check "the fallback is said: $(grep -o 'not mounted with huge=.*' "$T/err")" grep -q 'using normal pages' "$T/err"
+fi
 done_testing
