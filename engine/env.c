@@ -418,6 +418,8 @@ struct node *weir_keyed_node(weir_stream *a, weir_stream *b, const char *name, c
 
 int weir_node_state(weir_env *env, struct node *n, const char *name, enum weir_state_kind kind)
 {
+	if (n->nstates >= 254) /* ids are one byte in composite keys; 255 is the timers' */
+		return weir_env_error(env, "%s: more than 254 states", n->name);
 	weir_state_desc *d = realloc(n->states, sizeof(*d) * (size_t)(n->nstates + 1));
 	if (!d)
 		return weir_env_error(env, "out of memory");

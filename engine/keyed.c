@@ -26,7 +26,8 @@ void keyed_release(struct keyed *k)
 {
 	for (int d = 0; d < 2; d++) {
 		for (uint32_t i = 0; i < k->heap[d].n; i++)
-			free(k->heap[d].v[i].ck);
+			if (k->heap[d].v[i].cklen > KEYED_TIMER_INLINE)
+				free(k->heap[d].v[i].ck.ptr);
 		free(k->heap[d].v);
 	}
 	weir_kv_release(&k->kv);
@@ -40,7 +41,7 @@ void keyed_release(struct keyed *k)
  * its length in *len, or NULL when out of memory. */
 static const uint8_t *composite(struct keyed *k, unsigned state, const void *ns, uint32_t nslen, uint32_t *len)
 {
-	uint32_t n = 8 + k->klen + nslen;
+	uint32_t n = 4 + k->klen + nslen;
 	if (n > k->ckcap) {
 		uint32_t cap = n < 256 ? 256 : n * 2;
 		uint8_t *b = realloc(k->ck, cap);
@@ -49,14 +50,16 @@ static const uint8_t *composite(struct keyed *k, unsigned state, const void *ns,
 		k->ck = b;
 		k->ckcap = cap;
 	}
-	uint16_t s16 = (uint16_t)state, n16 = (uint16_t)nslen;
-	memcpy(k->ck, &s16, 2);
-	memcpy(k->ck + 2, &n16, 2);
-	memcpy(k->ck + 4, &k->klen, 4);
+	/* the sizes were checked on the way in: state <= 255, namespace
+	 * <= 255 bytes, key <= KEYED_MAX_KEY */
+	uint16_t k16 = (uint16_t)k->klen;
+	k->ck[0] = (uint8_t)state;
+	k->ck[1] = (uint8_t)nslen;
+	memcpy(k->ck + 2, &k16, 2);
 	if (k->klen)
-		memcpy(k->ck + 8, k->key, k->klen);
+		memcpy(k->ck + 4, k->key, k->klen);
 	if (nslen)
-		memcpy(k->ck + 8 + k->klen, ns, nslen);
+		memcpy(k->ck + 4 + k->klen, ns, nslen);
 	*len = n;
 	return k->ck;
 }
@@ -159,6 +162,43 @@ static struct keyed_timer heap_pop(struct keyed_heap *h)
 
 /* A timer's table entry: state KEYED_TIMER_STATE, namespace
  * [u8 domain][i64 time][the caller's namespace]. */
+static int push(struct keyed *k, enum weir_time_domain d, int64_t time, const uint8_t *ck, uint32_t n, bool dedup)
+{
+	struct keyed_timer t = { .time = time, .seq = k->seq++, .cklen = n, .dedup = dedup };
+	if (n <= KEYED_TIMER_INLINE) {
+		memcpy(t.ck.inl, ck, n);
+	} else {
+		if (!(t.ck.ptr = malloc(n)))
+			return -1;
+		memcpy(t.ck.ptr, ck, n);
+	}
+	if (heap_push(&k->heap[d], t) < 0) {
+		if (n > KEYED_TIMER_INLINE)
+			free(t.ck.ptr);
+		return -1;
+	}
+	return 0;
+}
+
+static const uint8_t *timer_ck(const struct keyed_timer *t)
+{
+	return t->cklen <= KEYED_TIMER_INLINE ? t->ck.inl : t->ck.ptr;
+}
+
+int keyed_timer_once(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen)
+{
+	uint8_t tns[9 + 64];
+	if (nslen > 64)
+		return -1;
+	tns[0] = (uint8_t)d;
+	memcpy(tns + 1, &time, 8);
+	if (nslen)
+		memcpy(tns + 9, ns, nslen);
+	uint32_t n;
+	const uint8_t *ck = composite(&op->keyed, KEYED_TIMER_STATE, tns, 9 + nslen, &n);
+	return ck ? push(&op->keyed, d, time, ck, n, false) : -1;
+}
+
 int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen, bool add)
 {
 	uint8_t tns[9 + 64];
@@ -182,13 +222,10 @@ int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const 
 	}
 	if (s)
 		return 0; /* registered already: fires once */
-	struct keyed_timer t = { .time = time, .seq = k->seq++, .cklen = n };
-	t.ck = malloc(n);
-	if (!t.ck)
+	if (!weir_kv_insert(&k->kv, h, ck, n, NULL, 0, 0))
 		return -1;
-	memcpy(t.ck, ck, n);
-	if (!weir_kv_insert(&k->kv, h, ck, n, NULL, 0, 0) || heap_push(&k->heap[d], t) < 0) {
-		free(t.ck);
+	if (push(k, d, time, ck, n, true) < 0) {
+		keyed_timer(op, d, time, ns, nslen, false);
 		return -1;
 	}
 	return 0;
@@ -202,24 +239,28 @@ static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto)
 	struct keyed_heap *h = &k->heap[d];
 	while (h->n && h->v[0].time <= upto) {
 		struct keyed_timer t = heap_pop(h);
-		struct kv_slot *s = weir_kv_get(&k->kv, weir_key_hash(t.ck, t.cklen), t.ck, t.cklen);
-		if (!s) { /* deleted since */
-			free(t.ck);
-			continue;
+		const uint8_t *ck = timer_ck(&t);
+		if (t.dedup) {
+			struct kv_slot *s = weir_kv_get(&k->kv, weir_key_hash(ck, t.cklen), ck, t.cklen);
+			if (!s) { /* deleted since */
+				if (t.cklen > KEYED_TIMER_INLINE)
+					free(t.ck.ptr);
+				continue;
+			}
+			weir_kv_del(&k->kv, s);
 		}
-		weir_kv_del(&k->kv, s);
-		uint16_t nslen16;
-		uint32_t klen;
-		memcpy(&nslen16, t.ck + 2, 2);
-		memcpy(&klen, t.ck + 4, 4);
-		k->key = t.ck + 8;
+		uint16_t klen;
+		uint32_t nslen = ck[1];
+		memcpy(&klen, ck + 2, 2);
+		k->key = ck + 4;
 		k->klen = klen;
-		const uint8_t *tns = t.ck + 8 + klen;
+		const uint8_t *tns = ck + 4 + klen;
 		op->ctx.cur_ts = t.time;
-		int rc = op->node->impl->timer(&op->ctx, t.time, d, tns + 9, (uint32_t)nslen16 - 9);
+		int rc = op->node->impl->timer(&op->ctx, t.time, d, tns + 9, nslen - 9);
 		k->key = NULL;
 		k->klen = 0;
-		free(t.ck);
+		if (t.cklen > KEYED_TIMER_INLINE)
+			free(t.ck.ptr);
 		if (rc < 0 || op->ctx.st->failed) {
 			if (!op->ctx.st->failed)
 				weir_op_fail(op->ctx.st, op, "timer callback failed (returned %d without a message)", rc);
@@ -258,8 +299,9 @@ int keyed_deliver(struct opinst *op, const weir_rec *rec, const struct input *in
 	int rc = in->key_fn((weir_ctx *)&in->keyctx, rec, &key);
 	if (rc < 0 || st->failed)
 		return st->failed ? -1 : weir_op_fail(st, op, "key function failed (returned %d)", rc);
-	if (key.len > st->job->cfg.max_record || (key.len && !key.data))
-		return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len, key.data);
+	if (key.len > KEYED_MAX_KEY || (key.len && !key.data))
+		return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p (keyed operators "
+				    "take keys of at most %u bytes)", key.len, key.data, KEYED_MAX_KEY);
 	op->keyed.key = key.data;
 	op->keyed.klen = key.len;
 	op->ctx.cur_ts = rec->ts;

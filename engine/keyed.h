@@ -8,13 +8,16 @@
  * operator instance:
  *
  *  - one state table (engine/state.h) whose keys are composites
- *        [u16 state id][u16 namespace length][u32 key length][key][namespace]
+ *        [u8 state id][u8 namespace length][u16 key length][key][namespace]
  *    so that every state of every key (and, for windows, of every window:
- *    the namespace) is one entry, reached in one lookup;
+ *    the namespace) is one entry, reached in one lookup; short, so that a
+ *    window's count with an 8-byte key fits a slot's inline bytes;
  *  - two timer heaps (event time, processing time) ordered by (time, seq);
  *    a timer is also an entry in the table (state id KEYED_TIMER_STATE),
  *    which makes registration idempotent and deletion a table delete: a
- *    popped timer whose entry is gone is skipped.
+ *    popped timer whose entry is gone is skipped. Engine code that never
+ *    registers a timer twice nor deletes one (tumbling and sliding windows)
+ *    skips the entry: keyed_timer_once.
  *
  * Event-time timers fire as the operator's watermark passes them; at the
  * end of input the watermark is +infinity and every remaining timer fires,
@@ -29,7 +32,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define KEYED_TIMER_STATE 0xffffu
+#define KEYED_TIMER_STATE 0xffu
+#define KEYED_MAX_KEY 0xffffu	/* keys of keyed operators: at most 64 KiB - 1 */
+#define KEYED_TIMER_INLINE 40
 
 struct opinst;
 struct subtask;
@@ -47,8 +52,12 @@ struct keyed_impl {
 struct keyed_timer {
 	int64_t time;
 	uint64_t seq;
-	uint8_t *ck;		/* malloc'd copy of the timer's composite key */
 	uint32_t cklen;
+	bool dedup;		/* has a table entry (keyed_timer), or not (keyed_timer_once) */
+	union {			/* the timer's composite key: inline when short */
+		uint8_t inl[KEYED_TIMER_INLINE];
+		uint8_t *ptr;
+	} ck;
 };
 
 struct keyed_heap {
@@ -92,6 +101,9 @@ struct kv_slot *keyed_put(struct opinst *op, int state, const void *ns, uint32_t
 void keyed_del(struct opinst *op, int state, const void *ns, uint32_t nslen);
 int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen,
 		bool add);
+/* A timer its caller guarantees to register once and never delete: no
+ * table entry, so one heap push instead of two table operations. */
+int keyed_timer_once(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen);
 /* Append one list item ([u32 len][u32 0][i64 ts][bytes, pad 8]) to the
  * value of slot; 0 or -1. */
 int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t ts);

@@ -62,6 +62,18 @@ static int64_t sat_add(int64_t a, int64_t b)
 	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
 }
 
+/* A window's namespace in state keys: its start (tumbling and sliding
+ * windows of one operator share their size), or start and end (sessions).
+ * 8 bytes keep a count with an 8-byte key inline in its slot. */
+static uint32_t ns_of(const struct window_op *wo, struct win w, uint8_t ns[16])
+{
+	memcpy(ns, &w.start, 8);
+	if (wo->w.kind != WEIR_SESSION)
+		return 8;
+	memcpy(ns + 8, &w.end, 8);
+	return 16;
+}
+
 static bool is_late(const struct window_op *wo, const struct opinst *op, struct win w)
 {
 	return wo->w.domain == WEIR_EVENT_TIME && sat_add(w.end - 1, wo->w.allowed_lateness_ms) <= op->wm;
@@ -96,19 +108,21 @@ static int add(weir_ctx *ctx, struct window_op *wo, struct win w, const weir_rec
 {
 	struct opinst *op = ctx->op;
 	int state = side ? wo->s_right : wo->s_acc;
-	struct kv_slot *s = keyed_get(op, state, &w, sizeof(w));
-	int created = !s && (wo->kind != W_JOIN || !keyed_get(op, side ? wo->s_acc : wo->s_right, &w, sizeof(w)));
+	uint8_t ns[16];
+	uint32_t nl = ns_of(wo, w, ns);
+	struct kv_slot *s = keyed_get(op, state, ns, nl);
+	int created = !s && (wo->kind != W_JOIN || !keyed_get(op, side ? wo->s_acc : wo->s_right, ns, nl));
 	int rc = -1;
 	switch (wo->kind) {
 	case W_REDUCE:
 		if (!s)
-			rc = keyed_put(op, state, &w, sizeof(w), rec->data, rec->len) ? 0 : weir_fail(ctx, "out of memory");
+			rc = keyed_put(op, state, ns, nl, rec->data, rec->len) ? 0 : weir_fail(ctx, "out of memory");
 		else
 			rc = reduce_into(ctx, wo, s, rec->data, rec->len, rec->ts);
 		break;
 	case W_AGGREGATE:
 		if (!s) {
-			if (!(s = keyed_put(op, state, &w, sizeof(w), NULL, 0)) || !weir_kv_reserve(s, wo->agg.acc_size))
+			if (!(s = keyed_put(op, state, ns, nl, NULL, 0)) || !weir_kv_reserve(s, wo->agg.acc_size))
 				return weir_fail(ctx, "out of memory");
 			s->vlen = wo->agg.acc_size;
 			memset(weir_kv_val(s), 0, wo->agg.acc_size);
@@ -119,7 +133,7 @@ static int add(weir_ctx *ctx, struct window_op *wo, struct win w, const weir_rec
 		break;
 	case W_PROCESS:
 	case W_JOIN:
-		if (!s && !(s = keyed_put(op, state, &w, sizeof(w), NULL, 0)))
+		if (!s && !(s = keyed_put(op, state, ns, nl, NULL, 0)))
 			return weir_fail(ctx, "out of memory");
 		rc = keyed_list_append(s, rec->data, rec->len, rec->ts) < 0 ? weir_fail(ctx, "out of memory") : 0;
 		break;
@@ -140,8 +154,10 @@ static void iter_of(struct kv_slot *s, weir_iter *it)
 static int emit(weir_ctx *ctx, struct window_op *wo, struct win w)
 {
 	struct opinst *op = ctx->op;
-	struct kv_slot *s = keyed_get(op, wo->s_acc, &w, sizeof(w));
-	struct kv_slot *r = wo->kind == W_JOIN ? keyed_get(op, wo->s_right, &w, sizeof(w)) : NULL;
+	uint8_t ns[16];
+	uint32_t nl = ns_of(wo, w, ns);
+	struct kv_slot *s = keyed_get(op, wo->s_acc, ns, nl);
+	struct kv_slot *r = wo->kind == W_JOIN ? keyed_get(op, wo->s_right, ns, nl) : NULL;
 	if (!s && !r)
 		return 0;
 	op->keyed.in_window = true;
@@ -208,9 +224,11 @@ static int sessions_store(struct opinst *op, struct window_op *wo, const struct 
 
 static int clear_window(struct opinst *op, struct window_op *wo, struct win w)
 {
-	keyed_del(op, wo->s_acc, &w, sizeof(w));
+	uint8_t ns[16];
+	uint32_t nl = ns_of(wo, w, ns);
+	keyed_del(op, wo->s_acc, ns, nl);
 	if (wo->kind == W_JOIN)
-		keyed_del(op, wo->s_right, &w, sizeof(w));
+		keyed_del(op, wo->s_right, ns, nl);
 	if (wo->w.kind != WEIR_SESSION)
 		return 0;
 	struct win *v;
@@ -230,15 +248,21 @@ static int clear_window(struct opinst *op, struct window_op *wo, struct win w)
  * lateness. */
 static int timers(struct opinst *op, struct window_op *wo, struct win w, bool add_them, bool fired)
 {
+	/* [namespace][type]. Tumbling and sliding windows register their
+	 * timers once, with their state, and never delete them: no table
+	 * entry needed. Sessions merge, which deletes timers. */
 	uint8_t ns[17];
-	memcpy(ns, &w, 16);
-	ns[16] = T_FIRE;
-	if (!fired && keyed_timer(op, wo->w.domain, w.end - 1, ns, 17, add_them) < 0)
+	uint32_t nl = ns_of(wo, w, ns);
+	bool once = wo->w.kind != WEIR_SESSION;
+	ns[nl] = T_FIRE;
+	if (!fired && (once ? keyed_timer_once(op, wo->w.domain, w.end - 1, ns, nl + 1)
+			    : keyed_timer(op, wo->w.domain, w.end - 1, ns, nl + 1, add_them)) < 0)
 		return -1;
 	if (wo->w.domain == WEIR_EVENT_TIME && wo->w.allowed_lateness_ms > 0) {
-		ns[16] = T_CLEANUP;
-		if (keyed_timer(op, WEIR_EVENT_TIME, sat_add(w.end - 1, wo->w.allowed_lateness_ms), ns, 17,
-				add_them) < 0)
+		ns[nl] = T_CLEANUP;
+		int64_t t = sat_add(w.end - 1, wo->w.allowed_lateness_ms);
+		if ((once ? keyed_timer_once(op, WEIR_EVENT_TIME, t, ns, nl + 1)
+			  : keyed_timer(op, WEIR_EVENT_TIME, t, ns, nl + 1, add_them)) < 0)
 			return -1;
 	}
 	return 0;
@@ -248,9 +272,11 @@ static int timers(struct opinst *op, struct window_op *wo, struct win w, bool ad
 static int merge_state(weir_ctx *ctx, struct window_op *wo, struct win from, struct win to)
 {
 	struct opinst *op = ctx->op;
+	uint8_t fns[16], tns[16];
+	uint32_t fl = ns_of(wo, from, fns), tl = ns_of(wo, to, tns);
 	for (int side = 0; side < (wo->kind == W_JOIN ? 2 : 1); side++) {
 		int state = side ? wo->s_right : wo->s_acc;
-		struct kv_slot *f = keyed_get(op, state, &from, sizeof(from));
+		struct kv_slot *f = keyed_get(op, state, fns, fl);
 		if (!f)
 			continue;
 		/* copy out: inserting the target may move slots */
@@ -260,11 +286,11 @@ static int merge_state(weir_ctx *ctx, struct window_op *wo, struct win from, str
 		if (!copy)
 			return weir_fail(ctx, "out of memory");
 		memcpy(copy, weir_kv_val(f), len);
-		keyed_del(op, state, &from, sizeof(from));
-		struct kv_slot *t = keyed_get(op, state, &to, sizeof(to));
+		keyed_del(op, state, fns, fl);
+		struct kv_slot *t = keyed_get(op, state, tns, tl);
 		int rc = 0;
 		if (!t) {
-			t = keyed_put(op, state, &to, sizeof(to), copy, len);
+			t = keyed_put(op, state, tns, tl, copy, len);
 			if (t)
 				t->aux = aux;
 			rc = t ? 0 : weir_fail(ctx, "out of memory");
@@ -415,11 +441,16 @@ static int window_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain d, co
 	struct window_op *wo = op->node->impl_arg;
 	(void)time;
 	(void)d;
-	if (nslen != 17)
-		return weir_fail(ctx, "internal error: window timer with a %u-byte namespace", nslen);
 	struct win w;
-	memcpy(&w, ns, 16);
-	if (ns[16] == T_CLEANUP)
+	if (nslen == 9 && wo->w.kind != WEIR_SESSION) {
+		memcpy(&w.start, ns, 8);
+		w.end = w.start + wo->w.size_ms;
+	} else if (nslen == 17 && wo->w.kind == WEIR_SESSION) {
+		memcpy(&w, ns, 16);
+	} else {
+		return weir_fail(ctx, "internal error: window timer with a %u-byte namespace", nslen);
+	}
+	if (ns[nslen - 1] == T_CLEANUP)
 		return clear_window(op, wo, w);
 	if (emit(ctx, wo, w) < 0)
 		return -1;
