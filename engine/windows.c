@@ -14,8 +14,14 @@
  *    window's state and fires it again at once; a cleanup timer at
  *    end - 1 + lateness drops the state;
  *  - session windows start as [ts, ts + gap) and merge with every window of
- *    the key they intersect (touching counts, as in Flink); the merged
- *    window's state is the merge of theirs and its timers replace theirs.
+ *    the key they intersect (touching counts, as in Flink). As in Flink's
+ *    MergingWindowSet, a session's state stays under the namespace of the
+ *    window it started as (its "state window"): a record that extends a
+ *    session moves no state, it only rewrites the key's session entry and
+ *    registers the timer of the new span. Timers of spans that grew since
+ *    are left in the heap and skipped when they fire (their span is no
+ *    longer in the key's sessions). Only a record that bridges two
+ *    sessions merges state.
  *
  * State per (key, window): the accumulated record (reduce), the fixed-size
  * accumulator (aggregate), or the list of records (process, and join with
@@ -150,12 +156,13 @@ static void iter_of(struct kv_slot *s, weir_iter *it)
 	}
 }
 
-/* Emit window w's result for the current key (if it has state). */
-static int emit(weir_ctx *ctx, struct window_op *wo, struct win w)
+/* Emit window w's result for the current key (if it has state); `state`
+ * is the window whose namespace holds it (w itself but for sessions). */
+static int emit(weir_ctx *ctx, struct window_op *wo, struct win w, struct win state)
 {
 	struct opinst *op = ctx->op;
 	uint8_t ns[16];
-	uint32_t nl = ns_of(wo, w, ns);
+	uint32_t nl = ns_of(wo, state, ns);
 	struct kv_slot *s = keyed_get(op, wo->s_acc, ns, nl);
 	struct kv_slot *r = wo->kind == W_JOIN ? keyed_get(op, wo->s_right, ns, nl) : NULL;
 	if (!s && !r)
@@ -199,48 +206,57 @@ static int emit(weir_ctx *ctx, struct window_op *wo, struct win w)
 
 /* ---- session bookkeeping ---------------------------------------------------- */
 
-static int sessions_of(struct opinst *op, struct window_op *wo, struct win **out, uint32_t *n)
-{
-	struct kv_slot *s = keyed_get(op, wo->s_sessions, NULL, 0);
-	*n = s ? s->vlen / (uint32_t)sizeof(struct win) : 0;
-	*out = NULL;
-	if (!*n)
-		return 0;
-	*out = malloc(sizeof(struct win) * *n);
-	if (!*out)
-		return -1;
-	memcpy(*out, weir_kv_val(s), sizeof(struct win) * *n);
-	return 0;
-}
+/* A key's live sessions: [start, end) and the state window holding their
+ * state. */
+struct sess {
+	struct win span;
+	struct win state;
+};
 
-static int sessions_store(struct opinst *op, struct window_op *wo, const struct win *v, uint32_t n)
+static int sessions_store(struct opinst *op, struct window_op *wo, const struct sess *v, uint32_t n)
 {
 	if (!n) {
 		keyed_del(op, wo->s_sessions, NULL, 0);
 		return 0;
 	}
-	return keyed_put(op, wo->s_sessions, NULL, 0, v, n * (uint32_t)sizeof(struct win)) ? 0 : -1;
+	return keyed_put(op, wo->s_sessions, NULL, 0, v, n * (uint32_t)sizeof(struct sess)) ? 0 : -1;
 }
 
-static int clear_window(struct opinst *op, struct window_op *wo, struct win w)
+/* The live session whose span is w, or NULL (a timer of a span that grew). */
+static const struct sess *session_of(struct opinst *op, struct window_op *wo, struct win w)
+{
+	struct kv_slot *s = keyed_get(op, wo->s_sessions, NULL, 0);
+	const struct sess *v = s ? (const struct sess *)weir_kv_val(s) : NULL;
+	for (uint32_t i = 0; v && i < s->vlen / (uint32_t)sizeof(struct sess); i++)
+		if (v[i].span.start == w.start && v[i].span.end == w.end)
+			return &v[i];
+	return NULL;
+}
+
+/* Drop window w's state (state: the window that holds it) and, for a
+ * session, its entry. */
+static int clear_window(struct opinst *op, struct window_op *wo, struct win w, struct win state)
 {
 	uint8_t ns[16];
-	uint32_t nl = ns_of(wo, w, ns);
+	uint32_t nl = ns_of(wo, state, ns);
 	keyed_del(op, wo->s_acc, ns, nl);
 	if (wo->kind == W_JOIN)
 		keyed_del(op, wo->s_right, ns, nl);
 	if (wo->w.kind != WEIR_SESSION)
 		return 0;
-	struct win *v;
-	uint32_t n, k = 0;
-	if (sessions_of(op, wo, &v, &n) < 0)
-		return -1;
+	struct kv_slot *s = keyed_get(op, wo->s_sessions, NULL, 0);
+	if (!s)
+		return 0;
+	struct sess *v = (struct sess *)weir_kv_val(s);
+	uint32_t n = s->vlen / (uint32_t)sizeof(struct sess), k = 0;
 	for (uint32_t i = 0; i < n; i++)
-		if (v[i].start != w.start || v[i].end != w.end)
+		if (v[i].span.start != w.start || v[i].span.end != w.end)
 			v[k++] = v[i];
-	int rc = sessions_store(op, wo, v, k);
-	free(v);
-	return rc;
+	if (!k)
+		keyed_del(op, wo->s_sessions, NULL, 0);
+	else
+		s->vlen = k * (uint32_t)sizeof(struct sess); /* shrinks in place */
+	return 0;
 }
 
 /* Add (or delete) window w's timers: the firing one unless `fired` (the
@@ -248,12 +264,13 @@ static int clear_window(struct opinst *op, struct window_op *wo, struct win w)
  * lateness. */
 static int timers(struct opinst *op, struct window_op *wo, struct win w, bool add_them, bool fired)
 {
-	/* [namespace][type]. Tumbling and sliding windows register their
-	 * timers once, with their state, and never delete them: no table
-	 * entry needed. Sessions merge, which deletes timers. */
+	/* [namespace][type]. Windows register each timer once, with their
+	 * state (or a session's new span), and never need to delete one: a
+	 * session timer whose span grew is skipped when it fires. So no
+	 * table entry is needed. */
 	uint8_t ns[17];
 	uint32_t nl = ns_of(wo, w, ns);
-	bool once = wo->w.kind != WEIR_SESSION;
+	bool once = true;
 	ns[nl] = T_FIRE;
 	if (!fired && (once ? keyed_timer_once(op, wo->w.domain, w.end - 1, ns, nl + 1)
 			    : keyed_timer(op, wo->w.domain, w.end - 1, ns, nl + 1, add_them)) < 0)
@@ -326,65 +343,66 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 	/* The key's live sessions, copied out (merging moves state, which may
 	 * move slots). A key has few sessions: the stack holds them unless it
 	 * has more than 32. */
-	struct win stackv[33], *v = stackv;
+	struct sess stackv[33], *v = stackv;
 	bool stackin[32], *in = stackin;
 	struct kv_slot *ss = keyed_get(op, wo->s_sessions, NULL, 0);
-	uint32_t n = ss ? ss->vlen / (uint32_t)sizeof(struct win) : 0;
-	if (n > 32 && (!(v = malloc(sizeof(struct win) * (n + 1))) || !(in = malloc(n)))) {
+	uint32_t n = ss ? ss->vlen / (uint32_t)sizeof(struct sess) : 0;
+	if (n > 32 && (!(v = malloc(sizeof(struct sess) * (n + 1))) || !(in = malloc(n)))) {
 		if (v != stackv)
 			free(v);
 		return weir_fail(ctx, "out of memory");
 	}
 	if (n)
-		memcpy(v, weir_kv_val(ss), sizeof(struct win) * n);
+		memcpy(v, weir_kv_val(ss), sizeof(struct sess) * n);
 	memset(in, 0, n);
 	/* the span of everything w merges with, transitively */
 	struct win m = w;
-	uint32_t merged = 0;
+	int first = -1;
 	for (bool grew = true; grew;) {
 		grew = false;
 		for (uint32_t i = 0; i < n; i++)
-			if (!in[i] && intersects(v[i], m)) {
+			if (!in[i] && intersects(v[i].span, m)) {
 				in[i] = true;
-				merged++;
+				if (first < 0)
+					first = (int)i;
 				grew = true;
-				if (v[i].start < m.start)
-					m.start = v[i].start;
-				if (v[i].end > m.end)
-					m.end = v[i].end;
+				if (v[i].span.start < m.start)
+					m.start = v[i].span.start;
+				if (v[i].span.end > m.end)
+					m.end = v[i].span.end;
 			}
 	}
 	int rc = 0;
-	bool changed = true;
 	if (is_late(wo, op, m)) {
 		rc = weir_emit_side_ts(ctx, op->node->late_tag, rec->data, rec->len, rec->ts);
 		goto out;
 	}
+	/* the merged session keeps the first one's state window; the state of
+	 * any other session it bridges to is folded into it */
+	struct win state = first < 0 ? m : v[first].state;
+	bool same_span = first >= 0 && v[first].span.start == m.start && v[first].span.end == m.end;
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < n && rc >= 0; i++) {
 		if (!in[i]) {
 			v[k++] = v[i];
 			continue;
 		}
-		if (v[i].start == m.start && v[i].end == m.end) {
-			changed = merged > 1; /* inside an existing session: nothing moves */
-			continue; /* m itself: its state and timers stay */
-		}
-		if (timers(op, wo, v[i], false, false) < 0 || merge_state(ctx, wo, v[i], m) < 0)
+		if ((int)i != first && merge_state(ctx, wo, v[i].state, state) < 0)
 			rc = -1;
 	}
 	if (rc < 0)
 		goto out;
-	v[k++] = m;
+	v[k++] = (struct sess){ m, state };
 	bool fired = wo->w.domain == WEIR_EVENT_TIME && m.end - 1 <= op->wm;
-	if ((changed && sessions_store(op, wo, v, k) < 0) || add(ctx, wo, m, rec, side) < 0 ||
-	    (changed && timers(op, wo, m, true, fired) < 0)) {
+	/* a record inside a session changes nothing but its state */
+	if ((!same_span && sessions_store(op, wo, v, k) < 0) || add(ctx, wo, state, rec, side) < 0 ||
+	    (!same_span && timers(op, wo, m, true, fired) < 0)) {
 		rc = ctx->st->failed ? -1 : weir_fail(ctx, "out of memory");
 		goto out;
 	}
 	/* fired already, within lateness: fire again with the update */
 	if (fired)
-		rc = emit(ctx, wo, m);
+		rc = emit(ctx, wo, m, state);
 out:
 	if (v != stackv)
 		free(v);
@@ -424,7 +442,7 @@ static int window_element(weir_ctx *ctx, const weir_rec *rec, int side)
 		if (created && timers(op, wo, w, true, fired) < 0)
 			return weir_fail(ctx, "out of memory");
 		/* fired already, within lateness: fire again with the update */
-		if (fired && emit(ctx, wo, w) < 0)
+		if (fired && emit(ctx, wo, w, w) < 0)
 			return -1;
 	}
 	/* Late for every window it belongs to: to the late output. In no
@@ -450,13 +468,20 @@ static int window_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain d, co
 	} else {
 		return weir_fail(ctx, "internal error: window timer with a %u-byte namespace", nslen);
 	}
+	struct win state = w;
+	if (wo->w.kind == WEIR_SESSION) {
+		const struct sess *se = session_of(op, wo, w);
+		if (!se)
+			return 0; /* a span that has grown since: its new span has its own timer */
+		state = se->state;
+	}
 	if (ns[nslen - 1] == T_CLEANUP)
-		return clear_window(op, wo, w);
-	if (emit(ctx, wo, w) < 0)
+		return clear_window(op, wo, w, state);
+	if (emit(ctx, wo, w, state) < 0)
 		return -1;
 	/* without lateness (or in processing time) the window is done */
 	if (wo->w.domain != WEIR_EVENT_TIME || wo->w.allowed_lateness_ms == 0)
-		return clear_window(op, wo, w);
+		return clear_window(op, wo, w, state);
 	return 0;
 }
 
