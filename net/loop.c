@@ -1,0 +1,952 @@
+/*
+ * net/loop.c - the io_uring event loop; see loop.h for what it promises.
+ *
+ * Operation kinds (the top 8 bits of every user_data):
+ *
+ *     kind       object      completes when                    CQEs
+ *     ACCEPT     listener    a connection is accepted           1
+ *     RECV       connection  bytes, end of stream or error      1
+ *     SEND       connection  the kernel took bytes (maybe fewer) 1
+ *     CONNECT    connection  established, refused, or timed out 1
+ *     LTIMEOUT   connection  the connect's linked timeout        1
+ *     TIMER      timer       the period elapsed                  1
+ *     WAKE       the loop    weir_loop_stop wrote the eventfd    1
+ *     CANCEL     the loop    destroy's cancel-everything         1
+ *
+ * user_data = kind << 56 | slot << 32 | generation. A slot's generation
+ * changes when it closes, and the slot is only reused once `inflight`
+ * (its SQEs not yet completed) is back to 0; so a completion whose
+ * generation differs from its slot's belongs to a closed connection and
+ * is dropped (stale), while the resources it used are still there to be
+ * let go. Closing = shutdown(2) (which wakes a pending receive or accept
+ * and fails later sends) and a new generation; close(2) waits for the
+ * drain, so the descriptor number cannot be handed to a new connection
+ * while an SQE naming it is still queued.
+ *
+ * CQ accounting: l->inflight counts SQEs whose CQE has not been reaped;
+ * no SQE is prepared unless inflight + its CQEs <= budget (CQ entries
+ * less two: the wake-up read and destroy's cancel). Wants that do not fit
+ * are marked on the slot (c->want) and the slot waits in the FIFO
+ * `pending`; while anything waits there, new wants queue behind it, so a
+ * listener cannot be starved by busy connections or the other way round.
+ */
+#include "net/loop.h"
+
+#include "base/err.h"
+#include "net/frame.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_LTIMEOUT, OP_TIMER, OP_WAKE, OP_CANCEL };
+enum { W_ACCEPT = 1, W_RECV = 2, W_SEND = 4, W_CONNECT = 8 };
+enum state { S_FREE, S_LISTEN, S_CONNECTING, S_OPEN, S_DEAD };
+
+#define MAX_LISTENERS 8
+#define SLOT_MAX 0xffffffu
+#define TIMER_BIT 0x80000000u	/* in pending: a timer, not a slot */
+
+struct sendbuf {
+	struct sendbuf *next;
+	uint32_t len, off;
+	uint8_t data[];
+};
+
+struct weir_conn {
+	struct weir_loop *loop;
+	uint32_t slot, gen;
+	uint8_t state;
+	uint8_t want;		/* W_* not yet issued */
+	uint8_t armed;		/* W_* in flight */
+	bool queued;		/* in l->pending */
+	bool listener;
+	uint16_t inflight;	/* SQEs not yet completed */
+	int fd;
+	uint8_t *rbuf;
+	struct weir_frame_dec dec;
+	struct sendbuf *sq_head, *sq_tail;
+	size_t sq_bytes;
+	struct sockaddr_storage addr;	/* connect's, until its completion */
+	socklen_t addrlen;
+	struct __kernel_timespec cto;	/* connect's timeout */
+	uint32_t next_free;
+	void *data;
+};
+
+struct timer {
+	void (*fn)(struct weir_loop *l, void *arg);
+	void *arg;
+	struct __kernel_timespec ts;
+	uint32_t gen;
+	bool active, armed, queued;
+};
+
+struct weir_loop {
+	struct io_uring ring;
+	struct weir_loop_config cfg;
+	unsigned cq_entries;
+	unsigned budget;	/* SQEs in flight allowed for slots and timers */
+	unsigned inflight;	/* all SQEs in flight, wake and cancel included */
+	struct weir_conn *slots;
+	uint32_t nslots, free_head, live, listeners;
+	uint32_t *pending;	/* FIFO of slot indices (or TIMER_BIT | timer) */
+	uint32_t pcap, phead, pcount;
+	bool accept_paused;	/* a listener waits for a slot or a descriptor */
+	struct timer timers[WEIR_LOOP_TIMERS];
+	int wakefd;
+	uint64_t wakeval;
+	bool wake_armed;
+	atomic_bool stop;
+	struct weir_loop_stats st;
+	uint64_t overflow_flags;
+};
+
+#define NO_SLOT UINT32_MAX
+
+static uint64_t ud(enum op kind, uint32_t slot, uint32_t gen)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(slot & SLOT_MAX) << 32 | gen;
+}
+
+/* An SQE, submitting the queue first if it is full. The caller has
+ * checked CQ room; the SQ is never the limit for long. */
+static struct io_uring_sqe *sqe_get(struct weir_loop *l)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+	if (!sqe) {
+		io_uring_submit(&l->ring);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	return sqe;
+}
+
+static void took(struct weir_loop *l, struct weir_conn *c, unsigned n)
+{
+	l->inflight += n;
+	if (c)
+		c->inflight = (uint16_t)(c->inflight + n);
+	if (l->inflight > l->st.max_inflight)
+		l->st.max_inflight = l->inflight;
+}
+
+static bool room(const struct weir_loop *l, unsigned n) { return l->inflight + n <= l->budget + (l->wake_armed ? 1 : 0); }
+
+static void pend(struct weir_loop *l, uint32_t v)
+{
+	/* each slot and timer is queued at most once, so pcap always suffices */
+	l->pending[(l->phead + l->pcount) % l->pcap] = v;
+	l->pcount++;
+	l->st.deferred++;
+}
+
+/* Issue what c wants, as far as the CQ has room. False if some is left. */
+static bool issue(struct weir_loop *l, struct weir_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	if ((c->want & W_ACCEPT) && room(l, 1) && (sqe = sqe_get(l))) {
+		io_uring_prep_accept(sqe, c->fd, NULL, NULL, SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, c->slot, c->gen));
+		c->want &= (uint8_t)~W_ACCEPT;
+		c->armed |= W_ACCEPT;
+		took(l, c, 1);
+	}
+	if ((c->want & W_CONNECT) && room(l, 2) && io_uring_sq_space_left(&l->ring) < 2)
+		io_uring_submit(&l->ring); /* connect and its timeout go in together */
+	if ((c->want & W_CONNECT) && room(l, 2) && io_uring_sq_space_left(&l->ring) >= 2) {
+		sqe = io_uring_get_sqe(&l->ring);
+		io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->addr, c->addrlen);
+		io_uring_sqe_set_data64(sqe, ud(OP_CONNECT, c->slot, c->gen));
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = io_uring_get_sqe(&l->ring);
+		io_uring_prep_link_timeout(sqe, &c->cto, 0);
+		io_uring_sqe_set_data64(sqe, ud(OP_LTIMEOUT, c->slot, c->gen));
+		c->want &= (uint8_t)~W_CONNECT;
+		c->armed |= W_CONNECT;
+		took(l, c, 2);
+	}
+	if ((c->want & W_RECV) && room(l, 1) && (sqe = sqe_get(l))) {
+		io_uring_prep_recv(sqe, c->fd, c->rbuf, l->cfg.recv_size, 0);
+		io_uring_sqe_set_data64(sqe, ud(OP_RECV, c->slot, c->gen));
+		c->want &= (uint8_t)~W_RECV;
+		c->armed |= W_RECV;
+		took(l, c, 1);
+	}
+	if ((c->want & W_SEND) && room(l, 1) && (sqe = sqe_get(l))) {
+		struct sendbuf *b = c->sq_head;
+		io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->slot, c->gen));
+		c->want &= (uint8_t)~W_SEND;
+		c->armed |= W_SEND;
+		took(l, c, 1);
+	}
+	return c->want == 0;
+}
+
+static bool timer_issue(struct weir_loop *l, uint32_t i)
+{
+	struct timer *t = &l->timers[i];
+	struct io_uring_sqe *sqe;
+	if (!t->active || t->armed)
+		return true;
+	if (!room(l, 1) || !(sqe = sqe_get(l)))
+		return false;
+	io_uring_prep_timeout(sqe, &t->ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud(OP_TIMER, i, t->gen));
+	t->armed = true;
+	took(l, NULL, 1);
+	return true;
+}
+
+/* c wants `w`: issue it now unless others are waiting for room. */
+static void want(struct weir_loop *l, struct weir_conn *c, uint8_t w)
+{
+	c->want |= w;
+	if (c->queued)
+		return;
+	if (l->pcount == 0 && issue(l, c))
+		return;
+	c->queued = true;
+	pend(l, c->slot);
+}
+
+/* Issue waiting wants in FIFO order while the CQ has room. */
+static void flush_pending(struct weir_loop *l)
+{
+	while (l->pcount > 0) {
+		uint32_t v = l->pending[l->phead];
+		bool done;
+		if (v & TIMER_BIT) {
+			done = timer_issue(l, v & ~TIMER_BIT);
+			if (done)
+				l->timers[v & ~TIMER_BIT].queued = false;
+		} else {
+			struct weir_conn *c = &l->slots[v];
+			done = c->state == S_FREE || c->state == S_DEAD || issue(l, c);
+			if (done)
+				c->queued = false;
+		}
+		if (!done)
+			return;
+		l->phead = (l->phead + 1) % l->pcap;
+		l->pcount--;
+	}
+}
+
+static void sq_free(struct weir_conn *c)
+{
+	struct sendbuf *b = c->sq_head;
+	while (b) {
+		struct sendbuf *n = b->next;
+		free(b);
+		b = n;
+	}
+	c->sq_head = c->sq_tail = NULL;
+	c->sq_bytes = 0;
+}
+
+/* Every SQE of the closed slot has completed: let go of all it held. */
+static void slot_free(struct weir_loop *l, struct weir_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	sq_free(c);
+	free(c->rbuf);
+	c->rbuf = NULL;
+	weir_frame_dec_release(&c->dec);
+	c->state = S_FREE;
+	c->want = c->armed = 0;
+	c->data = NULL;
+	c->next_free = l->free_head;
+	l->free_head = c->slot;
+	if (l->accept_paused) {
+		l->accept_paused = false;
+		for (uint32_t i = 0; i < l->nslots; i++)
+			if (l->slots[i].state == S_LISTEN && !(l->slots[i].armed & W_ACCEPT))
+				want(l, &l->slots[i], W_ACCEPT);
+	}
+}
+
+static struct weir_conn *slot_alloc(struct weir_loop *l)
+{
+	if (l->free_head == NO_SLOT)
+		return NULL;
+	struct weir_conn *c = &l->slots[l->free_head];
+	l->free_head = c->next_free;
+	c->state = S_CONNECTING; /* the caller sets the real one */
+	c->want = c->armed = 0;
+	c->inflight = 0;
+	c->queued = false;
+	c->listener = false;
+	c->data = NULL;
+	c->fd = -1;
+	return c;
+}
+
+/* Give back a slot that never issued anything. */
+static void slot_unalloc(struct weir_loop *l, struct weir_conn *c)
+{
+	c->gen++;
+	c->state = S_DEAD;
+	slot_free(l, c);
+}
+
+/* A connection slot: receive buffer and decoder. 0 or -ENOMEM. */
+static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd)
+{
+	c->fd = fd;
+	c->rbuf = malloc(l->cfg.recv_size);
+	if (!c->rbuf)
+		return -ENOMEM;
+	weir_frame_dec_init(&c->dec, l->cfg.max_frame);
+	c->sq_head = c->sq_tail = NULL;
+	c->sq_bytes = 0;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+}
+
+static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason)
+{
+	if (c->state != S_OPEN && c->state != S_CONNECTING && c->state != S_LISTEN)
+		return;
+	bool was_listener = c->state == S_LISTEN;
+	c->state = S_DEAD;
+	c->gen++;
+	c->want = 0;
+	shutdown(c->fd, SHUT_RDWR);
+	if (was_listener) {
+		l->listeners--;
+	} else {
+		l->live--;
+		l->st.closed++;
+		if (reason == -EPROTO || reason == -EMSGSIZE)
+			l->st.proto_errors++;
+		if (l->cfg.on_close)
+			l->cfg.on_close(c, reason, l->cfg.arg);
+	}
+	if (c->inflight == 0)
+		slot_free(l, c);
+}
+
+/* ---- completions ---- */
+
+static int frame_cb(void *arg, uint16_t type, const uint8_t *p, uint32_t len)
+{
+	struct weir_conn *c = arg;
+	struct weir_loop *l = c->loop;
+	l->st.frames_in++;
+	int rc = l->cfg.on_frame ? l->cfg.on_frame(c, type, p, len, l->cfg.arg) : 0;
+	if (rc < 0)
+		return rc;
+	/* the callback may have closed c: stop decoding its bytes */
+	return c->state == S_OPEN ? 0 : -ECONNABORTED;
+}
+
+static void on_accept(struct weir_loop *l, struct weir_conn *ls, int res)
+{
+	if (res < 0) {
+		l->st.accept_errors++;
+		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
+			l->accept_paused = true; /* retried when a slot is freed */
+		else
+			want(l, ls, W_ACCEPT);
+		return;
+	}
+	want(l, ls, W_ACCEPT);
+	struct weir_conn *c = l->live < l->cfg.max_conns ? slot_alloc(l) : NULL;
+	if (!c) {
+		close(res);
+		l->st.refused++;
+		return;
+	}
+	if (conn_setup(l, c, res) < 0) {
+		close(res);
+		c->fd = -1;
+		slot_unalloc(l, c);
+		l->st.refused++;
+		return;
+	}
+	c->state = S_OPEN;
+	l->live++;
+	l->st.accepted++;
+	if (l->cfg.on_open)
+		l->cfg.on_open(c, l->cfg.arg);
+	if (c->state == S_OPEN)
+		want(l, c, W_RECV);
+}
+
+static void on_recv(struct weir_loop *l, struct weir_conn *c, int res)
+{
+	if (res > 0) {
+		l->st.bytes_in += (uint64_t)res;
+		int rc = weir_frame_dec_feed(&c->dec, c->rbuf, (size_t)res, frame_cb, c);
+		if (c->state != S_OPEN)
+			return;
+		if (rc < 0) {
+			conn_close(l, c, rc);
+			return;
+		}
+		want(l, c, W_RECV);
+	} else if (res == 0) {
+		conn_close(l, c, weir_frame_dec_finish(&c->dec));
+	} else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
+		want(l, c, W_RECV);
+	} else {
+		conn_close(l, c, res);
+	}
+}
+
+static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
+{
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		conn_close(l, c, res);
+		return;
+	}
+	struct sendbuf *b = c->sq_head;
+	if (res > 0) {
+		l->st.bytes_out += (uint64_t)res;
+		b->off += (uint32_t)res;
+		if (b->off == b->len) {
+			c->sq_head = b->next;
+			if (!c->sq_head)
+				c->sq_tail = NULL;
+			c->sq_bytes -= b->len;
+			free(b);
+		}
+	}
+	if (c->sq_head)
+		want(l, c, W_SEND);
+}
+
+static void on_connect(struct weir_loop *l, struct weir_conn *c, int res)
+{
+	if (res < 0) {
+		conn_close(l, c, res == -ECANCELED ? -ETIMEDOUT : res);
+		return;
+	}
+	c->state = S_OPEN;
+	l->st.connected++;
+	if (l->cfg.on_open)
+		l->cfg.on_open(c, l->cfg.arg);
+	if (c->state != S_OPEN)
+		return;
+	want(l, c, c->sq_head ? W_RECV | W_SEND : W_RECV);
+}
+
+static void on_timer(struct weir_loop *l, uint32_t i, uint32_t gen, int res)
+{
+	struct timer *t = &l->timers[i];
+	t->armed = false;
+	if (t->gen != gen || !t->active) {
+		l->st.stale_cqes++;
+		return;
+	}
+	if (res == -ETIME && t->fn)
+		t->fn(l, t->arg);
+	if (t->active && t->gen == gen && !t->queued) {
+		if (l->pcount == 0 && timer_issue(l, i))
+			return;
+		t->queued = true;
+		pend(l, TIMER_BIT | i);
+	}
+}
+
+static void dispatch(struct weir_loop *l, uint64_t data, int res)
+{
+	enum op kind = (enum op)(data >> 56);
+	uint32_t slot = (uint32_t)(data >> 32) & SLOT_MAX;
+	uint32_t gen = (uint32_t)data;
+	l->inflight--;
+	if (kind == OP_WAKE) {
+		l->wake_armed = false;
+		return;
+	}
+	if (kind == OP_CANCEL)
+		return;
+	if (kind == OP_TIMER) {
+		if (slot < WEIR_LOOP_TIMERS)
+			on_timer(l, slot, gen, res);
+		return;
+	}
+	if (slot >= l->nslots)
+		return; /* cannot happen: every user_data is ours */
+	struct weir_conn *c = &l->slots[slot];
+	c->inflight--;
+	switch (kind) {
+	case OP_ACCEPT: c->armed &= (uint8_t)~W_ACCEPT; break;
+	case OP_RECV: c->armed &= (uint8_t)~W_RECV; break;
+	case OP_SEND: c->armed &= (uint8_t)~W_SEND; break;
+	case OP_CONNECT: c->armed &= (uint8_t)~W_CONNECT; break;
+	default: break;
+	}
+	if (c->gen != gen || c->state == S_DEAD || c->state == S_FREE) {
+		l->st.stale_cqes++;
+		if (kind == OP_ACCEPT && res >= 0)
+			close(res); /* a connection accepted as the listener closed */
+		if (c->state == S_DEAD && c->inflight == 0)
+			slot_free(l, c);
+		return;
+	}
+	switch (kind) {
+	case OP_ACCEPT: on_accept(l, c, res); break;
+	case OP_RECV: on_recv(l, c, res); break;
+	case OP_SEND: on_send(l, c, res); break;
+	case OP_CONNECT: on_connect(l, c, res); break;
+	default: break; /* OP_LTIMEOUT: the connect's own completion decides */
+	}
+}
+
+static void arm_wake(struct weir_loop *l)
+{
+	struct io_uring_sqe *sqe;
+	if (l->wake_armed || !(sqe = sqe_get(l)))
+		return;
+	io_uring_prep_read(sqe, l->wakefd, &l->wakeval, sizeof(l->wakeval), 0);
+	io_uring_sqe_set_data64(sqe, ud(OP_WAKE, 0, 0));
+	l->wake_armed = true;
+	took(l, NULL, 1);
+}
+
+static void check_overflow(struct weir_loop *l)
+{
+	if (IO_URING_READ_ONCE(*l->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		l->overflow_flags++;
+	l->st.cq_overflow = IO_URING_READ_ONCE(*l->ring.cq.koverflow) + l->overflow_flags;
+}
+
+static int reap(struct weir_loop *l)
+{
+	struct io_uring_cqe *cqe;
+	int n = 0;
+	while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
+		uint64_t data = cqe->user_data;
+		int res = cqe->res;
+		io_uring_cqe_seen(&l->ring, cqe);
+		dispatch(l, data, res);
+		n++;
+	}
+	check_overflow(l);
+	return n;
+}
+
+int weir_loop_run_once(struct weir_loop *l, int timeout_ms)
+{
+	int rc;
+	if (!l->wake_armed && !atomic_load(&l->stop))
+		arm_wake(l);
+	flush_pending(l);
+	if (timeout_ms < 0) {
+		rc = io_uring_submit_and_wait(&l->ring, 1);
+	} else if (timeout_ms == 0) {
+		rc = io_uring_submit(&l->ring);
+	} else {
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000,
+						.tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
+		rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+	}
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return weir_err_errno(-rc, "event loop: io_uring_enter"), rc;
+	int n = reap(l);
+	flush_pending(l);
+	return n;
+}
+
+int weir_loop_run(struct weir_loop *l)
+{
+	while (!atomic_load(&l->stop)) {
+		int rc = weir_loop_run_once(l, -1);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void weir_loop_stop(struct weir_loop *l)
+{
+	atomic_store(&l->stop, true);
+	uint64_t one = 1;
+	ssize_t w = write(l->wakefd, &one, sizeof(one));
+	(void)w; /* a full counter already wakes the loop */
+}
+
+bool weir_loop_stopped(struct weir_loop *l) { return atomic_load(&l->stop); }
+
+/* ---- set-up ---- */
+
+struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
+{
+	struct weir_loop *l = calloc(1, sizeof(*l));
+	if (!l) {
+		weir_err_set("event loop: out of memory");
+		return NULL;
+	}
+	l->cfg = *cfg;
+	if (!l->cfg.entries)
+		l->cfg.entries = 256;
+	if (!l->cfg.max_conns)
+		l->cfg.max_conns = 1024;
+	if (!l->cfg.recv_size)
+		l->cfg.recv_size = 64u << 10;
+	if (!l->cfg.max_frame)
+		l->cfg.max_frame = WEIR_FRAME_MAX_DEFAULT;
+	if (!l->cfg.max_send)
+		l->cfg.max_send = 64u << 20;
+	if (l->cfg.max_frame > WEIR_FRAME_MAX_LIMIT || l->cfg.max_conns > SLOT_MAX - MAX_LISTENERS ||
+	    l->cfg.entries < 2 || l->cfg.entries > 32768) {
+		weir_err_set("event loop: bad limits (entries %u, max_conns %u, max_frame %u)", l->cfg.entries,
+			     l->cfg.max_conns, l->cfg.max_frame);
+		goto out_free;
+	}
+	l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->wakefd < 0) {
+		weir_err_errno(errno, "event loop: eventfd");
+		goto out_free;
+	}
+	struct io_uring_params p = { 0 };
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = 4 * l->cfg.entries;
+	if (l->cfg.single_issuer)
+		p.flags |= IORING_SETUP_SINGLE_ISSUER;
+	int rc = io_uring_queue_init_params(l->cfg.entries, &l->ring, &p);
+	if (rc < 0) {
+		weir_err_errno(-rc, "event loop: io_uring_queue_init (%u entries)", l->cfg.entries);
+		goto out_eventfd;
+	}
+	if (!(p.features & IORING_FEAT_EXT_ARG)) {
+		/* without it, a wait with a timeout would post a CQE of its own */
+		weir_err_set("event loop: the kernel lacks IORING_FEAT_EXT_ARG (Linux >= 5.11 needed)");
+		goto out_ring;
+	}
+	l->cq_entries = p.cq_entries;
+	l->budget = l->cq_entries - 2;
+	l->nslots = l->cfg.max_conns + MAX_LISTENERS;
+	l->slots = calloc(l->nslots, sizeof(*l->slots));
+	l->pcap = l->nslots + WEIR_LOOP_TIMERS;
+	l->pending = calloc(l->pcap, sizeof(*l->pending));
+	if (!l->slots || !l->pending) {
+		weir_err_set("event loop: out of memory for %u slots", l->nslots);
+		goto out_tables;
+	}
+	l->free_head = NO_SLOT;
+	for (uint32_t i = l->nslots; i-- > 0;) {
+		l->slots[i].loop = l;
+		l->slots[i].slot = i;
+		l->slots[i].fd = -1;
+		l->slots[i].next_free = l->free_head;
+		l->free_head = i;
+	}
+	atomic_init(&l->stop, false);
+	arm_wake(l);
+	return l;
+
+out_tables:
+	free(l->pending);
+	free(l->slots);
+out_ring:
+	io_uring_queue_exit(&l->ring);
+out_eventfd:
+	close(l->wakefd);
+out_free:
+	free(l);
+	return NULL;
+}
+
+void weir_loop_destroy(struct weir_loop *l)
+{
+	if (!l)
+		return;
+	atomic_store(&l->stop, true);
+	for (uint32_t i = 0; i < l->nslots; i++)
+		conn_close(l, &l->slots[i], 0);
+	for (int i = 0; i < WEIR_LOOP_TIMERS; i++)
+		l->timers[i].active = false;
+	l->pcount = 0;
+	/* cancel everything still in flight (connects, timers, the wake read),
+	 * then wait for every completion: only then are the buffers ours */
+	while (l->inflight >= l->cq_entries)
+		if (io_uring_submit_and_wait(&l->ring, 1) < 0 || reap(l) < 0)
+			break;
+	struct io_uring_sqe *sqe = sqe_get(l);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data64(sqe, ud(OP_CANCEL, 0, 0));
+		took(l, NULL, 1);
+	}
+	while (l->inflight > 0) {
+		int rc = io_uring_submit_and_wait(&l->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			break;
+		reap(l);
+	}
+	for (uint32_t i = 0; i < l->nslots; i++)
+		if (l->slots[i].state == S_DEAD)
+			slot_free(l, &l->slots[i]);
+	io_uring_queue_exit(&l->ring);
+	close(l->wakefd);
+	free(l->pending);
+	free(l->slots);
+	free(l);
+}
+
+static int parse_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const char *fmt_hostport(char *buf, size_t n, const char *addr, uint16_t port)
+{
+	snprintf(buf, n, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+	return buf;
+}
+
+int weir_loop_listen(struct weir_loop *l, const char *addr, uint16_t port, uint16_t *bound)
+{
+	char hp[96];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, rc;
+	if (!addr)
+		addr = "127.0.0.1";
+	fmt_hostport(hp, sizeof(hp), addr, port);
+	if (parse_addr(addr, port, &ss, &len) < 0)
+		return weir_err_set("listen %s: not an IPv4 or IPv6 address", hp), -EINVAL;
+	if (l->listeners >= MAX_LISTENERS)
+		return weir_err_set("listen %s: %d listeners already", hp, MAX_LISTENERS), -ENOSPC;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return rc = -errno, weir_err_errno(-rc, "listen %s: socket", hp), rc;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		rc = -errno;
+		weir_err_errno(-rc, "listen %s: bind", hp);
+		goto out_close;
+	}
+	if (listen(fd, SOMAXCONN) < 0) {
+		rc = -errno;
+		weir_err_errno(-rc, "listen %s: listen", hp);
+		goto out_close;
+	}
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (bound)
+		*bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	struct weir_conn *c = slot_alloc(l);
+	if (!c) {
+		rc = -ENOSPC;
+		weir_err_set("listen %s: no free slot", hp);
+		goto out_close;
+	}
+	c->fd = fd;
+	c->state = S_LISTEN;
+	c->listener = true;
+	l->listeners++;
+	want(l, c, W_ACCEPT);
+	return (int)c->slot;
+
+out_close:
+	close(fd);
+	return rc;
+}
+
+int weir_loop_unlisten(struct weir_loop *l, int id)
+{
+	if (id < 0 || (uint32_t)id >= l->nslots || l->slots[id].state != S_LISTEN)
+		return -ENOENT;
+	conn_close(l, &l->slots[id], 0);
+	return 0;
+}
+
+int weir_loop_connect(struct weir_loop *l, const char *addr, uint16_t port, uint32_t timeout_ms,
+		      struct weir_conn **out)
+{
+	char hp[96];
+	int rc;
+	fmt_hostport(hp, sizeof(hp), addr ? addr : "(null)", port);
+	*out = NULL;
+	if (l->live >= l->cfg.max_conns)
+		return weir_err_set("connect %s: connection limit %u reached", hp, l->cfg.max_conns), -EMFILE;
+	struct weir_conn *c = slot_alloc(l);
+	if (!c)
+		return weir_err_set("connect %s: no free slot", hp), -EMFILE;
+	if (!addr || parse_addr(addr, port, &c->addr, &c->addrlen) < 0) {
+		slot_unalloc(l, c);
+		return weir_err_set("connect %s: not an IPv4 or IPv6 address", hp), -EINVAL;
+	}
+	int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		slot_unalloc(l, c);
+		return weir_err_errno(-rc, "connect %s: socket", hp), rc;
+	}
+	if (conn_setup(l, c, fd) < 0) {
+		slot_unalloc(l, c); /* closes fd */
+		return weir_err_set("connect %s: out of memory", hp), -ENOMEM;
+	}
+	if (!timeout_ms)
+		timeout_ms = 10000;
+	c->cto.tv_sec = timeout_ms / 1000;
+	c->cto.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+	c->state = S_CONNECTING;
+	l->live++;
+	want(l, c, W_CONNECT);
+	*out = c;
+	return 0;
+}
+
+/* ---- timers ---- */
+
+int weir_loop_timer_add(struct weir_loop *l, uint32_t period_ms, void (*fn)(struct weir_loop *l, void *arg),
+			void *arg)
+{
+	if (!fn || !period_ms)
+		return -EINVAL;
+	for (uint32_t i = 0; i < WEIR_LOOP_TIMERS; i++) {
+		struct timer *t = &l->timers[i];
+		if (t->active || t->armed || t->queued)
+			continue;
+		t->fn = fn;
+		t->arg = arg;
+		t->ts.tv_sec = period_ms / 1000;
+		t->ts.tv_nsec = (long long)(period_ms % 1000) * 1000000;
+		t->gen++;
+		t->active = true;
+		if (l->pcount > 0 || !timer_issue(l, i)) {
+			t->queued = true;
+			pend(l, TIMER_BIT | i);
+		}
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+int weir_loop_timer_del(struct weir_loop *l, int id)
+{
+	if (id < 0 || id >= WEIR_LOOP_TIMERS || !l->timers[id].active)
+		return -ENOENT;
+	/* an armed timeout still completes once; its generation is stale then */
+	l->timers[id].active = false;
+	l->timers[id].gen++;
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static int queue_bytes(struct weir_conn *c, const uint8_t *hdr, const void *p, size_t n)
+{
+	struct weir_loop *l = c->loop;
+	if (c->state != S_OPEN && c->state != S_CONNECTING)
+		return -ENOTCONN;
+	size_t total = (hdr ? WEIR_FRAME_HDR : 0) + n;
+	if (total == 0)
+		return 0;
+	if (total > UINT32_MAX || c->sq_bytes + total > l->cfg.max_send) {
+		weir_err_set("send: %zu bytes would exceed the connection's send limit %zu (%zu queued)", total,
+			     l->cfg.max_send, c->sq_bytes);
+		return -ENOBUFS;
+	}
+	struct sendbuf *b = malloc(sizeof(*b) + total);
+	if (!b)
+		return weir_err_set("send: out of memory"), -ENOMEM;
+	b->next = NULL;
+	b->len = (uint32_t)total;
+	b->off = 0;
+	if (hdr)
+		memcpy(b->data, hdr, WEIR_FRAME_HDR);
+	if (n)
+		memcpy(b->data + (hdr ? WEIR_FRAME_HDR : 0), p, n);
+	if (c->sq_tail)
+		c->sq_tail->next = b;
+	else
+		c->sq_head = b;
+	c->sq_tail = b;
+	c->sq_bytes += total;
+	if (c->state == S_OPEN && !(c->armed & W_SEND))
+		want(l, c, W_SEND);
+	return 0;
+}
+
+int weir_conn_send(struct weir_conn *c, uint16_t type, const void *p, uint32_t len)
+{
+	if (len > c->loop->cfg.max_frame) {
+		weir_err_set("send: frame of %u bytes exceeds the limit %u", len, c->loop->cfg.max_frame);
+		return -EMSGSIZE;
+	}
+	uint8_t hdr[WEIR_FRAME_HDR];
+	weir_frame_put_hdr(hdr, type, len);
+	int rc = queue_bytes(c, hdr, p, len);
+	if (rc == 0)
+		c->loop->st.frames_out++;
+	return rc;
+}
+
+int weir_conn_send_raw(struct weir_conn *c, const void *p, size_t n) { return queue_bytes(c, NULL, p, n); }
+
+void weir_conn_close(struct weir_conn *c, int reason)
+{
+	if (c && !c->listener)
+		conn_close(c->loop, c, reason);
+}
+
+bool weir_conn_is_open(const struct weir_conn *c) { return c->state == S_OPEN || c->state == S_CONNECTING; }
+
+uint64_t weir_conn_id(const struct weir_conn *c) { return (uint64_t)c->slot << 32 | c->gen; }
+
+struct weir_conn *weir_loop_conn(struct weir_loop *l, uint64_t id)
+{
+	uint32_t slot = (uint32_t)(id >> 32);
+	if (slot >= l->nslots)
+		return NULL;
+	struct weir_conn *c = &l->slots[slot];
+	if (c->gen != (uint32_t)id || c->listener || (c->state != S_OPEN && c->state != S_CONNECTING))
+		return NULL;
+	return c;
+}
+
+struct weir_loop *weir_conn_loop(const struct weir_conn *c) { return c->loop; }
+void weir_conn_set_data(struct weir_conn *c, void *data) { c->data = data; }
+void *weir_conn_data(const struct weir_conn *c) { return c->data; }
+
+/* ---- figures ---- */
+
+void weir_loop_stats(struct weir_loop *l, struct weir_loop_stats *out)
+{
+	check_overflow(l);
+	*out = l->st;
+}
+
+uint64_t weir_loop_cq_overflow(struct weir_loop *l)
+{
+	check_overflow(l);
+	return l->st.cq_overflow;
+}
+
+unsigned weir_loop_cq_entries(const struct weir_loop *l) { return l->cq_entries; }
+uint32_t weir_loop_conns(const struct weir_loop *l) { return l->live; }

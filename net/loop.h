@@ -1,0 +1,160 @@
+/*
+ * net/loop.h - one io_uring driving TCP connections that speak frames.
+ *
+ * A loop owns one io_uring and a fixed table of slots. A slot is a
+ * listener or a connection; a connection has a receive buffer, a frame
+ * decoder (net/frame.h) and a queue of frames to send. Everything happens
+ * on the thread that runs the loop: accept, connect (with a timeout),
+ * receive, send, periodic timers; the callbacks run there too.
+ *
+ * What the loop promises:
+ *   - No SQE carries a pointer. Each carries (op kind 8 bits, slot 24 bits,
+ *     generation 32 bits). Closing a connection bumps its slot's
+ *     generation at once, so a completion that arrives for it afterwards
+ *     (its receive woken by the shutdown, a send, a connect timeout) is
+ *     counted in stats.stale_cqes and dropped: its bytes are never
+ *     decoded, its result never applied.
+ *   - A buffer handed to the kernel stays the loop's until its completion
+ *     arrives: a closed slot keeps its socket open (shut down), its receive
+ *     buffer and its send queue until every SQE it issued has completed;
+ *     only then is the descriptor closed and the slot reused. So neither a
+ *     buffer nor a descriptor number can be reused under an SQE in flight.
+ *   - The CQ never overflows by the loop's doing: the CQ has 4x the SQ
+ *     entries and the loop never has more SQEs in flight than the CQ holds
+ *     (less two it keeps for its wake-up read and the final cancel). An op
+ *     that does not fit waits, in FIFO order, for completions to make room
+ *     (stats.deferred counts the waits). weir_loop_cq_overflow() reports
+ *     the kernel's overflow counter and IORING_SQ_CQ_OVERFLOW sightings;
+ *     tests assert it stays 0.
+ *   - A peer that breaks the framing (oversized length, unknown version,
+ *     a frame cut by the end of the stream) or whose frame the on_frame
+ *     callback refuses (returns < 0) loses its own connection and nothing
+ *     else; stats.proto_errors counts the framing errors.
+ *   - Bounded memory per connection: one receive buffer (recv_size), a
+ *     decoder holding at most one frame (max_frame, grown with the bytes
+ *     that came), and at most max_send bytes queued to send (beyond that
+ *     weir_conn_send fails with -ENOBUFS). At most max_conns connections:
+ *     one more is accepted and closed at once (stats.refused).
+ *   - Listeners bind 127.0.0.1 unless given another address.
+ *
+ * A known limit: receives are single-shot, one per connection, each
+ * holding a CQ entry while it waits; with more open connections than the
+ * CQ holds, the excess wait their turn to be read (FIFO) until others
+ * complete. Size `entries` >= max_conns / 4 for every connection to be
+ * read at once. (Multishot receive over provided buffers is the next step.)
+ *
+ * Callbacks: on_open(c) once a connection is accepted or its connect
+ * succeeded; on_frame for each whole frame (p valid only during the call;
+ * < 0 closes c with that reason); on_close(c, reason) exactly once for
+ * every connection the loop made, opened or not (reason 0: orderly end;
+ * -ETIMEDOUT/-ECONNREFUSED: connect failed; -EPROTO/-EMSGSIZE: framing;
+ * other -errno from the socket or the callback). In on_close, c is already
+ * closed: sending fails, weir_conn_data still works.
+ *
+ * Threads: every function runs on the loop's thread (the one calling
+ * weir_loop_run/run_once; create/destroy when the loop is not running),
+ * except weir_loop_stop, which any thread may call.
+ */
+#ifndef WEIR_NET_LOOP_H
+#define WEIR_NET_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct weir_loop;
+struct weir_conn;
+
+struct weir_loop_config {
+	unsigned entries;	/* SQ entries; 0: 256. The CQ gets 4x. */
+	uint32_t max_conns;	/* 0: 1024 */
+	uint32_t recv_size;	/* receive buffer per connection; 0: 64 KiB */
+	uint32_t max_frame;	/* payload limit both ways; 0: WEIR_FRAME_MAX_DEFAULT */
+	size_t max_send;	/* bytes queued to send per connection; 0: 64 MiB */
+	bool single_issuer;	/* IORING_SETUP_SINGLE_ISSUER: only the creating thread may run the loop */
+	int (*on_frame)(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg);
+	void (*on_open)(struct weir_conn *c, void *arg);
+	void (*on_close)(struct weir_conn *c, int reason, void *arg);
+	void *arg;
+};
+
+struct weir_loop_stats {
+	uint64_t accepted;	/* connections accepted and kept */
+	uint64_t refused;	/* accepted beyond max_conns, closed at once */
+	uint64_t connected;	/* outgoing connects that succeeded */
+	uint64_t closed;	/* on_close calls */
+	uint64_t frames_in, bytes_in;
+	uint64_t frames_out, bytes_out;	/* frames queued, bytes the kernel took */
+	uint64_t proto_errors;	/* connections closed for breaking the framing */
+	uint64_t stale_cqes;	/* completions for a closed slot, dropped */
+	uint64_t accept_errors;
+	uint64_t deferred;	/* ops that waited for CQ room */
+	uint64_t max_inflight;	/* most SQEs in flight at once */
+	uint64_t cq_overflow;	/* as weir_loop_cq_overflow() */
+};
+
+/* A loop with cfg's limits and callbacks. NULL with the trail set. */
+struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg);
+/* Close every connection and listener, cancel what is in flight, wait for
+ * every completion, then free the loop. Calls on_close for open connections. */
+void weir_loop_destroy(struct weir_loop *l);
+
+/* Listen on addr:port (addr NULL: "127.0.0.1"; IPv4 or IPv6 literal; port
+ * 0: ephemeral), SO_REUSEADDR. Stores the bound port in *bound if not NULL.
+ * Returns a listener id >= 0, or -errno with the trail naming the address
+ * and port ("listen 127.0.0.1:5000: bind: Address already in use"). */
+int weir_loop_listen(struct weir_loop *l, const char *addr, uint16_t port, uint16_t *bound);
+/* Stop listening (id from weir_loop_listen). Returns 0 or -ENOENT. */
+int weir_loop_unlisten(struct weir_loop *l, int id);
+/* Start a connection to addr:port that fails with -ETIMEDOUT if not
+ * established within timeout_ms (0: 10 s). *out is usable at once: frames
+ * sent before it is established wait in its queue. Returns 0 or -errno
+ * (-EINVAL bad address, -EMFILE max_conns reached). */
+int weir_loop_connect(struct weir_loop *l, const char *addr, uint16_t port, uint32_t timeout_ms,
+		      struct weir_conn **out);
+
+/* Submit, wait up to timeout_ms (< 0: until something completes; 0: not at
+ * all) and handle the completions. Returns how many were handled, or
+ * -errno. */
+int weir_loop_run_once(struct weir_loop *l, int timeout_ms);
+/* run_once until weir_loop_stop. Returns 0 or -errno. */
+int weir_loop_run(struct weir_loop *l);
+/* Make weir_loop_run return (any thread; once stopped, a loop stays stopped). */
+void weir_loop_stop(struct weir_loop *l);
+bool weir_loop_stopped(struct weir_loop *l);
+
+/* Call fn every period_ms (IORING_OP_TIMEOUT) until weir_loop_timer_del.
+ * Returns a timer id >= 0, or -ENOSPC (WEIR_LOOP_TIMERS in use) / -EINVAL. */
+#define WEIR_LOOP_TIMERS 16
+int weir_loop_timer_add(struct weir_loop *l, uint32_t period_ms, void (*fn)(struct weir_loop *l, void *arg),
+			void *arg);
+/* The timer does not fire again. Returns 0 or -ENOENT. */
+int weir_loop_timer_del(struct weir_loop *l, int id);
+
+void weir_loop_stats(struct weir_loop *l, struct weir_loop_stats *out);
+/* CQ overflow seen so far: the kernel's cq.koverflow plus the times
+ * IORING_SQ_CQ_OVERFLOW was found set. Must stay 0. */
+uint64_t weir_loop_cq_overflow(struct weir_loop *l);
+/* CQ entries (4x the SQ's). */
+unsigned weir_loop_cq_entries(const struct weir_loop *l);
+/* Open connections (accepted or connecting/connected, not yet closed). */
+uint32_t weir_loop_conns(const struct weir_loop *l);
+
+/* Queue one frame on c. Returns 0, -ENOTCONN (c closed), -EMSGSIZE
+ * (len > max_frame) or -ENOBUFS (c's send queue would exceed max_send). */
+int weir_conn_send(struct weir_conn *c, uint16_t type, const void *p, uint32_t len);
+/* Queue n bytes as they are (no framing; for tests and proxies). Same returns. */
+int weir_conn_send_raw(struct weir_conn *c, const void *p, size_t n);
+/* Close c now (its queued sends are dropped); on_close(c, reason) runs
+ * before this returns. A closed or stale c is ignored. */
+void weir_conn_close(struct weir_conn *c, int reason);
+bool weir_conn_is_open(const struct weir_conn *c);
+/* A handle to c that stays safe after c closes: weir_loop_conn() maps it
+ * back to c, or NULL once that connection is gone. */
+uint64_t weir_conn_id(const struct weir_conn *c);
+struct weir_conn *weir_loop_conn(struct weir_loop *l, uint64_t id);
+struct weir_loop *weir_conn_loop(const struct weir_conn *c);
+void weir_conn_set_data(struct weir_conn *c, void *data);
+void *weir_conn_data(const struct weir_conn *c);
+
+#endif
