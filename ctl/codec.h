@@ -19,8 +19,11 @@
  *    WEIR_CTL_MAX_STRING bytes; bytes fields named *sha256, *nonce or
  *    *mac are exactly 32 bytes; ObjectChunk.data at most WEIR_CTL_MAX_CHUNK;
  *  - enum values are declared ones, bools are 0 or 1;
+ *  - a singular field appears once (protobuf would merge or overwrite;
+ *    we refuse), and so does one body of the Envelope's oneof;
  *  - a repeated field has at most WEIR_CTL_MAX_REPEATED elements and the
- *    whole message at most WEIR_CTL_MAX_ELEMENTS repeated elements;
+ *    whole message at most WEIR_CTL_MAX_ELEMENTS repeated elements and
+ *    unknown fields (skipped, but protobuf-c keeps a copy of each);
  *  - Envelope.version is WEIR_CTL_VERSION.
  * Then protobuf-c unpacks it with an allocator that refuses to go past a
  * budget proportional to the payload. A payload that fails any check is
