@@ -24,8 +24,16 @@
 #define EXIT_USAGE 2
 #define EXIT_CANCEL 130
 
+int weir_cluster_main(int argc, char **argv);
+int weir_jobmanager_main(int argc, char **argv);
+int weir_taskmanager_main(int argc, char **argv);
+
 static const char usage[] =
 	"usage: weir local JOB.so [options] [-- JOB ARGS...]\n"
+	"       weir cluster start [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
+	"       weir cluster status [--wait N] [--run-dir D]\n"
+	"       weir cluster stop [--run-dir D]\n"
+	"       weir jobmanager ... / weir taskmanager ...   (started by weir cluster start)\n"
 	"       weir version\n"
 	"       weir help\n"
 	"\n"
@@ -222,6 +230,12 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "local"))
 		return cmd_local(argc - 2, argv + 2);
+	if (!strcmp(cmd, "cluster"))
+		return weir_cluster_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "jobmanager"))
+		return weir_jobmanager_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "taskmanager"))
+		return weir_taskmanager_main(argc - 2, argv + 2);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("weir 0.1.0 (API %d)\n", WEIR_API_VERSION);
 		return 0;

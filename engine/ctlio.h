@@ -1,0 +1,56 @@
+/*
+ * engine/ctlio.h - what the JobManager, the TaskManagers and the client
+ * share: the run folder, sending control messages over net/ connections,
+ * and a synchronous client connection (connect, authenticate, call).
+ *
+ * The run folder (--run-dir, else $WEIR_RUN_DIR, else /tmp/weir-<uid>),
+ * mode 0700, holds:
+ *   secret            the cluster secret (0600, ctl/auth.h)
+ *   cluster.id        the cluster's id: names its /dev/shm files
+ *   jobmanager.addr   "127.0.0.1:PORT", written (atomically) once listening
+ *   jobmanager.pid    the JobManager's pid
+ *   jobmanager.log, taskmanager-N.log
+ * Control messages travel as frames of type WEIR_FRAME_CTL whose payload
+ * is one ctl Envelope (ctl/codec.h).
+ */
+#ifndef WEIR_ENGINE_CTLIO_H
+#define WEIR_ENGINE_CTLIO_H
+
+#include "ctl/auth.h"
+#include "ctl/codec.h"
+#include "net/loop.h"
+
+#include <limits.h>
+#include <stdbool.h>
+
+#define WEIR_FRAME_CTL 1
+
+struct weir_rundir {
+	char dir[PATH_MAX - 64];
+};
+
+/* Fill rd from flag (may be NULL), $WEIR_RUN_DIR, or /tmp/weir-<uid>. */
+void weir_rundir_init(struct weir_rundir *rd, const char *flag);
+/* The path of a file in the run folder. */
+void weir_rundir_path(const struct weir_rundir *rd, const char *file, char *out, size_t n);
+/* Write a small file atomically (temp, fsync, rename), mode 0600. 0 or -1. */
+int weir_write_file_atomic(const char *path, const char *content);
+/* Read a small text file (trailing newline dropped). 0 or -1 (trail set). */
+int weir_read_small_file(const char *path, char *out, size_t n);
+
+/* Encode m and queue it on c as one frame. 0 or -errno. */
+int weir_ctl_send(struct weir_conn *c, weir_msg *m);
+
+/* A synchronous client of the JobManager (the weir command's subcommands,
+ * tests): connects to the address in the run folder, authenticates with
+ * the secret there, then exchanges request and reply. */
+struct weir_ctl_client;
+/* 0 or -1 with the trail naming the problem ("no cluster running in D",
+ * "connect 127.0.0.1:P: Connection refused", "refused: wrong secret"). */
+int weir_ctl_client_open(struct weir_ctl_client **out, const struct weir_rundir *rd, const char *name);
+/* Send req (request_id set here); wait up to timeout_ms for the reply
+ * with the same request id. 0 and *reply (weir_ctl_free it), or -1. */
+int weir_ctl_client_call(struct weir_ctl_client *c, weir_msg *req, weir_msg **reply, int timeout_ms);
+void weir_ctl_client_close(struct weir_ctl_client *c);
+
+#endif

@@ -1,0 +1,513 @@
+/*
+ * engine/jobmanager.c - `weir jobmanager`: the cluster's coordinator.
+ *
+ * One io_uring loop (net/loop.h) on one thread. Every connection must
+ * first prove it knows the cluster secret (ctl/auth.h); until then the
+ * only messages it may send are the handshake's, and a handshake not done
+ * within WEIR_AUTH_TIMEOUT_MS is closed. A malformed frame or message
+ * closes that connection and nothing else.
+ *
+ * After the handshake: TaskManagers register (id, pid, slots, pool) and
+ * heartbeat; a TaskManager whose connection closes, or that misses its
+ * heartbeats, is dropped at once (a closed connection is noticed in the
+ * time it takes the kernel to tell us, not after a timeout). Clients ask
+ * for the cluster's status (optionally waiting until a number of
+ * TaskManagers is registered) and stop the cluster: the JobManager tells
+ * every TaskManager to stop, waits until they are gone, removes its
+ * address and pid files and exits.
+ *
+ * Jobs (submit, deploy, list, cancel) come next: the schema has them.
+ */
+#include "engine/ctlio.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TMS 256
+#define MAX_WAITERS 64
+#define HEARTBEAT_MS 100
+#define HEARTBEAT_TIMEOUT_MS 2000
+#define STOP_GRACE_MS 5000
+
+struct peer {
+	struct peer *prev, *next;	/* every open connection, for the deadlines */
+	uint64_t conn;
+	struct weir_auth auth;
+	bool authed;
+	int tm;			/* index in tms, or -1 */
+	uint64_t opened_ns;
+	uint64_t close_at_ns;	/* refused: close once the answer went out */
+};
+
+struct tm {
+	bool live;
+	uint32_t id;
+	uint32_t pid;
+	int32_t numa_node;
+	uint32_t slots;
+	char host[64];
+	char pool[128];
+	uint32_t pool_id, segments, segment_size;
+	int32_t pool_node;
+	uint64_t conn;
+	uint64_t last_hb_ns;
+};
+
+struct waiter {
+	bool used;
+	uint64_t conn;
+	uint64_t request_id;
+	uint32_t want;
+	uint64_t deadline_ns;
+};
+
+static struct {
+	struct weir_rundir rd;
+	struct weir_auth_secret secret;
+	char cluster_id[64];
+	struct weir_loop *loop;
+	struct tm tms[MAX_TMS];
+	struct waiter waiters[MAX_WAITERS];
+	struct peer *peers;
+	bool stopping;
+	uint64_t stop_deadline_ns;
+	volatile sig_atomic_t signalled;
+} jm;
+
+static int ntms(void)
+{
+	int n = 0;
+	for (int i = 0; i < MAX_TMS; i++)
+		n += jm.tms[i].live;
+	return n;
+}
+
+static void send_error(struct weir_conn *c, uint64_t request_id, const char *msg)
+{
+	Weir__Ctl__Error e = WEIR__CTL__ERROR__INIT;
+	e.message = (char *)msg;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.has_request_id = true;
+	m.request_id = request_id;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_ERROR;
+	m.error = &e;
+	weir_ctl_send(c, &m);
+}
+
+static void send_status(struct weir_conn *c, uint64_t request_id)
+{
+	Weir__Ctl__TaskManagerInfo infos[MAX_TMS], *ptrs[MAX_TMS];
+	Weir__Ctl__PoolInfo pools[MAX_TMS];
+	Weir__Ctl__ClusterStatus cs = WEIR__CTL__CLUSTER_STATUS__INIT;
+	cs.cluster_id = jm.cluster_id;
+	size_t n = 0;
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_TMS; i++) {
+		struct tm *t = &jm.tms[i];
+		if (!t->live)
+			continue;
+		Weir__Ctl__TaskManagerInfo ti = WEIR__CTL__TASK_MANAGER_INFO__INIT;
+		Weir__Ctl__PoolInfo pi = WEIR__CTL__POOL_INFO__INIT;
+		pi.name = t->pool;
+		pi.pool_id = t->pool_id;
+		pi.segments = t->segments;
+		pi.segment_size = t->segment_size;
+		pi.numa_node = t->pool_node;
+		pools[n] = pi;
+		ti.tm_id = t->id;
+		ti.host = t->host;
+		ti.pid = t->pid;
+		ti.numa_node = t->numa_node;
+		ti.slots = t->slots;
+		ti.slots_used = 0;
+		ti.pool = &pools[n];
+		ti.has_last_heartbeat_ms = true;
+		ti.last_heartbeat_ms = (uint32_t)((now - t->last_hb_ns) / 1000000u);
+		infos[n] = ti;
+		ptrs[n] = &infos[n];
+		cs.slots_total += t->slots;
+		n++;
+	}
+	cs.n_taskmanagers = n;
+	cs.taskmanagers = ptrs;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.has_request_id = true;
+	m.request_id = request_id;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS;
+	m.cluster_status = &cs;
+	weir_ctl_send(c, &m);
+}
+
+/* Answer the status waiters whose count is reached (or all, with force). */
+static void wake_waiters(bool force)
+{
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_WAITERS; i++) {
+		struct waiter *w = &jm.waiters[i];
+		if (!w->used)
+			continue;
+		if (!force && (uint32_t)ntms() != w->want && now < w->deadline_ns)
+			continue;
+		struct weir_conn *c = weir_loop_conn(jm.loop, w->conn);
+		if (c)
+			send_status(c, w->request_id);
+		w->used = false;
+	}
+}
+
+static void send_stop(struct weir_conn *c, const char *reason)
+{
+	Weir__Ctl__Stop s = WEIR__CTL__STOP__INIT;
+	s.reason = (char *)reason;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_STOP;
+	m.stop = &s;
+	weir_ctl_send(c, &m);
+}
+
+static void begin_stop(const char *why)
+{
+	if (jm.stopping)
+		return;
+	jm.stopping = true;
+	jm.stop_deadline_ns = weir_now_ns() + STOP_GRACE_MS * 1000000ull;
+	weir_log(WEIR_LOG_INFO, "stopping (%s): telling %d taskmanagers", why, ntms());
+	for (int i = 0; i < MAX_TMS; i++) {
+		struct weir_conn *c = jm.tms[i].live ? weir_loop_conn(jm.loop, jm.tms[i].conn) : NULL;
+		if (c)
+			send_stop(c, why);
+	}
+}
+
+static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
+{
+	uint64_t rid = m->has_request_id ? m->request_id : 0;
+	switch (m->body_case) {
+	case WEIR__CTL__ENVELOPE__BODY_REGISTER_TM: {
+		const Weir__Ctl__RegisterTaskManager *r = m->register_tm;
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_TASKMANAGER || p->tm >= 0) {
+			send_error(c, rid, "only a taskmanager registers, once");
+			return -EPROTO;
+		}
+		int slot = -1;
+		for (int i = 0; i < MAX_TMS; i++) {
+			if (jm.tms[i].live && jm.tms[i].id == r->tm_id) {
+				weir_log(WEIR_LOG_WARN, "taskmanager %u registers again: refused", r->tm_id);
+				send_error(c, rid, "a taskmanager with this id is registered already");
+				return -EEXIST;
+			}
+			if (!jm.tms[i].live && slot < 0)
+				slot = i;
+		}
+		if (slot < 0 || jm.stopping) {
+			send_error(c, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
+			return -ENOSPC;
+		}
+		struct tm *t = &jm.tms[slot];
+		memset(t, 0, sizeof(*t));
+		t->live = true;
+		t->id = r->tm_id;
+		t->pid = r->pid;
+		t->numa_node = r->numa_node;
+		t->slots = r->slots;
+		snprintf(t->host, sizeof(t->host), "%s", r->host);
+		snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
+		t->pool_id = r->pool->pool_id;
+		t->segments = r->pool->segments;
+		t->segment_size = r->pool->segment_size;
+		t->pool_node = r->pool->numa_node;
+		t->conn = weir_conn_id(c);
+		t->last_hb_ns = weir_now_ns();
+		p->tm = slot;
+		weir_log(WEIR_LOG_INFO, "taskmanager %u registered: pid %u, %u slots, NUMA node %d, pool %s (%u x %u bytes)",
+			 t->id, t->pid, t->slots, t->numa_node, t->pool, t->segments, t->segment_size);
+		Weir__Ctl__RegisterAck ack = WEIR__CTL__REGISTER_ACK__INIT;
+		ack.tm_id = t->id;
+		ack.cluster_id = jm.cluster_id;
+		ack.heartbeat_interval_ms = HEARTBEAT_MS;
+		ack.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
+		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+		reply.has_request_id = m->has_request_id;
+		reply.request_id = rid;
+		reply.body_case = WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK;
+		reply.register_ack = &ack;
+		weir_ctl_send(c, &reply);
+		wake_waiters(false);
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_HEARTBEAT:
+		if (p->tm < 0)
+			return -EPROTO;
+		jm.tms[p->tm].last_hb_ns = weir_now_ns();
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_GET_CLUSTER_STATUS: {
+		const Weir__Ctl__GetClusterStatus *g = m->get_cluster_status;
+		if (!g->has_wait_taskmanagers || (uint32_t)ntms() == g->wait_taskmanagers) {
+			send_status(c, rid);
+			return 0;
+		}
+		for (int i = 0; i < MAX_WAITERS; i++)
+			if (!jm.waiters[i].used) {
+				uint32_t t = g->has_wait_timeout_ms ? g->wait_timeout_ms : 10000;
+				jm.waiters[i] = (struct waiter){ true, weir_conn_id(c), rid, g->wait_taskmanagers,
+								 weir_now_ns() + (uint64_t)t * 1000000u };
+				return 0;
+			}
+		send_error(c, rid, "too many clients waiting");
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_STOP: {
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
+		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+		reply.has_request_id = true;
+		reply.request_id = rid;
+		reply.body_case = WEIR__CTL__ENVELOPE__BODY_OK;
+		reply.ok = &ok;
+		weir_ctl_send(c, &reply);
+		begin_stop(m->stop->reason && *m->stop->reason ? m->stop->reason : "asked by a client");
+		return 0;
+	}
+	default: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s is not implemented yet", weir_ctl_body_name(m->body_case));
+		send_error(c, rid, msg);
+		return 0;
+	}
+	}
+}
+
+static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *payload, uint32_t len, void *arg)
+{
+	(void)arg;
+	struct peer *p = weir_conn_data(c);
+	if (!p || p->close_at_ns)
+		return 0; /* refused: waiting to close */
+	if (type != WEIR_FRAME_CTL) {
+		weir_log(WEIR_LOG_WARN, "connection %llx: frame of unknown type %u: closed",
+			 (unsigned long long)weir_conn_id(c), type);
+		return -EPROTO;
+	}
+	weir_msg *m;
+	if (weir_ctl_decode(payload, len, &m) < 0) {
+		weir_log(WEIR_LOG_WARN, "connection %llx: %s: closed", (unsigned long long)weir_conn_id(c),
+			 weir_err_msg());
+		return -EPROTO;
+	}
+	if (!p->authed) {
+		int rc = weir_auth_feed_msg(&p->auth, m);
+		weir_ctl_free(m);
+		uint8_t out[WEIR_AUTH_OUT_MAX];
+		long n = weir_auth_take_output(&p->auth, out, sizeof(out));
+		if (n > 0)
+			weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)n);
+		if (rc == 1) {
+			p->authed = true;
+			weir_log(WEIR_LOG_DEBUG, "%s '%s' authenticated",
+				 p->auth.role == WEIR__CTL__ROLE__ROLE_TASKMANAGER ? "taskmanager" : "client",
+				 p->auth.name);
+		} else if (rc < 0) {
+			weir_log(WEIR_LOG_WARN, "connection %llx refused: %s", (unsigned long long)weir_conn_id(c),
+				 weir_auth_reason(&p->auth)[0] ? weir_auth_reason(&p->auth) : weir_err_msg());
+			/* let the refusal reach the peer, then close (next tick) */
+			p->close_at_ns = weir_now_ns() + 100000000ull;
+		}
+		return 0;
+	}
+	int rc = handle(c, p, m);
+	weir_ctl_free(m);
+	return rc;
+}
+
+static void on_open(struct weir_conn *c, void *arg)
+{
+	(void)arg;
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p) {
+		weir_conn_close(c, -ENOMEM);
+		return;
+	}
+	weir_auth_server_init(&p->auth, &jm.secret);
+	p->tm = -1;
+	p->opened_ns = weir_now_ns();
+	p->conn = weir_conn_id(c);
+	p->next = jm.peers;
+	if (jm.peers)
+		jm.peers->prev = p;
+	jm.peers = p;
+	weir_conn_set_data(c, p);
+}
+
+static void on_close(struct weir_conn *c, int reason, void *arg)
+{
+	(void)arg;
+	struct peer *p = weir_conn_data(c);
+	if (!p)
+		return;
+	if (p->tm >= 0 && jm.tms[p->tm].live) {
+		struct tm *t = &jm.tms[p->tm];
+		if (!jm.stopping)
+			weir_log(WEIR_LOG_WARN, "taskmanager %u (pid %u) lost: %s", t->id, t->pid,
+				 reason ? strerror(-reason) : "its connection closed");
+		else
+			weir_log(WEIR_LOG_INFO, "taskmanager %u stopped", t->id);
+		t->live = false;
+		wake_waiters(false);
+	}
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		jm.peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	weir_auth_release(&p->auth);
+	free(p);
+	weir_conn_set_data(c, NULL);
+}
+
+/* Every 50 ms: handshakes that take too long, refused connections whose
+ * answer went out, heartbeats missed, waiters due, the end of a stop. */
+static void tick(struct weir_loop *l, void *arg)
+{
+	(void)arg;
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_TMS; i++) {
+		struct tm *t = &jm.tms[i];
+		if (t->live && now - t->last_hb_ns > HEARTBEAT_TIMEOUT_MS * 1000000ull) {
+			weir_log(WEIR_LOG_WARN, "taskmanager %u missed its heartbeats for %d ms: dropped", t->id,
+				 HEARTBEAT_TIMEOUT_MS);
+			struct weir_conn *c = weir_loop_conn(l, t->conn);
+			t->live = false;
+			if (c)
+				weir_conn_close(c, -ETIMEDOUT);
+		}
+	}
+	/* handshakes not done in time (a truncated or stalled one is never
+	 * accepted by itself), and refused peers whose answer went out */
+	for (struct peer *p = jm.peers, *next; p; p = next) {
+		next = p->next; /* closing frees p */
+		bool late = !p->authed && now - p->opened_ns > WEIR_AUTH_TIMEOUT_MS * 1000000ull;
+		if (late || (p->close_at_ns && now >= p->close_at_ns)) {
+			struct weir_conn *c = weir_loop_conn(l, p->conn);
+			if (late)
+				weir_log(WEIR_LOG_WARN, "connection %llx: no handshake within %d ms: closed",
+					 (unsigned long long)p->conn, WEIR_AUTH_TIMEOUT_MS);
+			if (c)
+				weir_conn_close(c, late ? -ETIMEDOUT : -EACCES);
+		}
+	}
+	wake_waiters(false);
+	if (jm.signalled && !jm.stopping)
+		begin_stop("signal");
+	if (jm.stopping && (ntms() == 0 || now > jm.stop_deadline_ns)) {
+		if (ntms())
+			weir_log(WEIR_LOG_WARN, "%d taskmanagers did not stop within %d ms", ntms(), STOP_GRACE_MS);
+		weir_loop_stop(l);
+	}
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	jm.signalled = 1;
+}
+
+int weir_jobmanager_main(int argc, char **argv)
+{
+	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
+	long port = 0;
+	int ready_fd = -1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--run-dir") && v)
+			run_dir = argv[++i];
+		else if (!strcmp(a, "--bind") && v)
+			bind = argv[++i];
+		else if (!strcmp(a, "--port") && v)
+			port = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--ready-fd") && v)
+			ready_fd = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--log-level") && v)
+			level = argv[++i];
+		else {
+			fprintf(stderr, "weir jobmanager: unknown or incomplete option '%s'\n", a);
+			return 2;
+		}
+	}
+	enum weir_log_level lv;
+	if (weir_log_parse_level(level, &lv) < 0 || port < 0 || port > 65535) {
+		fprintf(stderr, "weir jobmanager: bad --log-level or --port\n");
+		return 2;
+	}
+	weir_log_init("jobmanager", lv);
+	weir_rundir_init(&jm.rd, run_dir);
+	char path[PATH_MAX];
+	weir_rundir_path(&jm.rd, "secret", path, sizeof(path));
+	if (weir_auth_secret_load(path, &jm.secret) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return 1;
+	}
+	weir_rundir_path(&jm.rd, "cluster.id", path, sizeof(path));
+	if (weir_read_small_file(path, jm.cluster_id, sizeof(jm.cluster_id)) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return 1;
+	}
+	struct weir_loop_config cfg = { .entries = 256, .max_conns = 1024, .on_frame = on_frame,
+					.on_open = on_open, .on_close = on_close };
+	jm.loop = weir_loop_create(&cfg);
+	if (!jm.loop) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return 1;
+	}
+	uint16_t bound = 0;
+	if (weir_loop_listen(jm.loop, bind, (uint16_t)port, &bound) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		fprintf(stderr, "weir jobmanager: %s\n", weir_err_msg());
+		weir_loop_destroy(jm.loop);
+		return 1;
+	}
+	char addr[160], pid[32];
+	snprintf(addr, sizeof(addr), strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, bound);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
+	weir_write_file_atomic(path, pid);
+	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
+	if (weir_write_file_atomic(path, addr) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		weir_loop_destroy(jm.loop);
+		return 1;
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	weir_loop_timer_add(jm.loop, 50, tick, NULL);
+	weir_log(WEIR_LOG_INFO, "cluster %s: listening on %s (pid %s)", jm.cluster_id, addr, pid);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "R", 1) != 1)
+			weir_log(WEIR_LOG_WARN, "could not signal readiness");
+		close(ready_fd);
+	}
+	weir_loop_run(jm.loop);
+	struct weir_loop_stats st;
+	weir_loop_stats(jm.loop, &st);
+	weir_loop_destroy(jm.loop);
+	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
+	unlink(path);
+	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
+	unlink(path);
+	weir_auth_secret_wipe(&jm.secret);
+	weir_log(WEIR_LOG_INFO, "stopped (%llu connections, %llu refused frames, CQ overflow %llu)",
+		 (unsigned long long)st.accepted, (unsigned long long)st.proto_errors,
+		 (unsigned long long)st.cq_overflow);
+	return 0;
+}

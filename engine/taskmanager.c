@@ -1,0 +1,270 @@
+/*
+ * engine/taskmanager.c - `weir taskmanager`: a worker process of the
+ * cluster.
+ *
+ * It owns one NUMA node's share of the machine: a segment pool in shared
+ * memory bound to the node (shm/pool.h, "weir-<cluster>-tm<id>-pool"), and
+ * S slots. It connects to the JobManager named in the run folder, proves
+ * it knows the cluster secret, registers, and heartbeats. It stops when
+ * the JobManager tells it to (or on SIGINT/SIGTERM), and also when its
+ * JobManager connection breaks: a TaskManager without a JobManager has
+ * nothing to do. Either way its pool file goes with it; after a kill -9 the
+ * file stays until the next cluster start or stop sweeps it (its owner
+ * lock died with the process).
+ *
+ * Running subtasks comes with job deployment (the next step).
+ */
+#include "engine/ctlio.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "sched/cpu.h"
+#include "shm/pool.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct {
+	struct weir_rundir rd;
+	struct weir_loop *loop;
+	struct weir_conn *jm;
+	struct weir_auth auth;
+	bool authed, registered, stopping;
+	int exit_code;
+	uint32_t id, slots;
+	int node;
+	struct weir_pool pool;
+	char pool_name[128];
+	int ready_fd;
+	uint64_t hb_seq;
+	volatile sig_atomic_t signalled;
+} tm = { .ready_fd = -1 };
+
+static void heartbeat(struct weir_loop *l, void *arg)
+{
+	(void)l, (void)arg;
+	if (tm.signalled && !tm.stopping) {
+		weir_log(WEIR_LOG_INFO, "signal: stopping");
+		tm.stopping = true;
+		weir_loop_stop(tm.loop);
+		return;
+	}
+	if (!tm.registered || !weir_conn_is_open(tm.jm))
+		return;
+	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
+	hb.seq = ++tm.hb_seq;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_HEARTBEAT;
+	m.heartbeat = &hb;
+	weir_ctl_send(tm.jm, &m);
+}
+
+static void do_register(struct weir_conn *c)
+{
+	char host[64];
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	Weir__Ctl__PoolInfo pi = WEIR__CTL__POOL_INFO__INIT;
+	pi.name = tm.pool_name;
+	pi.pool_id = tm.pool.id;
+	pi.segments = tm.pool.nsegs;
+	pi.segment_size = tm.pool.seg_size;
+	pi.numa_node = tm.pool.numa_bound ? tm.node : -1;
+	Weir__Ctl__RegisterTaskManager r = WEIR__CTL__REGISTER_TASK_MANAGER__INIT;
+	r.tm_id = tm.id;
+	r.host = host;
+	r.pid = (uint32_t)getpid();
+	r.numa_node = tm.node;
+	r.slots = tm.slots;
+	r.pool = &pi;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.has_request_id = true;
+	m.request_id = 1;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_REGISTER_TM;
+	m.register_tm = &r;
+	weir_ctl_send(c, &m);
+}
+
+static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg)
+{
+	(void)arg;
+	if (type != WEIR_FRAME_CTL)
+		return -EPROTO;
+	weir_msg *m;
+	if (weir_ctl_decode(p, len, &m) < 0) {
+		weir_log(WEIR_LOG_ERROR, "bad message from the jobmanager: %s", weir_err_msg());
+		return -EPROTO;
+	}
+	int rc = 0;
+	if (!tm.authed) {
+		rc = weir_auth_feed_msg(&tm.auth, m);
+		uint8_t out[WEIR_AUTH_OUT_MAX];
+		long n = weir_auth_take_output(&tm.auth, out, sizeof(out));
+		if (n > 0)
+			weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)n);
+		if (rc == 1) {
+			tm.authed = true;
+			do_register(c);
+			rc = 0;
+		} else if (rc < 0) {
+			weir_log(WEIR_LOG_ERROR, "the jobmanager refused us: %s", weir_auth_reason(&tm.auth));
+		}
+		weir_ctl_free(m);
+		return rc;
+	}
+	switch (m->body_case) {
+	case WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK:
+		tm.registered = true;
+		weir_log(WEIR_LOG_INFO, "registered with cluster %s (heartbeat every %u ms)", m->register_ack->cluster_id,
+			 m->register_ack->heartbeat_interval_ms);
+		if (tm.ready_fd >= 0) {
+			if (write(tm.ready_fd, "R", 1) != 1)
+				weir_log(WEIR_LOG_WARN, "could not signal readiness");
+			close(tm.ready_fd);
+			tm.ready_fd = -1;
+		}
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_STOP:
+		weir_log(WEIR_LOG_INFO, "the jobmanager says stop (%s)", m->stop->reason ? m->stop->reason : "");
+		tm.stopping = true;
+		weir_loop_stop(tm.loop);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_ERROR:
+		weir_log(WEIR_LOG_ERROR, "the jobmanager says: %s", m->error->message);
+		if (!tm.registered) {
+			tm.exit_code = 1;
+			weir_loop_stop(tm.loop);
+		}
+		break;
+	default:
+		weir_log(WEIR_LOG_WARN, "ignored %s from the jobmanager", weir_ctl_body_name(m->body_case));
+		break;
+	}
+	weir_ctl_free(m);
+	return rc;
+}
+
+static void on_close(struct weir_conn *c, int reason, void *arg)
+{
+	(void)c, (void)arg;
+	if (!tm.stopping) {
+		weir_log(WEIR_LOG_ERROR, "lost the jobmanager: %s; stopping",
+			 reason ? strerror(-reason) : "it closed the connection");
+		tm.exit_code = 1;
+	}
+	weir_loop_stop(tm.loop);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	tm.signalled = 1;
+}
+
+int weir_taskmanager_main(int argc, char **argv)
+{
+	const char *run_dir = NULL, *level = "info";
+	long id = -1, slots = 0, segments = 256, seg_size = 32768;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--run-dir") && v)
+			run_dir = argv[++i];
+		else if (!strcmp(a, "--id") && v)
+			id = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--slots") && v)
+			slots = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--segments") && v)
+			segments = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--segment-size") && v)
+			seg_size = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--ready-fd") && v)
+			tm.ready_fd = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--log-level") && v)
+			level = argv[++i];
+		else {
+			fprintf(stderr, "weir taskmanager: unknown or incomplete option '%s'\n", a);
+			return 2;
+		}
+	}
+	enum weir_log_level lv;
+	if (id < 0 || id > 255 || weir_log_parse_level(level, &lv) < 0 || segments < 1 || segments > (1 << 24)) {
+		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level, --segments)\n");
+		return 2;
+	}
+	char role[32];
+	snprintf(role, sizeof(role), "taskmanager-%ld", id);
+	weir_log_init(role, lv);
+	tm.id = (uint32_t)id;
+	int cpus[1024];
+	int ncpu = weir_cpu_allowed(cpus, 1024);
+	tm.node = weir_cpu_node(cpus[0]);
+	tm.slots = slots > 0 ? (uint32_t)slots : (uint32_t)ncpu;
+	weir_rundir_init(&tm.rd, run_dir);
+
+	char path[PATH_MAX], cluster[64];
+	struct weir_auth_secret secret;
+	weir_rundir_path(&tm.rd, "cluster.id", path, sizeof(path));
+	if (weir_read_small_file(path, cluster, sizeof(cluster)) < 0)
+		goto fail;
+	weir_rundir_path(&tm.rd, "secret", path, sizeof(path));
+	if (weir_auth_secret_load(path, &secret) < 0)
+		goto fail;
+	snprintf(tm.pool_name, sizeof(tm.pool_name), "weir-%s-tm%u-pool", cluster, tm.id);
+	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)segments, (uint32_t)seg_size, tm.node,
+				 false) < 0) {
+		weir_auth_secret_wipe(&secret);
+		goto fail;
+	}
+	struct weir_loop_config cfg = { .entries = 64, .max_conns = 16, .on_frame = on_frame, .on_close = on_close };
+	tm.loop = weir_loop_create(&cfg);
+	if (!tm.loop) {
+		weir_auth_secret_wipe(&secret);
+		weir_pool_release(&tm.pool);
+		goto fail;
+	}
+	weir_auth_client_init(&tm.auth, &secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, role);
+	weir_auth_secret_wipe(&secret);
+	char addr[128];
+	weir_rundir_path(&tm.rd, "jobmanager.addr", path, sizeof(path));
+	char *colon;
+	if (weir_read_small_file(path, addr, sizeof(addr)) < 0 || !(colon = strrchr(addr, ':'))) {
+		weir_err_wrap("the jobmanager's address");
+		weir_loop_destroy(tm.loop);
+		weir_pool_release(&tm.pool);
+		goto fail;
+	}
+	*colon = '\0';
+	if (weir_loop_connect(tm.loop, addr, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
+		weir_loop_destroy(tm.loop);
+		weir_pool_release(&tm.pool);
+		goto fail;
+	}
+	uint8_t hello[WEIR_AUTH_OUT_MAX];
+	long n = weir_auth_take_output(&tm.auth, hello, sizeof(hello));
+	if (n > 0)
+		weir_conn_send(tm.jm, WEIR_FRAME_CTL, hello, (uint32_t)n);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* heartbeats (once registered) and signal checks; the JobManager
+	 * expects one every 100 ms */
+	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
+	weir_log(WEIR_LOG_INFO, "pool %s: %u x %u bytes on NUMA node %d; %u slots; connecting to the jobmanager at %s:%s",
+		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.slots, addr, colon + 1);
+	weir_loop_run(tm.loop);
+	weir_loop_destroy(tm.loop);
+	weir_auth_release(&tm.auth);
+	weir_pool_release(&tm.pool);
+	weir_log(WEIR_LOG_INFO, "stopped");
+	return tm.exit_code;
+fail:
+	weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+	fprintf(stderr, "weir taskmanager: %s\n", weir_err_msg());
+	return 1;
+}
