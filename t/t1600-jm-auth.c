@@ -1,0 +1,212 @@
+/* t1600-jm-auth: a real JobManager process refuses 1000 attempts without
+ * the secret: a wrong secret (a client whose run folder holds another), no
+ * handshake at all (a request sent straight away), and a truncated
+ * handshake. None gets an answer beyond the refusal; a correct client
+ * still works afterwards, and the JobManager stays up. */
+#include "tap.h"
+#include "engine/ctlio.h"
+#include "base/err.h"
+#include "net/frame.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[256], dir2[256];
+
+static void path_in(const char *d, const char *f, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", d, f);
+}
+
+static int raw_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read what the JobManager sends until it closes; true if any frame in it
+ * was a cluster status (which only an authenticated client may get). */
+static int got_status;
+static int on_frame(void *arg, uint16_t type, const uint8_t *p, uint32_t len)
+{
+	(void)arg, (void)type;
+	weir_msg *m;
+	if (weir_ctl_decode(p, len, &m) == 0) {
+		if (m->body_case == WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS)
+			got_status++;
+		weir_ctl_free(m);
+	}
+	return 0;
+}
+
+static bool drained_without_status(int fd)
+{
+	struct weir_frame_dec d;
+	weir_frame_dec_init(&d, 0);
+	got_status = 0;
+	uint8_t buf[4096];
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 10000) != 1)
+			break; /* the JobManager must close within its handshake deadline */
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		weir_frame_dec_feed(&d, buf, (size_t)n, on_frame, NULL);
+	}
+	weir_frame_dec_release(&d);
+	close(fd);
+	return got_status == 0;
+}
+
+int main(int argc, char **argv)
+{
+	alarm(300);
+	(void)argc;
+	char bin[512];
+	const char *b = getenv("WEIR_BUILD");
+	if (b)
+		snprintf(bin, sizeof(bin), "%s/bin/weir", b);
+	else
+		snprintf(bin, sizeof(bin), "%.*s/../bin/weir", (int)(strrchr(argv[0], '/') - argv[0]), argv[0]);
+	snprintf(dir, sizeof(dir), "/tmp/weir-t1600-%d", (int)getpid());
+	snprintf(dir2, sizeof(dir2), "/tmp/weir-t1600-%d-wrong", (int)getpid());
+	mkdir(dir, 0700);
+	mkdir(dir2, 0700);
+	char p[512], p2[512];
+	path_in(dir, "secret", p, sizeof(p));
+	path_in(dir2, "secret", p2, sizeof(p2));
+	struct weir_auth_secret s;
+	if (weir_auth_secret_create(p, &s) < 0 || weir_auth_secret_create(p2, &s) < 0)
+		bail("secrets: %s", weir_err_msg());
+	path_in(dir, "cluster.id", p, sizeof(p));
+	weir_write_file_atomic(p, "ct1600");
+
+	int fds[2];
+	if (pipe(fds) < 0)
+		bail("pipe");
+	pid_t jm = fork();
+	if (jm == 0) {
+		close(fds[0]);
+		if (fds[1] != 3) {
+			dup2(fds[1], 3);
+			close(fds[1]);
+		}
+		char log[512];
+		path_in(dir, "jobmanager.log", log, sizeof(log));
+		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(lf, 2);
+		execl(bin, bin, "jobmanager", "--run-dir", dir, "--ready-fd", "3", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char r = 0;
+	if (read(fds[0], &r, 1) != 1 || r != 'R')
+		bail("the jobmanager did not start (%s)", bin);
+	close(fds[0]);
+	char addr[128];
+	path_in(dir, "jobmanager.addr", p, sizeof(p));
+	weir_read_small_file(p, addr, sizeof(addr));
+	int port = atoi(strrchr(addr, ':') + 1);
+	/* the wrong folder points at the same jobmanager */
+	path_in(dir2, "jobmanager.addr", p2, sizeof(p2));
+	weir_write_file_atomic(p2, addr);
+
+	struct weir_rundir good, bad;
+	snprintf(good.dir, sizeof(good.dir), "%s", dir);
+	snprintf(bad.dir, sizeof(bad.dir), "%s", dir2);
+
+	/* 1. a wrong secret, 400 times */
+	int accepted = 0, refused_msg = 0;
+	for (int i = 0; i < 400; i++) {
+		struct weir_ctl_client *c;
+		if (weir_ctl_client_open(&c, &bad, "intruder") == 0) {
+			accepted++;
+			weir_ctl_client_close(c);
+		} else if (strstr(weir_err_msg(), "refused")) {
+			refused_msg++;
+		}
+	}
+	is_int(accepted, 0, "400 clients with a wrong secret: none accepted");
+	is_int(refused_msg, 400, "each is told it was refused");
+
+	/* 2. no handshake: a status request straight away, 300 times */
+	Weir__Ctl__GetClusterStatus g = WEIR__CTL__GET_CLUSTER_STATUS__INIT;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_GET_CLUSTER_STATUS;
+	m.get_cluster_status = &g;
+	uint8_t enc[256], frame[300];
+	long n = weir_ctl_encode(&m, enc, sizeof(enc));
+	long fl = weir_frame_encode(frame, sizeof(frame), WEIR_FRAME_CTL, enc, (uint32_t)n);
+	/* all at once, then read each until the JobManager closes it */
+	int clean = 0, conns[300];
+	for (int i = 0; i < 300; i++) {
+		conns[i] = raw_connect(port);
+		if (conns[i] >= 0 && write(conns[i], frame, (size_t)fl) != fl) {
+			close(conns[i]);
+			conns[i] = -1;
+		}
+	}
+	for (int i = 0; i < 300; i++)
+		if (conns[i] >= 0)
+			clean += drained_without_status(conns[i]);
+	is_int(clean, 300, "300 requests without a handshake: never answered with the cluster's status");
+
+	/* 3. truncated handshakes: half a Hello, then close */
+	int truncated = 0;
+	for (int i = 0; i < 300; i++) {
+		int fd = raw_connect(port);
+		if (fd < 0)
+			continue;
+		if (write(fd, frame, (size_t)fl / 2) == fl / 2)
+			truncated++;
+		close(fd);
+	}
+	is_int(truncated, 300, "300 truncated handshakes sent and dropped");
+
+	/* 4. the JobManager is up, and a correct client works */
+	struct weir_ctl_client *c;
+	weir_err_clear();
+	ok(weir_ctl_client_open(&c, &good, "tester") == 0, "a client with the right secret is accepted%s%s",
+	   weir_err_msg()[0] ? ": " : "", weir_err_msg());
+	weir_msg *rep = NULL;
+	ok(weir_ctl_client_call(c, &m, &rep, 5000) == 0 && rep &&
+	   rep->body_case == WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS && !strcmp(rep->cluster_status->cluster_id, "ct1600"),
+	   "and gets the cluster's status");
+	if (rep)
+		weir_ctl_free(rep);
+	Weir__Ctl__Stop st = WEIR__CTL__STOP__INIT;
+	weir_msg sm = WEIR__CTL__ENVELOPE__INIT;
+	sm.body_case = WEIR__CTL__ENVELOPE__BODY_STOP;
+	sm.stop = &st;
+	ok(weir_ctl_client_call(c, &sm, &rep, 5000) == 0, "stop is accepted");
+	if (rep)
+		weir_ctl_free(rep);
+	weir_ctl_client_close(c);
+	int status;
+	waitpid(jm, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the jobmanager exits 0 after stop");
+	char log[512], cmd[1200];
+	path_in(dir, "jobmanager.log", log, sizeof(log));
+	snprintf(cmd, sizeof(cmd), "grep -c 'refused' %s > /dev/null", log);
+	ok(system(cmd) == 0, "its log records the refusals");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir, dir2);
+	if (system(cmd) != 0)
+		diag("cleanup failed");
+	done_testing();
+}

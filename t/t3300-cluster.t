@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# t3300-cluster: the local cluster's life cycle and faults, with real
+# processes. Start, status, a second start refused, garbage and oversized
+# frames (the JobManager stays up), a port in use, a TaskManager killed
+# with kill -9 (noticed through its closed connection: status waits for the
+# count, no sleeps), a JobManager killed with kill -9 (its TaskManagers stop
+# by themselves), and stop: no process, no /dev/shm file, no address file.
+. "$(dirname "$0")/lib.sh"
+
+export WEIR_RUN_DIR="$T/run"
+# started: weir exits 0 and its banner (stdout) says so
+started() { run_weir cluster start "$@"; check "cluster start $* (rc $rc)" grep -q 'started in' "$T/out"; }
+# a process is gone: no such pid, or a zombie nobody reaped yet
+gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
+shm_count() { ls /dev/shm | grep -c "^weir-$(cat "$WEIR_RUN_DIR/cluster.id" 2>/dev/null || echo none)-" || true; }
+
+started --taskmanagers 2 --slots 2
+check 'the banner names the jobmanager and both taskmanagers' grep -q 'taskmanager 1 ' "$T/out"
+check 'run folder is 0700' test "$(stat -c %a "$WEIR_RUN_DIR")" = 700
+check 'secret is 0600' test "$(stat -c %a "$WEIR_RUN_DIR/secret")" = 600
+jm=$(cat "$WEIR_RUN_DIR/jobmanager.pid")
+addr=$(cat "$WEIR_RUN_DIR/jobmanager.addr")
+port=${addr##*:}
+check "the jobmanager listens on loopback ($addr)" test "${addr%%:*}" = 127.0.0.1
+check 'two pools in /dev/shm, mode 0600' test "$(shm_count)" -eq 2
+run_weir cluster status
+check 'status lists 2 taskmanagers and 4 slots' grep -q '2 taskmanagers, 4 slots' "$T/out"
+expect 1 'already running' 'a second start in the same folder is refused' -- cluster start
+
+# hostile bytes at the control port: each connection closes, the JM stays
+for payload in 'garbage garbage garbage' $'\xff\xff\xff\x7f\x01\x00\x01\x00' $'\x10\x00\x00\x00\x01\x00\x01\x00abc'; do
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	printf '%s' "$payload" >&3
+	exec 3<&- 3>&-
+done
+run_weir cluster status
+check 'after garbage, truncated and oversized frames the jobmanager still answers' test "$rc" -eq 0
+check 'and still has its 2 taskmanagers' grep -q '2 taskmanagers' "$T/out"
+
+# another jobmanager on the same port: a clear message naming the address
+run_weir jobmanager --run-dir "$WEIR_RUN_DIR" --port "$port"
+check "a jobmanager on a port in use exits 1 (got $rc)" test "$rc" -eq 1
+check 'naming the address and the reason' grep -q "127.0.0.1:$port: bind: Address already in use" "$T/err"
+
+# kill -9 of a taskmanager: the JobManager notices its closed connection
+tm1=$(sed -n 's/.*taskmanager 1 .*pid \([0-9]*\).*/\1/p' "$T/out" | head -1)
+[ -n "$tm1" ] || tm1=$(run_weir cluster status; sed -n 's/.*taskmanager 1 *pid \([0-9]*\).*/\1/p' "$T/out")
+kill -9 "$tm1"
+run_weir cluster status --wait 1
+check "status --wait 1 sees one taskmanager after kill -9 (rc $rc)" grep -q '1 taskmanagers' "$T/out"
+check 'the jobmanager logged the loss' grep -q 'taskmanager 1 (pid .*) lost' "$WEIR_RUN_DIR/jobmanager.log"
+
+run_weir cluster stop
+check "cluster stop (rc $rc)" grep -q 'stopped: the jobmanager and 1 taskmanagers' "$T/out"
+check 'the jobmanager is gone' gone "$jm"
+check 'no weir process of this cluster is left' bash -c "! pgrep -f 'weir (jobmanager|taskmanager) --run-dir $WEIR_RUN_DIR' >/dev/null"
+check "no /dev/shm file of the cluster is left ($(shm_count))" test "$(shm_count)" -eq 0
+check 'no address file is left' test ! -e "$WEIR_RUN_DIR/jobmanager.addr"
+expect 1 'no cluster running' 'status with no cluster names the folder' -- cluster status
+
+# kill -9 of the JobManager: its TaskManagers stop by themselves, and the
+# next stop (or start) cleans what is left
+started --taskmanagers 1 --slots 1
+jm=$(cat "$WEIR_RUN_DIR/jobmanager.pid")
+run_weir cluster status
+tm0=$(sed -n 's/.*taskmanager 0 *pid \([0-9]*\).*/\1/p' "$T/out")
+kill -9 "$jm"
+timeout 20 tail --pid="$tm0" -s 0.05 -f /dev/null
+check 'its taskmanager stops when it loses the jobmanager' gone "$tm0"
+check 'and says why in its log' grep -q 'lost the jobmanager' "$WEIR_RUN_DIR/taskmanager-0.log"
+run_weir cluster stop
+check "stop after a crashed jobmanager says so (rc $rc)" grep -q 'no cluster running' "$T/out"
+check "and leaves no /dev/shm file ($(shm_count))" test "$(shm_count)" -eq 0
+done_testing
