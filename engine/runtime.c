@@ -399,6 +399,14 @@ static int wait_for_segment(struct weir_writer *w, void *arg)
 
 /* ---- deploy ------------------------------------------------------------ */
 
+/* Where a channel's ends are, in a cluster. */
+enum chan_side {
+	CS_NONE = 0,		/* neither end here */
+	CS_LOCAL,		/* both ends here: private memory */
+	CS_OUT,			/* producer here: created in /dev/shm */
+	CS_IN,			/* consumer here: attached after `prepared` */
+};
+
 struct link {
 	int producer;	/* vertex */
 	int consumer;	/* vertex */
@@ -466,13 +474,26 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 		if (p->v[v].parallelism > maxpar)
 			maxpar = p->v[v].parallelism;
 	}
+	const struct weir_dist *d = job->dist;
+	if (d && d->nsubtasks != (uint32_t)nsub)
+		return weir_err_set("the job built %d subtasks here, but the placement has %u: its graph differs "
+				    "between processes (does weir_job depend on more than its arguments?)", nsub,
+				    d->nsubtasks);
 	int cpus[1024];
 	int ncpus = weir_cpu_allowed(cpus, 1024);
-	int nworkers = cfg->workers > 0 ? cfg->workers : ncpus;
-	if (nworkers > nsub)
+	int nworkers = d ? (int)d->nslots : cfg->workers > 0 ? cfg->workers : ncpus;
+	if (!d && nworkers > nsub)
 		nworkers = nsub;
 	if (weir_sched_init(&job->sched, nworkers, cfg->pin, cfg->spin_ns) < 0)
 		return -1;
+	if (d) {
+		/* our workers' doorbells, where other TaskManagers can ring them */
+		char name[160];
+		snprintf(name, sizeof(name), "%s-tm%u-db", d->prefix, d->tm);
+		if (weir_shm_create(&job->dbs, name, sizeof(struct weir_doorbell) * (size_t)nworkers, NULL) < 0)
+			return -1;
+		weir_sched_share(&job->sched, job->dbs.map);
+	}
 
 	/* the pool: every channel's credits plus the floating reserve */
 	uint64_t nsegs = (uint64_t)nchans * cfg->credits + cfg->floating;
@@ -483,7 +504,13 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 	int node = weir_cpu_node(cpus[0]);
 	char shm_prefix[64];
 	snprintf(shm_prefix, sizeof(shm_prefix), "weir-local-%d", (int)getpid());
-	if (cfg->shm) {
+	if (d) {
+		char name[160];
+		snprintf(name, sizeof(name), "%s-tm%u-pool", d->prefix, d->tm);
+		if (weir_pool_create_shm(&job->pool, name, d->tm, (uint32_t)nsegs, cfg->segment_size, node,
+					 cfg->huge_pages) < 0)
+			return weir_err_wrap("segment pool");
+	} else if (cfg->shm) {
 		/* what crashed local runs left behind: files whose owner died */
 		weir_shm_sweep("weir-local-");
 		char name[96];
@@ -497,7 +524,8 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 
 	job->subtasks = calloc((size_t)nsub, sizeof(struct subtask));
 	job->chans = calloc((size_t)nchans + 1, sizeof(struct weir_chan));
-	if (!job->subtasks || !job->chans)
+	job->chan_side = calloc((size_t)nchans + 1, 1);
+	if (!job->subtasks || !job->chans || !job->chan_side)
 		return weir_err_set("out of memory");
 	job->nsub = nsub;
 
@@ -507,6 +535,12 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 		struct vertex *vx = &p->v[v];
 		for (int i = 0; i < vx->parallelism; i++, s++) {
 			struct subtask *st = &job->subtasks[s];
+			st->v = vx;
+			st->index = i;
+			if (d && d->sub_tm[s] != d->tm)
+				continue; /* runs on another TaskManager */
+			if (d && d->sub_slot[s] >= (uint32_t)nworkers)
+				return weir_err_set("subtask %d is placed on slot %u of %d", s, d->sub_slot[s], nworkers);
 			st->task.step = step;
 			st->task.rank = v; /* vertex ids are a topological order */
 			st->job = job;
@@ -530,7 +564,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 			}
 			st->is_source = st->ops[0].node->kind == OP_SOURCE;
 			st->in_wm = WEIR_WATERMARK_MIN;
-			if (weir_sched_add(&job->sched, s % nworkers, &st->task) < 0)
+			if (weir_sched_add(&job->sched, d ? (int)d->sub_slot[s] : s % nworkers, &st->task) < 0)
 				return -1;
 		}
 	}
@@ -547,6 +581,24 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				struct subtask *cons = subtask_of(job, lk->consumer, j);
 				int c = chan_index(lk, pc, i, j);
 				struct weir_chan *ch = &job->chans[c];
+				job->nchans = c + 1 > job->nchans ? c + 1 : job->nchans;
+				if (d) {
+					uint32_t ptm = d->sub_tm[prod - job->subtasks], ctm = d->sub_tm[cons - job->subtasks];
+					if (ptm != d->tm && ctm != d->tm)
+						continue;
+					if (ptm != ctm) {
+						job->chan_side[c] = ptm == d->tm ? CS_OUT : CS_IN;
+						if (ptm != d->tm)
+							continue; /* attached once its producer made it */
+						char name[160];
+						snprintf(name, sizeof(name), "%s-ch%d", d->prefix, c);
+						if (weir_chan_create_shm(ch, name, &job->pool, cfg->credits, cfg->floating) < 0)
+							return -1;
+						ch->producer_db = weir_sched_doorbell(&job->sched, prod->task.worker);
+						continue; /* the consumer's doorbell: after `prepared` */
+					}
+				}
+				job->chan_side[c] = CS_LOCAL;
 				if (cfg->shm) {
 					/* both ends in this process: one handle, our workers' doorbells */
 					char name[96];
@@ -567,6 +619,8 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 	/* inputs and outputs of every subtask */
 	for (s = 0; s < nsub; s++) {
 		struct subtask *st = &job->subtasks[s];
+		if (!st->ops)
+			continue; /* another TaskManager's */
 		int v = st->v->id;
 		struct node *head = st->ops[0].node;
 		int nin = 0, nout = 0;
@@ -621,6 +675,79 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 			}
 		}
 		st->nin_open = st->nin;
+	}
+	return 0;
+}
+
+/* dist: map TaskManager tm's job pool and doorbells (once). */
+static int map_remote(struct job *job, uint32_t tm)
+{
+	const struct weir_dist *d = job->dist;
+	if (job->rpools[tm].hdr)
+		return 0;
+	char name[160];
+	snprintf(name, sizeof(name), "%s-tm%u-pool", d->prefix, tm);
+	if (weir_pool_attach(&job->rpools[tm], name, tm) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s-tm%u-db", d->prefix, tm);
+	return weir_shm_open(&job->rdbs[tm], name, sizeof(struct weir_doorbell));
+}
+
+static struct weir_doorbell *remote_db(struct job *job, uint32_t tm, uint32_t slot)
+{
+	struct weir_shm *m = &job->rdbs[tm];
+	if ((size_t)(slot + 1) * sizeof(struct weir_doorbell) > m->len)
+		return NULL;
+	return (struct weir_doorbell *)m->map + slot;
+}
+
+/* dist, after `prepared`: every TaskManager has created its outgoing
+ * channels. Attach the incoming ones, and point every cross-process
+ * channel at the other side's worker doorbell. */
+static int attach_remote(struct job *job, const struct link *links, int nlinks)
+{
+	const struct weir_dist *d = job->dist;
+	struct plan *p = &job->plan;
+	job->rpools = calloc(256, sizeof(struct weir_pool));
+	job->rdbs = calloc(256, sizeof(struct weir_shm));
+	if (!job->rpools || !job->rdbs)
+		return weir_err_set("out of memory");
+	for (int i = 0; i < 256; i++)
+		job->rdbs[i].fd = -1;
+	for (int l = 0; l < nlinks; l++) {
+		const struct link *lk = &links[l];
+		int pp = p->v[lk->producer].parallelism, pc = p->v[lk->consumer].parallelism;
+		for (int i = 0; i < pp; i++)
+			for (int j = 0; j < pc; j++) {
+				if (lk->part == PART_FORWARD && i != j)
+					continue;
+				int c = chan_index(lk, pc, i, j);
+				if (job->chan_side[c] != CS_IN && job->chan_side[c] != CS_OUT)
+					continue;
+				size_t ps = (size_t)(subtask_of(job, lk->producer, i) - job->subtasks);
+				size_t cs = (size_t)(subtask_of(job, lk->consumer, j) - job->subtasks);
+				uint32_t other = job->chan_side[c] == CS_IN ? d->sub_tm[ps] : d->sub_tm[cs];
+				if (map_remote(job, other) < 0)
+					return weir_err_wrap("taskmanager %u", other);
+				struct weir_chan *ch = &job->chans[c];
+				struct weir_doorbell *db;
+				if (job->chan_side[c] == CS_IN) {
+					char name[160];
+					snprintf(name, sizeof(name), "%s-ch%d", d->prefix, c);
+					if (weir_chan_attach_shm(ch, name, &job->rpools[other]) < 0)
+						return -1;
+					ch->consumer_db = weir_sched_doorbell(&job->sched, job->subtasks[cs].task.worker);
+					db = remote_db(job, other, d->sub_slot[ps]);
+					if (!db)
+						return weir_err_set("taskmanager %u: no doorbell for slot %u", other, d->sub_slot[ps]);
+					ch->producer_db = db;
+				} else {
+					db = remote_db(job, other, d->sub_slot[cs]);
+					if (!db)
+						return weir_err_set("taskmanager %u: no doorbell for slot %u", other, d->sub_slot[cs]);
+					ch->consumer_db = db;
+				}
+			}
 	}
 	return 0;
 }
@@ -708,6 +835,17 @@ static void release_rest(struct job *job)
 		free(st->out);
 	}
 	weir_pool_release(&job->pool);
+	for (int i = 0; job->rpools && i < 256; i++) {
+		if (job->rpools[i].hdr)
+			weir_pool_release(&job->rpools[i]);
+		if (job->rdbs[i].map)
+			weir_shm_close(&job->rdbs[i]);
+	}
+	free(job->rpools);
+	free(job->rdbs);
+	if (job->dbs.map)
+		weir_shm_close(&job->dbs);
+	free(job->chan_side);
 	free(job->subtasks);
 	free(job->chans);
 	weir_sched_release(&job->sched);
@@ -739,7 +877,7 @@ static void print_summary(struct job *job, bool ok)
 		struct weir_worker *wk = &job->sched.workers[w];
 		fprintf(stderr, "  worker %d (cpu %d): %d tasks, %llu rounds, %llu sleeps, %llu wake-ups sent to it\n",
 			w, wk->cpu, wk->ntasks, (unsigned long long)wk->stats.rounds,
-			(unsigned long long)wk->stats.sleeps, (unsigned long long)wk->db.wakeups);
+			(unsigned long long)wk->stats.sleeps, (unsigned long long)wk->db->wakeups);
 	}
 }
 
@@ -809,4 +947,70 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	if (success)
 		return 0;
 	return weir_err_set("%s", err);
+}
+
+int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d)
+{
+	struct job job;
+	memset(&job, 0, sizeof(job));
+	job.env = env;
+	job.cfg = *cfg;
+	job.cfg.shm = true;
+	job.dist = d;
+	job.dbs.fd = -1;
+	pthread_mutex_init(&job.lock, NULL);
+	struct link *links = NULL;
+	int nlinks = 0;
+	char err[1024] = "";
+	bool success = false;
+
+	if (weir_plan_build(&job.plan, env, cfg) < 0) {
+		pthread_mutex_destroy(&job.lock);
+		d->prepared(d->arg);
+		d->done(d->arg, false, weir_err_msg());
+		return -1;
+	}
+	if (deploy(&job, &links, &nlinks) < 0) {
+		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
+		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
+		goto out;
+	}
+	if (d->prepared(d->arg) < 0) {
+		snprintf(err, sizeof(err), "aborted before it started");
+		goto out;
+	}
+	if (attach_remote(&job, links, nlinks) < 0) {
+		snprintf(err, sizeof(err), "connect to the other taskmanagers: %s", weir_err_msg());
+		goto out;
+	}
+	job.start_ns = weir_now_ns();
+	if (weir_sched_start(&job.sched) < 0)
+		weir_job_fail(&job, weir_err_msg());
+	weir_sched_join(&job.sched);
+	job.end_ns = weir_now_ns();
+	bool all_done = true;
+	for (int s = 0; s < job.nsub; s++)
+		if (job.subtasks[s].ops)
+			all_done &= job.subtasks[s].state == ST_DONE;
+	success = !job.failed && all_done;
+	if (job.failed)
+		snprintf(err, sizeof(err), "%s", job.error);
+	else if (!all_done)
+		snprintf(err, sizeof(err), "cancelled");
+out:
+	free(links);
+	close_all(&job);
+	/* every local subtask is over, but other TaskManagers may still read
+	 * segments of ours: the decision waits for all of them */
+	int decision = d->done(d->arg, success, err);
+	int leaked = release_data(&job);
+	if (decision == 1 && leaked) {
+		snprintf(err, sizeof(err), "internal error: %d segments were not returned to the pool", leaked);
+		decision = 0;
+	}
+	success = finish_sinks(&job, decision == 1 && success);
+	release_rest(&job);
+	if (success)
+		return 0;
+	return weir_err_set("%s", err[0] ? err : "aborted");
 }

@@ -21,6 +21,7 @@
 #include "sched/worker.h"
 #include "shm/channel.h"
 #include "shm/pool.h"
+#include "shm/shmfile.h"
 
 #include <pthread.h>
 
@@ -131,7 +132,38 @@ struct subtask {
 	bool in_idle;		/* every live input is idle: told downstream */
 };
 
+/*
+ * A part of a job, in a cluster: the subtasks one TaskManager runs. The
+ * plan is the same in every TaskManager (each builds it from the same
+ * object and arguments); placement says where each subtask runs.
+ * Channels between two TaskManagers live in /dev/shm: the producer's side
+ * creates them from its pool ("<prefix>-tm<k>-pool", "<prefix>-ch<c>"),
+ * the consumer's attaches after `prepared` (every TaskManager has created
+ * its side by then), and each side rings the other's workers through a
+ * region of doorbells ("<prefix>-tm<k>-db").
+ */
+struct weir_dist {
+	uint32_t tm;			/* this TaskManager */
+	const uint32_t *sub_tm;		/* per subtask (vertex-major): its TaskManager */
+	const uint32_t *sub_slot;	/* per subtask: its worker on that TaskManager */
+	uint32_t nsubtasks;
+	uint32_t nslots;		/* workers here */
+	char prefix[96];		/* "weir-<cluster>-j<job>" */
+	/* on the job's thread: outgoing channels exist; block until every
+	 * TaskManager is there (0) or the job is off (-1) */
+	int (*prepared)(void *arg);
+	/* local subtasks over (ok: all finished); block for the decision:
+	 * 1 commit the sinks, 0 abort */
+	int (*done)(void *arg, bool ok, const char *msg);
+	void *arg;
+};
+
 struct job {
+	const struct weir_dist *dist;	/* NULL in local mode */
+	struct weir_shm dbs;		/* dist: our workers' doorbells */
+	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */
+	struct weir_shm *rdbs;		/* dist: their doorbells, by id */
+	uint8_t *chan_side;		/* dist: per channel, enum chan_side */
 	weir_env *env;
 	struct weir_config cfg;
 	struct plan plan;
@@ -178,6 +210,9 @@ struct weir_run_stats {
 	int nodes;
 };
 int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print_summary);
+/* Run this TaskManager's part of a job; -1 with the trail when the job
+ * failed here (or was aborted). */
+int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d);
 /* Async-signal-safe: cancel the job weir_run_local is running. */
 void weir_local_cancel(void);
 

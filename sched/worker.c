@@ -22,7 +22,8 @@ int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_
 	int ncpu = weir_cpu_allowed(cpus, 1024);
 	for (int i = 0; i < nworkers; i++) {
 		struct weir_worker *w = &s->workers[i];
-		weir_doorbell_init(&w->db);
+		weir_doorbell_init(&w->own);
+		w->db = &w->own;
 		w->sched = s;
 		w->index = i;
 		w->cpu = pin ? cpus[i % ncpu] : -1;
@@ -58,9 +59,17 @@ int weir_sched_add(struct weir_sched *s, int wi, struct weir_task *t)
 	return 0;
 }
 
+void weir_sched_share(struct weir_sched *s, struct weir_doorbell *dbs)
+{
+	for (int i = 0; i < s->nworkers; i++) {
+		weir_doorbell_init(&dbs[i]);
+		s->workers[i].db = &dbs[i];
+	}
+}
+
 struct weir_doorbell *weir_sched_doorbell(struct weir_sched *s, int w)
 {
-	return &s->workers[w].db;
+	return s->workers[w].db;
 }
 
 /* Step every live task of rank >= min_rank once; returns whether any made
@@ -115,19 +124,19 @@ static void *worker_main(void *arg)
 		/* Announce sleep, then look once more: work published before
 		 * the announcement is found here, work published after it
 		 * rings the doorbell (see doorbell.h). */
-		uint32_t seq = weir_doorbell_prepare(&w->db);
+		uint32_t seq = weir_doorbell_prepare(w->db);
 		if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) || round_once(w, &next_wake, INT32_MIN)) {
-			weir_doorbell_cancel(&w->db);
+			weir_doorbell_cancel(w->db);
 			idle_since = 0;
 			continue;
 		}
 		now = weir_now_ns();
 		if (next_wake <= now) {
-			weir_doorbell_cancel(&w->db);
+			weir_doorbell_cancel(w->db);
 			continue;
 		}
 		w->stats.sleeps++;
-		weir_doorbell_wait(&w->db, seq, next_wake == UINT64_MAX ? 0 : next_wake - now);
+		weir_doorbell_wait(w->db, seq, next_wake == UINT64_MAX ? 0 : next_wake - now);
 	}
 	return NULL;
 }
@@ -153,7 +162,7 @@ void weir_sched_stop(struct weir_sched *s)
 	for (int i = 0; i < s->nworkers; i++) {
 		/* A worker that is not asleep re-reads `stop` after its prepare
 		 * fence, so ringing only the sleepers loses no one. */
-		weir_doorbell_ring(&s->workers[i].db);
+		weir_doorbell_ring(s->workers[i].db);
 	}
 }
 
@@ -174,7 +183,7 @@ bool weir_worker_help(struct weir_sched *s, int wi, int min_rank)
 
 void weir_worker_wait(struct weir_sched *s, int wi, bool (*ready)(void *), void *arg, uint64_t timeout_ns)
 {
-	struct weir_doorbell *db = &s->workers[wi].db;
+	struct weir_doorbell *db = s->workers[wi].db;
 	uint32_t seq = weir_doorbell_prepare(db);
 	if (ready(arg) || __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		weir_doorbell_cancel(db);

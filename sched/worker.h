@@ -45,7 +45,8 @@ struct weir_worker_stats {
 };
 
 struct weir_worker {
-	struct weir_doorbell db;	/* first: its own cache line */
+	struct weir_doorbell own;	/* first: its own cache line */
+	struct weir_doorbell *db;	/* &own, or one in shared memory (weir_sched_share) */
 	struct weir_sched *sched;
 	pthread_t thread;
 	int index;
@@ -69,6 +70,10 @@ struct weir_sched {
  * (modulo their count). Returns 0 or -1 with the trail set. */
 int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_ns);
 void weir_sched_release(struct weir_sched *s);
+/* Before start: ring and sleep on doorbells in dbs[0 .. nworkers-1]
+ * instead of the workers' own, so that other processes (producers and
+ * consumers of cross-process channels) can wake them. */
+void weir_sched_share(struct weir_sched *s, struct weir_doorbell *dbs);
 /* Before start: give a task to worker w. 0 or -1. */
 int weir_sched_add(struct weir_sched *s, int w, struct weir_task *t);
 struct weir_doorbell *weir_sched_doorbell(struct weir_sched *s, int w);

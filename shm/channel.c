@@ -240,7 +240,10 @@ static void reclaim(struct weir_chan *c)
 
 void weir_chan_settle(struct weir_chan *c)
 {
-	reclaim(c);
+	/* between processes the producer's side is the producer's: it takes
+	 * back what is returned when it releases the channel */
+	if (!c->consumer)
+		reclaim(c);
 }
 
 bool weir_chan_can_send(struct weir_chan *c)
