@@ -365,3 +365,291 @@ int weir_cluster_main(int argc, char **argv)
 	fprintf(stderr, "weir cluster: unknown command '%s'\n%s", cmd, cluster_usage);
 	return EXIT_USAGE;
 }
+
+/* ---- jobs: weir run, weir list, weir cancel ------------------------------------ */
+
+#include "engine/job.h"
+#include "engine/runtime.h"
+#include "ctl/sha.h"
+
+static volatile sig_atomic_t run_interrupted;
+static void on_sigint(int sig)
+{
+	(void)sig;
+	run_interrupted = 1;
+}
+
+static const char run_usage[] = "usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [-- JOB ARGS...]\n";
+
+static const char *state_name(Weir__Ctl__JobState s)
+{
+	switch (s) {
+	case WEIR__CTL__JOB_STATE__JOB_CREATED: return "created";
+	case WEIR__CTL__JOB_STATE__JOB_RUNNING: return "running";
+	case WEIR__CTL__JOB_STATE__JOB_FINISHED: return "finished";
+	case WEIR__CTL__JOB_STATE__JOB_FAILED: return "failed";
+	case WEIR__CTL__JOB_STATE__JOB_CANCELING: return "canceling";
+	case WEIR__CTL__JOB_STATE__JOB_CANCELED: return "canceled";
+	default: return "?";
+	}
+}
+
+int weir_run_main(int argc, char **argv)
+{
+	const char *job = NULL, *run_dir = NULL;
+	long par = 1;
+	bool spread = false, detached = false;
+	int jargc = 0;
+	char **jargv = NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end;
+		if (!strcmp(a, "--")) {
+			jargc = argc - i - 1;
+			jargv = argv + i + 1;
+			break;
+		} else if ((!strcmp(a, "-p") || !strcmp(a, "--parallelism")) && v) {
+			par = strtol(v, &end, 10);
+			if (*end || par < 1 || par > 1024) {
+				fprintf(stderr, "weir run: %s: '%s' is not a whole number from 1 to 1024\n", a, v);
+				return EXIT_USAGE;
+			}
+			i++;
+		} else if (!strcmp(a, "--spread")) {
+			spread = true;
+		} else if (!strcmp(a, "--detached")) {
+			detached = true;
+		} else if (!strcmp(a, "--run-dir") && v) {
+			run_dir = argv[++i];
+		} else if (a[0] == '-') {
+			fprintf(stderr, "weir run: unknown option '%s'\n%s", a, run_usage);
+			return EXIT_USAGE;
+		} else if (!job) {
+			job = a;
+		} else {
+			fprintf(stderr, "weir run: unexpected argument '%s' (job arguments go after --)\n", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (!job) {
+		fprintf(stderr, "weir run: no job given\n%s", run_usage);
+		return EXIT_USAGE;
+	}
+	/* the graph: run weir_job here, as every TaskManager will */
+	struct weir_job_object obj;
+	if (weir_job_load(&obj, job) < 0) {
+		fprintf(stderr, "weir run: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	char **args = calloc((size_t)jargc + 2, sizeof(char *));
+	args[0] = (char *)job;
+	for (int i = 0; i < jargc; i++)
+		args[i + 1] = jargv[i];
+	weir_env *env = weir_job_build(&obj, (int)par, jargc + 1, args);
+	struct weir_config cfg;
+	weir_config_defaults(&cfg);
+	cfg.parallelism = (int)par;
+	struct plan plan;
+	int rc = EXIT_FAIL;
+	if (!env || weir_plan_build(&plan, env, &cfg) < 0) {
+		fprintf(stderr, "weir run: job '%s': %s\n", job, weir_err_msg());
+		goto out_env;
+	}
+	/* the object, checked by SHA-256 on every side */
+	FILE *f = fopen(job, "rb");
+	uint8_t *bytes = NULL;
+	long size = -1;
+	if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (uint64_t)size <= WEIR_CTL_MAX_CHUNK && (bytes = malloc((size_t)size + 1)) &&
+	    fread(bytes, 1, (size_t)size, f) != (size_t)size) {
+		free(bytes);
+		bytes = NULL;
+	}
+	if (f)
+		fclose(f);
+	if (!bytes) {
+		fprintf(stderr, "weir run: job '%s': cannot read it%s\n", job,
+			size > (long)WEIR_CTL_MAX_CHUNK ? " (objects over 1 MiB are not supported yet)" : "");
+		goto out_plan;
+	}
+	uint8_t sha[WEIR_SHA256_LEN];
+	weir_sha256_buf(bytes, (size_t)size, sha);
+
+	Weir__Ctl__Vertex *vx = calloc((size_t)plan.nv, sizeof(*vx)), **vxp = calloc((size_t)plan.nv, sizeof(*vxp));
+	for (int v = 0; v < plan.nv; v++) {
+		Weir__Ctl__Vertex init = WEIR__CTL__VERTEX__INIT;
+		vx[v] = init;
+		vx[v].id = (uint32_t)v;
+		vx[v].name = env->nodes[plan.v[v].nodes[0]]->name;
+		vx[v].parallelism = (uint32_t)plan.v[v].parallelism;
+		vxp[v] = &vx[v];
+	}
+	Weir__Ctl__JobGraph g = WEIR__CTL__JOB_GRAPH__INIT;
+	g.n_vertices = (size_t)plan.nv;
+	g.vertices = vxp;
+	g.has_max_parallelism = true;
+	g.max_parallelism = cfg.max_parallelism;
+	const char *base = strrchr(job, '/') ? strrchr(job, '/') + 1 : job;
+	Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
+	sj.name = (char *)base;
+	sj.object_sha256.data = sha;
+	sj.object_sha256.len = WEIR_SHA256_LEN;
+	sj.object_size = (uint64_t)size;
+	sj.n_args = (size_t)jargc;
+	sj.args = jargv;
+	sj.parallelism = (uint32_t)par;
+	sj.has_spread = true;
+	sj.spread = spread;
+	sj.has_detached = true;
+	sj.detached = detached;
+	sj.has_object = true;
+	sj.object.data = bytes;
+	sj.object.len = (size_t)size;
+	sj.graph = &g;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
+	m.submit_job = &sj;
+
+	struct weir_rundir rd;
+	weir_rundir_init(&rd, run_dir);
+	struct weir_ctl_client *c = NULL;
+	weir_msg *r = NULL;
+	if (weir_ctl_client_open(&c, &rd, "weir run") < 0 || weir_ctl_client_call(c, &m, &r, 10000) < 0) {
+		fprintf(stderr, "weir run: %s\n", weir_err_msg());
+		goto out_client;
+	}
+	if (r->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED) {
+		fprintf(stderr, "weir run: job '%s' refused: %s\n", base, r->job_rejected->reason);
+		goto out_client;
+	}
+	uint64_t id = r->job_accepted->job_id;
+	weir_ctl_free(r);
+	r = NULL;
+	if (detached) {
+		printf("%llu\n", (unsigned long long)id);
+		rc = 0;
+		goto out_client;
+	}
+	fprintf(stderr, "weir run: job %llu (%s) submitted\n", (unsigned long long)id, base);
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	bool cancel_sent = false;
+	for (;;) {
+		int w = weir_ctl_client_wait(c, &r, 100);
+		if (w < 0) {
+			fprintf(stderr, "weir run: job %llu: %s\n", (unsigned long long)id, weir_err_msg());
+			goto out_client;
+		}
+		if (w == 1)
+			break;
+		if (run_interrupted && !cancel_sent) {
+			Weir__Ctl__Cancel cc = WEIR__CTL__CANCEL__INIT;
+			cc.job_id = id;
+			weir_msg cm = WEIR__CTL__ENVELOPE__INIT;
+			cm.body_case = WEIR__CTL__ENVELOPE__BODY_CANCEL;
+			cm.cancel = &cc;
+			weir_ctl_client_post(c, &cm);
+			cancel_sent = true;
+		}
+	}
+	const Weir__Ctl__JobInfo *ji = r->job_info;
+	uint64_t ms = ji->has_end_time_ms ? ji->end_time_ms - ji->start_time_ms : 0;
+	if (ji->state == WEIR__CTL__JOB_STATE__JOB_FINISHED) {
+		fprintf(stderr, "weir run: job %llu (%s) finished in %llu ms\n", (unsigned long long)id, base,
+			(unsigned long long)ms);
+		rc = 0;
+	} else {
+		fprintf(stderr, "weir run: job %llu (%s) %s: %s\n", (unsigned long long)id, base, state_name(ji->state),
+			ji->message ? ji->message : "");
+		rc = ji->state == WEIR__CTL__JOB_STATE__JOB_CANCELED ? 130 : EXIT_FAIL;
+	}
+out_client:
+	if (r)
+		weir_ctl_free(r);
+	weir_ctl_client_close(c);
+	free(vx);
+	free(vxp);
+	free(bytes);
+out_plan:
+	weir_plan_release(&plan);
+out_env:
+	if (env)
+		weir_env_destroy(env);
+	free(args);
+	weir_job_unload(&obj);
+	return rc;
+}
+
+int weir_list_main(int argc, char **argv)
+{
+	const char *run_dir = argc == 2 && !strcmp(argv[0], "--run-dir") ? argv[1] : NULL;
+	if (argc && !run_dir) {
+		fprintf(stderr, "usage: weir list [--run-dir D]\n");
+		return EXIT_USAGE;
+	}
+	struct weir_rundir rd;
+	weir_rundir_init(&rd, run_dir);
+	struct weir_ctl_client *c;
+	Weir__Ctl__ListJobs lj = WEIR__CTL__LIST_JOBS__INIT;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *r;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_LIST_JOBS;
+	m.list_jobs = &lj;
+	if (weir_ctl_client_open(&c, &rd, "weir list") < 0 || weir_ctl_client_call(c, &m, &r, 5000) < 0) {
+		fprintf(stderr, "weir list: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	weir_ctl_client_close(c);
+	printf("%-6s %-24s %-10s %-24s %s\n", "ID", "NAME", "STATE", "STARTED", "PARALLELISM");
+	for (size_t i = 0; i < r->job_list->n_jobs; i++) {
+		const Weir__Ctl__JobInfo *j = r->job_list->jobs[i];
+		time_t t = (time_t)(j->start_time_ms / 1000);
+		struct tm tmv;
+		char when[32];
+		gmtime_r(&t, &tmv);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tmv);
+		printf("%-6llu %-24s %-10s %-24s %u%s%s\n", (unsigned long long)j->job_id, j->name, state_name(j->state), when,
+		       j->parallelism, j->message ? "  " : "", j->message ? j->message : "");
+	}
+	weir_ctl_free(r);
+	return 0;
+}
+
+int weir_cancel_main(int argc, char **argv)
+{
+	const char *run_dir = NULL;
+	long long id = -1;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
+			run_dir = argv[++i];
+		else {
+			char *end;
+			id = strtoll(argv[i], &end, 10);
+			if (*end || id < 1) {
+				fprintf(stderr, "weir cancel: '%s' is not a job id\nusage: weir cancel JOBID [--run-dir D]\n", argv[i]);
+				return EXIT_USAGE;
+			}
+		}
+	}
+	if (id < 1) {
+		fprintf(stderr, "usage: weir cancel JOBID [--run-dir D]\n");
+		return EXIT_USAGE;
+	}
+	struct weir_rundir rd;
+	weir_rundir_init(&rd, run_dir);
+	struct weir_ctl_client *c;
+	Weir__Ctl__Cancel cc = WEIR__CTL__CANCEL__INIT;
+	cc.job_id = (uint64_t)id;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *r;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_CANCEL;
+	m.cancel = &cc;
+	if (weir_ctl_client_open(&c, &rd, "weir cancel") < 0 || weir_ctl_client_call(c, &m, &r, 5000) < 0) {
+		fprintf(stderr, "weir cancel: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	weir_ctl_client_close(c);
+	weir_ctl_free(r);
+	printf("job %lld: cancel requested\n", id);
+	return 0;
+}

@@ -233,6 +233,26 @@ int weir_ctl_client_call(struct weir_ctl_client *cl, weir_msg *req, weir_msg **r
 	return 0;
 }
 
+int weir_ctl_client_wait(struct weir_ctl_client *cl, weir_msg **reply, int timeout_ms)
+{
+	*reply = NULL;
+	if (run_until(cl, has_reply, timeout_ms, "wait") < 0) {
+		if (!cl->closed && !cl->error[0] && strstr(weir_err_msg(), "no answer"))
+			return 0;
+		return -1;
+	}
+	*reply = cl->reply;
+	cl->reply = NULL;
+	return 1;
+}
+
+int weir_ctl_client_post(struct weir_ctl_client *cl, weir_msg *req)
+{
+	req->has_request_id = true;
+	req->request_id = ++cl->next_id;
+	return weir_ctl_send(cl->conn, req) < 0 ? weir_err_set("send to the jobmanager failed") : 0;
+}
+
 void weir_ctl_client_close(struct weir_ctl_client *cl)
 {
 	if (!cl)

@@ -51,6 +51,13 @@ int weir_ctl_client_open(struct weir_ctl_client **out, const struct weir_rundir 
 /* Send req (request_id set here); wait up to timeout_ms for the reply
  * with the same request id. 0 and *reply (weir_ctl_free it), or -1. */
 int weir_ctl_client_call(struct weir_ctl_client *c, weir_msg *req, weir_msg **reply, int timeout_ms);
+/* After a call: wait up to timeout_ms for one more message carrying the
+ * same request id (a job's final JobInfo after its JobAccepted). Returns
+ * 1 and *reply, 0 on timeout (call again), or -1. */
+int weir_ctl_client_wait(struct weir_ctl_client *c, weir_msg **reply, int timeout_ms);
+/* Send a request without waiting for its answer (answers to it are
+ * dropped). 0 or -1. */
+int weir_ctl_client_post(struct weir_ctl_client *c, weir_msg *req);
 void weir_ctl_client_close(struct weir_ctl_client *c);
 
 #endif

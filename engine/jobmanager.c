@@ -16,9 +16,19 @@
  * every TaskManager to stop, waits until they are gone, removes its
  * address and pid files and exits.
  *
- * Jobs (submit, deploy, list, cancel) come next: the schema has them.
+ * Jobs: a client submits the object (checked against its SHA-256) and the
+ * job's graph (vertices and their parallelism, which the client built by
+ * running weir_job). The JobManager places subtask i of every vertex in
+ * global slot i (slot sharing); global slots fill one TaskManager after
+ * another, or alternate between them with --spread. Then, per job:
+ *   Deploy -> every TaskManager involved  ... PREPARED from all -> START
+ *   DONE or FAILED from all (or a TaskManager lost) -> COMMIT, or ABORT
+ *   RELEASED from all -> the job is FINISHED, FAILED or CANCELED, and the
+ *   client that submitted it (unless detached) gets its JobInfo.
  */
 #include "engine/ctlio.h"
+#include "ctl/sha.h"
+#include <time.h>
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -46,7 +56,7 @@ struct peer {
 	uint64_t close_at_ns;	/* refused: close once the answer went out */
 };
 
-struct tm {
+struct tmrec {
 	bool live;
 	uint32_t id;
 	uint32_t pid;
@@ -58,6 +68,24 @@ struct tm {
 	int32_t pool_node;
 	uint64_t conn;
 	uint64_t last_hb_ns;
+};
+
+#define MAX_JOBS 64
+
+enum { P_DEPLOYED, P_PREPARED, P_OVER, P_RELEASED };
+
+struct jobrec {
+	bool used, started, decided, failed, canceled;
+	uint64_t id;
+	char name[128];
+	Weir__Ctl__JobState state;
+	uint64_t start_ms, end_ms;
+	uint32_t parallelism;
+	char message[1024];
+	uint64_t client_conn, client_rid;	/* 0: detached, or nobody waits */
+	uint32_t tm_ids[MAX_TMS];
+	uint8_t phase[MAX_TMS];
+	int ntm;
 };
 
 struct waiter {
@@ -73,9 +101,11 @@ static struct {
 	struct weir_auth_secret secret;
 	char cluster_id[64];
 	struct weir_loop *loop;
-	struct tm tms[MAX_TMS];
+	struct tmrec tms[MAX_TMS];
 	struct waiter waiters[MAX_WAITERS];
 	struct peer *peers;
+	struct jobrec jobs[MAX_JOBS];
+	uint64_t next_job;
 	bool stopping;
 	uint64_t stop_deadline_ns;
 	volatile sig_atomic_t signalled;
@@ -110,7 +140,7 @@ static void send_status(struct weir_conn *c, uint64_t request_id)
 	size_t n = 0;
 	uint64_t now = weir_now_ns();
 	for (int i = 0; i < MAX_TMS; i++) {
-		struct tm *t = &jm.tms[i];
+		struct tmrec *t = &jm.tms[i];
 		if (!t->live)
 			continue;
 		Weir__Ctl__TaskManagerInfo ti = WEIR__CTL__TASK_MANAGER_INFO__INIT;
@@ -186,6 +216,328 @@ static void begin_stop(const char *why)
 	}
 }
 
+/* ---- jobs ------------------------------------------------------------------- */
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct jobrec *job_of(uint64_t id)
+{
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (jm.jobs[i].used && jm.jobs[i].id == id)
+			return &jm.jobs[i];
+	return NULL;
+}
+
+static struct tmrec *tm_by_id(uint32_t id)
+{
+	for (int i = 0; i < MAX_TMS; i++)
+		if (jm.tms[i].live && jm.tms[i].id == id)
+			return &jm.tms[i];
+	return NULL;
+}
+
+static void job_info(const struct jobrec *j, Weir__Ctl__JobInfo *ji)
+{
+	Weir__Ctl__JobInfo init = WEIR__CTL__JOB_INFO__INIT;
+	*ji = init;
+	ji->job_id = j->id;
+	ji->name = (char *)j->name;
+	ji->state = j->state;
+	ji->start_time_ms = j->start_ms;
+	ji->parallelism = j->parallelism;
+	ji->has_end_time_ms = j->end_ms != 0;
+	ji->end_time_ms = j->end_ms;
+	ji->message = j->message[0] ? (char *)j->message : NULL;
+}
+
+static void phase_to_tms(struct jobrec *j, Weir__Ctl__Phase ph)
+{
+	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
+	jp.job_id = j->id;
+	jp.phase = ph;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_PHASE;
+	m.job_phase = &jp;
+	for (int k = 0; k < j->ntm; k++) {
+		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
+		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
+		if (c)
+			weir_ctl_send(c, &m);
+	}
+}
+
+static void job_fail(struct jobrec *j, const char *why)
+{
+	if (!j->failed) {
+		j->failed = true;
+		snprintf(j->message, sizeof(j->message), "%s", why);
+	}
+}
+
+/* Move a job on as far as its TaskManagers' phases allow. */
+static void job_advance(struct jobrec *j)
+{
+	int prepared = 0, over = 0, released = 0;
+	for (int k = 0; k < j->ntm; k++) {
+		prepared += j->phase[k] >= P_PREPARED;
+		over += j->phase[k] >= P_OVER;
+		released += j->phase[k] >= P_RELEASED;
+	}
+	if (!j->started && !j->decided && !j->failed && prepared == j->ntm) {
+		j->started = true;
+		j->state = WEIR__CTL__JOB_STATE__JOB_RUNNING;
+		phase_to_tms(j, WEIR__CTL__PHASE__PHASE_START);
+	}
+	if (!j->decided && (j->failed || over == j->ntm)) {
+		j->decided = true;
+		if (j->canceled)
+			j->state = WEIR__CTL__JOB_STATE__JOB_CANCELING;
+		phase_to_tms(j, j->failed ? WEIR__CTL__PHASE__PHASE_ABORT : WEIR__CTL__PHASE__PHASE_COMMIT);
+	}
+	if (released == j->ntm && !j->end_ms) {
+		j->state = j->canceled ? WEIR__CTL__JOB_STATE__JOB_CANCELED
+			 : j->failed ? WEIR__CTL__JOB_STATE__JOB_FAILED : WEIR__CTL__JOB_STATE__JOB_FINISHED;
+		j->end_ms = wall_ms();
+		weir_log(j->failed && !j->canceled ? WEIR_LOG_WARN : WEIR_LOG_INFO, "job %llu (%s) %s%s%s",
+			 (unsigned long long)j->id, j->name, j->canceled ? "canceled" : j->failed ? "failed" : "finished",
+			 j->failed && !j->canceled ? ": " : "", j->failed && !j->canceled ? j->message : "");
+		struct weir_conn *c = j->client_conn ? weir_loop_conn(jm.loop, j->client_conn) : NULL;
+		if (c) {
+			Weir__Ctl__JobInfo ji;
+			job_info(j, &ji);
+			weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+			m.has_request_id = true;
+			m.request_id = j->client_rid;
+			m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_INFO;
+			m.job_info = &ji;
+			weir_ctl_send(c, &m);
+		}
+		j->client_conn = 0;
+	}
+}
+
+/* A TaskManager's step in a job. */
+static void job_phase(struct peer *p, const Weir__Ctl__JobPhase *ph)
+{
+	struct jobrec *j = job_of(ph->job_id);
+	if (!j || p->tm < 0)
+		return;
+	uint32_t id = jm.tms[p->tm].id;
+	int k = 0;
+	while (k < j->ntm && j->tm_ids[k] != id)
+		k++;
+	if (k == j->ntm)
+		return;
+	char why[1100];
+	switch (ph->phase) {
+	case WEIR__CTL__PHASE__PHASE_PREPARED:
+		if (j->phase[k] < P_PREPARED)
+			j->phase[k] = P_PREPARED;
+		break;
+	case WEIR__CTL__PHASE__PHASE_FAILED:
+		snprintf(why, sizeof(why), "taskmanager %u: %s", id, ph->message ? ph->message : "failed");
+		job_fail(j, why);
+		if (j->phase[k] < P_OVER)
+			j->phase[k] = P_OVER;
+		break;
+	case WEIR__CTL__PHASE__PHASE_DONE:
+		if (j->phase[k] < P_OVER)
+			j->phase[k] = P_OVER;
+		break;
+	case WEIR__CTL__PHASE__PHASE_RELEASED:
+		if (ph->message && !j->failed) {
+			snprintf(why, sizeof(why), "taskmanager %u: %s", id, ph->message);
+			job_fail(j, why);
+		}
+		j->phase[k] = P_RELEASED;
+		break;
+	default:
+		return;
+	}
+	job_advance(j);
+}
+
+/* A TaskManager is gone: its part of every job is over, and failed. */
+static void jobs_lost_tm(uint32_t id)
+{
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct jobrec *j = &jm.jobs[i];
+		if (!j->used || j->end_ms)
+			continue;
+		for (int k = 0; k < j->ntm; k++)
+			if (j->tm_ids[k] == id && j->phase[k] < P_RELEASED) {
+				char why[128];
+				snprintf(why, sizeof(why), "taskmanager %u was lost", id);
+				job_fail(j, why);
+				j->phase[k] = P_RELEASED;
+				job_advance(j);
+			}
+	}
+}
+
+static int reject(struct weir_conn *c, uint64_t rid, const char *why)
+{
+	Weir__Ctl__JobRejected r = WEIR__CTL__JOB_REJECTED__INIT;
+	r.reason = (char *)why;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.has_request_id = true;
+	m.request_id = rid;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED;
+	m.job_rejected = &r;
+	weir_ctl_send(c, &m);
+	weir_log(WEIR_LOG_WARN, "job refused: %s", why);
+	return 0;
+}
+
+struct gslot {
+	uint32_t tm, slot;
+};
+
+static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj)
+{
+	char why[256];
+	uint8_t sha[WEIR_SHA256_LEN];
+	if (!sj->has_object || sj->object.len != sj->object_size ||
+	    weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
+	    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
+		return reject(c, rid, "the object does not match its SHA-256 (or is missing)");
+	if (!sj->graph || !sj->graph->n_vertices)
+		return reject(c, rid, "the submission has no job graph");
+	uint32_t needed = 1;
+	size_t nsub = 0;
+	for (size_t v = 0; v < sj->graph->n_vertices; v++) {
+		uint32_t par = sj->graph->vertices[v]->parallelism;
+		if (par < 1 || par > 1024)
+			return reject(c, rid, "a vertex's parallelism is out of range");
+		needed = par > needed ? par : needed;
+		nsub += par;
+	}
+	/* the global slots, in order: packed, or spread over the TaskManagers */
+	static struct gslot gs[MAX_TMS * 16];
+	uint32_t ng = 0, total = 0, maxslots = 0;
+	int order[MAX_TMS], nlive = 0;
+	for (int i = 0; i < MAX_TMS; i++)
+		if (jm.tms[i].live) {
+			order[nlive++] = i;
+			total += jm.tms[i].slots;
+			maxslots = jm.tms[i].slots > maxslots ? jm.tms[i].slots : maxslots;
+		}
+	for (int a = 0; a < nlive; a++) /* by id */
+		for (int b = a + 1; b < nlive; b++)
+			if (jm.tms[order[b]].id < jm.tms[order[a]].id) {
+				int t = order[a];
+				order[a] = order[b];
+				order[b] = t;
+			}
+	bool spread = sj->has_spread && sj->spread;
+	const uint32_t cap = MAX_TMS * 16;
+	if (spread) {
+		for (uint32_t sl = 0; sl < maxslots; sl++)
+			for (int a = 0; a < nlive && ng < cap; a++)
+				if (sl < jm.tms[order[a]].slots)
+					gs[ng++] = (struct gslot){ jm.tms[order[a]].id, sl };
+	} else {
+		for (int a = 0; a < nlive; a++)
+			for (uint32_t sl = 0; sl < jm.tms[order[a]].slots && ng < cap; sl++)
+				gs[ng++] = (struct gslot){ jm.tms[order[a]].id, sl };
+	}
+	if (needed > ng) {
+		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u (%d taskmanagers)", needed, total,
+			 nlive);
+		return reject(c, rid, why);
+	}
+	struct jobrec *j = NULL;
+	for (int i = 0; i < MAX_JOBS && !j; i++)
+		if (!jm.jobs[i].used)
+			j = &jm.jobs[i];
+	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
+		if (jm.jobs[i].end_ms)
+			j = &jm.jobs[i];
+	if (!j)
+		return reject(c, rid, "too many jobs");
+	memset(j, 0, sizeof(*j));
+	j->used = true;
+	j->id = ++jm.next_job;
+	snprintf(j->name, sizeof(j->name), "%s", sj->name);
+	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
+	j->start_ms = wall_ms();
+	j->parallelism = sj->parallelism;
+	if (!(sj->has_detached && sj->detached)) {
+		j->client_conn = weir_conn_id(c);
+		j->client_rid = rid;
+	}
+	/* placements, vertex by vertex: subtask i in global slot i */
+	Weir__Ctl__Placement *pl = calloc(nsub, sizeof(*pl)), **pls = calloc(nsub, sizeof(*pls));
+	if (!pl || !pls) {
+		free(pl);
+		free(pls);
+		j->used = false;
+		return reject(c, rid, "out of memory");
+	}
+	size_t n = 0;
+	for (size_t v = 0; v < sj->graph->n_vertices; v++)
+		for (uint32_t i = 0; i < sj->graph->vertices[v]->parallelism; i++, n++) {
+			Weir__Ctl__Placement init = WEIR__CTL__PLACEMENT__INIT;
+			pl[n] = init;
+			pl[n].vertex = (uint32_t)v;
+			pl[n].index = i;
+			pl[n].tm_id = gs[i].tm;
+			pl[n].slot = gs[i].slot;
+			pls[n] = &pl[n];
+			int k = 0;
+			while (k < j->ntm && j->tm_ids[k] != gs[i].tm)
+				k++;
+			if (k == j->ntm)
+				j->tm_ids[j->ntm++] = gs[i].tm;
+		}
+	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;
+	ja.job_id = j->id;
+	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+	reply.has_request_id = true;
+	reply.request_id = rid;
+	reply.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED;
+	reply.job_accepted = &ja;
+	weir_ctl_send(c, &reply);
+
+	Weir__Ctl__Deploy d = WEIR__CTL__DEPLOY__INIT;
+	d.job_id = j->id;
+	d.job_name = j->name;
+	d.object_sha256 = sj->object_sha256;
+	d.object_size = sj->object_size;
+	d.n_args = sj->n_args;
+	d.args = sj->args;
+	d.parallelism = sj->parallelism;
+	d.n_placements = nsub;
+	d.placements = pls;
+	d.has_object = true;
+	d.object = sj->object;
+	d.cluster_id = jm.cluster_id;
+	d.has_max_parallelism = sj->graph->has_max_parallelism;
+	d.max_parallelism = sj->graph->max_parallelism;
+	weir_msg dm = WEIR__CTL__ENVELOPE__INIT;
+	dm.body_case = WEIR__CTL__ENVELOPE__BODY_DEPLOY;
+	dm.deploy = &d;
+	for (int k = 0; k < j->ntm; k++) {
+		struct tmrec *t = tm_by_id(j->tm_ids[k]);
+		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
+		if (!tc || weir_ctl_send(tc, &dm) < 0) {
+			j->phase[k] = P_RELEASED;
+			job_fail(j, "a taskmanager could not be reached");
+		}
+	}
+	free(pl);
+	free(pls);
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %zu subtasks on %d taskmanagers%s", (unsigned long long)j->id,
+		 j->name, nsub, j->ntm, spread ? " (spread)" : "");
+	job_advance(j);
+	return 0;
+}
+
 static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 {
 	uint64_t rid = m->has_request_id ? m->request_id : 0;
@@ -210,7 +562,7 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 			send_error(c, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
 			return -ENOSPC;
 		}
-		struct tm *t = &jm.tms[slot];
+		struct tmrec *t = &jm.tms[slot];
 		memset(t, 0, sizeof(*t));
 		t->live = true;
 		t->id = r->tm_id;
@@ -274,6 +626,57 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		reply.ok = &ok;
 		weir_ctl_send(c, &reply);
 		begin_stop(m->stop->reason && *m->stop->reason ? m->stop->reason : "asked by a client");
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB:
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		if (jm.stopping)
+			return reject(c, rid, "the cluster is stopping");
+		return submit(c, rid, m->submit_job);
+	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
+		job_phase(p, m->job_phase);
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_LIST_JOBS: {
+		static Weir__Ctl__JobInfo infos[MAX_JOBS];
+		Weir__Ctl__JobInfo *ptrs[MAX_JOBS];
+		size_t n = 0;
+		for (int i = 0; i < MAX_JOBS; i++)
+			if (jm.jobs[i].used) {
+				job_info(&jm.jobs[i], &infos[n]);
+				ptrs[n] = &infos[n];
+				n++;
+			}
+		Weir__Ctl__JobList jl = WEIR__CTL__JOB_LIST__INIT;
+		jl.n_jobs = n;
+		jl.jobs = ptrs;
+		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+		reply.has_request_id = true;
+		reply.request_id = rid;
+		reply.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_LIST;
+		reply.job_list = &jl;
+		weir_ctl_send(c, &reply);
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_CANCEL: {
+		struct jobrec *j = job_of(m->cancel->job_id);
+		if (!j || j->end_ms) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)m->cancel->job_id);
+			send_error(c, rid, msg);
+			return 0;
+		}
+		j->canceled = true;
+		job_fail(j, "cancelled");
+		weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
+		job_advance(j);
+		Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
+		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+		reply.has_request_id = true;
+		reply.request_id = rid;
+		reply.body_case = WEIR__CTL__ENVELOPE__BODY_OK;
+		reply.ok = &ok;
+		weir_ctl_send(c, &reply);
 		return 0;
 	}
 	default: {
@@ -353,13 +756,14 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 	if (!p)
 		return;
 	if (p->tm >= 0 && jm.tms[p->tm].live) {
-		struct tm *t = &jm.tms[p->tm];
+		struct tmrec *t = &jm.tms[p->tm];
 		if (!jm.stopping)
 			weir_log(WEIR_LOG_WARN, "taskmanager %u (pid %u) lost: %s", t->id, t->pid,
 				 reason ? strerror(-reason) : "its connection closed");
 		else
 			weir_log(WEIR_LOG_INFO, "taskmanager %u stopped", t->id);
 		t->live = false;
+		jobs_lost_tm(t->id);
 		wake_waiters(false);
 	}
 	if (p->prev)
@@ -380,12 +784,13 @@ static void tick(struct weir_loop *l, void *arg)
 	(void)arg;
 	uint64_t now = weir_now_ns();
 	for (int i = 0; i < MAX_TMS; i++) {
-		struct tm *t = &jm.tms[i];
+		struct tmrec *t = &jm.tms[i];
 		if (t->live && now - t->last_hb_ns > HEARTBEAT_TIMEOUT_MS * 1000000ull) {
 			weir_log(WEIR_LOG_WARN, "taskmanager %u missed its heartbeats for %d ms: dropped", t->id,
 				 HEARTBEAT_TIMEOUT_MS);
 			struct weir_conn *c = weir_loop_conn(l, t->conn);
 			t->live = false;
+			jobs_lost_tm(t->id);
 			if (c)
 				weir_conn_close(c, -ETIMEDOUT);
 		}

@@ -27,9 +27,15 @@
 int weir_cluster_main(int argc, char **argv);
 int weir_jobmanager_main(int argc, char **argv);
 int weir_taskmanager_main(int argc, char **argv);
+int weir_run_main(int argc, char **argv);
+int weir_list_main(int argc, char **argv);
+int weir_cancel_main(int argc, char **argv);
 
 static const char usage[] =
 	"usage: weir local JOB.so [options] [-- JOB ARGS...]\n"
+	"       weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [-- JOB ARGS...]\n"
+	"       weir list [--run-dir D]\n"
+	"       weir cancel JOBID [--run-dir D]\n"
 	"       weir cluster start [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
 	"       weir cluster status [--wait N] [--run-dir D]\n"
 	"       weir cluster stop [--run-dir D]\n"
@@ -232,6 +238,12 @@ int main(int argc, char **argv)
 		return cmd_local(argc - 2, argv + 2);
 	if (!strcmp(cmd, "cluster"))
 		return weir_cluster_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "run"))
+		return weir_run_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "list"))
+		return weir_list_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "cancel"))
+		return weir_cancel_main(argc - 2, argv + 2);
 	if (!strcmp(cmd, "jobmanager"))
 		return weir_jobmanager_main(argc - 2, argv + 2);
 	if (!strcmp(cmd, "taskmanager"))

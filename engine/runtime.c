@@ -949,6 +949,43 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	return weir_err_set("%s", err);
 }
 
+/* The jobs weir_run_dist runs now, so that weir_run_dist_cancel can reach
+ * them from the control thread. */
+static pthread_mutex_t dist_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	const struct weir_dist *d;
+	struct job *job;
+} dist_jobs[16];
+
+static void dist_register(const struct weir_dist *d, struct job *job)
+{
+	pthread_mutex_lock(&dist_lock);
+	for (int i = 0; i < 16; i++) {
+		if (job && !dist_jobs[i].d) { /* register in a free entry */
+			dist_jobs[i].d = d;
+			dist_jobs[i].job = job;
+			break;
+		}
+		if (!job && dist_jobs[i].d == d) { /* unregister */
+			dist_jobs[i].d = NULL;
+			dist_jobs[i].job = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&dist_lock);
+}
+
+void weir_run_dist_cancel(const struct weir_dist *d)
+{
+	pthread_mutex_lock(&dist_lock);
+	for (int i = 0; i < 16; i++)
+		if (dist_jobs[i].d == d) {
+			__atomic_store_n(&dist_jobs[i].job->cancelled, 1, __ATOMIC_RELEASE);
+			weir_sched_stop(&dist_jobs[i].job->sched);
+		}
+	pthread_mutex_unlock(&dist_lock);
+}
+
 int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d)
 {
 	struct job job;
@@ -975,6 +1012,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct wei
 		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
 		goto out;
 	}
+	dist_register(d, &job);
 	if (d->prepared(d->arg) < 0) {
 		snprintf(err, sizeof(err), "aborted before it started");
 		goto out;
@@ -995,7 +1033,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct wei
 	success = !job.failed && all_done;
 	if (job.failed)
 		snprintf(err, sizeof(err), "%s", job.error);
-	else if (!all_done)
+	else if (!all_done || __atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE))
 		snprintf(err, sizeof(err), "cancelled");
 out:
 	free(links);
@@ -1003,6 +1041,7 @@ out:
 	/* every local subtask is over, but other TaskManagers may still read
 	 * segments of ours: the decision waits for all of them */
 	int decision = d->done(d->arg, success, err);
+	dist_register(d, NULL);
 	int leaked = release_data(&job);
 	if (decision == 1 && leaked) {
 		snprintf(err, sizeof(err), "internal error: %d segments were not returned to the pool", leaked);

@@ -213,6 +213,8 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print_summ
 /* Run this TaskManager's part of a job; -1 with the trail when the job
  * failed here (or was aborted). */
 int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d);
+/* Any thread: stop the job running d now (its sinks abort). */
+void weir_run_dist_cancel(const struct weir_dist *d);
 /* Async-signal-safe: cancel the job weir_run_local is running. */
 void weir_local_cancel(void);
 

@@ -12,9 +12,20 @@
  * file stays until the next cluster start or stop sweeps it (its owner
  * lock died with the process).
  *
- * Running subtasks comes with job deployment (the next step).
+ * Jobs: a Deploy names every subtask's place and carries the job's
+ * object; the TaskManager checks its SHA-256, loads it, builds the job's
+ * graph from the same arguments, and runs its own subtasks on a job thread
+ * (engine/runtime.h, weir_run_dist). The job thread and this loop talk
+ * through a mailbox: the loop turns the thread's steps (prepared, done,
+ * released) into JobPhase messages, and the JobManager's answers (start,
+ * commit, abort) into the thread's decisions. One job at a time.
  */
 #include "engine/ctlio.h"
+#include "engine/job.h"
+#include "engine/runtime.h"
+#include "ctl/sha.h"
+#include <pthread.h>
+#include <sys/stat.h>
 #include "base/err.h"
 #include "base/log.h"
 #include "sched/cpu.h"
@@ -27,8 +38,29 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The job this TaskManager runs, shared by the loop and the job thread. */
+struct tmjob {
+	uint64_t id;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct weir_job_object obj;
+	weir_env *env;
+	struct weir_config cfg;
+	struct weir_dist dist;
+	uint32_t *sub_tm, *sub_slot;
+	/* thread -> loop (sent by the loop's tick) */
+	bool tell_prepared, tell_done, done_ok, tell_released, released_ok;
+	char done_msg[1024], released_msg[1024];
+	/* loop -> thread */
+	int start;		/* -1 pending, 0 abort, 1 go */
+	int decision;		/* -1 pending, 0 abort, 1 commit */
+	bool finished;		/* the thread ended; join it */
+};
+
 static struct {
 	struct weir_rundir rd;
+	struct tmjob *job;
 	struct weir_loop *loop;
 	struct weir_conn *jm;
 	struct weir_auth auth;
@@ -42,6 +74,13 @@ static struct {
 	uint64_t hb_seq;
 	volatile sig_atomic_t signalled;
 } tm = { .ready_fd = -1 };
+
+static void job_tick(void);
+static void job_timer(struct weir_loop *l, void *arg)
+{
+	(void)l, (void)arg;
+	job_tick();
+}
 
 static void heartbeat(struct weir_loop *l, void *arg)
 {
@@ -89,6 +128,214 @@ static void do_register(struct weir_conn *c)
 	weir_ctl_send(c, &m);
 }
 
+static int job_prepared(void *arg)
+{
+	struct tmjob *j = arg;
+	pthread_mutex_lock(&j->lock);
+	j->tell_prepared = true;
+	while (j->start < 0)
+		pthread_cond_wait(&j->cond, &j->lock);
+	int go = j->start;
+	pthread_mutex_unlock(&j->lock);
+	return go == 1 ? 0 : -1;
+}
+
+static int job_done(void *arg, bool ok, const char *msg)
+{
+	struct tmjob *j = arg;
+	pthread_mutex_lock(&j->lock);
+	j->tell_done = true;
+	j->done_ok = ok;
+	snprintf(j->done_msg, sizeof(j->done_msg), "%s", msg ? msg : "");
+	while (j->decision < 0)
+		pthread_cond_wait(&j->cond, &j->lock);
+	int d = j->decision;
+	pthread_mutex_unlock(&j->lock);
+	return d;
+}
+
+static void *job_thread(void *arg)
+{
+	struct tmjob *j = arg;
+	int rc = weir_run_dist(j->env, &j->cfg, &j->dist);
+	pthread_mutex_lock(&j->lock);
+	j->tell_released = true;
+	j->released_ok = rc == 0;
+	snprintf(j->released_msg, sizeof(j->released_msg), "%s", rc == 0 ? "" : weir_err_msg());
+	j->finished = true;
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+static void job_free(struct tmjob *j)
+{
+	if (j->env)
+		weir_env_destroy(j->env);
+	weir_job_unload(&j->obj);
+	free(j->sub_tm);
+	free(j->sub_slot);
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->cond);
+	free(j);
+}
+
+static void send_phase(uint64_t id, Weir__Ctl__Phase ph, const char *msg)
+{
+	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
+	jp.job_id = id;
+	jp.phase = ph;
+	jp.message = msg && *msg ? (char *)msg : NULL;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_PHASE;
+	m.job_phase = &jp;
+	if (weir_conn_is_open(tm.jm))
+		weir_ctl_send(tm.jm, &m);
+}
+
+/* The loop's side of the mailbox: every tick. */
+static void job_tick(void)
+{
+	struct tmjob *j = tm.job;
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->lock);
+	bool prep = j->tell_prepared, done = j->tell_done, rel = j->tell_released, fin = j->finished;
+	bool ok = j->done_ok, rok = j->released_ok;
+	char dmsg[1024], rmsg[1024];
+	snprintf(dmsg, sizeof(dmsg), "%s", j->done_msg);
+	snprintf(rmsg, sizeof(rmsg), "%s", j->released_msg);
+	j->tell_prepared = j->tell_done = j->tell_released = false;
+	pthread_mutex_unlock(&j->lock);
+	if (prep)
+		send_phase(j->id, WEIR__CTL__PHASE__PHASE_PREPARED, NULL);
+	if (done)
+		send_phase(j->id, ok ? WEIR__CTL__PHASE__PHASE_DONE : WEIR__CTL__PHASE__PHASE_FAILED, dmsg);
+	if (rel)
+		send_phase(j->id, WEIR__CTL__PHASE__PHASE_RELEASED, rok ? NULL : rmsg);
+	if (fin) {
+		pthread_join(j->thread, NULL);
+		weir_log(WEIR_LOG_INFO, "job %llu: %s", (unsigned long long)j->id, rok ? "done" : rmsg);
+		job_free(j);
+		tm.job = NULL;
+	}
+}
+
+/* A decision from the JobManager for the job thread. */
+static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
+{
+	struct tmjob *j = tm.job;
+	if (!j || j->id != id)
+		return;
+	pthread_mutex_lock(&j->lock);
+	if (ph == WEIR__CTL__PHASE__PHASE_START && j->start < 0)
+		j->start = 1;
+	if (ph == WEIR__CTL__PHASE__PHASE_COMMIT && j->decision < 0)
+		j->decision = 1;
+	if (ph == WEIR__CTL__PHASE__PHASE_ABORT) {
+		if (j->start < 0)
+			j->start = 0;
+		if (j->decision < 0)
+			j->decision = 0;
+		weir_run_dist_cancel(&j->dist);
+	}
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Deploy: check and store the object, build the graph, start the thread.
+ * On any problem: FAILED and RELEASED at once, naming it. */
+static void deploy(const Weir__Ctl__Deploy *d)
+{
+	char why[1024] = "";
+	if (tm.job) {
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, "this taskmanager runs another job");
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, "busy");
+		return;
+	}
+	struct tmjob *j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->id = d->job_id;
+	j->start = j->decision = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	uint8_t sha[WEIR_SHA256_LEN];
+	char hex[2 * WEIR_SHA256_LEN + 1], dir[PATH_MAX], path[PATH_MAX + 80];
+	if (!d->has_object || d->object_sha256.len != WEIR_SHA256_LEN ||
+	    weir_sha256_buf(d->object.data, d->object.len, sha) < 0 ||
+	    !weir_digest_equal(sha, d->object_sha256.data, WEIR_SHA256_LEN)) {
+		snprintf(why, sizeof(why), "the job object's SHA-256 does not match: refused to load it");
+		goto fail;
+	}
+	weir_hex_encode(sha, WEIR_SHA256_LEN, hex);
+	snprintf(dir, sizeof(dir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/%s.so", dir, hex);
+	char tmp[PATH_MAX + 100];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "wb");
+	if (!f || fwrite(d->object.data, 1, d->object.len, f) != d->object.len || fclose(f) != 0 || rename(tmp, path) < 0) {
+		snprintf(why, sizeof(why), "store the job object in %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (weir_job_load(&j->obj, path) < 0) {
+		snprintf(why, sizeof(why), "%s", weir_err_msg());
+		goto fail;
+	}
+	char **argv = calloc(d->n_args + 2, sizeof(char *));
+	if (!argv)
+		goto fail;
+	argv[0] = path;
+	for (size_t i = 0; i < d->n_args; i++)
+		argv[i + 1] = d->args[i];
+	weir_config_defaults(&j->cfg);
+	j->cfg.parallelism = (int)d->parallelism;
+	j->cfg.quiet = true;
+	if (d->has_max_parallelism)
+		j->cfg.max_parallelism = d->max_parallelism;
+	j->env = weir_job_build(&j->obj, (int)d->parallelism, (int)d->n_args + 1, argv);
+	free(argv);
+	if (!j->env) {
+		snprintf(why, sizeof(why), "job '%s': %s", d->job_name, weir_err_msg());
+		goto fail;
+	}
+	j->sub_tm = calloc(d->n_placements + 1, sizeof(uint32_t));
+	j->sub_slot = calloc(d->n_placements + 1, sizeof(uint32_t));
+	if (!j->sub_tm || !j->sub_slot)
+		goto fail;
+	uint32_t mine = 0;
+	for (size_t i = 0; i < d->n_placements; i++) {
+		j->sub_tm[i] = d->placements[i]->tm_id;
+		j->sub_slot[i] = d->placements[i]->slot;
+		mine += d->placements[i]->tm_id == tm.id;
+	}
+	j->dist.tm = tm.id;
+	j->dist.sub_tm = j->sub_tm;
+	j->dist.sub_slot = j->sub_slot;
+	j->dist.nsubtasks = (uint32_t)d->n_placements;
+	j->dist.nslots = tm.slots;
+	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llu", d->cluster_id ? d->cluster_id : "c",
+		 (unsigned long long)d->job_id);
+	j->dist.prepared = job_prepared;
+	j->dist.done = job_done;
+	j->dist.arg = j;
+	if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+		snprintf(why, sizeof(why), "cannot start the job thread");
+		goto fail;
+	}
+	tm.job = j;
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %u of %zu subtasks here", (unsigned long long)d->job_id, d->job_name,
+		 mine, d->n_placements);
+	return;
+fail:
+	if (!why[0])
+		snprintf(why, sizeof(why), "out of memory");
+	weir_log(WEIR_LOG_ERROR, "job %llu: %s", (unsigned long long)d->job_id, why);
+	send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, why);
+	send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, why);
+	job_free(j);
+}
+
 static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg)
 {
 	(void)arg;
@@ -127,6 +374,12 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 			close(tm.ready_fd);
 			tm.ready_fd = -1;
 		}
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_DEPLOY:
+		deploy(m->deploy);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
+		job_decide(m->job_phase->job_id, m->job_phase->phase);
 		break;
 	case WEIR__CTL__ENVELOPE__BODY_STOP:
 		weir_log(WEIR_LOG_INFO, "the jobmanager says stop (%s)", m->stop->reason ? m->stop->reason : "");
@@ -255,9 +508,16 @@ int weir_taskmanager_main(int argc, char **argv)
 	/* heartbeats (once registered) and signal checks; the JobManager
 	 * expects one every 100 ms */
 	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
+	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
 	weir_log(WEIR_LOG_INFO, "pool %s: %u x %u bytes on NUMA node %d; %u slots; connecting to the jobmanager at %s:%s",
 		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.slots, addr, colon + 1);
 	weir_loop_run(tm.loop);
+	if (tm.job) { /* stopping with a job: abort it and wait for its thread */
+		job_decide(tm.job->id, WEIR__CTL__PHASE__PHASE_ABORT);
+		pthread_join(tm.job->thread, NULL);
+		job_free(tm.job);
+		tm.job = NULL;
+	}
 	weir_loop_destroy(tm.loop);
 	weir_auth_release(&tm.auth);
 	weir_pool_release(&tm.pool);
