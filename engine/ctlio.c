@@ -89,6 +89,10 @@ struct weir_ctl_client {
 	uint64_t next_id;
 	uint64_t want_id;
 	weir_msg *reply;
+	/* more answers to the same request that came in the same read (a job
+	 * that fails at once: JobAccepted and its JobInfo together) */
+	weir_msg *queued[8];
+	int nqueued;
 	char error[512];
 };
 
@@ -118,9 +122,15 @@ static int client_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, ui
 		}
 		return 0;
 	}
-	if (m->has_request_id && m->request_id == cl->want_id && !cl->reply) {
-		cl->reply = m;
-		return 0;
+	if (m->has_request_id && m->request_id == cl->want_id) {
+		if (!cl->reply) {
+			cl->reply = m;
+			return 0;
+		}
+		if (cl->nqueued < 8) {
+			cl->queued[cl->nqueued++] = m;
+			return 0;
+		}
 	}
 	weir_ctl_free(m); /* not ours to wait for */
 	return 0;
@@ -218,6 +228,9 @@ int weir_ctl_client_call(struct weir_ctl_client *cl, weir_msg *req, weir_msg **r
 	*reply = NULL;
 	req->has_request_id = true;
 	req->request_id = cl->want_id = ++cl->next_id;
+	for (int i = 0; i < cl->nqueued; i++) /* answers to an older request */
+		weir_ctl_free(cl->queued[i]);
+	cl->nqueued = 0;
 	if (weir_ctl_send(cl->conn, req) < 0)
 		return weir_err_set("send to the jobmanager failed");
 	if (run_until(cl, has_reply, timeout_ms, "request") < 0)
@@ -233,9 +246,12 @@ int weir_ctl_client_call(struct weir_ctl_client *cl, weir_msg *req, weir_msg **r
 	return 0;
 }
 
+static void dequeue(struct weir_ctl_client *cl);
+
 int weir_ctl_client_wait(struct weir_ctl_client *cl, weir_msg **reply, int timeout_ms)
 {
 	*reply = NULL;
+	dequeue(cl);
 	if (run_until(cl, has_reply, timeout_ms, "wait") < 0) {
 		if (!cl->closed && !cl->error[0] && strstr(weir_err_msg(), "no answer"))
 			return 0;
@@ -244,6 +260,15 @@ int weir_ctl_client_wait(struct weir_ctl_client *cl, weir_msg **reply, int timeo
 	*reply = cl->reply;
 	cl->reply = NULL;
 	return 1;
+}
+
+/* The next queued answer becomes the current one. */
+static void dequeue(struct weir_ctl_client *cl)
+{
+	if (!cl->reply && cl->nqueued) {
+		cl->reply = cl->queued[0];
+		memmove(cl->queued, cl->queued + 1, sizeof(cl->queued[0]) * (size_t)--cl->nqueued);
+	}
 }
 
 int weir_ctl_client_post(struct weir_ctl_client *cl, weir_msg *req)
@@ -261,6 +286,8 @@ void weir_ctl_client_close(struct weir_ctl_client *cl)
 		weir_loop_destroy(cl->loop);
 	if (cl->reply)
 		weir_ctl_free(cl->reply);
+	for (int i = 0; i < cl->nqueued; i++)
+		weir_ctl_free(cl->queued[i]);
 	weir_auth_release(&cl->auth);
 	free(cl);
 }

@@ -49,6 +49,8 @@ struct tmjob {
 	struct weir_config cfg;
 	struct weir_dist dist;
 	uint32_t *sub_tm, *sub_slot;
+	char **argv;		/* the job's arguments: weir_job may keep pointers to them */
+	int argc;
 	/* thread -> loop (sent by the loop's tick) */
 	bool tell_prepared, tell_done, done_ok, tell_released, released_ok;
 	char done_msg[1024], released_msg[1024];
@@ -174,6 +176,9 @@ static void job_free(struct tmjob *j)
 	weir_job_unload(&j->obj);
 	free(j->sub_tm);
 	free(j->sub_slot);
+	for (int i = 0; j->argv && i < j->argc; i++)
+		free(j->argv[i]);
+	free(j->argv);
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cond);
 	free(j);
@@ -282,19 +287,23 @@ static void deploy(const Weir__Ctl__Deploy *d)
 		snprintf(why, sizeof(why), "%s", weir_err_msg());
 		goto fail;
 	}
-	char **argv = calloc(d->n_args + 2, sizeof(char *));
-	if (!argv)
+	/* copies that live as long as the job: the message goes away */
+	j->argv = calloc(d->n_args + 2, sizeof(char *));
+	if (!j->argv)
 		goto fail;
-	argv[0] = path;
+	j->argc = (int)d->n_args + 1;
+	j->argv[0] = strdup(path);
 	for (size_t i = 0; i < d->n_args; i++)
-		argv[i + 1] = d->args[i];
+		j->argv[i + 1] = strdup(d->args[i]);
+	for (int i = 0; i < j->argc; i++)
+		if (!j->argv[i])
+			goto fail;
 	weir_config_defaults(&j->cfg);
 	j->cfg.parallelism = (int)d->parallelism;
 	j->cfg.quiet = true;
 	if (d->has_max_parallelism)
 		j->cfg.max_parallelism = d->max_parallelism;
-	j->env = weir_job_build(&j->obj, (int)d->parallelism, (int)d->n_args + 1, argv);
-	free(argv);
+	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
 	if (!j->env) {
 		snprintf(why, sizeof(why), "job '%s': %s", d->job_name, weir_err_msg());
 		goto fail;

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# t3310-cluster-jobs: jobs on a local cluster of 2 TaskManagers give the
+# same results as in local mode (wordcount and windowed wordcount, packed
+# and spread over the TaskManagers, so channels cross processes); a job
+# that needs more slots than exist, one that fails to build on a
+# TaskManager, one that fails mid-run, cancel mid-run, and a TaskManager
+# killed mid-run each give a clear message, and the cluster keeps working.
+. "$(dirname "$0")/lib.sh"
+
+export WEIR_RUN_DIR="$T/run"
+# whatever happens, the cluster goes (and with it its processes and files)
+trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
+run_weir cluster start --taskmanagers 2 --slots 2
+check "cluster start (rc $rc)" grep -q 'started in' "$T/out"
+
+seed=${WEIR_SEED:-$(( $(date +%s) ^ $$ ))}
+echo "# seed $seed (replay with WEIR_SEED=$seed)"
+perl -e 'srand($ARGV[0]); my @v = map { join "", map { ("a".."z")[rand 26] } 1..(1 + int rand 6) } 1..300;
+	for (1..4000) { my $ts = 1000 * $_ + int rand 3000; print "$ts ", join(" ", map { $v[rand @v] } 1..(1 + int rand 8)), "\n" }' \
+	"$seed" >"$T/in.txt"
+
+same_as_local() { # same_as_local DESC JOB -- ARGS (OUT is appended as the last job argument)
+	local desc=$1 job=$2
+	shift 3
+	rm -rf "$T/local" "$T/cl1" "$T/cl2"
+	run_weir local "$job" -q -p 2 -- "$@" "$T/local"
+	[ "$rc" -eq 0 ] || { fail "$desc: local run"; diag "$(cat "$T/err")"; return; }
+	LC_ALL=C sort "$T/local"/part-* >"$T/want"
+	for mode in packed spread; do
+		local out="$T/cl-$mode" flag=
+		[ "$mode" = spread ] && flag=--spread
+		rm -rf "$out"
+		run_weir run "$job" -p 2 $flag -- "$@" "$out"
+		if [ "$rc" -ne 0 ]; then fail "$desc, $mode: runs"; diag "$(cat "$T/err")"; continue; fi
+		LC_ALL=C sort "$out"/part-* >"$T/got"
+		if cmp -s "$T/want" "$T/got"; then pass "$desc, $mode over 2 taskmanagers: same output as local mode"
+		else fail "$desc, $mode: same output as local mode"; diag "$(diff "$T/want" "$T/got" | head -5)"; fi
+	done
+}
+cut -d' ' -f2- "$T/in.txt" >"$T/words.txt"
+same_as_local wordcount "$JOBS/wordcount.so" -- "$T/words.txt"
+same_as_local 'windowed wordcount (keyed state, timers, watermarks)' "$JOBS/windowed_wordcount.so" -- "$T/in.txt"
+check 'the jobmanager logged a spread job' grep -q '(spread)' "$WEIR_RUN_DIR/jobmanager.log"
+
+run_weir run "$JOBS/wordcount.so" -p 5 -- "$T/words.txt" "$T/big"
+check "a job needing 5 slots of 4 is refused (rc $rc)" grep -q 'needs 5 slots; the cluster has 4 (2 taskmanagers)' "$T/err"
+
+run_weir run "$TJOBS/tmfail.so" -p 2 --spread
+check "a job failing to build on a taskmanager fails (rc $rc)" test "$rc" -eq 1
+check 'with the taskmanager'"'"'s message' grep -q 'taskmanager [01]: .*this job refuses to run on a taskmanager' "$T/err"
+
+{ for i in $(seq 1 5000); do echo "line $i"; done; echo poison; } >"$T/poison.txt"
+run_weir run "$TJOBS/userfail.so" -p 2 --spread -- "$T/poison.txt" "$T/pout"
+check "a failing operator fails the job (rc $rc)" grep -q "operator 'check' (subtask [12]/2): found poison" "$T/err"
+n=$(find "$T/pout" -type f 2>/dev/null | wc -l)
+check "and leaves no part or in-progress file ($n)" test "$n" -eq 0
+
+# cancel mid-run: the job says it runs through a FIFO; no sleeps
+mkfifo "$T/fifo"
+run_weir run "$TJOBS/fifo_ticker.so" -p 2 --spread --detached -- "$T/fifo" "$T/tout"
+jobid=$(cat "$T/out")
+read -r line <"$T/fifo"
+check "the detached job $jobid runs ($line)" test "$line" = running
+run_weir cancel "$jobid"
+check "cancel is accepted (rc $rc)" grep -q 'cancel requested' "$T/out"
+for i in $(seq 1 200); do run_weir list; grep -q "^$jobid .*canceled" "$T/out" && break; done
+check 'weir list shows it canceled' grep -q "^$jobid .*canceled" "$T/out"
+n=$(find "$T/tout" -name 'part-*' 2>/dev/null | wc -l)
+check "a canceled job commits nothing ($n)" test "$n" -eq 0
+
+# a TaskManager killed with kill -9 while a job runs
+rm -f "$T/fifo"; mkfifo "$T/fifo"
+"$WEIR" run "$TJOBS/fifo_ticker.so" -p 2 --spread -- "$T/fifo" "$T/kout" >"$T/kout.txt" 2>"$T/kerr.txt" &
+runpid=$!
+read -r line <"$T/fifo"
+run_weir cluster status
+tm1=$(sed -n 's/.*taskmanager 1 *pid \([0-9]*\).*/\1/p' "$T/out")
+kill -9 "$tm1"
+rc=0; wait "$runpid" || rc=$?
+check "weir run fails when a taskmanager dies mid-job (rc $rc)" test "$rc" -eq 1
+check 'naming the lost taskmanager' grep -q 'taskmanager 1 was lost' "$T/kerr.txt"
+run_weir cluster status --wait 1
+check 'the other taskmanager is still registered' grep -q '1 taskmanagers, 2 slots' "$T/out"
+rm -rf "$T/after"
+run_weir run "$JOBS/wordcount.so" -p 2 -- "$T/words.txt" "$T/after"
+check "the cluster still runs jobs (rc $rc)" test "$rc" -eq 0
+
+run_weir cluster stop
+check "cluster stop (rc $rc)" grep -q 'stopped' "$T/out"
+id=$(cat "$WEIR_RUN_DIR/cluster.id")
+left=$(ls /dev/shm | grep -c "^weir-$id-" || true)
+check "no /dev/shm file of the cluster is left ($left)" test "$left" -eq 0
+done_testing
