@@ -15,7 +15,9 @@
  *         crashed process may have left in /dev/shm and in the run folder.
  */
 #include "engine/ctlio.h"
+#include "engine/config.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "sched/cpu.h"
 #include "shm/shmfile.h"
 
@@ -159,7 +161,8 @@ static int status_call(struct weir_ctl_client *c, int wait, weir_msg **reply)
 	return weir_ctl_client_call(c, &m, reply, 15000);
 }
 
-static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, const char *level)
+static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, const char *level,
+		     const struct weir_cluster_config *cc)
 {
 	char path[PATH_MAX], log[PATH_MAX];
 	if (mkdir(rd->dir, 0700) < 0 && errno != EEXIST)
@@ -191,8 +194,8 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 
 	char portbuf[16];
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
-	char *jm_args[] = { "jobmanager", "--run-dir", rd->dir, "--port", portbuf, "--ready-fd", "3", "--log-level",
-			    (char *)level, NULL };
+	char *jm_args[] = { "jobmanager", "--run-dir", rd->dir, "--port", portbuf, "--bind", (char *)cc->bind,
+			    "--ready-fd", "3", "--log-level", (char *)level, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
 	pid_t jm = spawn(jm_args, log, 10000);
 	if (jm < 0) {
@@ -203,13 +206,16 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	}
 	pid_t tms[256];
 	for (int i = 0; i < ntm; i++) {
-		char idbuf[16], slotbuf[16], name[64];
+		char idbuf[16], slotbuf[16], name[64], segbuf[24], sizebuf[24];
 		snprintf(idbuf, sizeof(idbuf), "%d", i);
 		snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
+		snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
+		snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
 		snprintf(name, sizeof(name), "taskmanager-%d.log", i);
 		weir_rundir_path(rd, name, log, sizeof(log));
 		char *tm_args[] = { "taskmanager", "--run-dir", rd->dir, "--id", idbuf, "--slots", slotbuf,
-				    "--ready-fd", "3", "--log-level", (char *)level, NULL };
+				    "--segments", segbuf, "--segment-size", sizebuf, "--ready-fd", "3", "--log-level",
+				    (char *)level, NULL };
 		tms[i] = spawn(tm_args, log, 10000);
 		if (tms[i] < 0) {
 			char line[1024];
@@ -312,7 +318,8 @@ static int cmd_stop(struct weir_rundir *rd)
 }
 
 static const char cluster_usage[] =
-	"usage: weir cluster start [--taskmanagers N] [--slots S] [--port P] [--run-dir D] [--log-level L]\n"
+	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
+	"                          [--log-level L]\n"
 	"       weir cluster status [--wait N] [--run-dir D]\n"
 	"       weir cluster stop [--run-dir D]\n";
 
@@ -322,11 +329,25 @@ int weir_cluster_main(int argc, char **argv)
 		fputs(cluster_usage, stderr);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[0], *run_dir = NULL, *level = "info";
+	const char *cmd = argv[0], *run_dir = NULL, *level = NULL, *config = getenv("WEIR_CONFIG");
 	int numa_nodes = numa_available() >= 0 ? numa_num_configured_nodes() : 1;
 	int cpus[1024];
 	int ncpu = weir_cpu_allowed(cpus, 1024);
-	long ntm = numa_nodes > 0 ? numa_nodes : 1, slots = 0, port = 0, wait = -1;
+	/* the file first, then the flags over it */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--config"))
+			config = argv[i + 1];
+	static struct weir_cluster_config cc;
+	weir_cluster_config_defaults(&cc);
+	if (config && *config && weir_cluster_config_load(config, &cc) < 0) {
+		fprintf(stderr, "weir cluster %s: %s\n", cmd, weir_err_msg());
+		return EXIT_USAGE;
+	}
+	long ntm = cc.taskmanagers ? cc.taskmanagers : numa_nodes > 0 ? numa_nodes : 1, slots = cc.slots,
+	     port = cc.port, wait = -1;
+	if (cc.run_dir[0])
+		run_dir = cc.run_dir;
+	level = cc.log_level;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end = NULL;
@@ -343,6 +364,8 @@ int weir_cluster_main(int argc, char **argv)
 			run_dir = argv[++i];
 		} else if (!strcmp(a, "--log-level") && v) {
 			level = argv[++i];
+		} else if (!strcmp(a, "--config") && v) {
+			i++; /* read above */
 		} else {
 			fprintf(stderr, "weir cluster %s: unknown option '%s'\n%s", cmd, a, cluster_usage);
 			return EXIT_USAGE;
@@ -356,8 +379,13 @@ int weir_cluster_main(int argc, char **argv)
 		slots = ncpu / ntm > 0 ? ncpu / ntm : 1;
 	struct weir_rundir rd;
 	weir_rundir_init(&rd, run_dir);
+	enum weir_log_level lv;
+	if (weir_log_parse_level(level, &lv) < 0) {
+		fprintf(stderr, "weir cluster %s: log level '%s' is not debug, info, warn or error\n", cmd, level);
+		return EXIT_USAGE;
+	}
 	if (!strcmp(cmd, "start"))
-		return cmd_start(&rd, (int)ntm, (int)slots, port, level);
+		return cmd_start(&rd, (int)ntm, (int)slots, port, level, &cc);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(&rd, (int)wait);
 	if (!strcmp(cmd, "stop"))

@@ -1,0 +1,37 @@
+/*
+ * engine/config.h - the cluster's configuration file.
+ *
+ * One YAML mapping of `key: value` lines (parsed with libyaml), e.g.
+ *
+ *     taskmanagers: 2
+ *     taskmanager.slots: 2
+ *     jobmanager.port: 6123
+ *     log_level: info
+ *
+ * Flags override the file; the file overrides the defaults. An unknown
+ * key, a value of the wrong kind, a key given twice or anything but a flat
+ * mapping of scalars is refused with the file, line and key named.
+ * docs/configuration.md lists every key with its default.
+ */
+#ifndef WEIR_ENGINE_CONFIG_H
+#define WEIR_ENGINE_CONFIG_H
+
+#include <limits.h>
+
+struct weir_cluster_config {
+	long taskmanagers;	/* 0: one per NUMA node */
+	long slots;		/* 0: allowed CPUs / taskmanagers */
+	long port;		/* jobmanager.port; 0: ephemeral */
+	char bind[64];		/* jobmanager.bind */
+	char run_dir[PATH_MAX - 64];
+	char log_level[16];
+	long segments;		/* taskmanager.segments */
+	long segment_size;	/* taskmanager.segment_size */
+};
+
+void weir_cluster_config_defaults(struct weir_cluster_config *c);
+/* Read path into c (keys present in the file only). 0, or -1 with the
+ * trail naming the file, line and problem. */
+int weir_cluster_config_load(const char *path, struct weir_cluster_config *c);
+
+#endif

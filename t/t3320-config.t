@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# t3320-config: the cluster's configuration file: its keys take effect,
+# flags override them, and a bad file is refused naming file, line and key.
+. "$(dirname "$0")/lib.sh"
+
+export WEIR_RUN_DIR="$T/run"
+trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
+cat >"$T/weir.yaml" <<CONF
+# a comment
+taskmanagers: 2
+taskmanager.slots: 3
+taskmanager.segments: 64
+taskmanager.segment_size: 16384
+log_level: debug
+CONF
+run_weir cluster start --config "$T/weir.yaml" --slots 1
+check "start with a configuration file (rc $rc)" grep -q 'started in' "$T/out"
+run_weir cluster status
+check 'taskmanagers from the file, slots from the flag (2 x 1)' grep -q '2 taskmanagers, 2 slots' "$T/out"
+check 'pool sizes from the file' grep -q '(64 x 16384 bytes)' "$T/out"
+check 'log level from the file' grep -q 'DEBUG' "$WEIR_RUN_DIR/jobmanager.log"
+run_weir cluster stop
+check "stop (rc $rc)" grep -q stopped "$T/out"
+
+bad() { # bad DESC CONTENT PATTERN
+	printf '%s\n' "$2" >"$T/bad.yaml"
+	run_weir cluster start --config "$T/bad.yaml"
+	if [ "$rc" -eq 2 ] && grep -Eq -- "$3" "$T/err"; then pass "$1"; else fail "$1"; diag "rc $rc: $(cat "$T/err")"; fi
+}
+bad 'an unknown key is named with its line' $'taskmanagers: 1\nslotz: 2' "bad.yaml:2: unknown key 'slotz'"
+bad 'a bad number is named' 'jobmanager.port: 99999' "jobmanager.port: '99999' is not a whole number from 0 to 65535"
+bad 'a segment size that is not a power of two' 'taskmanager.segment_size: 12000' 'not a power of two'
+bad 'a key given twice' $'taskmanagers: 1\ntaskmanagers: 2' "'taskmanagers' is given twice"
+bad 'a nested mapping' $'jobmanager:\n  port: 1' 'not mappings'
+bad 'a list' 'taskmanagers: [1, 2]' 'not lists'
+bad 'not YAML at all' $'taskmanagers: "1\n' 'bad.yaml:'
+bad 'a bad log level' 'log_level: loud' "log level 'loud' is not debug"
+run_weir cluster start --config "$T/missing.yaml"
+check "a missing file is named (rc $rc)" grep -q "configuration '$T/missing.yaml': No such file" "$T/err"
+check 'and nothing started' test ! -e "$WEIR_RUN_DIR/jobmanager.addr"
+done_testing
