@@ -7,6 +7,7 @@
 #include "engine/ctlio.h"
 #include "base/err.h"
 #include "net/frame.h"
+#include "ctl/sha.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -167,6 +168,44 @@ int main(int argc, char **argv)
 			clean += drained_without_status(conns[i]);
 	is_int(clean, 300, "300 requests without a handshake: never answered with the cluster's status");
 
+	/* 2b. a job submitted without a handshake, 100 times */
+	{
+		static uint8_t fake[4096], sj_enc[8192], sj_frame[8300];
+		uint8_t sha[32];
+		weir_sha256_buf(fake, sizeof(fake), sha);
+		Weir__Ctl__Vertex vx = WEIR__CTL__VERTEX__INIT, *vxp = &vx;
+		vx.name = "v";
+		vx.parallelism = 1;
+		Weir__Ctl__JobGraph gr = WEIR__CTL__JOB_GRAPH__INIT;
+		gr.n_vertices = 1;
+		gr.vertices = &vxp;
+		Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
+		sj.name = "evil.so";
+		sj.object_sha256.data = sha;
+		sj.object_sha256.len = 32;
+		sj.object_size = sizeof(fake);
+		sj.parallelism = 1;
+		sj.has_object = true;
+		sj.object.data = fake;
+		sj.object.len = sizeof(fake);
+		sj.graph = &gr;
+		weir_msg sm0 = WEIR__CTL__ENVELOPE__INIT;
+		sm0.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
+		sm0.submit_job = &sj;
+		long en = weir_ctl_encode(&sm0, sj_enc, sizeof(sj_enc));
+		long sfl = en > 0 ? weir_frame_encode(sj_frame, sizeof(sj_frame), WEIR_FRAME_CTL, sj_enc, (uint32_t)en) : -1;
+		int sent = 0, sconns[100];
+		for (int i = 0; i < 100; i++) {
+			sconns[i] = raw_connect(port);
+			if (sconns[i] >= 0 && sfl > 0 && write(sconns[i], sj_frame, (size_t)sfl) == sfl)
+				sent++;
+		}
+		for (int i = 0; i < 100; i++)
+			if (sconns[i] >= 0)
+				drained_without_status(sconns[i]);
+		is_int(sent, 100, "100 job submissions without a handshake sent");
+	}
+
 	/* 3. truncated handshakes: half a Hello, then close */
 	int truncated = 0;
 	for (int i = 0; i < 300; i++) {
@@ -194,6 +233,14 @@ int main(int argc, char **argv)
 	weir_msg sm = WEIR__CTL__ENVELOPE__INIT;
 	sm.body_case = WEIR__CTL__ENVELOPE__BODY_STOP;
 	sm.stop = &st;
+	Weir__Ctl__ListJobs lj = WEIR__CTL__LIST_JOBS__INIT;
+	weir_msg lm = WEIR__CTL__ENVELOPE__INIT;
+	lm.body_case = WEIR__CTL__ENVELOPE__BODY_LIST_JOBS;
+	lm.list_jobs = &lj;
+	ok(weir_ctl_client_call(c, &lm, &rep, 5000) == 0 && rep && rep->job_list->n_jobs == 0,
+	   "no job was accepted from any of them (the job list is empty)");
+	if (rep)
+		weir_ctl_free(rep);
 	ok(weir_ctl_client_call(c, &sm, &rep, 5000) == 0, "stop is accepted");
 	if (rep)
 		weir_ctl_free(rep);
