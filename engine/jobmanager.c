@@ -28,6 +28,7 @@
  */
 #include "engine/ctlio.h"
 #include "ctl/sha.h"
+#include "sched/placement.h"
 #include <time.h>
 #include "base/clock.h"
 #include "base/err.h"
@@ -85,6 +86,7 @@ struct jobrec {
 	uint64_t client_conn, client_rid;	/* 0: detached, or nobody waits */
 	uint32_t tm_ids[MAX_TMS];
 	uint8_t phase[MAX_TMS];
+	uint32_t slots_on[MAX_TMS];	/* slots this job holds on tm_ids[k] */
 	int ntm;
 };
 
@@ -157,6 +159,13 @@ static void send_status(struct weir_conn *c, uint64_t request_id)
 		ti.numa_node = t->numa_node;
 		ti.slots = t->slots;
 		ti.slots_used = 0;
+		for (int k = 0; k < MAX_JOBS; k++) { /* slots held by running jobs */
+			const struct jobrec *j = &jm.jobs[k];
+			for (int q = 0; j->used && !j->end_ms && q < j->ntm; q++)
+				if (j->tm_ids[q] == t->id)
+					ti.slots_used += j->slots_on[q];
+		}
+		cs.slots_used += ti.slots_used;
 		ti.pool = &pools[n];
 		ti.has_last_heartbeat_ms = true;
 		ti.last_heartbeat_ms = (uint32_t)((now - t->last_hb_ns) / 1000000u);
@@ -394,10 +403,6 @@ static int reject(struct weir_conn *c, uint64_t rid, const char *why)
 	return 0;
 }
 
-struct gslot {
-	uint32_t tm, slot;
-};
-
 static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj)
 {
 	char why[256];
@@ -408,47 +413,34 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 		return reject(c, rid, "the object does not match its SHA-256 (or is missing)");
 	if (!sj->graph || !sj->graph->n_vertices)
 		return reject(c, rid, "the submission has no job graph");
-	uint32_t needed = 1;
 	size_t nsub = 0;
+	uint32_t par[1024];
+	if (sj->graph->n_vertices > 1024)
+		return reject(c, rid, "the job graph has too many vertices");
 	for (size_t v = 0; v < sj->graph->n_vertices; v++) {
-		uint32_t par = sj->graph->vertices[v]->parallelism;
-		if (par < 1 || par > 1024)
+		par[v] = sj->graph->vertices[v]->parallelism;
+		if (par[v] < 1 || par[v] > 1024)
 			return reject(c, rid, "a vertex's parallelism is out of range");
-		needed = par > needed ? par : needed;
-		nsub += par;
+		nsub += par[v];
 	}
-	/* the global slots, in order: packed, or spread over the TaskManagers */
-	static struct gslot gs[MAX_TMS * 16];
-	uint32_t ng = 0, total = 0, maxslots = 0;
-	int order[MAX_TMS], nlive = 0;
+	struct weir_slot_offer offers[MAX_TMS];
+	size_t noffers = 0;
 	for (int i = 0; i < MAX_TMS; i++)
-		if (jm.tms[i].live) {
-			order[nlive++] = i;
-			total += jm.tms[i].slots;
-			maxslots = jm.tms[i].slots > maxslots ? jm.tms[i].slots : maxslots;
-		}
-	for (int a = 0; a < nlive; a++) /* by id */
-		for (int b = a + 1; b < nlive; b++)
-			if (jm.tms[order[b]].id < jm.tms[order[a]].id) {
-				int t = order[a];
-				order[a] = order[b];
-				order[b] = t;
-			}
+		if (jm.tms[i].live)
+			offers[noffers++] = (struct weir_slot_offer){ jm.tms[i].id, jm.tms[i].slots };
 	bool spread = sj->has_spread && sj->spread;
-	const uint32_t cap = MAX_TMS * 16;
-	if (spread) {
-		for (uint32_t sl = 0; sl < maxslots; sl++)
-			for (int a = 0; a < nlive && ng < cap; a++)
-				if (sl < jm.tms[order[a]].slots)
-					gs[ng++] = (struct gslot){ jm.tms[order[a]].id, sl };
-	} else {
-		for (int a = 0; a < nlive; a++)
-			for (uint32_t sl = 0; sl < jm.tms[order[a]].slots && ng < cap; sl++)
-				gs[ng++] = (struct gslot){ jm.tms[order[a]].id, sl };
-	}
-	if (needed > ng) {
-		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u (%d taskmanagers)", needed, total,
-			 nlive);
+	struct weir_place *places = malloc(sizeof(*places) * (nsub + 1));
+	if (!places)
+		return reject(c, rid, "out of memory");
+	uint32_t total = 0;
+	long needed = weir_place_job(par, sj->graph->n_vertices, offers, noffers, spread, places, &total);
+	if (needed < 0) {
+		uint32_t want = 1;
+		for (size_t v = 0; v < sj->graph->n_vertices; v++)
+			want = par[v] > want ? par[v] : want;
+		free(places);
+		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u (%zu taskmanagers)", want, total,
+			 noffers);
 		return reject(c, rid, why);
 	}
 	struct jobrec *j = NULL;
@@ -458,8 +450,10 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
 		if (jm.jobs[i].end_ms)
 			j = &jm.jobs[i];
-	if (!j)
+	if (!j) {
+		free(places);
 		return reject(c, rid, "too many jobs");
+	}
 	memset(j, 0, sizeof(*j));
 	j->used = true;
 	j->id = ++jm.next_job;
@@ -476,25 +470,37 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	if (!pl || !pls) {
 		free(pl);
 		free(pls);
+		free(places);
 		j->used = false;
 		return reject(c, rid, "out of memory");
 	}
 	size_t n = 0;
 	for (size_t v = 0; v < sj->graph->n_vertices; v++)
-		for (uint32_t i = 0; i < sj->graph->vertices[v]->parallelism; i++, n++) {
+		for (uint32_t i = 0; i < par[v]; i++, n++) {
 			Weir__Ctl__Placement init = WEIR__CTL__PLACEMENT__INIT;
 			pl[n] = init;
 			pl[n].vertex = (uint32_t)v;
 			pl[n].index = i;
-			pl[n].tm_id = gs[i].tm;
-			pl[n].slot = gs[i].slot;
+			pl[n].tm_id = places[n].tm;
+			pl[n].slot = places[n].slot;
 			pls[n] = &pl[n];
 			int k = 0;
-			while (k < j->ntm && j->tm_ids[k] != gs[i].tm)
+			while (k < j->ntm && j->tm_ids[k] != places[n].tm)
 				k++;
 			if (k == j->ntm)
-				j->tm_ids[j->ntm++] = gs[i].tm;
+				j->tm_ids[j->ntm++] = places[n].tm;
 		}
+	for (long g = 0; g < needed; g++) { /* global slot g is one slot on its TaskManager */
+		const struct weir_place *gp = NULL;
+		size_t idx = 0;
+		for (size_t v = 0; v < sj->graph->n_vertices && !gp; idx += par[v], v++)
+			if ((uint32_t)g < par[v])
+				gp = &places[idx + (size_t)g];
+		for (int k = 0; gp && k < j->ntm; k++)
+			if (j->tm_ids[k] == gp->tm)
+				j->slots_on[k]++;
+	}
+	free(places);
 	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;
 	ja.job_id = j->id;
 	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;

@@ -61,6 +61,8 @@ run_weir run "$TJOBS/fifo_ticker.so" -p 2 --spread --detached -- "$T/fifo" "$T/t
 jobid=$(cat "$T/out")
 read -r line <"$T/fifo"
 check "the detached job $jobid runs ($line)" test "$line" = running
+run_weir cluster status
+check 'status counts the slots the running job holds' grep -q '4 slots (2 used)' "$T/out"
 run_weir cancel "$jobid"
 check "cancel is accepted (rc $rc)" grep -q 'cancel requested' "$T/out"
 for i in $(seq 1 200); do run_weir list; grep -q "^$jobid .*canceled" "$T/out" && break; done
