@@ -69,6 +69,7 @@ struct tmrec {
 	int32_t pool_node;
 	uint64_t conn;
 	uint64_t last_hb_ns;
+	bool busy[1024];	/* slots held by running jobs */
 };
 
 #define MAX_JOBS 64
@@ -88,6 +89,8 @@ struct jobrec {
 	uint8_t phase[MAX_TMS];
 	uint32_t slots_on[MAX_TMS];	/* slots this job holds on tm_ids[k] */
 	int ntm;
+	struct weir_place held[1024];	/* the (taskmanager, slot)s it holds while it runs */
+	int nheld;
 };
 
 struct waiter {
@@ -159,12 +162,8 @@ static void send_status(struct weir_conn *c, uint64_t request_id)
 		ti.numa_node = t->numa_node;
 		ti.slots = t->slots;
 		ti.slots_used = 0;
-		for (int k = 0; k < MAX_JOBS; k++) { /* slots held by running jobs */
-			const struct jobrec *j = &jm.jobs[k];
-			for (int q = 0; j->used && !j->end_ms && q < j->ntm; q++)
-				if (j->tm_ids[q] == t->id)
-					ti.slots_used += j->slots_on[q];
-		}
+		for (uint32_t sl = 0; sl < t->slots && sl < 1024; sl++) /* held by running jobs */
+			ti.slots_used += t->busy[sl];
 		cs.slots_used += ti.slots_used;
 		ti.pool = &pools[n];
 		ti.has_last_heartbeat_ms = true;
@@ -312,6 +311,12 @@ static void job_advance(struct jobrec *j)
 		j->state = j->canceled ? WEIR__CTL__JOB_STATE__JOB_CANCELED
 			 : j->failed ? WEIR__CTL__JOB_STATE__JOB_FAILED : WEIR__CTL__JOB_STATE__JOB_FINISHED;
 		j->end_ms = wall_ms();
+		for (int h = 0; h < j->nheld; h++) { /* its slots are free again */
+			struct tmrec *t = tm_by_id(j->held[h].tm);
+			if (t && j->held[h].slot < 1024)
+				t->busy[j->held[h].slot] = false;
+		}
+		j->nheld = 0;
 		weir_log(j->failed && !j->canceled ? WEIR_LOG_WARN : WEIR_LOG_INFO, "job %llu (%s) %s%s%s",
 			 (unsigned long long)j->id, j->name, j->canceled ? "canceled" : j->failed ? "failed" : "finished",
 			 j->failed && !j->canceled ? ": " : "", j->failed && !j->canceled ? j->message : "");
@@ -426,8 +431,12 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	struct weir_slot_offer offers[MAX_TMS];
 	size_t noffers = 0;
 	for (int i = 0; i < MAX_TMS; i++)
-		if (jm.tms[i].live)
-			offers[noffers++] = (struct weir_slot_offer){ jm.tms[i].id, jm.tms[i].slots };
+		if (jm.tms[i].live) {
+			uint32_t free_slots = 0;
+			for (uint32_t sl = 0; sl < jm.tms[i].slots && sl < 1024; sl++)
+				free_slots += !jm.tms[i].busy[sl];
+			offers[noffers++] = (struct weir_slot_offer){ jm.tms[i].id, free_slots };
+		}
 	bool spread = sj->has_spread && sj->spread;
 	struct weir_place *places = malloc(sizeof(*places) * (nsub + 1));
 	if (!places)
@@ -439,9 +448,22 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 		for (size_t v = 0; v < sj->graph->n_vertices; v++)
 			want = par[v] > want ? par[v] : want;
 		free(places);
-		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u (%zu taskmanagers)", want, total,
-			 noffers);
+		uint32_t all = 0;
+		for (int i = 0; i < MAX_TMS; i++)
+			all += jm.tms[i].live ? jm.tms[i].slots : 0;
+		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%zu taskmanagers)",
+			 want, total, all, noffers);
 		return reject(c, rid, why);
+	}
+	/* placement counts free slots 0, 1, ... per TaskManager: map them to
+	 * the slots that are free there */
+	for (size_t q = 0; q < nsub; q++) {
+		struct tmrec *t = tm_by_id(places[q].tm);
+		uint32_t r = places[q].slot, sl = 0;
+		for (;; sl++)
+			if (!t->busy[sl] && r-- == 0)
+				break;
+		places[q].slot = sl;
 	}
 	struct jobrec *j = NULL;
 	for (int i = 0; i < MAX_JOBS && !j; i++)
@@ -499,6 +521,10 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 		for (int k = 0; gp && k < j->ntm; k++)
 			if (j->tm_ids[k] == gp->tm)
 				j->slots_on[k]++;
+		if (gp && j->nheld < 1024) { /* held until the job ends */
+			j->held[j->nheld++] = *gp;
+			tm_by_id(gp->tm)->busy[gp->slot] = true;
+		}
 	}
 	free(places);
 	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;

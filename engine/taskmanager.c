@@ -18,7 +18,10 @@
  * (engine/runtime.h, weir_run_dist). The job thread and this loop talk
  * through a mailbox: the loop turns the thread's steps (prepared, done,
  * released) into JobPhase messages, and the JobManager's answers (start,
- * commit, abort) into the thread's decisions. One job at a time.
+ * commit, abort) into the thread's decisions. Several jobs may run at
+ * once, each with its own copy of its object (so that two runs of one job
+ * do not share the object's globals: dlopen would hand back the same
+ * instance for the same file).
  */
 #include "engine/ctlio.h"
 #include "engine/job.h"
@@ -51,6 +54,7 @@ struct tmjob {
 	uint32_t *sub_tm, *sub_slot;
 	char **argv;		/* the job's arguments: weir_job may keep pointers to them */
 	int argc;
+	char objpath[PATH_MAX + 96];	/* this job's copy of the object */
 	/* thread -> loop (sent by the loop's tick) */
 	bool tell_prepared, tell_done, done_ok, tell_released, released_ok;
 	char done_msg[1024], released_msg[1024];
@@ -60,9 +64,11 @@ struct tmjob {
 	bool finished;		/* the thread ended; join it */
 };
 
+#define MAX_TM_JOBS 8
+
 static struct {
 	struct weir_rundir rd;
-	struct tmjob *job;
+	struct tmjob *jobs[MAX_TM_JOBS];
 	struct weir_loop *loop;
 	struct weir_conn *jm;
 	struct weir_auth auth;
@@ -174,6 +180,8 @@ static void job_free(struct tmjob *j)
 	if (j->env)
 		weir_env_destroy(j->env);
 	weir_job_unload(&j->obj);
+	if (j->objpath[0])
+		unlink(j->objpath);
 	free(j->sub_tm);
 	free(j->sub_slot);
 	for (int i = 0; j->argv && i < j->argc; i++)
@@ -197,12 +205,10 @@ static void send_phase(uint64_t id, Weir__Ctl__Phase ph, const char *msg)
 		weir_ctl_send(tm.jm, &m);
 }
 
-/* The loop's side of the mailbox: every tick. */
-static void job_tick(void)
+/* The loop's side of the mailbox, for one job. */
+static void job_tick_one(int slot)
 {
-	struct tmjob *j = tm.job;
-	if (!j)
-		return;
+	struct tmjob *j = tm.jobs[slot];
 	pthread_mutex_lock(&j->lock);
 	bool prep = j->tell_prepared, done = j->tell_done, rel = j->tell_released, fin = j->finished;
 	bool ok = j->done_ok, rok = j->released_ok;
@@ -221,15 +227,25 @@ static void job_tick(void)
 		pthread_join(j->thread, NULL);
 		weir_log(WEIR_LOG_INFO, "job %llu: %s", (unsigned long long)j->id, rok ? "done" : rmsg);
 		job_free(j);
-		tm.job = NULL;
+		tm.jobs[slot] = NULL;
 	}
+}
+
+static void job_tick(void)
+{
+	for (int i = 0; i < MAX_TM_JOBS; i++)
+		if (tm.jobs[i])
+			job_tick_one(i);
 }
 
 /* A decision from the JobManager for the job thread. */
 static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
 {
-	struct tmjob *j = tm.job;
-	if (!j || j->id != id)
+	struct tmjob *j = NULL;
+	for (int i = 0; i < MAX_TM_JOBS && !j; i++)
+		if (tm.jobs[i] && tm.jobs[i]->id == id)
+			j = tm.jobs[i];
+	if (!j)
 		return;
 	pthread_mutex_lock(&j->lock);
 	if (ph == WEIR__CTL__PHASE__PHASE_START && j->start < 0)
@@ -252,8 +268,11 @@ static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
 static void deploy(const Weir__Ctl__Deploy *d)
 {
 	char why[1024] = "";
-	if (tm.job) {
-		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, "this taskmanager runs another job");
+	int slot = 0;
+	while (slot < MAX_TM_JOBS && tm.jobs[slot])
+		slot++;
+	if (slot == MAX_TM_JOBS) {
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, "this taskmanager runs too many jobs");
 		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, "busy");
 		return;
 	}
@@ -275,7 +294,7 @@ static void deploy(const Weir__Ctl__Deploy *d)
 	weir_hex_encode(sha, WEIR_SHA256_LEN, hex);
 	snprintf(dir, sizeof(dir), "%s/objects-tm%u", tm.rd.dir, tm.id);
 	mkdir(dir, 0700);
-	snprintf(path, sizeof(path), "%s/%s.so", dir, hex);
+	snprintf(path, sizeof(path), "%s/%s-j%llu.so", dir, hex, (unsigned long long)d->job_id);
 	char tmp[PATH_MAX + 100];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	FILE *f = fopen(tmp, "wb");
@@ -283,6 +302,7 @@ static void deploy(const Weir__Ctl__Deploy *d)
 		snprintf(why, sizeof(why), "store the job object in %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	snprintf(j->objpath, sizeof(j->objpath), "%s", path);
 	if (weir_job_load(&j->obj, path) < 0) {
 		snprintf(why, sizeof(why), "%s", weir_err_msg());
 		goto fail;
@@ -332,7 +352,7 @@ static void deploy(const Weir__Ctl__Deploy *d)
 		snprintf(why, sizeof(why), "cannot start the job thread");
 		goto fail;
 	}
-	tm.job = j;
+	tm.jobs[slot] = j;
 	weir_log(WEIR_LOG_INFO, "job %llu (%s): %u of %zu subtasks here", (unsigned long long)d->job_id, d->job_name,
 		 mine, d->n_placements);
 	return;
@@ -521,12 +541,13 @@ int weir_taskmanager_main(int argc, char **argv)
 	weir_log(WEIR_LOG_INFO, "pool %s: %u x %u bytes on NUMA node %d; %u slots; connecting to the jobmanager at %s:%s",
 		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.slots, addr, colon + 1);
 	weir_loop_run(tm.loop);
-	if (tm.job) { /* stopping with a job: abort it and wait for its thread */
-		job_decide(tm.job->id, WEIR__CTL__PHASE__PHASE_ABORT);
-		pthread_join(tm.job->thread, NULL);
-		job_free(tm.job);
-		tm.job = NULL;
-	}
+	for (int i = 0; i < MAX_TM_JOBS; i++) /* stopping with jobs: abort them, wait for their threads */
+		if (tm.jobs[i]) {
+			job_decide(tm.jobs[i]->id, WEIR__CTL__PHASE__PHASE_ABORT);
+			pthread_join(tm.jobs[i]->thread, NULL);
+			job_free(tm.jobs[i]);
+			tm.jobs[i] = NULL;
+		}
 	weir_loop_destroy(tm.loop);
 	weir_auth_release(&tm.auth);
 	weir_pool_release(&tm.pool);

@@ -43,7 +43,7 @@ same_as_local 'windowed wordcount (keyed state, timers, watermarks)' "$JOBS/wind
 check 'the jobmanager logged a spread job' grep -q '(spread)' "$WEIR_RUN_DIR/jobmanager.log"
 
 run_weir run "$JOBS/wordcount.so" -p 5 -- "$T/words.txt" "$T/big"
-check "a job needing 5 slots of 4 is refused (rc $rc)" grep -q 'needs 5 slots; the cluster has 4 (2 taskmanagers)' "$T/err"
+check "a job needing 5 slots of 4 is refused (rc $rc)" grep -q 'needs 5 slots; the cluster has 4 free of 4 (2 taskmanagers)' "$T/err"
 
 run_weir run "$TJOBS/tmfail.so" -p 2 --spread
 check "a job failing to build on a taskmanager fails (rc $rc)" test "$rc" -eq 1
@@ -69,6 +69,21 @@ for i in $(seq 1 200); do run_weir list; grep -q "^$jobid .*canceled" "$T/out" &
 check 'weir list shows it canceled' grep -q "^$jobid .*canceled" "$T/out"
 n=$(find "$T/tout" -name 'part-*' 2>/dev/null | wc -l)
 check "a canceled job commits nothing ($n)" test "$n" -eq 0
+
+# two jobs at once (each on its own slots), a third finds no free slot
+mkfifo "$T/fa" "$T/fb"
+run_weir run "$TJOBS/fifo_ticker.so" -p 2 --detached -- "$T/fa" "$T/oa"; ja=$(cat "$T/out")
+read -r line <"$T/fa"
+run_weir run "$TJOBS/fifo_ticker.so" -p 2 --detached -- "$T/fb" "$T/ob"; jb=$(cat "$T/out")
+read -r line2 <"$T/fb"
+check "two jobs run at once ($ja: $line, $jb: $line2)" test "$line$line2" = runningrunning
+run_weir cluster status
+check 'together they hold all 4 slots' grep -q '4 slots (4 used)' "$T/out"
+run_weir run "$JOBS/wordcount.so" -p 1 -- "$T/words.txt" "$T/oc"
+check "a third job finds no free slot (rc $rc)" grep -q 'needs 1 slots; the cluster has 0 free of 4' "$T/err"
+run_weir cancel "$ja"; run_weir cancel "$jb"
+for i in $(seq 1 200); do run_weir cluster status; grep -q '(0 used)' "$T/out" && break; done
+check 'cancelled, their slots are free again' grep -q '4 slots (0 used)' "$T/out"
 
 # a TaskManager killed with kill -9 while a job runs
 rm -f "$T/fifo"; mkfifo "$T/fifo"
