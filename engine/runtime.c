@@ -402,7 +402,7 @@ static int wait_for_segment(struct weir_writer *w, void *arg)
 /* Where a channel's ends are, in a cluster. */
 enum chan_side {
 	CS_NONE = 0,		/* neither end here */
-	CS_LOCAL,		/* both ends here: private memory */
+	CS_LOCAL,		/* both ends here (in /dev/shm all the same: the pool is) */
 	CS_OUT,			/* producer here: created in /dev/shm */
 	CS_IN,			/* consumer here: attached after `prepared` */
 };
@@ -484,7 +484,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 	int nworkers = d ? (int)d->nslots : cfg->workers > 0 ? cfg->workers : ncpus;
 	if (!d && nworkers > nsub)
 		nworkers = nsub;
-	if (weir_sched_init(&job->sched, nworkers, cfg->pin, cfg->spin_ns) < 0)
+	if (weir_sched_init(&job->sched, nworkers, cfg->pin, d ? (int)d->first_cpu : 0, cfg->spin_ns) < 0)
 		return -1;
 	if (d) {
 		/* our workers' doorbells, where other TaskManagers can ring them */
@@ -601,8 +601,13 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 				job->chan_side[c] = CS_LOCAL;
 				if (cfg->shm) {
 					/* both ends in this process: one handle, our workers' doorbells */
-					char name[96];
-					snprintf(name, sizeof(name), "%s-ch-%d", shm_prefix, c);
+					char name[160];
+					/* in a cluster, under the job's prefix, so that a sweep of the
+					 * cluster's files finds them after a TaskManager's crash */
+					if (d)
+						snprintf(name, sizeof(name), "%s-ch%d", d->prefix, c);
+					else
+						snprintf(name, sizeof(name), "%s-ch-%d", shm_prefix, c);
 					if (weir_chan_create_shm(ch, name, &job->pool, cfg->credits, cfg->floating) < 0)
 						return -1;
 					ch->consumer_db = weir_sched_doorbell(&job->sched, cons->task.worker);

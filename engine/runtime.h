@@ -148,6 +148,7 @@ struct weir_dist {
 	const uint32_t *sub_slot;	/* per subtask: its worker on that TaskManager */
 	uint32_t nsubtasks;
 	uint32_t nslots;		/* workers here */
+	uint32_t first_cpu;		/* where slot 0 is pinned (id x slots: TaskManagers spread) */
 	char prefix[96];		/* "weir-<cluster>-j<job>" */
 	/* on the job's thread: outgoing channels exist; block until every
 	 * TaskManager is there (0) or the job is off (-1) */

@@ -343,6 +343,7 @@ static void deploy(const Weir__Ctl__Deploy *d)
 	j->dist.sub_slot = j->sub_slot;
 	j->dist.nsubtasks = (uint32_t)d->n_placements;
 	j->dist.nslots = tm.slots;
+	j->dist.first_cpu = tm.id * tm.slots;
 	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llu", d->cluster_id ? d->cluster_id : "c",
 		 (unsigned long long)d->job_id);
 	j->dist.prepared = job_prepared;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_ns)
+int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, int first_cpu, uint64_t spin_ns)
 {
 	memset(s, 0, sizeof(*s));
 	if (nworkers < 1 || nworkers > 1024)
@@ -20,13 +20,15 @@ int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_
 	memset(s->workers, 0, sizeof(struct weir_worker) * (size_t)nworkers);
 	int cpus[1024];
 	int ncpu = weir_cpu_allowed(cpus, 1024);
+	if (first_cpu < 0)
+		first_cpu = 0;
 	for (int i = 0; i < nworkers; i++) {
 		struct weir_worker *w = &s->workers[i];
 		weir_doorbell_init(&w->own);
 		w->db = &w->own;
 		w->sched = s;
 		w->index = i;
-		w->cpu = pin ? cpus[i % ncpu] : -1;
+		w->cpu = pin ? cpus[(first_cpu + i) % ncpu] : -1;
 	}
 	s->nworkers = nworkers;
 	s->spin_ns = spin_ns;

@@ -66,9 +66,11 @@ struct weir_sched {
 	bool started;
 };
 
-/* Fill *s with nworkers workers. pin: pin worker i to the i-th allowed CPU
- * (modulo their count). Returns 0 or -1 with the trail set. */
-int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, uint64_t spin_ns);
+/* Fill *s with nworkers workers. pin: pin worker i to allowed CPU number
+ * first_cpu + i (modulo their count); TaskManagers on one host pass
+ * different first_cpu so their slots spread over the cores instead of all
+ * landing on the first ones. Returns 0 or -1 with the trail set. */
+int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, int first_cpu, uint64_t spin_ns);
 void weir_sched_release(struct weir_sched *s);
 /* Before start: ring and sleep on doorbells in dbs[0 .. nworkers-1]
  * instead of the workers' own, so that other processes (producers and

@@ -107,4 +107,6 @@ check "cluster stop (rc $rc)" grep -q 'stopped' "$T/out"
 id=$(cat "$WEIR_RUN_DIR/cluster.id")
 left=$(ls /dev/shm | grep -c "^weir-$id-" || true)
 check "no /dev/shm file of the cluster is left ($left)" test "$left" -eq 0
+left=$(ls /dev/shm | grep -c "^weir-local-$tm1-" || true)
+check "none of the killed taskmanager's either ($left)" test "$left" -eq 0
 done_testing
