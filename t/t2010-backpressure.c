@@ -4,13 +4,13 @@
  * a failure). Regression for nested help stepping an upstream task, which
  * then waited under a task that had to consume its output. */
 #include "tap.h"
+#include "jobtest.h"
 #include "engine/runtime.h"
 #include "base/err.h"
 
 #include <string.h>
 #include <unistd.h>
 
-static struct weir_config cfg;
 static uint64_t received, nrec = 20000, recsize = 1024, fanout = 20;
 static uint64_t next_of[64];
 
@@ -47,21 +47,26 @@ static int count(weir_ctx *ctx, const weir_rec *in)
 	return 0;
 }
 
-/* source(p) -> rebalance -> fan-out map -> rebalance -> sink */
-static void run_fanout(const char *what, int p, uint64_t n, uint64_t size, uint64_t k)
+/* Each source subtask sends n records of size bytes, the map copies each k times. */
+static void reset(uint64_t n, uint64_t size, uint64_t k)
 {
 	nrec = n;
 	recsize = size;
 	fanout = k;
 	received = 0;
 	memset(next_of, 0, sizeof(next_of));
+}
+
+/* source(p) -> rebalance -> fan-out map -> rebalance -> sink */
+static void run_fanout(const char *what, int p, uint64_t n, uint64_t size, uint64_t k)
+{
+	reset(n, size, k);
 	weir_env *env = weir_env_create(p);
 	weir_stream *s = weir_source(env, "P", src, NULL);
 	s = k == 1 ? weir_map(weir_rebalance(s), "T", identity, NULL)
 		   : weir_flat_map(weir_rebalance(s), "T", copies, NULL);
 	weir_sink(weir_rebalance(s), "C", count, NULL);
-	int rc = weir_run_local(env, &cfg, false);
-	weir_env_destroy(env);
+	int rc = run(env);
 	ok(rc == 0 && received == n * (uint64_t)p * k, "%s: %llu of %llu records (%s)", what,
 	   (unsigned long long)received, (unsigned long long)(n * (uint64_t)p * k), rc ? weir_err_msg() : "ok");
 }
@@ -70,9 +75,7 @@ int main(void)
 {
 	uint64_t seed = tap_seed(), rnd = seed;
 	alarm(300);
-	weir_config_defaults(&cfg);
-	cfg.quiet = true;
-	cfg.pin = false;
+	jobtest_config();
 
 	cfg.workers = 1;
 	run_fanout("one worker, 4 KiB records x20", 1, 2000, 4096, 20);
@@ -92,9 +95,7 @@ int main(void)
 	/* random shapes */
 	int bad = 0;
 	for (int i = 0; i < 20; i++) {
-		weir_config_defaults(&cfg);
-		cfg.quiet = true;
-		cfg.pin = false;
+		jobtest_config();
 		cfg.workers = 1 + (int)(tap_rand(&rnd) % 3);
 		cfg.segment_size = 4096u << (tap_rand(&rnd) % 4);
 		cfg.credits = 1 + (uint32_t)(tap_rand(&rnd) % 4);
@@ -102,16 +103,11 @@ int main(void)
 		cfg.batch = 1 + (uint32_t)(tap_rand(&rnd) % 300);
 		int p = 1 + (int)(tap_rand(&rnd) % 4);
 		uint64_t size = 1 + tap_rand(&rnd) % 9000, k = 1 + tap_rand(&rnd) % 10, n = 1 + tap_rand(&rnd) % 3000;
-		nrec = n;
-		recsize = size;
-		fanout = k;
-		received = 0;
-		memset(next_of, 0, sizeof(next_of));
+		reset(n, size, k);
 		weir_env *env = weir_env_create(p);
 		weir_stream *s = weir_flat_map(weir_rebalance(weir_source(env, "P", src, NULL)), "T", copies, NULL);
 		weir_sink(weir_set_parallelism(weir_rebalance(s), 1 + (int)(tap_rand(&rnd) % 3)), "C", count, NULL);
-		int rc = weir_run_local(env, &cfg, false);
-		weir_env_destroy(env);
+		int rc = run(env);
 		if (rc != 0 || received != n * (uint64_t)p * k) {
 			bad++;
 			diag("shape %d: workers %d seg %u credits %u floating %u batch %u p %d size %llu k %llu n %llu: "

@@ -17,6 +17,7 @@
  *
  * Randomized parts print their seed; WEIR_SEED=N replays. */
 #include "tap.h"
+#include "jobtest.h"
 #include "engine/runtime.h"
 #include "base/err.h"
 
@@ -25,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static struct weir_config cfg;
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -42,13 +41,6 @@ typedef struct in_rec {
 typedef struct out_rec {
 	int64_t key, start, end, sum, count, x;
 } out_rec;
-
-static int64_t i64at(const void *p, int i)
-{
-	int64_t v;
-	memcpy(&v, (const uint8_t *)p + 8 * i, 8);
-	return v;
-}
 
 /* ---- input: generated or scripted --------------------------------------- */
 
@@ -101,18 +93,6 @@ static int src_poll(weir_ctx *ctx)
 		n++;
 	}
 	return src_next[me] < ninput ? WEIR_SOURCE_MORE : WEIR_SOURCE_END;
-}
-
-static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
-{
-	return i64at(in->data, 2);
-}
-
-static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *k)
-{
-	k->data = in->data;
-	k->len = 8;
-	return 0;
 }
 
 /* Random input: a clock that moves by 0..2 ms per record (sometimes
@@ -170,7 +150,7 @@ static got_rec *got;
 static int ngot, got_cap, got_overflow;
 static in_rec late[1024];
 static int nlate;
-static uint64_t bad_ts, bad_key, bad_iter;	/* checks made inside callbacks */
+static uint64_t bad_ts, bad_iter;	/* checks made inside callbacks */
 
 static void reset_results(void)
 {
@@ -246,22 +226,6 @@ static int late_sink(weir_ctx *ctx, const weir_rec *r)
 /* ---- the window functions under test ------------------------------------- */
 
 static bool order_mode;	/* process: x = hash of values in arrival order (else max value) */
-
-static uint64_t fold_hash(uint64_t h, int64_t v)
-{
-	return (h ^ (uint64_t)v) * 1099511628211ull;
-}
-#define HASH0 1469598103934665603ull
-
-static int64_t cur_key(weir_ctx *ctx)
-{
-	weir_key k;
-	if (weir_ctx_key(ctx, &k) < 0 || k.len != 8) {
-		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
-		return -1;
-	}
-	return i64at(k.data, 0);
-}
 
 static bool pt_mode;		/* processing-time windows: count firings inside the window's last ms */
 static uint64_t pt_in_last_ms;
@@ -418,12 +382,6 @@ static int cmp_assign(const void *pa, const void *pb)
 	if (a->end != b->end)
 		return a->end < b->end ? -1 : 1;
 	return a->arrival < b->arrival ? -1 : a->arrival > b->arrival;
-}
-
-static int64_t mod_pos(int64_t a, int64_t m)
-{
-	int64_t r = a % m;
-	return r < 0 ? r + m : r;
 }
 
 /* The x of a result of `mode` over records in[idx[0..n)] (arrival order). */
@@ -592,20 +550,6 @@ static bool same_results(const out_rec *want, int nwant, const char *what)
 }
 
 /* ---- one run --------------------------------------------------------------- */
-
-/* The batch (records per step and per poll) varies with the seed: small
- * batches interleave watermarks and records more finely. */
-static uint64_t batch_rnd;
-
-static int run(weir_env *env)
-{
-	if (batch_rnd)
-		cfg.batch = tap_rand(&batch_rnd) % 4 ? 1 + (uint32_t)(tap_rand(&batch_rnd) % 512)
-						     : 1 + (uint32_t)(tap_rand(&batch_rnd) % 4);
-	int rc = weir_run_local(env, &cfg, false);
-	weir_env_destroy(env);
-	return rc;
-}
 
 /* Build source -> assign -> key_by -> window(mode) -> sink (+ late sink).
  * NULL (and a failed test) when the builder refused. */
@@ -1530,13 +1474,7 @@ static void test_build_errors(void)
 
 int main(void)
 {
-	alarm(120);
-	uint64_t seed = tap_seed();
-	uint64_t rnd = seed;
-	batch_rnd = seed ^ 0x9e3779b97f4a7c15ull;
-	weir_config_defaults(&cfg);
-	cfg.quiet = true;
-	cfg.pin = false;
+	uint64_t rnd = jobtest_start();
 	test_tumbling(&rnd);
 	test_sliding(&rnd);
 	test_session(&rnd, false);

@@ -16,6 +16,7 @@
  *
  * Randomized parts print their seed; WEIR_SEED=N replays. */
 #include "tap.h"
+#include "jobtest.h"
 #include "engine/runtime.h"
 #include "base/err.h"
 
@@ -26,43 +27,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct weir_config cfg;
-
 typedef struct in_rec {
 	uint64_t key;
 	int64_t val;	/* unique, >= 1 */
 	int64_t ts;
 } in_rec;
-
-static int64_t i64at(const void *p, int i)
-{
-	int64_t v;
-	memcpy(&v, (const uint8_t *)p + 8 * i, 8);
-	return v;
-}
-
-/* The batch (records per step and per poll) varies with the seed: small
- * batches interleave watermarks and records more finely. */
-static uint64_t batch_rnd;
-
-static int run(weir_env *env)
-{
-	if (batch_rnd)
-		cfg.batch = tap_rand(&batch_rnd) % 4 ? 1 + (uint32_t)(tap_rand(&batch_rnd) % 512)
-						     : 1 + (uint32_t)(tap_rand(&batch_rnd) % 4);
-	int rc = weir_run_local(env, &cfg, false);
-	weir_env_destroy(env);
-	return rc;
-}
-
-#define BUILT(env, x)                                                                                      \
-	do {                                                                                               \
-		if (!(x) || (env)->error[0]) {                                                             \
-			ok(0, "building: %s (%s)", #x, (env)->error);                                       \
-			weir_env_destroy(env);                                                             \
-			return;                                                                            \
-		}                                                                                          \
-	} while (0)
 
 /* ---- source: input[] split over its subtasks (stride P), in order -------- */
 
@@ -110,18 +79,6 @@ static int src_poll(weir_ctx *ctx)
 	return WEIR_SOURCE_END;
 }
 
-static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
-{
-	return i64at(in->data, 2);
-}
-
-static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *k)
-{
-	k->data = in->data;
-	k->len = 8;
-	return 0;
-}
-
 /* bounded out-of-order input: ts >= (largest ts before) - B */
 static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b)
 {
@@ -137,29 +94,13 @@ static void gen_input(uint64_t *rnd, int n, int nkeys, int64_t b)
 	}
 }
 
-static uint64_t fold_hash(uint64_t h, int64_t v)
-{
-	return (h ^ (uint64_t)v) * 1099511628211ull;
-}
-#define HASH0 1469598103934665603ull
-
-static uint64_t bad_key, bad_misc, late_seen;	/* counted in callbacks */
+static uint64_t bad_misc, late_seen;	/* counted in callbacks */
 static char bad_what[256];			/* the first misc failure */
 
 static void bad(const char *fmt, long long a, long long b)
 {
 	if (__atomic_fetch_add(&bad_misc, 1, __ATOMIC_RELAXED) == 0)
 		snprintf(bad_what, sizeof(bad_what), fmt, a, b);
-}
-
-static int64_t cur_key(weir_ctx *ctx)
-{
-	weir_key k;
-	if (weir_ctx_key(ctx, &k) < 0 || k.len != 8) {
-		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
-		return -1;
-	}
-	return i64at(k.data, 0);
 }
 
 /* ---- collected output (any sink subtask) ----------------------------------- */
@@ -1124,13 +1065,7 @@ static void test_ttl(void)
 
 int main(void)
 {
-	alarm(120);
-	uint64_t seed = tap_seed();
-	uint64_t rnd = seed;
-	batch_rnd = seed ^ 0x9e3779b97f4a7c15ull;
-	weir_config_defaults(&cfg);
-	cfg.quiet = true;
-	cfg.pin = false;
+	uint64_t rnd = jobtest_start();
 	test_state(&rnd, 1);
 	test_state(&rnd, 3);
 	test_state_errors();

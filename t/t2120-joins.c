@@ -14,6 +14,7 @@
  * Parallelism 1 and 2 (and mixed) for sources and the operator. Nothing is
  * late by construction. Randomized; WEIR_SEED=N replays. */
 #include "tap.h"
+#include "jobtest.h"
 #include "engine/runtime.h"
 #include "base/err.h"
 
@@ -24,43 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct weir_config cfg;
-
 typedef struct in_rec {
 	uint64_t key;
 	int64_t val;	/* unique within a side, >= 1 */
 	int64_t ts;
 } in_rec;
-
-static int64_t i64at(const void *p, int i)
-{
-	int64_t v;
-	memcpy(&v, (const uint8_t *)p + 8 * i, 8);
-	return v;
-}
-
-/* The batch (records per step and per poll) varies with the seed: small
- * batches interleave watermarks and records more finely. */
-static uint64_t batch_rnd;
-
-static int run(weir_env *env)
-{
-	if (batch_rnd)
-		cfg.batch = tap_rand(&batch_rnd) % 4 ? 1 + (uint32_t)(tap_rand(&batch_rnd) % 512)
-						     : 1 + (uint32_t)(tap_rand(&batch_rnd) % 4);
-	int rc = weir_run_local(env, &cfg, false);
-	weir_env_destroy(env);
-	return rc;
-}
-
-#define BUILT(env, x)                                                                                      \
-	do {                                                                                               \
-		if (!(x) || (env)->error[0]) {                                                             \
-			ok(0, "building: %s (%s)", #x, (env)->error);                                       \
-			weir_env_destroy(env);                                                             \
-			return;                                                                            \
-		}                                                                                          \
-	} while (0)
 
 /* ---- two sources ---------------------------------------------------------------- */
 
@@ -85,18 +54,6 @@ static int src_poll(weir_ctx *ctx)
 		n++;
 	}
 	return s->next[me] < s->n ? WEIR_SOURCE_MORE : WEIR_SOURCE_END;
-}
-
-static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
-{
-	return i64at(in->data, 2);
-}
-
-static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *k)
-{
-	k->data = in->data;
-	k->len = 8;
-	return 0;
 }
 
 static void gen_side(struct side *s, uint64_t *rnd, int n, int nkeys, int64_t b, int64_t start)
@@ -142,7 +99,6 @@ typedef struct out_rec {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static out_rec *got;
 static int ngot, got_cap;
-static uint64_t bad_key;
 static in_rec late_v[16];
 static int nlate;
 
@@ -218,16 +174,6 @@ static bool same(out_rec *g, int ng, out_rec *want, int nwant, const char *fmt, 
 		  "%s: %d records, exactly as the reference (%d missing, %d unexpected)", what, ng, missing, extra);
 }
 
-static int64_t cur_key(weir_ctx *ctx)
-{
-	weir_key k;
-	if (weir_ctx_key(ctx, &k) < 0 || k.len != 8) {
-		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
-		return -1;
-	}
-	return i64at(k.data, 0);
-}
-
 /* ---- joins --------------------------------------------------------------------------------- */
 
 /* a pair: {l.key, l.val, l.ts, r.key, r.val, r.ts} */
@@ -240,12 +186,6 @@ static int join_fn(weir_ctx *ctx, const weir_rec *l, const weir_rec *r)
 		__atomic_fetch_add(&bad_key, 1, __ATOMIC_RELAXED);
 	int64_t out[OUTW] = { (int64_t)a.key, a.val, a.ts, (int64_t)b.key, b.val, b.ts };
 	return weir_emit(ctx, out, sizeof(out));
-}
-
-static int64_t mod_pos(int64_t a, int64_t m)
-{
-	int64_t r = a % m;
-	return r < 0 ? r + m : r;
 }
 
 /* nested loop: for every (l, r) of the same key, one pair per window
@@ -788,13 +728,7 @@ static void test_co_process(uint64_t *rnd, int pa, int pb, int pc)
 
 int main(void)
 {
-	alarm(120);
-	uint64_t seed = tap_seed();
-	uint64_t rnd = seed;
-	batch_rnd = seed ^ 0x9e3779b97f4a7c15ull;
-	weir_config_defaults(&cfg);
-	cfg.quiet = true;
-	cfg.pin = false;
+	uint64_t rnd = jobtest_start();
 	test_window_join(&rnd, false, 1, 1, 1);
 	test_window_join(&rnd, false, 2, 1, 2);
 	test_window_join(&rnd, true, 1, 1, 1);
