@@ -1,6 +1,7 @@
 /* engine/config.c - see config.h. */
 #include "engine/config.h"
 #include "base/err.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -34,7 +35,7 @@ struct key {
 static const struct key keys[] = {
 	NUMKEY("taskmanagers", taskmanagers, 1, 64),
 	NUMKEY("taskmanager.slots", slots, 1, 1024),
-	NUMKEY("taskmanager.segments", segments, 16, 1 << 24),
+	NUMKEY("taskmanager.segments", segments, 16, (1 << 24) - 1), /* WEIR_SEG_MAX_INDEX */
 	NUMKEY("taskmanager.segment_size", segment_size, 4096, 64 << 20),
 	NUMKEY("jobmanager.port", port, 0, 65535),
 	STRKEY("jobmanager.bind", bind),
@@ -54,6 +55,9 @@ static int set(const char *path, int line, const char *k, const char *v, struct 
 		if (key->kind == STR) {
 			if (!*v || strlen(v) >= key->len)
 				return weir_err_set("%s:%d: %s: '%s' is empty or too long", path, line, k, v);
+			enum weir_log_level lv;
+			if (!strcmp(k, "log_level") && weir_log_parse_level(v, &lv) < 0)
+				return weir_err_set("%s:%d: %s: '%s' is not debug, info, warn or error", path, line, k, v);
 			snprintf((char *)c + key->off, key->len, "%s", v);
 			return 0;
 		}

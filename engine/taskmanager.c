@@ -521,7 +521,12 @@ int weir_taskmanager_main(int argc, char **argv)
 		goto fail;
 	}
 	*colon = '\0';
-	if (weir_loop_connect(tm.loop, addr, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
+	const char *host = addr; /* "[v6]:port" or "v4:port" */
+	if (addr[0] == '[' && colon > addr + 1 && colon[-1] == ']') {
+		colon[-1] = '\0';
+		host = addr + 1;
+	}
+	if (weir_loop_connect(tm.loop, host, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
 		weir_loop_destroy(tm.loop);
 		weir_pool_release(&tm.pool);
 		goto fail;

@@ -22,6 +22,7 @@ tap_failed=0
 pass() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
 fail() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
 diag() { printf '# %s\n' "$@" >&2; }
+skip() { local i; for ((i = 0; i < $2; i++)); do tap_n=$((tap_n + 1)); echo "ok $tap_n # skip $1"; done; } # skip REASON N
 check() { # check DESCRIPTION COMMAND...: pass when COMMAND succeeds
 	local desc=$1
 	shift

@@ -22,6 +22,19 @@ check 'log level from the file' grep -q 'DEBUG' "$WEIR_RUN_DIR/jobmanager.log"
 run_weir cluster stop
 check "stop (rc $rc)" grep -q stopped "$T/out"
 
+# an IPv6 loopback bind: the taskmanagers read "[::1]:port" and register
+if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
+	printf 'jobmanager.bind: "::1"\ntaskmanagers: 1\n' >"$T/v6.yaml"
+	run_weir cluster start --config "$T/v6.yaml"
+	check "start bound to ::1 (rc $rc)" grep -q 'started in' "$T/out"
+	check 'the address file holds [::1]:port' grep -q '^\[::1\]:[0-9]' "$WEIR_RUN_DIR/jobmanager.addr"
+	run_weir cluster status --wait 1
+	check "the taskmanager registered over IPv6 (rc $rc)" grep -q '1 taskmanagers' "$T/out"
+	run_weir cluster stop
+else
+	skip 'no IPv6 loopback here' 3
+fi
+
 bad() { # bad DESC CONTENT PATTERN
 	printf '%s\n' "$2" >"$T/bad.yaml"
 	run_weir cluster start --config "$T/bad.yaml"
@@ -34,7 +47,8 @@ bad 'a key given twice' $'taskmanagers: 1\ntaskmanagers: 2' "'taskmanagers' is g
 bad 'a nested mapping' $'jobmanager:\n  port: 1' 'not mappings'
 bad 'a list' 'taskmanagers: [1, 2]' 'not lists'
 bad 'not YAML at all' $'taskmanagers: "1\n' 'bad.yaml:'
-bad 'a bad log level' 'log_level: loud' "log level 'loud' is not debug"
+bad 'a bad log level in the file is named with its line' $'taskmanagers: 1\nlog_level: loud' "bad.yaml:2: log_level: 'loud' is not debug"
+bad 'more segments than a pool can index' 'taskmanager.segments: 16777216' "from 16 to 16777215"
 run_weir cluster start --config "$T/missing.yaml"
 check "a missing file is named (rc $rc)" grep -q "configuration '$T/missing.yaml': No such file" "$T/err"
 check 'and nothing started' test ! -e "$WEIR_RUN_DIR/jobmanager.addr"
