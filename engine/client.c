@@ -192,10 +192,11 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
 	unlink(path); /* a crashed jobmanager's */
 
-	char portbuf[16];
+	char portbuf[16], waitbuf[24];
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
+	snprintf(waitbuf, sizeof(waitbuf), "%ld", cc->slot_wait_ms);
 	char *jm_args[] = { "jobmanager", "--run-dir", rd->dir, "--port", portbuf, "--bind", (char *)cc->bind,
-			    "--ready-fd", "3", "--log-level", (char *)level, NULL };
+			    "--slot-wait", waitbuf, "--ready-fd", "3", "--log-level", (char *)level, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
 	pid_t jm = spawn(jm_args, log, 10000);
 	if (jm < 0) {
@@ -319,7 +320,7 @@ static int cmd_stop(struct weir_rundir *rd)
 
 static const char cluster_usage[] =
 	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--log-level L]\n"
+	"                          [--slot-wait MS] [--log-level L]\n"
 	"       weir cluster status [--wait N] [--run-dir D]\n"
 	"       weir cluster stop [--run-dir D]\n";
 
@@ -352,7 +353,8 @@ int weir_cluster_main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end = NULL;
 		long *num = !strcmp(a, "--taskmanagers") ? &ntm : !strcmp(a, "--slots") ? &slots
-			  : !strcmp(a, "--port") ? &port : !strcmp(a, "--wait") ? &wait : NULL;
+			  : !strcmp(a, "--port") ? &port : !strcmp(a, "--wait") ? &wait
+			  : !strcmp(a, "--slot-wait") ? &cc.slot_wait_ms : NULL;
 		if (num) {
 			if (!v || (*num = strtol(v, &end, 10), *end) || *num < 0) {
 				fprintf(stderr, "weir cluster %s: %s: '%s' is not a number\n%s", cmd, a, v ? v : "",
@@ -371,8 +373,9 @@ int weir_cluster_main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (ntm < 1 || ntm > 64 || port > 65535 || slots > 1024) {
-		fprintf(stderr, "weir cluster %s: --taskmanagers must be 1..64, --slots 0..1024, --port 0..65535\n", cmd);
+	if (ntm < 1 || ntm > 64 || port > 65535 || slots > 1024 || cc.slot_wait_ms > 600000) {
+		fprintf(stderr, "weir cluster %s: --taskmanagers must be 1..64, --slots 0..1024, --port 0..65535, "
+			"--slot-wait 0..600000\n", cmd);
 		return EXIT_USAGE;
 	}
 	if (!slots)
@@ -542,7 +545,7 @@ int weir_run_main(int argc, char **argv)
 	weir_rundir_init(&rd, run_dir);
 	struct weir_ctl_client *c = NULL;
 	weir_msg *r = NULL;
-	if (weir_ctl_client_open(&c, &rd, "weir run") < 0 || weir_ctl_client_call(c, &m, &r, 10000) < 0) {
+	if (weir_ctl_client_open(&c, &rd, "weir run") < 0 || weir_ctl_client_call(c, &m, &r, 610000) < 0) { /* the JobManager may hold a job up to 600 s for slots */
 		fprintf(stderr, "weir run: %s\n", weir_err_msg());
 		goto out_client;
 	}

@@ -17,6 +17,7 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->segments = 256;
+	c->slot_wait_ms = 5000;
 	c->segment_size = 32768;
 }
 
@@ -38,6 +39,7 @@ static const struct key keys[] = {
 	NUMKEY("taskmanager.segments", segments, 16, (1 << 24) - 1), /* WEIR_SEG_MAX_INDEX */
 	NUMKEY("taskmanager.segment_size", segment_size, 4096, 64 << 20),
 	NUMKEY("jobmanager.port", port, 0, 65535),
+	NUMKEY("jobmanager.slot_wait_ms", slot_wait_ms, 0, 600000),
 	STRKEY("jobmanager.bind", bind),
 	STRKEY("run_dir", run_dir),
 	STRKEY("log_level", log_level),

@@ -27,6 +27,7 @@ struct weir_cluster_config {
 	char log_level[16];
 	long segments;		/* taskmanager.segments */
 	long segment_size;	/* taskmanager.segment_size */
+	long slot_wait_ms;	/* jobmanager.slot_wait_ms: how long a job waits for free slots */
 };
 
 void weir_cluster_config_defaults(struct weir_cluster_config *c);

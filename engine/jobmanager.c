@@ -101,6 +101,17 @@ struct waiter {
 	uint64_t deadline_ns;
 };
 
+/* A submission waiting for free slots (at most slot_wait_ms), re-packed:
+ * the decoded message it came in is freed when its frame is done. */
+struct parked {
+	bool used;
+	uint64_t conn, rid;
+	uint8_t *buf;
+	size_t len;
+	uint64_t since_ns, deadline_ns;
+};
+#define MAX_PARKED 16
+
 static struct {
 	struct weir_rundir rd;
 	struct weir_auth_secret secret;
@@ -111,6 +122,8 @@ static struct {
 	struct peer *peers;
 	struct jobrec jobs[MAX_JOBS];
 	uint64_t next_job;
+	struct parked parked[MAX_PARKED];	/* in arrival order */
+	long slot_wait_ms;
 	bool stopping;
 	uint64_t stop_deadline_ns;
 	volatile sig_atomic_t signalled;
@@ -408,7 +421,15 @@ static int reject(struct weir_conn *c, uint64_t rid, const char *why)
 	return 0;
 }
 
-static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj)
+/* What a submission that finds too few free slots does: SUB_NEW parks
+ * (when slot_wait_ms > 0, else is refused), SUB_RETRY stays parked,
+ * SUB_LAST is refused saying how long it waited (waited_ms). */
+enum sub_mode { SUB_NEW, SUB_RETRY, SUB_LAST };
+#define SUBMIT_PARKED 1
+static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why);
+
+static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, enum sub_mode mode,
+		  long waited_ms)
 {
 	char why[256];
 	uint8_t sha[WEIR_SHA256_LEN];
@@ -453,6 +474,14 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 			all += jm.tms[i].live ? jm.tms[i].slots : 0;
 		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%zu taskmanagers)",
 			 want, total, all, noffers);
+		if (mode == SUB_RETRY)
+			return SUBMIT_PARKED;
+		if (mode == SUB_NEW && jm.slot_wait_ms > 0 && !jm.stopping)
+			return park(c, rid, sj, why);
+		if (mode == SUB_LAST) {
+			size_t l = strlen(why);
+			snprintf(why + l, sizeof(why) - l, ", after waiting %ld ms", waited_ms);
+		}
 		return reject(c, rid, why);
 	}
 	/* placement counts free slots 0, 1, ... per TaskManager: map them to
@@ -570,6 +599,49 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	return 0;
 }
 
+static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why)
+{
+	struct parked *pk = NULL;
+	for (int i = 0; i < MAX_PARKED && !pk; i++)
+		if (!jm.parked[i].used)
+			pk = &jm.parked[i];
+	size_t len = weir__ctl__submit_job__get_packed_size(sj);
+	uint8_t *buf = pk ? malloc(len + 1) : NULL;
+	if (!buf)
+		return reject(c, rid, pk ? "out of memory" : "too many jobs waiting for slots");
+	weir__ctl__submit_job__pack(sj, buf);
+	uint64_t now = weir_now_ns();
+	*pk = (struct parked){ true, weir_conn_id(c), rid, buf, len, now, now + (uint64_t)jm.slot_wait_ms * 1000000u };
+	weir_log(WEIR_LOG_INFO, "job '%s' waits up to %ld ms for slots: %s", sj->name, jm.slot_wait_ms, why);
+	return SUBMIT_PARKED;
+}
+
+/* Try the parked submissions again, oldest first (on every tick: slots
+ * free when jobs end and when TaskManagers register). One that still finds
+ * too few slots stays parked until its deadline, then is refused; one
+ * whose client left is dropped. */
+static void retry_parked(void)
+{
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_PARKED; i++) {
+		struct parked *pk = &jm.parked[i];
+		if (!pk->used)
+			continue;
+		struct weir_conn *c = weir_loop_conn(jm.loop, pk->conn);
+		Weir__Ctl__SubmitJob *sj = c ? weir__ctl__submit_job__unpack(NULL, pk->len, pk->buf) : NULL;
+		if (sj) {
+			bool last = now >= pk->deadline_ns || jm.stopping;
+			long waited = (long)((now - pk->since_ns) / 1000000u);
+			int rc = submit(c, pk->rid, sj, last ? SUB_LAST : SUB_RETRY, waited);
+			weir__ctl__submit_job__free_unpacked(sj, NULL);
+			if (rc == SUBMIT_PARKED)
+				continue; /* still too few slots: stays parked */
+		}
+		free(pk->buf);
+		*pk = (struct parked){ 0 };
+	}
+}
+
 static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 {
 	uint64_t rid = m->has_request_id ? m->request_id : 0;
@@ -665,7 +737,8 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 			return -EPROTO;
 		if (jm.stopping)
 			return reject(c, rid, "the cluster is stopping");
-		return submit(c, rid, m->submit_job);
+		submit(c, rid, m->submit_job, SUB_NEW, 0);
+		return 0;
 	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
 		job_phase(p, m->job_phase);
 		return 0;
@@ -842,6 +915,7 @@ static void tick(struct weir_loop *l, void *arg)
 		}
 	}
 	wake_waiters(false);
+	retry_parked();
 	if (jm.signalled && !jm.stopping)
 		begin_stop("signal");
 	if (jm.stopping && (ntms() == 0 || now > jm.stop_deadline_ns)) {
@@ -862,6 +936,7 @@ int weir_jobmanager_main(int argc, char **argv)
 	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
 	long port = 0;
 	int ready_fd = -1;
+	jm.slot_wait_ms = 5000;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--run-dir") && v)
@@ -874,14 +949,17 @@ int weir_jobmanager_main(int argc, char **argv)
 			ready_fd = (int)strtol(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--log-level") && v)
 			level = argv[++i];
+		else if (!strcmp(a, "--slot-wait") && v)
+			jm.slot_wait_ms = strtol(argv[++i], NULL, 10);
 		else {
 			fprintf(stderr, "weir jobmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
 		}
 	}
 	enum weir_log_level lv;
-	if (weir_log_parse_level(level, &lv) < 0 || port < 0 || port > 65535) {
-		fprintf(stderr, "weir jobmanager: bad --log-level or --port\n");
+	if (weir_log_parse_level(level, &lv) < 0 || port < 0 || port > 65535 || jm.slot_wait_ms < 0 ||
+	    jm.slot_wait_ms > 600000) {
+		fprintf(stderr, "weir jobmanager: bad --log-level, --port or --slot-wait\n");
 		return 2;
 	}
 	weir_log_init("jobmanager", lv);
@@ -935,6 +1013,8 @@ int weir_jobmanager_main(int argc, char **argv)
 		close(ready_fd);
 	}
 	weir_loop_run(jm.loop);
+	for (int i = 0; i < MAX_PARKED; i++) /* refused as the stop began; a client gone meanwhile left these */
+		free(jm.parked[i].buf);
 	struct weir_loop_stats st;
 	weir_loop_stats(jm.loop, &st);
 	weir_loop_destroy(jm.loop);

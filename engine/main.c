@@ -37,7 +37,7 @@ static const char usage[] =
 	"       weir list [--run-dir D]\n"
 	"       weir cancel JOBID [--run-dir D]\n"
 	"       weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--log-level L]\n"
+	"                          [--slot-wait MS] [--log-level L]\n"
 	"       weir cluster status [--wait N] [--run-dir D]\n"
 	"       weir cluster stop [--run-dir D]\n"
 	"       weir jobmanager ... / weir taskmanager ...   (started by weir cluster start)\n"

@@ -14,7 +14,7 @@ started() { run_weir cluster start "$@"; check "cluster start $* (rc $rc)" grep 
 gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
 shm_count() { ls /dev/shm | grep -c "^weir-$(cat "$WEIR_RUN_DIR/cluster.id" 2>/dev/null || echo none)-" || true; }
 
-started --taskmanagers 2 --slots 2
+started --taskmanagers 2 --slots 2 --slot-wait 300
 check 'the banner names the jobmanager and both taskmanagers' grep -q 'taskmanager 1 ' "$T/out"
 check 'run folder is 0700' test "$(stat -c %a "$WEIR_RUN_DIR")" = 700
 check 'secret is 0600' test "$(stat -c %a "$WEIR_RUN_DIR/secret")" = 600
@@ -41,6 +41,12 @@ check 'and still has its 2 taskmanagers' grep -q '2 taskmanagers' "$T/out"
 run_weir jobmanager --run-dir "$WEIR_RUN_DIR" --port "$port"
 check "a jobmanager on a port in use exits 1 (got $rc)" test "$rc" -eq 1
 check 'naming the address and the reason' grep -q "127.0.0.1:$port: bind: Address already in use" "$T/err"
+
+# a job needing more slots than exist: refused after the bounded wait (--slot-wait 300), naming the numbers
+: >"$T/none.txt"
+run_weir run "$JOBS/wordcount.so" -p 5 -- "$T/none.txt" "$T/big"
+check "a job needing 5 slots of 4 is refused (rc $rc)" grep -Eq "refused: the job needs 5 slots; the cluster has 4 free of 4 \(2 taskmanagers\), after waiting [0-9]+ ms" "$T/err"
+check 'the jobmanager logged that it waited' grep -q "job 'wordcount.so' waits up to 300 ms for slots" "$WEIR_RUN_DIR/jobmanager.log"
 
 # kill -9 of a taskmanager: the JobManager notices its closed connection
 tm1=$(sed -n 's/.*taskmanager 1 .*pid \([0-9]*\).*/\1/p' "$T/out" | head -1)
