@@ -51,6 +51,28 @@ int weir_fail(weir_ctx *ctx, const char *fmt, ...)
 	return -1;
 }
 
+const char *weir_quote(char *buf, size_t size, const void *data, uint32_t len)
+{
+	const unsigned char *s = data;
+	size_t o = 0;
+	uint32_t i;
+	if (!size)
+		return buf;
+	for (i = 0; i < len && i < 60 && o + 8 < size; i++) {
+		unsigned char c = s[i];
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(buf + o, size - o, "\\%c", c);
+		else if (c >= 0x20 && c < 0x7f)
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+	}
+	if (i < len && o + 4 < size)
+		o += (size_t)snprintf(buf + o, size - o, "...");
+	buf[o] = 0;
+	return buf;
+}
+
 int weir_ctx_subtask(const weir_ctx *ctx) { return ctx->st->index; }
 int weir_ctx_parallelism(const weir_ctx *ctx) { return ctx->st->v->parallelism; }
 const char *weir_ctx_name(const weir_ctx *ctx) { return ctx->op->node->name; }

@@ -71,31 +71,10 @@ struct word_rec {
 	char word[];
 };
 
-/* Quote the first bytes of s for an error message: printable ASCII as is,
- * '"' and '\\' escaped, anything else as \xNN, "..." when cut. */
-static const char *quote(char *buf, size_t size, const char *s, uint32_t len)
-{
-	size_t o = 0;
-	uint32_t i;
-	for (i = 0; i < len && i < 60 && o + 8 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			o += (size_t)snprintf(buf + o, size - o, "\\%c", c);
-		else if (c >= 0x20 && c < 0x7f)
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
-	}
-	if (i < len && o + 4 < size)
-		o += (size_t)snprintf(buf + o, size - o, "...");
-	buf[o] = 0;
-	return buf;
-}
-
 static int bad_line(weir_ctx *ctx, const weir_rec *line, const char *why)
 {
 	char q[512];
-	return weir_fail(ctx, "bad line \"%s\": %s", quote(q, sizeof(q), line->data, line->len), why);
+	return weir_fail(ctx, "bad line \"%s\": %s", weir_quote(q, sizeof(q), line->data, line->len), why);
 }
 
 /* line -> one {ts, word} per word */

@@ -419,6 +419,21 @@ static void test_alignment_and_idle(void)
 	weir_env_destroy(env);
 }
 
+/* weir_quote: what a bad record looks like in a message */
+static void test_quote(void)
+{
+	char q[128], small[8];
+	is_string(weir_quote(q, sizeof(q), "a \"b\"\\", 6), "a \\\"b\\\"\\\\", "quotes and backslashes are escaped");
+	is_string(weir_quote(q, sizeof(q), "x\n\xff", 3), "x\\x0a\\xff", "control and high bytes as \\xNN");
+	char long_[100];
+	memset(long_, 'z', sizeof(long_));
+	weir_quote(q, sizeof(q), long_, sizeof(long_));
+	ok(strlen(q) == 63 && !strcmp(q + 60, "..."), "cut at 60 bytes with ... (%zu: %s)", strlen(q), q + 55);
+	weir_quote(small, sizeof(small), long_, sizeof(long_));
+	ok(strlen(small) < sizeof(small), "a small buffer stays terminated (%zu)", strlen(small));
+	is_string(weir_quote(q, sizeof(q), "", 0), "", "empty data, empty quote");
+}
+
 int main(void)
 {
 	uint64_t seed = tap_seed();
@@ -437,5 +452,6 @@ int main(void)
 	test_big_records();
 	test_random_topologies(seed);
 	test_alignment_and_idle();
+	test_quote();
 	done_testing();
 }

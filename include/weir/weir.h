@@ -144,6 +144,11 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts);
 
 /* Fail this operator: records the message and returns -1. */
 int weir_fail(weir_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Quote the first bytes of data (at most 60) for a message, e.g.
+ * weir_fail(ctx, "bad line \"%s\"", weir_quote(q, sizeof(q), r->data, r->len)):
+ * printable ASCII as is, '"' and '\\' escaped, other bytes as \xNN, "..."
+ * when cut. Always NUL-terminates buf (size >= 1); returns buf. */
+const char *weir_quote(char *buf, size_t size, const void *data, uint32_t len);
 
 int weir_ctx_subtask(const weir_ctx *ctx);	/* 0 .. parallelism-1 */
 int weir_ctx_parallelism(const weir_ctx *ctx);
