@@ -233,11 +233,21 @@ int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const 
 
 /* Fire the timers of domain d up to `upto`, in order. Each callback runs
  * with its timer's key current and its time as the timestamp. */
-static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto)
+static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto, bool final)
 {
 	struct keyed *k = &op->keyed;
 	struct keyed_heap *h = &k->heap[d];
+	/* final (end of input): timers registered while these fire fire too
+	 * (a chain of follow-ups is legitimate), but a callback that always
+	 * re-registers (a repeating timer) would never let the job end. So
+	 * follow-ups get a budget: 16 per timer pending now, plus 100000. */
+	uint64_t first_new = k->seq, budget = final ? 16 * (uint64_t)h->n + 100000 : UINT64_MAX;
 	while (h->n && h->v[0].time <= upto) {
+		if (h->v[0].seq >= first_new && budget-- == 0)
+			return weir_op_fail(op->ctx.st, op,
+					    "its timers keep registering timers at the end of input (a repeating "
+					    "timer?): stop re-registering once weir_ctx_watermark() is "
+					    "WEIR_WATERMARK_MAX");
 		struct keyed_timer t = heap_pop(h);
 		const uint8_t *ck = timer_ck(&t);
 		if (t.dedup) {
@@ -272,16 +282,17 @@ static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto)
 
 int keyed_advance(struct opinst *op, int64_t wm)
 {
-	if (fire(op, WEIR_EVENT_TIME, wm) < 0)
+	bool final = wm == WEIR_WATERMARK_MAX;
+	if (fire(op, WEIR_EVENT_TIME, wm, final) < 0)
 		return -1;
 	/* At the end of input nothing more will come: processing-time timers
 	 * fire too, so that no window of a bounded job is lost. */
-	return wm == WEIR_WATERMARK_MAX ? fire(op, WEIR_PROCESSING_TIME, INT64_MAX) : 0;
+	return final ? fire(op, WEIR_PROCESSING_TIME, INT64_MAX, true) : 0;
 }
 
 int keyed_fire_processing(struct opinst *op, int64_t now_ms)
 {
-	return fire(op, WEIR_PROCESSING_TIME, now_ms);
+	return fire(op, WEIR_PROCESSING_TIME, now_ms, false);
 }
 
 int64_t keyed_next_processing(const struct opinst *op)

@@ -214,7 +214,9 @@ static uint64_t processing_timers(struct subtask *st, uint64_t now)
 			if (next == INT64_MAX)
 				continue;
 		}
-		uint64_t at = now + (uint64_t)(next + 1 - wall) * 1000000u;
+		/* a timer centuries away must not wrap the wake-up time */
+		uint64_t dms = (uint64_t)(next - wall) + 1;
+		uint64_t at = dms > (UINT64_MAX - now) / 1000000u - 1 ? UINT64_MAX - 1 : now + dms * 1000000u;
 		if (at < due)
 			due = at;
 	}

@@ -513,13 +513,22 @@ static const char *spec_error(const weir_window_spec *w)
 		return "no window given";
 	if (w->domain != WEIR_EVENT_TIME && w->domain != WEIR_PROCESSING_TIME)
 		return "unknown time domain";
-	if (w->allowed_lateness_ms < 0)
-		return "allowed lateness must be >= 0";
+	/* bounds keep start + size, ts - offset and end + lateness far from
+	 * overflow (timestamps are within +-2^62), and a record's sliding
+	 * windows few enough to assign per record */
+	const int64_t big = INT64_MAX / 4;
+	if (w->allowed_lateness_ms < 0 || w->allowed_lateness_ms > big)
+		return "allowed lateness must be from 0 to 2^61 ms";
+	if (w->offset_ms < -big || w->offset_ms > big || w->size_ms > big || w->slide_ms > big || w->gap_ms > big)
+		return "a window's size, slide, gap and offset must be within +-2^61 ms";
 	switch (w->kind) {
 	case WEIR_TUMBLING:
 		return w->size_ms > 0 ? NULL : "a tumbling window needs a size > 0";
 	case WEIR_SLIDING:
-		return w->size_ms > 0 && w->slide_ms > 0 ? NULL : "a sliding window needs a size and a slide > 0";
+		if (!(w->size_ms > 0 && w->slide_ms > 0))
+			return "a sliding window needs a size and a slide > 0";
+		return w->size_ms / w->slide_ms <= 100000 ? NULL
+							  : "a sliding window may overlap at most 100000 others (size / slide)";
 	case WEIR_SESSION:
 		return w->gap_ms > 0 ? NULL : "a session window needs a gap > 0";
 	}

@@ -1441,12 +1441,19 @@ static void test_build_errors(void)
 	weir_window_spec sess = weir_session(WEIR_EVENT_TIME, 10), zero = weir_tumbling(WEIR_EVENT_TIME, 0);
 	weir_window_spec neg = weir_tumbling(WEIR_EVENT_TIME, 10);
 	neg.allowed_lateness_ms = -1;
+	/* a day sliding by 1 ms: 86.4M windows per record; sizes and offsets
+	 * that would overflow start + size or ts - offset */
+	weir_window_spec dense = weir_sliding(WEIR_EVENT_TIME, 86400000, 1), huge = weir_tumbling(WEIR_EVENT_TIME, INT64_MAX);
+	weir_window_spec off = weir_tumbling(WEIR_EVENT_TIME, 10);
+	off.offset_ms = INT64_MIN;
 	struct {
 		const char *what;
 		int kind;
 	} cases[] = { { "a session aggregate without merge", 0 }, { "a tumbling window of size 0", 1 },
-		      { "a negative allowed lateness", 2 }, { "late records of a map", 3 }, { "a window on an unkeyed stream", 4 } };
-	for (int i = 0; i < 5; i++) {
+		      { "a negative allowed lateness", 2 }, { "late records of a map", 3 }, { "a window on an unkeyed stream", 4 },
+		      { "a sliding window of a day by 1 ms", 5 }, { "a tumbling window of INT64_MAX ms", 6 },
+		      { "an offset of INT64_MIN", 7 } };
+	for (int i = 0; i < 8; i++) {
 		weir_env *env = weir_env_create(1);
 		weir_stream *s = weir_assign_timestamps(weir_source_sequence(env, 10, 0), NULL, 0, 0);
 		weir_stream *k = weir_key_by(s, key_of, NULL), *r = NULL;
@@ -1465,6 +1472,15 @@ static void test_build_errors(void)
 			break;
 		case 4:
 			r = weir_window_aggregate(s, "w", &sess, &agg, NULL);
+			break;
+		case 5:
+			r = weir_window_aggregate(k, "w", &dense, &agg, NULL);
+			break;
+		case 6:
+			r = weir_window_aggregate(k, "w", &huge, &agg, NULL);
+			break;
+		case 7:
+			r = weir_window_aggregate(k, "w", &off, &agg, NULL);
 			break;
 		}
 		ok(!r && env->error[0], "%s is refused: %s", cases[i].what, env->error);

@@ -415,6 +415,44 @@ static void test_timer_failure(void)
 	   "a failing on_timer fails the job, naming the operator: %s", weir_err_msg());
 }
 
+/* A timer that re-registers itself from on_timer (the repeating-timer
+ * pattern), in either domain: at end of input the job fails with a message
+ * saying so, instead of hanging (each firing registered one more timer
+ * under the final watermark). The processing-time one is far in the
+ * future (INT64_MAX / 2 ms): the worker's wake-up time must not wrap. */
+static int64_t repeat_fired[2];
+
+static int repeat_fn(weir_ctx *ctx, const weir_rec *in)
+{
+	enum weir_time_domain d = (enum weir_time_domain)(uintptr_t)weir_ctx_arg(ctx);
+	return weir_timer_register(ctx, d, d == WEIR_EVENT_TIME ? weir_ctx_timestamp(ctx) + 1 : INT64_MAX / 2);
+}
+
+static int repeat_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	__atomic_fetch_add(&repeat_fired[domain], 1, __ATOMIC_RELAXED);
+	return weir_timer_register(ctx, domain, time + 1);
+}
+
+static void test_repeating_timers(void)
+{
+	for (int d = 0; d < 2; d++) {
+		weir_env *env = weir_env_create(1);
+		weir_stream *s = weir_assign_timestamps(weir_source_sequence(env, 100, 0), NULL, 0, 0);
+		weir_stream *p = s ? weir_process(weir_key_by(s, key_of, NULL), "repeat", repeat_fn, repeat_on_timer,
+						  (void *)(uintptr_t)d)
+				   : NULL;
+		BUILT(env, p);
+		weir_sink_discard(p);
+		repeat_fired[d] = 0;
+		int rc = run(env);
+		ok(rc < 0 && strstr(weir_err_msg(), "'repeat'") && strstr(weir_err_msg(), "keep registering timers"),
+		   "%s: a self-re-registering timer ends the job with a message (rc %d, %lld fired): %s",
+		   d == WEIR_EVENT_TIME ? "event time" : "processing time", rc, (long long)repeat_fired[d],
+		   weir_err_msg());
+	}
+}
+
 /* ==== 2. event-time timers ======================================================== */
 
 /*
@@ -1070,6 +1108,7 @@ int main(void)
 	test_state(&rnd, 3);
 	test_state_errors();
 	test_timer_failure();
+	test_repeating_timers();
 	test_timers(&rnd, 1, 2, true);
 	test_timers(&rnd, 1, 1, true);
 	test_timers(&rnd, 2, 3, false);
