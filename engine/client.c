@@ -22,6 +22,7 @@
 #include "shm/shmfile.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <numa.h>
 #include <openssl/rand.h>
@@ -276,8 +277,11 @@ static int cmd_stop(struct weir_rundir *rd)
 	if (jm > 0 && alive(jm) && weir_ctl_client_open(&c, rd, "weir cluster stop") == 0) {
 		weir_msg *r;
 		if (status_call(c, -1, &r) == 0) {
-			for (size_t i = 0; i < r->cluster_status->n_taskmanagers && ntm < 256; i++)
-				tms[ntm++] = (pid_t)r->cluster_status->taskmanagers[i]->pid;
+			for (size_t i = 0; i < r->cluster_status->n_taskmanagers && ntm < 256; i++) {
+				uint32_t pid = r->cluster_status->taskmanagers[i]->pid;
+				if (pid >= 2 && pid <= INT_MAX) /* never kill(0) or kill(-1) */
+					tms[ntm++] = (pid_t)pid;
+			}
 			weir_ctl_free(r);
 		}
 		Weir__Ctl__Stop st = WEIR__CTL__STOP__INIT;

@@ -35,6 +35,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +105,6 @@ struct waiter {
 /* A submission waiting for free slots (at most slot_wait_ms), re-packed:
  * the decoded message it came in is freed when its frame is done. */
 struct parked {
-	bool used;
 	uint64_t conn, rid;
 	uint8_t *buf;
 	size_t len;
@@ -122,7 +122,8 @@ static struct {
 	struct peer *peers;
 	struct jobrec jobs[MAX_JOBS];
 	uint64_t next_job;
-	struct parked parked[MAX_PARKED];	/* in arrival order */
+	struct parked parked[MAX_PARKED];	/* [0, nparked), oldest first */
+	int nparked;
 	long slot_wait_ms;
 	bool stopping;
 	uint64_t stop_deadline_ns;
@@ -204,11 +205,14 @@ static void wake_waiters(bool force)
 		struct waiter *w = &jm.waiters[i];
 		if (!w->used)
 			continue;
+		struct weir_conn *c = weir_loop_conn(jm.loop, w->conn);
+		if (!c) { /* its client left */
+			w->used = false;
+			continue;
+		}
 		if (!force && (uint32_t)ntms() != w->want && now < w->deadline_ns)
 			continue;
-		struct weir_conn *c = weir_loop_conn(jm.loop, w->conn);
-		if (c)
-			send_status(c, w->request_id);
+		send_status(c, w->request_id);
 		w->used = false;
 	}
 }
@@ -223,6 +227,8 @@ static void send_stop(struct weir_conn *c, const char *reason)
 	weir_ctl_send(c, &m);
 }
 
+static void retry_parked(void);
+
 static void begin_stop(const char *why)
 {
 	if (jm.stopping)
@@ -235,6 +241,7 @@ static void begin_stop(const char *why)
 		if (c)
 			send_stop(c, why);
 	}
+	retry_parked(); /* refuses the jobs waiting for slots */
 }
 
 /* ---- jobs ------------------------------------------------------------------- */
@@ -464,6 +471,11 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 		return reject(c, rid, "out of memory");
 	uint32_t total = 0;
 	long needed = weir_place_job(par, sj->graph->n_vertices, offers, noffers, spread, places, &total);
+	if (needed >= 0 && mode == SUB_NEW && jm.nparked > 0) { /* no overtaking the jobs that wait */
+		free(places);
+		snprintf(why, sizeof(why), "%d jobs wait for slots before it", jm.nparked);
+		return park(c, rid, sj, why);
+	}
 	if (needed < 0) {
 		uint32_t want = 1;
 		for (size_t v = 0; v < sj->graph->n_vertices; v++)
@@ -601,17 +613,15 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 
 static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why)
 {
-	struct parked *pk = NULL;
-	for (int i = 0; i < MAX_PARKED && !pk; i++)
-		if (!jm.parked[i].used)
-			pk = &jm.parked[i];
+	struct parked *pk = jm.nparked < MAX_PARKED ? &jm.parked[jm.nparked] : NULL;
 	size_t len = weir__ctl__submit_job__get_packed_size(sj);
 	uint8_t *buf = pk ? malloc(len + 1) : NULL;
 	if (!buf)
 		return reject(c, rid, pk ? "out of memory" : "too many jobs waiting for slots");
 	weir__ctl__submit_job__pack(sj, buf);
 	uint64_t now = weir_now_ns();
-	*pk = (struct parked){ true, weir_conn_id(c), rid, buf, len, now, now + (uint64_t)jm.slot_wait_ms * 1000000u };
+	*pk = (struct parked){ weir_conn_id(c), rid, buf, len, now, now + (uint64_t)jm.slot_wait_ms * 1000000u };
+	jm.nparked++;
 	weir_log(WEIR_LOG_INFO, "job '%s' waits up to %ld ms for slots: %s", sj->name, jm.slot_wait_ms, why);
 	return SUBMIT_PARKED;
 }
@@ -623,22 +633,30 @@ static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *s
 static void retry_parked(void)
 {
 	uint64_t now = weir_now_ns();
-	for (int i = 0; i < MAX_PARKED; i++) {
+	for (int i = 0; i < jm.nparked;) {
 		struct parked *pk = &jm.parked[i];
-		if (!pk->used)
-			continue;
 		struct weir_conn *c = weir_loop_conn(jm.loop, pk->conn);
-		Weir__Ctl__SubmitJob *sj = c ? weir__ctl__submit_job__unpack(NULL, pk->len, pk->buf) : NULL;
-		if (sj) {
-			bool last = now >= pk->deadline_ns || jm.stopping;
-			long waited = (long)((now - pk->since_ns) / 1000000u);
-			int rc = submit(c, pk->rid, sj, last ? SUB_LAST : SUB_RETRY, waited);
-			weir__ctl__submit_job__free_unpacked(sj, NULL);
-			if (rc == SUBMIT_PARKED)
-				continue; /* still too few slots: stays parked */
+		if (c && jm.stopping) {
+			reject(c, pk->rid, "the cluster is stopping");
+		} else if (c) {
+			Weir__Ctl__SubmitJob *sj = weir__ctl__submit_job__unpack(NULL, pk->len, pk->buf);
+			int rc = -1;
+			if (sj) {
+				bool last = now >= pk->deadline_ns;
+				long waited = (long)((now - pk->since_ns) / 1000000u);
+				rc = submit(c, pk->rid, sj, last ? SUB_LAST : SUB_RETRY, waited);
+				weir__ctl__submit_job__free_unpacked(sj, NULL);
+			} else {
+				reject(c, pk->rid, "out of memory");
+			}
+			if (rc == SUBMIT_PARKED) {
+				i++; /* still too few slots: stays parked */
+				continue;
+			}
 		}
 		free(pk->buf);
-		*pk = (struct parked){ 0 };
+		memmove(pk, pk + 1, sizeof(*pk) * (size_t)(jm.nparked - i - 1));
+		jm.nparked--;
 	}
 }
 
@@ -665,6 +683,14 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		if (slot < 0 || jm.stopping) {
 			send_error(c, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
 			return -ENOSPC;
+		}
+		/* weir cluster stop signals these pids: 0 or a "negative" one would
+		 * hit a process group, or everything the user may signal */
+		if (r->pid < 2 || r->pid > INT_MAX || r->slots < 1 || r->slots > 1024) {
+			weir_log(WEIR_LOG_WARN, "taskmanager %u registers with pid %u and %u slots: refused", r->tm_id,
+				 r->pid, r->slots);
+			send_error(c, rid, "a taskmanager registers with its pid (2 or more) and 1 to 1024 slots");
+			return -EINVAL;
 		}
 		struct tmrec *t = &jm.tms[slot];
 		memset(t, 0, sizeof(*t));
@@ -1013,7 +1039,7 @@ int weir_jobmanager_main(int argc, char **argv)
 		close(ready_fd);
 	}
 	weir_loop_run(jm.loop);
-	for (int i = 0; i < MAX_PARKED; i++) /* refused as the stop began; a client gone meanwhile left these */
+	for (int i = 0; i < jm.nparked; i++) /* refused as the stop began; a client gone meanwhile left these */
 		free(jm.parked[i].buf);
 	struct weir_loop_stats st;
 	weir_loop_stats(jm.loop, &st);
