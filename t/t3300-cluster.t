@@ -8,6 +8,14 @@
 . "$(dirname "$0")/lib.sh"
 
 export WEIR_RUN_DIR="$T/run"
+# on any exit, also a failed or aborted one: stop what this test started
+# (the daemons run in their own sessions), then remove the folder
+cleanup() {
+	"$WEIR" cluster stop >/dev/null 2>&1
+	kill -9 ${jm:-} ${tm0:-} ${tm1:-} 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
 # started: weir exits 0 and its banner (stdout) says so
 started() { run_weir cluster start "$@"; check "cluster start $* (rc $rc)" grep -q 'started in' "$T/out"; }
 # a process is gone: no such pid, or a zombie nobody reaped yet
