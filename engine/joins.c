@@ -26,12 +26,6 @@ struct interval_join {
 	int s_side[2];
 };
 
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	int64_t r;
-	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
-}
-
 static int ij_element(weir_ctx *ctx, const weir_rec *rec, int side)
 {
 	struct opinst *op = ctx->op;

@@ -111,4 +111,11 @@ int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t
 /* Build a keyed operator node on one or two keyed streams (env.c). */
 struct node *weir_keyed_node(weir_stream *a, weir_stream *b, const char *name, const struct keyed_impl *impl);
 
+/* a + b, saturated at the int64 ends (times plus lateness, gaps, bounds) */
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 #endif

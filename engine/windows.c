@@ -62,12 +62,6 @@ static int64_t floor_mod(int64_t a, int64_t b)
 	return m < 0 ? m + b : m;
 }
 
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	int64_t r;
-	return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
-}
-
 /* A window's namespace in state keys: its start (tumbling and sliding
  * windows of one operator share their size), or start and end (sessions).
  * 8 bytes keep a count with an 8-byte key inline in its slot. */
