@@ -16,11 +16,14 @@
  */
 #include "engine/ctlio.h"
 #include "engine/config.h"
+#include "ctl/objstore.h"
+#include "ctl/sha.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "sched/cpu.h"
 #include "shm/shmfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -315,6 +318,15 @@ static int cmd_stop(struct weir_rundir *rd)
 	int swept = weir_shm_sweep(prefix);
 	if (swept > 0)
 		printf("removed %d stale shared-memory files\n", swept);
+	/* and object stores (the JobManager's, a killed TaskManager's) */
+	DIR *dd = opendir(rd->dir);
+	for (struct dirent *e; dd && (e = readdir(dd));)
+		if (!strncmp(e->d_name, "objects", 7)) {
+			weir_rundir_path(rd, e->d_name, path, sizeof(path));
+			weir_obj_remove_all(path);
+		}
+	if (dd)
+		closedir(dd);
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
 	unlink(path);
 	weir_rundir_path(rd, "jobmanager.pid", path, sizeof(path));
@@ -405,7 +417,73 @@ int weir_cluster_main(int argc, char **argv)
 
 #include "engine/job.h"
 #include "engine/runtime.h"
-#include "ctl/sha.h"
+/* Up to n bytes of the file at path from offset into buf (*got: how
+ * many; fewer only at its end). 0, or -1 with the trail set. */
+static int read_at(const char *path, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return weir_err_errno(errno, "open '%s'", path);
+	*got = 0;
+	while (*got < n) {
+		ssize_t r = pread(fd, (char *)buf + *got, n - *got, (off_t)(off + *got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			return weir_err_errno(e, "read '%s'", path);
+		}
+		if (r == 0)
+			break;
+		*got += (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Upload an object too big for one message, one chunk per request: the
+ * JobManager answers each once it is written, so at most one chunk is in
+ * flight. 0, or -1 with the trail naming the problem. */
+static int upload(struct weir_ctl_client *c, const char *path, const uint8_t sha[WEIR_SHA256_LEN], uint64_t size)
+{
+	uint8_t *buf = malloc(WEIR_CTL_MAX_CHUNK);
+	if (!buf)
+		return weir_err_set("out of memory");
+	int rc = 0;
+	for (uint64_t off = 0; rc == 0 && off < size;) {
+		size_t n;
+		if (read_at(path, off, buf, WEIR_CTL_MAX_CHUNK, &n) < 0) {
+			rc = -1;
+			break;
+		}
+		if (n == 0 || off + n > size) {
+			rc = weir_err_set("'%s' changed while it was being uploaded", path);
+			break;
+		}
+		Weir__Ctl__ObjectChunk oc = WEIR__CTL__OBJECT_CHUNK__INIT;
+		oc.object_sha256.data = (uint8_t *)sha;
+		oc.object_sha256.len = WEIR_SHA256_LEN;
+		oc.offset = off;
+		oc.data.data = buf;
+		oc.data.len = n;
+		oc.has_last = true;
+		oc.last = off + n == size;
+		weir_msg m = WEIR__CTL__ENVELOPE__INIT, *r = NULL;
+		m.body_case = WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK;
+		m.object_chunk = &oc;
+		if (weir_ctl_client_call(c, &m, &r, 60000) < 0)
+			rc = weir_err_wrap("upload of '%s' at offset %llu", path, (unsigned long long)off);
+		else if (r->body_case != WEIR__CTL__ENVELOPE__BODY_OK)
+			rc = weir_err_set("upload of '%s': the jobmanager answered %s", path,
+					  weir_ctl_body_name(r->body_case));
+		if (r)
+			weir_ctl_free(r);
+		off += n;
+	}
+	free(buf);
+	return rc;
+}
 
 static volatile sig_atomic_t run_interrupted;
 static void on_sigint(int sig)
@@ -490,25 +568,28 @@ int weir_run_main(int argc, char **argv)
 		fprintf(stderr, "weir run: job '%s': %s\n", job, weir_err_msg());
 		goto out_env;
 	}
-	/* the object, checked by SHA-256 on every side */
-	FILE *f = fopen(job, "rb");
+	/* the object, checked by SHA-256 on every side: sent inside SubmitJob
+	 * when it fits in one chunk, else uploaded in chunks first */
+	uint8_t sha[WEIR_SHA256_LEN];
+	uint64_t size = 0;
 	uint8_t *bytes = NULL;
-	long size = -1;
-	if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (uint64_t)size <= WEIR_CTL_MAX_CHUNK && (bytes = malloc((size_t)size + 1)) &&
-	    fread(bytes, 1, (size_t)size, f) != (size_t)size) {
-		free(bytes);
-		bytes = NULL;
-	}
-	if (f)
-		fclose(f);
-	if (!bytes) {
-		fprintf(stderr, "weir run: job '%s': cannot read it%s\n", job,
-			size > (long)WEIR_CTL_MAX_CHUNK ? " (objects over 1 MiB are not supported yet)" : "");
+	if (weir_sha256_file(job, sha, &size) < 0) {
+		fprintf(stderr, "weir run: job '%s': %s\n", job, weir_err_msg());
 		goto out_plan;
 	}
-	uint8_t sha[WEIR_SHA256_LEN];
-	weir_sha256_buf(bytes, (size_t)size, sha);
+	if (size > WEIR_OBJ_MAX) {
+		fprintf(stderr, "weir run: job '%s': %llu bytes; objects of at most %llu MiB are accepted\n", job,
+			(unsigned long long)size, WEIR_OBJ_MAX >> 20);
+		goto out_plan;
+	}
+	bool inline_obj = size <= WEIR_CTL_MAX_CHUNK;
+	if (inline_obj) {
+		size_t sz;
+		if (!(bytes = malloc((size_t)size + 1)) || read_at(job, 0, bytes, (size_t)size, &sz) < 0 || sz != size) {
+			fprintf(stderr, "weir run: job '%s': cannot read it (%s)\n", job, weir_err_msg());
+			goto out_plan;
+		}
+	}
 
 	Weir__Ctl__Vertex *vx = calloc((size_t)plan.nv, sizeof(*vx)), **vxp = calloc((size_t)plan.nv, sizeof(*vxp));
 	for (int v = 0; v < plan.nv; v++) {
@@ -537,9 +618,9 @@ int weir_run_main(int argc, char **argv)
 	sj.spread = spread;
 	sj.has_detached = true;
 	sj.detached = detached;
-	sj.has_object = true;
+	sj.has_object = inline_obj;
 	sj.object.data = bytes;
-	sj.object.len = (size_t)size;
+	sj.object.len = inline_obj ? (size_t)size : 0;
 	sj.graph = &g;
 	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
@@ -549,12 +630,18 @@ int weir_run_main(int argc, char **argv)
 	weir_rundir_init(&rd, run_dir);
 	struct weir_ctl_client *c = NULL;
 	weir_msg *r = NULL;
-	if (weir_ctl_client_open(&c, &rd, "weir run") < 0 || weir_ctl_client_call(c, &m, &r, 610000) < 0) { /* the JobManager may hold a job up to 600 s for slots */
+	if (weir_ctl_client_open(&c, &rd, "weir run") < 0 || (!inline_obj && upload(c, job, sha, size) < 0) ||
+	    weir_ctl_client_call(c, &m, &r, 610000) < 0) { /* the JobManager may hold a job up to 600 s for slots */
 		fprintf(stderr, "weir run: %s\n", weir_err_msg());
 		goto out_client;
 	}
 	if (r->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED) {
 		fprintf(stderr, "weir run: job '%s' refused: %s\n", base, r->job_rejected->reason);
+		goto out_client;
+	}
+	if (r->body_case != WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED) {
+		fprintf(stderr, "weir run: the jobmanager answered %s to the submission\n",
+			weir_ctl_body_name(r->body_case));
 		goto out_client;
 	}
 	uint64_t id = r->job_accepted->job_id;

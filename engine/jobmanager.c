@@ -16,17 +16,23 @@
  * every TaskManager to stop, waits until they are gone, removes its
  * address and pid files and exits.
  *
- * Jobs: a client submits the object (checked against its SHA-256) and the
+ * Jobs: a client uploads the job's object (inside SubmitJob when it fits
+ * in one chunk, else in ObjectChunks before it), which the JobManager
+ * stores by its SHA-256 in <run-dir>/objects/ (ctl/objstore.h), and the
  * job's graph (vertices and their parallelism, which the client built by
  * running weir_job). The JobManager places subtask i of every vertex in
  * global slot i (slot sharing); global slots fill one TaskManager after
- * another, or alternate between them with --spread. Then, per job:
+ * another, or alternate between them with --spread. Deploy names the
+ * object by its digest; a TaskManager that lacks it fetches it (FetchObject,
+ * one chunk per request, so a big object never floods the connection).
+ * Then, per job:
  *   Deploy -> every TaskManager involved  ... PREPARED from all -> START
  *   DONE or FAILED from all (or a TaskManager lost) -> COMMIT, or ABORT
  *   RELEASED from all -> the job is FINISHED, FAILED or CANCELED, and the
  *   client that submitted it (unless detached) gets its JobInfo.
  */
 #include "engine/ctlio.h"
+#include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
 #include <time.h>
@@ -56,6 +62,7 @@ struct peer {
 	int tm;			/* index in tms, or -1 */
 	uint64_t opened_ns;
 	uint64_t close_at_ns;	/* refused: close once the answer went out */
+	struct weir_obj_in up;	/* an object the client uploads in chunks (up.fd -1: none) */
 };
 
 struct tmrec {
@@ -114,6 +121,8 @@ struct parked {
 
 static struct {
 	struct weir_rundir rd;
+	char objdir[PATH_MAX];	/* the object store */
+	uint8_t *chunk;		/* WEIR_CTL_MAX_CHUNK bytes for FetchObject answers */
 	struct weir_auth_secret secret;
 	char cluster_id[64];
 	struct weir_loop *loop;
@@ -440,10 +449,19 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 {
 	char why[256];
 	uint8_t sha[WEIR_SHA256_LEN];
-	if (!sj->has_object || sj->object.len != sj->object_size ||
-	    weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
-	    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
-		return reject(c, rid, "the object does not match its SHA-256 (or is missing)");
+	if (sj->has_object) { /* in the message: check it, store it (parked jobs come back without) */
+		char tag[32];
+		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)weir_conn_id(c));
+		if (sj->object.len != sj->object_size || weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
+		    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
+			return reject(c, rid, "the object does not match its SHA-256");
+		if (weir_obj_put(jm.objdir, sha, sj->object.data, sj->object.len, tag) < 0) {
+			snprintf(why, sizeof(why), "the jobmanager cannot store the object: %s", weir_err_msg());
+			return reject(c, rid, why);
+		}
+	} else if (!weir_obj_have(jm.objdir, sj->object_sha256.data, sj->object_size)) {
+		return reject(c, rid, "the object was not uploaded (ObjectChunk messages come before SubmitJob)");
+	}
 	if (!sj->graph || !sj->graph->n_vertices)
 		return reject(c, rid, "the submission has no job graph");
 	size_t nsub = 0;
@@ -587,8 +605,6 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	d.parallelism = sj->parallelism;
 	d.n_placements = nsub;
 	d.placements = pls;
-	d.has_object = true;
-	d.object = sj->object;
 	d.cluster_id = jm.cluster_id;
 	d.has_max_parallelism = sj->graph->has_max_parallelism;
 	d.max_parallelism = sj->graph->max_parallelism;
@@ -614,11 +630,15 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why)
 {
 	struct parked *pk = jm.nparked < MAX_PARKED ? &jm.parked[jm.nparked] : NULL;
-	size_t len = weir__ctl__submit_job__get_packed_size(sj);
+	Weir__Ctl__SubmitJob lean = *sj; /* the store has the object now */
+	lean.has_object = false;
+	lean.object.data = NULL;
+	lean.object.len = 0;
+	size_t len = weir__ctl__submit_job__get_packed_size(&lean);
 	uint8_t *buf = pk ? malloc(len + 1) : NULL;
 	if (!buf)
 		return reject(c, rid, pk ? "out of memory" : "too many jobs waiting for slots");
-	weir__ctl__submit_job__pack(sj, buf);
+	weir__ctl__submit_job__pack(&lean, buf);
 	uint64_t now = weir_now_ns();
 	*pk = (struct parked){ weir_conn_id(c), rid, buf, len, now, now + (uint64_t)jm.slot_wait_ms * 1000000u };
 	jm.nparked++;
@@ -658,6 +678,78 @@ static void retry_parked(void)
 		memmove(pk, pk + 1, sizeof(*pk) * (size_t)(jm.nparked - i - 1));
 		jm.nparked--;
 	}
+}
+
+static void send_ok(struct weir_conn *c, uint64_t rid)
+{
+	Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
+	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+	reply.has_request_id = true;
+	reply.request_id = rid;
+	reply.body_case = WEIR__CTL__ENVELOPE__BODY_OK;
+	reply.ok = &ok;
+	weir_ctl_send(c, &reply);
+}
+
+/* A client's upload, one chunk per request: each is written to a .part
+ * file at once and answered Ok, so the client sends the next only when
+ * this one is on disk; the last is checked against the digest and
+ * renamed into the store. Any problem ends the upload with an Error. */
+static int upload_chunk(struct weir_conn *c, struct peer *p, uint64_t rid, const Weir__Ctl__ObjectChunk *oc)
+{
+	if (p->up.fd >= 0 && !weir_digest_equal(p->up.sha, oc->object_sha256.data, WEIR_SHA256_LEN))
+		weir_obj_in_abort(&p->up); /* a different object: the old upload is abandoned */
+	int rc = 0;
+	if (p->up.fd < 0) {
+		char tag[32];
+		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)p->conn);
+		rc = oc->offset != 0 ? weir_err_set("an upload starts at offset 0, not %llu",
+						    (unsigned long long)oc->offset)
+				     : weir_obj_in_begin(&p->up, jm.objdir, oc->object_sha256.data, tag);
+	}
+	if (rc == 0)
+		rc = weir_obj_in_write(&p->up, oc->offset, oc->data.data, oc->data.len);
+	if (rc == 0 && oc->has_last && oc->last) {
+		uint64_t size = p->up.got;
+		rc = weir_obj_in_finish(&p->up);
+		if (rc == 0)
+			weir_log(WEIR_LOG_INFO, "object %s stored (%llu bytes)", strrchr(p->up.path, '/') + 1,
+				 (unsigned long long)size);
+	}
+	if (rc < 0) {
+		weir_obj_in_abort(&p->up);
+		weir_log(WEIR_LOG_WARN, "upload refused: %s", weir_err_msg());
+		send_error(c, rid, weir_err_msg());
+		return 0;
+	}
+	send_ok(c, rid);
+	return 0;
+}
+
+/* A TaskManager fetches a stored object, one chunk per request. */
+static int fetch_chunk(struct weir_conn *c, uint64_t rid, const Weir__Ctl__FetchObject *fo)
+{
+	uint64_t off = fo->has_offset ? fo->offset : 0, size = 0;
+	long n = weir_obj_read(jm.objdir, fo->object_sha256.data, off, jm.chunk, WEIR_CTL_MAX_CHUNK, &size);
+	if (n < 0 || (n == 0 && off != size)) {
+		send_error(c, rid, n < 0 ? weir_err_msg() : "offset past the object's end");
+		return 0;
+	}
+	Weir__Ctl__ObjectChunk oc = WEIR__CTL__OBJECT_CHUNK__INIT;
+	oc.object_sha256 = fo->object_sha256;
+	oc.offset = off;
+	oc.data.data = jm.chunk;
+	oc.data.len = (size_t)n;
+	oc.has_last = true;
+	oc.last = off + (uint64_t)n >= size;
+	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
+	reply.has_request_id = true;
+	reply.request_id = rid;
+	reply.body_case = WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK;
+	reply.object_chunk = &oc;
+	if (weir_ctl_send(c, &reply) < 0)
+		send_error(c, rid, "the object chunk could not be sent");
+	return 0;
 }
 
 static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
@@ -748,13 +840,7 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 	case WEIR__CTL__ENVELOPE__BODY_STOP: {
 		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
 			return -EPROTO;
-		Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
-		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-		reply.has_request_id = true;
-		reply.request_id = rid;
-		reply.body_case = WEIR__CTL__ENVELOPE__BODY_OK;
-		reply.ok = &ok;
-		weir_ctl_send(c, &reply);
+		send_ok(c, rid);
 		begin_stop(m->stop->reason && *m->stop->reason ? m->stop->reason : "asked by a client");
 		return 0;
 	}
@@ -765,6 +851,14 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 			return reject(c, rid, "the cluster is stopping");
 		submit(c, rid, m->submit_job, SUB_NEW, 0);
 		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK:
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		return upload_chunk(c, p, rid, m->object_chunk);
+	case WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT:
+		if (p->tm < 0)
+			return -EPROTO;
+		return fetch_chunk(c, rid, m->fetch_object);
 	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
 		job_phase(p, m->job_phase);
 		return 0;
@@ -801,13 +895,7 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		job_fail(j, "cancelled");
 		weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
 		job_advance(j);
-		Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
-		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-		reply.has_request_id = true;
-		reply.request_id = rid;
-		reply.body_case = WEIR__CTL__ENVELOPE__BODY_OK;
-		reply.ok = &ok;
-		weir_ctl_send(c, &reply);
+		send_ok(c, rid);
 		return 0;
 	}
 	default: {
@@ -871,6 +959,7 @@ static void on_open(struct weir_conn *c, void *arg)
 	}
 	weir_auth_server_init(&p->auth, &jm.secret);
 	p->tm = -1;
+	p->up.fd = -1;
 	p->opened_ns = weir_now_ns();
 	p->conn = weir_conn_id(c);
 	p->next = jm.peers;
@@ -903,6 +992,7 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 		jm.peers = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
+	weir_obj_in_abort(&p->up);
 	weir_auth_release(&p->auth);
 	free(p);
 	weir_conn_set_data(c, NULL);
@@ -1001,6 +1091,13 @@ int weir_jobmanager_main(int argc, char **argv)
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
 		return 1;
 	}
+	weir_rundir_path(&jm.rd, "objects", jm.objdir, sizeof(jm.objdir));
+	weir_obj_remove_all(jm.objdir); /* a crashed JobManager's uploads */
+	jm.chunk = malloc(WEIR_CTL_MAX_CHUNK);
+	if (!jm.chunk) {
+		weir_log(WEIR_LOG_ERROR, "out of memory");
+		return 1;
+	}
 	struct weir_loop_config cfg = { .entries = 256, .max_conns = 1024, .on_frame = on_frame,
 					.on_open = on_open, .on_close = on_close };
 	jm.loop = weir_loop_create(&cfg);
@@ -1049,6 +1146,8 @@ int weir_jobmanager_main(int argc, char **argv)
 	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
 	unlink(path);
 	weir_auth_secret_wipe(&jm.secret);
+	weir_obj_remove_all(jm.objdir);
+	free(jm.chunk);
 	weir_log(WEIR_LOG_INFO, "stopped (%llu connections, %llu refused frames, CQ overflow %llu)",
 		 (unsigned long long)st.accepted, (unsigned long long)st.proto_errors,
 		 (unsigned long long)st.cq_overflow);

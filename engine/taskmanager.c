@@ -12,9 +12,12 @@
  * file stays until the next cluster start or stop sweeps it (its owner
  * lock died with the process).
  *
- * Jobs: a Deploy names every subtask's place and carries the job's
- * object; the TaskManager checks its SHA-256, loads it, builds the job's
- * graph from the same arguments, and runs its own subtasks on a job thread
+ * Jobs: a Deploy names every subtask's place and the job's object by its
+ * SHA-256. A TaskManager that does not have that object in its store
+ * (<run-dir>/objects-tm<N>/) fetches it from the JobManager's, one chunk
+ * per request, holding the Deploy until the last chunk is in and checked.
+ * Then it copies the object for the job (checking the copy's digest again:
+ * that copy is what it loads), builds the job's graph from the same arguments, and runs its own subtasks on a job thread
  * (engine/runtime.h, weir_run_dist). The job thread and this loop talk
  * through a mailbox: the loop turns the thread's steps (prepared, done,
  * released) into JobPhase messages, and the JobManager's answers (start,
@@ -26,6 +29,7 @@
 #include "engine/ctlio.h"
 #include "engine/job.h"
 #include "engine/runtime.h"
+#include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include <pthread.h>
 #include <sys/stat.h>
@@ -66,9 +70,21 @@ struct tmjob {
 
 #define MAX_TM_JOBS 8
 
+/* A Deploy waiting for its object to arrive from the JobManager. */
+struct fetch {
+	uint64_t job_id;
+	uint64_t rid;		/* the FetchObject in flight */
+	uint8_t *deploy;	/* the Deploy, packed (the decoded one is freed with its frame) */
+	size_t len;
+	struct weir_obj_in in;
+};
+
 static struct {
 	struct weir_rundir rd;
 	struct tmjob *jobs[MAX_TM_JOBS];
+	struct fetch *fetches[MAX_TM_JOBS];
+	char objdir[PATH_MAX];	/* this TaskManager's object store */
+	uint64_t next_rid;
 	struct weir_loop *loop;
 	struct weir_conn *jm;
 	struct weir_auth auth;
@@ -238,6 +254,8 @@ static void job_tick(void)
 			job_tick_one(i);
 }
 
+static void fetch_free(int i);
+
 /* A decision from the JobManager for the job thread. */
 static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
 {
@@ -245,8 +263,14 @@ static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
 	for (int i = 0; i < MAX_TM_JOBS && !j; i++)
 		if (tm.jobs[i] && tm.jobs[i]->id == id)
 			j = tm.jobs[i];
-	if (!j)
+	if (!j) { /* still fetching its object: an abort ends that */
+		for (int i = 0; i < MAX_TM_JOBS; i++)
+			if (tm.fetches[i] && tm.fetches[i]->job_id == id && ph == WEIR__CTL__PHASE__PHASE_ABORT) {
+				fetch_free(i);
+				send_phase(id, WEIR__CTL__PHASE__PHASE_RELEASED, NULL);
+			}
 		return;
+	}
 	pthread_mutex_lock(&j->lock);
 	if (ph == WEIR__CTL__PHASE__PHASE_START && j->start < 0)
 		j->start = 1;
@@ -263,9 +287,10 @@ static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
 	pthread_mutex_unlock(&j->lock);
 }
 
-/* Deploy: check and store the object, build the graph, start the thread.
- * On any problem: FAILED and RELEASED at once, naming it. */
-static void deploy(const Weir__Ctl__Deploy *d)
+/* Deploy, once the store has the object: copy and load it, build the
+ * graph, start the thread. On any problem: FAILED and RELEASED at once,
+ * naming it. */
+static void deploy_ready(const Weir__Ctl__Deploy *d)
 {
 	char why[1024] = "";
 	int slot = 0;
@@ -283,23 +308,14 @@ static void deploy(const Weir__Ctl__Deploy *d)
 	j->start = j->decision = -1;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->cond, NULL);
-	uint8_t sha[WEIR_SHA256_LEN];
-	char hex[2 * WEIR_SHA256_LEN + 1], dir[PATH_MAX], path[PATH_MAX + 80];
-	if (!d->has_object || d->object_sha256.len != WEIR_SHA256_LEN ||
-	    weir_sha256_buf(d->object.data, d->object.len, sha) < 0 ||
-	    !weir_digest_equal(sha, d->object_sha256.data, WEIR_SHA256_LEN)) {
-		snprintf(why, sizeof(why), "the job object's SHA-256 does not match: refused to load it");
-		goto fail;
-	}
-	weir_hex_encode(sha, WEIR_SHA256_LEN, hex);
-	snprintf(dir, sizeof(dir), "%s/objects-tm%u", tm.rd.dir, tm.id);
-	mkdir(dir, 0700);
-	snprintf(path, sizeof(path), "%s/%s-j%llu.so", dir, hex, (unsigned long long)d->job_id);
-	char tmp[PATH_MAX + 100];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "wb");
-	if (!f || fwrite(d->object.data, 1, d->object.len, f) != d->object.len || fclose(f) != 0 || rename(tmp, path) < 0) {
-		snprintf(why, sizeof(why), "store the job object in %s: %s", dir, strerror(errno));
+	char hex[2 * WEIR_SHA256_LEN + 1], stored[PATH_MAX], path[PATH_MAX + 80];
+	weir_hex_encode(d->object_sha256.data, WEIR_SHA256_LEN, hex);
+	weir_obj_path(tm.objdir, d->object_sha256.data, stored, sizeof(stored));
+	/* a copy per job: dlopen of one file (or a hard link to it) twice
+	 * would share the object's globals between two runs */
+	snprintf(path, sizeof(path), "%s/%s-j%llu.so", tm.objdir, hex, (unsigned long long)d->job_id);
+	if (weir_obj_copy_checked(stored, path, d->object_sha256.data) < 0) {
+		snprintf(why, sizeof(why), "the job object: %s", weir_err_msg());
 		goto fail;
 	}
 	snprintf(j->objpath, sizeof(j->objpath), "%s", path);
@@ -366,6 +382,120 @@ fail:
 	job_free(j);
 }
 
+static void fetch_free(int i)
+{
+	struct fetch *f = tm.fetches[i];
+	weir_obj_in_abort(&f->in);
+	free(f->deploy);
+	free(f);
+	tm.fetches[i] = NULL;
+}
+
+static int fetch_next(struct fetch *f)
+{
+	Weir__Ctl__FetchObject fo = WEIR__CTL__FETCH_OBJECT__INIT;
+	fo.object_sha256.data = f->in.sha;
+	fo.object_sha256.len = WEIR_SHA256_LEN;
+	fo.has_offset = true;
+	fo.offset = f->in.got;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.has_request_id = true;
+	m.request_id = f->rid = ++tm.next_rid;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT;
+	m.fetch_object = &fo;
+	return weir_ctl_send(tm.jm, &m) < 0 ? weir_err_set("cannot send to the jobmanager") : 0;
+}
+
+static void deploy_failed(uint64_t job_id, const char *why)
+{
+	weir_log(WEIR_LOG_ERROR, "job %llu: %s", (unsigned long long)job_id, why);
+	send_phase(job_id, WEIR__CTL__PHASE__PHASE_FAILED, why);
+	send_phase(job_id, WEIR__CTL__PHASE__PHASE_RELEASED, why);
+}
+
+/* Deploy: run it when the store has the object, else fetch it first. */
+static void deploy(const Weir__Ctl__Deploy *d)
+{
+	if (d->object_size > WEIR_OBJ_MAX) {
+		deploy_failed(d->job_id, "the job object is too large");
+		return;
+	}
+	if (weir_obj_have(tm.objdir, d->object_sha256.data, d->object_size)) {
+		deploy_ready(d);
+		return;
+	}
+	int i = 0;
+	while (i < MAX_TM_JOBS && tm.fetches[i])
+		i++;
+	struct fetch *f = i < MAX_TM_JOBS ? calloc(1, sizeof(*f)) : NULL;
+	size_t len = weir__ctl__deploy__get_packed_size(d);
+	if (!f || !(f->deploy = malloc(len + 1))) {
+		free(f);
+		deploy_failed(d->job_id, i < MAX_TM_JOBS ? "out of memory" : "this taskmanager runs too many jobs");
+		return;
+	}
+	f->in.fd = -1;
+	f->job_id = d->job_id;
+	f->len = weir__ctl__deploy__pack(d, f->deploy);
+	tm.fetches[i] = f;
+	char tag[32];
+	snprintf(tag, sizeof(tag), "j%llu", (unsigned long long)d->job_id);
+	if (weir_obj_in_begin(&f->in, tm.objdir, d->object_sha256.data, tag) < 0 || fetch_next(f) < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "fetch the job object: %s", weir_err_msg());
+		deploy_failed(d->job_id, why);
+		fetch_free(i);
+		return;
+	}
+	weir_log(WEIR_LOG_INFO, "job %llu: fetching its object (%llu bytes) from the jobmanager",
+		 (unsigned long long)d->job_id, (unsigned long long)d->object_size);
+}
+
+/* An answer to a FetchObject: the next chunk (write it; ask for the next,
+ * or deploy after the last) or an Error. Other answers are not ours. */
+static void fetch_answer(const weir_msg *m)
+{
+	int i = 0;
+	while (i < MAX_TM_JOBS && !(tm.fetches[i] && m->has_request_id && tm.fetches[i]->rid == m->request_id))
+		i++;
+	if (i == MAX_TM_JOBS)
+		return;
+	struct fetch *f = tm.fetches[i];
+	int rc;
+	if (m->body_case == WEIR__CTL__ENVELOPE__BODY_ERROR) {
+		rc = weir_err_set("the jobmanager says: %s", m->error->message);
+	} else {
+		const Weir__Ctl__ObjectChunk *oc = m->object_chunk;
+		rc = !weir_digest_equal(oc->object_sha256.data, f->in.sha, WEIR_SHA256_LEN)
+			     ? weir_err_set("the jobmanager sent another object")
+			     : weir_obj_in_write(&f->in, oc->offset, oc->data.data, oc->data.len);
+		if (rc == 0 && oc->has_last && oc->last) {
+			rc = weir_obj_in_finish(&f->in);
+			Weir__Ctl__Deploy *d = rc < 0 ? NULL : weir__ctl__deploy__unpack(NULL, f->len, f->deploy);
+			if (d) {
+				weir_log(WEIR_LOG_INFO, "job %llu: object fetched (%llu bytes)",
+					 (unsigned long long)f->job_id, (unsigned long long)f->in.got);
+				fetch_free(i);
+				deploy_ready(d);
+				weir__ctl__deploy__free_unpacked(d, NULL);
+				return;
+			}
+			if (rc == 0)
+				rc = weir_err_set("out of memory");
+		} else if (rc == 0 && oc->data.len == 0) {
+			rc = weir_err_set("the jobmanager sent an empty chunk before the end");
+		} else if (rc == 0) {
+			rc = fetch_next(f);
+		}
+	}
+	if (rc < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "fetch the job object: %s", weir_err_msg());
+		deploy_failed(f->job_id, why);
+		fetch_free(i);
+	}
+}
+
 static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg)
 {
 	(void)arg;
@@ -396,6 +526,9 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	switch (m->body_case) {
 	case WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK:
 		tm.registered = true;
+		/* left by a TaskManager of this id that crashed (registered: no
+		 * live one has this id) */
+		weir_obj_remove_all(tm.objdir);
 		weir_log(WEIR_LOG_INFO, "registered with cluster %s (heartbeat every %u ms)", m->register_ack->cluster_id,
 			 m->register_ack->heartbeat_interval_ms);
 		if (tm.ready_fd >= 0) {
@@ -408,6 +541,9 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	case WEIR__CTL__ENVELOPE__BODY_DEPLOY:
 		deploy(m->deploy);
 		break;
+	case WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK:
+		fetch_answer(m);
+		break;
 	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
 		job_decide(m->job_phase->job_id, m->job_phase->phase);
 		break;
@@ -417,6 +553,7 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 		weir_loop_stop(tm.loop);
 		break;
 	case WEIR__CTL__ENVELOPE__BODY_ERROR:
+		fetch_answer(m);
 		weir_log(WEIR_LOG_ERROR, "the jobmanager says: %s", m->error->message);
 		if (!tm.registered) {
 			tm.exit_code = 1;
@@ -487,6 +624,8 @@ int weir_taskmanager_main(int argc, char **argv)
 	tm.node = weir_cpu_node(cpus[0]);
 	tm.slots = slots > 0 ? (uint32_t)slots : (uint32_t)ncpu;
 	weir_rundir_init(&tm.rd, run_dir);
+	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	tm.next_rid = 1; /* 1 is the registration's */
 
 	char path[PATH_MAX], cluster[64];
 	struct weir_auth_secret secret;
@@ -554,9 +693,13 @@ int weir_taskmanager_main(int argc, char **argv)
 			job_free(tm.jobs[i]);
 			tm.jobs[i] = NULL;
 		}
+	for (int i = 0; i < MAX_TM_JOBS; i++)
+		if (tm.fetches[i])
+			fetch_free(i);
 	weir_loop_destroy(tm.loop);
 	weir_auth_release(&tm.auth);
 	weir_pool_release(&tm.pool);
+	weir_obj_remove_all(tm.objdir);
 	weir_log(WEIR_LOG_INFO, "stopped");
 	return tm.exit_code;
 fail:

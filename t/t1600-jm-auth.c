@@ -2,11 +2,15 @@
  * the secret: a wrong secret (a client whose run folder holds another), no
  * handshake at all (a request sent straight away), and a truncated
  * handshake. None gets an answer beyond the refusal; a correct client
- * still works afterwards, and the JobManager stays up. */
+ * still works afterwards, and the JobManager stays up. Then that client's
+ * bad uploads (a first chunk not at offset 0, bytes that do not match
+ * their digest, a submission of an object never uploaded) are refused
+ * with nothing stored, and a good one is stored under its digest. */
 #include "tap.h"
 #include "engine/ctlio.h"
 #include "base/err.h"
 #include "net/frame.h"
+#include "ctl/objstore.h"
 #include "ctl/sha.h"
 
 #include <arpa/inet.h>
@@ -229,6 +233,96 @@ int main(int argc, char **argv)
 	   "and gets the cluster's status");
 	if (rep)
 		weir_ctl_free(rep);
+	/* 5. uploads */
+	{
+		static uint8_t obj[(1u << 20) + 10];
+		for (size_t i = 0; i < sizeof(obj); i++)
+			obj[i] = (uint8_t)(i * 2654435761u >> 13);
+		uint8_t sha[32], other[32];
+		weir_sha256_buf(obj, sizeof(obj), sha);
+		weir_sha256_buf(obj, 10, other);
+		char objdir[512];
+		path_in(dir, "objects", objdir, sizeof(objdir));
+		Weir__Ctl__ObjectChunk oc = WEIR__CTL__OBJECT_CHUNK__INIT;
+		weir_msg cm = WEIR__CTL__ENVELOPE__INIT;
+		cm.body_case = WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK;
+		cm.object_chunk = &oc;
+		oc.object_sha256.len = 32;
+		oc.has_last = true;
+		/* (a) the first chunk at offset 5 */
+		oc.object_sha256.data = sha;
+		oc.offset = 5;
+		oc.data.data = obj;
+		oc.data.len = 10;
+		int rc = weir_ctl_client_call(c, &cm, &rep, 5000);
+		ok(rc < 0 && strstr(weir_err_msg(), "starts at offset 0"), "an upload starting at offset 5 is refused (%s)",
+		   weir_err_msg());
+		/* (b) two chunks whose bytes are not the ones named */
+		int oks = 0;
+		for (int k = 0; k < 2; k++) {
+			oc.object_sha256.data = other;
+			oc.offset = k ? 1u << 20 : 0;
+			oc.data.data = obj + oc.offset;
+			oc.data.len = k ? 10 : 1u << 20;
+			oc.last = k == 1;
+			weir_err_clear();
+			rc = weir_ctl_client_call(c, &cm, &rep, 5000);
+			oks += rc == 0;
+			if (rep)
+				weir_ctl_free(rep);
+			rep = NULL;
+		}
+		ok(oks == 1 && strstr(weir_err_msg(), "do not match"), "an upload whose bytes differ from its digest is refused at its end (%s)",
+		   weir_err_msg());
+		ok(!weir_obj_have(objdir, other, sizeof(obj)), "and nothing is stored under that digest");
+		char cmd2[700];
+		snprintf(cmd2, sizeof(cmd2), "ls %s | grep -q part", objdir);
+		ok(system(cmd2) != 0, "nor any partial file left");
+		/* (c) a submission naming an object never uploaded */
+		Weir__Ctl__Vertex vx = WEIR__CTL__VERTEX__INIT, *vxp = &vx;
+		vx.name = "v";
+		vx.parallelism = 1;
+		Weir__Ctl__JobGraph gr = WEIR__CTL__JOB_GRAPH__INIT;
+		gr.n_vertices = 1;
+		gr.vertices = &vxp;
+		Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
+		sj.name = "ghost.so";
+		sj.object_sha256.data = sha;
+		sj.object_sha256.len = 32;
+		sj.object_size = sizeof(obj);
+		sj.parallelism = 1;
+		sj.graph = &gr;
+		weir_msg sjm = WEIR__CTL__ENVELOPE__INIT;
+		sjm.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
+		sjm.submit_job = &sj;
+		rc = weir_ctl_client_call(c, &sjm, &rep, 5000);
+		ok(rc == 0 && rep && rep->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED &&
+			   strstr(rep->job_rejected->reason, "not uploaded"),
+		   "a submission of an object never uploaded is rejected (%s)",
+		   rep && rep->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED ? rep->job_rejected->reason : "?");
+		if (rep)
+			weir_ctl_free(rep);
+		rep = NULL;
+		/* (d) a good upload in two chunks */
+		oks = 0;
+		for (int k = 0; k < 2; k++) {
+			oc.object_sha256.data = sha;
+			oc.offset = k ? 1u << 20 : 0;
+			oc.data.data = obj + oc.offset;
+			oc.data.len = k ? 10 : 1u << 20;
+			oc.last = k == 1;
+			rc = weir_ctl_client_call(c, &cm, &rep, 5000);
+			oks += rc == 0 && rep && rep->body_case == WEIR__CTL__ENVELOPE__BODY_OK;
+			if (rep)
+				weir_ctl_free(rep);
+			rep = NULL;
+		}
+		ok(oks == 2 && weir_obj_have(objdir, sha, sizeof(obj)), "a good upload in two chunks is stored under its digest");
+		uint8_t back[64];
+		uint64_t size = 0;
+		long got = weir_obj_read(objdir, sha, (1u << 20) + 2, back, sizeof(back), &size);
+		ok(got == 8 && size == sizeof(obj) && !memcmp(back, obj + (1u << 20) + 2, 8), "with its bytes");
+	}
 	Weir__Ctl__Stop st = WEIR__CTL__STOP__INIT;
 	weir_msg sm = WEIR__CTL__ENVELOPE__INIT;
 	sm.body_case = WEIR__CTL__ENVELOPE__BODY_STOP;

@@ -41,6 +41,9 @@ cut -d' ' -f2- "$T/in.txt" >"$T/words.txt"
 same_as_local wordcount "$JOBS/wordcount.so" -- "$T/words.txt"
 same_as_local 'windowed wordcount (keyed state, timers, watermarks)' "$JOBS/windowed_wordcount.so" -- "$T/in.txt"
 check 'the jobmanager logged a spread job' grep -q '(spread)' "$WEIR_RUN_DIR/jobmanager.log"
+same_as_local 'a job object over 3 MiB' "$TJOBS/bigjob.so" -- "$T/words.txt"
+check 'it was uploaded to the jobmanager in chunks' grep -Eq 'object [0-9a-f]{64}\.so stored \([0-9]{7,} bytes\)' "$WEIR_RUN_DIR/jobmanager.log"
+check 'and fetched by both taskmanagers' bash -c "grep -q 'object fetched' '$WEIR_RUN_DIR/taskmanager-0.log' && grep -q 'object fetched' '$WEIR_RUN_DIR/taskmanager-1.log'"
 
 
 run_weir run "$TJOBS/tmfail.so" -p 2 --spread
@@ -114,6 +117,8 @@ check "cluster stop (rc $rc)" grep -q 'stopped' "$T/out"
 id=$(cat "$WEIR_RUN_DIR/cluster.id")
 left=$(ls /dev/shm | grep -c "^weir-$id-" || true)
 check "no /dev/shm file of the cluster is left ($left)" test "$left" -eq 0
+left=$(ls "$WEIR_RUN_DIR" | grep -c '^objects' || true)
+check "nor any object store in the run folder ($left)" test "$left" -eq 0
 left=$(ls /dev/shm | grep -c "^weir-local-$tm1-" || true)
 check "none of the killed taskmanager's either ($left)" test "$left" -eq 0
 done_testing
