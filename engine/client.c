@@ -210,17 +210,23 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 		return EXIT_FAIL;
 	}
 	pid_t tms[256];
+	/* TaskManager i on the i-th NUMA node (round robin over the nodes with
+	 * CPUs we may use); those sharing a node start at different cores */
+	int nodes[64];
+	int nnodes = weir_cpu_nodes(nodes, 64);
 	for (int i = 0; i < ntm; i++) {
-		char idbuf[16], slotbuf[16], name[64], segbuf[24], sizebuf[24];
+		char idbuf[16], slotbuf[16], name[64], segbuf[24], sizebuf[24], nodebuf[16], corebuf[24];
 		snprintf(idbuf, sizeof(idbuf), "%d", i);
+		snprintf(nodebuf, sizeof(nodebuf), "%d", nodes[i % nnodes]);
+		snprintf(corebuf, sizeof(corebuf), "%d", i / nnodes * slots);
 		snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
 		snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
 		snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
 		snprintf(name, sizeof(name), "taskmanager-%d.log", i);
 		weir_rundir_path(rd, name, log, sizeof(log));
 		char *tm_args[] = { "taskmanager", "--run-dir", rd->dir, "--id", idbuf, "--slots", slotbuf,
-				    "--segments", segbuf, "--segment-size", sizebuf, "--ready-fd", "3", "--log-level",
-				    (char *)level, NULL };
+				    "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", nodebuf,
+				    "--first-core", corebuf, "--ready-fd", "3", "--log-level", (char *)level, NULL };
 		tms[i] = spawn(tm_args, log, 10000);
 		if (tms[i] < 0) {
 			char line[1024];
@@ -347,7 +353,8 @@ int weir_cluster_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[0], *run_dir = NULL, *level = NULL, *config = getenv("WEIR_CONFIG");
-	int numa_nodes = numa_available() >= 0 ? numa_num_configured_nodes() : 1;
+	int nodes[64];
+	int numa_nodes = weir_cpu_nodes(nodes, 64); /* the nodes with CPUs we may use */
 	int cpus[1024];
 	int ncpu = weir_cpu_allowed(cpus, 1024);
 	/* the file first, then the flags over it */

@@ -169,6 +169,12 @@ static bool has_reply(struct weir_ctl_client *cl) { return cl->reply != NULL; }
 
 int weir_ctl_client_open(struct weir_ctl_client **out, const struct weir_rundir *rd, const char *name)
 {
+	return weir_ctl_client_open_as(out, rd, name, WEIR__CTL__ROLE__ROLE_CLIENT);
+}
+
+int weir_ctl_client_open_as(struct weir_ctl_client **out, const struct weir_rundir *rd, const char *name,
+			    Weir__Ctl__Role role)
+{
 	*out = NULL;
 	char path[PATH_MAX], addr[128], secret_path[PATH_MAX];
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
@@ -199,7 +205,7 @@ int weir_ctl_client_open(struct weir_ctl_client **out, const struct weir_rundir 
 		free(cl);
 		return -1;
 	}
-	weir_auth_client_init(&cl->auth, &secret, WEIR__CTL__ROLE__ROLE_CLIENT, name);
+	weir_auth_client_init(&cl->auth, &secret, role, name);
 	weir_auth_secret_wipe(&secret);
 	if (weir_loop_connect(cl->loop, host, (uint16_t)port, 2000, &cl->conn) < 0) {
 		weir_err_wrap("connect %s:%ld", host, port);

@@ -48,6 +48,9 @@ struct weir_ctl_client;
 /* 0 or -1 with the trail naming the problem ("no cluster running in D",
  * "connect 127.0.0.1:P: Connection refused", "refused: wrong secret"). */
 int weir_ctl_client_open(struct weir_ctl_client **out, const struct weir_rundir *rd, const char *name);
+/* The same in another role (tests speak as a TaskManager with it). */
+int weir_ctl_client_open_as(struct weir_ctl_client **out, const struct weir_rundir *rd, const char *name,
+			    Weir__Ctl__Role role);
 /* Send req (request_id set here); wait up to timeout_ms for the reply
  * with the same request id. 0 and *reply (weir_ctl_free it), or -1. */
 int weir_ctl_client_call(struct weir_ctl_client *c, weir_msg *req, weir_msg **reply, int timeout_ms);

@@ -752,6 +752,15 @@ static int fetch_chunk(struct weir_conn *c, uint64_t rid, const Weir__Ctl__Fetch
 	return 0;
 }
 
+/* A registration refused: the answer goes out, then the connection
+ * closes (on a tick; closing now would drop the answer). */
+static int refuse_tm(struct weir_conn *c, struct peer *p, uint64_t rid, const char *why)
+{
+	send_error(c, rid, why);
+	p->close_at_ns = weir_now_ns() + 100000000ull;
+	return 0;
+}
+
 static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 {
 	uint64_t rid = m->has_request_id ? m->request_id : 0;
@@ -766,23 +775,20 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		for (int i = 0; i < MAX_TMS; i++) {
 			if (jm.tms[i].live && jm.tms[i].id == r->tm_id) {
 				weir_log(WEIR_LOG_WARN, "taskmanager %u registers again: refused", r->tm_id);
-				send_error(c, rid, "a taskmanager with this id is registered already");
-				return -EEXIST;
+				return refuse_tm(c, p, rid, "a taskmanager with this id is registered already");
 			}
 			if (!jm.tms[i].live && slot < 0)
 				slot = i;
 		}
 		if (slot < 0 || jm.stopping) {
-			send_error(c, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
-			return -ENOSPC;
+			return refuse_tm(c, p, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
 		}
 		/* weir cluster stop signals these pids: 0 or a "negative" one would
 		 * hit a process group, or everything the user may signal */
 		if (r->pid < 2 || r->pid > INT_MAX || r->slots < 1 || r->slots > 1024) {
 			weir_log(WEIR_LOG_WARN, "taskmanager %u registers with pid %u and %u slots: refused", r->tm_id,
 				 r->pid, r->slots);
-			send_error(c, rid, "a taskmanager registers with its pid (2 or more) and 1 to 1024 slots");
-			return -EINVAL;
+			return refuse_tm(c, p, rid, "a taskmanager registers with its pid (2 or more) and 1 to 1024 slots");
 		}
 		struct tmrec *t = &jm.tms[slot];
 		memset(t, 0, sizeof(*t));

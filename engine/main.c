@@ -9,6 +9,7 @@
  * 2 bad usage; 130 cancelled by SIGINT or SIGTERM.
  */
 #include "base/err.h"
+#include "base/num.h"
 #include "base/failpoint.h"
 #include "engine/job.h"
 #include "engine/runtime.h"
@@ -83,28 +84,12 @@ static int usage_error(const char *fmt, const char *a, const char *b)
 	return EXIT_USAGE;
 }
 
-/* A whole number in [lo, hi], with an optional K/M/G suffix when `sized`. */
+/* A whole number in [lo, hi] (base/num.h), or a message naming the option. */
 static int parse_num(const char *opt, const char *s, long long lo, long long hi, bool sized, long long *out)
 {
-	char *end;
-	errno = 0;
-	long long v = s ? strtoll(s, &end, 10) : 0;
-	if (!s || !*s || end == s || errno)
-		goto bad;
-	if (sized && *end) {
-		long long m = *end == 'K' || *end == 'k' ? 1LL << 10 : *end == 'M' || *end == 'm' ? 1LL << 20
-			    : *end == 'G' || *end == 'g' ? 1LL << 30 : 0;
-		if (!m || end[1] || v > hi / m)
-			goto bad;
-		v *= m;
-		end++;
-	}
-	if (*end || v < lo || v > hi)
-		goto bad;
-	*out = v;
-	return 0;
-bad:
-	fprintf(stderr, "weir: %s: '%s' is not a whole number from %lld to %lld\n", opt, s ? s : "", lo, hi);
+	if (weir_parse_num(s, lo, hi, sized, out) == 0)
+		return 0;
+	fprintf(stderr, "weir: %s: %s\n", opt, weir_err_msg());
 	return -1;
 }
 

@@ -35,10 +35,12 @@
 #include <sys/stat.h>
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "sched/cpu.h"
 #include "shm/pool.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +93,7 @@ static struct {
 	bool authed, registered, stopping;
 	int exit_code;
 	uint32_t id, slots;
+	uint32_t first_core;	/* slot k on allowed CPU first_core + k */
 	int node;
 	struct weir_pool pool;
 	char pool_name[128];
@@ -359,7 +362,7 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 	j->dist.sub_slot = j->sub_slot;
 	j->dist.nsubtasks = (uint32_t)d->n_placements;
 	j->dist.nslots = tm.slots;
-	j->dist.first_cpu = tm.id * tm.slots;
+	j->dist.first_cpu = tm.first_core;
 	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llu", d->cluster_id ? d->cluster_id : "c",
 		 (unsigned long long)d->job_id);
 	j->dist.prepared = job_prepared;
@@ -588,41 +591,53 @@ static void on_signal(int sig)
 int weir_taskmanager_main(int argc, char **argv)
 {
 	const char *run_dir = NULL, *level = "info";
-	long id = -1, slots = 0, segments = 256, seg_size = 32768;
+	long long id = -1, slots = 0, segments = 256, seg_size = 32768, node = -1, first_core = -1, ready = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--run-dir") && v)
+		long long *num = !strcmp(a, "--id") ? &id : !strcmp(a, "--slots") ? &slots
+			       : !strcmp(a, "--segments") ? &segments : !strcmp(a, "--segment-size") ? &seg_size
+			       : !strcmp(a, "--numa-node") ? &node : !strcmp(a, "--first-core") ? &first_core
+			       : !strcmp(a, "--ready-fd") ? &ready : NULL;
+		long long lo = num == &slots || num == &segments ? 1 : num == &seg_size ? 4096 : 0;
+		long long hi = num == &id ? 255 : num == &slots ? 1024 : num == &segments ? 16777215
+			     : num == &seg_size ? 64 << 20 : num == &node ? 4095 : INT_MAX;
+		if (num && v) {
+			if (weir_parse_num(argv[++i], lo, hi, false, num) < 0) {
+				fprintf(stderr, "weir taskmanager: %s: %s\n", a, weir_err_msg());
+				return 2;
+			}
+		} else if (!strcmp(a, "--run-dir") && v) {
 			run_dir = argv[++i];
-		else if (!strcmp(a, "--id") && v)
-			id = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--slots") && v)
-			slots = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--segments") && v)
-			segments = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--segment-size") && v)
-			seg_size = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--ready-fd") && v)
-			tm.ready_fd = (int)strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--log-level") && v)
+		} else if (!strcmp(a, "--log-level") && v) {
 			level = argv[++i];
-		else {
+		} else {
 			fprintf(stderr, "weir taskmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
 		}
 	}
+	tm.ready_fd = (int)ready;
 	enum weir_log_level lv;
-	if (id < 0 || id > 255 || weir_log_parse_level(level, &lv) < 0 || segments < 1 || segments > (1 << 24)) {
-		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level, --segments)\n");
+	if (id < 0 || weir_log_parse_level(level, &lv) < 0) {
+		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level)\n");
 		return 2;
 	}
 	char role[32];
-	snprintf(role, sizeof(role), "taskmanager-%ld", id);
+	snprintf(role, sizeof(role), "taskmanager-%lld", id);
 	weir_log_init(role, lv);
 	tm.id = (uint32_t)id;
 	int cpus[1024];
+	if (node >= 0 && weir_cpu_bind_node((int)node) < 0) /* before any thread: they inherit it */
+		goto fail;
 	int ncpu = weir_cpu_allowed(cpus, 1024);
-	tm.node = weir_cpu_node(cpus[0]);
+	tm.node = node >= 0 ? (int)node : weir_cpu_node(cpus[0]);
 	tm.slots = slots > 0 ? (uint32_t)slots : (uint32_t)ncpu;
+	/* slot k runs on allowed CPU (first_core + k) mod the count: TaskManagers
+	 * sharing a node are given different first cores by cluster start */
+	tm.first_core = first_core >= 0 ? (uint32_t)first_core : tm.id * tm.slots;
+	char corelist[128] = "";
+	for (uint32_t k = 0, l = 0; k < tm.slots && l < sizeof(corelist) - 16; k++)
+		l += (uint32_t)snprintf(corelist + l, sizeof(corelist) - l, k ? ",%d" : "%d",
+					cpus[(tm.first_core + k) % (uint32_t)ncpu]);
 	weir_rundir_init(&tm.rd, run_dir);
 	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
 	tm.next_rid = 1; /* 1 is the registration's */
@@ -683,8 +698,10 @@ int weir_taskmanager_main(int argc, char **argv)
 	 * expects one every 100 ms */
 	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
 	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
-	weir_log(WEIR_LOG_INFO, "pool %s: %u x %u bytes on NUMA node %d; %u slots; connecting to the jobmanager at %s:%s",
-		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.slots, addr, colon + 1);
+	weir_log(WEIR_LOG_INFO,
+		 "pool %s: %u x %u bytes on NUMA node %d%s; %u slots on cores %s; connecting to the jobmanager at %s:%s",
+		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)",
+		 tm.slots, corelist, addr, colon + 1);
 	weir_loop_run(tm.loop);
 	for (int i = 0; i < MAX_TM_JOBS; i++) /* stopping with jobs: abort them, wait for their threads */
 		if (tm.jobs[i]) {

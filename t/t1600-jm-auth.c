@@ -5,7 +5,10 @@
  * still works afterwards, and the JobManager stays up. Then that client's
  * bad uploads (a first chunk not at offset 0, bytes that do not match
  * their digest, a submission of an object never uploaded) are refused
- * with nothing stored, and a good one is stored under its digest. */
+ * with nothing stored, and a good one is stored under its digest. Last,
+ * an authenticated TaskManager registering with pid 0 or 1 or with 0
+ * slots is refused (cluster stop signals that pid: kill(0) would hit its
+ * own process group) and never listed. */
 #include "tap.h"
 #include "engine/ctlio.h"
 #include "base/err.h"
@@ -322,6 +325,47 @@ int main(int argc, char **argv)
 		uint64_t size = 0;
 		long got = weir_obj_read(objdir, sha, (1u << 20) + 2, back, sizeof(back), &size);
 		ok(got == 8 && size == sizeof(obj) && !memcmp(back, obj + (1u << 20) + 2, 8), "with its bytes");
+	}
+	/* 6. registrations cluster stop could not signal safely */
+	{
+		static const struct { uint32_t pid, slots; } bad_regs[] = { { 0, 2 }, { 1, 2 }, { 4242, 0 }, { 0x80000000u, 2 } };
+		int refused = 0;
+		for (size_t k = 0; k < sizeof(bad_regs) / sizeof(bad_regs[0]); k++) {
+			struct weir_ctl_client *tc;
+			if (weir_ctl_client_open_as(&tc, &good, "fake taskmanager", WEIR__CTL__ROLE__ROLE_TASKMANAGER) < 0) {
+				diag("fake taskmanager: %s", weir_err_msg());
+				continue;
+			}
+			Weir__Ctl__PoolInfo pi = WEIR__CTL__POOL_INFO__INIT;
+			pi.name = "";
+			pi.numa_node = -1;
+			Weir__Ctl__RegisterTaskManager rg = WEIR__CTL__REGISTER_TASK_MANAGER__INIT;
+			rg.tm_id = 7;
+			rg.host = "fake";
+			rg.pid = bad_regs[k].pid;
+			rg.slots = bad_regs[k].slots;
+			rg.numa_node = -1;
+			rg.pool = &pi;
+			weir_msg rm = WEIR__CTL__ENVELOPE__INIT;
+			rm.body_case = WEIR__CTL__ENVELOPE__BODY_REGISTER_TM;
+			rm.register_tm = &rg;
+			weir_err_clear();
+			if (weir_ctl_client_call(tc, &rm, &rep, 5000) < 0 && strstr(weir_err_msg(), "its pid (2 or more)"))
+				refused++;
+			else
+				diag("pid %u, %u slots: %s", bad_regs[k].pid, bad_regs[k].slots, weir_err_msg());
+			if (rep)
+				weir_ctl_free(rep);
+			rep = NULL;
+			weir_ctl_client_close(tc);
+		}
+		is_int(refused, 4, "registrations with pid 0, pid 1, pid 2^31 or 0 slots are refused");
+		ok(weir_ctl_client_call(c, &m, &rep, 5000) == 0 && rep &&
+			   rep->body_case == WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS && rep->cluster_status->n_taskmanagers == 0,
+		   "and none of them is listed");
+		if (rep)
+			weir_ctl_free(rep);
+		rep = NULL;
 	}
 	Weir__Ctl__Stop st = WEIR__CTL__STOP__INIT;
 	weir_msg sm = WEIR__CTL__ENVELOPE__INIT;

@@ -34,6 +34,22 @@ check 'two pools in /dev/shm, mode 0600' test "$(shm_count)" -eq 2
 run_weir cluster status
 check 'status lists 2 taskmanagers and 4 slots' grep -q '2 taskmanagers, 4 slots' "$T/out"
 expect 1 'already running' 'a second start in the same folder is refused' -- cluster start
+# each TaskManager is started for a NUMA node: its process may use only that
+# node's CPUs (so its pinned slots stay there) and its pool is bound there
+run_weir cluster status
+node0=$(sed -n 's/.*taskmanager 0 .*NUMA node \(-\?[0-9]*\).*/\1/p' "$T/out")
+check "status names taskmanager 0's NUMA node ($node0)" test -n "$node0"
+tm0pid=$(sed -n 's/.*taskmanager 0 *pid \([0-9]*\).*/\1/p' "$T/out")
+want=$(cat "/sys/devices/system/node/node${node0:-0}/cpulist" 2>/dev/null || echo "0-$(( $(nproc) - 1 ))")
+got=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$tm0pid/status" 2>/dev/null)
+check "taskmanager 0 runs on the CPUs of node $node0 ($got; the node has $want)" test -n "$got" -a "$got" = "$want"
+check 'its log names the node and the cores of its slots' grep -Eq "on NUMA node ${node0:-0}; 2 slots on cores [0-9]+,[0-9]+" "$WEIR_RUN_DIR/taskmanager-0.log"
+expect 1 'NUMA node 4095 has no CPU this process may use \(nodes with usable CPUs:' \
+	'a taskmanager for a node without usable CPUs is refused, naming the nodes' -- taskmanager --id 9 --numa-node 4095
+expect 1 "shared memory '/dev/shm/weir-[0-9a-f]+-tm0-pool' is in use by a live process" \
+	'a second taskmanager 0 is refused: its pool name is taken by the live one' -- taskmanager --id 0 --slots 1
+expect 2 "--numa-node: 'one' is not a whole number" 'a taskmanager with a bad --numa-node is refused' -- \
+	taskmanager --id 9 --numa-node one
 
 # hostile bytes at the control port: each connection closes, the JM stays
 for payload in 'garbage garbage garbage' $'\xff\xff\xff\x7f\x01\x00\x01\x00' $'\x10\x00\x00\x00\x01\x00\x01\x00abc'; do
