@@ -685,3 +685,64 @@ weir_stream *weir_co_process(weir_stream *a, weir_stream *b, const char *name, w
 	n->arg = arg;
 	return weir_env_stream(a->env, n);
 }
+
+/* ---- snapshots (engine/runtime.c's subtask format) ------------------------ */
+
+/* The key group of a composite key: that of the user key inside it. */
+static uint32_t ck_group(const uint8_t *ck, uint32_t n, const struct weir_kg_map *m)
+{
+	uint16_t klen = 0;
+	if (n >= 4)
+		memcpy(&klen, ck + 2, 2);
+	if ((uint32_t)klen + 4 > n)
+		klen = 0;
+	return weir_key_group(m, weir_key_hash(ck + 4, klen));
+}
+
+void keyed_snapshot(const struct keyed *k, struct snapbuf *b, const struct weir_kg_map *m)
+{
+	weir_kv_snapshot(&k->kv, b, m, true);
+	uint64_t n = 0;
+	for (int d = 0; d < 2; d++)
+		n += k->heap[d].n;
+	snap_u64(b, n);
+	for (int d = 0; d < 2; d++)
+		for (uint32_t i = 0; i < k->heap[d].n; i++) {
+			const struct keyed_timer *t = &k->heap[d].v[i];
+			const uint8_t *ck = timer_ck(t);
+			snap_u32(b, ck_group(ck, t->cklen, m));
+			snap_u32(b, (uint32_t)d | (t->dedup ? 0x100u : 0));
+			snap_u32(b, t->cklen);
+			snap_u32(b, 0);
+			snap_i64(b, t->time);
+			snap_u64(b, t->seq);
+			snap_put(b, ck, t->cklen);
+		}
+}
+
+int keyed_restore(struct keyed *k, struct snapreader *r, const struct weir_kg_map *m, uint32_t kg_lo, uint32_t kg_hi)
+{
+	if (weir_kv_restore(&k->kv, r, kg_lo, kg_hi) < 0)
+		return -1;
+	uint64_t n = snap_get_u64(r);
+	for (uint64_t i = 0; i < n && !r->bad; i++) {
+		uint32_t kg = snap_get_u32(r), flags = snap_get_u32(r), cklen = snap_get_u32(r);
+		snap_get_u32(r);
+		int64_t time = (int64_t)snap_get_u64(r);
+		uint64_t seq = snap_get_u64(r);
+		const uint8_t *ck = snap_take(r, cklen);
+		if (!ck || (flags & 0xffu) > 1)
+			return -1;
+		if (kg < kg_lo || kg >= kg_hi)
+			continue;
+		if (ck_group(ck, cklen, m) != kg)
+			return -1;
+		uint64_t saved = k->seq;
+		k->seq = seq; /* the same order among timers of one time */
+		int rc = push(k, (enum weir_time_domain)(flags & 0xffu), time, ck, cklen, (flags & 0x100u) != 0);
+		k->seq = seq + 1 > saved ? seq + 1 : saved;
+		if (rc < 0)
+			return -1;
+	}
+	return r->bad ? -1 : 0;
+}

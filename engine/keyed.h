@@ -26,6 +26,8 @@
 #ifndef WEIR_ENGINE_KEYED_H
 #define WEIR_ENGINE_KEYED_H
 
+#include "engine/keygroup.h"
+#include "engine/snapshot.h"
 #include "engine/state.h"
 
 #include <weir/weir.h>
@@ -110,6 +112,14 @@ int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t
 
 /* Build a keyed operator node on one or two keyed streams (env.c). */
 struct node *weir_keyed_node(weir_stream *a, weir_stream *b, const char *name, const struct keyed_impl *impl);
+
+/* Snapshot: the table's entries (weir_kv_snapshot) then every pending
+ * timer, each tagged with its key group. */
+void keyed_snapshot(const struct keyed *k, struct snapbuf *b, const struct weir_kg_map *m);
+/* Restore what keyed_snapshot wrote, keeping only key groups in
+ * [kg_lo, kg_hi) (a subtask's share after rescaling). 0, or -1 when the
+ * bytes are malformed or memory ran out. */
+int keyed_restore(struct keyed *k, struct snapreader *r, const struct weir_kg_map *m, uint32_t kg_lo, uint32_t kg_hi);
 
 /* a + b, saturated at the int64 ends (times plus lateness, gaps, bounds) */
 static inline int64_t sat_add(int64_t a, int64_t b)

@@ -1,5 +1,7 @@
 /* engine/state.c - see state.h. */
 #include "engine/state.h"
+#include "engine/keygroup.h"
+#include "engine/snapshot.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -187,4 +189,49 @@ void weir_kv_del(struct weir_kv *kv, struct kv_slot *s)
 	}
 	memset(&kv->slots[i], 0, sizeof(kv->slots[i]));
 	kv->count--;
+}
+
+void weir_kv_snapshot(const struct weir_kv *kv, struct snapbuf *b, const struct weir_kg_map *m, bool composite)
+{
+	snap_u64(b, kv->count);
+	for (uint32_t i = 0; i < kv->cap; i++) {
+		const struct kv_slot *s = &kv->slots[i];
+		if (!s->hash)
+			continue;
+		const uint8_t *key = weir_kv_key(s);
+		uint32_t ulen = s->klen;
+		const uint8_t *ukey = key;
+		if (composite) { /* [state][nslen][u16 klen][key][ns] */
+			uint16_t k16 = 0;
+			if (s->klen >= 4)
+				memcpy(&k16, key + 2, 2);
+			ukey = key + 4;
+			ulen = (uint32_t)k16 + 4 <= s->klen ? k16 : 0;
+		}
+		snap_u32(b, weir_key_group(m, weir_key_hash(ukey, ulen)));
+		snap_u32(b, s->klen);
+		snap_u32(b, s->vlen);
+		snap_u32(b, 0);
+		snap_i64(b, s->aux);
+		snap_put(b, key, s->klen);
+		snap_put(b, weir_kv_val((struct kv_slot *)s), s->vlen);
+	}
+}
+
+int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi)
+{
+	uint64_t n = snap_get_u64(r);
+	for (uint64_t i = 0; i < n && !r->bad; i++) {
+		uint32_t kg = snap_get_u32(r), klen = snap_get_u32(r), vlen = snap_get_u32(r);
+		snap_get_u32(r);
+		int64_t aux = (int64_t)snap_get_u64(r);
+		const void *key = snap_take(r, klen), *val = snap_take(r, vlen);
+		if (!key || !val)
+			return -1;
+		if (kg < kg_lo || kg >= kg_hi)
+			continue;
+		if (weir_kv_put(kv, weir_key_hash(key, klen), key, klen, val, vlen, aux) < 0)
+			return -1;
+	}
+	return r->bad ? -1 : 0;
 }

@@ -74,4 +74,18 @@ int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t kle
 /* Remove a slot weir_kv_get returned. */
 void weir_kv_del(struct weir_kv *kv, struct kv_slot *slot);
 
+/*
+ * Snapshot: [u64 count] then per entry
+ *     [u32 key group][u32 klen][u32 vlen][u32 0][i64 aux][key][value]
+ * The key group is that of the key itself, or (composite) of the user key
+ * inside a keyed operator's composite key (engine/keyed.h).
+ */
+struct snapbuf;
+struct snapreader;
+struct weir_kg_map;
+void weir_kv_snapshot(const struct weir_kv *kv, struct snapbuf *b, const struct weir_kg_map *m, bool composite);
+/* Put back the entries of key groups [kg_lo, kg_hi). 0, or -1 when the
+ * bytes are malformed or memory ran out. */
+int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi);
+
 #endif

@@ -1,0 +1,88 @@
+/* engine/snapshot.c - snapshot buffers and seals; see snapshot.h. */
+#include "engine/snapshot.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <stdlib.h>
+
+static const char seal_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'E', 'A', 'L' };
+
+void *snap_room(struct snapbuf *b, size_t n)
+{
+	if (b->oom)
+		return NULL;
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap - b->len < n) {
+			if (cap > SIZE_MAX / 2) {
+				b->oom = true;
+				return NULL;
+			}
+			cap *= 2;
+		}
+		uint8_t *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	void *q = b->p + b->len;
+	b->len += n;
+	return q;
+}
+
+void snap_put(struct snapbuf *b, const void *p, size_t n)
+{
+	void *q = snap_room(b, n);
+	if (q && n)
+		memcpy(q, p, n);
+}
+
+void snap_free(struct snapbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+uint64_t weir_snap_sum(const void *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
+int weir_snap_seal(struct snapbuf *b)
+{
+	if (b->oom)
+		return -1;
+	uint64_t sum = XXH3_64bits(b->p, b->len), len = b->len;
+	snap_u64(b, sum);
+	snap_u64(b, len);
+	snap_put(b, seal_magic, 8);
+	return b->oom ? -1 : 0;
+}
+
+long weir_snap_unseal(const uint8_t *p, size_t len, const char **why)
+{
+	if (len < 24) {
+		*why = "truncated (shorter than its footer)";
+		return -1;
+	}
+	uint64_t sum, n;
+	memcpy(&sum, p + len - 24, 8);
+	memcpy(&n, p + len - 16, 8);
+	if (memcmp(p + len - 8, seal_magic, 8)) {
+		*why = "no footer at its end (truncated, or bytes appended)";
+		return -1;
+	}
+	if (n != len - 24) {
+		*why = "its length differs from the one its footer records";
+		return -1;
+	}
+	if (XXH3_64bits(p, (size_t)n) != sum) {
+		*why = "checksum mismatch (a damaged byte)";
+		return -1;
+	}
+	return (long)n;
+}

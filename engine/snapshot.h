@@ -1,0 +1,87 @@
+/*
+ * engine/snapshot.h - the bytes of a snapshot: a growable buffer to write
+ * them, a bounds-checked reader, and the seal every checkpoint file ends
+ * with.
+ *
+ * A sealed buffer ends in a 24-byte footer:
+ *     [u64 XXH3-64 of every byte before the footer][u64 length of those bytes]["WEIRSEAL"]
+ * so a flipped bit anywhere, a truncation or an appended tail is caught
+ * before a byte of it is used (weir_snap_unseal). Integers are written in
+ * the machine's byte order: checkpoints are read back on the same kind of
+ * host (the header's magic word also tells a foreign byte order apart).
+ *
+ * Threads: a buffer or reader belongs to one thread.
+ */
+#ifndef WEIR_ENGINE_SNAPSHOT_H
+#define WEIR_ENGINE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct snapbuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;		/* a write failed: the buffer is incomplete */
+};
+
+void snap_put(struct snapbuf *b, const void *p, size_t n);
+static inline void snap_u32(struct snapbuf *b, uint32_t v) { snap_put(b, &v, 4); }
+static inline void snap_u64(struct snapbuf *b, uint64_t v) { snap_put(b, &v, 8); }
+static inline void snap_i64(struct snapbuf *b, int64_t v) { snap_put(b, &v, 8); }
+/* Reserve n bytes at the end; their address (NULL when out of memory).
+ * Valid until the next write. */
+void *snap_room(struct snapbuf *b, size_t n);
+void snap_free(struct snapbuf *b);
+
+/* Append the footer. 0, or -1 when the buffer is incomplete (oom). */
+int weir_snap_seal(struct snapbuf *b);
+/* Check a sealed buffer; the length of what precedes the footer, or -1
+ * with *why saying what is wrong (truncated, checksum, trailing bytes). */
+long weir_snap_unseal(const uint8_t *p, size_t len, const char **why);
+/* The XXH3-64 of n bytes (what the metadata records per file). */
+uint64_t weir_snap_sum(const void *p, size_t n);
+
+struct snapreader {
+	const uint8_t *p;
+	size_t len, off;
+	bool bad;		/* a read went past the end: everything read is suspect */
+};
+
+static inline void snapreader_init(struct snapreader *r, const void *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->off = 0;
+	r->bad = false;
+}
+/* The next n bytes (in place), or NULL (and r->bad) when fewer are left. */
+static inline const void *snap_take(struct snapreader *r, size_t n)
+{
+	if (r->bad || n > r->len - r->off) {
+		r->bad = true;
+		return NULL;
+	}
+	const void *q = r->p + r->off;
+	r->off += n;
+	return q;
+}
+static inline uint32_t snap_get_u32(struct snapreader *r)
+{
+	uint32_t v = 0;
+	const void *q = snap_take(r, 4);
+	if (q)
+		memcpy(&v, q, 4);
+	return v;
+}
+static inline uint64_t snap_get_u64(struct snapreader *r)
+{
+	uint64_t v = 0;
+	const void *q = snap_take(r, 8);
+	if (q)
+		memcpy(&v, q, 8);
+	return v;
+}
+
+#endif
