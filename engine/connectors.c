@@ -8,7 +8,9 @@
  * folder fails `weir local` before anything runs.
  */
 #include "engine/runtime.h"
+#include "engine/snapshot.h"
 #include "base/err.h"
+#include "base/failpoint.h"
 
 #include <dirent.h>
 #include <endian.h>
@@ -224,6 +226,46 @@ static int file_source_poll(weir_ctx *ctx)
 	return WEIR_SOURCE_MORE;
 }
 
+/* Position: [u32 file][u32 skip_first][i64 offset of the next unread
+ * byte]; after the end (closed), file = the number of files. */
+static int file_source_snapshot(weir_ctx *ctx, struct snapbuf *b, uint64_t id)
+{
+	(void)id;
+	struct file_reader *r = weir_ctx_state(ctx);
+	struct file_source *fs = weir_ctx_arg(ctx);
+	snap_u32(b, r ? (uint32_t)r->file : (uint32_t)fs->nfiles);
+	snap_u32(b, r ? r->skip_first : 0);
+	snap_i64(b, r ? (int64_t)(r->buf_off + (off_t)r->lo) : 0);
+	return 0;
+}
+
+static int file_source_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id)
+{
+	(void)id;
+	struct file_reader *r = weir_ctx_state(ctx);
+	struct file_source *fs = weir_ctx_arg(ctx);
+	if (!p)
+		return 0;
+	struct snapreader sr;
+	snapreader_init(&sr, p, n);
+	uint32_t file = snap_get_u32(&sr), skip = snap_get_u32(&sr);
+	int64_t off = (int64_t)snap_get_u64(&sr);
+	if (sr.bad || sr.off != n || file > (uint32_t)fs->nfiles || off < 0)
+		return weir_err_set("file source: a malformed position");
+	r->file = (int)file - 1; /* file_open_next moves on to `file` */
+	if (file_open_next(ctx, r) < 0)
+		return -1;
+	if (r->fd < 0)
+		return 0; /* past the last file: the source ends at once */
+	r->buf_off = (off_t)off;
+	r->skip_first = skip != 0;
+	r->lo = r->hi = 0;
+	r->eof = false;
+	if (lseek(r->fd, r->buf_off, SEEK_SET) < 0)
+		return weir_err_errno(errno, "seek '%s'", fs->files[r->file]);
+	return 0;
+}
+
 weir_stream *weir_source_file(weir_env *env, const char *path)
 {
 	if (!env)
@@ -290,6 +332,8 @@ weir_stream *weir_source_file(weir_env *env, const char *path)
 	n->open = file_source_open;
 	n->close = file_source_close;
 	n->hooks.free_arg = file_source_free;
+	n->hooks.snapshot = file_source_snapshot;
+	n->hooks.restore = file_source_restore;
 	return weir_env_stream(env, n);
 fail:
 	file_source_free(fs);
@@ -357,6 +401,30 @@ static int seq_poll(weir_ctx *ctx)
 	return WEIR_SOURCE_MORE;
 }
 
+/* Position: [u64 next]; after the end (closed), UINT64_MAX. */
+static int seq_snapshot(weir_ctx *ctx, struct snapbuf *b, uint64_t id)
+{
+	(void)id;
+	struct seq_state *st = weir_ctx_state(ctx);
+	snap_u64(b, st ? st->next : UINT64_MAX);
+	return 0;
+}
+
+static int seq_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id)
+{
+	(void)id;
+	struct seq_state *st = weir_ctx_state(ctx);
+	if (!p)
+		return 0;
+	struct snapreader sr;
+	snapreader_init(&sr, p, n);
+	uint64_t next = snap_get_u64(&sr);
+	if (sr.bad || sr.off != n)
+		return weir_err_set("sequence source: a malformed position");
+	st->next = next;
+	return 0;
+}
+
 weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
 {
 	if (!env)
@@ -384,6 +452,8 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
 	n->open = seq_open;
 	n->close = seq_close;
 	n->hooks.free_arg = free;
+	n->hooks.snapshot = seq_snapshot;
+	n->hooks.restore = seq_restore;
 	return weir_env_stream(env, n);
 }
 
@@ -393,6 +463,14 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
  * Each subtask writes `.part-<i>.inprogress` in the folder; the job's
  * commit renames it to `part-<i>` (after fsync), its abort unlinks it. A
  * reader of the folder thus sees either finished parts or nothing.
+ *
+ * With checkpoints, output is committed per checkpoint (two-phase commit):
+ * at checkpoint n's barrier the in-progress file is fsync'ed and renamed
+ * `.part-<i>-<n>.pending` (pre-commit; the snapshot lists it), and when n
+ * completes it becomes `part-<i>-<n>`. A restore from n commits what n's
+ * snapshot lists (again, harmlessly, if that was done already) and deletes
+ * every other pending and in-progress file of the subtask: output after
+ * the checkpoint is written again by the restored job, never twice.
  */
 struct file_sink {
 	char *dir;
@@ -401,6 +479,11 @@ struct file_sink {
 struct part_writer {
 	int fd;
 	bool committed;
+	bool ck;		/* checkpointing: committed per checkpoint */
+	int index;
+	uint64_t written;	/* bytes in the in-progress file */
+	uint64_t *pending;	/* pre-committed checkpoints, oldest first */
+	int npending, cappending;
 	char tmp[4096];
 	char final[4096];
 	char *buf;
@@ -447,6 +530,7 @@ static int part_flush(weir_ctx *ctx, struct part_writer *w)
 			return weir_fail(ctx, "write '%s': %s", w->tmp, strerror(errno));
 		off += (size_t)n;
 	}
+	w->written += w->used;
 	w->used = 0;
 	return 0;
 }
@@ -465,6 +549,8 @@ static int file_sink_open(weir_ctx *ctx)
 	if (mkdir_p(fs->dir) < 0)
 		return weir_fail(ctx, "output folder '%s': %s", fs->dir, strerror(errno));
 	int i = weir_ctx_subtask(ctx);
+	w->index = i;
+	w->ck = ctx->st->job->ck_on;
 	snprintf(w->tmp, sizeof(w->tmp), "%s/.part-%d.inprogress", fs->dir, i);
 	snprintf(w->final, sizeof(w->final), "%s/part-%d", fs->dir, i);
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -512,6 +598,10 @@ static int file_sink_close(weir_ctx *ctx)
 	return 0;
 }
 
+static void sink_name(const struct file_sink *fs, int i, uint64_t id, bool pending, char *out, size_t n);
+static void fsync_path(const char *dir);
+static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id);
+
 static int file_sink_commit(weir_ctx *ctx)
 {
 	struct part_writer *w = weir_ctx_state(ctx);
@@ -520,6 +610,23 @@ static int file_sink_commit(weir_ctx *ctx)
 		return 0;
 	if (w->committed)
 		return 0;
+	if (w->ck) { /* the end: every pre-committed file, then whatever is left */
+		for (int k = 0; k < w->npending; k++)
+			if (sink_commit_one(fs, w->index, w->pending[k]) < 0)
+				return -1;
+		w->npending = 0;
+		if (w->written) {
+			char to[4200];
+			sink_name(fs, w->index, ctx->st->ck_last + 1, false, to, sizeof(to));
+			if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+				return weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, to);
+		} else {
+			unlink(w->tmp);
+		}
+		w->committed = true;
+		fsync_path(fs->dir);
+		return 0;
+	}
 	/* Never replace a part file someone put there since the job was built
 	 * (the abort would then delete theirs). */
 	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_NOREPLACE) < 0)
@@ -534,6 +641,148 @@ static int file_sink_commit(weir_ctx *ctx)
 	return 0;
 }
 
+/* ---- the file sink's two-phase commit (checkpoints) ---- */
+
+static void sink_name(const struct file_sink *fs, int i, uint64_t id, bool pending, char *out, size_t n)
+{
+	snprintf(out, n, pending ? "%s/.part-%d-%llu.pending" : "%s/part-%d-%llu", fs->dir, i, (unsigned long long)id);
+}
+
+static void fsync_path(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
+/* Publish pre-committed checkpoint id's file; done already is fine (a
+ * restore repeats the commits its checkpoint covers). */
+static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id)
+{
+	char from[4200], to[4200];
+	sink_name(fs, i, id, true, from, sizeof(from));
+	sink_name(fs, i, id, false, to, sizeof(to));
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	int e = errno;
+	if (e == ENOENT && access(to, F_OK) == 0)
+		return 0; /* committed before */
+	if (e == EEXIST && access(from, F_OK) == 0) /* both: the commit ran, the old name stayed */
+		return unlink(from) == 0 ? 0 : weir_err_errno(errno, "unlink '%s'", from);
+	return weir_err_errno(e, "commit '%s' as '%s'", from, to);
+}
+
+/* Pre-commit: the in-progress file, when it holds anything, becomes the
+ * pending file of id, durably; a new in-progress file follows. */
+static int sink_precommit(weir_ctx *ctx, struct part_writer *w, uint64_t id)
+{
+	struct file_sink *fs = weir_ctx_arg(ctx);
+	if (w->used && part_flush(ctx, w) < 0)
+		return -1;
+	if (!w->written)
+		return 0;
+	if (w->fd >= 0 && fsync(w->fd) < 0)
+		return weir_fail(ctx, "fsync '%s': %s", w->tmp, strerror(errno));
+	char to[4200];
+	sink_name(fs, w->index, id, true, to, sizeof(to));
+	if (rename(w->tmp, to) < 0)
+		return weir_fail(ctx, "pre-commit '%s': %s", w->tmp, strerror(errno));
+	if (w->npending == w->cappending) {
+		int cap = w->cappending ? w->cappending * 2 : 8;
+		uint64_t *p = realloc(w->pending, sizeof(uint64_t) * (size_t)cap);
+		if (!p)
+			return weir_fail(ctx, "out of memory");
+		w->pending = p;
+		w->cappending = cap;
+	}
+	w->pending[w->npending++] = id;
+	w->written = 0;
+	if (w->fd >= 0) { /* still running: a fresh in-progress file */
+		close(w->fd);
+		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (w->fd < 0)
+			return weir_fail(ctx, "create '%s': %s", w->tmp, strerror(errno));
+	}
+	return 0;
+}
+
+/* [u32 n][u64 pending id] x n */
+static int file_sink_snapshot(weir_ctx *ctx, struct snapbuf *b, uint64_t id)
+{
+	struct part_writer *w = weir_ctx_state(ctx);
+	if (weir_failpoint("sink.precommit") < 0)
+		return weir_fail(ctx, "%s", weir_err_msg());
+	/* id 0: the snapshot at the end, for checkpoints after the last one
+	 * this subtask saw; the next one commits its file */
+	if (sink_precommit(ctx, w, id ? id : ctx->st->ck_last + 1) < 0)
+		return -1;
+	snap_u32(b, (uint32_t)w->npending);
+	for (int k = 0; k < w->npending; k++)
+		snap_u64(b, w->pending[k]);
+	return 0;
+}
+
+static int file_sink_notify(weir_ctx *ctx, uint64_t id)
+{
+	struct part_writer *w = weir_ctx_state(ctx);
+	struct file_sink *fs = weir_ctx_arg(ctx);
+	int k = 0;
+	while (k < w->npending && w->pending[k] <= id)
+		k++;
+	if (!k)
+		return 0;
+	if (weir_failpoint("sink.commit") < 0)
+		return -1;
+	for (int j = 0; j < k; j++)
+		if (sink_commit_one(fs, w->index, w->pending[j]) < 0)
+			return -1;
+	memmove(w->pending, w->pending + k, sizeof(uint64_t) * (size_t)(w->npending - k));
+	w->npending -= k;
+	fsync_path(fs->dir);
+	if (weir_failpoint("sink.committed") < 0) /* published; a crash here makes a restore commit again */
+		return -1;
+	return 0;
+}
+
+static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id)
+{
+	(void)id;
+	struct part_writer *w = weir_ctx_state(ctx);
+	struct file_sink *fs = weir_ctx_arg(ctx);
+	if (p) { /* what the checkpoint covers is published: finish its commits */
+		struct snapreader sr;
+		snapreader_init(&sr, p, n);
+		uint32_t np = snap_get_u32(&sr);
+		for (uint32_t k = 0; k < np && !sr.bad; k++) {
+			uint64_t pid = snap_get_u64(&sr);
+			if (!sr.bad && sink_commit_one(fs, w->index, pid) < 0)
+				return -1;
+		}
+		if (sr.bad || sr.off != n)
+			return weir_err_set("file sink: a malformed snapshot");
+	}
+	/* everything else of this subtask's that is not committed came after
+	 * the checkpoint: the restored job writes it again */
+	DIR *d = opendir(fs->dir);
+	if (!d)
+		return weir_err_errno(errno, "output folder '%s'", fs->dir);
+	char prefix[32], path[4400];
+	int pl = snprintf(prefix, sizeof(prefix), ".part-%d-", w->index);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (!strncmp(e->d_name, prefix, (size_t)pl) && l > 8 && !strcmp(e->d_name + l - 8, ".pending")) {
+			snprintf(path, sizeof(path), "%s/%s", fs->dir, e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+	fsync_path(fs->dir);
+	return 0;
+}
+
 static void part_free(weir_ctx *ctx)
 {
 	struct part_writer *w = weir_ctx_state(ctx);
@@ -542,6 +791,7 @@ static void part_free(weir_ctx *ctx)
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->buf);
+	free(w->pending);
 	free(w);
 	weir_ctx_set_state(ctx, NULL);
 }
@@ -554,11 +804,32 @@ static void file_sink_abort(weir_ctx *ctx)
 	struct part_writer *w = weir_ctx_state(ctx);
 	if (!w)
 		return;
-	if (w->committed)
+	if (w->ck) /* pre-committed files wait for the restore to sort them */
+		unlink(w->tmp);
+	else if (w->committed)
 		unlink(w->final);
 	else if (w->tmp[0])
 		unlink(w->tmp);
 	part_free(ctx);
+}
+
+/* A new run never mixes its output with parts already there; a restored
+ * one finds its own committed parts there, by design. */
+static int file_sink_check(void *arg, bool restoring)
+{
+	const struct file_sink *fs = arg;
+	DIR *d = opendir(fs->dir);
+	if (!d)
+		return errno == ENOENT ? 0 : weir_err_errno(errno, "file sink: output folder '%s'", fs->dir);
+	struct dirent *de;
+	bool parts = false;
+	while ((de = readdir(d)))
+		parts |= !strncmp(de->d_name, "part-", 5);
+	closedir(d);
+	if (parts && !restoring)
+		return weir_err_set("file sink: '%s' already holds part files; remove them or choose another folder",
+				    fs->dir);
+	return 0;
 }
 
 weir_stream *weir_sink_file(weir_stream *in, const char *dir)
@@ -569,23 +840,10 @@ weir_stream *weir_sink_file(weir_stream *in, const char *dir)
 	if (!dir || !*dir)
 		return weir_env_error(env, "file sink: no output folder given"), NULL;
 	struct stat st;
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return weir_env_error(env, "file sink: '%s' exists and is not a folder", dir), NULL;
-		DIR *d = opendir(dir);
-		if (!d)
-			return weir_env_error(env, "file sink: output folder '%s': %s", dir, strerror(errno)), NULL;
-		struct dirent *de;
-		bool parts = false;
-		while ((de = readdir(d)))
-			parts |= !strncmp(de->d_name, "part-", 5);
-		closedir(d);
-		if (parts)
-			return weir_env_error(env, "file sink: '%s' already holds part files; "
-					      "remove them or choose another folder", dir), NULL;
-	} else if (errno != ENOENT) {
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+		return weir_env_error(env, "file sink: '%s' exists and is not a folder", dir), NULL;
+	if (stat(dir, &st) < 0 && errno != ENOENT)
 		return weir_env_error(env, "file sink: output folder '%s': %s", dir, strerror(errno)), NULL;
-	}
 	for (int i = 0; i < env->nnodes; i++) {
 		struct node *o = env->nodes[i];
 		if (o->kind == OP_SINK && o->open == file_sink_open && !strcmp(((struct file_sink *)o->arg)->dir, dir))
@@ -610,6 +868,10 @@ weir_stream *weir_sink_file(weir_stream *in, const char *dir)
 	n->close = file_sink_close;
 	n->hooks.commit = file_sink_commit;
 	n->hooks.abort = file_sink_abort;
+	n->hooks.snapshot = file_sink_snapshot;
+	n->hooks.restore = file_sink_restore;
+	n->hooks.notify = file_sink_notify;
+	n->hooks.check = file_sink_check;
 	n->hooks.release = part_free;
 	n->hooks.free_arg = file_sink_free;
 	return weir_env_stream(env, n);

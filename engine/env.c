@@ -26,6 +26,11 @@ void weir_config_defaults(struct weir_config *c)
 	c->batch = 256;
 	c->max_parallelism = 128;
 	c->max_record = 64u << 20;
+	c->checkpoint_timeout_ms = 60000;
+	c->checkpoint_retain = 3;
+	c->checkpoint_dir = "checkpoints";
+	c->restart_attempts = 3;
+	c->restart_delay_ms = 100;
 	/* WEIR_CHANNELS=shm runs local jobs over shared-memory pools and
 	 * channels, the transport between processes (tests use it to run the
 	 * engine over both). */

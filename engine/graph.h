@@ -46,8 +46,22 @@ struct edge {
 	void *key_arg;
 };
 
+struct snapbuf;
+
 /* Engine-internal hooks of built-in operators (connectors). */
 struct op_hooks {
+	/* checkpoint id's barrier passes: append what the operator keeps for
+	 * itself (a source's position; a sink pre-commits its output and
+	 * lists it) to b. 0 or -1 (weir_fail'ed). */
+	int (*snapshot)(weir_ctx *ctx, struct snapbuf *b, uint64_t id);
+	/* After open, with checkpointing on: the bytes snapshot wrote (p NULL
+	 * when starting without state: clean up after an earlier attempt). */
+	int (*restore)(weir_ctx *ctx, const void *p, size_t n, uint64_t id);
+	/* checkpoint id completed: publish what it covers. 0 or -1. */
+	int (*notify)(weir_ctx *ctx, uint64_t id);
+	/* Once per run, before anything starts: may the job run? restoring:
+	 * it starts from a checkpoint. 0, or -1 with the trail set. */
+	int (*check)(void *arg, bool restoring);
 	int (*idle)(weir_ctx *ctx);		/* the subtask ran out of input */
 	int (*commit)(weir_ctx *ctx);		/* job succeeded: publish output */
 	void (*abort)(weir_ctx *ctx);		/* job failed: discard output, even if committed */
@@ -149,6 +163,16 @@ struct weir_config {
 	bool quiet;			/* no summary on stderr */
 	bool shm;			/* pool and channels in /dev/shm files, as between processes */
 	bool huge_pages;		/* shm: ask for transparent huge pages (falls back, with a warning) */
+	/* checkpoints (engine/checkpoint.h); interval 0: none */
+	uint32_t checkpoint_interval_ms;
+	uint32_t checkpoint_timeout_ms;	/* a checkpoint not complete by then is aborted */
+	uint32_t checkpoint_min_pause_ms;	/* from one's end to the next one's start */
+	uint32_t checkpoint_retain;	/* complete checkpoints kept */
+	bool at_least_once;		/* barriers do not block inputs (no alignment) */
+	const char *checkpoint_dir;	/* where each job's checkpoint folder goes */
+	const char *restore_from;	/* a job's checkpoint folder or one chk-<id> folder */
+	uint32_t restart_attempts;	/* restarts from the latest checkpoint after a failure */
+	uint32_t restart_delay_ms;
 };
 
 void weir_config_defaults(struct weir_config *c);

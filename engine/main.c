@@ -60,6 +60,18 @@ static const char usage[] =
 	"                          (also WEIR_CHANNELS=shm)\n"
 	"  --huge-pages            with --shm: transparent huge pages for the pool, when\n"
 	"                          /dev/shm allows them (else a warning, normal pages)\n"
+	"  --checkpoint-interval MS  take a checkpoint this often (none by default);\n"
+	"                          file sinks then commit per checkpoint (exactly once)\n"
+	"  --checkpoint-dir D      where the job's checkpoint folder goes (./checkpoints)\n"
+	"  --checkpoint-timeout MS abort a checkpoint not complete by then (60000)\n"
+	"  --checkpoint-min-pause MS  least time from one checkpoint's end to the next's start (0)\n"
+	"  --checkpoint-retain N   complete checkpoints kept (3)\n"
+	"  --at-least-once         barriers do not align inputs (records may repeat after a restore)\n"
+	"  --from-checkpoint P     start from the newest good checkpoint in P (a job's\n"
+	"                          checkpoint folder, or one chk-N folder in it)\n"
+	"  --restart-attempts N    after a failure, restart from the latest checkpoint\n"
+	"                          up to N times (3; with checkpoints only)\n"
+	"  --restart-delay MS      wait before each restart (100)\n"
 	"  -q, --quiet             no job summary on stderr\n";
 
 static volatile sig_atomic_t cancelled;
@@ -149,6 +161,36 @@ static int cmd_local(int argc, char **argv)
 		} else if (!strcmp(a, "--max-parallelism")) {
 			NUM(1, 32768, false);
 			cfg.max_parallelism = (uint32_t)v;
+		} else if (!strcmp(a, "--checkpoint-interval")) {
+			NUM(1, 24 * 3600 * 1000, false);
+			cfg.checkpoint_interval_ms = (uint32_t)v;
+		} else if (!strcmp(a, "--checkpoint-timeout")) {
+			NUM(1, 24 * 3600 * 1000, false);
+			cfg.checkpoint_timeout_ms = (uint32_t)v;
+		} else if (!strcmp(a, "--checkpoint-min-pause")) {
+			NUM(0, 24 * 3600 * 1000, false);
+			cfg.checkpoint_min_pause_ms = (uint32_t)v;
+		} else if (!strcmp(a, "--checkpoint-retain")) {
+			NUM(1, 1000, false);
+			cfg.checkpoint_retain = (uint32_t)v;
+		} else if (!strcmp(a, "--checkpoint-dir")) {
+			if (!val || !*val)
+				return usage_error("%s needs a folder%s", a, "");
+			cfg.checkpoint_dir = val;
+			i++;
+		} else if (!strcmp(a, "--from-checkpoint")) {
+			if (!val || !*val)
+				return usage_error("%s needs a folder%s", a, "");
+			cfg.restore_from = val;
+			i++;
+		} else if (!strcmp(a, "--at-least-once")) {
+			cfg.at_least_once = true;
+		} else if (!strcmp(a, "--restart-attempts")) {
+			NUM(0, 1000000, false);
+			cfg.restart_attempts = (uint32_t)v;
+		} else if (!strcmp(a, "--restart-delay")) {
+			NUM(0, 3600 * 1000, false);
+			cfg.restart_delay_ms = (uint32_t)v;
 		} else if (!strcmp(a, "--shm")) {
 			cfg.shm = true;
 		} else if (!strcmp(a, "--huge-pages")) {

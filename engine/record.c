@@ -191,7 +191,7 @@ int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint6
 		memcpy(&h, r->buf + r->off, sizeof(h));
 		r->off += WEIR_REC_HDR;
 		if (h.kind != WEIR_KIND_RECORD) {
-			if (h.kind > WEIR_KIND_IDLE || h.len != 0)
+			if (h.kind > WEIR_KIND_BARRIER || h.len != 0)
 				return weir_err_set("channel: unknown marker kind %u (length %u)", h.kind, h.len);
 			*code = WEIR_EV_MARKER + h.kind;
 			*val = (uint64_t)h.ts;

@@ -41,6 +41,7 @@ enum weir_rec_kind {
 	WEIR_KIND_RECORD = 0,
 	WEIR_KIND_WATERMARK = 1,	/* ts: the watermark */
 	WEIR_KIND_IDLE = 2,		/* the producer's stream is idle until its next record */
+	WEIR_KIND_BARRIER = 3,		/* ts: a checkpoint id (engine/ckrun.c) */
 };
 
 struct weir_writer {

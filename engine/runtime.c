@@ -23,12 +23,15 @@
  * every segment to the pool and checks that none is missing.
  */
 #include "engine/runtime.h"
+#include "engine/checkpoint.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/failpoint.h"
 #include "sched/cpu.h"
 
+#include <limits.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,7 +244,8 @@ static enum weir_step finish(struct subtask *st)
 		return WEIR_STEP_DONE;
 	for (int i = 0; i < st->nops && !st->failed; i++)
 		weir_op_close(st, &st->ops[i]);
-	if (st->failed || go_idle(st) < 0)
+	/* its state at its end stands in for it in later checkpoints */
+	if (st->failed || (st->job->ck_on && ck_snapshot(st, 0, true) < 0) || go_idle(st) < 0)
 		return WEIR_STEP_DONE;
 	for (int i = 0; i < st->nout; i++)
 		for (int k = 0; k < st->out[i].nw; k++)
@@ -253,12 +257,67 @@ static enum weir_step finish(struct subtask *st)
 	return WEIR_STEP_DONE;
 }
 
+/* Checkpoint id: snapshot the chain, then barrier id on every output
+ * (flushed, so it does not wait for the segment to fill). */
+static int barrier(struct subtask *st, uint64_t id)
+{
+	if (ck_snapshot(st, id, false) < 0)
+		return -1;
+	for (int i = 0; i < st->nout; i++)
+		for (int k = 0; k < st->out[i].nw; k++)
+			if (weir_writer_marker(&st->out[i].w[k], WEIR_KIND_BARRIER, (int64_t)id) < 0)
+				return weir_op_fail(st, NULL, "%s", weir_err_msg());
+	if (flush_all(st) < 0)
+		return -1;
+	if (st->is_source && weir_failpoint("checkpoint.barrier") < 0)
+		return weir_op_fail(st, NULL, "checkpoint %llu: %s", (unsigned long long)id, weir_err_msg());
+	return 0;
+}
+
+/* Alignment: has every input delivered barrier st->ck_aligning, or ended?
+ * Then snapshot, forward it and read every input again. */
+static int align_check(struct subtask *st)
+{
+	uint64_t id = st->ck_aligning;
+	if (!id)
+		return 0;
+	for (int i = 0; i < st->nin; i++)
+		if (!st->in[i].ended && st->in[i].barrier != id)
+			return 0;
+	st->ck_aligning = 0;
+	for (int i = 0; i < st->nin; i++)
+		st->in[i].blocked = false;
+	return barrier(st, id);
+}
+
+/* Barrier id arrived on input in. */
+static int on_barrier(struct subtask *st, struct input *in, uint64_t id)
+{
+	if (id <= st->ck_last || id < st->ck_aligning)
+		return 0; /* an old one (from before a restore, or overtaken) */
+	if (id > st->ck_aligning) {
+		/* a newer checkpoint started before this one aligned here: the
+		 * older one cannot complete any more; align the newer one */
+		for (int i = 0; i < st->nin; i++)
+			st->in[i].blocked = false;
+		st->ck_aligning = id;
+	}
+	in->barrier = id;
+	in->blocked = !st->job->cfg.at_least_once;
+	return align_check(st);
+}
+
 static enum weir_step step_source(struct subtask *st)
 {
 	struct opinst *src = &st->ops[0];
 	if (!outputs_ready(st)) {
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
+	}
+	if (st->job->ck_on) {
+		uint64_t trig = __atomic_load_n(&st->job->ck_trigger, __ATOMIC_ACQUIRE);
+		if (trig > st->ck_last && barrier(st, trig) < 0)
+			return WEIR_STEP_DONE;
 	}
 	src->ctx.idle_until = 0;
 	src->ctx.cur_ts = WEIR_TS_NONE;
@@ -301,7 +360,7 @@ static enum weir_step step_inputs(struct subtask *st)
 	bool progress = false, drained = true;
 	for (int k = 0; k < st->nin && budget; k++) {
 		struct input *in = &st->in[(st->rr_in + k) % st->nin];
-		if (in->ended)
+		if (in->ended || in->blocked)
 			continue;
 		while (budget) {
 			weir_rec rec;
@@ -322,12 +381,22 @@ static enum weir_step step_inputs(struct subtask *st)
 						in->wm = (int64_t)val;
 				} else if (code == WEIR_EV_MARKER + WEIR_KIND_IDLE) {
 					in->idle = true;
+				} else if (code == WEIR_EV_MARKER + WEIR_KIND_BARRIER) {
+					if (on_barrier(st, in, val) < 0)
+						return WEIR_STEP_DONE;
+					if (in->blocked)
+						break;
+					continue;
 				} else if (code == WEIR_EV_END) {
 					in->ended = true;
+					in->blocked = false;
 					st->nin_open--;
 					/* The producer is done with the channel: its
 					 * floating segments go home to the pool now. */
 					weir_chan_settle(in->ch);
+					/* an ended input's barrier never comes: it counts as arrived */
+					if (align_check(st) < 0)
+						return WEIR_STEP_DONE;
 				} else {
 					weir_op_fail(st, NULL, "input channel: unknown event %u", code);
 					return WEIR_STEP_DONE;
@@ -369,6 +438,13 @@ static enum weir_step step(struct weir_task *t)
 		for (int i = 0; i < st->nops; i++)
 			if (weir_op_open(st, &st->ops[i]) < 0)
 				return WEIR_STEP_DONE;
+		if (st->job->ck_on && ck_restore(st) < 0)
+			return WEIR_STEP_DONE;
+	}
+	if (st->job->ck_on) { /* a checkpoint completed: sinks publish what it covers */
+		uint64_t done = __atomic_load_n(&st->job->ck_complete, __ATOMIC_ACQUIRE);
+		if (done > st->ck_committed && ck_notify(st, done) < 0)
+			return WEIR_STEP_DONE;
 	}
 	enum weir_step r = st->is_source ? step_source(st) : step_inputs(st);
 	if (r == WEIR_STEP_IDLE && (st->task.wake_at == 0 || st->task.wake_at > weir_now_ns()))
@@ -888,12 +964,48 @@ static void print_summary(struct job *job, bool ok)
 	}
 }
 
-int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
+/* Give each subtask its snapshot from checkpoint m. 0, or -1 when one
+ * is missing (the graph or a parallelism changed). */
+static int assign_restore(struct job *job, const struct weir_ckpt_meta *m)
+{
+	for (int s = 0; s < job->nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		for (uint32_t i = 0; i < m->nfiles && !st->restore; i++)
+			if (m->files[i].vertex == (uint32_t)st->v->id && m->files[i].index == (uint32_t)st->index &&
+			    m->files[i].parallelism == (uint32_t)st->v->parallelism) {
+				st->restore = m->files[i].data;
+				st->restore_len = (size_t)m->files[i].size;
+			}
+		if (!st->restore)
+			return weir_err_set("checkpoint %llu holds no snapshot of '%s' subtask %d/%d (was the job's "
+					    "graph or parallelism different?)", (unsigned long long)m->id,
+					    job->env->nodes[st->v->nodes[0]]->name, st->index + 1, st->v->parallelism);
+	}
+	job->ck_restored = m->id;
+	job->ck_trigger = job->ck_complete = m->id;
+	return 0;
+}
+
+static int check_nodes(struct job *job, bool restoring)
+{
+	for (int n = 0; n < job->env->nnodes; n++) {
+		struct node *nd = job->env->nodes[n];
+		if (nd->hooks.check && nd->hooks.check(nd->arg, restoring) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One run of the job; with base, checkpoints go there, and from (when not
+ * NULL) is the checkpoint it starts from. */
+static int run_once(weir_env *env, const struct weir_config *cfg, bool print, const char *base,
+		    const struct weir_ckpt_meta *from)
 {
 	struct job job;
 	memset(&job, 0, sizeof(job));
 	job.env = env;
 	job.cfg = *cfg;
+	job.ck_on = base != NULL;
 	pthread_mutex_init(&job.lock, NULL);
 	struct link *links = NULL;
 	int nlinks = 0;
@@ -902,7 +1014,10 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 		pthread_mutex_destroy(&job.lock);
 		return -1;
 	}
-	if (deploy(&job, &links, &nlinks) < 0) {
+	if (check_nodes(&job, from != NULL || cfg->restore_from) < 0 || (job.ck_on && ck_check_sources(&job) < 0) ||
+	    deploy(&job, &links, &nlinks) < 0 ||
+	    (from && assign_restore(&job, from) < 0) ||
+	    (job.ck_on && cfg->checkpoint_interval_ms && ck_coord_start(&job, base, from ? from->id : 0) < 0)) {
 		weir_err_wrap("deploy");
 		char msg[WEIR_ERR_MAX];
 		snprintf(msg, sizeof(msg), "%s", weir_err_msg());
@@ -923,6 +1038,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	weir_sched_join(&job.sched);
 	running_job = NULL;
 	job.end_ns = weir_now_ns();
+	ck_coord_stop(&job);
 
 	bool all_done = true;
 	for (int s = 0; s < job.nsub; s++)
@@ -950,10 +1066,63 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	else if (!success)
 		snprintf(err, sizeof(err), "internal error: the job stopped before every subtask finished");
 	release_rest(&job);
-	cancel_pending = 0;
 	if (success)
 		return 0;
 	return weir_err_set("%s", err);
+}
+
+int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
+{
+	if (!cfg->checkpoint_interval_ms && !cfg->restore_from) {
+		int rc = run_once(env, cfg, print, NULL, NULL);
+		cancel_pending = 0;
+		return rc;
+	}
+	/* this run's checkpoints: a folder of its own, so that a new run never
+	 * restores an old one's by accident (--from-checkpoint does, asked) */
+	char base[PATH_MAX];
+	time_t now = time(NULL);
+	struct tm tmv;
+	localtime_r(&now, &tmv);
+	snprintf(base, sizeof(base), "%s/job-%04d%02d%02d-%02d%02d%02d-%d", cfg->checkpoint_dir, tmv.tm_year + 1900,
+		 tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, (int)getpid());
+	if (cfg->checkpoint_interval_ms)
+		fprintf(stderr, "weir: checkpoints every %u ms in %s\n", cfg->checkpoint_interval_ms, base);
+	struct weir_ckpt_meta m;
+	char report[2048];
+	memset(&m, 0, sizeof(m));
+	if (cfg->restore_from) {
+		int r = weir_ckpt_latest(cfg->restore_from, &m, report, sizeof(report));
+		if (r <= 0)
+			return r == 0 ? weir_err_set("no complete checkpoint in '%s'", cfg->restore_from)
+				      : weir_err_wrap("refusing to start");
+		fprintf(stderr, "weir: restoring checkpoint %llu from %s\n", (unsigned long long)m.id, cfg->restore_from);
+	}
+	for (uint32_t attempt = 0;; attempt++) {
+		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL);
+		weir_ckpt_meta_free(&m);
+		bool cancelled = cancel_pending;
+		if (rc == 0 || cancelled || attempt >= cfg->restart_attempts) {
+			cancel_pending = 0;
+			return rc;
+		}
+		char why[WEIR_ERR_MAX];
+		snprintf(why, sizeof(why), "%s", weir_err_msg());
+		if (cfg->restart_delay_ms) {
+			struct timespec ts = { cfg->restart_delay_ms / 1000, (long)(cfg->restart_delay_ms % 1000) * 1000000 };
+			nanosleep(&ts, NULL); /* the restart strategy's delay */
+		}
+		/* the newest good checkpoint of this run, else the one it started from */
+		int r = weir_ckpt_latest(base, &m, report, sizeof(report));
+		if (r == 0 && cfg->restore_from)
+			r = weir_ckpt_latest(cfg->restore_from, &m, report, sizeof(report));
+		if (r < 0)
+			return weir_err_wrap("the job failed (%s), and cannot restart", why);
+		fprintf(stderr, "weir: job failed: %s; restart %u of %u from %s\n", why, attempt + 1,
+			cfg->restart_attempts, r ? "its latest checkpoint" : "the beginning (no checkpoint completed)");
+		if (r)
+			fprintf(stderr, "weir: restoring checkpoint %llu\n", (unsigned long long)m.id);
+	}
 }
 
 /* The jobs weir_run_dist runs now, so that weir_run_dist_cancel can reach
@@ -1014,7 +1183,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct wei
 		d->done(d->arg, false, weir_err_msg());
 		return -1;
 	}
-	if (deploy(&job, &links, &nlinks) < 0) {
+	if (check_nodes(&job, false) < 0 || deploy(&job, &links, &nlinks) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
 		goto out;

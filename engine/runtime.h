@@ -93,6 +93,8 @@ struct input {
 	int64_t wm;		/* the last watermark on this channel */
 	bool idle;		/* the producer said idle, and no record since */
 	bool ended;
+	bool blocked;		/* aligning: its barrier came, the others' not yet */
+	uint64_t barrier;	/* the id of the last barrier it delivered */
 };
 
 struct output {
@@ -130,6 +132,12 @@ struct subtask {
 	bool overdraft;		/* a writer went beyond its credit */
 	int64_t in_wm;		/* the watermark over the inputs, given to the chain */
 	bool in_idle;		/* every live input is idle: told downstream */
+	/* checkpoints (engine/ckrun.c) */
+	uint64_t ck_last;	/* the last checkpoint snapshotted here */
+	uint64_t ck_aligning;	/* the barrier being aligned (0: none) */
+	uint64_t ck_committed;	/* sinks: notified up to this checkpoint */
+	const uint8_t *restore;	/* the sealed snapshot to start from (NULL: none) */
+	size_t restore_len;
 };
 
 /*
@@ -159,8 +167,16 @@ struct weir_dist {
 	void *arg;
 };
 
+struct ckcoord;
+
 struct job {
 	const struct weir_dist *dist;	/* NULL in local mode */
+	/* checkpoints: ck is the coordinator (local mode; NULL when off) */
+	struct ckcoord *ck;
+	bool ck_on;
+	uint64_t ck_trigger;		/* atomic: sources snapshot when it passes their ck_last */
+	uint64_t ck_complete;		/* atomic: the newest complete checkpoint */
+	uint64_t ck_restored;		/* the checkpoint this run started from (0: none) */
 	struct weir_shm dbs;		/* dist: our workers' doorbells */
 	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */
 	struct weir_shm *rdbs;		/* dist: their doorbells, by id */
@@ -199,6 +215,25 @@ int weir_op_fail(struct subtask *st, struct opinst *op, const char *fmt, ...) __
 
 /* runtime.c */
 void weir_job_fail(struct job *job, const char *msg);
+
+/* ckrun.c: checkpoints on the subtask side, and local mode's coordinator. */
+/* Snapshot st's chain for checkpoint id (final: at its end, for the
+ * checkpoints that come after it) and hand it to the coordinator. 0, or -1
+ * (the subtask failed). */
+int ck_snapshot(struct subtask *st, uint64_t id, bool final);
+/* After the chain opened: restore it from st->restore (or clean up after
+ * an earlier attempt when there is none). 0 or -1. */
+int ck_restore(struct subtask *st);
+/* Tell the chain's operators that checkpoint id completed. 0 or -1. */
+int ck_notify(struct subtask *st, uint64_t id);
+/* Local mode: start the coordinator (job->ck) for a job about to run,
+ * writing under base; restored: the id it starts after. 0 or -1. */
+int ck_coord_start(struct job *job, const char *base, uint64_t restored);
+/* Stop and free it (after the workers stopped). */
+void ck_coord_stop(struct job *job);
+/* Whether every source of the job's graph can be checkpointed; -1 with
+ * the trail naming one that cannot. */
+int ck_check_sources(struct job *job);
 
 /*
  * Run env's graph in this process with cfg. Returns 0 when every subtask

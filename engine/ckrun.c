@@ -1,0 +1,405 @@
+/*
+ * engine/ckrun.c - checkpoints while a job runs: what a subtask does at a
+ * barrier, and local mode's coordinator.
+ *
+ * The protocol (asynchronous barrier snapshotting, Carbone et al. 2015):
+ * the coordinator picks checkpoint n and raises job->ck_trigger; every
+ * source subtask, at its next step, snapshots its chain and emits barrier
+ * n (a marker, engine/record.h) on every output. A subtask with inputs
+ * stops reading each input that delivered barrier n (aligned mode) until
+ * every input has delivered it or ended, then snapshots, forwards the
+ * barrier and reads on; in at-least-once mode it never stops reading, so
+ * records after the barrier may be in its snapshot (and replayed after a
+ * restore). A finished subtask's last snapshot stands in for it in every
+ * later checkpoint: a barrier that can never come does not hold one up.
+ *
+ * The snapshot's synchronous part serializes the chain's state into a
+ * buffer (a copy: the worker goes on at once); the coordinator thread
+ * writes, fsyncs and records it (engine/checkpoint.h), and once every
+ * subtask's file is durable writes the metadata, which makes the
+ * checkpoint complete, and raises job->ck_complete: sinks then publish
+ * what the checkpoint covers (two-phase commit).
+ *
+ * A subtask's snapshot, sealed (engine/snapshot.h):
+ *   ["WEIRSUB1"][u32 vertex][u32 index][u32 parallelism][u32 max parallelism]
+ *   [u32 operators][u32 final][u64 checkpoint id]
+ *   per operator of the chain: [u32 position][u64 n][n bytes of its own
+ *   (op_hooks.snapshot)][reduce state (weir_kv_snapshot)][keyed state and
+ *   timers (keyed_snapshot)]
+ */
+#include "engine/checkpoint.h"
+#include "engine/runtime.h"
+#include "engine/snapshot.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/failpoint.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char sub_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'U', 'B', '1' };
+
+struct ck_ack {
+	uint64_t id;
+	int sub;
+	bool final;
+	struct snapbuf buf;
+};
+
+struct ckcoord {
+	struct job *job;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	struct ck_ack *q;	/* snapshots handed over, not yet written */
+	int nq, capq;
+	char base[PATH_MAX];
+	uint64_t last_id;	/* the last checkpoint started */
+	uint64_t pending;	/* the one in flight (0: none) */
+	uint64_t pending_ns;
+	uint64_t next_ns;	/* when the next may start */
+	bool *acked;		/* per subtask, for pending */
+	struct weir_ckpt_file *files;
+	struct snapbuf *final;	/* per subtask: its snapshot at its end */
+	bool *finished;
+	uint64_t completed, aborted;
+};
+
+/* ---- the subtask's side ------------------------------------------------- */
+
+int ck_snapshot(struct subtask *st, uint64_t id, bool final)
+{
+	struct job *job = st->job;
+	struct snapbuf b = { 0 };
+	struct weir_kg_map m;
+	weir_kg_map_init(&m, job->cfg.max_parallelism);
+	snap_put(&b, sub_magic, 8);
+	snap_u32(&b, (uint32_t)st->v->id);
+	snap_u32(&b, (uint32_t)st->index);
+	snap_u32(&b, (uint32_t)st->v->parallelism);
+	snap_u32(&b, job->cfg.max_parallelism);
+	snap_u32(&b, (uint32_t)st->nops);
+	snap_u32(&b, final);
+	snap_u64(&b, id);
+	for (int k = 0; k < st->nops; k++) {
+		struct opinst *op = &st->ops[k];
+		snap_u32(&b, (uint32_t)k);
+		size_t at = b.len;
+		snap_u64(&b, 0);
+		if (op->node->hooks.snapshot && op->opened && op->node->hooks.snapshot(&op->ctx, &b, id) < 0) {
+			snap_free(&b);
+			if (!st->failed)
+				weir_op_fail(st, op, "snapshot: %s", weir_err_msg());
+			return -1;
+		}
+		if (!b.oom) {
+			uint64_t n = b.len - at - 8;
+			memcpy(b.p + at, &n, 8);
+		}
+		weir_kv_snapshot(&op->kv, &b, &m, false);
+		keyed_snapshot(&op->keyed, &b, &m);
+	}
+	if (weir_failpoint("checkpoint.snapshot") < 0 || weir_snap_seal(&b) < 0) {
+		snap_free(&b);
+		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: %s", (unsigned long long)id,
+				    b.oom ? "out of memory" : weir_err_msg());
+	}
+	if (!final)
+		st->ck_last = id;
+	struct ckcoord *c = job->ck;
+	if (!c) { /* a cluster's TaskManager: not built yet */
+		snap_free(&b);
+		return 0;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->nq == c->capq) {
+		int cap = c->capq ? c->capq * 2 : 16;
+		struct ck_ack *q = realloc(c->q, sizeof(*q) * (size_t)cap);
+		if (!q) {
+			pthread_mutex_unlock(&c->lock);
+			snap_free(&b);
+			return weir_op_fail(st, NULL, "checkpoint %llu: out of memory", (unsigned long long)id);
+		}
+		c->q = q;
+		c->capq = cap;
+	}
+	c->q[c->nq++] = (struct ck_ack){ id, (int)(st - job->subtasks), final, b };
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int ck_restore(struct subtask *st)
+{
+	struct job *job = st->job;
+	if (!st->restore) { /* fresh: let sinks remove what an earlier attempt left */
+		for (int k = 0; k < st->nops; k++) {
+			struct opinst *op = &st->ops[k];
+			if (op->node->hooks.restore && op->node->hooks.restore(&op->ctx, NULL, 0, 0) < 0)
+				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
+		}
+		return 0;
+	}
+	const char *why = "malformed";
+	long n = weir_snap_unseal(st->restore, st->restore_len, &why);
+	struct snapreader r;
+	snapreader_init(&r, st->restore, n < 0 ? 0 : (size_t)n);
+	const void *magic = snap_take(&r, 8);
+	uint32_t v = snap_get_u32(&r), idx = snap_get_u32(&r), par = snap_get_u32(&r), maxp = snap_get_u32(&r);
+	uint32_t nops = snap_get_u32(&r);
+	snap_get_u32(&r);
+	uint64_t id = snap_get_u64(&r);
+	if (n < 0 || !magic || memcmp(magic, sub_magic, 8) || v != (uint32_t)st->v->id ||
+	    idx != (uint32_t)st->index || par != (uint32_t)st->v->parallelism || maxp != job->cfg.max_parallelism ||
+	    nops != (uint32_t)st->nops)
+		return weir_op_fail(st, NULL, "restore: the snapshot is not this subtask's (the job's graph, parallelism "
+				    "or max parallelism differs from the checkpoint's)%s%s", n < 0 ? ": " : "",
+				    n < 0 ? why : "");
+	struct weir_kg_map m;
+	weir_kg_map_init(&m, maxp);
+	if (weir_failpoint("recovery.restore") < 0)
+		return weir_op_fail(st, NULL, "restore: %s", weir_err_msg());
+	for (int k = 0; k < st->nops; k++) {
+		struct opinst *op = &st->ops[k];
+		uint32_t pos = snap_get_u32(&r);
+		uint64_t plen = snap_get_u64(&r);
+		const void *priv = plen <= r.len - r.off ? snap_take(&r, (size_t)plen) : NULL;
+		if (r.bad || !priv || pos != (uint32_t)k)
+			break;
+		if (op->node->hooks.restore) {
+			if (op->node->hooks.restore(&op->ctx, priv, (size_t)plen, id) < 0)
+				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
+		} else if (plen) {
+			r.bad = true;
+			break;
+		}
+		if (weir_kv_restore(&op->kv, &r, 0, maxp) < 0 || keyed_restore(&op->keyed, &r, &m, 0, maxp) < 0) {
+			r.bad = true;
+			break;
+		}
+	}
+	if (r.bad || r.off != r.len)
+		return weir_op_fail(st, NULL, "restore: the snapshot of checkpoint %llu is malformed (or memory ran out)",
+				    (unsigned long long)id);
+	st->ck_last = id;
+	st->ck_committed = id;
+	return 0;
+}
+
+int ck_notify(struct subtask *st, uint64_t id)
+{
+	for (int k = 0; k < st->nops; k++) {
+		struct opinst *op = &st->ops[k];
+		if (op->node->hooks.notify && op->opened && op->node->hooks.notify(&op->ctx, id) < 0)
+			return st->failed ? -1 : weir_op_fail(st, op, "commit of checkpoint %llu: %s", (unsigned long long)id,
+							       weir_err_msg());
+	}
+	st->ck_committed = id;
+	return 0;
+}
+
+int ck_check_sources(struct job *job)
+{
+	for (int n = 0; n < job->env->nnodes; n++) {
+		struct node *nd = job->env->nodes[n];
+		if (nd->kind == OP_SOURCE && !nd->hooks.snapshot)
+			return weir_err_set("source '%s' cannot be checkpointed (it keeps its position itself); "
+					    "run without --checkpoint-interval, or read through a built-in source",
+					    nd->name);
+	}
+	return 0;
+}
+
+/* ---- local mode's coordinator ------------------------------------------ */
+
+static void ring_all(struct job *job)
+{
+	for (int w = 0; w < job->sched.nworkers; w++)
+		weir_doorbell_ring(weir_sched_doorbell(&job->sched, w));
+}
+
+static void abort_pending(struct ckcoord *c, const char *why)
+{
+	weir_log(WEIR_LOG_WARN, "checkpoint %llu aborted: %s", (unsigned long long)c->pending, why);
+	fprintf(stderr, "weir: checkpoint %llu aborted: %s\n", (unsigned long long)c->pending, why);
+	weir_ckpt_discard(c->base, c->pending);
+	c->pending = 0;
+	c->aborted++;
+	c->next_ns = weir_now_ns() + (uint64_t)c->job->cfg.checkpoint_min_pause_ms * 1000000u;
+}
+
+static void write_one(struct ckcoord *c, int s, const struct snapbuf *b)
+{
+	struct subtask *st = &c->job->subtasks[s];
+	char name[48];
+	snprintf(name, sizeof(name), "v%d-s%d.snap", st->v->id, st->index);
+	if (weir_ckpt_write(c->base, c->pending, name, b->p, b->len, &c->files[s]) < 0) {
+		abort_pending(c, weir_err_msg());
+		return;
+	}
+	c->files[s].vertex = (uint32_t)st->v->id;
+	c->files[s].index = (uint32_t)st->index;
+	c->files[s].parallelism = (uint32_t)st->v->parallelism;
+	c->acked[s] = true;
+}
+
+static void try_complete(struct ckcoord *c)
+{
+	struct job *job = c->job;
+	for (int s = 0; c->pending && s < job->nsub; s++)
+		if (!c->acked[s] && c->finished[s])
+			write_one(c, s, &c->final[s]);
+	if (!c->pending)
+		return;
+	for (int s = 0; s < job->nsub; s++)
+		if (!c->acked[s])
+			return;
+	struct weir_ckpt_meta m = { c->pending, (uint64_t)time(NULL) * 1000u, (uint32_t)job->nsub, c->files };
+	if (weir_ckpt_commit(c->base, &m, (int)job->cfg.checkpoint_retain) < 0) {
+		abort_pending(c, weir_err_msg());
+		return;
+	}
+	if (weir_failpoint("checkpoint.complete") < 0) { /* complete on disk, never announced */
+		abort_pending(c, "failpoint checkpoint.complete");
+		return;
+	}
+	c->completed++;
+	weir_log(WEIR_LOG_INFO, "checkpoint %llu complete (%.1f ms)", (unsigned long long)c->pending,
+		 (double)(weir_now_ns() - c->pending_ns) / 1e6);
+	__atomic_store_n(&job->ck_complete, c->pending, __ATOMIC_RELEASE);
+	ring_all(job); /* sinks commit on their next step */
+	c->pending = 0;
+	c->next_ns = weir_now_ns() + (uint64_t)(job->cfg.checkpoint_min_pause_ms > job->cfg.checkpoint_interval_ms
+						       ? job->cfg.checkpoint_min_pause_ms
+						       : job->cfg.checkpoint_interval_ms) * 1000000u;
+}
+
+static void trigger(struct ckcoord *c)
+{
+	struct job *job = c->job;
+	c->pending = ++c->last_id;
+	c->pending_ns = weir_now_ns();
+	memset(c->acked, 0, sizeof(bool) * (size_t)job->nsub);
+	__atomic_store_n(&job->ck_trigger, c->pending, __ATOMIC_RELEASE);
+	for (int s = 0; s < job->nsub; s++)
+		if (job->subtasks[s].is_source)
+			weir_doorbell_ring(weir_sched_doorbell(&job->sched, job->subtasks[s].task.worker));
+}
+
+static void *coord_main(void *arg)
+{
+	struct ckcoord *c = arg;
+	struct job *job = c->job;
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		struct ck_ack *q = c->q;
+		int nq = c->nq;
+		c->q = NULL;
+		c->nq = c->capq = 0;
+		pthread_mutex_unlock(&c->lock);
+		for (int i = 0; i < nq; i++) {
+			struct ck_ack *a = &q[i];
+			if (a->final) { /* kept for every checkpoint from now on */
+				snap_free(&c->final[a->sub]);
+				c->final[a->sub] = a->buf;
+				c->finished[a->sub] = true;
+				continue;
+			}
+			if (c->pending && a->id == c->pending && !c->acked[a->sub])
+				write_one(c, a->sub, &a->buf);
+			snap_free(&a->buf);
+		}
+		free(q);
+		uint64_t now = weir_now_ns();
+		if (c->pending)
+			try_complete(c);
+		if (c->pending && now - c->pending_ns > (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u)
+			abort_pending(c, "timed out");
+		if (!c->pending && now >= c->next_ns)
+			trigger(c);
+		pthread_mutex_lock(&c->lock);
+		if (c->stop || c->nq)
+			continue;
+		uint64_t wake = c->pending ? c->pending_ns + (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u : c->next_ns;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		uint64_t cap = abs + 100000000u; /* at least every 100 ms: finished subtasks */
+		abs += wake > now ? wake - now : 0;
+		if (abs > cap)
+			abs = cap;
+		ts.tv_sec = (time_t)(abs / 1000000000u);
+		ts.tv_nsec = (long)(abs % 1000000000u);
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int ck_coord_start(struct job *job, const char *base, uint64_t restored)
+{
+	struct ckcoord *c = calloc(1, sizeof(*c));
+	if (!c)
+		return weir_err_set("out of memory");
+	c->job = job;
+	snprintf(c->base, sizeof(c->base), "%s", base);
+	c->last_id = restored;
+	c->next_ns = weir_now_ns() + (uint64_t)job->cfg.checkpoint_interval_ms * 1000000u;
+	c->acked = calloc((size_t)job->nsub + 1, sizeof(bool));
+	c->finished = calloc((size_t)job->nsub + 1, sizeof(bool));
+	c->files = calloc((size_t)job->nsub + 1, sizeof(*c->files));
+	c->final = calloc((size_t)job->nsub + 1, sizeof(*c->final));
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&c->lock, NULL);
+	if (!c->acked || !c->finished || !c->files || !c->final) {
+		job->ck = c;
+		ck_coord_stop(job);
+		return weir_err_set("out of memory");
+	}
+	job->ck = c;
+	if (pthread_create(&c->thread, NULL, coord_main, c) != 0) {
+		ck_coord_stop(job);
+		return weir_err_set("cannot start the checkpoint coordinator");
+	}
+	c->stop = false;
+	return 0;
+}
+
+void ck_coord_stop(struct job *job)
+{
+	struct ckcoord *c = job->ck;
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	bool running = !c->stop;
+	c->stop = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (running && c->thread)
+		pthread_join(c->thread, NULL);
+	for (int i = 0; i < c->nq; i++)
+		snap_free(&c->q[i].buf);
+	free(c->q);
+	for (int s = 0; c->final && s < job->nsub; s++)
+		snap_free(&c->final[s]);
+	if (c->pending) /* never completed: not a checkpoint */
+		weir_ckpt_discard(c->base, c->pending);
+	free(c->final);
+	free(c->finished);
+	free(c->files);
+	free(c->acked);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+	job->ck = NULL;
+}
