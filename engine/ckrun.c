@@ -371,7 +371,6 @@ int ck_coord_start(struct job *job, const char *base, uint64_t restored)
 		ck_coord_stop(job);
 		return weir_err_set("cannot start the checkpoint coordinator");
 	}
-	c->stop = false;
 	return 0;
 }
 

@@ -57,3 +57,15 @@ done_testing() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]
 }
+
+# tally WANT GOT: compare two outputs as multisets of lines, the way the
+# exactly-once tests judge a run; prints "lost=L dup=D unexpected=U" (lines
+# of WANT missing from GOT, extra copies of WANT's lines, lines WANT lacks).
+tally() {
+	perl -e 'my (%w, %g); open my $a, "<", $ARGV[0] or die; $w{$_}++ while <$a>;
+		open my $b, "<", $ARGV[1] or die; $g{$_}++ while <$b>;
+		my ($l, $d, $u) = (0, 0, 0);
+		for (keys %w) { my $x = $w{$_} - ($g{$_} // 0); $l += $x if $x > 0; $d -= $x if $x < 0 }
+		for (keys %g) { $u += $g{$_} unless exists $w{$_} }
+		print "lost=$l dup=$d unexpected=$u\n"' "$1" "$2"
+}

@@ -1,0 +1,105 @@
+/* The checkpoint tests' job: numbered records at a fixed rate (so that a
+ * run spans many checkpoints on any machine), through two keyed branches:
+ *
+ *   sequence(COUNT, RATE) -> timestamps (ts = n) --+-> keyBy n % 97 -> tumbling 1000 ms count
+ *                                                  |     -> "w KEY END COUNT" -> OUTDIR/windows
+ *                                                  +-> keyBy n % 89 -> "r N" -> OUTDIR/records
+ *
+ * Without faults the windows' lines are the batch result and the records'
+ * lines are 0 .. COUNT-1 once each: a restore that loses or repeats
+ * anything shows as a missing, doubled or changed line. */
+#include <weir/weir.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static __thread uint64_t keybuf;
+
+static int64_t n_of(const weir_rec *in)
+{
+	uint64_t n;
+	memcpy(&n, in->data, 8);
+	return (int64_t)n; /* little-endian hosts only, as the sequence writes */
+}
+
+static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
+{
+	(void)ctx;
+	return n_of(in);
+}
+
+static int key97(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	keybuf = (uint64_t)n_of(in) % 97;
+	key->data = &keybuf;
+	key->len = 8;
+	return 0;
+}
+
+static int key89(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	keybuf = (uint64_t)n_of(in) % 89;
+	key->data = &keybuf;
+	key->len = 8;
+	return 0;
+}
+
+static int count_create(weir_ctx *ctx, void *acc)
+{
+	(void)ctx;
+	memset(acc, 0, 8);
+	return 0;
+}
+
+static int count_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	(void)ctx, (void)in;
+	uint64_t c;
+	memcpy(&c, acc, 8);
+	c++;
+	memcpy(acc, &c, 8);
+	return 0;
+}
+
+static int count_result(weir_ctx *ctx, const void *acc)
+{
+	int64_t start, end;
+	weir_key key;
+	uint64_t c, k;
+	memcpy(&c, acc, 8);
+	if (weir_ctx_window(ctx, &start, &end) < 0 || weir_ctx_key(ctx, &key) < 0 || key.len != 8)
+		return weir_fail(ctx, "no window or key in the result function");
+	memcpy(&k, key.data, 8);
+	char line[96];
+	int n = snprintf(line, sizeof(line), "w %llu %lld %llu", (unsigned long long)k, (long long)end,
+			 (unsigned long long)c);
+	return weir_emit(ctx, line, (uint32_t)n);
+}
+
+static const weir_aggregate counter = {
+	.acc_size = 8, .create = count_create, .add = count_add, .result = count_result,
+};
+
+static int fmt_record(weir_ctx *ctx, const weir_rec *in)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "r %lld", (long long)n_of(in));
+	return weir_emit(ctx, line, (uint32_t)n);
+}
+
+int weir_job(weir_env *env, int argc, char **argv)
+{
+	if (argc != 4)
+		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR");
+	char path[4096];
+	weir_stream *src = weir_assign_timestamps(weir_source_sequence(env, atoll(argv[1]), atof(argv[2])), ts_of, 0, 0);
+	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, 1000);
+	snprintf(path, sizeof(path), "%s/windows", argv[3]);
+	weir_sink_file(weir_window_aggregate(weir_key_by(src, key97, NULL), "count", &w, &counter, NULL), path);
+	snprintf(path, sizeof(path), "%s/records", argv[3]);
+	weir_sink_file(weir_map(weir_key_by(src, key89, NULL), "format", fmt_record, NULL), path);
+	return 0;
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# t3400-checkpoints: exactly-once through checkpoints in local mode. A
+# keyed job with windows (t/jobs/ckjob.c) runs with a checkpoint every 20
+# ms while a failpoint fails or crashes it at one exact step of the
+# protocol; after the in-process restart, or a new run with
+# --from-checkpoint after a crash, its committed output must equal a
+# fault-free run's, line for line: nothing lost, nothing doubled (judged by
+# tally, not by eye). Damaged checkpoint files of every kind are detected
+# and the previous checkpoint used; when all are damaged the job refuses to
+# start. A failed fsync fails that checkpoint only; an unwritable
+# checkpoint folder fails checkpoints, not the job. At-least-once mode
+# loses nothing (its duplicates are counted). Randomized offsets print
+# their seed.
+. "$(dirname "$0")/lib.sh"
+
+COUNT=20000 RATE=40000 # half a second a run, whatever the machine: many checkpoints
+job() { "$WEIR" local "$TJOBS/ckjob.so" -q -p 2 "$@"; }
+out_of() { cat "$1"/windows/part-* "$1"/records/part-* 2>/dev/null | LC_ALL=C sort; }
+
+job -- $COUNT $RATE "$T/ref" 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
+out_of "$T/ref" >"$T/want"
+n=$(wc -l <"$T/want")
+check "the reference run has output ($n lines)" test "$n" -gt $COUNT
+
+# exact OUT DESC: OUT's committed output equals the reference
+exact() {
+	out_of "$1" >"$T/got"
+	local t
+	t=$(tally "$T/want" "$T/got")
+	if [ "$t" = "lost=0 dup=0 unexpected=0" ]; then pass "$2: $t"; else fail "$2: $t"; fi
+}
+
+# a fault-free checkpointed run
+rm -rf "$T/ck"
+job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err"
+exact "$T/o" "with checkpoints every 20 ms, the same output (rc $?)"
+check 'checkpoints completed during the run' grep -q 'checkpoint 3 complete' "$T/err"
+kept=$(find "$T/ck" -name _metadata | wc -l)
+check "three complete checkpoints are retained ($kept)" test "$kept" -eq 3
+check 'no temporary file is left' test -z "$(find "$T/ck" -name '*.tmp' -o -name '*.pending')"
+
+# failures inside the process: the job restarts from its latest checkpoint
+# (counts: per checkpoint, 2 sources pass checkpoint.barrier, 6 subtasks
+# snapshot and write, 4 sink subtasks pre-commit: these land on the 3rd to 5th)
+for fp in checkpoint.barrier:7 checkpoint.snapshot:23 sink.precommit:17 sink.commit:9 sink.committed:6 \
+	checkpoint.snapshot:23:error,recovery.restore:1; do
+	spec="$fp:error"; [ "${fp#*,}" != "$fp" ] && spec="$fp:error"
+	rm -rf "$T/ck" "$T/o"
+	rc=0; WEIR_FAILPOINT=$spec job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+	restarts=$(grep -c 'restart [0-9]* of' "$T/err")
+	check "failpoint $spec: the job fails, restarts ($restarts) and finishes (rc $rc)" test "$rc" -eq 0 -a "$restarts" -ge 1
+	exact "$T/o" "failpoint $spec: exactly once after the restart"
+done
+check 'a restore that fails once is tried again' grep -q 'restart 2 of' "$T/err"
+
+# a failed fsync (or write) of a snapshot fails that checkpoint, never completes it
+rm -rf "$T/ck" "$T/o"
+rc=0; WEIR_FAILPOINT=checkpoint.write:15:error job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+n=$(grep -o 'checkpoint [0-9]* aborted: fsync' "$T/err" | head -1)
+check "a snapshot whose fsync fails aborts its checkpoint ($n)" test -n "$n"
+id=${n#checkpoint }; id=${id%% *}
+check "checkpoint ${id:-?} never completes" bash -c "! grep -q 'checkpoint ${id:-x} complete' '$T/err' && [ ! -e '$T/ck/'*'/chk-${id:-x}/_metadata' ]"
+check 'the next one completes' grep -q "checkpoint $((${id:-0} + 1)) complete" "$T/err"
+exact "$T/o" "an aborted checkpoint changes nothing in the output (rc $rc)"
+
+# an unwritable checkpoint folder fails checkpoints, not the job
+: >"$T/notadir"
+rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/notadir" -- $COUNT $RATE "$T/o2" 2>"$T/err" || rc=$?
+check "an unwritable checkpoint folder: checkpoints fail, naming it" grep -q "checkpoint 1 aborted: checkpoint folder '$T/notadir/" "$T/err"
+exact "$T/o2" "and the job still finishes with its whole output (rc $rc)"
+
+# crashes: kill -9 (or abort) at each step, then a new run from the latest checkpoint
+for fp in checkpoint.barrier:7:kill-self checkpoint.snapshot:23:abort checkpoint.write:25:kill-self \
+	checkpoint.metadata:4:kill-self checkpoint.complete:4:kill-self sink.precommit:17:kill-self \
+	sink.commit:9:kill-self sink.committed:6:kill-self; do
+	rm -rf "$T/ck" "$T/o"
+	rc=0; WEIR_FAILPOINT=$fp job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+	base=$(ls -d "$T"/ck/job-* 2>/dev/null | head -1)
+	rc2=0; job --checkpoint-interval 20 --checkpoint-dir "$T/ck" --from-checkpoint "$base" -- $COUNT $RATE "$T/o" 2>"$T/err2" || rc2=$?
+	check "$fp: the crash (rc $rc), then a run from its checkpoint finishes (rc $rc2)" test "$rc" -gt 128 -a "$rc2" -eq 0
+	exact "$T/o" "$fp: exactly once across the crash"
+	left=$(find "$T/o" -name '.part-*' | wc -l)
+	check "$fp: no pending or in-progress file is left ($left)" test "$left" -eq 0
+done
+
+# damaged checkpoints: crash after the 6th completed, so 3 are retained
+rm -rf "$T/ck" "$T/o"
+WEIR_FAILPOINT=checkpoint.complete:7:kill-self job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err"
+base=$(ls -d "$T"/ck/job-* | head -1)
+newest=$(ls "$base" | sed -n 's/^chk-//p' | sort -n | tail -1)
+check "three checkpoints retained after the crash (newest $newest)" test "$(ls "$base" | grep -c chk-)" -eq 3
+cp -a "$base" "$T/pristine-ck"; cp -a "$T/o" "$T/pristine-o"
+seed=${WEIR_SEED:-$(( $(date +%s) ^ $$ ))}
+echo "# seed $seed (replay with WEIR_SEED=$seed)"
+RANDOM=$seed
+big=$(ls -S "$base/chk-$newest" | grep snap | head -1) # the largest: keyed state and timers
+for kind in "_metadata:flip" "v0-s0.snap:flip" "$big:flip" "_metadata:truncate" "$big:truncate"; do
+	file=${kind%%:*} how=${kind##*:}
+	rm -rf "$base" "$T/o"; cp -a "$T/pristine-ck" "$base"; cp -a "$T/pristine-o" "$T/o"
+	f="$base/chk-$newest/$file"
+	size=$(stat -c %s "$f")
+	off=$(( (RANDOM * 32768 + RANDOM) % size ))
+	if [ "$how" = flip ]; then
+		perl -e 'open my $h, "+<", $ARGV[0] or die; seek $h, $ARGV[1], 0; read $h, my $c, 1; seek $h, $ARGV[1], 0;
+			print $h chr(ord($c) ^ (1 << ($ARGV[2] % 8)))' "$f" "$off" "$RANDOM"
+	else
+		truncate -s "$off" "$f"
+	fi
+	rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/ck2" --from-checkpoint "$base" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+	check "$how $file at $off: detected and skipped (rc $rc)" grep -q "checkpoint $newest in .* is damaged, skipped: " "$T/err"
+	check "$how $file: the previous checkpoint is restored" grep -q "restoring checkpoint $((newest - 1))" "$T/err"
+	exact "$T/o" "$how $file: exactly once from the previous checkpoint"
+done
+# every retained checkpoint damaged: refuse to start, listing why
+rm -rf "$base" "$T/o"; cp -a "$T/pristine-ck" "$base"; cp -a "$T/pristine-o" "$T/o"
+for d in "$base"/chk-*; do printf 'x' | dd of="$d/v0-s0.snap" bs=1 seek=40 conv=notrunc status=none; done
+before=$(find "$T/o" -type f | LC_ALL=C sort | xargs cat | cksum)
+expect 1 'refusing to start: every complete checkpoint in .* is damaged: chk-[0-9]+: v0-s0.snap: checksum mismatch.*; chk-.*; chk-' \
+	'all retained checkpoints damaged: the job refuses to start and lists each' -- \
+	local "$TJOBS/ckjob.so" -q -p 2 --from-checkpoint "$base" -- $COUNT $RATE "$T/o"
+after=$(find "$T/o" -type f | LC_ALL=C sort | xargs cat | cksum)
+check "and leaves the output folder as it was" test "$before" = "$after"
+
+# at-least-once: a failure may repeat records, never lose one
+rm -rf "$T/ck" "$T/o"
+rc=0; WEIR_FAILPOINT=checkpoint.snapshot:23:error job --at-least-once --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+cat "$T"/o/records/part-* | LC_ALL=C sort >"$T/got"
+grep '^r ' "$T/want" >"$T/want-r"
+t=$(tally "$T/want-r" "$T/got")
+check "at-least-once across a restart (rc $rc): no record lost ($t)" bash -c "[ $rc -eq 0 ] && [[ '$t' == lost=0\ *unexpected=0 ]]"
+diag "at-least-once duplicates: ${t#* }"
+
+# bad input
+expect 2 "--checkpoint-interval: 'soon' is not a whole number" 'a bad interval is refused' -- \
+	local "$TJOBS/ckjob.so" --checkpoint-interval soon -- 1 1 "$T/x"
+expect 1 "no complete checkpoint in '$T/nothing'" 'restoring from a folder without checkpoints is refused' -- \
+	local "$TJOBS/ckjob.so" --from-checkpoint "$T/nothing" -- 1 1 "$T/x"
+expect 1 "source 'ticker' cannot be checkpointed" 'a source that keeps its own position is refused with checkpoints' -- \
+	local "$TJOBS/fifo_ticker.so" --checkpoint-interval 20 --checkpoint-dir "$T/ck3" -- "$T/nofifo" "$T/x"
+done_testing
