@@ -49,6 +49,7 @@ struct ck_ack {
 	int sub;
 	bool final;
 	struct snapbuf buf;
+	uint64_t sync_ns;	/* how long the subtask stopped for it */
 };
 
 struct ckcoord {
@@ -69,6 +70,7 @@ struct ckcoord {
 	struct snapbuf *final;	/* per subtask: its snapshot at its end */
 	bool *finished;
 	uint64_t completed, aborted;
+	uint64_t bytes, sync_max_ns;	/* of pending: written, longest synchronous part */
 };
 
 /* ---- the subtask's side ------------------------------------------------- */
@@ -76,6 +78,7 @@ struct ckcoord {
 int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 {
 	struct job *job = st->job;
+	uint64_t t0 = weir_now_ns();
 	struct snapbuf b = { 0 };
 	struct weir_kg_map m;
 	weir_kg_map_init(&m, job->cfg.max_parallelism);
@@ -129,7 +132,7 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 		c->q = q;
 		c->capq = cap;
 	}
-	c->q[c->nq++] = (struct ck_ack){ id, (int)(st - job->subtasks), final, b };
+	c->q[c->nq++] = (struct ck_ack){ id, (int)(st - job->subtasks), final, b, weir_now_ns() - t0 };
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -243,6 +246,7 @@ static void write_one(struct ckcoord *c, int s, const struct snapbuf *b)
 		abort_pending(c, weir_err_msg());
 		return;
 	}
+	c->bytes += b->len;
 	c->files[s].vertex = (uint32_t)st->v->id;
 	c->files[s].index = (uint32_t)st->index;
 	c->files[s].parallelism = (uint32_t)st->v->parallelism;
@@ -270,8 +274,9 @@ static void try_complete(struct ckcoord *c)
 		return;
 	}
 	c->completed++;
-	weir_log(WEIR_LOG_INFO, "checkpoint %llu complete (%.1f ms)", (unsigned long long)c->pending,
-		 (double)(weir_now_ns() - c->pending_ns) / 1e6);
+	weir_log(WEIR_LOG_INFO, "checkpoint %llu complete (%.1f ms, %llu bytes, longest synchronous pause %.3f ms)",
+		 (unsigned long long)c->pending, (double)(weir_now_ns() - c->pending_ns) / 1e6,
+		 (unsigned long long)c->bytes, (double)c->sync_max_ns / 1e6);
 	__atomic_store_n(&job->ck_complete, c->pending, __ATOMIC_RELEASE);
 	ring_all(job); /* sinks commit on their next step */
 	c->pending = 0;
@@ -285,6 +290,7 @@ static void trigger(struct ckcoord *c)
 	struct job *job = c->job;
 	c->pending = ++c->last_id;
 	c->pending_ns = weir_now_ns();
+	c->bytes = c->sync_max_ns = 0;
 	memset(c->acked, 0, sizeof(bool) * (size_t)job->nsub);
 	__atomic_store_n(&job->ck_trigger, c->pending, __ATOMIC_RELEASE);
 	for (int s = 0; s < job->nsub; s++)
@@ -311,8 +317,11 @@ static void *coord_main(void *arg)
 				c->finished[a->sub] = true;
 				continue;
 			}
-			if (c->pending && a->id == c->pending && !c->acked[a->sub])
+			if (c->pending && a->id == c->pending && !c->acked[a->sub]) {
+				if (a->sync_ns > c->sync_max_ns)
+					c->sync_max_ns = a->sync_ns;
 				write_one(c, a->sub, &a->buf);
+			}
 			snap_free(&a->buf);
 		}
 		free(q);
