@@ -82,6 +82,34 @@ static bool drained_without_status(int fd)
 	return got_status == 0;
 }
 
+/* A one-vertex job named `name` whose object has digest sha and size
+ * bytes: the submission in *sj, its graph in the rest. */
+struct fake_job {
+	Weir__Ctl__Vertex vx, *vxp;
+	Weir__Ctl__JobGraph gr;
+	Weir__Ctl__SubmitJob sj;
+};
+static void fake_job(struct fake_job *f, const char *name, uint8_t *sha, uint64_t size)
+{
+	Weir__Ctl__Vertex vx = WEIR__CTL__VERTEX__INIT;
+	Weir__Ctl__JobGraph gr = WEIR__CTL__JOB_GRAPH__INIT;
+	Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
+	f->vx = vx;
+	f->vx.name = "v";
+	f->vx.parallelism = 1;
+	f->vxp = &f->vx;
+	f->gr = gr;
+	f->gr.n_vertices = 1;
+	f->gr.vertices = &f->vxp;
+	f->sj = sj;
+	f->sj.name = (char *)name;
+	f->sj.object_sha256.data = sha;
+	f->sj.object_sha256.len = 32;
+	f->sj.object_size = size;
+	f->sj.parallelism = 1;
+	f->sj.graph = &f->gr;
+}
+
 int main(int argc, char **argv)
 {
 	alarm(300);
@@ -180,25 +208,14 @@ int main(int argc, char **argv)
 		static uint8_t fake[4096], sj_enc[8192], sj_frame[8300];
 		uint8_t sha[32];
 		weir_sha256_buf(fake, sizeof(fake), sha);
-		Weir__Ctl__Vertex vx = WEIR__CTL__VERTEX__INIT, *vxp = &vx;
-		vx.name = "v";
-		vx.parallelism = 1;
-		Weir__Ctl__JobGraph gr = WEIR__CTL__JOB_GRAPH__INIT;
-		gr.n_vertices = 1;
-		gr.vertices = &vxp;
-		Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
-		sj.name = "evil.so";
-		sj.object_sha256.data = sha;
-		sj.object_sha256.len = 32;
-		sj.object_size = sizeof(fake);
-		sj.parallelism = 1;
-		sj.has_object = true;
-		sj.object.data = fake;
-		sj.object.len = sizeof(fake);
-		sj.graph = &gr;
+		struct fake_job fj;
+		fake_job(&fj, "evil.so", sha, sizeof(fake));
+		fj.sj.has_object = true;
+		fj.sj.object.data = fake;
+		fj.sj.object.len = sizeof(fake);
 		weir_msg sm0 = WEIR__CTL__ENVELOPE__INIT;
 		sm0.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
-		sm0.submit_job = &sj;
+		sm0.submit_job = &fj.sj;
 		long en = weir_ctl_encode(&sm0, sj_enc, sizeof(sj_enc));
 		long sfl = en > 0 ? weir_frame_encode(sj_frame, sizeof(sj_frame), WEIR_FRAME_CTL, sj_enc, (uint32_t)en) : -1;
 		int sent = 0, sconns[100];
@@ -282,22 +299,11 @@ int main(int argc, char **argv)
 		snprintf(cmd2, sizeof(cmd2), "ls %s | grep -q part", objdir);
 		ok(system(cmd2) != 0, "nor any partial file left");
 		/* (c) a submission naming an object never uploaded */
-		Weir__Ctl__Vertex vx = WEIR__CTL__VERTEX__INIT, *vxp = &vx;
-		vx.name = "v";
-		vx.parallelism = 1;
-		Weir__Ctl__JobGraph gr = WEIR__CTL__JOB_GRAPH__INIT;
-		gr.n_vertices = 1;
-		gr.vertices = &vxp;
-		Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
-		sj.name = "ghost.so";
-		sj.object_sha256.data = sha;
-		sj.object_sha256.len = 32;
-		sj.object_size = sizeof(obj);
-		sj.parallelism = 1;
-		sj.graph = &gr;
+		struct fake_job fj;
+		fake_job(&fj, "ghost.so", sha, sizeof(obj));
 		weir_msg sjm = WEIR__CTL__ENVELOPE__INIT;
 		sjm.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
-		sjm.submit_job = &sj;
+		sjm.submit_job = &fj.sj;
 		rc = weir_ctl_client_call(c, &sjm, &rep, 5000);
 		ok(rc == 0 && rep && rep->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED &&
 			   strstr(rep->job_rejected->reason, "not uploaded"),
