@@ -39,6 +39,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1056,32 +1057,33 @@ static void on_signal(int sig)
 int weir_jobmanager_main(int argc, char **argv)
 {
 	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
-	long port = 0;
-	int ready_fd = -1;
-	jm.slot_wait_ms = 5000;
+	long long port = 0, ready = -1, wait = 5000;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--run-dir") && v)
+		long long *num = !strcmp(a, "--port") ? &port : !strcmp(a, "--ready-fd") ? &ready
+			       : !strcmp(a, "--slot-wait") ? &wait : NULL;
+		long long hi = num == &port ? 65535 : num == &wait ? 600000 : INT_MAX;
+		if (num && v) {
+			if (weir_parse_num(argv[++i], 0, hi, false, num) < 0) {
+				fprintf(stderr, "weir jobmanager: %s: %s\n", a, weir_err_msg());
+				return 2;
+			}
+		} else if (!strcmp(a, "--run-dir") && v) {
 			run_dir = argv[++i];
-		else if (!strcmp(a, "--bind") && v)
+		} else if (!strcmp(a, "--bind") && v) {
 			bind = argv[++i];
-		else if (!strcmp(a, "--port") && v)
-			port = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--ready-fd") && v)
-			ready_fd = (int)strtol(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--log-level") && v)
+		} else if (!strcmp(a, "--log-level") && v) {
 			level = argv[++i];
-		else if (!strcmp(a, "--slot-wait") && v)
-			jm.slot_wait_ms = strtol(argv[++i], NULL, 10);
-		else {
+		} else {
 			fprintf(stderr, "weir jobmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
 		}
 	}
+	int ready_fd = (int)ready;
+	jm.slot_wait_ms = (long)wait;
 	enum weir_log_level lv;
-	if (weir_log_parse_level(level, &lv) < 0 || port < 0 || port > 65535 || jm.slot_wait_ms < 0 ||
-	    jm.slot_wait_ms > 600000) {
-		fprintf(stderr, "weir jobmanager: bad --log-level, --port or --slot-wait\n");
+	if (weir_log_parse_level(level, &lv) < 0) {
+		fprintf(stderr, "weir jobmanager: bad --log-level '%s'\n", level);
 		return 2;
 	}
 	weir_log_init("jobmanager", lv);

@@ -48,6 +48,9 @@ expect 1 'NUMA node 4095 has no CPU this process may use \(nodes with usable CPU
 	'a taskmanager for a node without usable CPUs is refused, naming the nodes' -- taskmanager --id 9 --numa-node 4095
 expect 1 "shared memory '/dev/shm/weir-[0-9a-f]+-tm0-pool' is in use by a live process" \
 	'a second taskmanager 0 is refused: its pool name is taken by the live one' -- taskmanager --id 0 --slots 1
+expect 2 "--port: '99999' is not a whole number from 0 to 65535" 'a jobmanager with a bad --port is refused' -- \
+	jobmanager --port 99999
+expect 2 "--slot-wait: '5s' is not a whole number" 'a jobmanager with a bad --slot-wait is refused' -- jobmanager --slot-wait 5s
 expect 2 "--numa-node: 'one' is not a whole number" 'a taskmanager with a bad --numa-node is refused' -- \
 	taskmanager --id 9 --numa-node one
 
