@@ -36,13 +36,15 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
-static void fsync_dir(const char *path)
+/* Make the names in a folder durable (its renames). 0 or -1. */
+static int fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	if (fd < 0)
+		return weir_err_errno(errno, "open folder '%s'", path);
+	int rc = fsync(fd) < 0 ? weir_err_errno(errno, "fsync folder '%s'", path) : 0;
+	close(fd);
+	return rc;
 }
 
 /* Write p durably as path (through path.tmp). */
@@ -173,7 +175,7 @@ static long list_ids(const char *base, bool with_meta, uint64_t **ids)
 	return n;
 }
 
-int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m, int retain)
+int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m)
 {
 	struct snapbuf b = { 0 };
 	snap_put(&b, meta_magic, 8);
@@ -205,6 +207,12 @@ int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m, int retai
 	}
 	snprintf(path, sizeof(path), "%s/_metadata", dir);
 	snprintf(tmp, sizeof(tmp), "%s/_metadata.pending", dir);
+	/* the snapshot files' names must be durable before the metadata that
+	 * lists them can be */
+	if (fsync_dir(dir) < 0) {
+		snap_free(&b);
+		return weir_err_wrap("checkpoint %llu", (unsigned long long)m->id);
+	}
 	/* the metadata goes durable under a name restore ignores, then one
 	 * rename makes the checkpoint complete */
 	errno = 0;
@@ -217,10 +225,15 @@ int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m, int retai
 		unlink(tmp);
 		return weir_err_errno(e, "checkpoint %llu: rename its metadata", (unsigned long long)m->id);
 	}
-	fsync_dir(dir);
-	fsync_dir(base);
-	/* retention: the newest `retain` complete ones stay; incomplete ones
-	 * older than this one are leftovers of aborted checkpoints */
+	if (fsync_dir(dir) < 0 || fsync_dir(base) < 0)
+		return weir_err_wrap("checkpoint %llu", (unsigned long long)m->id);
+	return 0;
+}
+
+void weir_ckpt_retain(const char *base, uint64_t newest, int retain)
+{
+	/* the newest `retain` complete ones stay; incomplete ones older than
+	 * `newest` are leftovers of aborted checkpoints */
 	uint64_t *ids;
 	long n = list_ids(base, true, &ids);
 	for (long i = 0; i < n - (retain > 0 ? retain : 1); i++)
@@ -230,11 +243,10 @@ int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m, int retai
 	for (long i = 0; i < n; i++) {
 		char p[PATH_MAX + 64];
 		snprintf(p, sizeof(p), "%s/chk-%llu/_metadata", base, (unsigned long long)ids[i]);
-		if (ids[i] < m->id && access(p, F_OK) != 0)
+		if (ids[i] < newest && access(p, F_OK) != 0)
 			rm_rf_chk(base, ids[i]);
 	}
 	free(ids);
-	return 0;
 }
 
 static int read_all(const char *path, uint8_t **out, size_t *len)

@@ -52,10 +52,14 @@ struct weir_ckpt_meta {
 int weir_ckpt_write(const char *base, uint64_t id, const char *name, const void *p, size_t len,
 		    struct weir_ckpt_file *out);
 
-/* Complete checkpoint m->id: write its metadata (temp, fsync, rename,
- * fsync the folders), then keep only the newest `retain` complete
- * checkpoints and remove incomplete ones older than m->id. 0 or -1. */
-int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m, int retain);
+/* Complete checkpoint m->id: fsync its folder (the snapshot files'
+ * names), write its metadata (temp, fsync, rename), fsync the folders
+ * again. 0, or -1 with the trail set: then it is not complete. */
+int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m);
+/* Keep only the newest `retain` complete checkpoints, and remove
+ * incomplete ones older than `newest` (aborted ones). Call it once
+ * `newest` is complete and announced. */
+void weir_ckpt_retain(const char *base, uint64_t newest, int retain);
 
 /* Remove checkpoint id's folder (an aborted checkpoint). */
 void weir_ckpt_discard(const char *base, uint64_t id);

@@ -22,7 +22,8 @@
  *
  * A subtask's snapshot, sealed (engine/snapshot.h):
  *   ["WEIRSUB1"][u32 vertex][u32 index][u32 parallelism][u32 max parallelism]
- *   [u32 operators][u32 final][u64 checkpoint id]
+ *   [u32 operators][u32 final][u64 checkpoint id][u64 XXH3 of the chain's
+ *   operator names: a restore into another job of the same shape is refused]
  *   per operator of the chain: [u32 position][u64 n][n bytes of its own
  *   (op_hooks.snapshot)][reduce state (weir_kv_snapshot)][keyed state and
  *   timers (keyed_snapshot)]
@@ -75,6 +76,17 @@ struct ckcoord {
 
 /* ---- the subtask's side ------------------------------------------------- */
 
+/* A fingerprint of the chain: its operators' names, in order. */
+static uint64_t chain_print(const struct subtask *st)
+{
+	struct snapbuf b = { 0 };
+	for (int k = 0; k < st->nops; k++)
+		snap_put(&b, st->ops[k].node->name, strlen(st->ops[k].node->name) + 1);
+	uint64_t h = b.oom ? 0 : weir_snap_sum(b.p, b.len);
+	snap_free(&b);
+	return h;
+}
+
 int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 {
 	struct job *job = st->job;
@@ -90,6 +102,7 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 	snap_u32(&b, (uint32_t)st->nops);
 	snap_u32(&b, final);
 	snap_u64(&b, id);
+	snap_u64(&b, chain_print(st));
 	for (int k = 0; k < st->nops; k++) {
 		struct opinst *op = &st->ops[k];
 		snap_u32(&b, (uint32_t)k);
@@ -157,12 +170,12 @@ int ck_restore(struct subtask *st)
 	uint32_t v = snap_get_u32(&r), idx = snap_get_u32(&r), par = snap_get_u32(&r), maxp = snap_get_u32(&r);
 	uint32_t nops = snap_get_u32(&r);
 	snap_get_u32(&r);
-	uint64_t id = snap_get_u64(&r);
-	if (n < 0 || !magic || memcmp(magic, sub_magic, 8) || v != (uint32_t)st->v->id ||
+	uint64_t id = snap_get_u64(&r), print = snap_get_u64(&r);
+	if (n < 0 || !magic || memcmp(magic, sub_magic, 8) || v != (uint32_t)st->v->id || print != chain_print(st) ||
 	    idx != (uint32_t)st->index || par != (uint32_t)st->v->parallelism || maxp != job->cfg.max_parallelism ||
 	    nops != (uint32_t)st->nops)
-		return weir_op_fail(st, NULL, "restore: the snapshot is not this subtask's (the job's graph, parallelism "
-				    "or max parallelism differs from the checkpoint's)%s%s", n < 0 ? ": " : "",
+		return weir_op_fail(st, NULL, "restore: the snapshot is not this subtask's (the job's graph, operator "
+				    "names, parallelism or max parallelism differ from the checkpoint's)%s%s", n < 0 ? ": " : "",
 				    n < 0 ? why : "");
 	struct weir_kg_map m;
 	weir_kg_map_init(&m, maxp);
@@ -265,12 +278,19 @@ static void try_complete(struct ckcoord *c)
 		if (!c->acked[s])
 			return;
 	struct weir_ckpt_meta m = { c->pending, (uint64_t)time(NULL) * 1000u, (uint32_t)job->nsub, c->files };
-	if (weir_ckpt_commit(c->base, &m, (int)job->cfg.checkpoint_retain) < 0) {
+	if (weir_ckpt_commit(c->base, &m) < 0) {
 		abort_pending(c, weir_err_msg());
 		return;
 	}
-	if (weir_failpoint("checkpoint.complete") < 0) { /* complete on disk, never announced */
-		abort_pending(c, "failpoint checkpoint.complete");
+	if (weir_failpoint("checkpoint.complete") < 0) {
+		/* complete on disk, never announced: it stays (a restore may use
+		 * it, and then commits what it covers); sinks commit its files
+		 * with the next one's */
+		weir_log(WEIR_LOG_WARN, "checkpoint %llu complete but not announced: failpoint checkpoint.complete",
+			 (unsigned long long)c->pending);
+		c->pending = 0;
+		c->aborted++;
+		c->next_ns = weir_now_ns() + (uint64_t)job->cfg.checkpoint_min_pause_ms * 1000000u;
 		return;
 	}
 	c->completed++;
@@ -279,6 +299,7 @@ static void try_complete(struct ckcoord *c)
 		 (unsigned long long)c->bytes, (double)c->sync_max_ns / 1e6);
 	__atomic_store_n(&job->ck_complete, c->pending, __ATOMIC_RELEASE);
 	ring_all(job); /* sinks commit on their next step */
+	weir_ckpt_retain(c->base, c->pending, (int)job->cfg.checkpoint_retain);
 	c->pending = 0;
 	c->next_ns = weir_now_ns() + (uint64_t)(job->cfg.checkpoint_min_pause_ms > job->cfg.checkpoint_interval_ms
 						       ? job->cfg.checkpoint_min_pause_ms

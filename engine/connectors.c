@@ -748,7 +748,6 @@ static int file_sink_notify(weir_ctx *ctx, uint64_t id)
 
 static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id)
 {
-	(void)id;
 	struct part_writer *w = weir_ctx_state(ctx);
 	struct file_sink *fs = weir_ctx_arg(ctx);
 	if (p) { /* what the checkpoint covers is published: finish its commits */
@@ -763,17 +762,26 @@ static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id
 		if (sr.bad || sr.off != n)
 			return weir_err_set("file sink: a malformed snapshot");
 	}
-	/* everything else of this subtask's that is not committed came after
-	 * the checkpoint: the restored job writes it again */
+	/* everything else of this subtask's came after the checkpoint: pending
+	 * files, and parts published by later checkpoints (when an older one
+	 * is restored, because a newer one was damaged or one was named): the
+	 * restored job writes all of it again, so it goes */
 	DIR *d = opendir(fs->dir);
 	if (!d)
 		return weir_err_errno(errno, "output folder '%s'", fs->dir);
-	char prefix[32], path[4400];
-	int pl = snprintf(prefix, sizeof(prefix), ".part-%d-", w->index);
+	char pending[32], part[32], path[4400];
+	int pl = snprintf(pending, sizeof(pending), ".part-%d-", w->index);
+	int ql = snprintf(part, sizeof(part), "part-%d-", w->index);
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t l = strlen(e->d_name);
-		if (!strncmp(e->d_name, prefix, (size_t)pl) && l > 8 && !strcmp(e->d_name + l - 8, ".pending")) {
+		char *end;
+		bool drop = !strncmp(e->d_name, pending, (size_t)pl) && l > 8 && !strcmp(e->d_name + l - 8, ".pending");
+		if (!strncmp(e->d_name, part, (size_t)ql) && e->d_name[ql] >= '0' && e->d_name[ql] <= '9') {
+			unsigned long long pid = strtoull(e->d_name + ql, &end, 10);
+			drop |= !*end && (!p || pid > id);
+		}
+		if (drop) {
 			snprintf(path, sizeof(path), "%s/%s", fs->dir, e->d_name);
 			unlink(path);
 		}

@@ -996,6 +996,8 @@ static int check_nodes(struct job *job, bool restoring)
 	return 0;
 }
 
+static bool run_refused;
+
 /* One run of the job; with base, checkpoints go there, and from (when not
  * NULL) is the checkpoint it starts from. */
 static int run_once(weir_env *env, const struct weir_config *cfg, bool print, const char *base,
@@ -1014,10 +1016,16 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 		pthread_mutex_destroy(&job.lock);
 		return -1;
 	}
-	if (check_nodes(&job, from != NULL || cfg->restore_from) < 0 || (job.ck_on && ck_check_sources(&job) < 0) ||
-	    deploy(&job, &links, &nlinks) < 0 ||
-	    (from && assign_restore(&job, from) < 0) ||
-	    (job.ck_on && cfg->checkpoint_interval_ms && ck_coord_start(&job, base, from ? from->id : 0) < 0)) {
+	int bad = 0;
+	if (check_nodes(&job, from != NULL || cfg->restore_from) < 0 || (job.ck_on && ck_check_sources(&job) < 0))
+		bad = run_refused = true; /* the same again on a restart: none */
+	else if (deploy(&job, &links, &nlinks) < 0)
+		bad = 1;
+	else if (from && assign_restore(&job, from) < 0)
+		bad = run_refused = true; /* not this job's checkpoint */
+	else if (job.ck_on && cfg->checkpoint_interval_ms && ck_coord_start(&job, base, from ? from->id : 0) < 0)
+		bad = 1;
+	if (bad) {
 		weir_err_wrap("deploy");
 		char msg[WEIR_ERR_MAX];
 		snprintf(msg, sizeof(msg), "%s", weir_err_msg());
@@ -1102,7 +1110,8 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL);
 		weir_ckpt_meta_free(&m);
 		bool cancelled = cancel_pending;
-		if (rc == 0 || cancelled || attempt >= cfg->restart_attempts) {
+		if (rc == 0 || cancelled || run_refused || attempt >= cfg->restart_attempts) {
+			run_refused = false;
 			cancel_pending = 0;
 			return rc;
 		}
