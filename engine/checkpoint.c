@@ -107,6 +107,23 @@ int weir_ckpt_write(const char *base, uint64_t id, const char *name, const void 
 	return 0;
 }
 
+/* "chk-<id>" with id decimal, no sign or leading zero, at least 1 and
+ * within 64 bits: true and *id. */
+static bool chk_id(const char *name, uint64_t *id)
+{
+	const char *d = name + 4;
+	if (strncmp(name, "chk-", 4) || *d < '1' || *d > '9')
+		return false;
+	uint64_t v = 0;
+	for (; *d; d++) {
+		if (*d < '0' || *d > '9' || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*d - '0');
+	}
+	*id = v;
+	return true;
+}
+
 static void rm_rf_chk(const char *base, uint64_t id)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300];
@@ -140,11 +157,8 @@ static long list_ids(const char *base, bool with_meta, uint64_t **ids)
 	long n = 0, cap = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		char *end;
-		if (strncmp(e->d_name, "chk-", 4) || !e->d_name[4])
-			continue;
-		unsigned long long id = strtoull(e->d_name + 4, &end, 10);
-		if (*end)
+		uint64_t id;
+		if (!chk_id(e->d_name, &id))
 			continue;
 		if (with_meta) {
 			char p[PATH_MAX + 300];
@@ -374,8 +388,7 @@ int weir_ckpt_latest(const char *path, struct weir_ckpt_meta *m, char *report, s
 	const char *last = strrchr(base, '/');
 	const char *leaf = last ? last + 1 : base;
 	uint64_t only = 0;
-	char *end;
-	if (!strncmp(leaf, "chk-", 4) && leaf[4] && (only = strtoull(leaf + 4, &end, 10), !*end)) {
+	if (chk_id(leaf, &only)) {
 		if (last == base)
 			base[1] = '\0';
 		else if (last)

@@ -122,9 +122,10 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 		keyed_snapshot(&op->keyed, &b, &m);
 	}
 	if (weir_failpoint("checkpoint.snapshot") < 0 || weir_snap_seal(&b) < 0) {
+		bool oom = b.oom;
 		snap_free(&b);
 		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: %s", (unsigned long long)id,
-				    b.oom ? "out of memory" : weir_err_msg());
+				    oom ? "out of memory" : weir_err_msg());
 	}
 	if (!final)
 		st->ck_last = id;
@@ -189,7 +190,7 @@ int ck_restore(struct subtask *st)
 		if (r.bad || !priv || pos != (uint32_t)k)
 			break;
 		if (op->node->hooks.restore) {
-			if (op->node->hooks.restore(&op->ctx, priv, (size_t)plen, id) < 0)
+			if (op->node->hooks.restore(&op->ctx, priv, (size_t)plen, job->ck_restored) < 0)
 				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
 		} else if (plen) {
 			r.bad = true;
@@ -203,8 +204,10 @@ int ck_restore(struct subtask *st)
 	if (r.bad || r.off != r.len)
 		return weir_op_fail(st, NULL, "restore: the snapshot of checkpoint %llu is malformed (or memory ran out)",
 				    (unsigned long long)id);
-	st->ck_last = id;
-	st->ck_committed = id;
+	/* the checkpoint restored, not the snapshot's own id: a finished
+	 * subtask's snapshot (id 0) stands in for every later checkpoint */
+	st->ck_last = job->ck_restored;
+	st->ck_committed = job->ck_restored;
 	return 0;
 }
 

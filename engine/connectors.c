@@ -669,8 +669,8 @@ static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id)
 	int e = errno;
 	if (e == ENOENT && access(to, F_OK) == 0)
 		return 0; /* committed before */
-	if (e == EEXIST && access(from, F_OK) == 0) /* both: the commit ran, the old name stayed */
-		return unlink(from) == 0 ? 0 : weir_err_errno(errno, "unlink '%s'", from);
+	/* both names exist: a part of this checkpoint id was published by
+	 * another run; never overwrite or drop either */
 	return weir_err_errno(e, "commit '%s' as '%s'", from, to);
 }
 
@@ -689,6 +689,7 @@ static int sink_precommit(weir_ctx *ctx, struct part_writer *w, uint64_t id)
 	sink_name(fs, w->index, id, true, to, sizeof(to));
 	if (rename(w->tmp, to) < 0)
 		return weir_fail(ctx, "pre-commit '%s': %s", w->tmp, strerror(errno));
+	fsync_path(fs->dir); /* the pending name durable before the checkpoint that lists it */
 	if (w->npending == w->cappending) {
 		int cap = w->cappending ? w->cappending * 2 : 8;
 		uint64_t *p = realloc(w->pending, sizeof(uint64_t) * (size_t)cap);

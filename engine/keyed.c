@@ -735,7 +735,12 @@ int keyed_restore(struct keyed *k, struct snapreader *r, const struct weir_kg_ma
 			return -1;
 		if (kg < kg_lo || kg >= kg_hi)
 			continue;
-		if (ck_group(ck, cklen, m) != kg)
+		uint16_t klen = 0;
+		if (cklen >= 4)
+			memcpy(&klen, ck + 2, 2);
+		/* [0xff][nslen][klen][key][u8 domain][i64 time][ns]: fire() trusts it */
+		if (cklen < 4u + klen + 9u || ck[0] != KEYED_TIMER_STATE || ck[1] != cklen - 4u - klen ||
+		    ck_group(ck, cklen, m) != kg)
 			return -1;
 		uint64_t saved = k->seq;
 		k->seq = seq; /* the same order among timers of one time */

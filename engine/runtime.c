@@ -1001,7 +1001,7 @@ static bool run_refused;
 /* One run of the job; with base, checkpoints go there, and from (when not
  * NULL) is the checkpoint it starts from. */
 static int run_once(weir_env *env, const struct weir_config *cfg, bool print, const char *base,
-		    const struct weir_ckpt_meta *from)
+		    const struct weir_ckpt_meta *from, bool restart)
 {
 	struct job job;
 	memset(&job, 0, sizeof(job));
@@ -1017,7 +1017,9 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 		return -1;
 	}
 	int bad = 0;
-	if (check_nodes(&job, from != NULL || cfg->restore_from) < 0 || (job.ck_on && ck_check_sources(&job) < 0))
+	/* a restart finds what earlier attempts published; restores sort it out */
+	if (check_nodes(&job, from != NULL || cfg->restore_from || restart) < 0 ||
+	    (job.ck_on && ck_check_sources(&job) < 0))
 		bad = run_refused = true; /* the same again on a restart: none */
 	else if (deploy(&job, &links, &nlinks) < 0)
 		bad = 1;
@@ -1082,7 +1084,7 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 {
 	if (!cfg->checkpoint_interval_ms && !cfg->restore_from) {
-		int rc = run_once(env, cfg, print, NULL, NULL);
+		int rc = run_once(env, cfg, print, NULL, NULL, false);
 		cancel_pending = 0;
 		return rc;
 	}
@@ -1107,7 +1109,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 		fprintf(stderr, "weir: restoring checkpoint %llu from %s\n", (unsigned long long)m.id, cfg->restore_from);
 	}
 	for (uint32_t attempt = 0;; attempt++) {
-		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL);
+		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL, attempt > 0);
 		weir_ckpt_meta_free(&m);
 		bool cancelled = cancel_pending;
 		if (rc == 0 || cancelled || run_refused || attempt >= cfg->restart_attempts) {

@@ -15,7 +15,7 @@
 
 COUNT=20000 RATE=40000 # half a second a run, whatever the machine: many checkpoints
 job() { "$WEIR" local "$TJOBS/ckjob.so" -q -p 2 "$@"; }
-out_of() { cat "$1"/windows/part-* "$1"/records/part-* 2>/dev/null | LC_ALL=C sort; }
+out_of() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* 2>/dev/null | LC_ALL=C sort; }
 
 job -- $COUNT $RATE "$T/ref" 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
 out_of "$T/ref" >"$T/want"
@@ -40,7 +40,8 @@ check "three complete checkpoints are retained ($kept)" test "$kept" -eq 3
 check 'no temporary file is left' test -z "$(find "$T/ck" -name '*.tmp' -o -name '*.pending')"
 
 # failures inside the process: the job restarts from its latest checkpoint
-# (counts: per checkpoint, 2 sources pass checkpoint.barrier, 6 subtasks
+# (counts: per checkpoint, 2 sources pass checkpoint.barrier, 6 subtasks (and
+# the short branch once each, at its end)
 # snapshot and write, 4 sink subtasks pre-commit: these land on the 3rd to 5th)
 for fp in checkpoint.barrier:7 checkpoint.snapshot:23 sink.precommit:17 sink.commit:9 sink.committed:6 \
 	checkpoint.snapshot:23:error,recovery.restore:1; do

@@ -4,6 +4,8 @@
  *   sequence(COUNT, RATE) -> timestamps (ts = n) --+-> keyBy n % 97 -> tumbling 1000 ms count
  *                                                  |     -> "w KEY END COUNT" -> OUTDIR/windows
  *                                                  +-> keyBy n % 89 -> "r N" -> OUTDIR/records
+ *   sequence(100) -> "s N" -> OUTDIR/short   (finishes at once: its last
+ *                                            snapshot stands in for it)
  *
  * Without faults the windows' lines are the batch result and the records'
  * lines are 0 .. COUNT-1 once each: a restore that loses or repeats
@@ -83,6 +85,13 @@ static const weir_aggregate counter = {
 	.acc_size = 8, .create = count_create, .add = count_add, .result = count_result,
 };
 
+static int fmt_short(weir_ctx *ctx, const weir_rec *in)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "s %lld", (long long)n_of(in));
+	return weir_emit(ctx, line, (uint32_t)n);
+}
+
 static int fmt_record(weir_ctx *ctx, const weir_rec *in)
 {
 	char line[32];
@@ -101,5 +110,7 @@ int weir_job(weir_env *env, int argc, char **argv)
 	weir_sink_file(weir_window_aggregate(weir_key_by(src, key97, NULL), "count", &w, &counter, NULL), path);
 	snprintf(path, sizeof(path), "%s/records", argv[3]);
 	weir_sink_file(weir_map(weir_key_by(src, key89, NULL), "format", fmt_record, NULL), path);
+	snprintf(path, sizeof(path), "%s/short", argv[3]);
+	weir_sink_file(weir_map(weir_source_sequence(env, 100, 0), "short", fmt_short, NULL), path);
 	return 0;
 }
