@@ -77,6 +77,19 @@ int weir_ctl_send(struct weir_conn *c, weir_msg *m)
 	return rc;
 }
 
+int weir_ctl_send_body(struct weir_conn *c, uint64_t rid, Weir__Ctl__Envelope__BodyCase body_case, void *body)
+{
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	m.has_request_id = rid != 0;
+	m.request_id = rid;
+	m.body_case = body_case;
+	/* the oneof is a union of pointers to messages, which all share one
+	 * representation (C11 6.2.5p28): storing through one member is
+	 * storing the body for whichever case body_case names */
+	m.ok = body;
+	return weir_ctl_send(c, &m);
+}
+
 /* ---- the synchronous client ------------------------------------------------- */
 
 struct weir_ctl_client {

@@ -40,6 +40,10 @@ int weir_read_small_file(const char *path, char *out, size_t n);
 
 /* Encode m and queue it on c as one frame. 0 or -errno. */
 int weir_ctl_send(struct weir_conn *c, weir_msg *m);
+/* The same for an Envelope built here: its body is `body`, a pointer to
+ * the Weir__Ctl__ message of oneof case body_case, and it answers request
+ * rid (0: it answers none). 0 or -errno. */
+int weir_ctl_send_body(struct weir_conn *c, uint64_t rid, Weir__Ctl__Envelope__BodyCase body_case, void *body);
 
 /* A synchronous client of the JobManager (the weir command's subcommands,
  * tests): connects to the address in the run folder, authenticates with

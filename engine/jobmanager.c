@@ -152,12 +152,7 @@ static void send_error(struct weir_conn *c, uint64_t request_id, const char *msg
 {
 	Weir__Ctl__Error e = WEIR__CTL__ERROR__INIT;
 	e.message = (char *)msg;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.has_request_id = true;
-	m.request_id = request_id;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_ERROR;
-	m.error = &e;
-	weir_ctl_send(c, &m);
+	weir_ctl_send_body(c, request_id, WEIR__CTL__ENVELOPE__BODY_ERROR, &e);
 }
 
 static void send_status(struct weir_conn *c, uint64_t request_id)
@@ -199,12 +194,7 @@ static void send_status(struct weir_conn *c, uint64_t request_id)
 	}
 	cs.n_taskmanagers = n;
 	cs.taskmanagers = ptrs;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.has_request_id = true;
-	m.request_id = request_id;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS;
-	m.cluster_status = &cs;
-	weir_ctl_send(c, &m);
+	weir_ctl_send_body(c, request_id, WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS, &cs);
 }
 
 /* Answer the status waiters whose count is reached (or all, with force). */
@@ -231,10 +221,7 @@ static void send_stop(struct weir_conn *c, const char *reason)
 {
 	Weir__Ctl__Stop s = WEIR__CTL__STOP__INIT;
 	s.reason = (char *)reason;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_STOP;
-	m.stop = &s;
-	weir_ctl_send(c, &m);
+	weir_ctl_send_body(c, 0, WEIR__CTL__ENVELOPE__BODY_STOP, &s);
 }
 
 static void retry_parked(void);
@@ -298,14 +285,11 @@ static void phase_to_tms(struct jobrec *j, Weir__Ctl__Phase ph)
 	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
 	jp.job_id = j->id;
 	jp.phase = ph;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_PHASE;
-	m.job_phase = &jp;
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
 		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
 		if (c)
-			weir_ctl_send(c, &m);
+			weir_ctl_send_body(c, 0, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
 	}
 }
 
@@ -354,12 +338,7 @@ static void job_advance(struct jobrec *j)
 		if (c) {
 			Weir__Ctl__JobInfo ji;
 			job_info(j, &ji);
-			weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-			m.has_request_id = true;
-			m.request_id = j->client_rid;
-			m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_INFO;
-			m.job_info = &ji;
-			weir_ctl_send(c, &m);
+			weir_ctl_send_body(c, j->client_rid, WEIR__CTL__ENVELOPE__BODY_JOB_INFO, &ji);
 		}
 		j->client_conn = 0;
 	}
@@ -428,12 +407,7 @@ static int reject(struct weir_conn *c, uint64_t rid, const char *why)
 {
 	Weir__Ctl__JobRejected r = WEIR__CTL__JOB_REJECTED__INIT;
 	r.reason = (char *)why;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.has_request_id = true;
-	m.request_id = rid;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED;
-	m.job_rejected = &r;
-	weir_ctl_send(c, &m);
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED, &r);
 	weir_log(WEIR_LOG_WARN, "job refused: %s", why);
 	return 0;
 }
@@ -589,12 +563,7 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	free(places);
 	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;
 	ja.job_id = j->id;
-	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-	reply.has_request_id = true;
-	reply.request_id = rid;
-	reply.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED;
-	reply.job_accepted = &ja;
-	weir_ctl_send(c, &reply);
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED, &ja);
 
 	Weir__Ctl__Deploy d = WEIR__CTL__DEPLOY__INIT;
 	d.job_id = j->id;
@@ -609,13 +578,10 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	d.cluster_id = jm.cluster_id;
 	d.has_max_parallelism = sj->graph->has_max_parallelism;
 	d.max_parallelism = sj->graph->max_parallelism;
-	weir_msg dm = WEIR__CTL__ENVELOPE__INIT;
-	dm.body_case = WEIR__CTL__ENVELOPE__BODY_DEPLOY;
-	dm.deploy = &d;
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = tm_by_id(j->tm_ids[k]);
 		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
-		if (!tc || weir_ctl_send(tc, &dm) < 0) {
+		if (!tc || weir_ctl_send_body(tc, 0, WEIR__CTL__ENVELOPE__BODY_DEPLOY, &d) < 0) {
 			j->phase[k] = P_RELEASED;
 			job_fail(j, "a taskmanager could not be reached");
 		}
@@ -684,12 +650,7 @@ static void retry_parked(void)
 static void send_ok(struct weir_conn *c, uint64_t rid)
 {
 	Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
-	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-	reply.has_request_id = true;
-	reply.request_id = rid;
-	reply.body_case = WEIR__CTL__ENVELOPE__BODY_OK;
-	reply.ok = &ok;
-	weir_ctl_send(c, &reply);
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_OK, &ok);
 }
 
 /* A client's upload, one chunk per request: each is written to a .part
@@ -743,12 +704,7 @@ static int fetch_chunk(struct weir_conn *c, uint64_t rid, const Weir__Ctl__Fetch
 	oc.data.len = (size_t)n;
 	oc.has_last = true;
 	oc.last = off + (uint64_t)n >= size;
-	weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-	reply.has_request_id = true;
-	reply.request_id = rid;
-	reply.body_case = WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK;
-	reply.object_chunk = &oc;
-	if (weir_ctl_send(c, &reply) < 0)
+	if (weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK, &oc) < 0)
 		send_error(c, rid, "the object chunk could not be sent");
 	return 0;
 }
@@ -814,12 +770,7 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		ack.cluster_id = jm.cluster_id;
 		ack.heartbeat_interval_ms = HEARTBEAT_MS;
 		ack.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
-		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-		reply.has_request_id = m->has_request_id;
-		reply.request_id = rid;
-		reply.body_case = WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK;
-		reply.register_ack = &ack;
-		weir_ctl_send(c, &reply);
+		weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK, &ack);
 		wake_waiters(false);
 		return 0;
 	}
@@ -882,12 +833,7 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		Weir__Ctl__JobList jl = WEIR__CTL__JOB_LIST__INIT;
 		jl.n_jobs = n;
 		jl.jobs = ptrs;
-		weir_msg reply = WEIR__CTL__ENVELOPE__INIT;
-		reply.has_request_id = true;
-		reply.request_id = rid;
-		reply.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_LIST;
-		reply.job_list = &jl;
-		weir_ctl_send(c, &reply);
+		weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_LIST, &jl);
 		return 0;
 	}
 	case WEIR__CTL__ENVELOPE__BODY_CANCEL: {

@@ -439,10 +439,11 @@ int weir_list_add(weir_ctx *ctx, int state, const void *data, uint32_t len)
 	return 0;
 }
 
-int weir_list_iter(weir_ctx *ctx, int state, weir_iter *it)
+/* An iterator over the items of list or map state (empty when unset). */
+static int state_iter(weir_ctx *ctx, int state, enum weir_state_kind kind, const char *what, weir_iter *it)
 {
 	memset(it, 0, sizeof(*it));
-	struct opinst *op = state_op(ctx, state, WEIR_LIST_STATE, "list_iter");
+	struct opinst *op = state_op(ctx, state, kind, what);
 	if (!op)
 		return -1;
 	struct kv_slot *s = live(op, state);
@@ -451,6 +452,11 @@ int weir_list_iter(weir_ctx *ctx, int state, weir_iter *it)
 		it->end = it->p + s->vlen;
 	}
 	return 0;
+}
+
+int weir_list_iter(weir_ctx *ctx, int state, weir_iter *it)
+{
+	return state_iter(ctx, state, WEIR_LIST_STATE, "list_iter", it);
 }
 
 int weir_iter_next(weir_iter *it, weir_rec *out)
@@ -561,16 +567,7 @@ int weir_map_remove(weir_ctx *ctx, int state, const void *key, uint32_t klen)
 
 int weir_map_iter(weir_ctx *ctx, int state, weir_iter *it)
 {
-	memset(it, 0, sizeof(*it));
-	struct opinst *op = state_op(ctx, state, WEIR_MAP_STATE, "map_iter");
-	if (!op)
-		return -1;
-	struct kv_slot *s = live(op, state);
-	if (s) {
-		it->p = weir_kv_val(s);
-		it->end = it->p + s->vlen;
-	}
-	return 0;
+	return state_iter(ctx, state, WEIR_MAP_STATE, "map_iter", it);
 }
 
 int weir_map_iter_next(weir_iter *it, weir_rec *key, weir_rec *value)

@@ -996,12 +996,10 @@ static int check_nodes(struct job *job, bool restoring)
 	return 0;
 }
 
-static bool run_refused;
-
 /* One run of the job; with base, checkpoints go there, and from (when not
  * NULL) is the checkpoint it starts from. */
 static int run_once(weir_env *env, const struct weir_config *cfg, bool print, const char *base,
-		    const struct weir_ckpt_meta *from, bool restart)
+		    const struct weir_ckpt_meta *from, bool restart, bool *refused)
 {
 	struct job job;
 	memset(&job, 0, sizeof(job));
@@ -1020,11 +1018,11 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	/* a restart finds what earlier attempts published; restores sort it out */
 	if (check_nodes(&job, from != NULL || cfg->restore_from || restart) < 0 ||
 	    (job.ck_on && ck_check_sources(&job) < 0))
-		bad = run_refused = true; /* the same again on a restart: none */
+		bad = *refused = true; /* the same again on a restart: none */
 	else if (deploy(&job, &links, &nlinks) < 0)
 		bad = 1;
 	else if (from && assign_restore(&job, from) < 0)
-		bad = run_refused = true; /* not this job's checkpoint */
+		bad = *refused = true; /* not this job's checkpoint */
 	else if (job.ck_on && cfg->checkpoint_interval_ms && ck_coord_start(&job, base, from ? from->id : 0) < 0)
 		bad = 1;
 	if (bad) {
@@ -1084,7 +1082,8 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 {
 	if (!cfg->checkpoint_interval_ms && !cfg->restore_from) {
-		int rc = run_once(env, cfg, print, NULL, NULL, false);
+		bool refused = false;
+		int rc = run_once(env, cfg, print, NULL, NULL, false, &refused);
 		cancel_pending = 0;
 		return rc;
 	}
@@ -1109,11 +1108,11 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 		fprintf(stderr, "weir: restoring checkpoint %llu from %s\n", (unsigned long long)m.id, cfg->restore_from);
 	}
 	for (uint32_t attempt = 0;; attempt++) {
-		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL, attempt > 0);
+		bool refused = false;
+		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL, attempt > 0, &refused);
 		weir_ckpt_meta_free(&m);
 		bool cancelled = cancel_pending;
-		if (rc == 0 || cancelled || run_refused || attempt >= cfg->restart_attempts) {
-			run_refused = false;
+		if (rc == 0 || cancelled || refused || attempt >= cfg->restart_attempts) {
 			cancel_pending = 0;
 			return rc;
 		}

@@ -122,10 +122,7 @@ static void heartbeat(struct weir_loop *l, void *arg)
 		return;
 	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
 	hb.seq = ++tm.hb_seq;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_HEARTBEAT;
-	m.heartbeat = &hb;
-	weir_ctl_send(tm.jm, &m);
+	weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_HEARTBEAT, &hb);
 }
 
 static void do_register(struct weir_conn *c)
@@ -147,12 +144,7 @@ static void do_register(struct weir_conn *c)
 	r.numa_node = tm.node;
 	r.slots = tm.slots;
 	r.pool = &pi;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.has_request_id = true;
-	m.request_id = 1;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_REGISTER_TM;
-	m.register_tm = &r;
-	weir_ctl_send(c, &m);
+	weir_ctl_send_body(c, 1, WEIR__CTL__ENVELOPE__BODY_REGISTER_TM, &r);
 }
 
 static int job_prepared(void *arg)
@@ -217,11 +209,8 @@ static void send_phase(uint64_t id, Weir__Ctl__Phase ph, const char *msg)
 	jp.job_id = id;
 	jp.phase = ph;
 	jp.message = msg && *msg ? (char *)msg : NULL;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_JOB_PHASE;
-	m.job_phase = &jp;
 	if (weir_conn_is_open(tm.jm))
-		weir_ctl_send(tm.jm, &m);
+		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
 }
 
 /* The loop's side of the mailbox, for one job. */
@@ -401,12 +390,10 @@ static int fetch_next(struct fetch *f)
 	fo.object_sha256.len = WEIR_SHA256_LEN;
 	fo.has_offset = true;
 	fo.offset = f->in.got;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
-	m.has_request_id = true;
-	m.request_id = f->rid = ++tm.next_rid;
-	m.body_case = WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT;
-	m.fetch_object = &fo;
-	return weir_ctl_send(tm.jm, &m) < 0 ? weir_err_set("cannot send to the jobmanager") : 0;
+	f->rid = ++tm.next_rid;
+	return weir_ctl_send_body(tm.jm, f->rid, WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT, &fo) < 0
+		       ? weir_err_set("cannot send to the jobmanager")
+		       : 0;
 }
 
 static void deploy_failed(uint64_t job_id, const char *why)
