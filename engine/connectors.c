@@ -888,20 +888,65 @@ weir_stream *weir_sink_file(weir_stream *in, const char *dir)
 
 /* ---- stdout and discard -------------------------------------------------- */
 
+/* Each subtask gathers its lines in a buffer of its own and hands the
+ * whole buffer to stdio under one lock (so lines of parallel subtasks never
+ * interleave mid-line), when it fills and whenever the subtask runs out of
+ * input: no lock per record, and a lone record still leaves at once. */
+#define STDOUT_BUF (64u << 10)
+
+struct stdout_buf {
+	size_t used;
+	char b[STDOUT_BUF];
+};
+
+static int stdout_open(weir_ctx *ctx)
+{
+	struct stdout_buf *o = malloc(sizeof(*o));
+	if (!o)
+		return weir_fail(ctx, "out of memory");
+	o->used = 0;
+	weir_ctx_set_state(ctx, o);
+	return 0;
+}
+
+static int stdout_drain(weir_ctx *ctx, struct stdout_buf *o, const void *extra, size_t n)
+{
+	flockfile(stdout);
+	size_t w = fwrite_unlocked(o->b, 1, o->used, stdout);
+	bool ok = w == o->used;
+	if (ok && n) {
+		ok = fwrite_unlocked(extra, 1, n, stdout) == n && putc_unlocked('\n', stdout) != EOF;
+	}
+	funlockfile(stdout);
+	o->used = 0;
+	return ok ? 0 : weir_fail(ctx, "write to standard output: %s", strerror(errno));
+}
+
 static int stdout_write(weir_ctx *ctx, const weir_rec *in)
 {
-	flockfile(stdout); /* one record, one unbroken line */
-	fwrite_unlocked(in->data, 1, in->len, stdout);
-	putc_unlocked('\n', stdout);
-	funlockfile(stdout);
+	struct stdout_buf *o = weir_ctx_state(ctx);
+	if (o->used + in->len + 1 > STDOUT_BUF) /* a line longer than the buffer goes out whole */
+		return stdout_drain(ctx, o, in->data, in->len);
+	memcpy(o->b + o->used, in->data, in->len);
+	o->used += in->len;
+	o->b[o->used++] = '\n';
 	return 0;
 }
 
 static int stdout_flush(weir_ctx *ctx)
 {
+	struct stdout_buf *o = weir_ctx_state(ctx);
+	if (o && o->used && stdout_drain(ctx, o, NULL, 0) < 0)
+		return -1;
 	if (fflush(stdout) != 0)
 		return weir_fail(ctx, "write to standard output: %s", strerror(errno));
 	return 0;
+}
+
+static void stdout_release(weir_ctx *ctx)
+{
+	free(weir_ctx_state(ctx));
+	weir_ctx_set_state(ctx, NULL);
 }
 
 weir_stream *weir_sink_stdout(weir_stream *in)
@@ -915,8 +960,10 @@ weir_stream *weir_sink_stdout(weir_stream *in)
 		return NULL;
 	n->fn.sink = stdout_write;
 	n->builtin = true;
+	n->open = stdout_open;
 	n->close = stdout_flush;
 	n->hooks.idle = stdout_flush;
+	n->hooks.release = stdout_release;
 	return weir_env_stream(in->env, n);
 }
 

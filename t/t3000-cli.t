@@ -58,4 +58,10 @@ check 'no in-progress files remain after commit' test "$hidden" -eq 0
 
 run_weir version; check 'weir version exits 0' test "$rc" -eq 0
 run_weir help; check 'weir help prints the usage on stdout' grep -q 'weir local JOB.so' "$T/out"
+# the stdout sink: parallel subtasks buffer their lines, and no line is
+# ever broken or mixed with another subtask's
+run_weir local "$TJOBS/stdoutjob.so" -q -p 2 -- 50000
+LC_ALL=C sort "$T/out" >"$T/got"
+perl -e 'for (0..49999) { print "line $_ ", "x" x ($_ % 300), "\n" }' | LC_ALL=C sort >"$T/want"
+check "stdout from 2 subtasks: every line whole, once (rc $rc)" cmp -s "$T/want" "$T/got"
 done_testing
