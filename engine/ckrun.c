@@ -248,6 +248,9 @@ static void abort_pending(struct ckcoord *c, const char *why)
 	weir_log(WEIR_LOG_WARN, "checkpoint %llu aborted: %s", (unsigned long long)c->pending, why);
 	fprintf(stderr, "weir: checkpoint %llu aborted: %s\n", (unsigned long long)c->pending, why);
 	weir_ckpt_discard(c->base, c->pending);
+	/* subtasks still aligning it release their inputs (ids only grow) */
+	__atomic_store_n(&c->job->ck_aborted, c->pending, __ATOMIC_RELEASE);
+	ring_all(c->job);
 	c->pending = 0;
 	c->aborted++;
 	c->next_ns = weir_now_ns() + (uint64_t)c->job->cfg.checkpoint_min_pause_ms * 1000000u;

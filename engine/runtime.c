@@ -293,8 +293,8 @@ static int align_check(struct subtask *st)
 /* Barrier id arrived on input in. */
 static int on_barrier(struct subtask *st, struct input *in, uint64_t id)
 {
-	if (id <= st->ck_last || id < st->ck_aligning)
-		return 0; /* an old one (from before a restore, or overtaken) */
+	if (id <= st->ck_last || id < st->ck_aligning || id <= __atomic_load_n(&st->job->ck_aborted, __ATOMIC_ACQUIRE))
+		return 0; /* an old one (from before a restore, overtaken, or aborted) */
 	if (id > st->ck_aligning) {
 		/* a newer checkpoint started before this one aligned here: the
 		 * older one cannot complete any more; align the newer one */
@@ -355,6 +355,13 @@ static enum weir_step step_inputs(struct subtask *st)
 	if (!outputs_ready(st)) {
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
+	}
+	if (st->ck_aligning && st->ck_aligning <= __atomic_load_n(&st->job->ck_aborted, __ATOMIC_ACQUIRE)) {
+		/* the checkpoint being aligned was aborted (timed out): its
+		 * missing barriers may never come, so read every input again */
+		for (int i = 0; i < st->nin; i++)
+			st->in[i].blocked = false;
+		st->ck_aligning = 0;
 	}
 	uint32_t budget = st->job->cfg.batch;
 	bool progress = false, drained = true;

@@ -176,6 +176,7 @@ struct job {
 	bool ck_on;
 	uint64_t ck_trigger;		/* atomic: sources snapshot when it passes their ck_last */
 	uint64_t ck_complete;		/* atomic: the newest complete checkpoint */
+	uint64_t ck_aborted;		/* atomic: the newest aborted one: its alignments end */
 	uint64_t ck_restored;		/* the checkpoint this run started from (0: none) */
 	struct weir_shm dbs;		/* dist: our workers' doorbells */
 	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */

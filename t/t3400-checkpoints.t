@@ -71,6 +71,14 @@ rc=0; WEIR_FAILPOINT=checkpoint.complete:3:error job --checkpoint-interval 20 --
 check 'a checkpoint complete but not announced is said so' grep -q 'checkpoint 3 complete but not announced' "$T/err"
 exact "$T/o" "and the output is still exact (rc $rc)"
 
+# checkpoints that time out (1 ms) while subtasks align them: the aborted
+# alignment releases its inputs, and nothing is lost or doubled
+rm -rf "$T/ck" "$T/o"
+rc=0; job --checkpoint-interval 5 --checkpoint-timeout 1 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+n=$(grep -c 'aborted: timed out' "$T/err")
+check "checkpoints time out ($n)" test "$n" -gt 0
+exact "$T/o" "aborted alignments lose and repeat nothing (rc $rc)"
+
 # an unwritable checkpoint folder fails checkpoints, not the job
 : >"$T/notadir"
 rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/notadir" -- $COUNT $RATE "$T/o2" 2>"$T/err" || rc=$?
