@@ -68,10 +68,15 @@ static int setup(struct weir_chan *c, struct weir_chan_region *r, struct weir_po
 	return 0;
 }
 
-static int check_sizes(uint32_t credits, uint32_t max_floating)
+/* Check the sizes and choose the rings': the channel holds at most
+ * credits + max_floating segments, each in at most one slot, so neither
+ * ring can overflow. */
+static int ring_sizes(uint32_t credits, uint32_t max_floating, uint32_t *data_size, uint32_t *ret_size)
 {
 	if (credits == 0 || credits > (1u << 20) || max_floating > (1u << 20))
 		return weir_err_set("channel: credits %u / floating %u out of range", credits, max_floating), -EINVAL;
+	*data_size = pow2_at_least(credits + max_floating + WEIR_CHAN_EVENTS + 1);
+	*ret_size = pow2_at_least(credits + max_floating + 1);
 	return 0;
 }
 
@@ -80,13 +85,10 @@ int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits
 {
 	memset(c, 0, sizeof(*c));
 	c->shm.fd = -1;
-	int e = check_sizes(credits, max_floating);
+	uint32_t data_size, ret_size;
+	int e = ring_sizes(credits, max_floating, &data_size, &ret_size);
 	if (e < 0)
 		return e;
-	/* The channel holds at most credits + max_floating segments, each in
-	 * at most one slot, so neither ring can overflow with these sizes. */
-	uint32_t data_size = pow2_at_least(credits + max_floating + WEIR_CHAN_EVENTS + 1);
-	uint32_t ret_size = pow2_at_least(credits + max_floating + 1);
 	size_t len = region_size(data_size, ret_size);
 	struct weir_chan_region *r = aligned_alloc(64, (len + 63) & ~(size_t)63);
 	if (!r)
@@ -108,11 +110,10 @@ int weir_chan_create_shm(struct weir_chan *c, const char *name, struct weir_pool
 {
 	memset(c, 0, sizeof(*c));
 	c->shm.fd = -1;
-	int e = check_sizes(credits, max_floating);
+	uint32_t data_size, ret_size;
+	int e = ring_sizes(credits, max_floating, &data_size, &ret_size);
 	if (e < 0)
 		return e;
-	uint32_t data_size = pow2_at_least(credits + max_floating + WEIR_CHAN_EVENTS + 1);
-	uint32_t ret_size = pow2_at_least(credits + max_floating + 1);
 	if ((e = weir_shm_create(&c->shm, name, region_size(data_size, ret_size), NULL)) < 0)
 		return e;
 	struct weir_chan_region *r = c->shm.map;
@@ -143,16 +144,15 @@ int weir_chan_attach_shm(struct weir_chan *c, const char *name, struct weir_pool
 	memcpy(&h, r, sizeof(h));
 	const char *why = NULL;
 	char buf[160];
+	uint32_t want_data, want_ret;
 	if (magic == 0)
 		why = "not ready (its producer has not finished creating it)";
 	else if (magic != WEIR_CHAN_MAGIC)
 		why = "not a weir channel (bad magic)";
 	else if (h.version != WEIR_CHAN_VERSION)
 		why = "of another layout version";
-	else if (check_sizes(h.credits, h.max_floating) < 0 ||
-		 h.data_size != pow2_at_least(h.credits + h.max_floating + WEIR_CHAN_EVENTS + 1) ||
-		 h.ret_size != pow2_at_least(h.credits + h.max_floating + 1) ||
-		 region_size(h.data_size, h.ret_size) != c->shm.len)
+	else if (ring_sizes(h.credits, h.max_floating, &want_data, &want_ret) < 0 || h.data_size != want_data ||
+		 h.ret_size != want_ret || region_size(h.data_size, h.ret_size) != c->shm.len)
 		why = "its sizes do not add up (truncated or corrupt)";
 	else if (h.pool_id != producer_pool->id) {
 		snprintf(buf, sizeof(buf), "its segments are in pool %u, not in pool %u", h.pool_id, producer_pool->id);
