@@ -35,7 +35,9 @@ run_weir cluster status
 check 'status lists 2 taskmanagers and 4 slots' grep -q '2 taskmanagers, 4 slots' "$T/out"
 expect 1 'already running' 'a second start in the same folder is refused' -- cluster start
 # each TaskManager is started for a NUMA node: its process may use only that
-# node's CPUs (so its pinned slots stay there) and its pool is bound there
+# node's CPUs (so its pinned slots stay there) and its pool is bound there.
+# (On a one-node machine this checks that binding keeps every CPU of the
+# node, no fewer; that other nodes' CPUs are left out needs two nodes.)
 run_weir cluster status
 node0=$(sed -n 's/.*taskmanager 0 .*NUMA node \(-\?[0-9]*\).*/\1/p' "$T/out")
 check "status names taskmanager 0's NUMA node ($node0)" test -n "$node0"
