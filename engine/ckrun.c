@@ -61,7 +61,12 @@ struct ckcoord {
 	bool stop;
 	struct ck_ack *q;	/* snapshots handed over, not yet written */
 	int nq, capq;
-	char base[PATH_MAX];
+	/* a cluster's TaskManager (job->dist): the JobManager decides; these
+	 * are its steps not yet taken by the thread (under lock) */
+	bool dist;
+	uint64_t cmd_trigger, cmd_abort;
+	char cmd_dir[PATH_MAX];
+	char base[PATH_MAX];	/* where pending's files go */
 	uint64_t last_id;	/* the last checkpoint started */
 	uint64_t pending;	/* the one in flight (0: none) */
 	uint64_t pending_ns;
@@ -130,7 +135,7 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 	if (!final)
 		st->ck_last = id;
 	struct ckcoord *c = job->ck;
-	if (!c) { /* a cluster's TaskManager: not built yet */
+	if (!c) { /* restored, without periodic checkpoints: nobody wants it */
 		snap_free(&b);
 		return 0;
 	}
@@ -235,7 +240,22 @@ int ck_check_sources(struct job *job)
 	return 0;
 }
 
-/* ---- local mode's coordinator ------------------------------------------ */
+/* ---- the coordinator ------------------------------------------------------
+ *
+ * Local mode: it decides when a checkpoint starts, writes every
+ * subtask's snapshot, completes it and announces it. In a cluster's
+ * TaskManager (dist) it writes the snapshots of the subtasks that run
+ * here when the JobManager triggers one, and reports them (d->ck_acked);
+ * the JobManager completes the checkpoint and announces it back
+ * (weir_run_dist_checkpoint).
+ */
+
+/* A subtask that runs in this process (in a cluster, the others are
+ * placeholders without operators). */
+static bool here(const struct subtask *st)
+{
+	return st->ops != NULL;
+}
 
 static void ring_all(struct job *job)
 {
@@ -245,6 +265,12 @@ static void ring_all(struct job *job)
 
 static void abort_pending(struct ckcoord *c, const char *why)
 {
+	if (c->dist) { /* the JobManager aborts it everywhere */
+		const struct weir_dist *d = c->job->dist;
+		d->ck_acked(d->arg, c->pending, NULL, 0, 0, 0, why);
+		c->pending = 0;
+		return;
+	}
 	weir_log(WEIR_LOG_WARN, "checkpoint %llu aborted: %s", (unsigned long long)c->pending, why);
 	fprintf(stderr, "weir: checkpoint %llu aborted: %s\n", (unsigned long long)c->pending, why);
 	weir_ckpt_discard(c->base, c->pending);
@@ -281,8 +307,18 @@ static void try_complete(struct ckcoord *c)
 	if (!c->pending)
 		return;
 	for (int s = 0; s < job->nsub; s++)
-		if (!c->acked[s])
+		if (!c->acked[s] && here(&job->subtasks[s]))
 			return;
+	if (c->dist) { /* every subtask here is durable: tell the JobManager */
+		struct weir_ckpt_file *mine = c->files;
+		int n = 0;
+		for (int s = 0; s < job->nsub; s++)
+			if (here(&job->subtasks[s]))
+				mine[n++] = c->files[s]; /* n <= s: compacts in place */
+		job->dist->ck_acked(job->dist->arg, c->pending, mine, n, c->bytes, c->sync_max_ns, NULL);
+		c->pending = 0;
+		return;
+	}
 	struct weir_ckpt_meta m = { c->pending, (uint64_t)time(NULL) * 1000u, (uint32_t)job->nsub, c->files };
 	if (weir_ckpt_commit(c->base, &m) < 0) {
 		abort_pending(c, weir_err_msg());
@@ -312,17 +348,68 @@ static void try_complete(struct ckcoord *c)
 						       : job->cfg.checkpoint_interval_ms) * 1000000u;
 }
 
-static void trigger(struct ckcoord *c)
+static void trigger(struct ckcoord *c, uint64_t id)
 {
 	struct job *job = c->job;
-	c->pending = ++c->last_id;
+	c->pending = c->last_id = id;
 	c->pending_ns = weir_now_ns();
 	c->bytes = c->sync_max_ns = 0;
 	memset(c->acked, 0, sizeof(bool) * (size_t)job->nsub);
 	__atomic_store_n(&job->ck_trigger, c->pending, __ATOMIC_RELEASE);
 	for (int s = 0; s < job->nsub; s++)
-		if (job->subtasks[s].is_source)
+		if (job->subtasks[s].is_source && here(&job->subtasks[s]))
 			weir_doorbell_ring(weir_sched_doorbell(&job->sched, job->subtasks[s].task.worker));
+}
+
+/* dist: take the JobManager's steps (under c->lock). An abort drops the
+ * pending checkpoint it names (the JobManager removes its files); a
+ * trigger starts one, writing under the folder it names. */
+static void take_commands(struct ckcoord *c)
+{
+	if (c->cmd_abort && c->pending && c->pending <= c->cmd_abort)
+		c->pending = 0;
+	c->cmd_abort = 0;
+	if (c->cmd_trigger > c->last_id) {
+		snprintf(c->base, sizeof(c->base), "%s", c->cmd_dir);
+		trigger(c, c->cmd_trigger);
+	}
+	c->cmd_trigger = 0;
+}
+
+int ck_coord_command(struct job *job, int action, uint64_t id, const char *dir)
+{
+	struct ckcoord *c = job->ck;
+	if (!c)
+		return weir_err_set("the job runs without checkpoints");
+	switch (action) {
+	case CK_CMD_TRIGGER:
+		pthread_mutex_lock(&c->lock);
+		if (id > c->cmd_trigger) {
+			c->cmd_trigger = id;
+			snprintf(c->cmd_dir, sizeof(c->cmd_dir), "%s", dir);
+		}
+		pthread_cond_signal(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	case CK_CMD_ABORT:
+		pthread_mutex_lock(&c->lock);
+		if (id > c->cmd_abort)
+			c->cmd_abort = id;
+		pthread_cond_signal(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		/* alignments waiting for it end (ids only grow) */
+		if (id > __atomic_load_n(&job->ck_aborted, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&job->ck_aborted, id, __ATOMIC_RELEASE);
+		ring_all(job);
+		return 0;
+	case CK_CMD_COMPLETE:
+		/* sinks publish on their next step; only this thread stores it */
+		if (id > __atomic_load_n(&job->ck_complete, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&job->ck_complete, id, __ATOMIC_RELEASE);
+		ring_all(job);
+		return 0;
+	}
+	return weir_err_set("unknown checkpoint step %d", action);
 }
 
 static void *coord_main(void *arg)
@@ -331,6 +418,8 @@ static void *coord_main(void *arg)
 	struct job *job = c->job;
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
+		if (c->dist)
+			take_commands(c);
 		struct ck_ack *q = c->q;
 		int nq = c->nq;
 		c->q = NULL;
@@ -355,14 +444,15 @@ static void *coord_main(void *arg)
 		uint64_t now = weir_now_ns();
 		if (c->pending)
 			try_complete(c);
-		if (c->pending && now - c->pending_ns > (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u)
+		if (!c->dist && c->pending && now - c->pending_ns > (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u)
 			abort_pending(c, "timed out");
-		if (!c->pending && now >= c->next_ns)
-			trigger(c);
+		if (!c->dist && !c->pending && now >= c->next_ns)
+			trigger(c, c->last_id + 1);
 		pthread_mutex_lock(&c->lock);
-		if (c->stop || c->nq)
+		if (c->stop || c->nq || c->cmd_trigger || c->cmd_abort)
 			continue;
-		uint64_t wake = c->pending ? c->pending_ns + (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u : c->next_ns;
+		uint64_t wake = c->dist ? now + 100000000u
+			      : c->pending ? c->pending_ns + (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u : c->next_ns;
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -384,7 +474,8 @@ int ck_coord_start(struct job *job, const char *base, uint64_t restored)
 	if (!c)
 		return weir_err_set("out of memory");
 	c->job = job;
-	snprintf(c->base, sizeof(c->base), "%s", base);
+	c->dist = job->dist != NULL;
+	snprintf(c->base, sizeof(c->base), "%s", base ? base : "");
 	c->last_id = restored;
 	c->next_ns = weir_now_ns() + (uint64_t)job->cfg.checkpoint_interval_ms * 1000000u;
 	c->acked = calloc((size_t)job->nsub + 1, sizeof(bool));
@@ -427,7 +518,7 @@ void ck_coord_stop(struct job *job)
 	free(c->q);
 	for (int s = 0; c->final && s < job->nsub; s++)
 		snap_free(&c->final[s]);
-	if (c->pending) /* never completed: not a checkpoint */
+	if (c->pending && !c->dist) /* never completed: not a checkpoint */
 		weir_ckpt_discard(c->base, c->pending);
 	free(c->final);
 	free(c->finished);

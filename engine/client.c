@@ -20,6 +20,7 @@
 #include "ctl/sha.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "sched/cpu.h"
 #include "shm/shmfile.h"
 
@@ -499,7 +500,35 @@ static void on_sigint(int sig)
 	run_interrupted = 1;
 }
 
-static const char run_usage[] = "usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [-- JOB ARGS...]\n";
+static const char run_usage[] =
+	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D]\n"
+	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
+
+/* path made absolute (the JobManager runs elsewhere); must_exist: resolved
+ * with realpath. 0, or -1 with a message printed. */
+static int absolute(const char *what, const char *path, char *out, size_t n, bool must_exist)
+{
+	char buf[PATH_MAX];
+	if (must_exist) {
+		if (!realpath(path, buf)) {
+			fprintf(stderr, "weir: %s '%s': %s\n", what, path, strerror(errno));
+			return -1;
+		}
+	} else if (path[0] == '/') {
+		snprintf(buf, sizeof(buf), "%s", path);
+	} else {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)) || snprintf(buf, sizeof(buf), "%s/%s", cwd, path) >= (int)sizeof(buf)) {
+			fprintf(stderr, "weir: %s '%s': the path is too long\n", what, path);
+			return -1;
+		}
+	}
+	if (snprintf(out, n, "%s", buf) >= (int)n) {
+		fprintf(stderr, "weir: %s '%s': the path is too long\n", what, path);
+		return -1;
+	}
+	return 0;
+}
 
 static const char *state_name(Weir__Ctl__JobState s)
 {
@@ -510,6 +539,7 @@ static const char *state_name(Weir__Ctl__JobState s)
 	case WEIR__CTL__JOB_STATE__JOB_FAILED: return "failed";
 	case WEIR__CTL__JOB_STATE__JOB_CANCELING: return "canceling";
 	case WEIR__CTL__JOB_STATE__JOB_CANCELED: return "canceled";
+	case WEIR__CTL__JOB_STATE__JOB_RESTARTING: return "restarting";
 	default: return "?";
 	}
 }
@@ -518,13 +548,19 @@ int weir_run_main(int argc, char **argv)
 {
 	const char *job = NULL, *run_dir = NULL;
 	long par = 1;
-	bool spread = false, detached = false;
-	int jargc = 0;
+	bool spread = false, detached = false, ck = false;
+	int jargc = 0, ckr;
 	char **jargv = NULL;
+	struct weir_config ckcfg;
+	weir_config_defaults(&ckcfg);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end;
-		if (!strcmp(a, "--")) {
+		if ((ckr = weir_config_ck_option(&ckcfg, argc, argv, &i, 0)) != 0) {
+			if (ckr < 0)
+				return EXIT_USAGE;
+			ck = true;
+		} else if (!strcmp(a, "--")) {
 			jargc = argc - i - 1;
 			jargv = argv + i + 1;
 			break;
@@ -554,6 +590,27 @@ int weir_run_main(int argc, char **argv)
 	if (!job) {
 		fprintf(stderr, "weir run: no job given\n%s", run_usage);
 		return EXIT_USAGE;
+	}
+	/* checkpoints: the JobManager writes there, and reads a restore */
+	char ckdir[PATH_MAX], from[PATH_MAX];
+	Weir__Ctl__CheckpointConfig ckc = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
+	if (ck) {
+		if (absolute("--checkpoint-dir", ckcfg.checkpoint_dir, ckdir, sizeof(ckdir), false) < 0 ||
+		    (ckcfg.restore_from &&
+		     absolute("--from-savepoint", ckcfg.restore_from, from, sizeof(from), true) < 0))
+			return EXIT_USAGE;
+		ckc.interval_ms = ckcfg.checkpoint_interval_ms;
+		ckc.dir = ckdir;
+		ckc.has_timeout_ms = ckc.has_min_pause_ms = ckc.has_retain = ckc.has_at_least_once = true;
+		ckc.timeout_ms = ckcfg.checkpoint_timeout_ms;
+		ckc.min_pause_ms = ckcfg.checkpoint_min_pause_ms;
+		ckc.retain = ckcfg.checkpoint_retain;
+		ckc.at_least_once = ckcfg.at_least_once;
+		ckc.has_restart_attempts = ckc.has_restart_delay_ms = ckc.has_restart_max_delay_ms = true;
+		ckc.restart_attempts = ckcfg.restart_attempts;
+		ckc.restart_delay_ms = ckcfg.restart_delay_ms;
+		ckc.restart_max_delay_ms = ckcfg.restart_max_delay_ms;
+		ckc.restore_from = ckcfg.restore_from ? from : NULL;
 	}
 	/* the graph: run weir_job here, as every TaskManager will */
 	struct weir_job_object obj;
@@ -629,6 +686,7 @@ int weir_run_main(int argc, char **argv)
 	sj.object.data = bytes;
 	sj.object.len = inline_obj ? (size_t)size : 0;
 	sj.graph = &g;
+	sj.checkpoints = ck ? &ckc : NULL;
 	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
 	m.submit_job = &sj;
@@ -738,8 +796,15 @@ int weir_list_main(int argc, char **argv)
 		char when[32];
 		gmtime_r(&t, &tmv);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tmv);
-		printf("%-6llu %-24s %-10s %-24s %u%s%s\n", (unsigned long long)j->job_id, j->name, state_name(j->state), when,
-		       j->parallelism, j->message ? "  " : "", j->message ? j->message : "");
+		char ck[160] = "";
+		if (j->has_restarts)
+			snprintf(ck, sizeof(ck), "  restarts %u, checkpoints %llu, restored %s%llu", j->restarts,
+				 (unsigned long long)j->checkpoints_completed, j->checkpoint_restored ? "checkpoint " : "",
+				 (unsigned long long)j->checkpoint_restored);
+		if (j->has_restarts && !j->checkpoint_restored)
+			snprintf(ck + strlen(ck) - 1, sizeof(ck) - strlen(ck) + 1, "none");
+		printf("%-6llu %-24s %-10s %-24s %-11u%s%s%s\n", (unsigned long long)j->job_id, j->name, state_name(j->state),
+		       when, j->parallelism, ck, j->message ? "  " : "", j->message ? j->message : "");
 	}
 	weir_ctl_free(r);
 	return 0;
@@ -781,4 +846,78 @@ int weir_cancel_main(int argc, char **argv)
 	weir_ctl_free(r);
 	printf("job %lld: cancel requested\n", id);
 	return 0;
+}
+
+/* weir savepoint JOBID [DIR] and weir stop JOBID --savepoint DIR */
+static int savepoint_cmd(int argc, char **argv, bool stop)
+{
+	const char *name = stop ? "weir stop" : "weir savepoint";
+	const char *use = stop ? "usage: weir stop JOBID --savepoint DIR [--run-dir D]\n"
+			       : "usage: weir savepoint JOBID [DIR] [--run-dir D]\n";
+	const char *run_dir = NULL, *dir = NULL;
+	long long id = -1;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
+			run_dir = argv[++i];
+		} else if (stop && !strcmp(argv[i], "--savepoint") && i + 1 < argc) {
+			dir = argv[++i];
+		} else if (id < 0 && argv[i][0] != '-') {
+			if (weir_parse_num(argv[i], 1, INT64_MAX, false, &id) < 0) {
+				fprintf(stderr, "%s: '%s' is not a job id\n%s", name, argv[i], use);
+				return EXIT_USAGE;
+			}
+		} else if (!stop && !dir && argv[i][0] != '-') {
+			dir = argv[i];
+		} else {
+			fprintf(stderr, "%s: unexpected argument '%s'\n%s", name, argv[i], use);
+			return EXIT_USAGE;
+		}
+	}
+	if (id < 0 || (stop && !dir)) {
+		fputs(use, stderr);
+		return EXIT_USAGE;
+	}
+	char abs[PATH_MAX];
+	if (absolute("savepoint folder", dir ? dir : "savepoints", abs, sizeof(abs), false) < 0)
+		return EXIT_USAGE;
+	struct weir_rundir rd;
+	weir_rundir_init(&rd, run_dir);
+	struct weir_ctl_client *c;
+	Weir__Ctl__TriggerSavepoint ts = WEIR__CTL__TRIGGER_SAVEPOINT__INIT;
+	ts.job_id = (uint64_t)id;
+	ts.dir = abs;
+	ts.has_stop = true;
+	ts.stop = stop;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *r;
+	m.body_case = WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
+	m.trigger_savepoint = &ts;
+	/* as long as the job's checkpoint timeout allows, and then some */
+	if (weir_ctl_client_open(&c, &rd, name) < 0 || weir_ctl_client_call(c, &m, &r, 25 * 3600 * 1000) < 0) {
+		fprintf(stderr, "%s: %s\n", name, weir_err_msg());
+		return EXIT_FAIL;
+	}
+	weir_ctl_client_close(c);
+	int rc = EXIT_FAIL;
+	if (r->body_case == WEIR__CTL__ENVELOPE__BODY_SAVEPOINT) {
+		printf("%s\n", r->savepoint->path);
+		fprintf(stderr, "%s: job %lld: savepoint %llu written to %s%s\n", name, id,
+			(unsigned long long)r->savepoint->checkpoint_id, r->savepoint->path, stop ? "; the job stops" : "");
+		rc = 0;
+	} else if (r->body_case == WEIR__CTL__ENVELOPE__BODY_ERROR) {
+		fprintf(stderr, "%s: %s\n", name, r->error->message);
+	} else {
+		fprintf(stderr, "%s: the jobmanager answered %s\n", name, weir_ctl_body_name(r->body_case));
+	}
+	weir_ctl_free(r);
+	return rc;
+}
+
+int weir_savepoint_main(int argc, char **argv)
+{
+	return savepoint_cmd(argc, argv, false);
+}
+
+int weir_stop_main(int argc, char **argv)
+{
+	return savepoint_cmd(argc, argv, true);
 }

@@ -1,6 +1,8 @@
 /* engine/config.c - see config.h. */
 #include "engine/config.h"
+#include "engine/graph.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -137,4 +139,52 @@ int weir_cluster_config_load(const char *path, struct weir_cluster_config *c)
 	yaml_parser_delete(&p);
 	fclose(f);
 	return rc;
+}
+
+int weir_config_ck_option(struct weir_config *cfg, int argc, char **argv, int *i, long long interval_min)
+{
+	static const struct {
+		const char *flag;
+		long long lo, hi;
+	} nums[] = {
+		{ "--checkpoint-interval", 0, 24 * 3600 * 1000 }, { "--checkpoint-timeout", 1, 24 * 3600 * 1000 },
+		{ "--checkpoint-min-pause", 0, 24 * 3600 * 1000 }, { "--checkpoint-retain", 1, 1000 },
+		{ "--restart-attempts", 0, 1000000 }, { "--restart-delay", 0, 3600 * 1000 },
+		{ "--restart-max-delay", 0, 3600 * 1000 },
+	};
+	const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(a, "--at-least-once")) {
+		cfg->at_least_once = true;
+		return 1;
+	}
+	bool dir = !strcmp(a, "--checkpoint-dir"), from = !strcmp(a, "--from-checkpoint") || !strcmp(a, "--from-savepoint");
+	if (dir || from) {
+		if (!val || !*val) {
+			fprintf(stderr, "weir: %s needs a folder\n", a);
+			return -1;
+		}
+		*(dir ? &cfg->checkpoint_dir : &cfg->restore_from) = val;
+		(*i)++;
+		return 1;
+	}
+	for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+		if (strcmp(a, nums[k].flag))
+			continue;
+		long long v, lo = k == 0 ? interval_min : nums[k].lo;
+		if (!val) {
+			fprintf(stderr, "weir: %s needs a value\n", a);
+			return -1;
+		}
+		if (weir_parse_num(val, lo, nums[k].hi, false, &v) < 0) {
+			fprintf(stderr, "weir: %s: %s\n", a, weir_err_msg());
+			return -1;
+		}
+		uint32_t *dst[] = { &cfg->checkpoint_interval_ms, &cfg->checkpoint_timeout_ms,
+				    &cfg->checkpoint_min_pause_ms, &cfg->checkpoint_retain, &cfg->restart_attempts,
+				    &cfg->restart_delay_ms, &cfg->restart_max_delay_ms };
+		*dst[k] = (uint32_t)v;
+		(*i)++;
+		return 1;
+	}
+	return 0;
 }

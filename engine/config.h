@@ -35,4 +35,15 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c);
  * trail naming the file, line and problem. */
 int weir_cluster_config_load(const char *path, struct weir_cluster_config *c);
 
+struct weir_config;
+/*
+ * The checkpoint and restart flags `weir local` and `weir run` share
+ * (--checkpoint-interval, --checkpoint-dir, ..., --restart-max-delay): if
+ * argv[*i] is one, store it in cfg and step *i past its value. 1 taken,
+ * 0 not one of them, -1 a bad value (the message is printed, naming it).
+ * interval_min: the least --checkpoint-interval accepted (a cluster job
+ * takes 0: savepoints only).
+ */
+int weir_config_ck_option(struct weir_config *cfg, int argc, char **argv, int *i, long long interval_min);
+
 #endif

@@ -10,6 +10,7 @@
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/failpoint.h"
 
 #include <dirent.h>
@@ -813,8 +814,16 @@ static void file_sink_abort(weir_ctx *ctx)
 	struct part_writer *w = weir_ctx_state(ctx);
 	if (!w)
 		return;
-	if (w->ck) /* pre-committed files wait for the restore to sort them */
+	if (w->ck) {
+		/* what a complete checkpoint covers is published now (its
+		 * announcement may have come just before the cancel, as with a
+		 * stop with a savepoint); the other pre-committed files wait for
+		 * a restore to sort them */
+		uint64_t done = __atomic_load_n(&ctx->st->job->ck_complete, __ATOMIC_ACQUIRE);
+		if (done > ctx->st->ck_committed && file_sink_notify(ctx, done) < 0)
+			weir_log(WEIR_LOG_WARN, "file sink: %s (a restore commits it)", weir_err_msg());
 		unlink(w->tmp);
+	}
 	else if (w->committed)
 		unlink(w->final);
 	else if (w->tmp[0])

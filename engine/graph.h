@@ -172,7 +172,8 @@ struct weir_config {
 	const char *checkpoint_dir;	/* where each job's checkpoint folder goes */
 	const char *restore_from;	/* a job's checkpoint folder or one chk-<id> folder */
 	uint32_t restart_attempts;	/* restarts from the latest checkpoint after a failure */
-	uint32_t restart_delay_ms;
+	uint32_t restart_delay_ms;	/* before the first restart */
+	uint32_t restart_max_delay_ms;	/* exponential backoff: the delay doubles up to this (0: fixed) */
 };
 
 void weir_config_defaults(struct weir_config *c);

@@ -31,13 +31,16 @@
  *   RELEASED from all -> the job is FINISHED, FAILED or CANCELED, and the
  *   client that submitted it (unless detached) gets its JobInfo.
  */
+#include "engine/coordinator.h"
 #include "engine/ctlio.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
+#include "shm/shmfile.h"
 #include <time.h>
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/failpoint.h"
 #include "base/log.h"
 #include "base/num.h"
 
@@ -100,6 +103,23 @@ struct jobrec {
 	int ntm;
 	struct weir_place held[1024];	/* the (taskmanager, slot)s it holds while it runs */
 	int nheld;
+	bool lost_tm;		/* this attempt lost a taskmanager */
+	uint8_t *sub;		/* the SubmitJob, packed (without the object): every attempt deploys it */
+	size_t sublen;
+	/* checkpoints and restarts (ck_on false: neither) */
+	bool ck_on, alo;
+	struct ck_coordinator ck;
+	uint32_t restart_attempts, restart_delay_ms, restart_max_delay_ms, next_delay_ms;
+	uint32_t attempt;		/* restarts so far */
+	bool restarting;
+	uint64_t restart_at_ns, restart_deadline_ns;
+	uint64_t restored;		/* the checkpoint this attempt started from */
+	char restore[PATH_MAX + 32];	/* the folder the next attempt starts from ("" none) */
+	/* a savepoint asked for by a client (sp_conn 0: none) */
+	uint64_t sp_conn, sp_rid;
+	bool sp_stop, sp_begun, stopped;
+	char sp_dir[PATH_MAX];
+	char stop_msg[PATH_MAX + 64];
 };
 
 struct waiter {
@@ -277,7 +297,14 @@ static void job_info(const struct jobrec *j, Weir__Ctl__JobInfo *ji)
 	ji->parallelism = j->parallelism;
 	ji->has_end_time_ms = j->end_ms != 0;
 	ji->end_time_ms = j->end_ms;
-	ji->message = j->message[0] ? (char *)j->message : NULL;
+	ji->message = j->stopped ? (char *)j->stop_msg : j->message[0] ? (char *)j->message : NULL;
+	if (j->ck_on) {
+		ji->has_restarts = ji->has_checkpoint_restored = ji->has_checkpoints_completed = true;
+		ji->restarts = j->attempt;
+		ji->checkpoint_restored = j->restored;
+		ji->checkpoints_completed = j->ck.completed;
+		ji->checkpoint_dir = (char *)j->ck.base;
+	}
 }
 
 static void phase_to_tms(struct jobrec *j, Weir__Ctl__Phase ph)
@@ -301,6 +328,81 @@ static void job_fail(struct jobrec *j, const char *why)
 	}
 }
 
+/* The job is over for good: its state, its log line, its client's answer. */
+static void job_end(struct jobrec *j)
+{
+	j->state = j->stopped ? WEIR__CTL__JOB_STATE__JOB_FINISHED
+		 : j->canceled ? WEIR__CTL__JOB_STATE__JOB_CANCELED
+		 : j->failed ? WEIR__CTL__JOB_STATE__JOB_FAILED : WEIR__CTL__JOB_STATE__JOB_FINISHED;
+	j->end_ms = wall_ms();
+	j->restarting = false;
+	bool bad = j->failed && !j->canceled && !j->stopped;
+	weir_log(bad ? WEIR_LOG_WARN : WEIR_LOG_INFO, "job %llu (%s) %s%s%s", (unsigned long long)j->id, j->name,
+		 j->stopped ? "stopped with a savepoint" : j->canceled ? "canceled" : j->failed ? "failed" : "finished",
+		 bad ? ": " : "", bad ? j->message : "");
+	if (j->sp_conn) { /* a savepoint it never took */
+		struct weir_conn *sc = weir_loop_conn(jm.loop, j->sp_conn);
+		if (sc && !j->stopped)
+			send_error(sc, j->sp_rid, "the job ended before the savepoint completed");
+		j->sp_conn = 0;
+	}
+	struct weir_conn *c = j->client_conn ? weir_loop_conn(jm.loop, j->client_conn) : NULL;
+	if (c) {
+		Weir__Ctl__JobInfo ji;
+		job_info(j, &ji);
+		weir_ctl_send_body(c, j->client_rid, WEIR__CTL__ENVELOPE__BODY_JOB_INFO, &ji);
+	}
+	j->client_conn = 0;
+}
+
+/* An attempt is over on every TaskManager: what a killed one left in
+ * /dev/shm goes (files whose owner died), and a checkpoint in flight can
+ * never complete. */
+static void attempt_cleanup(struct jobrec *j)
+{
+	char prefix[160];
+	snprintf(prefix, sizeof(prefix), "weir-%s-j%llua%u-", jm.cluster_id, (unsigned long long)j->id, j->attempt);
+	weir_shm_sweep(prefix);
+	if (j->ck_on)
+		ckc_reset(&j->ck, weir_now_ns());
+	struct weir_conn *sc = j->sp_conn && j->sp_begun ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
+	if (sc && !j->stopped) /* it was in flight when the attempt failed */
+		send_error(sc, j->sp_rid, "the savepoint was aborted: the job failed while taking it");
+	if (j->sp_begun && !j->stopped)
+		j->sp_conn = 0;
+}
+
+/* A failed attempt of a job with checkpoints: when the restart strategy
+ * allows another, schedule it (true); the tick deploys it. */
+static bool restart_due(struct jobrec *j)
+{
+	if (!j->ck_on || !j->failed || j->canceled || j->stopped || jm.stopping)
+		return false;
+	if (!j->started && !j->lost_tm) /* refused while deploying: the same again */
+		return false;
+	if (j->attempt >= j->restart_attempts) {
+		char why[1100];
+		snprintf(why, sizeof(why), "%s (after %u restarts)", j->message, j->attempt);
+		snprintf(j->message, sizeof(j->message), "%s", why);
+		return false;
+	}
+	uint64_t now = weir_now_ns();
+	uint32_t delay = j->next_delay_ms;
+	if (j->restart_max_delay_ms) { /* exponential backoff */
+		uint64_t next = (uint64_t)delay * 2;
+		j->next_delay_ms = (uint32_t)(next > j->restart_max_delay_ms ? j->restart_max_delay_ms : next);
+		if (!j->next_delay_ms)
+			j->next_delay_ms = 1;
+	}
+	j->restarting = true;
+	j->state = WEIR__CTL__JOB_STATE__JOB_RESTARTING;
+	j->restart_at_ns = now + (uint64_t)delay * 1000000u;
+	j->restart_deadline_ns = j->restart_at_ns + (uint64_t)(jm.slot_wait_ms > 0 ? jm.slot_wait_ms : 1) * 1000000u;
+	weir_log(WEIR_LOG_WARN, "job %llu (%s) failed: %s; restart %u of %u in %u ms", (unsigned long long)j->id, j->name,
+		 j->message, j->attempt + 1, j->restart_attempts, delay);
+	return true;
+}
+
 /* Move a job on as far as its TaskManagers' phases allow. */
 static void job_advance(struct jobrec *j)
 {
@@ -321,27 +423,187 @@ static void job_advance(struct jobrec *j)
 			j->state = WEIR__CTL__JOB_STATE__JOB_CANCELING;
 		phase_to_tms(j, j->failed ? WEIR__CTL__PHASE__PHASE_ABORT : WEIR__CTL__PHASE__PHASE_COMMIT);
 	}
-	if (released == j->ntm && !j->end_ms) {
-		j->state = j->canceled ? WEIR__CTL__JOB_STATE__JOB_CANCELED
-			 : j->failed ? WEIR__CTL__JOB_STATE__JOB_FAILED : WEIR__CTL__JOB_STATE__JOB_FINISHED;
-		j->end_ms = wall_ms();
+	if (released == j->ntm && !j->end_ms && !j->restarting) {
 		for (int h = 0; h < j->nheld; h++) { /* its slots are free again */
 			struct tmrec *t = tm_by_id(j->held[h].tm);
 			if (t && j->held[h].slot < 1024)
 				t->busy[j->held[h].slot] = false;
 		}
 		j->nheld = 0;
-		weir_log(j->failed && !j->canceled ? WEIR_LOG_WARN : WEIR_LOG_INFO, "job %llu (%s) %s%s%s",
-			 (unsigned long long)j->id, j->name, j->canceled ? "canceled" : j->failed ? "failed" : "finished",
-			 j->failed && !j->canceled ? ": " : "", j->failed && !j->canceled ? j->message : "");
-		struct weir_conn *c = j->client_conn ? weir_loop_conn(jm.loop, j->client_conn) : NULL;
-		if (c) {
-			Weir__Ctl__JobInfo ji;
-			job_info(j, &ji);
-			weir_ctl_send_body(c, j->client_rid, WEIR__CTL__ENVELOPE__BODY_JOB_INFO, &ji);
-		}
-		j->client_conn = 0;
+		attempt_cleanup(j);
+		if (restart_due(j))
+			return;
+		job_end(j);
 	}
+}
+
+/* ---- checkpoints (engine/coordinator.h) ---------------------------------- */
+
+/* A checkpoint step to every TaskManager of the job's attempt still in it. */
+static void ck_send(struct jobrec *j, Weir__Ctl__CheckpointAction a, uint64_t id, const char *dir)
+{
+	Weir__Ctl__CheckpointStep cs = WEIR__CTL__CHECKPOINT_STEP__INIT;
+	cs.job_id = j->id;
+	cs.checkpoint_id = id;
+	cs.action = a;
+	cs.dir = (char *)dir;
+	for (int k = 0; k < j->ntm; k++) {
+		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
+		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
+		if (c)
+			weir_ctl_send_body(c, 0, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP, &cs);
+	}
+}
+
+static void ck_abort(struct jobrec *j, const char *why)
+{
+	uint64_t id = j->ck.pending;
+	bool sp = j->ck.savepoint;
+	if (!id)
+		return;
+	ckc_abort(&j->ck, why, weir_now_ns());
+	ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_ABORT, id, NULL);
+	struct weir_conn *c = sp && j->sp_conn ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
+	if (c) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "savepoint %llu of job %llu aborted: %s", (unsigned long long)id,
+			 (unsigned long long)j->id, why);
+		send_error(c, j->sp_rid, msg);
+	}
+	if (sp)
+		j->sp_conn = 0;
+}
+
+/* Every TaskManager acknowledged: write the metadata, announce it. */
+static void ck_complete(struct jobrec *j)
+{
+	uint64_t id = j->ck.pending;
+	bool sp = j->ck.savepoint;
+	if (ckc_complete(&j->ck, weir_now_ns()) < 0) {
+		ck_abort(j, weir_err_msg());
+		return;
+	}
+	if (weir_failpoint("checkpoint.complete") < 0) {
+		/* complete on disk, never announced: a restore may use it (and
+		 * then commits what it covers); sinks publish with the next one */
+		weir_log(WEIR_LOG_WARN, "checkpoint %llu complete but not announced: failpoint checkpoint.complete",
+			 (unsigned long long)id);
+	} else {
+		ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE, id, NULL);
+	}
+	ckc_retain(&j->ck);
+	if (!sp || !j->sp_conn)
+		return;
+	struct weir_conn *c = weir_loop_conn(jm.loop, j->sp_conn);
+	if (c) {
+		Weir__Ctl__Savepoint spm = WEIR__CTL__SAVEPOINT__INIT;
+		spm.path = j->ck.latest_path;
+		spm.checkpoint_id = id;
+		weir_ctl_send_body(c, j->sp_rid, WEIR__CTL__ENVELOPE__BODY_SAVEPOINT, &spm);
+	}
+	j->sp_conn = 0;
+	if (j->sp_stop && !j->decided) { /* stop-with-savepoint: the rest is cancelled; a
+					   * restore from it resumes exactly there */
+		j->stopped = j->canceled = true;
+		snprintf(j->stop_msg, sizeof(j->stop_msg), "stopped with savepoint %s", j->ck.latest_path);
+		job_fail(j, "stopped with a savepoint");
+		weir_log(WEIR_LOG_INFO, "job %llu: %s", (unsigned long long)j->id, j->stop_msg);
+		job_advance(j);
+	}
+}
+
+/* On every tick: the job's timeout, its next periodic checkpoint, or a
+ * savepoint asked for. Only while its attempt runs. */
+static void ck_tick(struct jobrec *j, uint64_t now)
+{
+	if (!j->ck_on || !j->started || j->decided || j->end_ms || j->restarting)
+		return;
+	if (ckc_timed_out(&j->ck, now))
+		ck_abort(j, "timed out");
+	bool sp = j->sp_conn && !j->sp_begun;
+	if (j->ck.pending || !(sp || ckc_due(&j->ck, now)))
+		return;
+	uint64_t id = ckc_begin(&j->ck, j->ntm, sp ? j->sp_dir : NULL, now);
+	if (!id)
+		return;
+	j->sp_begun |= sp;
+	ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER, id, j->ck.dir);
+}
+
+/* A TaskManager's snapshots for a checkpoint, or its refusal. */
+static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
+{
+	struct jobrec *j = job_of(a->job_id);
+	if (!j || !j->ck_on || p->tm < 0 || a->checkpoint_id != j->ck.pending)
+		return; /* late, or for an aborted one */
+	uint32_t id = jm.tms[p->tm].id;
+	int k = 0;
+	while (k < j->ntm && j->tm_ids[k] != id)
+		k++;
+	if (k == j->ntm)
+		return;
+	char why[1200];
+	if (a->error) {
+		snprintf(why, sizeof(why), "taskmanager %u: %s", id, a->error);
+		ck_abort(j, why);
+		return;
+	}
+	struct weir_ckpt_file *fs = calloc(a->n_files + 1, sizeof(*fs));
+	if (!fs)
+		return; /* never acknowledged: the timeout aborts it */
+	for (size_t i = 0; i < a->n_files; i++) {
+		const Weir__Ctl__SnapshotFile *f = a->files[i];
+		/* the metadata joins these names to the folder: plain names only */
+		if (strlen(f->name) >= sizeof(fs[i].name) || strchr(f->name, '/') || f->name[0] == '.') {
+			free(fs);
+			snprintf(why, sizeof(why), "taskmanager %u sent a bad file name", id);
+			ck_abort(j, why);
+			return;
+		}
+		fs[i].vertex = f->vertex;
+		fs[i].index = f->index;
+		fs[i].parallelism = f->parallelism;
+		snprintf(fs[i].name, sizeof(fs[i].name), "%s", f->name);
+		fs[i].size = f->size;
+		fs[i].sum = f->sum;
+	}
+	int r = ckc_ack(&j->ck, k, a->checkpoint_id, fs, (uint32_t)a->n_files, a->has_bytes ? a->bytes : 0,
+			a->has_sync_max_ns ? a->sync_max_ns : 0);
+	free(fs);
+	if (r == 1)
+		ck_complete(j);
+}
+
+/* A client asks for a savepoint (and maybe to stop the job with it). */
+static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl__TriggerSavepoint *t)
+{
+	struct jobrec *j = job_of(t->job_id);
+	char msg[PATH_MAX + 128];
+	if (!j || j->end_ms)
+		snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)t->job_id);
+	else if (!j->ck_on)
+		snprintf(msg, sizeof(msg), "job %llu runs without checkpoints: submit it with --checkpoint-interval MS "
+			 "(0: savepoints only)", (unsigned long long)j->id);
+	else if (t->dir[0] != '/')
+		snprintf(msg, sizeof(msg), "the savepoint folder must be an absolute path");
+	else if (j->sp_conn)
+		snprintf(msg, sizeof(msg), "a savepoint of job %llu is being taken already", (unsigned long long)j->id);
+	else if (strlen(t->dir) >= sizeof(j->sp_dir) - 32)
+		snprintf(msg, sizeof(msg), "the savepoint folder's path is too long");
+	else
+		msg[0] = '\0';
+	if (msg[0]) {
+		send_error(c, rid, msg);
+		return;
+	}
+	j->sp_conn = weir_conn_id(c);
+	j->sp_rid = rid;
+	j->sp_stop = t->has_stop && t->stop;
+	j->sp_begun = false;
+	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s", t->dir);
+	weir_log(WEIR_LOG_INFO, "job %llu: savepoint into %s asked%s", (unsigned long long)j->id, j->sp_dir,
+		 j->sp_stop ? ", then stop" : "");
+	ck_tick(j, weir_now_ns());
 }
 
 /* A TaskManager's step in a job. */
@@ -397,6 +659,7 @@ static void jobs_lost_tm(uint32_t id)
 				char why[128];
 				snprintf(why, sizeof(why), "taskmanager %u was lost", id);
 				job_fail(j, why);
+				j->lost_tm = true;
 				j->phase[k] = P_RELEASED;
 				job_advance(j);
 			}
@@ -419,117 +682,62 @@ enum sub_mode { SUB_NEW, SUB_RETRY, SUB_LAST };
 #define SUBMIT_PARKED 1
 static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why);
 
-static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, enum sub_mode mode,
-		  long waited_ms)
+/* The free slots of the live TaskManagers, for placement. */
+static size_t slot_offers(struct weir_slot_offer *offers)
 {
-	char why[256];
-	uint8_t sha[WEIR_SHA256_LEN];
-	if (sj->has_object) { /* in the message: check it, store it (parked jobs come back without) */
-		char tag[32];
-		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)weir_conn_id(c));
-		if (sj->object.len != sj->object_size || weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
-		    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
-			return reject(c, rid, "the object does not match its SHA-256");
-		if (weir_obj_put(jm.objdir, sha, sj->object.data, sj->object.len, tag) < 0) {
-			snprintf(why, sizeof(why), "the jobmanager cannot store the object: %s", weir_err_msg());
-			return reject(c, rid, why);
-		}
-	} else if (!weir_obj_have(jm.objdir, sj->object_sha256.data, sj->object_size)) {
-		return reject(c, rid, "the object was not uploaded (ObjectChunk messages come before SubmitJob)");
-	}
-	if (!sj->graph || !sj->graph->n_vertices)
-		return reject(c, rid, "the submission has no job graph");
-	size_t nsub = 0;
-	uint32_t par[1024];
-	if (sj->graph->n_vertices > 1024)
-		return reject(c, rid, "the job graph has too many vertices");
-	for (size_t v = 0; v < sj->graph->n_vertices; v++) {
-		par[v] = sj->graph->vertices[v]->parallelism;
-		if (par[v] < 1 || par[v] > 1024)
-			return reject(c, rid, "a vertex's parallelism is out of range");
-		nsub += par[v];
-	}
-	struct weir_slot_offer offers[MAX_TMS];
-	size_t noffers = 0;
+	size_t n = 0;
 	for (int i = 0; i < MAX_TMS; i++)
 		if (jm.tms[i].live) {
 			uint32_t free_slots = 0;
 			for (uint32_t sl = 0; sl < jm.tms[i].slots && sl < 1024; sl++)
 				free_slots += !jm.tms[i].busy[sl];
-			offers[noffers++] = (struct weir_slot_offer){ jm.tms[i].id, free_slots };
+			offers[n++] = (struct weir_slot_offer){ jm.tms[i].id, free_slots };
 		}
+	return n;
+}
+
+/* Place sj's subtasks on free slots: *places (malloc'ed, vertex by vertex)
+ * and the global slots used, or -1 when too few are free (*total: how
+ * many are). par: each vertex's parallelism; nsub: their sum. */
+static long place(const Weir__Ctl__SubmitJob *sj, const uint32_t *par, size_t nsub, struct weir_place **places,
+		  uint32_t *total)
+{
+	struct weir_slot_offer offers[MAX_TMS];
+	size_t noffers = slot_offers(offers);
 	bool spread = sj->has_spread && sj->spread;
-	struct weir_place *places = malloc(sizeof(*places) * (nsub + 1));
-	if (!places)
-		return reject(c, rid, "out of memory");
-	uint32_t total = 0;
-	long needed = weir_place_job(par, sj->graph->n_vertices, offers, noffers, spread, places, &total);
-	if (needed >= 0 && mode == SUB_NEW && jm.nparked > 0) { /* no overtaking the jobs that wait */
-		free(places);
-		snprintf(why, sizeof(why), "%d jobs wait for slots before it", jm.nparked);
-		return park(c, rid, sj, why);
-	}
-	if (needed < 0) {
-		uint32_t want = 1;
-		for (size_t v = 0; v < sj->graph->n_vertices; v++)
-			want = par[v] > want ? par[v] : want;
-		free(places);
-		uint32_t all = 0;
-		for (int i = 0; i < MAX_TMS; i++)
-			all += jm.tms[i].live ? jm.tms[i].slots : 0;
-		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%zu taskmanagers)",
-			 want, total, all, noffers);
-		if (mode == SUB_RETRY)
-			return SUBMIT_PARKED;
-		if (mode == SUB_NEW && jm.slot_wait_ms > 0 && !jm.stopping)
-			return park(c, rid, sj, why);
-		if (mode == SUB_LAST) {
-			size_t l = strlen(why);
-			snprintf(why + l, sizeof(why) - l, ", after waiting %ld ms", waited_ms);
-		}
-		return reject(c, rid, why);
-	}
+	*places = malloc(sizeof(**places) * (nsub + 1));
+	if (!*places)
+		return -2;
+	*total = 0;
+	long needed = weir_place_job(par, sj->graph->n_vertices, offers, noffers, spread, *places, total);
+	if (needed < 0)
+		return needed;
 	/* placement counts free slots 0, 1, ... per TaskManager: map them to
 	 * the slots that are free there */
 	for (size_t q = 0; q < nsub; q++) {
-		struct tmrec *t = tm_by_id(places[q].tm);
-		uint32_t r = places[q].slot, sl = 0;
+		struct tmrec *t = tm_by_id((*places)[q].tm);
+		uint32_t r = (*places)[q].slot, sl = 0;
 		for (;; sl++)
 			if (!t->busy[sl] && r-- == 0)
 				break;
-		places[q].slot = sl;
+		(*places)[q].slot = sl;
 	}
-	struct jobrec *j = NULL;
-	for (int i = 0; i < MAX_JOBS && !j; i++)
-		if (!jm.jobs[i].used)
-			j = &jm.jobs[i];
-	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
-		if (jm.jobs[i].end_ms)
-			j = &jm.jobs[i];
-	if (!j) {
-		free(places);
-		return reject(c, rid, "too many jobs");
-	}
-	memset(j, 0, sizeof(*j));
-	j->used = true;
-	j->id = ++jm.next_job;
-	snprintf(j->name, sizeof(j->name), "%s", sj->name);
-	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
-	j->start_ms = wall_ms();
-	j->parallelism = sj->parallelism;
-	if (!(sj->has_detached && sj->detached)) {
-		j->client_conn = weir_conn_id(c);
-		j->client_rid = rid;
-	}
-	/* placements, vertex by vertex: subtask i in global slot i */
+	return needed;
+}
+
+/* Deploy the job's current attempt: hold its slots, send Deploy to every
+ * TaskManager it uses (a new attempt restores j->restore when set). */
+static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, const uint32_t *par, size_t nsub,
+			   const struct weir_place *places, long needed)
+{
 	Weir__Ctl__Placement *pl = calloc(nsub, sizeof(*pl)), **pls = calloc(nsub, sizeof(*pls));
 	if (!pl || !pls) {
 		free(pl);
 		free(pls);
-		free(places);
-		j->used = false;
-		return reject(c, rid, "out of memory");
+		job_fail(j, "out of memory");
+		return;
 	}
+	/* placements, vertex by vertex: subtask i in global slot i */
 	size_t n = 0;
 	for (size_t v = 0; v < sj->graph->n_vertices; v++)
 		for (uint32_t i = 0; i < par[v]; i++, n++) {
@@ -555,17 +763,13 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 		for (int k = 0; gp && k < j->ntm; k++)
 			if (j->tm_ids[k] == gp->tm)
 				j->slots_on[k]++;
-		if (gp && j->nheld < 1024) { /* held until the job ends */
+		if (gp && j->nheld < 1024) { /* held until the attempt ends */
 			j->held[j->nheld++] = *gp;
 			tm_by_id(gp->tm)->busy[gp->slot] = true;
 		}
 	}
-	free(places);
-	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;
-	ja.job_id = j->id;
-	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED, &ja);
-
 	Weir__Ctl__Deploy d = WEIR__CTL__DEPLOY__INIT;
+	Weir__Ctl__CheckpointSetup cs = WEIR__CTL__CHECKPOINT_SETUP__INIT;
 	d.job_id = j->id;
 	d.job_name = j->name;
 	d.object_sha256 = sj->object_sha256;
@@ -578,20 +782,280 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	d.cluster_id = jm.cluster_id;
 	d.has_max_parallelism = sj->graph->has_max_parallelism;
 	d.max_parallelism = sj->graph->max_parallelism;
+	d.has_attempt = true;
+	d.attempt = j->attempt;
+	if (j->ck_on) {
+		cs.has_at_least_once = cs.has_restarted = true;
+		cs.at_least_once = j->alo;
+		cs.restarted = j->attempt > 0;
+		cs.restore = j->restore[0] ? j->restore : NULL;
+		d.checkpoints = &cs;
+	}
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = tm_by_id(j->tm_ids[k]);
 		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
 		if (!tc || weir_ctl_send_body(tc, 0, WEIR__CTL__ENVELOPE__BODY_DEPLOY, &d) < 0) {
 			j->phase[k] = P_RELEASED;
+			j->lost_tm = true;
 			job_fail(j, "a taskmanager could not be reached");
 		}
 	}
 	free(pl);
 	free(pls);
-	weir_log(WEIR_LOG_INFO, "job %llu (%s): %zu subtasks on %d taskmanagers%s", (unsigned long long)j->id,
-		 j->name, nsub, j->ntm, spread ? " (spread)" : "");
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %zu subtasks on %d taskmanagers%s%s%s", (unsigned long long)j->id,
+		 j->name, nsub, j->ntm, sj->has_spread && sj->spread ? " (spread)" : "",
+		 j->restore[0] ? ", restoring " : "", j->restore);
+}
+
+/* The parallelism of each vertex of sj's graph (checked), their sum in
+ * *nsub; NULL with why set when out of range. */
+static const char *graph_par(const Weir__Ctl__SubmitJob *sj, uint32_t *par, size_t *nsub)
+{
+	if (!sj->graph || !sj->graph->n_vertices)
+		return "the submission has no job graph";
+	if (sj->graph->n_vertices > 1024)
+		return "the job graph has too many vertices";
+	*nsub = 0;
+	for (size_t v = 0; v < sj->graph->n_vertices; v++) {
+		par[v] = sj->graph->vertices[v]->parallelism;
+		if (par[v] < 1 || par[v] > 1024)
+			return "a vertex's parallelism is out of range";
+		*nsub += par[v];
+	}
+	return NULL;
+}
+
+/* The checkpoint folder a restore starts from: path itself when it names
+ * one chk-<id> folder, else its newest good checkpoint's. 0; -1 when
+ * there are some but none is good (why lists them); -2 when there is none. */
+static int resolve_restore(const char *path, char *out, size_t n, uint64_t *id, char *why, size_t wn)
+{
+	struct weir_ckpt_meta m;
+	char report[2048] = "";
+	int r = weir_ckpt_latest(path, &m, report, sizeof(report));
+	if (r <= 0) {
+		snprintf(why, wn, r == 0 ? "no complete checkpoint in '%s'" : "no good checkpoint in '%s': %s", path,
+			 weir_err_msg());
+		return r == 0 ? -2 : -1;
+	}
+	*id = m.id;
+	weir_ckpt_meta_free(&m);
+	char meta[PATH_MAX + 64];
+	snprintf(meta, sizeof(meta), "%s/chk-%llu/_metadata", path, (unsigned long long)*id);
+	if (access(meta, F_OK) == 0)
+		snprintf(out, n, "%s/chk-%llu", path, (unsigned long long)*id);
+	else
+		snprintf(out, n, "%s", path);
+	return 0;
+}
+
+/* A new job's checkpoint setup from its submission; NULL, or why not. */
+static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointConfig *cc, char *why, size_t wn)
+{
+	if (cc->dir[0] != '/')
+		return "the checkpoint folder must be an absolute path";
+	if (cc->restore_from && cc->restore_from[0] != '/')
+		return "the folder to restore from must be an absolute path";
+	char base[PATH_MAX];
+	if (snprintf(base, sizeof(base), "%s/%s-job%llu", cc->dir, jm.cluster_id, (unsigned long long)j->id) >=
+	    (int)sizeof(base))
+		return "the checkpoint folder's path is too long";
+	if (ckc_init(&j->ck, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
+		     cc->has_min_pause_ms ? cc->min_pause_ms : 0, cc->has_retain ? cc->retain : 3, base, weir_now_ns()) < 0)
+		return "the checkpoint folder's path is too long";
+	j->ck_on = true;
+	j->alo = cc->has_at_least_once && cc->at_least_once;
+	j->restart_attempts = cc->has_restart_attempts ? cc->restart_attempts : 3;
+	j->restart_delay_ms = j->next_delay_ms = cc->has_restart_delay_ms ? cc->restart_delay_ms : 100;
+	j->restart_max_delay_ms = cc->has_restart_max_delay_ms ? cc->restart_max_delay_ms : 0;
+	if (cc->restore_from && *cc->restore_from) {
+		uint64_t id;
+		if (resolve_restore(cc->restore_from, j->restore, sizeof(j->restore), &id, why, wn) < 0)
+			return why;
+		j->ck.last_id = id; /* ids go on after it: a sink's parts never collide */
+		j->restored = id;
+	}
+	return NULL;
+}
+
+static void jobrec_clear(struct jobrec *j)
+{
+	free(j->sub);
+	ckc_free(&j->ck);
+	memset(j, 0, sizeof(*j));
+}
+
+static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, enum sub_mode mode,
+		  long waited_ms)
+{
+	char why[2400];
+	uint8_t sha[WEIR_SHA256_LEN];
+	if (sj->has_object) { /* in the message: check it, store it (parked jobs come back without) */
+		char tag[32];
+		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)weir_conn_id(c));
+		if (sj->object.len != sj->object_size || weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
+		    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
+			return reject(c, rid, "the object does not match its SHA-256");
+		if (weir_obj_put(jm.objdir, sha, sj->object.data, sj->object.len, tag) < 0) {
+			snprintf(why, sizeof(why), "the jobmanager cannot store the object: %s", weir_err_msg());
+			return reject(c, rid, why);
+		}
+	} else if (!weir_obj_have(jm.objdir, sj->object_sha256.data, sj->object_size)) {
+		return reject(c, rid, "the object was not uploaded (ObjectChunk messages come before SubmitJob)");
+	}
+	size_t nsub = 0;
+	uint32_t par[1024];
+	const char *bad = graph_par(sj, par, &nsub);
+	if (bad)
+		return reject(c, rid, bad);
+	struct weir_place *places;
+	uint32_t total = 0;
+	long needed = place(sj, par, nsub, &places, &total);
+	if (needed == -2)
+		return reject(c, rid, "out of memory");
+	if (needed >= 0 && mode == SUB_NEW && jm.nparked > 0) { /* no overtaking the jobs that wait */
+		free(places);
+		snprintf(why, sizeof(why), "%d jobs wait for slots before it", jm.nparked);
+		return park(c, rid, sj, why);
+	}
+	if (needed < 0) {
+		uint32_t want = 1;
+		for (size_t v = 0; v < sj->graph->n_vertices; v++)
+			want = par[v] > want ? par[v] : want;
+		free(places);
+		uint32_t all = 0;
+		for (int i = 0; i < MAX_TMS; i++)
+			all += jm.tms[i].live ? jm.tms[i].slots : 0;
+		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%d taskmanagers)",
+			 want, total, all, ntms());
+		if (mode == SUB_RETRY)
+			return SUBMIT_PARKED;
+		if (mode == SUB_NEW && jm.slot_wait_ms > 0 && !jm.stopping)
+			return park(c, rid, sj, why);
+		if (mode == SUB_LAST) {
+			size_t l = strlen(why);
+			snprintf(why + l, sizeof(why) - l, ", after waiting %ld ms", waited_ms);
+		}
+		return reject(c, rid, why);
+	}
+	struct jobrec *j = NULL;
+	for (int i = 0; i < MAX_JOBS && !j; i++)
+		if (!jm.jobs[i].used)
+			j = &jm.jobs[i];
+	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
+		if (jm.jobs[i].end_ms)
+			j = &jm.jobs[i];
+	if (!j) {
+		free(places);
+		return reject(c, rid, "too many jobs");
+	}
+	jobrec_clear(j);
+	j->id = jm.next_job + 1;
+	if (sj->checkpoints && (bad = job_ck_setup(j, sj->checkpoints, why, sizeof(why)))) {
+		snprintf(why, sizeof(why), "%s", bad);
+		jobrec_clear(j);
+		free(places);
+		return reject(c, rid, why);
+	}
+	Weir__Ctl__SubmitJob lean = *sj; /* the store has the object: attempts deploy this */
+	lean.has_object = false;
+	lean.object.data = NULL;
+	lean.object.len = 0;
+	j->sublen = weir__ctl__submit_job__get_packed_size(&lean);
+	if (!(j->sub = malloc(j->sublen + 1))) {
+		jobrec_clear(j);
+		free(places);
+		return reject(c, rid, "out of memory");
+	}
+	weir__ctl__submit_job__pack(&lean, j->sub);
+	j->used = true;
+	j->id = ++jm.next_job;
+	snprintf(j->name, sizeof(j->name), "%s", sj->name);
+	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
+	j->start_ms = wall_ms();
+	j->parallelism = sj->parallelism;
+	if (!(sj->has_detached && sj->detached)) {
+		j->client_conn = weir_conn_id(c);
+		j->client_rid = rid;
+	}
+	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;
+	ja.job_id = j->id;
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED, &ja);
+	if (j->ck_on)
+		weir_log(WEIR_LOG_INFO, "job %llu: checkpoints %s%u ms in %s", (unsigned long long)j->id,
+			 j->ck.interval_ms ? "every " : "off (savepoints only), interval ", j->ck.interval_ms, j->ck.base);
+	deploy_attempt(j, sj, par, nsub, places, needed);
+	free(places);
 	job_advance(j);
 	return 0;
+}
+
+/* A job waiting to restart (on every tick): once its delay is over and
+ * enough slots are free, the next attempt deploys, from the newest good
+ * checkpoint (or what the job started from). Slots that do not come back
+ * in time fail the job. */
+static void restart_tick(struct jobrec *j, uint64_t now)
+{
+	if (now < j->restart_at_ns)
+		return;
+	Weir__Ctl__SubmitJob *sj = weir__ctl__submit_job__unpack(NULL, j->sublen, j->sub);
+	size_t nsub = 0;
+	uint32_t par[1024];
+	char why[2400];
+	if (!sj || graph_par(sj, par, &nsub)) {
+		job_fail(j, "out of memory");
+		goto end;
+	}
+	struct weir_place *places;
+	uint32_t total;
+	long needed = place(sj, par, nsub, &places, &total);
+	if (needed < 0) {
+		if (needed == -1)
+			free(places);
+		if (now < j->restart_deadline_ns)
+			goto out; /* a supervised TaskManager may come back */
+		snprintf(why, sizeof(why), "%s; no slots to restart on (%u free after %ld ms)", j->message, total,
+			 jm.slot_wait_ms);
+		snprintf(j->message, sizeof(j->message), "%s", why);
+		goto end;
+	}
+	/* the newest good checkpoint of the job, else what it started from */
+	uint64_t id = 0;
+	char path[sizeof(j->restore)];
+	if (j->ck.latest && resolve_restore(j->ck.latest_path, path, sizeof(path), &id, why, sizeof(why)) < 0)
+		weir_log(WEIR_LOG_WARN, "job %llu: the latest checkpoint is damaged: %s", (unsigned long long)j->id, why);
+	if (!id && resolve_restore(j->ck.base, path, sizeof(path), &id, why, sizeof(why)) == -1) {
+		free(places); /* some, every one bad: never start from nothing */
+		snprintf(j->message, sizeof(j->message), "cannot restart: %s", why);
+		goto end;
+	}
+	if (id)
+		snprintf(j->restore, sizeof(j->restore), "%s", path);
+	j->restored = id ? id : j->restored;
+	if (!j->restore[0])
+		j->restored = 0;
+	/* a new attempt */
+	j->attempt++;
+	j->restarting = j->started = j->decided = j->failed = j->lost_tm = false;
+	j->message[0] = '\0';
+	j->ntm = 0;
+	memset(j->phase, 0, sizeof(j->phase));
+	memset(j->slots_on, 0, sizeof(j->slots_on));
+	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): restart %u from %s", (unsigned long long)j->id, j->name, j->attempt,
+		 j->restore[0] ? j->restore : "the beginning (no checkpoint completed)");
+	deploy_attempt(j, sj, par, nsub, places, needed);
+	free(places);
+	weir__ctl__submit_job__free_unpacked(sj, NULL);
+	job_advance(j);
+	return;
+end:
+	if (sj)
+		weir__ctl__submit_job__free_unpacked(sj, NULL);
+	job_end(j);
+	return;
+out:
+	weir__ctl__submit_job__free_unpacked(sj, NULL);
 }
 
 static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why)
@@ -820,6 +1284,16 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
 		job_phase(p, m->job_phase);
 		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK:
+		if (p->tm < 0)
+			return -EPROTO;
+		ck_acked(p, m->checkpoint_ack);
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT:
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		savepoint_request(c, rid, m->trigger_savepoint);
+		return 0;
 	case WEIR__CTL__ENVELOPE__BODY_LIST_JOBS: {
 		static Weir__Ctl__JobInfo infos[MAX_JOBS];
 		Weir__Ctl__JobInfo *ptrs[MAX_JOBS];
@@ -847,7 +1321,10 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		j->canceled = true;
 		job_fail(j, "cancelled");
 		weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
-		job_advance(j);
+		if (j->restarting) /* nothing runs: over now */
+			job_end(j);
+		else
+			job_advance(j);
 		send_ok(c, rid);
 		return 0;
 	}
@@ -951,7 +1428,7 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 	weir_conn_set_data(c, NULL);
 }
 
-/* Every 50 ms: handshakes that take too long, refused connections whose
+/* Every 10 ms: handshakes that take too long, refused connections whose
  * answer went out, heartbeats missed, waiters due, the end of a stop. */
 static void tick(struct weir_loop *l, void *arg)
 {
@@ -985,6 +1462,13 @@ static void tick(struct weir_loop *l, void *arg)
 	}
 	wake_waiters(false);
 	retry_parked();
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct jobrec *j = &jm.jobs[i];
+		if (j->used && !j->end_ms && j->restarting)
+			restart_tick(j, now);
+		else if (j->used && !j->end_ms)
+			ck_tick(j, now);
+	}
 	if (jm.signalled && !jm.stopping)
 		begin_stop("signal");
 	if (jm.stopping && (ntms() == 0 || now > jm.stop_deadline_ns)) {
@@ -1082,7 +1566,7 @@ int weir_jobmanager_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	weir_loop_timer_add(jm.loop, 50, tick, NULL);
+	weir_loop_timer_add(jm.loop, 10, tick, NULL);
 	weir_log(WEIR_LOG_INFO, "cluster %s: listening on %s (pid %s)", jm.cluster_id, addr, pid);
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "R", 1) != 1)
@@ -1092,6 +1576,8 @@ int weir_jobmanager_main(int argc, char **argv)
 	weir_loop_run(jm.loop);
 	for (int i = 0; i < jm.nparked; i++) /* refused as the stop began; a client gone meanwhile left these */
 		free(jm.parked[i].buf);
+	for (int i = 0; i < MAX_JOBS; i++)
+		jobrec_clear(&jm.jobs[i]);
 	struct weir_loop_stats st;
 	weir_loop_stats(jm.loop, &st);
 	weir_loop_destroy(jm.loop);

@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "base/failpoint.h"
+#include "engine/config.h"
 #include "engine/job.h"
 #include "engine/runtime.h"
 
@@ -31,12 +32,17 @@ int weir_taskmanager_main(int argc, char **argv);
 int weir_run_main(int argc, char **argv);
 int weir_list_main(int argc, char **argv);
 int weir_cancel_main(int argc, char **argv);
+int weir_savepoint_main(int argc, char **argv);
+int weir_stop_main(int argc, char **argv);
 
 static const char usage[] =
 	"usage: weir local JOB.so [options] [-- JOB ARGS...]\n"
-	"       weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [-- JOB ARGS...]\n"
+	"       weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D]\n"
+	"                [checkpoint options as for weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n"
 	"       weir list [--run-dir D]\n"
 	"       weir cancel JOBID [--run-dir D]\n"
+	"       weir savepoint JOBID [DIR] [--run-dir D]     (DIR: ./savepoints)\n"
+	"       weir stop JOBID --savepoint DIR [--run-dir D]\n"
 	"       weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
 	"                          [--slot-wait MS] [--log-level L]\n"
 	"       weir cluster status [--wait N] [--run-dir D]\n"
@@ -71,7 +77,9 @@ static const char usage[] =
 	"                          checkpoint folder, or one chk-N folder in it)\n"
 	"  --restart-attempts N    after a failure, restart from the latest checkpoint\n"
 	"                          up to N times (3; with checkpoints only)\n"
-	"  --restart-delay MS      wait before each restart (100)\n"
+	"  --restart-delay MS      wait before the first restart (100)\n"
+	"  --restart-max-delay MS  exponential backoff: the delay doubles after each\n"
+	"                          restart, up to this (0: a fixed delay)\n"
 	"  -q, --quiet             no job summary on stderr\n";
 
 static volatile sig_atomic_t cancelled;
@@ -113,6 +121,7 @@ static int cmd_local(int argc, char **argv)
 	int jargc = 0;
 	char **jargv = NULL;
 	long long v;
+	int r;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -161,36 +170,9 @@ static int cmd_local(int argc, char **argv)
 		} else if (!strcmp(a, "--max-parallelism")) {
 			NUM(1, 32768, false);
 			cfg.max_parallelism = (uint32_t)v;
-		} else if (!strcmp(a, "--checkpoint-interval")) {
-			NUM(1, 24 * 3600 * 1000, false);
-			cfg.checkpoint_interval_ms = (uint32_t)v;
-		} else if (!strcmp(a, "--checkpoint-timeout")) {
-			NUM(1, 24 * 3600 * 1000, false);
-			cfg.checkpoint_timeout_ms = (uint32_t)v;
-		} else if (!strcmp(a, "--checkpoint-min-pause")) {
-			NUM(0, 24 * 3600 * 1000, false);
-			cfg.checkpoint_min_pause_ms = (uint32_t)v;
-		} else if (!strcmp(a, "--checkpoint-retain")) {
-			NUM(1, 1000, false);
-			cfg.checkpoint_retain = (uint32_t)v;
-		} else if (!strcmp(a, "--checkpoint-dir")) {
-			if (!val || !*val)
-				return usage_error("%s needs a folder%s", a, "");
-			cfg.checkpoint_dir = val;
-			i++;
-		} else if (!strcmp(a, "--from-checkpoint")) {
-			if (!val || !*val)
-				return usage_error("%s needs a folder%s", a, "");
-			cfg.restore_from = val;
-			i++;
-		} else if (!strcmp(a, "--at-least-once")) {
-			cfg.at_least_once = true;
-		} else if (!strcmp(a, "--restart-attempts")) {
-			NUM(0, 1000000, false);
-			cfg.restart_attempts = (uint32_t)v;
-		} else if (!strcmp(a, "--restart-delay")) {
-			NUM(0, 3600 * 1000, false);
-			cfg.restart_delay_ms = (uint32_t)v;
+		} else if ((r = weir_config_ck_option(&cfg, argc, argv, &i, 1)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
 		} else if (!strcmp(a, "--shm")) {
 			cfg.shm = true;
 		} else if (!strcmp(a, "--huge-pages")) {
@@ -270,6 +252,10 @@ int main(int argc, char **argv)
 		return weir_run_main(argc - 2, argv + 2);
 	if (!strcmp(cmd, "list"))
 		return weir_list_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "savepoint"))
+		return weir_savepoint_main(argc - 2, argv + 2);
+	if (!strcmp(cmd, "stop"))
+		return weir_stop_main(argc - 2, argv + 2);
 	if (!strcmp(cmd, "cancel"))
 		return weir_cancel_main(argc - 2, argv + 2);
 	if (!strcmp(cmd, "jobmanager"))

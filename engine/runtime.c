@@ -977,6 +977,8 @@ static int assign_restore(struct job *job, const struct weir_ckpt_meta *m)
 {
 	for (int s = 0; s < job->nsub; s++) {
 		struct subtask *st = &job->subtasks[s];
+		if (job->dist && !st->ops)
+			continue; /* runs elsewhere */
 		for (uint32_t i = 0; i < m->nfiles && !st->restore; i++)
 			if (m->files[i].vertex == (uint32_t)st->v->id && m->files[i].index == (uint32_t)st->index &&
 			    m->files[i].parallelism == (uint32_t)st->v->parallelism) {
@@ -1114,6 +1116,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 				      : weir_err_wrap("refusing to start");
 		fprintf(stderr, "weir: restoring checkpoint %llu from %s\n", (unsigned long long)m.id, cfg->restore_from);
 	}
+	uint32_t delay_ms = cfg->restart_delay_ms;
 	for (uint32_t attempt = 0;; attempt++) {
 		bool refused = false;
 		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL, attempt > 0, &refused);
@@ -1125,10 +1128,13 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 		}
 		char why[WEIR_ERR_MAX];
 		snprintf(why, sizeof(why), "%s", weir_err_msg());
-		if (cfg->restart_delay_ms) {
-			struct timespec ts = { cfg->restart_delay_ms / 1000, (long)(cfg->restart_delay_ms % 1000) * 1000000 };
+		if (delay_ms) {
+			struct timespec ts = { delay_ms / 1000, (long)(delay_ms % 1000) * 1000000 };
 			nanosleep(&ts, NULL); /* the restart strategy's delay */
 		}
+		if (cfg->restart_max_delay_ms) /* exponential backoff */
+			delay_ms = delay_ms * 2 > cfg->restart_max_delay_ms ? cfg->restart_max_delay_ms
+			      : delay_ms ? delay_ms * 2 : 1;
 		/* the newest good checkpoint of this run, else the one it started from */
 		int r = weir_ckpt_latest(base, &m, report, sizeof(report));
 		if (r == 0 && cfg->restore_from)
@@ -1168,6 +1174,17 @@ static void dist_register(const struct weir_dist *d, struct job *job)
 	pthread_mutex_unlock(&dist_lock);
 }
 
+int weir_run_dist_checkpoint(const struct weir_dist *d, int action, uint64_t id, const char *dir)
+{
+	int rc = weir_err_set("the job is not running here");
+	pthread_mutex_lock(&dist_lock); /* the job stays registered (and its coordinator up) meanwhile */
+	for (int i = 0; i < 16; i++)
+		if (dist_jobs[i].d == d)
+			rc = ck_coord_command(dist_jobs[i].job, action, id, dir);
+	pthread_mutex_unlock(&dist_lock);
+	return rc;
+}
+
 void weir_run_dist_cancel(const struct weir_dist *d)
 {
 	pthread_mutex_lock(&dist_lock);
@@ -1200,9 +1217,28 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct wei
 		d->done(d->arg, false, weir_err_msg());
 		return -1;
 	}
-	if (check_nodes(&job, false) < 0 || deploy(&job, &links, &nlinks) < 0) {
+	struct weir_ckpt_meta from;
+	memset(&from, 0, sizeof(from));
+	job.ck_on = d->ck_on;
+	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0) ||
+	    deploy(&job, &links, &nlinks) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
+		goto out;
+	}
+	if (d->ck_restore) { /* the JobManager checked it; every byte is checked again here */
+		char report[2048] = "";
+		int r = weir_ckpt_latest(d->ck_restore, &from, report, sizeof(report));
+		if (r <= 0 || assign_restore(&job, &from) < 0) {
+			snprintf(err, sizeof(err), "restore from '%s': %s", d->ck_restore,
+				 r == 0 ? "no complete checkpoint there" : weir_err_msg());
+			d->prepared(d->arg);
+			goto out;
+		}
+	}
+	if (job.ck_on && ck_coord_start(&job, NULL, from.id) < 0) {
+		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
+		d->prepared(d->arg);
 		goto out;
 	}
 	dist_register(d, &job);
@@ -1235,6 +1271,8 @@ out:
 	 * segments of ours: the decision waits for all of them */
 	int decision = d->done(d->arg, success, err);
 	dist_register(d, NULL);
+	ck_coord_stop(&job);
+	weir_ckpt_meta_free(&from);
 	int leaked = release_data(&job);
 	if (decision == 1 && leaked) {
 		snprintf(err, sizeof(err), "internal error: %d segments were not returned to the pool", leaked);

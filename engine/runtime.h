@@ -25,6 +25,8 @@
 
 #include <pthread.h>
 
+struct weir_ckpt_file;
+
 struct vertex {
 	int id;
 	int parallelism;
@@ -164,6 +166,15 @@ struct weir_dist {
 	/* local subtasks over (ok: all finished); block for the decision:
 	 * 1 commit the sinks, 0 abort */
 	int (*done)(void *arg, bool ok, const char *msg);
+	/* checkpoints (ck_on): the JobManager triggers them
+	 * (weir_run_dist_checkpoint); from the coordinator thread, every
+	 * subtask here wrote its snapshot of checkpoint id durably (files), or
+	 * it failed here (err: the JobManager aborts it) */
+	bool ck_on;
+	const char *ck_restore;		/* a complete checkpoint's folder to start from, or NULL */
+	bool restarted;			/* an earlier attempt ran: sinks may find its output */
+	void (*ck_acked)(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
+			 uint64_t sync_max_ns, const char *err);
 	void *arg;
 };
 
@@ -232,6 +243,11 @@ int ck_notify(struct subtask *st, uint64_t id);
 int ck_coord_start(struct job *job, const char *base, uint64_t restored);
 /* Stop and free it (after the workers stopped). */
 void ck_coord_stop(struct job *job);
+/* A cluster's TaskManager: a step of the JobManager's for checkpoint id
+ * (any thread). Trigger: snapshot the subtasks here into dir/chk-<id>/;
+ * complete: sinks publish; abort: alignments for it end. 0 or -1. */
+enum { CK_CMD_TRIGGER = 1, CK_CMD_COMPLETE = 2, CK_CMD_ABORT = 3 };
+int ck_coord_command(struct job *job, int action, uint64_t id, const char *dir);
 /* Whether every source of the job's graph can be checkpointed; -1 with
  * the trail naming one that cannot. */
 int ck_check_sources(struct job *job);
@@ -252,6 +268,10 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print_summ
 int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d);
 /* Any thread: stop the job running d now (its sinks abort). */
 void weir_run_dist_cancel(const struct weir_dist *d);
+/* Any thread: the JobManager's step for checkpoint id of the job running
+ * d (CK_CMD_*; dir: where a trigger's files go). 0, or -1 when that job
+ * is not running here (or runs without checkpoints). */
+int weir_run_dist_checkpoint(const struct weir_dist *d, int action, uint64_t id, const char *dir);
 /* Async-signal-safe: cancel the job weir_run_local is running. */
 void weir_local_cancel(void);
 

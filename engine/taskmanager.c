@@ -26,6 +26,7 @@
  * do not share the object's globals: dlopen would hand back the same
  * instance for the same file).
  */
+#include "engine/checkpoint.h"
 #include "engine/ctlio.h"
 #include "engine/job.h"
 #include "engine/runtime.h"
@@ -47,6 +48,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A checkpoint's snapshots here, written (or failed), for the JobManager. */
+struct ckack {
+	uint64_t id;
+	struct weir_ckpt_file *files;
+	int nfiles;
+	uint64_t bytes, sync_max_ns;
+	char *err;
+};
+
 /* The job this TaskManager runs, shared by the loop and the job thread. */
 struct tmjob {
 	uint64_t id;
@@ -64,6 +74,9 @@ struct tmjob {
 	/* thread -> loop (sent by the loop's tick) */
 	bool tell_prepared, tell_done, done_ok, tell_released, released_ok;
 	char done_msg[1024], released_msg[1024];
+	struct ckack *acks;	/* from the checkpoint coordinator's thread */
+	int nacks;
+	char *ck_restore;
 	/* loop -> thread */
 	int start;		/* -1 pending, 0 abort, 1 go */
 	int decision;		/* -1 pending, 0 abort, 1 commit */
@@ -173,6 +186,66 @@ static int job_done(void *arg, bool ok, const char *msg)
 	return d;
 }
 
+static void job_ck_acked(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
+			 uint64_t sync_max_ns, const char *err)
+{
+	struct tmjob *j = arg;
+	struct ckack a = { id, NULL, nfiles, bytes, sync_max_ns, err ? strdup(err) : NULL };
+	if (nfiles && (a.files = malloc(sizeof(*files) * (size_t)nfiles)))
+		memcpy(a.files, files, sizeof(*files) * (size_t)nfiles);
+	pthread_mutex_lock(&j->lock);
+	struct ckack *q = realloc(j->acks, sizeof(*q) * (size_t)(j->nacks + 1));
+	if (q) {
+		j->acks = q;
+		j->acks[j->nacks++] = a;
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (!q) { /* never acknowledged: the JobManager's timeout aborts it */
+		free(a.files);
+		free(a.err);
+	}
+}
+
+static void ckack_free(struct ckack *a)
+{
+	free(a->files);
+	free(a->err);
+}
+
+static void send_ack(uint64_t job, const struct ckack *a)
+{
+	Weir__Ctl__CheckpointAck ca = WEIR__CTL__CHECKPOINT_ACK__INIT;
+	Weir__Ctl__SnapshotFile *fs = calloc((size_t)a->nfiles + 1, sizeof(*fs));
+	Weir__Ctl__SnapshotFile **fp = calloc((size_t)a->nfiles + 1, sizeof(*fp));
+	ca.job_id = job;
+	ca.checkpoint_id = a->id;
+	if (!fs || !fp || (a->nfiles && !a->files)) {
+		ca.error = "out of memory";
+	} else {
+		for (int i = 0; i < a->nfiles; i++) {
+			Weir__Ctl__SnapshotFile init = WEIR__CTL__SNAPSHOT_FILE__INIT;
+			fs[i] = init;
+			fs[i].vertex = a->files[i].vertex;
+			fs[i].index = a->files[i].index;
+			fs[i].parallelism = a->files[i].parallelism;
+			fs[i].name = a->files[i].name;
+			fs[i].size = a->files[i].size;
+			fs[i].sum = a->files[i].sum;
+			fp[i] = &fs[i];
+		}
+		ca.n_files = (size_t)a->nfiles;
+		ca.files = fp;
+		ca.error = a->err;
+	}
+	ca.has_bytes = ca.has_sync_max_ns = true;
+	ca.bytes = a->bytes;
+	ca.sync_max_ns = a->sync_max_ns;
+	if (weir_conn_is_open(tm.jm))
+		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK, &ca);
+	free(fs);
+	free(fp);
+}
+
 static void *job_thread(void *arg)
 {
 	struct tmjob *j = arg;
@@ -195,6 +268,10 @@ static void job_free(struct tmjob *j)
 		unlink(j->objpath);
 	free(j->sub_tm);
 	free(j->sub_slot);
+	for (int i = 0; i < j->nacks; i++)
+		ckack_free(&j->acks[i]);
+	free(j->acks);
+	free(j->ck_restore);
 	for (int i = 0; j->argv && i < j->argc; i++)
 		free(j->argv[i]);
 	free(j->argv);
@@ -224,7 +301,16 @@ static void job_tick_one(int slot)
 	snprintf(dmsg, sizeof(dmsg), "%s", j->done_msg);
 	snprintf(rmsg, sizeof(rmsg), "%s", j->released_msg);
 	j->tell_prepared = j->tell_done = j->tell_released = false;
+	struct ckack *acks = j->acks;
+	int nacks = j->nacks;
+	j->acks = NULL;
+	j->nacks = 0;
 	pthread_mutex_unlock(&j->lock);
+	for (int i = 0; i < nacks; i++) { /* before DONE: the JobManager completes with them */
+		send_ack(j->id, &acks[i]);
+		ckack_free(&acks[i]);
+	}
+	free(acks);
 	if (prep)
 		send_phase(j->id, WEIR__CTL__PHASE__PHASE_PREPARED, NULL);
 	if (done)
@@ -277,6 +363,25 @@ static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
 	}
 	pthread_cond_broadcast(&j->cond);
 	pthread_mutex_unlock(&j->lock);
+}
+
+/* A checkpoint step from the JobManager, for the job's coordinator. A
+ * trigger that cannot reach it (the job is not running here) is declined
+ * at once, so the JobManager aborts that checkpoint without waiting. */
+static void job_checkpoint(const Weir__Ctl__CheckpointStep *cs)
+{
+	struct tmjob *j = NULL;
+	for (int i = 0; i < MAX_TM_JOBS && !j; i++)
+		if (tm.jobs[i] && tm.jobs[i]->id == cs->job_id)
+			j = tm.jobs[i];
+	int action = cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER ? CK_CMD_TRIGGER
+		   : cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE ? CK_CMD_COMPLETE : CK_CMD_ABORT;
+	if (j && weir_run_dist_checkpoint(&j->dist, action, cs->checkpoint_id, cs->dir ? cs->dir : "") == 0)
+		return;
+	if (action == CK_CMD_TRIGGER) {
+		struct ckack a = { cs->checkpoint_id, NULL, 0, 0, 0, (char *)(j ? weir_err_msg() : "the job is not here") };
+		send_ack(cs->job_id, &a);
+	}
 }
 
 /* Deploy, once the store has the object: copy and load it, build the
@@ -352,11 +457,24 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 	j->dist.nsubtasks = (uint32_t)d->n_placements;
 	j->dist.nslots = tm.slots;
 	j->dist.first_cpu = tm.first_core;
-	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llu", d->cluster_id ? d->cluster_id : "c",
-		 (unsigned long long)d->job_id);
+	/* each attempt its own names: a killed TaskManager's files of an
+	 * earlier attempt may still be there */
+	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llua%u", d->cluster_id ? d->cluster_id : "c",
+		 (unsigned long long)d->job_id, d->attempt);
 	j->dist.prepared = job_prepared;
 	j->dist.done = job_done;
+	j->dist.ck_acked = job_ck_acked;
 	j->dist.arg = j;
+	if (d->checkpoints) {
+		j->dist.ck_on = true;
+		j->dist.restarted = d->checkpoints->restarted;
+		j->cfg.at_least_once = d->checkpoints->at_least_once;
+		if (d->checkpoints->restore && *d->checkpoints->restore) {
+			if (!(j->ck_restore = strdup(d->checkpoints->restore)))
+				goto fail;
+			j->dist.ck_restore = j->ck_restore;
+		}
+	}
 	if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
 		snprintf(why, sizeof(why), "cannot start the job thread");
 		goto fail;
@@ -536,6 +654,9 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 		break;
 	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
 		job_decide(m->job_phase->job_id, m->job_phase->phase);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP:
+		job_checkpoint(m->checkpoint_step);
 		break;
 	case WEIR__CTL__ENVELOPE__BODY_STOP:
 		weir_log(WEIR_LOG_INFO, "the jobmanager says stop (%s)", m->stop->reason ? m->stop->reason : "");
