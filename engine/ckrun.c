@@ -157,36 +157,43 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 	return 0;
 }
 
-int ck_restore(struct subtask *st)
+/* The operators' private state has its own hook; an operator without one
+ * must have written nothing. With own false the bytes are skipped: after
+ * a rescale, the private state of an old subtask goes to one new one. */
+static int restore_private(struct subtask *st, struct opinst *op, const void *priv, uint64_t plen, bool own)
+{
+	if (!own)
+		return 0;
+	if (!op->node->hooks.restore)
+		return plen ? 1 : 0;
+	if (op->node->hooks.restore(&op->ctx, priv, (size_t)plen, st->job->ck_restored) < 0)
+		return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
+	return 0;
+}
+
+/* One snapshot of the checkpoint into st: its header must be of st's
+ * vertex and chain (another job's, or another graph's, is refused); keyed
+ * state outside st's key groups [lo, hi) is left to the subtask owning it. */
+static int restore_piece(struct subtask *st, const struct restore_piece *pc, uint32_t lo, uint32_t hi)
 {
 	struct job *job = st->job;
-	if (!st->restore) { /* fresh: let sinks remove what an earlier attempt left */
-		for (int k = 0; k < st->nops; k++) {
-			struct opinst *op = &st->ops[k];
-			if (op->node->hooks.restore && op->node->hooks.restore(&op->ctx, NULL, 0, 0) < 0)
-				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
-		}
-		return 0;
-	}
 	const char *why = "malformed";
-	long n = weir_snap_unseal(st->restore, st->restore_len, &why);
+	long n = weir_snap_unseal(pc->p, pc->len, &why);
 	struct snapreader r;
-	snapreader_init(&r, st->restore, n < 0 ? 0 : (size_t)n);
+	snapreader_init(&r, pc->p, n < 0 ? 0 : (size_t)n);
 	const void *magic = snap_take(&r, 8);
 	uint32_t v = snap_get_u32(&r), idx = snap_get_u32(&r), par = snap_get_u32(&r), maxp = snap_get_u32(&r);
 	uint32_t nops = snap_get_u32(&r);
 	snap_get_u32(&r);
 	uint64_t id = snap_get_u64(&r), print = snap_get_u64(&r);
 	if (n < 0 || !magic || memcmp(magic, sub_magic, 8) || v != (uint32_t)st->v->id || print != chain_print(st) ||
-	    idx != (uint32_t)st->index || par != (uint32_t)st->v->parallelism || maxp != job->cfg.max_parallelism ||
-	    nops != (uint32_t)st->nops)
+	    idx != pc->index || idx >= par || maxp != job->cfg.max_parallelism || nops != (uint32_t)st->nops)
 		return weir_op_fail(st, NULL, "restore: the snapshot is not this subtask's (the job's graph, operator "
-				    "names, parallelism or max parallelism differ from the checkpoint's)%s%s", n < 0 ? ": " : "",
+				    "names or max parallelism differ from the checkpoint's)%s%s", n < 0 ? ": " : "",
 				    n < 0 ? why : "");
 	struct weir_kg_map m;
 	weir_kg_map_init(&m, maxp);
-	if (weir_failpoint("recovery.restore") < 0)
-		return weir_op_fail(st, NULL, "restore: %s", weir_err_msg());
+	st->restore_index = idx;
 	for (int k = 0; k < st->nops; k++) {
 		struct opinst *op = &st->ops[k];
 		uint32_t pos = snap_get_u32(&r);
@@ -194,21 +201,45 @@ int ck_restore(struct subtask *st)
 		const void *priv = plen <= r.len - r.off ? snap_take(&r, (size_t)plen) : NULL;
 		if (r.bad || !priv || pos != (uint32_t)k)
 			break;
-		if (op->node->hooks.restore) {
-			if (op->node->hooks.restore(&op->ctx, priv, (size_t)plen, job->ck_restored) < 0)
-				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
-		} else if (plen) {
-			r.bad = true;
-			break;
-		}
-		if (weir_kv_restore(&op->kv, &r, 0, maxp) < 0 || keyed_restore(&op->keyed, &r, &m, 0, maxp) < 0) {
+		int rc = restore_private(st, op, priv, plen, pc->own);
+		if (rc < 0)
+			return -1;
+		if (rc > 0 || weir_kv_restore(&op->kv, &r, lo, hi) < 0 || keyed_restore(&op->keyed, &r, &m, lo, hi) < 0) {
 			r.bad = true;
 			break;
 		}
 	}
+	st->restore_index = (uint32_t)st->index;
 	if (r.bad || r.off != r.len)
 		return weir_op_fail(st, NULL, "restore: the snapshot of checkpoint %llu is malformed (or memory ran out)",
 				    (unsigned long long)id);
+	return 0;
+}
+
+int ck_restore(struct subtask *st)
+{
+	struct job *job = st->job;
+	st->restore_index = (uint32_t)st->index;
+	bool own = false;
+	for (int i = 0; i < st->nrestore; i++)
+		own |= st->restore[i].own;
+	if (!own) { /* fresh (or a new subtask of a rescale): sinks remove what an earlier attempt left */
+		for (int k = 0; k < st->nops; k++) {
+			struct opinst *op = &st->ops[k];
+			if (op->node->hooks.restore && op->node->hooks.restore(&op->ctx, NULL, 0, 0) < 0)
+				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
+		}
+	}
+	if (!st->nrestore)
+		return 0;
+	if (weir_failpoint("recovery.restore") < 0)
+		return weir_op_fail(st, NULL, "restore: %s", weir_err_msg());
+	/* our key groups: those kg with kg * parallelism / max == index */
+	uint64_t maxp = job->cfg.max_parallelism, p = (uint64_t)st->v->parallelism, i = (uint64_t)st->index;
+	uint32_t lo = (uint32_t)((i * maxp + p - 1) / p), hi = (uint32_t)(((i + 1) * maxp + p - 1) / p);
+	for (int k = 0; k < st->nrestore; k++)
+		if (restore_piece(st, &st->restore[k], lo, hi) < 0)
+			return -1;
 	/* the checkpoint restored, not the snapshot's own id: a finished
 	 * subtask's snapshot (id 0) stands in for every later checkpoint */
 	st->ck_last = job->ck_restored;

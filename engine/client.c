@@ -16,6 +16,7 @@
  */
 #include "engine/ctlio.h"
 #include "engine/config.h"
+#include "engine/supervisor.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "base/err.h"
@@ -71,53 +72,17 @@ static bool alive(pid_t pid)
 	return pid > 0 && kill(pid, 0) == 0;
 }
 
-/* Start `weir ARGS` as a daemon logging to logpath; wait until it writes
- * its ready byte. Returns the pid, or -1 with the trail set. */
-static pid_t spawn(char *const args[], const char *logpath, int timeout_ms)
+/* Is pid a weir process (this very program)? A pid file outlives its
+ * process, and the pid may be someone else's by now. */
+static bool is_weir(pid_t pid)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return weir_err_errno(errno, "readlink /proc/self/exe");
-	self[n] = '\0';
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return weir_err_errno(errno, "pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		return weir_err_errno(errno, "fork");
-	if (pid == 0) {
-		setsid();
-		int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int null = open("/dev/null", O_RDONLY);
-		if (log < 0 || null < 0)
-			_exit(127);
-		dup2(null, 0);
-		dup2(log, 1);
-		dup2(log, 2);
-		dup2(fds[1], 3); /* the ready pipe; dup2 clears close-on-exec */
-		char *argv[32];
-		int k = 0;
-		argv[k++] = self;
-		for (int i = 0; args[i] && k < 30; i++)
-			argv[k++] = args[i];
-		argv[k] = NULL;
-		execv(self, argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	struct pollfd p = { .fd = fds[0], .events = POLLIN };
-	char b = 0;
-	int r = poll(&p, 1, timeout_ms);
-	bool ready = r == 1 && read(fds[0], &b, 1) == 1 && b == 'R';
-	close(fds[0]);
-	if (!ready) {
-		if (r == 0)
-			kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return weir_err_set("%s %s did not start (see %s)", args[0], r == 0 ? "timed out and" : "exited:", logpath);
-	}
-	return pid;
+	char a[PATH_MAX], b[PATH_MAX], p[64];
+	snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(p, a, sizeof(a) - 1), m = readlink("/proc/self/exe", b, sizeof(b) - 1);
+	if (n < 0 || m < 0)
+		return false;
+	a[n] = b[m] = '\0';
+	return !strcmp(a, b);
 }
 
 /* The last line of a log, for error messages. */
@@ -203,40 +168,44 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	char *jm_args[] = { "jobmanager", "--run-dir", rd->dir, "--port", portbuf, "--bind", (char *)cc->bind,
 			    "--slot-wait", waitbuf, "--ready-fd", "3", "--log-level", (char *)level, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
-	pid_t jm = spawn(jm_args, log, 10000);
+	pid_t jm = weir_spawn(jm_args, log, 10000);
 	if (jm < 0) {
 		char line[1024];
 		last_line(log, line, sizeof(line));
 		fprintf(stderr, "weir cluster start: %s\n  %s\n", weir_err_msg(), line);
 		return EXIT_FAIL;
 	}
-	pid_t tms[256];
+	pid_t tms[256], sup;
 	/* TaskManager i on the i-th NUMA node (round robin over the nodes with
 	 * CPUs we may use); those sharing a node start at different cores */
 	int nodes[64];
 	int nnodes = weir_cpu_nodes(nodes, 64);
+	static char bufs[256][7][24];
+	static char *tm_args[256][22], *logs[256], **argp[256];
+	char slotbuf[16], segbuf[24], sizebuf[24];
+	snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
+	snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
+	snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
 	for (int i = 0; i < ntm; i++) {
-		char idbuf[16], slotbuf[16], name[64], segbuf[24], sizebuf[24], nodebuf[16], corebuf[24];
-		snprintf(idbuf, sizeof(idbuf), "%d", i);
-		snprintf(nodebuf, sizeof(nodebuf), "%d", nodes[i % nnodes]);
-		snprintf(corebuf, sizeof(corebuf), "%d", i / nnodes * slots);
-		snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
-		snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
-		snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
+		char name[64];
+		snprintf(bufs[i][0], 24, "%d", i);
+		snprintf(bufs[i][1], 24, "%d", nodes[i % nnodes]);
+		snprintf(bufs[i][2], 24, "%d", i / nnodes * slots);
 		snprintf(name, sizeof(name), "taskmanager-%d.log", i);
 		weir_rundir_path(rd, name, log, sizeof(log));
-		char *tm_args[] = { "taskmanager", "--run-dir", rd->dir, "--id", idbuf, "--slots", slotbuf,
-				    "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", nodebuf,
-				    "--first-core", corebuf, "--ready-fd", "3", "--log-level", (char *)level, NULL };
-		tms[i] = spawn(tm_args, log, 10000);
-		if (tms[i] < 0) {
-			char line[1024];
-			last_line(log, line, sizeof(line));
-			fprintf(stderr, "weir cluster start: %s\n  %s\n", weir_err_msg(), line);
-			kill(jm, SIGTERM); /* the jobmanager stops the others */
-			wait_exit(jm, 5000);
-			return EXIT_FAIL;
-		}
+		logs[i] = strdup(log);
+		char *a[] = { "taskmanager", "--run-dir", rd->dir, "--id", bufs[i][0], "--slots", slotbuf,
+			      "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", bufs[i][1],
+			      "--first-core", bufs[i][2], "--ready-fd", "3", "--log-level", (char *)level, NULL };
+		memcpy(tm_args[i], a, sizeof(a));
+		argp[i] = tm_args[i];
+	}
+	/* the TaskManagers are the supervisor's children: it restarts one that dies */
+	if (weir_supervisor_start(rd->dir, jm, ntm, argp, logs, tms, &sup) < 0) {
+		fprintf(stderr, "weir cluster start: %s\n", weir_err_msg());
+		kill(jm, SIGTERM); /* the jobmanager stops the others */
+		wait_exit(jm, 5000);
+		return EXIT_FAIL;
 	}
 	char addr[128];
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
@@ -244,6 +213,7 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	printf("cluster %s started in %s%s\n", id, rd->dir, swept > 0 ? " (removed stale shared memory of a crashed "
 								    "cluster)" : "");
 	printf("  jobmanager        %s  pid %d  log %s/jobmanager.log\n", addr, (int)jm, rd->dir);
+	printf("  supervisor        pid %d  log %s/supervisor.log\n", (int)sup, rd->dir);
 	for (int i = 0; i < ntm; i++)
 		printf("  taskmanager %-3d  %d slots  pid %d  log %s/taskmanager-%d.log\n", i, slots, (int)tms[i], rd->dir,
 		       i);
@@ -283,6 +253,15 @@ static int cmd_stop(struct weir_rundir *rd)
 	pid_t jm = weir_read_small_file(path, buf, sizeof(buf)) == 0 ? (pid_t)atoi(buf) : 0;
 	pid_t tms[256];
 	int ntm = 0;
+	/* first the supervisor, which would start stopped TaskManagers again */
+	weir_rundir_path(rd, "supervisor.pid", path, sizeof(path));
+	pid_t sup = weir_read_small_file(path, buf, sizeof(buf)) == 0 ? (pid_t)atoi(buf) : 0;
+	if (sup > 1 && alive(sup) && is_weir(sup)) {
+		kill(sup, SIGTERM);
+		if (!wait_exit(sup, 5000))
+			kill(sup, SIGKILL);
+	}
+	unlink(path);
 	struct weir_ctl_client *c;
 	if (jm > 0 && alive(jm) && weir_ctl_client_open(&c, rd, "weir cluster stop") == 0) {
 		weir_msg *r;

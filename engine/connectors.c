@@ -750,15 +750,17 @@ static int file_sink_notify(weir_ctx *ctx, uint64_t id)
 
 static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id)
 {
-	struct part_writer *w = weir_ctx_state(ctx);
 	struct file_sink *fs = weir_ctx_arg(ctx);
+	/* the subtask that wrote the snapshot: after a rescale, another one's
+	 * files may be ours to finish */
+	uint32_t idx = ctx->st->restore_index;
 	if (p) { /* what the checkpoint covers is published: finish its commits */
 		struct snapreader sr;
 		snapreader_init(&sr, p, n);
 		uint32_t np = snap_get_u32(&sr);
 		for (uint32_t k = 0; k < np && !sr.bad; k++) {
 			uint64_t pid = snap_get_u64(&sr);
-			if (!sr.bad && sink_commit_one(fs, w->index, pid) < 0)
+			if (!sr.bad && sink_commit_one(fs, (int)idx, pid) < 0)
 				return -1;
 		}
 		if (sr.bad || sr.off != n)
@@ -772,8 +774,8 @@ static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id
 	if (!d)
 		return weir_err_errno(errno, "output folder '%s'", fs->dir);
 	char pending[32], part[32], path[4400];
-	int pl = snprintf(pending, sizeof(pending), ".part-%d-", w->index);
-	int ql = snprintf(part, sizeof(part), "part-%d-", w->index);
+	int pl = snprintf(pending, sizeof(pending), ".part-%u-", idx);
+	int ql = snprintf(part, sizeof(part), "part-%u-", idx);
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t l = strlen(e->d_name);

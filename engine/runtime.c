@@ -923,6 +923,7 @@ static void release_rest(struct job *job)
 		free(st->ops);
 		free(st->in);
 		free(st->out);
+		free(st->restore);
 	}
 	weir_pool_release(&job->pool);
 	for (int i = 0; job->rpools && i < 256; i++) {
@@ -971,24 +972,50 @@ static void print_summary(struct job *job, bool ok)
 	}
 }
 
-/* Give each subtask its snapshot from checkpoint m. 0, or -1 when one
- * is missing (the graph or a parallelism changed). */
+/* Give each subtask its snapshots from checkpoint m: its own at the same
+ * parallelism; after a rescale, every snapshot of its vertex (keyed state
+ * moves by key group, each subtask keeping the groups it owns now), with
+ * the private state of old subtask i going to new subtask i mod the new
+ * parallelism. Sources keep their parallelism: their positions do not
+ * split or merge. 0, or -1 when one is missing or cannot be rescaled. */
 static int assign_restore(struct job *job, const struct weir_ckpt_meta *m)
 {
 	for (int s = 0; s < job->nsub; s++) {
 		struct subtask *st = &job->subtasks[s];
 		if (job->dist && !st->ops)
 			continue; /* runs elsewhere */
-		for (uint32_t i = 0; i < m->nfiles && !st->restore; i++)
-			if (m->files[i].vertex == (uint32_t)st->v->id && m->files[i].index == (uint32_t)st->index &&
-			    m->files[i].parallelism == (uint32_t)st->v->parallelism) {
-				st->restore = m->files[i].data;
-				st->restore_len = (size_t)m->files[i].size;
+		const char *name = job->env->nodes[st->v->nodes[0]]->name;
+		uint32_t oldp = 0, n = 0;
+		for (uint32_t i = 0; i < m->nfiles; i++)
+			if (m->files[i].vertex == (uint32_t)st->v->id) {
+				if (oldp && m->files[i].parallelism != oldp)
+					return weir_err_set("checkpoint %llu is malformed: '%s' has snapshots at two "
+							    "parallelisms", (unsigned long long)m->id, name);
+				oldp = m->files[i].parallelism;
+				n++;
 			}
+		if (!oldp || n != oldp)
+			return weir_err_set("checkpoint %llu holds no complete snapshot of '%s' (was the job's graph "
+					    "different?)", (unsigned long long)m->id, name);
+		bool same = oldp == (uint32_t)st->v->parallelism;
+		if (!same && job->env->nodes[st->v->nodes[0]]->kind == OP_SOURCE)
+			return weir_err_set("source '%s' had parallelism %u in checkpoint %llu and has %d now: a source "
+					    "keeps its parallelism across a restore (set it with weir_set_parallelism)",
+					    name, oldp, (unsigned long long)m->id, st->v->parallelism);
+		st->restore = calloc(same ? 1 : oldp, sizeof(*st->restore));
 		if (!st->restore)
-			return weir_err_set("checkpoint %llu holds no snapshot of '%s' subtask %d/%d (was the job's "
-					    "graph or parallelism different?)", (unsigned long long)m->id,
-					    job->env->nodes[st->v->nodes[0]]->name, st->index + 1, st->v->parallelism);
+			return weir_err_set("out of memory");
+		for (uint32_t i = 0; i < m->nfiles; i++) {
+			const struct weir_ckpt_file *f = &m->files[i];
+			if (f->vertex != (uint32_t)st->v->id || (same && f->index != (uint32_t)st->index))
+				continue;
+			st->restore[st->nrestore++] = (struct restore_piece){
+				f->data, (size_t)f->size, f->index, f->index % (uint32_t)st->v->parallelism == (uint32_t)st->index
+			};
+		}
+		if (!st->nrestore)
+			return weir_err_set("checkpoint %llu holds no snapshot of '%s' subtask %d/%d",
+					    (unsigned long long)m->id, name, st->index + 1, st->v->parallelism);
 	}
 	job->ck_restored = m->id;
 	job->ck_trigger = job->ck_complete = m->id;

@@ -138,8 +138,20 @@ struct subtask {
 	uint64_t ck_last;	/* the last checkpoint snapshotted here */
 	uint64_t ck_aligning;	/* the barrier being aligned (0: none) */
 	uint64_t ck_committed;	/* sinks: notified up to this checkpoint */
-	const uint8_t *restore;	/* the sealed snapshot to start from (NULL: none) */
-	size_t restore_len;
+	/* what to start from: the sealed snapshots of the checkpoint's
+	 * subtasks of this vertex that hold state for this one (one, at the
+	 * same parallelism; after a rescale every one whose key groups meet
+	 * ours). Private operator state comes from those marked own. */
+	struct restore_piece *restore;
+	int nrestore;
+	uint32_t restore_index;	/* during a restore hook: the subtask index the state was written by */
+};
+
+struct restore_piece {
+	const uint8_t *p;
+	size_t len;
+	uint32_t index;		/* the subtask that wrote it, at its parallelism */
+	bool own;		/* its private (non-keyed) state is ours */
 };
 
 /*

@@ -4,7 +4,8 @@
 # and spread over the TaskManagers, so channels cross processes); a job
 # that needs more slots than exist, one that fails to build on a
 # TaskManager, one that fails mid-run, cancel mid-run, and a TaskManager
-# killed mid-run each give a clear message, and the cluster keeps working.
+# killed mid-run each give a clear message, and the cluster keeps working
+# (the killed TaskManager is started again by the supervisor).
 . "$(dirname "$0")/lib.sh"
 
 export WEIR_RUN_DIR="$T/run"
@@ -106,8 +107,11 @@ kill -9 "$tm1"
 rc=0; wait "$runpid" || rc=$?
 check "weir run fails when a taskmanager dies mid-job (rc $rc)" test "$rc" -eq 1
 check 'naming the lost taskmanager' grep -q 'taskmanager 1 was lost' "$T/kerr.txt"
-run_weir cluster status --wait 1
-check 'the other taskmanager is still registered' grep -q '1 taskmanagers, 2 slots' "$T/out"
+run_weir cluster status --wait 2
+check 'the supervisor started the killed taskmanager again: 2 registered' grep -q '2 taskmanagers, 4 slots' "$T/out"
+tm1b=$(sed -n 's/.*taskmanager 1 *pid \([0-9]*\).*/\1/p' "$T/out")
+check "as a new process ($tm1 -> $tm1b)" test -n "$tm1b" -a "$tm1b" != "$tm1"
+check 'the supervisor logged why' grep -q "taskmanager 1 (pid $tm1) killed by signal 9" "$T/run/supervisor.log"
 rm -rf "$T/after"
 run_weir run "$JOBS/wordcount.so" -p 2 -- "$T/words.txt" "$T/after"
 check "the cluster still runs jobs (rc $rc)" test "$rc" -eq 0
