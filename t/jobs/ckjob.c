@@ -7,6 +7,10 @@
  *   sequence(100) -> "s N" -> OUTDIR/short   (finishes at once: its last
  *                                            snapshot stands in for it)
  *
+ * With SOURCE_PARALLELISM the sources (and their timestamp assigners) keep
+ * that parallelism whatever -p says, so a savepoint can be restored at
+ * another parallelism (sources do not rescale).
+ *
  * Without faults the windows' lines are the batch result and the records'
  * lines are 0 .. COUNT-1 once each: a restore that loses or repeats
  * anything shows as a missing, doubled or changed line. */
@@ -101,16 +105,26 @@ static int fmt_record(weir_ctx *ctx, const weir_rec *in)
 
 int weir_job(weir_env *env, int argc, char **argv)
 {
-	if (argc != 4)
-		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR");
+	if (argc != 4 && argc != 5)
+		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR [SOURCE_PARALLELISM]");
 	char path[4096];
-	weir_stream *src = weir_assign_timestamps(weir_source_sequence(env, atoll(argv[1]), atof(argv[2])), ts_of, 0, 0);
+	/* a fixed source parallelism lets a savepoint be restored at another -p */
+	int sp = argc == 5 ? atoi(argv[4]) : 0;
+	weir_stream *seq = weir_source_sequence(env, atoll(argv[1]), atof(argv[2]));
+	if (sp > 0)
+		seq = weir_set_parallelism(seq, sp);
+	weir_stream *src = weir_assign_timestamps(seq, ts_of, 0, 0);
+	if (sp > 0)
+		src = weir_set_parallelism(src, sp);
 	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, 1000);
 	snprintf(path, sizeof(path), "%s/windows", argv[3]);
 	weir_sink_file(weir_window_aggregate(weir_key_by(src, key97, NULL), "count", &w, &counter, NULL), path);
 	snprintf(path, sizeof(path), "%s/records", argv[3]);
 	weir_sink_file(weir_map(weir_key_by(src, key89, NULL), "format", fmt_record, NULL), path);
 	snprintf(path, sizeof(path), "%s/short", argv[3]);
-	weir_sink_file(weir_map(weir_source_sequence(env, 100, 0), "short", fmt_short, NULL), path);
+	weir_stream *shortsrc = weir_source_sequence(env, 100, 0);
+	if (sp > 0)
+		shortsrc = weir_set_parallelism(shortsrc, sp);
+	weir_sink_file(weir_map(shortsrc, "short", fmt_short, NULL), path);
 	return 0;
 }

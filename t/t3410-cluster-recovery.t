@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# t3410-cluster-recovery: exactly-once on the local cluster while
+# TaskManagers die. The keyed job with windows (t/jobs/ckjob.c) runs at
+# parallelism 2 on 2 TaskManagers of 1 slot each (every attempt needs both,
+# so each restart also waits for the supervisor to start the killed one
+# again), with a checkpoint every 50 ms:
+#  - kill -9 of a random TaskManager (seeded) three times, each after a
+#    chosen checkpoint completed: the committed output equals a fault-free
+#    run's (tally: lost, duplicated, unexpected), and weir list shows the
+#    restarts and the checkpoint restored;
+#  - the same once in at-least-once mode: nothing lost, duplicates counted;
+#  - a TaskManager crashing at each step of the protocol (failpoints,
+#    kill-self) and a restore that fails once: the job restarts and the
+#    output is exact;
+#  - the JobManager crashing after writing a checkpoint's metadata but
+#    before announcing it, or before renaming it: weir run fails, and a new
+#    cluster resumes with --from-checkpoint, exactly.
+. "$(dirname "$0")/lib.sh"
+
+export WEIR_RUN_DIR="$T/run"
+trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
+COUNT=20000 RATE=20000 # a second a run: 20 checkpoints, whatever the machine
+out_of() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* 2>/dev/null | LC_ALL=C sort; }
+exact() { # exact OUT DESC
+	out_of "$1" >"$T/got"
+	local t
+	t=$(tally "$T/want" "$T/got")
+	if [ "$t" = "lost=0 dup=0 unexpected=0" ]; then pass "$2: $t"; else fail "$2: $t"; fi
+}
+# wait_for FILE PATTERN: until a line of FILE matches (fixed string); at most 120 s
+wait_for() { timeout 120 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2"; }
+tm_pid() { "$WEIR" cluster status >"$T/st" 2>&1; sed -n "s/.*taskmanager $1 *pid \([0-9]*\).*/\1/p" "$T/st"; }
+submit() { # submit OUT [FLAGS...]: runs the job on the cluster in the background ($runpid)
+	local out=$1
+	shift
+	"$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 50 --checkpoint-dir "$T/ck" --restart-attempts 10 \
+		"$@" -- $COUNT $RATE "$out" >"$T/run.out" 2>"$T/run.err" &
+	runpid=$!
+}
+start_cluster() { # start_cluster [ENV...]
+	rm -rf "$T/run"
+	env "$@" "$WEIR" cluster start --taskmanagers 2 --slots 1 --slot-wait 60000 >"$T/out" 2>"$T/err" ||
+		{ fail "cluster start"; diag "$(cat "$T/err")"; }
+}
+
+"$WEIR" local "$TJOBS/ckjob.so" -q -p 2 -- $COUNT $RATE "$T/ref" 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
+out_of "$T/ref" >"$T/want"
+
+seed=${WEIR_SEED:-$(( $(date +%s) ^ $$ ))}
+echo "# seed $seed (replay with WEIR_SEED=$seed)"
+RANDOM=$seed
+
+# three kills -9 of a random TaskManager, each after a chosen checkpoint
+start_cluster
+rm -rf "$T/ck" "$T/o"
+submit "$T/o"
+target=0
+for k in 1 2 3; do
+	target=$((target + 2 + RANDOM % 3))
+	wait_for "$T/run/jobmanager.log" "checkpoint $target complete (" || { fail "checkpoint $target never completed"; break; }
+	victim=$((RANDOM % 2))
+	pid=$(tm_pid $victim)
+	kill -9 "$pid"
+	echo "# kill $k: taskmanager $victim (pid $pid) after checkpoint $target"
+	wait_for "$T/run/jobmanager.log" "restart $k from"
+done
+rc=0; wait "$runpid" || rc=$?
+check "the job finishes despite 3 kills -9 (rc $rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")" "$(tail -20 "$T/run/jobmanager.log")"
+exact "$T/o" "3 TaskManagers killed: exactly once"
+restored=$(sed -n 's/.*restart 3 from .*chk-\([0-9]*\).*/\1/p' "$T/run/jobmanager.log")
+check "the last restart restored a checkpoint (${restored:-none})" test -n "$restored"
+"$WEIR" list >"$T/list" 2>&1
+check "weir list shows the restarts and the checkpoint restored" grep -q "restarts 3, checkpoints [0-9]*, restored checkpoint ${restored:-x}" "$T/list"
+n=$(grep -c 'killed by signal 9; starting it again' "$T/run/supervisor.log")
+check "the supervisor started each killed TaskManager again ($n)" test "$n" -eq 3
+check "a checkpoint in flight at a kill is aborted and removed" \
+	test -z "$(find "$T/ck" -name '*.tmp' -o -name '_metadata.pending')"
+
+# at-least-once: nothing lost; duplicates are counted, not refused
+rm -rf "$T/ck" "$T/o"
+submit "$T/o" --at-least-once
+wait_for "$T/run/jobmanager.log" "checkpoint $((target + 4)) complete ("
+pid=$(tm_pid $((RANDOM % 2)))
+kill -9 "$pid"
+rc=0; wait "$runpid" || rc=$?
+out_of "$T/o" >"$T/got"
+t=$(tally "$T/want" "$T/got")
+check "at-least-once, a TaskManager killed: finishes (rc $rc) and loses nothing ($t)" \
+	bash -c "[ $rc -eq 0 ] && [[ '$t' == lost=0\ *unexpected=0 ]]"
+"$WEIR" cluster stop >/dev/null 2>&1
+
+# a TaskManager crashing at each step of the protocol; a restore failing once
+for fp in checkpoint.barrier:9:kill-self checkpoint.snapshot:21:kill-self checkpoint.write:21:kill-self \
+	sink.precommit:13:kill-self sink.commit:7:kill-self sink.committed:5:kill-self \
+	checkpoint.barrier:9:kill-self,recovery.restore:1:error; do
+	start_cluster WEIR_FAILPOINT=$fp
+	rm -rf "$T/ck" "$T/o"
+	submit "$T/o"
+	rc=0; wait "$runpid" || rc=$?
+	r=$(grep -c 'restart [0-9]* of' "$T/run/jobmanager.log")
+	check "failpoint $fp: the job restarts ($r) and finishes (rc $rc)" test "$rc" -eq 0 -a "$r" -ge 1
+	[ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")"
+	exact "$T/o" "failpoint $fp: exactly once"
+	case $fp in *recovery.restore*)
+		check "the failed restore was one of the failures, and retried" \
+			grep -q 'restore: failpoint recovery.restore; restart' "$T/run/jobmanager.log"
+	esac
+	"$WEIR" cluster stop >/dev/null 2>&1
+done
+
+# the JobManager crashing mid-protocol: the cluster is gone; a new one
+# resumes from the checkpoint folder
+for fp in checkpoint.complete:4:kill-self checkpoint.metadata:4:kill-self; do
+	start_cluster WEIR_FAILPOINT=$fp
+	rm -rf "$T/ck" "$T/o"
+	submit "$T/o"
+	rc=0; wait "$runpid" || rc=$?
+	check "failpoint $fp: the JobManager dies, weir run fails (rc $rc)" test "$rc" -ne 0
+	"$WEIR" cluster stop >/dev/null 2>&1
+	dir=$(find "$T/ck" -mindepth 1 -maxdepth 1 -name '*-job1')
+	start_cluster
+	rc=0; "$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 50 --checkpoint-dir "$T/ck" \
+		--from-checkpoint "$dir" -- $COUNT $RATE "$T/o" >"$T/run.out" 2>"$T/run.err" || rc=$?
+	check "failpoint $fp: a new cluster resumes with --from-checkpoint (rc $rc)" test "$rc" -eq 0
+	[ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")"
+	exact "$T/o" "failpoint $fp: exactly once across the two clusters"
+	"$WEIR" cluster stop >/dev/null 2>&1
+done
+
+check "no /dev/shm file of any cluster is left" test "$(ls /dev/shm | grep -c "^weir-$(cat "$T/run/cluster.id" 2>/dev/null || echo none)")" -eq 0
+done_testing
