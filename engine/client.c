@@ -762,8 +762,13 @@ int weir_list_main(int argc, char **argv)
 	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *r;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_LIST_JOBS;
 	m.list_jobs = &lj;
-	if (weir_ctl_client_open(&c, &rd, "weir list") < 0 || weir_ctl_client_call(c, &m, &r, 5000) < 0) {
+	if (weir_ctl_client_open(&c, &rd, "weir list") < 0) {
 		fprintf(stderr, "weir list: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	if (weir_ctl_client_call(c, &m, &r, 5000) < 0) {
+		fprintf(stderr, "weir list: %s\n", weir_err_msg());
+		weir_ctl_client_close(c);
 		return EXIT_FAIL;
 	}
 	weir_ctl_client_close(c);
@@ -817,8 +822,13 @@ int weir_cancel_main(int argc, char **argv)
 	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *r;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_CANCEL;
 	m.cancel = &cc;
-	if (weir_ctl_client_open(&c, &rd, "weir cancel") < 0 || weir_ctl_client_call(c, &m, &r, 5000) < 0) {
+	if (weir_ctl_client_open(&c, &rd, "weir cancel") < 0) {
 		fprintf(stderr, "weir cancel: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	if (weir_ctl_client_call(c, &m, &r, 5000) < 0) {
+		fprintf(stderr, "weir cancel: %s\n", weir_err_msg());
+		weir_ctl_client_close(c);
 		return EXIT_FAIL;
 	}
 	weir_ctl_client_close(c);
@@ -871,8 +881,13 @@ static int savepoint_cmd(int argc, char **argv, bool stop)
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
 	m.trigger_savepoint = &ts;
 	/* as long as the job's checkpoint timeout allows, and then some */
-	if (weir_ctl_client_open(&c, &rd, name) < 0 || weir_ctl_client_call(c, &m, &r, 25 * 3600 * 1000) < 0) {
+	if (weir_ctl_client_open(&c, &rd, name) < 0) {
 		fprintf(stderr, "%s: %s\n", name, weir_err_msg());
+		return EXIT_FAIL;
+	}
+	if (weir_ctl_client_call(c, &m, &r, 25 * 3600 * 1000) < 0) {
+		fprintf(stderr, "%s: %s\n", name, weir_err_msg());
+		weir_ctl_client_close(c);
 		return EXIT_FAIL;
 	}
 	weir_ctl_client_close(c);

@@ -996,7 +996,9 @@ static int assign_restore(struct job *job, const struct weir_ckpt_meta *m)
 			}
 		if (!oldp || n != oldp)
 			return weir_err_set("checkpoint %llu holds no complete snapshot of '%s' (was the job's graph "
-					    "different?)", (unsigned long long)m->id, name);
+					    "different, or does its chaining change with the parallelism? An operator "
+					    "chained to a neighbour of fixed parallelism at one parallelism and not at "
+					    "another cannot be restored)", (unsigned long long)m->id, name);
 		bool same = oldp == (uint32_t)st->v->parallelism;
 		if (!same && job->env->nodes[st->v->nodes[0]]->kind == OP_SOURCE)
 			return weir_err_set("source '%s' had parallelism %u in checkpoint %llu and has %d now: a source "

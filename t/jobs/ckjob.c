@@ -7,9 +7,10 @@
  *   sequence(100) -> "s N" -> OUTDIR/short   (finishes at once: its last
  *                                            snapshot stands in for it)
  *
- * With SOURCE_PARALLELISM the sources (and their timestamp assigners) keep
- * that parallelism whatever -p says, so a savepoint can be restored at
- * another parallelism (sources do not rescale).
+ * With SOURCE_PARALLELISM the sources (with their timestamp assigners, and
+ * the whole short branch) keep that parallelism whatever -p says, so a
+ * savepoint can be restored at another parallelism (sources do not
+ * rescale, and chains must stay the same: docs/operations.md).
  *
  * Without faults the windows' lines are the batch result and the records'
  * lines are 0 .. COUNT-1 once each: a restore that loses or repeats
@@ -123,8 +124,13 @@ int weir_job(weir_env *env, int argc, char **argv)
 	weir_sink_file(weir_map(weir_key_by(src, key89, NULL), "format", fmt_record, NULL), path);
 	snprintf(path, sizeof(path), "%s/short", argv[3]);
 	weir_stream *shortsrc = weir_source_sequence(env, 100, 0);
-	if (sp > 0)
+	if (sp > 0) /* the whole branch: its chain stays the same at any -p */
 		shortsrc = weir_set_parallelism(shortsrc, sp);
-	weir_sink_file(weir_map(shortsrc, "short", fmt_short, NULL), path);
+	weir_stream *sh = weir_map(shortsrc, "short", fmt_short, NULL);
+	if (sp > 0)
+		sh = weir_set_parallelism(sh, sp);
+	sh = weir_sink_file(sh, path);
+	if (sp > 0)
+		weir_set_parallelism(sh, sp);
 	return 0;
 }
