@@ -44,6 +44,8 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
+static int absolute(const char *what, const char *path, char *out, size_t n, bool must_exist);
+
 static int fail(const char *what)
 {
 	fprintf(stderr, "weir cluster %s: %s\n", what, weir_err_msg());
@@ -165,8 +167,20 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	char portbuf[16], waitbuf[24];
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
 	snprintf(waitbuf, sizeof(waitbuf), "%ld", cc->slot_wait_ms);
+	/* the checkpoint defaults of jobs submitted without checkpoint flags */
+	char ckdir[PATH_MAX], ck[8][24];
+	if (absolute("checkpoint.dir", cc->ck_dir, ckdir, sizeof(ckdir), false) < 0)
+		return EXIT_FAIL;
+	long ckv[8] = { cc->ck_interval_ms, cc->ck_timeout_ms, cc->ck_min_pause_ms, cc->ck_retain,
+			cc->restart_attempts, cc->restart_delay_ms, cc->restart_max_delay_ms };
+	for (int i = 0; i < 7; i++)
+		snprintf(ck[i], sizeof(ck[i]), "%ld", ckv[i]);
 	char *jm_args[] = { "jobmanager", "--run-dir", rd->dir, "--port", portbuf, "--bind", (char *)cc->bind,
-			    "--slot-wait", waitbuf, "--ready-fd", "3", "--log-level", (char *)level, NULL };
+			    "--slot-wait", waitbuf, "--ready-fd", "3", "--log-level", (char *)level,
+			    "--checkpoint-interval", ck[0], "--checkpoint-timeout", ck[1], "--checkpoint-min-pause", ck[2],
+			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
+			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir,
+			    cc->ck_at_least_once ? "--at-least-once" : NULL, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
 	pid_t jm = weir_spawn(jm_args, log, 10000);
 	if (jm < 0) {

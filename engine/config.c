@@ -21,6 +21,11 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	c->segments = 256;
 	c->slot_wait_ms = 5000;
 	c->segment_size = 32768;
+	c->ck_timeout_ms = 60000;
+	c->ck_retain = 3;
+	snprintf(c->ck_dir, sizeof(c->ck_dir), "checkpoints");
+	c->restart_attempts = 3;
+	c->restart_delay_ms = 100;
 }
 
 enum kind { NUM, STR };
@@ -45,6 +50,15 @@ static const struct key keys[] = {
 	STRKEY("jobmanager.bind", bind),
 	STRKEY("run_dir", run_dir),
 	STRKEY("log_level", log_level),
+	NUMKEY("checkpoint.interval_ms", ck_interval_ms, 0, 24 * 3600 * 1000),
+	NUMKEY("checkpoint.timeout_ms", ck_timeout_ms, 1, 24 * 3600 * 1000),
+	NUMKEY("checkpoint.min_pause_ms", ck_min_pause_ms, 0, 24 * 3600 * 1000),
+	NUMKEY("checkpoint.retain", ck_retain, 1, 1000),
+	NUMKEY("checkpoint.at_least_once", ck_at_least_once, 0, 1),
+	STRKEY("checkpoint.dir", ck_dir),
+	NUMKEY("restart.attempts", restart_attempts, 0, 1000000),
+	NUMKEY("restart.delay_ms", restart_delay_ms, 0, 3600 * 1000),
+	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 };
 
 static int set(const char *path, int line, const char *k, const char *v, struct weir_cluster_config *c, unsigned *seen)

@@ -28,6 +28,16 @@ struct weir_cluster_config {
 	long segments;		/* taskmanager.segments */
 	long segment_size;	/* taskmanager.segment_size */
 	long slot_wait_ms;	/* jobmanager.slot_wait_ms: how long a job waits for free slots */
+	/* defaults for jobs submitted without checkpoint flags (interval 0: none) */
+	long ck_interval_ms;	/* checkpoint.interval_ms */
+	long ck_timeout_ms;	/* checkpoint.timeout_ms */
+	long ck_min_pause_ms;	/* checkpoint.min_pause_ms */
+	long ck_retain;		/* checkpoint.retain */
+	long ck_at_least_once;	/* checkpoint.at_least_once: 0 or 1 */
+	char ck_dir[PATH_MAX - 64];	/* checkpoint.dir */
+	long restart_attempts;	/* restart.attempts */
+	long restart_delay_ms;	/* restart.delay_ms */
+	long restart_max_delay_ms;	/* restart.max_delay_ms: exponential backoff up to it (0: fixed) */
 };
 
 void weir_cluster_config_defaults(struct weir_cluster_config *c);

@@ -32,6 +32,8 @@
  *   client that submitted it (unless detached) gets its JobInfo.
  */
 #include "engine/coordinator.h"
+#include "engine/config.h"
+#include "engine/graph.h"
 #include "engine/ctlio.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
@@ -155,6 +157,7 @@ static struct {
 	struct parked parked[MAX_PARKED];	/* [0, nparked), oldest first */
 	int nparked;
 	long slot_wait_ms;
+	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
 	bool stopping;
 	uint64_t stop_deadline_ns;
 	volatile sig_atomic_t signalled;
@@ -951,7 +954,24 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	}
 	jobrec_clear(j);
 	j->id = jm.next_job + 1;
-	if (sj->checkpoints && (bad = job_ck_setup(j, sj->checkpoints, why, sizeof(why)))) {
+	/* the cluster's defaults when the submission names none */
+	Weir__Ctl__CheckpointConfig def = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
+	const Weir__Ctl__CheckpointConfig *cc = sj->checkpoints;
+	if (!cc && jm.ckdef.checkpoint_interval_ms) {
+		def.interval_ms = jm.ckdef.checkpoint_interval_ms;
+		def.dir = (char *)jm.ckdef.checkpoint_dir;
+		def.has_timeout_ms = def.has_min_pause_ms = def.has_retain = def.has_at_least_once = true;
+		def.timeout_ms = jm.ckdef.checkpoint_timeout_ms;
+		def.min_pause_ms = jm.ckdef.checkpoint_min_pause_ms;
+		def.retain = jm.ckdef.checkpoint_retain;
+		def.at_least_once = jm.ckdef.at_least_once;
+		def.has_restart_attempts = def.has_restart_delay_ms = def.has_restart_max_delay_ms = true;
+		def.restart_attempts = jm.ckdef.restart_attempts;
+		def.restart_delay_ms = jm.ckdef.restart_delay_ms;
+		def.restart_max_delay_ms = jm.ckdef.restart_max_delay_ms;
+		cc = &def;
+	}
+	if (cc && (bad = job_ck_setup(j, cc, why, sizeof(why)))) {
 		snprintf(why, sizeof(why), "%s", bad);
 		jobrec_clear(j);
 		free(places);
@@ -1488,8 +1508,14 @@ int weir_jobmanager_main(int argc, char **argv)
 {
 	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
 	long long port = 0, ready = -1, wait = 5000;
+	weir_config_defaults(&jm.ckdef);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int ckr = weir_config_ck_option(&jm.ckdef, argc, argv, &i, 0);
+		if (ckr < 0)
+			return 2;
+		if (ckr > 0)
+			continue;
 		long long *num = !strcmp(a, "--port") ? &port : !strcmp(a, "--ready-fd") ? &ready
 			       : !strcmp(a, "--slot-wait") ? &wait : NULL;
 		long long hi = num == &port ? 65535 : num == &wait ? 600000 : INT_MAX;

@@ -46,10 +46,10 @@ pid_t weir_spawn(char *const args[], const char *logpath, int timeout_ms)
 		dup2(log, 1);
 		dup2(log, 2);
 		dup2(fds[1], 3); /* the ready pipe; dup2 clears close-on-exec */
-		char *argv[32];
+		char *argv[64];
 		int k = 0;
 		argv[k++] = self;
-		for (int i = 0; args[i] && k < 30; i++)
+		for (int i = 0; args[i] && k < 62; i++)
 			argv[k++] = args[i];
 		argv[k] = NULL;
 		execv(self, argv);

@@ -35,6 +35,17 @@ else
 	skip 'no IPv6 loopback here' 3
 fi
 
+# checkpoint and restart defaults for jobs submitted without checkpoint flags
+printf 'taskmanagers: 1\ntaskmanager.slots: 2\ncheckpoint.interval_ms: 20\ncheckpoint.dir: %s\nrestart.attempts: 2\nrestart.max_delay_ms: 1000\n' "$T/ckd" >"$T/ck.yaml"
+run_weir cluster start --config "$T/ck.yaml"
+check "start with checkpoint defaults (rc $rc)" grep -q 'started in' "$T/out"
+run_weir run "$TJOBS/ckjob.so" -p 2 -- 4000 8000 "$T/cko"
+check "a job without checkpoint flags runs (rc $rc)" test "$rc" -eq 0
+run_weir list
+check 'and is checkpointed by the defaults' grep -Eq 'restarts 0, checkpoints [1-9][0-9]*' "$T/out"
+check 'into checkpoint.dir' test -n "$(find "$T/ckd" -name _metadata)"
+"$WEIR" cluster stop >/dev/null 2>&1
+
 bad() { # bad DESC CONTENT PATTERN
 	printf '%s\n' "$2" >"$T/bad.yaml"
 	run_weir cluster start --config "$T/bad.yaml"
@@ -48,6 +59,7 @@ bad 'a nested mapping' $'jobmanager:\n  port: 1' 'not mappings'
 bad 'a list' 'taskmanagers: [1, 2]' 'not lists'
 bad 'not YAML at all' $'taskmanagers: "1\n' 'bad.yaml:'
 bad 'a bad log level in the file is named with its line' $'taskmanagers: 1\nlog_level: loud' "bad.yaml:2: log_level: 'loud' is not debug"
+bad 'a bad checkpoint interval' 'checkpoint.interval_ms: -5' "checkpoint.interval_ms: '-5' is not a whole number"
 bad 'more segments than a pool can index' 'taskmanager.segments: 16777216' "from 16 to 16777215"
 run_weir cluster start --config "$T/missing.yaml"
 check "a missing file is named (rc $rc)" grep -q "configuration '$T/missing.yaml': No such file" "$T/err"
