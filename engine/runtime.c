@@ -26,6 +26,7 @@
 #include "engine/checkpoint.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/failpoint.h"
 #include "sched/cpu.h"
 
@@ -323,6 +324,11 @@ static enum weir_step step_source(struct subtask *st)
 	src->ctx.cur_ts = WEIR_TS_NONE;
 	uint64_t before = src->records_out;
 	int r = src->node->fn.source(&src->ctx);
+	if (__builtin_expect(st->job->ck_restored && !before && src->records_out, 0) &&
+	    !__atomic_exchange_n(&st->job->first_logged, true, __ATOMIC_ACQ_REL))
+		/* the moment recovery ends, for operators (and bench/'s recovery figure) */
+		weir_log(WEIR_LOG_INFO, "first record after restoring checkpoint %llu",
+			 (unsigned long long)st->job->ck_restored);
 	if (r < 0 || st->failed) {
 		check_failed:
 		if (!st->failed)

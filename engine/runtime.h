@@ -201,6 +201,7 @@ struct job {
 	uint64_t ck_complete;		/* atomic: the newest complete checkpoint */
 	uint64_t ck_aborted;		/* atomic: the newest aborted one: its alignments end */
 	uint64_t ck_restored;		/* the checkpoint this run started from (0: none) */
+	bool first_logged;		/* atomic: its first record since the restore was logged */
 	struct weir_shm dbs;		/* dist: our workers' doorbells */
 	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */
 	struct weir_shm *rdbs;		/* dist: their doorbells, by id */

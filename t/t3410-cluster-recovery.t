@@ -10,7 +10,7 @@
 #    restarts and the checkpoint restored;
 #  - the same once in at-least-once mode: nothing lost, duplicates counted;
 #  - a TaskManager crashing at each step of the protocol (failpoints,
-#    kill-self) and a restore that fails once: the job restarts and the
+#    kill-self), and a restore that fails once: the job restarts and the
 #    output is exact;
 #  - the JobManager crashing after writing a checkpoint's metadata but
 #    before announcing it, or before renaming it: weir run fails, and a new
@@ -84,16 +84,18 @@ wait_for "$T/run/jobmanager.log" "checkpoint $((target + 4)) complete ("
 pid=$(tm_pid $((RANDOM % 2)))
 kill -9 "$pid"
 rc=0; wait "$runpid" || rc=$?
-out_of "$T/o" >"$T/got"
-t=$(tally "$T/want" "$T/got")
-check "at-least-once, a TaskManager killed: finishes (rc $rc) and loses nothing ($t)" \
+# the records (window counts may count a replayed record twice)
+cat "$T"/o/records/part-* | LC_ALL=C sort >"$T/got"
+grep '^r ' "$T/want" >"$T/want-r"
+t=$(tally "$T/want-r" "$T/got")
+check "at-least-once, a TaskManager killed: finishes (rc $rc) and loses no record ($t)" \
 	bash -c "[ $rc -eq 0 ] && [[ '$t' == lost=0\ *unexpected=0 ]]"
+diag "at-least-once duplicates: ${t#* }"
 "$WEIR" cluster stop >/dev/null 2>&1
 
 # a TaskManager crashing at each step of the protocol; a restore failing once
 for fp in checkpoint.barrier:9:kill-self checkpoint.snapshot:21:kill-self checkpoint.write:21:kill-self \
-	sink.precommit:13:kill-self sink.commit:7:kill-self sink.committed:5:kill-self \
-	checkpoint.barrier:9:kill-self,recovery.restore:1:error; do
+	sink.precommit:13:kill-self sink.commit:7:kill-self sink.committed:5:kill-self; do
 	start_cluster WEIR_FAILPOINT=$fp
 	rm -rf "$T/ck" "$T/o"
 	submit "$T/o"
@@ -102,12 +104,22 @@ for fp in checkpoint.barrier:9:kill-self checkpoint.snapshot:21:kill-self checkp
 	check "failpoint $fp: the job restarts ($r) and finishes (rc $rc)" test "$rc" -eq 0 -a "$r" -ge 1
 	[ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")"
 	exact "$T/o" "failpoint $fp: exactly once"
-	case $fp in *recovery.restore*)
-		check "the failed restore was one of the failures, and retried" \
-			grep -q 'restore: failpoint recovery.restore; restart' "$T/run/jobmanager.log"
-	esac
 	"$WEIR" cluster stop >/dev/null 2>&1
 done
+
+# recovery itself failing once: TaskManager 0 is killed after a checkpoint;
+# TaskManager 1 (still armed) fails its first restore, and the next attempt
+# restores
+start_cluster WEIR_FAILPOINT=recovery.restore:1:error
+rm -rf "$T/ck" "$T/o"
+submit "$T/o"
+wait_for "$T/run/jobmanager.log" "checkpoint 3 complete ("
+kill -9 "$(tm_pid 0)"
+rc=0; wait "$runpid" || rc=$?
+check "a restore that fails once: the job finishes (rc $rc)" test "$rc" -eq 0
+check "after restarting again" grep -q 'restore: failpoint recovery.restore; restart 2 of' "$T/run/jobmanager.log"
+exact "$T/o" "a restore that fails once: exactly once"
+"$WEIR" cluster stop >/dev/null 2>&1
 
 # the JobManager crashing mid-protocol: the cluster is gone; a new one
 # resumes from the checkpoint folder
