@@ -12,10 +12,11 @@
 #include <string.h>
 #include <time.h>
 
-int ckc_init(struct ck_coordinator *c, uint32_t interval_ms, uint32_t timeout_ms, uint32_t min_pause_ms,
+int ckc_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms, uint32_t min_pause_ms,
 	     uint32_t retain, const char *base, uint64_t now_ns)
 {
 	memset(c, 0, sizeof(*c));
+	c->job = job;
 	c->interval_ms = interval_ms;
 	c->timeout_ms = timeout_ms ? timeout_ms : 60000;
 	c->min_pause_ms = min_pause_ms;
@@ -94,8 +95,8 @@ int ckc_complete(struct ck_coordinator *c, uint64_t now_ns)
 	c->completed++;
 	c->latest = c->pending;
 	snprintf(c->latest_path, sizeof(c->latest_path), "%s/chk-%llu", c->dir, (unsigned long long)c->pending);
-	weir_log(WEIR_LOG_INFO, "%s %llu complete (%.1f ms, %llu bytes, %u files, longest synchronous pause %.3f ms)%s%s",
-		 c->savepoint ? "savepoint" : "checkpoint", (unsigned long long)c->pending,
+	weir_log(WEIR_LOG_INFO, "job %llu: %s %llu complete (%.1f ms, %llu bytes, %u files, longest synchronous pause %.3f ms)%s%s",
+		 (unsigned long long)c->job, c->savepoint ? "savepoint" : "checkpoint", (unsigned long long)c->pending,
 		 (double)(now_ns - c->pending_ns) / 1e6, (unsigned long long)c->bytes, c->nfiles,
 		 (double)c->sync_max_ns / 1e6, c->savepoint ? " in " : "", c->savepoint ? c->latest_path : "");
 	c->pending = 0;
@@ -114,8 +115,8 @@ void ckc_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns)
 {
 	if (!c->pending)
 		return;
-	weir_log(WEIR_LOG_WARN, "%s %llu aborted: %s", c->savepoint ? "savepoint" : "checkpoint",
-		 (unsigned long long)c->pending, why);
+	weir_log(WEIR_LOG_WARN, "job %llu: %s %llu aborted: %s", (unsigned long long)c->job,
+		 c->savepoint ? "savepoint" : "checkpoint", (unsigned long long)c->pending, why);
 	weir_ckpt_discard(c->dir, c->pending);
 	c->aborted++;
 	c->pending = 0;

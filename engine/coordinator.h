@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 struct ck_coordinator {
+	uint64_t job;		/* for log lines */
 	/* configuration */
 	uint32_t interval_ms;	/* 0: savepoints only */
 	uint32_t timeout_ms, min_pause_ms, retain;
@@ -47,7 +48,7 @@ struct ck_coordinator {
 };
 
 /* base: absolute. 0, or -1 with the trail set (out of memory). */
-int ckc_init(struct ck_coordinator *c, uint32_t interval_ms, uint32_t timeout_ms, uint32_t min_pause_ms,
+int ckc_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms, uint32_t min_pause_ms,
 	     uint32_t retain, const char *base, uint64_t now_ns);
 void ckc_free(struct ck_coordinator *c);
 

@@ -508,7 +508,9 @@ static void ck_complete(struct jobrec *j)
 	if (j->sp_stop && !j->decided) { /* stop-with-savepoint: the rest is cancelled; a
 					   * restore from it resumes exactly there */
 		j->stopped = j->canceled = true;
-		snprintf(j->stop_msg, sizeof(j->stop_msg), "stopped with savepoint %s", j->ck.latest_path);
+		char path[sizeof(j->ck.latest_path)]; /* a copy: both live in jm (-Wrestrict) */
+		memcpy(path, j->ck.latest_path, sizeof(path));
+		snprintf(j->stop_msg, sizeof(j->stop_msg), "stopped with savepoint %s", path);
 		job_fail(j, "stopped with a savepoint");
 		weir_log(WEIR_LOG_INFO, "job %llu: %s", (unsigned long long)j->id, j->stop_msg);
 		job_advance(j);
@@ -863,7 +865,7 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 	if (snprintf(base, sizeof(base), "%s/%s-job%llu", cc->dir, jm.cluster_id, (unsigned long long)j->id) >=
 	    (int)sizeof(base))
 		return "the checkpoint folder's path is too long";
-	if (ckc_init(&j->ck, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
+	if (ckc_init(&j->ck, j->id, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
 		     cc->has_min_pause_ms ? cc->min_pause_ms : 0, cc->has_retain ? cc->retain : 3, base, weir_now_ns()) < 0)
 		return "the checkpoint folder's path is too long";
 	j->ck_on = true;
