@@ -310,17 +310,23 @@ static void job_info(const struct jobrec *j, Weir__Ctl__JobInfo *ji)
 	}
 }
 
+/* A message to every TaskManager of the job's attempt still in it. */
+static void to_job_tms(struct jobrec *j, Weir__Ctl__Envelope__BodyCase body_case, void *body)
+{
+	for (int k = 0; k < j->ntm; k++) {
+		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
+		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
+		if (c)
+			weir_ctl_send_body(c, 0, body_case, body);
+	}
+}
+
 static void phase_to_tms(struct jobrec *j, Weir__Ctl__Phase ph)
 {
 	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
 	jp.job_id = j->id;
 	jp.phase = ph;
-	for (int k = 0; k < j->ntm; k++) {
-		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
-		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
-		if (c)
-			weir_ctl_send_body(c, 0, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
-	}
+	to_job_tms(j, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
 }
 
 static void job_fail(struct jobrec *j, const char *why)
@@ -442,7 +448,7 @@ static void job_advance(struct jobrec *j)
 
 /* ---- checkpoints (engine/coordinator.h) ---------------------------------- */
 
-/* A checkpoint step to every TaskManager of the job's attempt still in it. */
+/* A checkpoint step to the job's TaskManagers. */
 static void ck_send(struct jobrec *j, Weir__Ctl__CheckpointAction a, uint64_t id, const char *dir)
 {
 	Weir__Ctl__CheckpointStep cs = WEIR__CTL__CHECKPOINT_STEP__INIT;
@@ -450,12 +456,7 @@ static void ck_send(struct jobrec *j, Weir__Ctl__CheckpointAction a, uint64_t id
 	cs.checkpoint_id = id;
 	cs.action = a;
 	cs.dir = (char *)dir;
-	for (int k = 0; k < j->ntm; k++) {
-		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
-		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
-		if (c)
-			weir_ctl_send_body(c, 0, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP, &cs);
-	}
+	to_job_tms(j, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP, &cs);
 }
 
 static void ck_abort(struct jobrec *j, const char *why)
