@@ -448,6 +448,15 @@ static void job_advance(struct jobrec *j)
 
 /* ---- checkpoints (engine/coordinator.h) ---------------------------------- */
 
+/* Where TaskManager id stands in the job's current attempt, or -1. */
+static int job_tm_index(const struct jobrec *j, uint32_t id)
+{
+	for (int k = 0; k < j->ntm; k++)
+		if (j->tm_ids[k] == id)
+			return k;
+	return -1;
+}
+
 /* A checkpoint step to the job's TaskManagers. */
 static void ck_send(struct jobrec *j, Weir__Ctl__CheckpointAction a, uint64_t id, const char *dir)
 {
@@ -543,10 +552,8 @@ static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
 	if (!j || !j->ck_on || p->tm < 0 || a->checkpoint_id != j->ck.pending)
 		return; /* late, or for an aborted one */
 	uint32_t id = jm.tms[p->tm].id;
-	int k = 0;
-	while (k < j->ntm && j->tm_ids[k] != id)
-		k++;
-	if (k == j->ntm)
+	int k = job_tm_index(j, id);
+	if (k < 0)
 		return;
 	char why[1200];
 	if (a->error) {
@@ -619,10 +626,8 @@ static void job_phase(struct peer *p, const Weir__Ctl__JobPhase *ph)
 	if (!j || p->tm < 0)
 		return;
 	uint32_t id = jm.tms[p->tm].id;
-	int k = 0;
-	while (k < j->ntm && j->tm_ids[k] != id)
-		k++;
-	if (k == j->ntm)
+	int k = job_tm_index(j, id);
+	if (k < 0)
 		return;
 	char why[1100];
 	switch (ph->phase) {

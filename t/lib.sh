@@ -69,3 +69,15 @@ tally() {
 		for (keys %g) { $u += $g{$_} unless exists $w{$_} }
 		print "lost=$l dup=$d unexpected=$u\n"' "$1" "$2"
 }
+
+# The checkpoint tests' job (t/jobs/ckjob.c):
+# ck_output DIR: its committed output in DIR (every part file), sorted
+ck_output() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* 2>/dev/null | LC_ALL=C sort; }
+# exact OUT DESC: passes when OUT's committed output equals $T/want line for
+# line (as multisets: nothing lost, doubled or unexpected)
+exact() {
+	ck_output "$1" >"$T/got"
+	local t
+	t=$(tally "$T/want" "$T/got")
+	if [ "$t" = "lost=0 dup=0 unexpected=0" ]; then pass "$2: $t"; else fail "$2: $t"; fi
+}

@@ -20,13 +20,6 @@
 export WEIR_RUN_DIR="$T/run"
 trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
 COUNT=20000 RATE=20000 # a second a run: 20 checkpoints, whatever the machine
-out_of() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* 2>/dev/null | LC_ALL=C sort; }
-exact() { # exact OUT DESC
-	out_of "$1" >"$T/got"
-	local t
-	t=$(tally "$T/want" "$T/got")
-	if [ "$t" = "lost=0 dup=0 unexpected=0" ]; then pass "$2: $t"; else fail "$2: $t"; fi
-}
 # wait_for FILE PATTERN: until a line of FILE matches (fixed string); at most 120 s
 wait_for() { timeout 120 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2"; }
 tm_pid() { "$WEIR" cluster status >"$T/st" 2>&1; sed -n "s/.*taskmanager $1 *pid \([0-9]*\).*/\1/p" "$T/st"; }
@@ -44,7 +37,7 @@ start_cluster() { # start_cluster [ENV...]
 }
 
 "$WEIR" local "$TJOBS/ckjob.so" -q -p 2 -- $COUNT $RATE "$T/ref" 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
-out_of "$T/ref" >"$T/want"
+ck_output "$T/ref" >"$T/want"
 
 seed=${WEIR_SEED:-$(( $(date +%s) ^ $$ ))}
 echo "# seed $seed (replay with WEIR_SEED=$seed)"

@@ -11,18 +11,11 @@
 export WEIR_RUN_DIR="$T/run"
 trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
 COUNT=30000 RATE=15000 # two seconds a run
-out_of() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* 2>/dev/null | LC_ALL=C sort; }
-exact() { # exact OUT DESC
-	out_of "$1" >"$T/got"
-	local t
-	t=$(tally "$T/want" "$T/got")
-	if [ "$t" = "lost=0 dup=0 unexpected=0" ]; then pass "$2: $t"; else fail "$2: $t"; fi
-}
 
 run_weir cluster start --taskmanagers 2 --slots 3 --slot-wait 60000
 check "cluster start (rc $rc)" grep -q 'started in' "$T/out"
 "$WEIR" local "$TJOBS/ckjob.so" -q -p 2 -- $COUNT $RATE "$T/ref" 2 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
-out_of "$T/ref" >"$T/want"
+ck_output "$T/ref" >"$T/want"
 
 for p in 3 1; do
 	rm -rf "$T/o$p" "$T/sp$p"
