@@ -223,12 +223,13 @@ int ck_restore(struct subtask *st)
 	bool own = false;
 	for (int i = 0; i < st->nrestore; i++)
 		own |= st->restore[i].own;
-	if (!own) { /* fresh (or a new subtask of a rescale): sinks remove what an earlier attempt left */
-		for (int k = 0; k < st->nops; k++) {
-			struct opinst *op = &st->ops[k];
-			if (op->node->hooks.restore && op->node->hooks.restore(&op->ctx, NULL, 0, 0) < 0)
-				return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
-		}
+	/* No private state of ours: hooks get none, with the checkpoint's id.
+	 * Fresh (id 0), sinks remove what an earlier attempt left; restored
+	 * (a new subtask of a rescale), only what came after the checkpoint. */
+	for (int k = 0; !own && k < st->nops; k++) {
+		struct opinst *op = &st->ops[k];
+		if (op->node->hooks.restore && op->node->hooks.restore(&op->ctx, NULL, 0, job->ck_restored) < 0)
+			return st->failed ? -1 : weir_op_fail(st, op, "restore: %s", weir_err_msg());
 	}
 	if (!st->nrestore)
 		return 0;
@@ -399,12 +400,13 @@ static void take_commands(struct ckcoord *c)
 {
 	if (c->cmd_abort && c->pending && c->pending <= c->cmd_abort)
 		c->pending = 0;
-	c->cmd_abort = 0;
-	if (c->cmd_trigger > c->last_id) {
+	if (c->cmd_trigger > c->last_id && c->cmd_trigger > c->cmd_abort) {
 		snprintf(c->base, sizeof(c->base), "%s", c->cmd_dir);
 		trigger(c, c->cmd_trigger);
+	} else if (c->cmd_trigger > c->last_id) {
+		c->last_id = c->cmd_trigger; /* aborted before it began here: never starts */
 	}
-	c->cmd_trigger = 0;
+	c->cmd_abort = c->cmd_trigger = 0;
 }
 
 int ck_coord_command(struct job *job, int action, uint64_t id, const char *dir)
@@ -482,15 +484,18 @@ static void *coord_main(void *arg)
 		pthread_mutex_lock(&c->lock);
 		if (c->stop || c->nq || c->cmd_trigger || c->cmd_abort)
 			continue;
-		uint64_t wake = c->dist ? now + 100000000u
-			      : c->pending ? c->pending_ns + (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u : c->next_ns;
+		/* at least every 100 ms (finished subtasks); local mode also at its
+		 * timeout or next trigger; dist: commands signal the condition */
+		uint64_t wait = 100000000u;
+		if (!c->dist) {
+			uint64_t wake = c->pending ? c->pending_ns + (uint64_t)job->cfg.checkpoint_timeout_ms * 1000000u
+						   : c->next_ns;
+			uint64_t until = wake > now ? wake - now : 0;
+			wait = until < wait ? until : wait;
+		}
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		uint64_t cap = abs + 100000000u; /* at least every 100 ms: finished subtasks */
-		abs += wake > now ? wake - now : 0;
-		if (abs > cap)
-			abs = cap;
+		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + wait;
 		ts.tv_sec = (time_t)(abs / 1000000000u);
 		ts.tv_nsec = (long)(abs % 1000000000u);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);

@@ -592,18 +592,7 @@ int weir_run_main(int argc, char **argv)
 		    (ckcfg.restore_from &&
 		     absolute("--from-savepoint", ckcfg.restore_from, from, sizeof(from), true) < 0))
 			return EXIT_USAGE;
-		ckc.interval_ms = ckcfg.checkpoint_interval_ms;
-		ckc.dir = ckdir;
-		ckc.has_timeout_ms = ckc.has_min_pause_ms = ckc.has_retain = ckc.has_at_least_once = true;
-		ckc.timeout_ms = ckcfg.checkpoint_timeout_ms;
-		ckc.min_pause_ms = ckcfg.checkpoint_min_pause_ms;
-		ckc.retain = ckcfg.checkpoint_retain;
-		ckc.at_least_once = ckcfg.at_least_once;
-		ckc.has_restart_attempts = ckc.has_restart_delay_ms = ckc.has_restart_max_delay_ms = true;
-		ckc.restart_attempts = ckcfg.restart_attempts;
-		ckc.restart_delay_ms = ckcfg.restart_delay_ms;
-		ckc.restart_max_delay_ms = ckcfg.restart_max_delay_ms;
-		ckc.restore_from = ckcfg.restore_from ? from : NULL;
+		weir_ctl_ck_config(&ckcfg, ckdir, ckcfg.restore_from ? from : NULL, &ckc);
 	}
 	/* the graph: run weir_job here, as every TaskManager will */
 	struct weir_job_object obj;

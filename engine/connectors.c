@@ -783,7 +783,7 @@ static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id
 		bool drop = !strncmp(e->d_name, pending, (size_t)pl) && l > 8 && !strcmp(e->d_name + l - 8, ".pending");
 		if (!strncmp(e->d_name, part, (size_t)ql) && e->d_name[ql] >= '0' && e->d_name[ql] <= '9') {
 			unsigned long long pid = strtoull(e->d_name + ql, &end, 10);
-			drop |= !*end && (!p || pid > id);
+			drop |= !*end && ((!p && !id) || pid > id); /* fresh: all of it; restored: what is newer */
 		}
 		if (drop) {
 			snprintf(path, sizeof(path), "%s/%s", fs->dir, e->d_name);

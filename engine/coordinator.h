@@ -72,8 +72,8 @@ int ckc_complete(struct ck_coordinator *c, uint64_t now_ns);
 void ckc_retain(struct ck_coordinator *c);
 /* Abort the pending checkpoint (its folder goes); logged with why. */
 void ckc_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns);
-/* A new attempt of the job starts from checkpoint `from` (0: none):
- * nothing is pending, ids go on after the last one used. */
+/* An attempt of the job ended: the checkpoint in flight (if any) is
+ * dropped with its folder; ids go on after the last one used. */
 void ckc_reset(struct ck_coordinator *c, uint64_t now_ns);
 
 #endif

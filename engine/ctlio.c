@@ -1,5 +1,6 @@
 /* engine/ctlio.c - see ctlio.h. */
 #include "engine/ctlio.h"
+#include "engine/graph.h"
 #include "base/clock.h"
 #include "base/err.h"
 
@@ -309,4 +310,23 @@ void weir_ctl_client_close(struct weir_ctl_client *cl)
 		weir_ctl_free(cl->queued[i]);
 	weir_auth_release(&cl->auth);
 	free(cl);
+}
+
+void weir_ctl_ck_config(const struct weir_config *cfg, const char *dir, const char *restore,
+			Weir__Ctl__CheckpointConfig *out)
+{
+	Weir__Ctl__CheckpointConfig c = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
+	c.interval_ms = cfg->checkpoint_interval_ms;
+	c.dir = (char *)dir;
+	c.has_timeout_ms = c.has_min_pause_ms = c.has_retain = c.has_at_least_once = true;
+	c.timeout_ms = cfg->checkpoint_timeout_ms;
+	c.min_pause_ms = cfg->checkpoint_min_pause_ms;
+	c.retain = cfg->checkpoint_retain;
+	c.at_least_once = cfg->at_least_once;
+	c.has_restart_attempts = c.has_restart_delay_ms = c.has_restart_max_delay_ms = true;
+	c.restart_attempts = cfg->restart_attempts;
+	c.restart_delay_ms = cfg->restart_delay_ms;
+	c.restart_max_delay_ms = cfg->restart_max_delay_ms;
+	c.restore_from = (char *)restore;
+	*out = c;
 }

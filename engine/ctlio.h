@@ -45,6 +45,13 @@ int weir_ctl_send(struct weir_conn *c, weir_msg *m);
  * rid (0: it answers none). 0 or -errno. */
 int weir_ctl_send_body(struct weir_conn *c, uint64_t rid, Weir__Ctl__Envelope__BodyCase body_case, void *body);
 
+/* A job's CheckpointConfig from the checkpoint and restart knobs of cfg
+ * (engine/graph.h), with dir (absolute) and restore (absolute, or NULL).
+ * out points into cfg, dir and restore: they must outlive it. */
+struct weir_config;
+void weir_ctl_ck_config(const struct weir_config *cfg, const char *dir, const char *restore,
+			Weir__Ctl__CheckpointConfig *out);
+
 /* A synchronous client of the JobManager (the weir command's subcommands,
  * tests): connects to the address in the run folder, authenticates with
  * the secret there, then exchanges request and reply. */

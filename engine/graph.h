@@ -54,8 +54,12 @@ struct op_hooks {
 	 * itself (a source's position; a sink pre-commits its output and
 	 * lists it) to b. 0 or -1 (weir_fail'ed). */
 	int (*snapshot)(weir_ctx *ctx, struct snapbuf *b, uint64_t id);
-	/* After open, with checkpointing on: the bytes snapshot wrote (p NULL
-	 * when starting without state: clean up after an earlier attempt). */
+	/* After open, with checkpointing on: the bytes snapshot wrote, in
+	 * ctx's subtask or (after a rescale) in old subtask
+	 * st->restore_index; called once per old subtask whose private state
+	 * is ours. p NULL: no private state of ours; id 0, a fresh start
+	 * (clean up after an earlier attempt), else a restore of checkpoint id
+	 * (take back only what came after it). */
 	int (*restore)(weir_ctx *ctx, const void *p, size_t n, uint64_t id);
 	/* checkpoint id completed: publish what it covers. 0 or -1. */
 	int (*notify)(weir_ctx *ctx, uint64_t id);
@@ -177,5 +181,16 @@ struct weir_config {
 };
 
 void weir_config_defaults(struct weir_config *c);
+
+/* The restart strategy's next delay after one of delay ms: the same with
+ * max_ms 0 (fixed delay), else doubled up to max_ms (exponential backoff;
+ * from 0, 1 ms). */
+static inline uint32_t weir_restart_backoff(uint32_t delay, uint32_t max_ms)
+{
+	if (!max_ms)
+		return delay;
+	uint64_t next = delay ? (uint64_t)delay * 2 : 1;
+	return (uint32_t)(next > max_ms ? max_ms : next);
+}
 
 #endif

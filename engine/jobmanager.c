@@ -104,7 +104,11 @@ struct jobrec {
 	uint32_t slots_on[MAX_TMS];	/* slots this job holds on tm_ids[k] */
 	int ntm;
 	struct weir_place held[1024];	/* the (taskmanager, slot)s it holds while it runs */
+	uint64_t held_conn[1024];	/* ... on that TaskManager's connection: a re-registered
+					 * one under the same id holds none of them */
 	int nheld;
+	bool refused;		/* a TaskManager refused the attempt before it ran: the same again */
+	uint32_t nsub;		/* subtasks of the attempt: a checkpoint holds a file of each */
 	bool lost_tm;		/* this attempt lost a taskmanager */
 	uint8_t *sub;		/* the SubmitJob, packed (without the object): every attempt deploys it */
 	size_t sublen;
@@ -337,6 +341,17 @@ static void job_fail(struct jobrec *j, const char *why)
 	}
 }
 
+/* Mark the slots the job holds busy (or free) on their TaskManagers, where
+ * the same connection still stands. */
+static void hold_slots(struct jobrec *j, bool busy)
+{
+	for (int h = 0; h < j->nheld; h++) {
+		struct tmrec *t = tm_by_id(j->held[h].tm);
+		if (t && t->conn == j->held_conn[h] && j->held[h].slot < 1024)
+			t->busy[j->held[h].slot] = busy;
+	}
+}
+
 /* The job is over for good: its state, its log line, its client's answer. */
 static void job_end(struct jobrec *j)
 {
@@ -387,7 +402,7 @@ static bool restart_due(struct jobrec *j)
 {
 	if (!j->ck_on || !j->failed || j->canceled || j->stopped || jm.stopping)
 		return false;
-	if (!j->started && !j->lost_tm) /* refused while deploying: the same again */
+	if ((!j->started || j->refused) && !j->lost_tm) /* refused while deploying: the same again */
 		return false;
 	if (j->attempt >= j->restart_attempts) {
 		char why[1100];
@@ -397,12 +412,7 @@ static bool restart_due(struct jobrec *j)
 	}
 	uint64_t now = weir_now_ns();
 	uint32_t delay = j->next_delay_ms;
-	if (j->restart_max_delay_ms) { /* exponential backoff */
-		uint64_t next = (uint64_t)delay * 2;
-		j->next_delay_ms = (uint32_t)(next > j->restart_max_delay_ms ? j->restart_max_delay_ms : next);
-		if (!j->next_delay_ms)
-			j->next_delay_ms = 1;
-	}
+	j->next_delay_ms = weir_restart_backoff(delay, j->restart_max_delay_ms);
 	j->restarting = true;
 	j->state = WEIR__CTL__JOB_STATE__JOB_RESTARTING;
 	j->restart_at_ns = now + (uint64_t)delay * 1000000u;
@@ -433,15 +443,11 @@ static void job_advance(struct jobrec *j)
 		phase_to_tms(j, j->failed ? WEIR__CTL__PHASE__PHASE_ABORT : WEIR__CTL__PHASE__PHASE_COMMIT);
 	}
 	if (released == j->ntm && !j->end_ms && !j->restarting) {
-		for (int h = 0; h < j->nheld; h++) { /* its slots are free again */
-			struct tmrec *t = tm_by_id(j->held[h].tm);
-			if (t && j->held[h].slot < 1024)
-				t->busy[j->held[h].slot] = false;
-		}
-		j->nheld = 0;
 		attempt_cleanup(j);
 		if (restart_due(j))
-			return;
+			return; /* its slots stay held through the delay: no new job takes them */
+		hold_slots(j, false);
+		j->nheld = 0;
 		job_end(j);
 	}
 }
@@ -515,8 +521,8 @@ static void ck_complete(struct jobrec *j)
 		weir_ctl_send_body(c, j->sp_rid, WEIR__CTL__ENVELOPE__BODY_SAVEPOINT, &spm);
 	}
 	j->sp_conn = 0;
-	if (j->sp_stop && !j->decided) { /* stop-with-savepoint: the rest is cancelled; a
-					   * restore from it resumes exactly there */
+	if (j->sp_stop) { /* stop-with-savepoint: the rest is cancelled (also when the attempt
+			   * failed meanwhile: no restart); a restore from it resumes exactly there */
 		j->stopped = j->canceled = true;
 		char path[sizeof(j->ck.latest_path)]; /* a copy: both live in jm (-Wrestrict) */
 		memcpy(path, j->ck.latest_path, sizeof(path));
@@ -583,8 +589,12 @@ static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
 	int r = ckc_ack(&j->ck, k, a->checkpoint_id, fs, (uint32_t)a->n_files, a->has_bytes ? a->bytes : 0,
 			a->has_sync_max_ns ? a->sync_max_ns : 0);
 	free(fs);
-	if (r == 1)
+	if (r == 1 && j->ck.nfiles != j->nsub) {
+		snprintf(why, sizeof(why), "%u snapshot files for %u subtasks", j->ck.nfiles, j->nsub);
+		ck_abort(j, why);
+	} else if (r == 1) {
 		ck_complete(j);
+	}
 }
 
 /* A client asks for a savepoint (and maybe to stop the job with it). */
@@ -601,7 +611,7 @@ static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl
 		snprintf(msg, sizeof(msg), "the savepoint folder must be an absolute path");
 	else if (j->sp_conn)
 		snprintf(msg, sizeof(msg), "a savepoint of job %llu is being taken already", (unsigned long long)j->id);
-	else if (strlen(t->dir) >= sizeof(j->sp_dir) - 32)
+	else if (strlen(t->dir) >= sizeof(j->sp_dir) - 128)
 		snprintf(msg, sizeof(msg), "the savepoint folder's path is too long");
 	else
 		msg[0] = '\0';
@@ -613,7 +623,10 @@ static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl
 	j->sp_rid = rid;
 	j->sp_stop = t->has_stop && t->stop;
 	j->sp_begun = false;
-	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s", t->dir);
+	/* a folder of the job's own: ids restart with every job, so savepoints
+	 * of two jobs in one DIR must never share (or remove) a chk-<id> */
+	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s/savepoint-%s-job%llu", t->dir, jm.cluster_id,
+		 (unsigned long long)j->id);
 	weir_log(WEIR_LOG_INFO, "job %llu: savepoint into %s asked%s", (unsigned long long)j->id, j->sp_dir,
 		 j->sp_stop ? ", then stop" : "");
 	ck_tick(j, weir_now_ns());
@@ -638,6 +651,7 @@ static void job_phase(struct peer *p, const Weir__Ctl__JobPhase *ph)
 	case WEIR__CTL__PHASE__PHASE_FAILED:
 		snprintf(why, sizeof(why), "taskmanager %u: %s", id, ph->message ? ph->message : "failed");
 		job_fail(j, why);
+		j->refused |= ph->has_refused && ph->refused;
 		if (j->phase[k] < P_OVER)
 			j->phase[k] = P_OVER;
 		break;
@@ -716,6 +730,7 @@ static long place(const Weir__Ctl__SubmitJob *sj, const uint32_t *par, size_t ns
 	struct weir_slot_offer offers[MAX_TMS];
 	size_t noffers = slot_offers(offers);
 	bool spread = sj->has_spread && sj->spread;
+	*total = 0;
 	*places = malloc(sizeof(**places) * (nsub + 1));
 	if (!*places)
 		return -2;
@@ -775,8 +790,10 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 			if (j->tm_ids[k] == gp->tm)
 				j->slots_on[k]++;
 		if (gp && j->nheld < 1024) { /* held until the attempt ends */
+			struct tmrec *t = tm_by_id(gp->tm);
+			j->held_conn[j->nheld] = t->conn;
 			j->held[j->nheld++] = *gp;
-			tm_by_id(gp->tm)->busy[gp->slot] = true;
+			t->busy[gp->slot] = true;
 		}
 	}
 	Weir__Ctl__Deploy d = WEIR__CTL__DEPLOY__INIT;
@@ -795,6 +812,7 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 	d.max_parallelism = sj->graph->max_parallelism;
 	d.has_attempt = true;
 	d.attempt = j->attempt;
+	j->nsub = (uint32_t)nsub;
 	if (j->ck_on) {
 		cs.has_at_least_once = cs.has_restarted = true;
 		cs.at_least_once = j->alo;
@@ -966,17 +984,7 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 	Weir__Ctl__CheckpointConfig def = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
 	const Weir__Ctl__CheckpointConfig *cc = sj->checkpoints;
 	if (!cc && jm.ckdef.checkpoint_interval_ms) {
-		def.interval_ms = jm.ckdef.checkpoint_interval_ms;
-		def.dir = (char *)jm.ckdef.checkpoint_dir;
-		def.has_timeout_ms = def.has_min_pause_ms = def.has_retain = def.has_at_least_once = true;
-		def.timeout_ms = jm.ckdef.checkpoint_timeout_ms;
-		def.min_pause_ms = jm.ckdef.checkpoint_min_pause_ms;
-		def.retain = jm.ckdef.checkpoint_retain;
-		def.at_least_once = jm.ckdef.at_least_once;
-		def.has_restart_attempts = def.has_restart_delay_ms = def.has_restart_max_delay_ms = true;
-		def.restart_attempts = jm.ckdef.restart_attempts;
-		def.restart_delay_ms = jm.ckdef.restart_delay_ms;
-		def.restart_max_delay_ms = jm.ckdef.restart_max_delay_ms;
+		weir_ctl_ck_config(&jm.ckdef, jm.ckdef.checkpoint_dir, NULL, &def);
 		cc = &def;
 	}
 	if (cc && (bad = job_ck_setup(j, cc, why, sizeof(why)))) {
@@ -1026,7 +1034,14 @@ static void restart_tick(struct jobrec *j, uint64_t now)
 {
 	if (now < j->restart_at_ns)
 		return;
+	if (jm.stopping) {
+		hold_slots(j, false);
+		j->nheld = 0;
+		job_end(j);
+		return;
+	}
 	Weir__Ctl__SubmitJob *sj = weir__ctl__submit_job__unpack(NULL, j->sublen, j->sub);
+	hold_slots(j, false); /* the attempt's own slots are free for it again */
 	size_t nsub = 0;
 	uint32_t par[1024];
 	char why[2400];
@@ -1040,8 +1055,10 @@ static void restart_tick(struct jobrec *j, uint64_t now)
 	if (needed < 0) {
 		if (needed == -1)
 			free(places);
-		if (now < j->restart_deadline_ns)
+		if (now < j->restart_deadline_ns) {
+			hold_slots(j, true); /* still ours while we wait */
 			goto out; /* a supervised TaskManager may come back */
+		}
 		snprintf(why, sizeof(why), "%s; no slots to restart on (%u free after %ld ms)", j->message, total,
 			 jm.slot_wait_ms);
 		snprintf(j->message, sizeof(j->message), "%s", why);
@@ -1063,8 +1080,9 @@ static void restart_tick(struct jobrec *j, uint64_t now)
 	if (!j->restore[0])
 		j->restored = 0;
 	/* a new attempt */
+	j->nheld = 0;
 	j->attempt++;
-	j->restarting = j->started = j->decided = j->failed = j->lost_tm = false;
+	j->restarting = j->started = j->decided = j->failed = j->lost_tm = j->refused = false;
 	j->message[0] = '\0';
 	j->ntm = 0;
 	memset(j->phase, 0, sizeof(j->phase));
@@ -1080,6 +1098,7 @@ static void restart_tick(struct jobrec *j, uint64_t now)
 end:
 	if (sj)
 		weir__ctl__submit_job__free_unpacked(sj, NULL);
+	j->nheld = 0; /* freed above */
 	job_end(j);
 	return;
 out:
@@ -1349,8 +1368,11 @@ static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 		j->canceled = true;
 		job_fail(j, "cancelled");
 		weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
-		if (j->restarting) /* nothing runs: over now */
+		if (j->restarting) { /* nothing runs: over now */
+			hold_slots(j, false);
+			j->nheld = 0;
 			job_end(j);
+		}
 		else
 			job_advance(j);
 		send_ok(c, rid);

@@ -1167,9 +1167,7 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 			struct timespec ts = { delay_ms / 1000, (long)(delay_ms % 1000) * 1000000 };
 			nanosleep(&ts, NULL); /* the restart strategy's delay */
 		}
-		if (cfg->restart_max_delay_ms) /* exponential backoff */
-			delay_ms = delay_ms * 2 > cfg->restart_max_delay_ms ? cfg->restart_max_delay_ms
-			      : delay_ms ? delay_ms * 2 : 1;
+		delay_ms = weir_restart_backoff(delay_ms, cfg->restart_max_delay_ms);
 		/* the newest good checkpoint of this run, else the one it started from */
 		int r = weir_ckpt_latest(base, &m, report, sizeof(report));
 		if (r == 0 && cfg->restore_from)
@@ -1231,7 +1229,7 @@ void weir_run_dist_cancel(const struct weir_dist *d)
 	pthread_mutex_unlock(&dist_lock);
 }
 
-int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d)
+int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist *d)
 {
 	struct job job;
 	memset(&job, 0, sizeof(job));
@@ -1255,8 +1253,13 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct wei
 	struct weir_ckpt_meta from;
 	memset(&from, 0, sizeof(from));
 	job.ck_on = d->ck_on;
-	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0) ||
-	    deploy(&job, &links, &nlinks) < 0) {
+	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0)) {
+		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
+		d->refused = true; /* the same again on a restart */
+		d->prepared(d->arg);
+		goto out;
+	}
+	if (deploy(&job, &links, &nlinks) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
 		goto out;
@@ -1267,6 +1270,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct wei
 		if (r <= 0 || assign_restore(&job, &from) < 0) {
 			snprintf(err, sizeof(err), "restore from '%s': %s", d->ck_restore,
 				 r == 0 ? "no complete checkpoint there" : weir_err_msg());
+			d->refused = r > 0; /* read and sound, but not this job's: the same again */
 			d->prepared(d->arg);
 			goto out;
 		}

@@ -185,6 +185,8 @@ struct weir_dist {
 	bool ck_on;
 	const char *ck_restore;		/* a complete checkpoint's folder to start from, or NULL */
 	bool restarted;			/* an earlier attempt ran: sinks may find its output */
+	bool refused;			/* set by the job's thread before done(): it failed before it ran,
+					 * for a reason a restart would meet again */
 	void (*ck_acked)(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
 			 uint64_t sync_max_ns, const char *err);
 	void *arg;
@@ -278,7 +280,7 @@ struct weir_run_stats {
 int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print_summary);
 /* Run this TaskManager's part of a job; -1 with the trail when the job
  * failed here (or was aborted). */
-int weir_run_dist(weir_env *env, const struct weir_config *cfg, const struct weir_dist *d);
+int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist *d);
 /* Any thread: stop the job running d now (its sinks abort). */
 void weir_run_dist_cancel(const struct weir_dist *d);
 /* Any thread: the JobManager's step for checkpoint id of the job running

@@ -58,7 +58,12 @@ pid_t weir_spawn(char *const args[], const char *logpath, int timeout_ms)
 	close(fds[1]);
 	struct pollfd p = { .fd = fds[0], .events = POLLIN };
 	char b = 0;
-	int r = poll(&p, 1, timeout_ms);
+	uint64_t end = weir_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int r;
+	while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) { /* a signal is not an answer */
+		uint64_t now = weir_now_ns();
+		timeout_ms = now < end ? (int)((end - now) / 1000000u) : 0;
+	}
 	bool ready = r == 1 && read(fds[0], &b, 1) == 1 && b == 'R';
 	close(fds[0]);
 	if (!ready) {
@@ -96,6 +101,17 @@ static void sup_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* A pidfd for TaskManager i, or -2 when the kernel gives none (it is
+ * then left unsupervised, said in the log: never a respawn loop). */
+static int watch(int i, pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd >= 0)
+		return fd;
+	sup_log("taskmanager %d (pid %d): pidfd_open: %s; not supervised", i, (int)pid, strerror(errno));
+	return -2;
+}
+
 /* The supervisor's life after the first start: restart what dies. */
 static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, pid_t *pids)
 {
@@ -103,7 +119,7 @@ static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, 
 	int fds[SUP_MAX];
 	uint64_t started[SUP_MAX], due[SUP_MAX], backoff[SUP_MAX];
 	for (int i = 0; i < ntm; i++) {
-		fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
+		fds[i] = watch(i, pids[i]);
 		started[i] = weir_now_ns();
 		due[i] = backoff[i] = 0;
 	}
@@ -114,7 +130,7 @@ static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, 
 		uint64_t now = weir_now_ns(), next = UINT64_MAX;
 		for (int i = 0; i < ntm; i++) {
 			p[i + 1] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-			if (fds[i] < 0 && due[i] < next)
+			if (fds[i] == -1 && due[i] < next)
 				next = due[i];
 		}
 		int timeout = next == UINT64_MAX ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
@@ -143,7 +159,7 @@ static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, 
 					sup_log("taskmanager %d (pid %d) exited with status %d; starting it again in %llu ms", i,
 						(int)pids[i], WEXITSTATUS(st), (unsigned long long)backoff[i]);
 			}
-			if (fds[i] < 0 && now >= due[i] && !sup_stop) {
+			if (fds[i] == -1 && now >= due[i] && !sup_stop) {
 				pid_t pid = weir_spawn(args[i], logs[i], 10000);
 				started[i] = weir_now_ns();
 				if (pid < 0) {
@@ -154,7 +170,7 @@ static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, 
 					continue;
 				}
 				pids[i] = pid;
-				fds[i] = (int)syscall(SYS_pidfd_open, pid, 0);
+				fds[i] = watch(i, pid);
 				sup_log("taskmanager %d started again (pid %d, restart %u)", i, (int)pid, ++restarts);
 			}
 		}

@@ -72,7 +72,7 @@ struct tmjob {
 	int argc;
 	char objpath[PATH_MAX + 96];	/* this job's copy of the object */
 	/* thread -> loop (sent by the loop's tick) */
-	bool tell_prepared, tell_done, done_ok, tell_released, released_ok;
+	bool tell_prepared, tell_done, done_ok, done_refused, tell_released, released_ok;
 	char done_msg[1024], released_msg[1024];
 	struct ckack *acks;	/* from the checkpoint coordinator's thread */
 	int nacks;
@@ -178,6 +178,7 @@ static int job_done(void *arg, bool ok, const char *msg)
 	pthread_mutex_lock(&j->lock);
 	j->tell_done = true;
 	j->done_ok = ok;
+	j->done_refused = j->dist.refused; /* written by this (the job's) thread */
 	snprintf(j->done_msg, sizeof(j->done_msg), "%s", msg ? msg : "");
 	while (j->decision < 0)
 		pthread_cond_wait(&j->cond, &j->lock);
@@ -191,6 +192,8 @@ static void job_ck_acked(void *arg, uint64_t id, const struct weir_ckpt_file *fi
 {
 	struct tmjob *j = arg;
 	struct ckack a = { id, NULL, nfiles, bytes, sync_max_ns, err ? strdup(err) : NULL };
+	if (err && !a.err)
+		return; /* never a decline sent as a success: the JobManager's timeout aborts it */
 	if (nfiles && (a.files = malloc(sizeof(*files) * (size_t)nfiles)))
 		memcpy(a.files, files, sizeof(*files) * (size_t)nfiles);
 	pthread_mutex_lock(&j->lock);
@@ -280,14 +283,21 @@ static void job_free(struct tmjob *j)
 	free(j);
 }
 
-static void send_phase(uint64_t id, Weir__Ctl__Phase ph, const char *msg)
+static void send_phase_refused(uint64_t id, Weir__Ctl__Phase ph, const char *msg, bool refused)
 {
 	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
 	jp.job_id = id;
 	jp.phase = ph;
+	jp.has_refused = refused;
+	jp.refused = refused;
 	jp.message = msg && *msg ? (char *)msg : NULL;
 	if (weir_conn_is_open(tm.jm))
 		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
+}
+
+static void send_phase(uint64_t id, Weir__Ctl__Phase ph, const char *msg)
+{
+	send_phase_refused(id, ph, msg, false);
 }
 
 /* The loop's side of the mailbox, for one job. */
@@ -296,7 +306,7 @@ static void job_tick_one(int slot)
 	struct tmjob *j = tm.jobs[slot];
 	pthread_mutex_lock(&j->lock);
 	bool prep = j->tell_prepared, done = j->tell_done, rel = j->tell_released, fin = j->finished;
-	bool ok = j->done_ok, rok = j->released_ok;
+	bool ok = j->done_ok, rok = j->released_ok, refused = j->done_refused;
 	char dmsg[1024], rmsg[1024];
 	snprintf(dmsg, sizeof(dmsg), "%s", j->done_msg);
 	snprintf(rmsg, sizeof(rmsg), "%s", j->released_msg);
@@ -314,7 +324,7 @@ static void job_tick_one(int slot)
 	if (prep)
 		send_phase(j->id, WEIR__CTL__PHASE__PHASE_PREPARED, NULL);
 	if (done)
-		send_phase(j->id, ok ? WEIR__CTL__PHASE__PHASE_DONE : WEIR__CTL__PHASE__PHASE_FAILED, dmsg);
+		send_phase_refused(j->id, ok ? WEIR__CTL__PHASE__PHASE_DONE : WEIR__CTL__PHASE__PHASE_FAILED, dmsg, refused);
 	if (rel)
 		send_phase(j->id, WEIR__CTL__PHASE__PHASE_RELEASED, rok ? NULL : rmsg);
 	if (fin) {

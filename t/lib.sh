@@ -81,3 +81,7 @@ exact() {
 	t=$(tally "$T/want" "$T/got")
 	if [ "$t" = "lost=0 dup=0 unexpected=0" ]; then pass "$2: $t"; else fail "$2: $t"; fi
 }
+
+# wait_for FILE PATTERN: until a line of FILE (a log being written) contains
+# PATTERN (a fixed string): an event, not a sleep; fails after 120 s
+wait_for() { timeout 120 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2"; }
