@@ -41,31 +41,43 @@ seed=${WEIR_SEED:-$(( $(date +%s) ^ $$ ))}
 echo "# seed $seed (replay with WEIR_SEED=$seed)"
 RANDOM=$seed
 
-# three kills -9 of a random TaskManager, each after a chosen checkpoint
+# three kills -9 of a random TaskManager, each after a chosen checkpoint (a
+# machine so slow that the job ends first gets fewer kills, said so; the
+# checks below count the kills made)
 start_cluster
 rm -rf "$T/ck" "$T/o"
-submit "$T/o"
-target=0
+COUNT=60000 submit "$T/o" # 3 s: room for the three kills
+target=0 kills=0
 for k in 1 2 3; do
 	target=$((target + 2 + RANDOM % 3))
-	wait_for "$T/run/jobmanager.log" "job 1: checkpoint $target complete (" ||
-		{ fail "checkpoint $target never completed"; break; }
+	timeout 120 tail -n +1 -F "$T/run/jobmanager.log" 2>/dev/null |
+		grep -q -m1 -E "job 1: checkpoint $target complete \(|job 1 \(ckjob.so\) finished$"
+	if grep -qE "job 1 \(ckjob.so\) finished$" "$T/run/jobmanager.log"; then
+		echo "# the job ended before kill $k (a slow machine): $kills kills"
+		break
+	fi
 	victim=$((RANDOM % 2))
 	pid=$(tm_pid $victim)
 	kill -9 "$pid"
+	kills=$k
 	echo "# kill $k: taskmanager $victim (pid $pid) after checkpoint $target"
 	wait_for "$T/run/jobmanager.log" "restart $k from" || { fail "no restart $k"; break; }
 done
+check "TaskManagers were killed during the job ($kills)" test "$kills" -ge 1
 rc=0; wait "$runpid" || rc=$?
-check "the job finishes despite 3 kills -9 (rc $rc)" test "$rc" -eq 0
+check "the job finishes despite $kills kills -9 (rc $rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")" "$(tail -20 "$T/run/jobmanager.log")"
-exact "$T/o" "3 TaskManagers killed: exactly once"
-restored=$(sed -n 's/.*restart 3 from .*chk-\([0-9]*\).*/\1/p' "$T/run/jobmanager.log")
+"$WEIR" local "$TJOBS/ckjob.so" -q -p 2 -- 60000 $RATE "$T/ref3" 2>"$T/err" || fail "the 3 s reference run"
+ck_output "$T/ref3" >"$T/want3"
+ck_output "$T/o" >"$T/got"
+t=$(tally "$T/want3" "$T/got")
+check "$kills TaskManagers killed: exactly once ($t)" test "$t" = "lost=0 dup=0 unexpected=0"
+restored=$(sed -n "s/.*restart $kills from .*chk-\([0-9]*\).*/\1/p" "$T/run/jobmanager.log")
 check "the last restart restored a checkpoint (${restored:-none})" test -n "$restored"
 "$WEIR" list >"$T/list" 2>&1
-check "weir list shows the restarts and the checkpoint restored" grep -q "restarts 3, checkpoints [0-9]*, restored checkpoint ${restored:-x}" "$T/list"
+check "weir list shows the restarts and the checkpoint restored" grep -q "restarts $kills, checkpoints [0-9]*, restored checkpoint ${restored:-x}" "$T/list"
 n=$(grep -c 'killed by signal 9; starting it again' "$T/run/supervisor.log")
-check "the supervisor started each killed TaskManager again ($n)" test "$n" -eq 3
+check "the supervisor started each killed TaskManager again ($n)" test "$n" -eq "$kills"
 check "a checkpoint in flight at a kill is aborted and removed: no temporary file, no chk folder without metadata" \
 	bash -c "[ -z \"\$(find '$T/ck' -name '*.tmp' -o -name '_metadata.pending')\" ] &&
 		for d in '$T'/ck/*-job1/chk-*; do [ -e \"\$d/_metadata\" ] || exit 1; done"
@@ -75,14 +87,14 @@ check "the killed TaskManagers' shared memory of every attempt is gone while the
 
 # at-least-once: nothing lost; duplicates are counted, not refused
 rm -rf "$T/ck" "$T/o"
-submit "$T/o" --at-least-once
+COUNT=60000 submit "$T/o" --at-least-once
 wait_for "$T/run/jobmanager.log" "job 2: checkpoint 4 complete (" || fail "job 2 never checkpointed"
 pid=$(tm_pid $((RANDOM % 2)))
 kill -9 "$pid"
 rc=0; wait "$runpid" || rc=$?
 # the records (window counts may count a replayed record twice)
 cat "$T"/o/records/part-* | LC_ALL=C sort >"$T/got"
-grep '^r ' "$T/want" >"$T/want-r"
+grep '^r ' "$T/want3" >"$T/want-r"
 t=$(tally "$T/want-r" "$T/got")
 check "at-least-once, a TaskManager killed: finishes (rc $rc) and loses no record ($t)" \
 	bash -c "[ $rc -eq 0 ] && [[ '$t' == lost=0\ *unexpected=0 ]]"
