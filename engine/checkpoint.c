@@ -47,26 +47,29 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
-/* Write p durably as path (through path.tmp). */
-static int write_durably(const char *path, const void *p, size_t len, const char *failpoint)
+/* Write the pieces one after another, durably, as path (through path.tmp). */
+static int write_durably(const char *path, const struct snapvec *sv, const char *failpoint)
 {
 	char tmp[PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return weir_err_errno(errno, "create '%s'", tmp);
-	const uint8_t *b = p;
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, b + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-			close(fd);
-			unlink(tmp);
-			return weir_err_errno(e, "write '%s'", tmp);
+	for (int i = 0; i < sv->n; i++) {
+		const uint8_t *b = sv->v[i].p;
+		size_t len = sv->v[i].len;
+		for (size_t off = 0; off < len;) {
+			ssize_t w = write(fd, b + off, len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				int e = w < 0 ? errno : ENOSPC;
+				close(fd);
+				unlink(tmp);
+				return weir_err_errno(e, "write '%s'", tmp);
+			}
+			off += (size_t)w;
 		}
-		off += (size_t)w;
 	}
 	/* A failed fsync fails the checkpoint: the page cache may have dropped
 	 * the data, so retrying the fsync could "succeed" over lost bytes. */
@@ -89,7 +92,7 @@ static int write_durably(const char *path, const void *p, size_t len, const char
 	return 0;
 }
 
-int weir_ckpt_write(const char *base, uint64_t id, const char *name, const void *p, size_t len,
+int weir_ckpt_write(const char *base, uint64_t id, const char *name, const struct snapvec *sv,
 		    struct weir_ckpt_file *out)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
@@ -98,11 +101,11 @@ int weir_ckpt_write(const char *base, uint64_t id, const char *name, const void 
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	errno = 0;
-	if (write_durably(path, p, len, "checkpoint.write") < 0)
+	if (write_durably(path, sv, "checkpoint.write") < 0)
 		return -1;
 	snprintf(out->name, sizeof(out->name), "%s", name);
-	out->size = len;
-	out->sum = weir_snap_sum(p, len);
+	out->size = weir_snapvec_len(sv);
+	out->sum = weir_snapvec_sum(sv);
 	out->data = NULL;
 	return 0;
 }
@@ -230,7 +233,7 @@ int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m)
 	/* the metadata goes durable under a name restore ignores, then one
 	 * rename makes the checkpoint complete */
 	errno = 0;
-	int rc = write_durably(tmp, b.p, b.len, "checkpoint.fsync-metadata");
+	int rc = write_durably(tmp, &(struct snapvec){ &b, 1 }, "checkpoint.fsync-metadata");
 	snap_free(&b);
 	if (rc < 0)
 		return weir_err_wrap("checkpoint %llu", (unsigned long long)m->id);

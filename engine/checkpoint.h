@@ -47,9 +47,11 @@ struct weir_ckpt_meta {
 	struct weir_ckpt_file *files;
 };
 
-/* Write one subtask's sealed snapshot as <base>/chk-<id>/<name>, durably;
- * fill *out (name, size, sum). 0, or -1 with the trail naming the file. */
-int weir_ckpt_write(const char *base, uint64_t id, const char *name, const void *p, size_t len,
+struct snapvec;
+/* Write one subtask's sealed snapshot (its pieces, one after another) as
+ * <base>/chk-<id>/<name>, durably; fill *out (name, size, sum). 0, or -1
+ * with the trail naming the file. */
+int weir_ckpt_write(const char *base, uint64_t id, const char *name, const struct snapvec *sv,
 		    struct weir_ckpt_file *out);
 
 /* Complete checkpoint m->id: fsync its folder (the snapshot files'

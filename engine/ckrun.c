@@ -13,9 +13,13 @@
  * restore). A finished subtask's last snapshot stands in for it in every
  * later checkpoint: a barrier that can never come does not hold one up.
  *
- * The snapshot's synchronous part serializes the chain's state into a
- * buffer (a copy: the worker goes on at once); the coordinator thread
- * writes, fsyncs and records it (engine/checkpoint.h), and once every
+ * The snapshot's synchronous part is a copy-on-write point: operators'
+ * private state (small: positions, pending files) is serialized at once,
+ * keyed state and timers only marked (engine/state.h); the worker goes on
+ * with records and serializes the marked chunks between them (ck_cow_step,
+ * a bounded slice per step) or just before it would change one. Complete,
+ * the pieces go to the coordinator thread, which
+ * writes, fsyncs and records them (engine/checkpoint.h), and once every
  * subtask's file is durable writes the metadata, which makes the
  * checkpoint complete, and raises job->ck_complete: sinks then publish
  * what the checkpoint covers (two-phase commit).
@@ -49,8 +53,20 @@ struct ck_ack {
 	uint64_t id;
 	int sub;
 	bool final;
-	struct snapbuf buf;
-	uint64_t sync_ns;	/* how long the subtask stopped for it */
+	struct snapvec sv;
+	uint64_t sync_ns;	/* the longest the subtask stopped for it at once */
+};
+
+/* A subtask's snapshot being made (st->cow). Pieces: [0] the header, then
+ * per operator k, from 1 + 6k: [position][n][private][u64 reduce entries],
+ * reduce entries, [u64 keyed entries], keyed entries, [u64 timers], timers;
+ * the copy-on-write tables fill their pieces later. */
+#define COW_PIECES 6
+struct ck_cow {
+	uint64_t id;
+	bool final;
+	uint64_t pause_max;
+	struct snapvec sv;
 };
 
 struct ckcoord {
@@ -73,7 +89,7 @@ struct ckcoord {
 	uint64_t next_ns;	/* when the next may start */
 	bool *acked;		/* per subtask, for pending */
 	struct weir_ckpt_file *files;
-	struct snapbuf *final;	/* per subtask: its snapshot at its end */
+	struct snapvec *final;	/* per subtask: its snapshot at its end */
 	bool *finished;
 	uint64_t completed, aborted;
 	uint64_t bytes, sync_max_ns;	/* of pending: written, longest synchronous part */
@@ -92,51 +108,33 @@ static uint64_t chain_print(const struct subtask *st)
 	return h;
 }
 
-int ck_snapshot(struct subtask *st, uint64_t id, bool final)
+void ck_cow_free(struct subtask *st)
+{
+	struct ck_cow *w = st->cow;
+	if (!w)
+		return;
+	for (int k = 0; k < st->nops; k++) { /* the tables stop writing into its pieces */
+		weir_kv_cow_drop(&st->ops[k].kv);
+		keyed_cow_drop(&st->ops[k].keyed);
+	}
+	weir_snapvec_free(&w->sv);
+	free(w);
+	st->cow = NULL;
+}
+
+/* The snapshot is complete: seal it and hand it to the coordinator. */
+static int hand_over(struct subtask *st)
 {
 	struct job *job = st->job;
-	uint64_t t0 = weir_now_ns();
-	struct snapbuf b = { 0 };
-	struct weir_kg_map m;
-	weir_kg_map_init(&m, job->cfg.max_parallelism);
-	snap_put(&b, sub_magic, 8);
-	snap_u32(&b, (uint32_t)st->v->id);
-	snap_u32(&b, (uint32_t)st->index);
-	snap_u32(&b, (uint32_t)st->v->parallelism);
-	snap_u32(&b, job->cfg.max_parallelism);
-	snap_u32(&b, (uint32_t)st->nops);
-	snap_u32(&b, final);
-	snap_u64(&b, id);
-	snap_u64(&b, chain_print(st));
-	for (int k = 0; k < st->nops; k++) {
-		struct opinst *op = &st->ops[k];
-		snap_u32(&b, (uint32_t)k);
-		size_t at = b.len;
-		snap_u64(&b, 0);
-		if (op->node->hooks.snapshot && op->opened && op->node->hooks.snapshot(&op->ctx, &b, id) < 0) {
-			snap_free(&b);
-			if (!st->failed)
-				weir_op_fail(st, op, "snapshot: %s", weir_err_msg());
-			return -1;
-		}
-		if (!b.oom) {
-			uint64_t n = b.len - at - 8;
-			memcpy(b.p + at, &n, 8);
-		}
-		weir_kv_snapshot(&op->kv, &b, &m, false);
-		keyed_snapshot(&op->keyed, &b, &m);
-	}
-	if (weir_failpoint("checkpoint.snapshot") < 0 || weir_snap_seal(&b) < 0) {
-		bool oom = b.oom;
-		snap_free(&b);
-		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: %s", (unsigned long long)id,
-				    oom ? "out of memory" : weir_err_msg());
-	}
-	if (!final)
-		st->ck_last = id;
+	struct ck_cow *w = st->cow;
 	struct ckcoord *c = job->ck;
+	if (weir_snapvec_seal(&w->sv) < 0) {
+		uint64_t id = w->id;
+		ck_cow_free(st);
+		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: out of memory", (unsigned long long)id);
+	}
 	if (!c) { /* restored, without periodic checkpoints: nobody wants it */
-		snap_free(&b);
+		ck_cow_free(st);
 		return 0;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -145,16 +143,103 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 		struct ck_ack *q = realloc(c->q, sizeof(*q) * (size_t)cap);
 		if (!q) {
 			pthread_mutex_unlock(&c->lock);
-			snap_free(&b);
+			uint64_t id = w->id;
+			ck_cow_free(st);
 			return weir_op_fail(st, NULL, "checkpoint %llu: out of memory", (unsigned long long)id);
 		}
 		c->q = q;
 		c->capq = cap;
 	}
-	c->q[c->nq++] = (struct ck_ack){ id, (int)(st - job->subtasks), final, b, weir_now_ns() - t0 };
+	/* the pieces are the coordinator's now */
+	c->q[c->nq++] = (struct ck_ack){ w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max };
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+	free(w);
+	st->cow = NULL;
 	return 0;
+}
+
+int ck_cow_step(struct subtask *st, uint64_t budget_ns)
+{
+	struct ck_cow *w = st->cow;
+	if (!w->final && w->id <= __atomic_load_n(&st->job->ck_aborted, __ATOMIC_ACQUIRE)) {
+		ck_cow_free(st); /* aborted meanwhile: nobody wants the rest */
+		return 0;
+	}
+	uint64_t t0 = weir_now_ns(), t;
+	bool done;
+	do { /* a chunk of each table at a time, until done or the slice is spent */
+		done = true;
+		for (int k = 0; k < st->nops; k++) {
+			done &= weir_kv_cow_step(&st->ops[k].kv, 1);
+			done &= keyed_cow_step(&st->ops[k].keyed, 1);
+		}
+		t = weir_now_ns();
+	} while (!done && t - t0 < budget_ns);
+	if (t - t0 > w->pause_max)
+		w->pause_max = t - t0;
+	return done ? hand_over(st) : 0;
+}
+
+int ck_snapshot(struct subtask *st, uint64_t id, bool final)
+{
+	struct job *job = st->job;
+	/* one at a time: the tables hold one snapshot's marks */
+	if (st->cow && ck_cow_step(st, UINT64_MAX) < 0)
+		return -1;
+	uint64_t t0 = weir_now_ns();
+	struct ck_cow *w = calloc(1, sizeof(*w));
+	int npieces = 1 + COW_PIECES * st->nops;
+	if (!w || !(w->sv.v = calloc((size_t)npieces + 1, sizeof(struct snapbuf)))) { /* + 1: the footer */
+		free(w);
+		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: out of memory", (unsigned long long)id);
+	}
+	w->sv.n = npieces;
+	w->id = id;
+	w->final = final;
+	st->cow = w;
+	struct weir_kg_map m;
+	weir_kg_map_init(&m, job->cfg.max_parallelism);
+	struct snapbuf *b = &w->sv.v[0];
+	snap_put(b, sub_magic, 8);
+	snap_u32(b, (uint32_t)st->v->id);
+	snap_u32(b, (uint32_t)st->index);
+	snap_u32(b, (uint32_t)st->v->parallelism);
+	snap_u32(b, job->cfg.max_parallelism);
+	snap_u32(b, (uint32_t)st->nops);
+	snap_u32(b, final);
+	snap_u64(b, id);
+	snap_u64(b, chain_print(st));
+	for (int k = 0; k < st->nops; k++) {
+		struct opinst *op = &st->ops[k];
+		struct snapbuf *p = &w->sv.v[1 + COW_PIECES * k];
+		snap_u32(p, (uint32_t)k);
+		size_t at = p->len;
+		snap_u64(p, 0);
+		if (op->node->hooks.snapshot && op->opened && op->node->hooks.snapshot(&op->ctx, p, id) < 0) {
+			ck_cow_free(st);
+			if (!st->failed)
+				weir_op_fail(st, op, "snapshot: %s", weir_err_msg());
+			return -1;
+		}
+		if (!p->oom) {
+			uint64_t n = p->len - at - 8;
+			memcpy(p->p + at, &n, 8);
+		}
+		snap_u64(p, op->kv.count);
+		if (weir_kv_cow_begin(&op->kv, p + 1, &m, false) < 0)
+			p[1].oom = true; /* one in progress: never (finished above) */
+		keyed_cow_begin(&op->keyed, p + 2, p + 3, p + 4, p + 5, &m);
+	}
+	if (weir_failpoint("checkpoint.snapshot") < 0) {
+		ck_cow_free(st);
+		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: %s", (unsigned long long)id, weir_err_msg());
+	}
+	if (!final)
+		st->ck_last = id;
+	w->pause_max = weir_now_ns() - t0;
+	/* a final snapshot is taken as the subtask ends: nothing to overlap */
+	return final ? ck_cow_step(st, UINT64_MAX) : 0;
 }
 
 /* The operators' private state has its own hook; an operator without one
@@ -314,16 +399,16 @@ static void abort_pending(struct ckcoord *c, const char *why)
 	c->next_ns = weir_now_ns() + (uint64_t)c->job->cfg.checkpoint_min_pause_ms * 1000000u;
 }
 
-static void write_one(struct ckcoord *c, int s, const struct snapbuf *b)
+static void write_one(struct ckcoord *c, int s, const struct snapvec *sv)
 {
 	struct subtask *st = &c->job->subtasks[s];
 	char name[48];
 	snprintf(name, sizeof(name), "v%d-s%d.snap", st->v->id, st->index);
-	if (weir_ckpt_write(c->base, c->pending, name, b->p, b->len, &c->files[s]) < 0) {
+	if (weir_ckpt_write(c->base, c->pending, name, sv, &c->files[s]) < 0) {
 		abort_pending(c, weir_err_msg());
 		return;
 	}
-	c->bytes += b->len;
+	c->bytes += c->files[s].size;
 	c->files[s].vertex = (uint32_t)st->v->id;
 	c->files[s].index = (uint32_t)st->index;
 	c->files[s].parallelism = (uint32_t)st->v->parallelism;
@@ -461,17 +546,17 @@ static void *coord_main(void *arg)
 		for (int i = 0; i < nq; i++) {
 			struct ck_ack *a = &q[i];
 			if (a->final) { /* kept for every checkpoint from now on */
-				snap_free(&c->final[a->sub]);
-				c->final[a->sub] = a->buf;
+				weir_snapvec_free(&c->final[a->sub]);
+				c->final[a->sub] = a->sv;
 				c->finished[a->sub] = true;
 				continue;
 			}
 			if (c->pending && a->id == c->pending && !c->acked[a->sub]) {
 				if (a->sync_ns > c->sync_max_ns)
 					c->sync_max_ns = a->sync_ns;
-				write_one(c, a->sub, &a->buf);
+				write_one(c, a->sub, &a->sv);
 			}
-			snap_free(&a->buf);
+			weir_snapvec_free(&a->sv);
 		}
 		free(q);
 		uint64_t now = weir_now_ns();
@@ -550,10 +635,10 @@ void ck_coord_stop(struct job *job)
 	if (running && c->thread)
 		pthread_join(c->thread, NULL);
 	for (int i = 0; i < c->nq; i++)
-		snap_free(&c->q[i].buf);
+		weir_snapvec_free(&c->q[i].sv);
 	free(c->q);
 	for (int s = 0; c->final && s < job->nsub; s++)
-		snap_free(&c->final[s]);
+		weir_snapvec_free(&c->final[s]);
 	if (c->pending && !c->dist) /* never completed: not a checkpoint */
 		weir_ckpt_discard(c->base, c->pending);
 	free(c->final);
@@ -565,3 +650,4 @@ void ck_coord_stop(struct job *job)
 	free(c);
 	job->ck = NULL;
 }
+

@@ -24,6 +24,7 @@ void keyed_init(struct keyed *k)
 
 void keyed_release(struct keyed *k)
 {
+	keyed_cow_drop(k);
 	for (int d = 0; d < 2; d++) {
 		for (uint32_t i = 0; i < k->heap[d].n; i++)
 			if (k->heap[d].v[i].cklen > KEYED_TIMER_INLINE)
@@ -113,6 +114,95 @@ int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t
 
 /* ---- timers -------------------------------------------------------------- */
 
+/* Timers of a copy-on-write snapshot, as in state.c: the heap is saved
+ * by chunks of HEAP_CHUNK entries, each before its first write after the
+ * snapshot point. A popped timer's key is freed once it fired, so pop
+ * saves the chunks of the top and of the last entry before it starts. */
+#define HEAP_CHUNK 2048u
+
+struct heap_cow {
+	struct snapbuf *out;
+	struct weir_kg_map m;
+	uint32_t d;		/* the heap's time domain */
+	uint32_t n;		/* entries at the snapshot point */
+	uint32_t nchunks, left, next;
+	uint64_t todo[];	/* bit c: chunk c not serialized yet */
+};
+
+static const uint8_t *timer_ck(const struct keyed_timer *t);
+static uint32_t ck_group(const uint8_t *ck, uint32_t n, const struct weir_kg_map *m);
+
+static void put_timer(struct snapbuf *b, const struct keyed_timer *t, uint32_t d, const struct weir_kg_map *m)
+{
+	const uint8_t *ck = timer_ck(t);
+	snap_u32(b, ck_group(ck, t->cklen, m));
+	snap_u32(b, d | (t->dedup ? 0x100u : 0));
+	snap_u32(b, t->cklen);
+	snap_u32(b, 0);
+	snap_i64(b, t->time);
+	snap_u64(b, t->seq);
+	snap_put(b, ck, t->cklen);
+}
+
+static void heap_save(struct keyed_heap *h, uint32_t c)
+{
+	struct heap_cow *w = h->cow;
+	w->todo[c / 64] &= ~(1ull << (c % 64));
+	uint32_t end = (c + 1) * HEAP_CHUNK < w->n ? (c + 1) * HEAP_CHUNK : w->n;
+	for (uint32_t i = c * HEAP_CHUNK; i < end; i++)
+		put_timer(w->out, &h->v[i], w->d, &w->m);
+	if (--w->left == 0) {
+		free(w);
+		h->cow = NULL;
+	}
+}
+
+/* Entry i is about to be written: save its chunk if a snapshot wants it. */
+static inline void heap_touch(struct keyed_heap *h, uint32_t i)
+{
+	struct heap_cow *w = h->cow;
+	if (__builtin_expect(w != NULL, 0) && i < w->n) {
+		uint32_t c = i / HEAP_CHUNK;
+		if ((w->todo[c / 64] >> (c % 64)) & 1)
+			heap_save(h, c);
+	}
+}
+
+static void heap_cow_begin(struct keyed_heap *h, uint32_t d, struct snapbuf *out, const struct weir_kg_map *m)
+{
+	if (h->cow) { /* never: ckrun finishes one snapshot before the next */
+		out->oom = true;
+		return;
+	}
+	if (!h->n)
+		return;
+	uint32_t n = (h->n + HEAP_CHUNK - 1) / HEAP_CHUNK, words = (n + 63) / 64;
+	struct heap_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * words);
+	if (!w) { /* no room to defer: serialize now */
+		for (uint32_t i = 0; i < h->n; i++)
+			put_timer(out, &h->v[i], d, m);
+		return;
+	}
+	*w = (struct heap_cow){ .out = out, .m = *m, .d = d, .n = h->n, .nchunks = n, .left = n };
+	memset(w->todo, 0xff, sizeof(uint64_t) * words);
+	if (n % 64)
+		w->todo[words - 1] = (1ull << (n % 64)) - 1;
+	h->cow = w;
+}
+
+static bool heap_cow_step(struct keyed_heap *h, uint32_t chunks)
+{
+	while (h->cow && chunks--) {
+		struct heap_cow *w = h->cow;
+		uint32_t c = w->next;
+		while (!((w->todo[c / 64] >> (c % 64)) & 1)) /* left > 0: one is pending */
+			c = c + 1 < w->nchunks ? c + 1 : 0;
+		w->next = c + 1 < w->nchunks ? c + 1 : 0;
+		heap_save(h, c);
+	}
+	return h->cow == NULL;
+}
+
 static bool timer_before(const struct keyed_timer *a, const struct keyed_timer *b)
 {
 	return a->time < b->time || (a->time == b->time && a->seq < b->seq);
@@ -133,15 +223,19 @@ static int heap_push(struct keyed_heap *h, struct keyed_timer t)
 		uint32_t parent = (i - 1) / 2;
 		if (!timer_before(&t, &h->v[parent]))
 			break;
+		heap_touch(h, i);
 		h->v[i] = h->v[parent];
 		i = parent;
 	}
+	heap_touch(h, i);
 	h->v[i] = t;
 	return 0;
 }
 
 static struct keyed_timer heap_pop(struct keyed_heap *h)
 {
+	heap_touch(h, 0);	/* the top's key is freed once it fired */
+	heap_touch(h, h->n - 1);
 	struct keyed_timer top = h->v[0], last = h->v[--h->n];
 	uint32_t i = 0;
 	for (;;) {
@@ -152,11 +246,14 @@ static struct keyed_timer heap_pop(struct keyed_heap *h)
 			c++;
 		if (!timer_before(&h->v[c], &last))
 			break;
+		heap_touch(h, i);
 		h->v[i] = h->v[c];
 		i = c;
 	}
-	if (h->n)
+	if (h->n) {
+		heap_touch(h, i);
 		h->v[i] = last;
+	}
 	return top;
 }
 
@@ -696,25 +793,32 @@ static uint32_t ck_group(const uint8_t *ck, uint32_t n, const struct weir_kg_map
 	return weir_key_group(m, weir_key_hash(ck + 4, klen));
 }
 
-void keyed_snapshot(const struct keyed *k, struct snapbuf *b, const struct weir_kg_map *m)
+void keyed_cow_begin(struct keyed *k, struct snapbuf *kv_head, struct snapbuf *kv, struct snapbuf *t_head,
+		     struct snapbuf *t, const struct weir_kg_map *m)
 {
-	weir_kv_snapshot(&k->kv, b, m, true);
-	uint64_t n = 0;
+	snap_u64(kv_head, k->kv.count);
+	if (weir_kv_cow_begin(&k->kv, kv, m, true) < 0) /* one in progress: never, ckrun finishes it first */
+		kv->oom = true;
+	snap_u64(t_head, (uint64_t)k->heap[0].n + k->heap[1].n);
+	for (uint32_t d = 0; d < 2; d++)
+		heap_cow_begin(&k->heap[d], d, t, m);
+}
+
+bool keyed_cow_step(struct keyed *k, uint32_t chunks)
+{
+	bool done = weir_kv_cow_step(&k->kv, chunks);
 	for (int d = 0; d < 2; d++)
-		n += k->heap[d].n;
-	snap_u64(b, n);
-	for (int d = 0; d < 2; d++)
-		for (uint32_t i = 0; i < k->heap[d].n; i++) {
-			const struct keyed_timer *t = &k->heap[d].v[i];
-			const uint8_t *ck = timer_ck(t);
-			snap_u32(b, ck_group(ck, t->cklen, m));
-			snap_u32(b, (uint32_t)d | (t->dedup ? 0x100u : 0));
-			snap_u32(b, t->cklen);
-			snap_u32(b, 0);
-			snap_i64(b, t->time);
-			snap_u64(b, t->seq);
-			snap_put(b, ck, t->cklen);
-		}
+		done &= heap_cow_step(&k->heap[d], chunks);
+	return done;
+}
+
+void keyed_cow_drop(struct keyed *k)
+{
+	weir_kv_cow_drop(&k->kv);
+	for (int d = 0; d < 2; d++) {
+		free(k->heap[d].cow);
+		k->heap[d].cow = NULL;
+	}
 }
 
 int keyed_restore(struct keyed *k, struct snapreader *r, const struct weir_kg_map *m, uint32_t kg_lo, uint32_t kg_hi)

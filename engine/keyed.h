@@ -62,10 +62,13 @@ struct keyed_timer {
 	} ck;
 };
 
+struct heap_cow;
+
 struct keyed_heap {
 	struct keyed_timer *v;
 	uint32_t n;
 	uint32_t cap;
+	struct heap_cow *cow;	/* a snapshot in progress, or NULL (as in state.h) */
 };
 
 struct keyed {
@@ -113,9 +116,17 @@ int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t
 /* Build a keyed operator node on one or two keyed streams (env.c). */
 struct node *weir_keyed_node(weir_stream *a, weir_stream *b, const char *name, const struct keyed_impl *impl);
 
-/* Snapshot: the table's entries (weir_kv_snapshot) then every pending
- * timer, each tagged with its key group. */
-void keyed_snapshot(const struct keyed *k, struct snapbuf *b, const struct weir_kg_map *m);
+/* Snapshot, copy-on-write (engine/state.h): the table's entries, then
+ * every pending timer, each tagged with its key group, as they are now.
+ * The counts go to kv_head and t_head at once; the entries to kv and t
+ * (which must stay where they are) by keyed_cow_step, or before the
+ * first write that would change them. */
+void keyed_cow_begin(struct keyed *k, struct snapbuf *kv_head, struct snapbuf *kv, struct snapbuf *t_head,
+		     struct snapbuf *t, const struct weir_kg_map *m);
+/* Serialize up to `chunks` pending chunks of each; true when done. */
+bool keyed_cow_step(struct keyed *k, uint32_t chunks);
+/* Forget a snapshot in progress. */
+void keyed_cow_drop(struct keyed *k);
 /* Restore what keyed_snapshot wrote, keeping only key groups in
  * [kg_lo, kg_hi) (a subtask's share after rescaling). 0, or -1 when the
  * bytes are malformed or memory ran out. */

@@ -462,6 +462,14 @@ static enum weir_step step(struct weir_task *t)
 	enum weir_step r = st->is_source ? step_source(st) : step_inputs(st);
 	if (r == WEIR_STEP_IDLE && (st->task.wake_at == 0 || st->task.wake_at > weir_now_ns()))
 		after_step(st); /* timers and idleness are due even without input */
+	if (st->cow && !st->failed) {
+		/* a copy-on-write snapshot in progress: a slice of it between
+		 * batches, and come back soon even with no input */
+		if (ck_cow_step(st, COW_SLICE_NS) < 0)
+			return WEIR_STEP_DONE;
+		if (st->cow && r == WEIR_STEP_IDLE)
+			r = WEIR_STEP_BUSY;
+	}
 	return st->failed ? WEIR_STEP_DONE : r;
 }
 
@@ -918,6 +926,7 @@ static void release_rest(struct job *job)
 		struct subtask *st = &job->subtasks[s];
 		for (int i = 0; i < st->nout; i++)
 			free(st->out[i].w);
+		ck_cow_free(st); /* a snapshot the subtask never finished */
 		for (int k = 0; st->ops && k < st->nops; k++) {
 			struct opinst *op = &st->ops[k];
 			if (op->opened && op->node->hooks.release)

@@ -112,6 +112,8 @@ struct output {
 
 enum subtask_state { ST_NEW, ST_RUNNING, ST_DONE };
 
+struct ck_cow;
+
 struct job;
 
 struct subtask {
@@ -138,6 +140,7 @@ struct subtask {
 	uint64_t ck_last;	/* the last checkpoint snapshotted here */
 	uint64_t ck_aligning;	/* the barrier being aligned (0: none) */
 	uint64_t ck_committed;	/* sinks: notified up to this checkpoint */
+	struct ck_cow *cow;	/* a snapshot being serialized (copy-on-write), or NULL */
 	/* what to start from: the sealed snapshots of the checkpoint's
 	 * subtasks of this vertex that hold state for this one (one, at the
 	 * same parallelism; after a rescale every one whose key groups meet
@@ -248,6 +251,14 @@ void weir_job_fail(struct job *job, const char *msg);
  * checkpoints that come after it) and hand it to the coordinator. 0, or -1
  * (the subtask failed). */
 int ck_snapshot(struct subtask *st, uint64_t id, bool final);
+/* The snapshot point is O(1): keyed state and timers are serialized
+ * afterwards, by slices of at most about budget_ns between batches (the
+ * worker's step), and handed to the coordinator when complete. 0, or -1
+ * (the subtask failed). */
+#define COW_SLICE_NS 100000u
+int ck_cow_step(struct subtask *st, uint64_t budget_ns);
+/* Drop a snapshot in progress (teardown). */
+void ck_cow_free(struct subtask *st);
 /* After the chain opened: restore it from st->restore (or clean up after
  * an earlier attempt when there is none). 0 or -1. */
 int ck_restore(struct subtask *st);

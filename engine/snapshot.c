@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 static const char seal_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'E', 'A', 'L' };
 
@@ -61,6 +62,57 @@ int weir_snap_seal(struct snapbuf *b)
 	snap_u64(b, len);
 	snap_put(b, seal_magic, 8);
 	return b->oom ? -1 : 0;
+}
+
+static uint64_t vec_sum(const struct snapvec *sv, int n)
+{
+	XXH3_state_t st;
+	XXH3_INITSTATE(&st);
+	XXH3_64bits_reset(&st);
+	for (int i = 0; i < n; i++)
+		if (sv->v[i].len)
+			XXH3_64bits_update(&st, sv->v[i].p, sv->v[i].len);
+	return XXH3_64bits_digest(&st);
+}
+
+int weir_snapvec_seal(struct snapvec *sv)
+{
+	uint64_t len = 0;
+	for (int i = 0; i < sv->n; i++) {
+		if (sv->v[i].oom)
+			return -1;
+		len += sv->v[i].len;
+	}
+	uint64_t sum = vec_sum(sv, sv->n);
+	struct snapbuf *f = &sv->v[sv->n];
+	memset(f, 0, sizeof(*f));
+	snap_u64(f, sum);
+	snap_u64(f, len);
+	snap_put(f, seal_magic, 8);
+	sv->n++;
+	return f->oom ? -1 : 0;
+}
+
+size_t weir_snapvec_len(const struct snapvec *sv)
+{
+	size_t len = 0;
+	for (int i = 0; i < sv->n; i++)
+		len += sv->v[i].len;
+	return len;
+}
+
+uint64_t weir_snapvec_sum(const struct snapvec *sv)
+{
+	return vec_sum(sv, sv->n);
+}
+
+void weir_snapvec_free(struct snapvec *sv)
+{
+	for (int i = 0; sv->v && i < sv->n; i++)
+		snap_free(&sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
 }
 
 long weir_snap_unseal(const uint8_t *p, size_t len, const char **why)

@@ -43,6 +43,21 @@ long weir_snap_unseal(const uint8_t *p, size_t len, const char **why);
 /* The XXH3-64 of n bytes (what the metadata records per file). */
 uint64_t weir_snap_sum(const void *p, size_t n);
 
+/* A snapshot in pieces, meant one after another: a subtask's snapshot is
+ * serialized piece by piece (the copy-on-write tables fill theirs after
+ * the snapshot point), and written without joining them. */
+struct snapvec {
+	struct snapbuf *v;
+	int n;			/* pieces in use; v has room for one more (the footer) */
+};
+/* Seal the concatenation: the footer goes in as piece n. 0, or -1 when a
+ * piece is incomplete (oom). */
+int weir_snapvec_seal(struct snapvec *sv);
+/* The concatenation's length, and its XXH3-64. */
+size_t weir_snapvec_len(const struct snapvec *sv);
+uint64_t weir_snapvec_sum(const struct snapvec *sv);
+void weir_snapvec_free(struct snapvec *sv);
+
 struct snapreader {
 	const uint8_t *p;
 	size_t len, off;

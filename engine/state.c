@@ -22,6 +22,67 @@ static inline bool key_eq(const uint8_t *a, const void *b, uint32_t len)
 	return memcmp(a, b, len) == 0;
 }
 
+/* ---- copy-on-write snapshots (the rest is at the end) ---------------------- */
+
+struct kv_cow {
+	struct snapbuf *out;
+	struct weir_kg_map m;
+	bool composite;
+	uint32_t nchunks, left, next;	/* next: where background steps resume */
+	uint64_t todo[];		/* bit c: chunk c not serialized yet */
+};
+
+static void put_entry(struct snapbuf *b, const struct kv_slot *s, const struct weir_kg_map *m, bool composite)
+{
+	const uint8_t *key = weir_kv_key(s);
+	uint32_t ulen = s->klen;
+	const uint8_t *ukey = key;
+	if (composite) { /* [state][nslen][u16 klen][key][ns] */
+		uint16_t k16 = 0;
+		if (s->klen >= 4)
+			memcpy(&k16, key + 2, 2);
+		ukey = key + 4;
+		ulen = (uint32_t)k16 + 4 <= s->klen ? k16 : 0;
+	}
+	uint8_t *h = snap_room(b, 24 + (size_t)s->klen + s->vlen);
+	if (!h)
+		return;
+	uint32_t hdr[4] = { weir_key_group(m, weir_key_hash(ukey, ulen)), s->klen, s->vlen, 0 };
+	memcpy(h, hdr, 16);
+	memcpy(h + 16, &s->aux, 8);
+	memcpy(h + 24, key, s->klen);
+	memcpy(h + 24 + s->klen, weir_kv_val((struct kv_slot *)s), s->vlen);
+}
+
+/* Serialize chunk c as it is (untouched since the snapshot point). */
+static void cow_save(struct weir_kv *kv, uint32_t c)
+{
+	struct kv_cow *w = kv->cow;
+	w->todo[c / 64] &= ~(1ull << (c % 64));
+	uint32_t end = (c + 1) * WEIR_KV_CHUNK < kv->cap ? (c + 1) * WEIR_KV_CHUNK : kv->cap;
+	for (uint32_t i = c * WEIR_KV_CHUNK; i < end; i++)
+		if (kv->slots[i].hash)
+			put_entry(w->out, &kv->slots[i], &w->m, w->composite);
+	if (--w->left == 0) {
+		free(w);
+		kv->cow = NULL;
+	}
+}
+
+/* Slot i is about to be written (or handed out writable): if a snapshot
+ * still wants its chunk as it was, serialize the chunk first. */
+static inline void cow_touch(struct weir_kv *kv, uint32_t i)
+{
+	struct kv_cow *w = kv->cow;
+	if (__builtin_expect(w != NULL, 0)) {
+		uint32_t c = i / WEIR_KV_CHUNK;
+		if ((w->todo[c / 64] >> (c % 64)) & 1)
+			cow_save(kv, c);
+	}
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
 void weir_kv_init(struct weir_kv *kv)
 {
 	memset(kv, 0, sizeof(*kv));
@@ -29,6 +90,7 @@ void weir_kv_init(struct weir_kv *kv)
 
 void weir_kv_release(struct weir_kv *kv)
 {
+	weir_kv_cow_drop(kv);
 	for (uint32_t i = 0; i < kv->cap; i++)
 		if (kv->slots[i].hash && kv->slots[i].external)
 			free(kv->slots[i].u.blk);
@@ -36,7 +98,7 @@ void weir_kv_release(struct weir_kv *kv)
 	memset(kv, 0, sizeof(*kv));
 }
 
-struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen)
+struct kv_slot *weir_kv_get(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen)
 {
 	if (!kv->cap)
 		return NULL;
@@ -45,13 +107,17 @@ struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void 
 		struct kv_slot *s = &kv->slots[i];
 		if (!s->hash)
 			return NULL;
-		if (s->hash == hash && s->klen == klen && key_eq(weir_kv_key(s), key, klen))
+		if (s->hash == hash && s->klen == klen && key_eq(weir_kv_key(s), key, klen)) {
+			cow_touch(kv, i); /* the caller may write it */
 			return s;
+		}
 	}
 }
 
 static int grow(struct weir_kv *kv)
 {
+	/* a rehash moves every entry: a pending snapshot takes the rest now */
+	weir_kv_cow_step(kv, UINT32_MAX);
 	uint32_t cap = kv->cap ? kv->cap * 2 : 1024;
 	struct kv_slot *n = aligned_alloc(64, (size_t)cap * sizeof(*n));
 	if (!n)
@@ -132,6 +198,7 @@ struct kv_slot *weir_kv_insert(struct weir_kv *kv, uint64_t hash, const void *ke
 	uint32_t i = home(hash, kv->cap);
 	while (kv->slots[i].hash)
 		i = (i + 1) & (kv->cap - 1);
+	cow_touch(kv, i);
 	struct kv_slot *s = &kv->slots[i];
 	uint32_t koff = weir_kv_pad8(klen);
 	if (koff + weir_kv_pad8(len) <= WEIR_KV_INLINE) {
@@ -171,9 +238,12 @@ int weir_kv_put(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t kle
 
 void weir_kv_del(struct weir_kv *kv, struct kv_slot *s)
 {
+	uint32_t mask = kv->cap - 1, i = (uint32_t)(s - kv->slots);
+	/* every slot written below is touched first: a pending chunk is saved
+	 * before this entry's block goes or a shifted entry lands in it */
+	cow_touch(kv, i);
 	if (s->external)
 		free(s->u.blk);
-	uint32_t mask = kv->cap - 1, i = (uint32_t)(s - kv->slots);
 	/* Backward-shift deletion: move later entries of the probe run into
 	 * the hole when their home does not lie between the hole and them. */
 	for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
@@ -184,38 +254,68 @@ void weir_kv_del(struct weir_kv *kv, struct kv_slot *s)
 		bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
 		if (stays)
 			continue;
+		cow_touch(kv, i);
 		kv->slots[i] = *n;
 		i = j;
 	}
+	cow_touch(kv, i);
 	memset(&kv->slots[i], 0, sizeof(kv->slots[i]));
 	kv->count--;
 }
 
-void weir_kv_snapshot(const struct weir_kv *kv, struct snapbuf *b, const struct weir_kg_map *m, bool composite)
+/* ---- snapshots ------------------------------------------------------------ */
+
+int weir_kv_cow_begin(struct weir_kv *kv, struct snapbuf *out, const struct weir_kg_map *m, bool composite)
+{
+	if (kv->cow)
+		return -1; /* one at a time: the caller finishes the last first */
+	if (!kv->count)
+		return 0;
+	uint32_t n = (kv->cap + WEIR_KV_CHUNK - 1) / WEIR_KV_CHUNK, words = (n + 63) / 64;
+	struct kv_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * words);
+	if (!w) { /* no room to defer: serialize now */
+		for (uint32_t i = 0; i < kv->cap; i++)
+			if (kv->slots[i].hash)
+				put_entry(out, &kv->slots[i], m, composite);
+		return 0;
+	}
+	w->out = out;
+	w->m = *m;
+	w->composite = composite;
+	w->nchunks = w->left = n;
+	w->next = 0;
+	memset(w->todo, 0xff, sizeof(uint64_t) * words);
+	if (n % 64)
+		w->todo[words - 1] = (1ull << (n % 64)) - 1;
+	kv->cow = w;
+	return 0;
+}
+
+bool weir_kv_cow_step(struct weir_kv *kv, uint32_t chunks)
+{
+	while (kv->cow && chunks) {
+		struct kv_cow *w = kv->cow;
+		uint32_t c = w->next;
+		while (!((w->todo[c / 64] >> (c % 64)) & 1)) /* left > 0: one is pending */
+			c = c + 1 < w->nchunks ? c + 1 : 0;
+		w->next = c + 1 < w->nchunks ? c + 1 : 0;
+		cow_save(kv, c);
+		chunks--;
+	}
+	return kv->cow == NULL;
+}
+
+void weir_kv_cow_drop(struct weir_kv *kv)
+{
+	free(kv->cow);
+	kv->cow = NULL;
+}
+
+void weir_kv_snapshot(struct weir_kv *kv, struct snapbuf *b, const struct weir_kg_map *m, bool composite)
 {
 	snap_u64(b, kv->count);
-	for (uint32_t i = 0; i < kv->cap; i++) {
-		const struct kv_slot *s = &kv->slots[i];
-		if (!s->hash)
-			continue;
-		const uint8_t *key = weir_kv_key(s);
-		uint32_t ulen = s->klen;
-		const uint8_t *ukey = key;
-		if (composite) { /* [state][nslen][u16 klen][key][ns] */
-			uint16_t k16 = 0;
-			if (s->klen >= 4)
-				memcpy(&k16, key + 2, 2);
-			ukey = key + 4;
-			ulen = (uint32_t)k16 + 4 <= s->klen ? k16 : 0;
-		}
-		snap_u32(b, weir_key_group(m, weir_key_hash(ukey, ulen)));
-		snap_u32(b, s->klen);
-		snap_u32(b, s->vlen);
-		snap_u32(b, 0);
-		snap_i64(b, s->aux);
-		snap_put(b, key, s->klen);
-		snap_put(b, weir_kv_val((struct kv_slot *)s), s->vlen);
-	}
+	if (weir_kv_cow_begin(kv, b, m, composite) == 0)
+		weir_kv_cow_step(kv, UINT32_MAX);
 }
 
 int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi)

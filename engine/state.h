@@ -15,7 +15,18 @@
  *
  * Pointers to keys and values stay valid until the next insert or delete
  * (which may move slots) or until a write that outgrows the value's room.
- * Threads: one table belongs to one subtask; no locking.
+ *
+ * Snapshots are copy-on-write by chunk of slots (weir_kv_cow_begin): the
+ * snapshot point costs O(1) and the entries are serialized later, a chunk
+ * at a time, by background steps (weir_kv_cow_step) or, at the latest,
+ * just before the first write into a chunk. Every call that may write a
+ * slot (get, which hands out writable slots, insert, delete) first saves
+ * the slot's chunk if it is still pending, so each chunk is serialized as
+ * it was at the snapshot point. Growing the table while a snapshot is
+ * pending serializes the rest first (a rehash moves every entry).
+ *
+ * Threads: one table belongs to one subtask; no locking. The snapshot's
+ * bytes are made on the same thread (the worker's), between records.
  */
 #ifndef WEIR_ENGINE_STATE_H
 #define WEIR_ENGINE_STATE_H
@@ -39,11 +50,16 @@ struct kv_slot {
 };
 _Static_assert(sizeof(struct kv_slot) == 64, "a slot is one cache line");
 
+struct kv_cow;
+
 struct weir_kv {
 	struct kv_slot *slots;
 	uint32_t cap;		/* power of two */
 	uint32_t count;
+	struct kv_cow *cow;	/* a snapshot in progress, or NULL */
 };
+
+#define WEIR_KV_CHUNK 2048u	/* slots per copy-on-write chunk (128 KiB) */
 
 static inline uint32_t weir_kv_pad8(uint32_t n) { return (n + 7u) & ~7u; }
 static inline const uint8_t *weir_kv_key(const struct kv_slot *s)
@@ -57,8 +73,8 @@ static inline uint8_t *weir_kv_val(struct kv_slot *s)
 
 void weir_kv_init(struct weir_kv *kv);
 void weir_kv_release(struct weir_kv *kv);
-/* The slot of key, or NULL. */
-struct kv_slot *weir_kv_get(const struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen);
+/* The slot of key (writable until the next insert or delete), or NULL. */
+struct kv_slot *weir_kv_get(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen);
 /* Overwrite the value of a slot weir_kv_get returned (no second search).
  * 0, or -1 (out of memory). `data` may point into the current value. */
 int weir_kv_set(struct weir_kv *kv, struct kv_slot *slot, const void *data, uint32_t len, int64_t aux);
@@ -83,7 +99,17 @@ void weir_kv_del(struct weir_kv *kv, struct kv_slot *slot);
 struct snapbuf;
 struct snapreader;
 struct weir_kg_map;
-void weir_kv_snapshot(const struct weir_kv *kv, struct snapbuf *b, const struct weir_kg_map *m, bool composite);
+void weir_kv_snapshot(struct weir_kv *kv, struct snapbuf *b, const struct weir_kg_map *m, bool composite);
+/* Copy-on-write: the entries as they are now go to *out (the [u64 count]
+ * is the caller's to write: kv->count now), serialized by later steps.
+ * *out must stay where it is until the snapshot is done. 0, or -1 (out of
+ * memory: nothing started). */
+int weir_kv_cow_begin(struct weir_kv *kv, struct snapbuf *out, const struct weir_kg_map *m, bool composite);
+/* Serialize up to `chunks` pending chunks; true when the snapshot is
+ * done (and kv->cow is NULL again). */
+bool weir_kv_cow_step(struct weir_kv *kv, uint32_t chunks);
+/* Forget a snapshot in progress (its bytes so far stay in *out). */
+void weir_kv_cow_drop(struct weir_kv *kv);
 /* Put back the entries of key groups [kg_lo, kg_hi). 0, or -1 when the
  * bytes are malformed or memory ran out. */
 int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi);
