@@ -72,7 +72,7 @@ tally() {
 
 # The checkpoint tests' job (t/jobs/ckjob.c):
 # ck_output DIR: its committed output in DIR (every part file), sorted
-ck_output() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* 2>/dev/null | LC_ALL=C sort; }
+ck_output() { cat "$1"/windows/part-* "$1"/records/part-* "$1"/short/part-* "$1"/counts/part-* 2>/dev/null | LC_ALL=C sort; }
 # exact OUT DESC: passes when OUT's committed output equals $T/want line for
 # line (as multisets: nothing lost, doubled or unexpected)
 exact() {

@@ -91,6 +91,30 @@ for fp in checkpoint.barrier:7:kill-self checkpoint.snapshot:23:abort checkpoint
 	check "$fp: no pending or in-progress file is left ($left)" test "$left" -eq 0
 done
 
+# big keyed state: 25000 keys a subtask in value state (ckjob's KEYS
+# branch), so that a copy-on-write snapshot spans many worker steps while
+# records keep changing the state; a failure restarts in the process, a
+# crash resumes from the checkpoint. Each key comes 4 times: a count lost
+# or repeated by a snapshot shows as a missing or doubled "c KEY N" line.
+BCOUNT=200000 BRATE=400000 KEYS=50000
+cp "$T/want" "$T/want-small"
+job -- $BCOUNT $BRATE "$T/bref" 0 $KEYS 2>"$T/err" || { fail "big-state reference run"; diag "$(cat "$T/err")"; }
+ck_output "$T/bref" >"$T/want"
+n=$(grep -c '^c ' "$T/want")
+check "the big-state run counts every record ($n)" test "$n" -eq $BCOUNT
+for fp in checkpoint.snapshot:30:error sink.commit:12:kill-self; do
+	rm -rf "$T/ck" "$T/o"
+	rc=0; WEIR_FAILPOINT=$fp job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $BCOUNT $BRATE "$T/o" 0 $KEYS 2>"$T/err" || rc=$?
+	if [ "${fp##*:}" = kill-self ]; then
+		base=$(ls -d "$T"/ck/job-* 2>/dev/null | head -1)
+		rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/ck" --from-checkpoint "$base" -- $BCOUNT $BRATE "$T/o" 0 $KEYS 2>"$T/err" || rc=$?
+	fi
+	check "big state, $fp: restored from checkpoint $(grep -o 'restoring checkpoint [0-9]*' "$T/err" | tail -1 | grep -o '[0-9]*$') (rc $rc)" \
+		bash -c "[ $rc -eq 0 ] && grep -q 'restoring checkpoint [1-9]' '$T/err'"
+	exact "$T/o" "big state, $fp: every count exactly once"
+done
+cp "$T/want-small" "$T/want"
+
 # damaged checkpoints: crash once the 7th is complete on disk (before it is
 # announced, so retention has not run: 4 are there)
 rm -rf "$T/ck" "$T/o"

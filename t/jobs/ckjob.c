@@ -7,6 +7,12 @@
  *   sequence(100) -> "s N" -> OUTDIR/short   (finishes at once: its last
  *                                            snapshot stands in for it)
  *
+ * With KEYS (after SOURCE_PARALLELISM, 0 for none) a third branch keeps a
+ * count per key n % KEYS in value state and writes "c KEY COUNT" for
+ * every record to OUTDIR/counts: with many keys, state big enough that a
+ * copy-on-write snapshot takes many worker steps, and any state update
+ * lost or repeated by a restore changes a line.
+ *
  * With SOURCE_PARALLELISM the sources (with their timestamp assigners, and
  * the whole short branch) keep that parallelism whatever -p says, so a
  * savepoint can be restored at another parallelism (sources do not
@@ -104,10 +110,38 @@ static int fmt_record(weir_ctx *ctx, const weir_rec *in)
 	return weir_emit(ctx, line, (uint32_t)n);
 }
 
+static uint64_t nkeys;
+
+static int keyn(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	keybuf = (uint64_t)n_of(in) % nkeys;
+	key->data = &keybuf;
+	key->len = 8;
+	return 0;
+}
+
+static int count_key(weir_ctx *ctx, const weir_rec *in)
+{
+	weir_rec v;
+	uint64_t c = 0, k = (uint64_t)n_of(in) % nkeys;
+	int r = weir_value_get(ctx, 0, &v);
+	if (r < 0)
+		return -1;
+	if (r == 1 && v.len == 8)
+		memcpy(&c, v.data, 8);
+	c++;
+	if (weir_value_set(ctx, 0, &c, 8) < 0)
+		return -1;
+	char line[64];
+	int n = snprintf(line, sizeof(line), "c %llu %llu", (unsigned long long)k, (unsigned long long)c);
+	return weir_emit(ctx, line, (uint32_t)n);
+}
+
 int weir_job(weir_env *env, int argc, char **argv)
 {
-	if (argc != 4 && argc != 5)
-		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR [SOURCE_PARALLELISM]");
+	if (argc < 4 || argc > 6)
+		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR [SOURCE_PARALLELISM [KEYS]]");
 	char path[4096];
 	/* a fixed source parallelism lets a savepoint be restored at another -p */
 	int sp = argc == 5 ? atoi(argv[4]) : 0;
@@ -132,5 +166,13 @@ int weir_job(weir_env *env, int argc, char **argv)
 	sh = weir_sink_file(sh, path);
 	if (sp > 0)
 		weir_set_parallelism(sh, sp);
+	if (argc == 6 && (nkeys = strtoull(argv[5], NULL, 10)) > 0) {
+		weir_stream *c = weir_process(weir_key_by(src, keyn, NULL), "count-keys", count_key, NULL, NULL);
+		static const weir_state_desc count = { .name = "count", .kind = WEIR_VALUE_STATE };
+		if (weir_declare_state(c, &count) != 0)
+			return -1;
+		snprintf(path, sizeof(path), "%s/counts", argv[3]);
+		weir_sink_file(c, path);
+	}
 	return 0;
 }
