@@ -30,7 +30,22 @@
  *   operator names: a restore into another job of the same shape is refused]
  *   per operator of the chain: [u32 position][u64 n][n bytes of its own
  *   (op_hooks.snapshot)][reduce state (weir_kv_snapshot)][keyed state and
- *   timers (keyed_snapshot)]
+ *   timers (keyed_cow_begin)]
+ *   then the in-flight data (unaligned; else none): [u64 n] and n bytes of
+ *   records [u32 len][u32 head input (edge)][i64 ts][bytes, pad 8]
+ *
+ * Unaligned checkpoints (--unaligned): a producer announces barrier n on
+ * its channels ahead of the data (weir_chan_announce), so a consumer
+ * takes its snapshot as soon as any input announces n, however many
+ * segments are queued before the barrier, and forwards n at once. The
+ * records it then reads on each input until that input's barrier n were
+ * sent before n and are not in its snapshot's state: they are the
+ * channel's state, recorded into the snapshot (ck_record_inflight) and
+ * processed as usual. The snapshot is handed over once every input's
+ * barrier came (or the input ended). A restore delivers those records to
+ * the chain before reading any input (runtime.c, replay_step); after a
+ * rescale, records of a keyed edge go to the subtask owning their key
+ * group, the others with the old subtask's private state.
  */
 #include "engine/checkpoint.h"
 #include "engine/runtime.h"
@@ -47,7 +62,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char sub_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'U', 'B', '1' };
+static const char sub_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'U', 'B', '2' };
 
 struct ck_ack {
 	uint64_t id;
@@ -55,6 +70,7 @@ struct ck_ack {
 	bool final;
 	struct snapvec sv;
 	uint64_t sync_ns;	/* the longest the subtask stopped for it at once */
+	uint64_t inflight;	/* bytes of in-flight data in it (unaligned) */
 };
 
 /* A subtask's snapshot being made (st->cow). Pieces: [0] the header, then
@@ -62,6 +78,7 @@ struct ck_ack {
  * reduce entries, [u64 keyed entries], keyed entries, [u64 timers], timers;
  * the copy-on-write tables fill their pieces later. */
 #define COW_PIECES 6
+#define COW_PIECES_END 2	/* [u64 in-flight bytes], the in-flight records */
 struct ck_cow {
 	uint64_t id;
 	bool final;
@@ -93,6 +110,7 @@ struct ckcoord {
 	bool *finished;
 	uint64_t completed, aborted;
 	uint64_t bytes, sync_max_ns;	/* of pending: written, longest synchronous part */
+	uint64_t inflight;		/* of pending: bytes of in-flight data */
 };
 
 /* ---- the subtask's side ------------------------------------------------- */
@@ -111,6 +129,9 @@ static uint64_t chain_print(const struct subtask *st)
 void ck_cow_free(struct subtask *st)
 {
 	struct ck_cow *w = st->cow;
+	for (int i = 0; i < st->nin; i++)
+		st->in[i].recording = false;
+	st->ck_recording = 0;
 	if (!w)
 		return;
 	for (int k = 0; k < st->nops; k++) { /* the tables stop writing into its pieces */
@@ -128,6 +149,8 @@ static int hand_over(struct subtask *st)
 	struct job *job = st->job;
 	struct ck_cow *w = st->cow;
 	struct ckcoord *c = job->ck;
+	uint64_t inflight = w->sv.v[w->sv.n - 1].len;
+	snap_u64(&w->sv.v[w->sv.n - 2], inflight);
 	if (weir_snapvec_seal(&w->sv) < 0) {
 		uint64_t id = w->id;
 		ck_cow_free(st);
@@ -151,7 +174,7 @@ static int hand_over(struct subtask *st)
 		c->capq = cap;
 	}
 	/* the pieces are the coordinator's now */
-	c->q[c->nq++] = (struct ck_ack){ w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max };
+	c->q[c->nq++] = (struct ck_ack){ w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max, inflight };
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	free(w);
@@ -178,18 +201,46 @@ int ck_cow_step(struct subtask *st, uint64_t budget_ns)
 	} while (!done && t - t0 < budget_ns);
 	if (t - t0 > w->pause_max)
 		w->pause_max = t - t0;
-	return done ? hand_over(st) : 0;
+	/* unaligned: complete once every input's barrier came */
+	return done && !st->ck_recording ? hand_over(st) : 0;
+}
+
+int ck_record_inflight(struct subtask *st, const struct input *in, const weir_rec *rec)
+{
+	struct ck_cow *w = st->cow;
+	if (!w) { /* dropped (its checkpoint was aborted): nothing to record for */
+		ck_cow_free(st);
+		return 0;
+	}
+	struct snapbuf *b = &w->sv.v[w->sv.n - 1];
+	uint8_t *p = snap_room(b, 16 + (size_t)weir_rec_pad(rec->len));
+	if (!p) {
+		uint64_t id = w->id;
+		ck_cow_free(st);
+		return weir_op_fail(st, NULL, "checkpoint %llu: out of memory for in-flight data", (unsigned long long)id);
+	}
+	uint32_t hdr[2] = { rec->len, (uint32_t)in->edge };
+	memcpy(p, hdr, 8);
+	memcpy(p + 8, &rec->ts, 8);
+	if (rec->len)
+		memcpy(p + 16, rec->data, rec->len);
+	memset(p + 16 + rec->len, 0, weir_rec_pad(rec->len) - rec->len);
+	return 0;
 }
 
 int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 {
 	struct job *job = st->job;
-	/* one at a time: the tables hold one snapshot's marks */
+	/* one at a time: the tables hold one snapshot's marks. One still
+	 * recording in-flight data waits for barriers a newer checkpoint
+	 * overtook (its own was aborted): dropped */
+	if (st->cow && st->ck_recording)
+		ck_cow_free(st);
 	if (st->cow && ck_cow_step(st, UINT64_MAX) < 0)
 		return -1;
 	uint64_t t0 = weir_now_ns();
 	struct ck_cow *w = calloc(1, sizeof(*w));
-	int npieces = 1 + COW_PIECES * st->nops;
+	int npieces = 1 + COW_PIECES * st->nops + COW_PIECES_END;
 	if (!w || !(w->sv.v = calloc((size_t)npieces + 1, sizeof(struct snapbuf)))) { /* + 1: the footer */
 		free(w);
 		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: out of memory", (unsigned long long)id);
@@ -256,6 +307,61 @@ static int restore_private(struct subtask *st, struct opinst *op, const void *pr
 	return 0;
 }
 
+/* In-flight data of an unaligned checkpoint: the records st replays
+ * before reading its inputs (st->replay). At another parallelism a
+ * record of a keyed edge is kept by the subtask owning its key group, one
+ * of another edge by the subtask that takes the old one's private state.
+ * 0, or -1 when malformed (or out of memory, or a key function failed). */
+static int restore_inflight(struct subtask *st, const struct restore_piece *pc, const uint8_t *p, uint64_t n,
+			    const struct weir_kg_map *m, uint32_t lo, uint32_t hi)
+{
+	struct snapbuf *b = &st->replay;
+	for (uint64_t off = 0; off < n;) {
+		uint32_t len, edge;
+		int64_t ts;
+		if (n - off < 16)
+			return -1;
+		memcpy(&len, p + off, 4);
+		memcpy(&edge, p + off + 4, 4);
+		memcpy(&ts, p + off + 8, 8);
+		if (len > n - off - 16 || weir_rec_pad(len) > n - off - 16)
+			return -1;
+		const uint8_t *data = p + off + 16;
+		off += 16 + weir_rec_pad(len);
+		int input = -1;
+		for (int i = 0; i < st->nin && input < 0; i++)
+			if (st->in[i].edge == (int)edge)
+				input = i;
+		if (input < 0)
+			return -1;
+		struct input *in = &st->in[input];
+		if (!in->keyed && !pc->own)
+			continue;
+		/* a copy first: the buffer keeps records 8-byte aligned, as key
+		 * functions and operators may expect */
+		size_t at = b->len;
+		uint8_t *q = snap_room(b, 16 + (size_t)weir_rec_pad(len));
+		if (!q)
+			return -1;
+		uint32_t hdr[2] = { len, (uint32_t)input };
+		memcpy(q, hdr, 8);
+		memcpy(q + 8, &ts, 8);
+		if (len)
+			memcpy(q + 16, data, len);
+		memset(q + 16 + len, 0, weir_rec_pad(len) - len);
+		if (in->keyed) {
+			weir_rec rec = { .data = q + 16, .len = len, .ts = ts };
+			weir_key key = { 0 };
+			if (in->key_fn((weir_ctx *)&in->keyctx, &rec, &key) < 0 || (key.len && !key.data))
+				return weir_op_fail(st, NULL, "restore: the key function failed on an in-flight record");
+			uint32_t kg = weir_key_group(m, weir_key_hash(key.data, key.len));
+			if (kg < lo || kg >= hi)
+				b->len = at; /* another subtask's */
+		}
+	}
+	return 0;
+}
+
 /* One snapshot of the checkpoint into st: its header must be of st's
  * vertex and chain (another job's, or another graph's, is refused); keyed
  * state outside st's key groups [lo, hi) is left to the subtask owning it. */
@@ -295,9 +401,12 @@ static int restore_piece(struct subtask *st, const struct restore_piece *pc, uin
 		}
 	}
 	st->restore_index = (uint32_t)st->index;
-	if (r.bad || r.off != r.len)
-		return weir_op_fail(st, NULL, "restore: the snapshot of checkpoint %llu is malformed (or memory ran out)",
-				    (unsigned long long)id);
+	uint64_t nfl = r.bad ? 0 : snap_get_u64(&r);
+	const uint8_t *fl = !r.bad && nfl <= r.len - r.off ? snap_take(&r, (size_t)nfl) : NULL;
+	if (r.bad || !fl || r.off != r.len || restore_inflight(st, pc, fl, nfl, &m, lo, hi) < 0)
+		return st->failed ? -1
+				  : weir_op_fail(st, NULL, "restore: the snapshot of checkpoint %llu is malformed (or "
+						 "memory ran out)", (unsigned long long)id);
 	return 0;
 }
 
@@ -326,6 +435,9 @@ int ck_restore(struct subtask *st)
 	for (int k = 0; k < st->nrestore; k++)
 		if (restore_piece(st, &st->restore[k], lo, hi) < 0)
 			return -1;
+	if (st->replay.len)
+		weir_log(WEIR_LOG_INFO, "%s %d/%d: %zu bytes of in-flight data to replay", st->ops[0].node->name,
+			 st->index, st->v->parallelism, st->replay.len);
 	/* the checkpoint restored, not the snapshot's own id: a finished
 	 * subtask's snapshot (id 0) stands in for every later checkpoint */
 	st->ck_last = job->ck_restored;
@@ -453,9 +565,9 @@ static void try_complete(struct ckcoord *c)
 		return;
 	}
 	c->completed++;
-	weir_log(WEIR_LOG_INFO, "checkpoint %llu complete (%.1f ms, %llu bytes, longest synchronous pause %.3f ms)",
-		 (unsigned long long)c->pending, (double)(weir_now_ns() - c->pending_ns) / 1e6,
-		 (unsigned long long)c->bytes, (double)c->sync_max_ns / 1e6);
+	weir_log(WEIR_LOG_INFO, "checkpoint %llu complete (%.1f ms, %llu bytes, longest synchronous pause %.3f ms, "
+		 "%llu bytes in flight)", (unsigned long long)c->pending, (double)(weir_now_ns() - c->pending_ns) / 1e6,
+		 (unsigned long long)c->bytes, (double)c->sync_max_ns / 1e6, (unsigned long long)c->inflight);
 	__atomic_store_n(&job->ck_complete, c->pending, __ATOMIC_RELEASE);
 	ring_all(job); /* sinks commit on their next step */
 	weir_ckpt_retain(c->base, c->pending, (int)job->cfg.checkpoint_retain);
@@ -470,7 +582,7 @@ static void trigger(struct ckcoord *c, uint64_t id)
 	struct job *job = c->job;
 	c->pending = c->last_id = id;
 	c->pending_ns = weir_now_ns();
-	c->bytes = c->sync_max_ns = 0;
+	c->bytes = c->sync_max_ns = c->inflight = 0;
 	memset(c->acked, 0, sizeof(bool) * (size_t)job->nsub);
 	__atomic_store_n(&job->ck_trigger, c->pending, __ATOMIC_RELEASE);
 	for (int s = 0; s < job->nsub; s++)
@@ -554,6 +666,7 @@ static void *coord_main(void *arg)
 			if (c->pending && a->id == c->pending && !c->acked[a->sub]) {
 				if (a->sync_ns > c->sync_max_ns)
 					c->sync_max_ns = a->sync_ns;
+				c->inflight += a->inflight;
 				write_one(c, a->sub, &a->sv);
 			}
 			weir_snapvec_free(&a->sv);

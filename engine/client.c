@@ -180,7 +180,8 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 			    "--checkpoint-interval", ck[0], "--checkpoint-timeout", ck[1], "--checkpoint-min-pause", ck[2],
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir,
-			    cc->ck_at_least_once ? "--at-least-once" : NULL, NULL };
+			    cc->ck_at_least_once ? "--at-least-once" : cc->ck_unaligned ? "--unaligned" : NULL,
+			    cc->ck_at_least_once && cc->ck_unaligned ? "--unaligned" : NULL, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
 	pid_t jm = weir_spawn(jm_args, log, 10000);
 	if (jm < 0) {

@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	NUMKEY("checkpoint.min_pause_ms", ck_min_pause_ms, 0, 24 * 3600 * 1000),
 	NUMKEY("checkpoint.retain", ck_retain, 1, 1000),
 	NUMKEY("checkpoint.at_least_once", ck_at_least_once, 0, 1),
+	NUMKEY("checkpoint.unaligned", ck_unaligned, 0, 1),
 	STRKEY("checkpoint.dir", ck_dir),
 	NUMKEY("restart.attempts", restart_attempts, 0, 1000000),
 	NUMKEY("restart.delay_ms", restart_delay_ms, 0, 3600 * 1000),
@@ -167,8 +168,14 @@ int weir_config_ck_option(struct weir_config *cfg, int argc, char **argv, int *i
 		{ "--restart-max-delay", 0, 3600 * 1000 },
 	};
 	const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-	if (!strcmp(a, "--at-least-once")) {
-		cfg->at_least_once = true;
+	bool alo = !strcmp(a, "--at-least-once"), una = !strcmp(a, "--unaligned");
+	if (alo || una) {
+		*(alo ? &cfg->at_least_once : &cfg->unaligned) = true;
+		if (cfg->at_least_once && cfg->unaligned) {
+			fprintf(stderr, "weir: --unaligned and --at-least-once exclude each other (unaligned "
+					"checkpoints are exactly once without alignment)\n");
+			return -1;
+		}
 		return 1;
 	}
 	bool dir = !strcmp(a, "--checkpoint-dir"), from = !strcmp(a, "--from-checkpoint") || !strcmp(a, "--from-savepoint");

@@ -34,6 +34,7 @@ struct weir_cluster_config {
 	long ck_min_pause_ms;	/* checkpoint.min_pause_ms */
 	long ck_retain;		/* checkpoint.retain */
 	long ck_at_least_once;	/* checkpoint.at_least_once: 0 or 1 */
+	long ck_unaligned;	/* checkpoint.unaligned: 0 or 1 */
 	char ck_dir[PATH_MAX - 64];	/* checkpoint.dir */
 	long restart_attempts;	/* restart.attempts */
 	long restart_delay_ms;	/* restart.delay_ms */

@@ -323,6 +323,8 @@ void weir_ctl_ck_config(const struct weir_config *cfg, const char *dir, const ch
 	c.min_pause_ms = cfg->checkpoint_min_pause_ms;
 	c.retain = cfg->checkpoint_retain;
 	c.at_least_once = cfg->at_least_once;
+	c.has_unaligned = true;
+	c.unaligned = cfg->unaligned;
 	c.has_restart_attempts = c.has_restart_delay_ms = c.has_restart_max_delay_ms = true;
 	c.restart_attempts = cfg->restart_attempts;
 	c.restart_delay_ms = cfg->restart_delay_ms;

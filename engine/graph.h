@@ -173,6 +173,7 @@ struct weir_config {
 	uint32_t checkpoint_min_pause_ms;	/* from one's end to the next one's start */
 	uint32_t checkpoint_retain;	/* complete checkpoints kept */
 	bool at_least_once;		/* barriers do not block inputs (no alignment) */
+	bool unaligned;			/* barriers overtake in-flight data, which goes into snapshots */
 	const char *checkpoint_dir;	/* where each job's checkpoint folder goes */
 	const char *restore_from;	/* a job's checkpoint folder or one chk-<id> folder */
 	uint32_t restart_attempts;	/* restarts from the latest checkpoint after a failure */

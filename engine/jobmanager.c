@@ -113,7 +113,7 @@ struct jobrec {
 	uint8_t *sub;		/* the SubmitJob, packed (without the object): every attempt deploys it */
 	size_t sublen;
 	/* checkpoints and restarts (ck_on false: neither) */
-	bool ck_on, alo;
+	bool ck_on, alo, unaligned;
 	struct ck_coordinator ck;
 	uint32_t restart_attempts, restart_delay_ms, restart_max_delay_ms, next_delay_ms;
 	uint32_t attempt;		/* restarts so far */
@@ -816,6 +816,8 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 	if (j->ck_on) {
 		cs.has_at_least_once = cs.has_restarted = true;
 		cs.at_least_once = j->alo;
+		cs.has_unaligned = true;
+		cs.unaligned = j->unaligned;
 		cs.restarted = j->attempt > 0;
 		cs.restore = j->restore[0] ? j->restore : NULL;
 		d.checkpoints = &cs;
@@ -894,6 +896,9 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 		return "the checkpoint folder's path is too long";
 	j->ck_on = true;
 	j->alo = cc->has_at_least_once && cc->at_least_once;
+	j->unaligned = cc->has_unaligned && cc->unaligned;
+	if (j->alo && j->unaligned)
+		return "unaligned checkpoints and at-least-once exclude each other";
 	j->restart_attempts = cc->has_restart_attempts ? cc->restart_attempts : 3;
 	j->restart_delay_ms = j->next_delay_ms = cc->has_restart_delay_ms ? cc->restart_delay_ms : 100;
 	j->restart_max_delay_ms = cc->has_restart_max_delay_ms ? cc->restart_max_delay_ms : 0;

@@ -259,19 +259,194 @@ static enum weir_step finish(struct subtask *st)
 }
 
 /* Checkpoint id: snapshot the chain, then barrier id on every output
- * (flushed, so it does not wait for the segment to fill). */
+ * (flushed, so it does not wait for the segment to fill). Unaligned, the
+ * barrier is also announced on each channel, ahead of the segments in
+ * flight: the consumer sees it at once, backpressure or not. */
 static int barrier(struct subtask *st, uint64_t id)
 {
 	if (ck_snapshot(st, id, false) < 0)
 		return -1;
 	for (int i = 0; i < st->nout; i++)
-		for (int k = 0; k < st->out[i].nw; k++)
+		for (int k = 0; k < st->out[i].nw; k++) {
+			if (st->job->cfg.unaligned)
+				weir_chan_announce(st->out[i].w[k].ch, id);
 			if (weir_writer_marker(&st->out[i].w[k], WEIR_KIND_BARRIER, (int64_t)id) < 0)
 				return weir_op_fail(st, NULL, "%s", weir_err_msg());
+		}
 	if (flush_all(st) < 0)
 		return -1;
 	if (st->is_source && weir_failpoint("checkpoint.barrier") < 0)
 		return weir_op_fail(st, NULL, "checkpoint %llu: %s", (unsigned long long)id, weir_err_msg());
+	return 0;
+}
+
+/* Unaligned: records pulled out of in's channel earlier (for an older
+ * checkpoint) and not processed yet came before barrier id too: they are
+ * in flight for it as well. */
+static int record_pend(struct subtask *st, struct input *in, uint64_t id)
+{
+	const struct snapbuf *b = &in->pend;
+	for (size_t off = in->pend_off; off < b->len;) {
+		uint32_t hdr[2];
+		weir_rec rec;
+		memcpy(hdr, b->p + off, 8);
+		memcpy(&rec.ts, b->p + off + 8, 8);
+		rec.data = b->p + off + 16;
+		rec.len = hdr[0];
+		off += 16 + weir_rec_pad(hdr[0]);
+		if (hdr[1] == WEIR_EV_END || (hdr[1] == WEIR_EV_MARKER + WEIR_KIND_BARRIER && (uint64_t)rec.ts >= id))
+			break;
+		if (!hdr[1] && ck_record_inflight(st, in, &rec) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Unaligned: checkpoint id starts here at once, wherever its barriers
+ * are. Snapshot, forward, and from now on every input whose barrier id has
+ * not come records what it delivers, up to that barrier: the records in
+ * flight, which belong to the checkpoint (engine/ckrun.c). */
+static int unaligned_start(struct subtask *st, uint64_t id)
+{
+	if (barrier(st, id) < 0)
+		return -1;
+	st->ck_recording = 0;
+	for (int i = 0; i < st->nin; i++) {
+		struct input *in = &st->in[i];
+		in->recording = !in->ended && in->barrier < id;
+		st->ck_recording += in->recording;
+		if (in->recording && record_pend(st, in, id) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Unaligned: an input stops recording (its barrier came, or it ended). */
+static void stop_recording(struct subtask *st, struct input *in)
+{
+	if (in->recording) {
+		in->recording = false;
+		st->ck_recording--;
+	}
+}
+
+/* Append an entry to in->pend. 0 or -1 (out of memory). */
+static int pend_put(struct input *in, uint32_t code, int64_t v, const void *data, uint32_t len)
+{
+	uint8_t *q = snap_room(&in->pend, 16 + (size_t)weir_rec_pad(len));
+	if (!q)
+		return -1;
+	uint32_t hdr[2] = { len, code };
+	memcpy(q, hdr, 8);
+	memcpy(q + 8, &v, 8);
+	if (len)
+		memcpy(q + 16, data, len);
+	memset(q + 16 + len, 0, weir_rec_pad(len) - len);
+	return 0;
+}
+
+/* The next record or event of input in: first what drain pulled out,
+ * then the channel. *pulled says which. */
+static int input_next(struct input *in, weir_rec *rec, uint32_t *code, uint64_t *val, bool *pulled)
+{
+	struct snapbuf *b = &in->pend;
+	*pulled = b->len != 0;
+	if (!*pulled)
+		return weir_reader_next(&in->rd, rec, code, val);
+	uint32_t hdr[2];
+	int64_t v;
+	memcpy(hdr, b->p + in->pend_off, 8);
+	memcpy(&v, b->p + in->pend_off + 8, 8);
+	const uint8_t *data = b->p + in->pend_off + 16; /* 8-byte aligned: the buffer is */
+	in->pend_off += 16 + weir_rec_pad(hdr[0]);
+	if (in->pend_off >= b->len) { /* the last: its bytes stay valid until the next checkpoint drains */
+		b->len = 0;
+		in->pend_off = 0;
+		in->pend_barrier = 0;
+		in->pend_end = false;
+	}
+	if (hdr[1]) {
+		*code = hdr[1];
+		*val = (uint64_t)v;
+		return WEIR_READ_EVENT;
+	}
+	rec->data = data;
+	rec->len = hdr[0];
+	rec->ts = v;
+	return WEIR_READ_RECORD;
+}
+
+/* Unaligned: pull what input in has in flight before its barrier out of
+ * the channel, at once: into the snapshot (ck_record_inflight), and into
+ * in->pend, from where it is processed as usual. Its segments go back to
+ * the producer now, so the checkpoint waits neither for those records to
+ * be processed nor for room downstream; under backpressure that is the
+ * point of unaligned checkpoints. At most about 1 MiB a step, and never
+ * beyond PEND_MAX bytes waiting in pend: drained segments are credit the
+ * producer gets back early, and a consumer slower than its producer that
+ * checkpoints often must not buffer without bound. Past it, the input
+ * records what it reads until its barrier comes, as if not drained. */
+#define PEND_MAX (4u << 20)
+static int drain(struct subtask *st, struct input *in)
+{
+	size_t budget = 1u << 20;
+	if (in->pend.len - in->pend_off > PEND_MAX)
+		return 0;
+	/* what pend holds ends with this checkpoint's barrier (or a newer
+	 * one, or END): the channel has nothing before it */
+	if (in->pend_end || in->pend_barrier >= st->ck_last)
+		return 0;
+	while (in->recording && budget) {
+		weir_rec rec;
+		uint32_t code;
+		uint64_t val;
+		int r = weir_reader_next(&in->rd, &rec, &code, &val);
+		if (r == WEIR_READ_EMPTY)
+			break;
+		if (r < 0)
+			return weir_op_fail(st, NULL, "input channel: %s", weir_err_msg());
+		if (r == WEIR_READ_RECORD) {
+			if (ck_record_inflight(st, in, &rec) < 0)
+				return -1;
+			if (pend_put(in, 0, rec.ts, rec.data, rec.len) < 0)
+				return weir_op_fail(st, NULL, "out of memory for in-flight data");
+			budget -= budget < 16 + (size_t)rec.len ? budget : 16 + (size_t)rec.len;
+			continue;
+		}
+		if (pend_put(in, code, (int64_t)val, NULL, 0) < 0)
+			return weir_op_fail(st, NULL, "out of memory for in-flight data");
+		if (code == WEIR_EV_MARKER + WEIR_KIND_BARRIER && val > in->pend_barrier)
+			in->pend_barrier = val;
+		/* nothing more before the barrier (or ever): the rest stays in
+		 * the channel, and the snapshot has every record before it (the
+		 * records pulled but not processed yet go into the next
+		 * checkpoint's too: record_pend). A newer barrier is left to
+		 * on_barrier, which starts its checkpoint. */
+		if (code == WEIR_EV_END)
+			in->pend_end = true;
+		if (in->pend_end || val == st->ck_last) {
+			if (!in->pend_end)
+				in->barrier = val;
+			stop_recording(st, in);
+		}
+		if (in->pend_end || in->pend_barrier >= st->ck_last)
+			break;
+	}
+	return 0;
+}
+
+/* Unaligned: has a producer announced a checkpoint this subtask has not
+ * taken? One atomic load per input and step. */
+static int unaligned_check(struct subtask *st)
+{
+	uint64_t newest = 0;
+	for (int i = 0; i < st->nin; i++)
+		if (!st->in[i].ended) {
+			uint64_t a = weir_chan_announced(st->in[i].ch);
+			newest = a > newest ? a : newest;
+		}
+	if (newest > st->ck_last && newest > __atomic_load_n(&st->job->ck_aborted, __ATOMIC_ACQUIRE))
+		return unaligned_start(st, newest);
 	return 0;
 }
 
@@ -294,6 +469,16 @@ static int align_check(struct subtask *st)
 /* Barrier id arrived on input in. */
 static int on_barrier(struct subtask *st, struct input *in, uint64_t id)
 {
+	if (st->job->cfg.unaligned) {
+		if (id < in->barrier)
+			return 0;
+		in->barrier = id;
+		if (id > st->ck_last && id > __atomic_load_n(&st->job->ck_aborted, __ATOMIC_ACQUIRE))
+			return unaligned_start(st, id); /* before its announcement was seen */
+		if (id == st->ck_last)
+			stop_recording(st, in); /* what came before it on this input is recorded */
+		return 0;
+	}
 	if (id <= st->ck_last || id < st->ck_aligning || id <= __atomic_load_n(&st->job->ck_aborted, __ATOMIC_ACQUIRE))
 		return 0; /* an old one (from before a restore, overtaken, or aborted) */
 	if (id > st->ck_aligning) {
@@ -306,6 +491,35 @@ static int on_barrier(struct subtask *st, struct input *in, uint64_t id)
 	in->barrier = id;
 	in->blocked = !st->job->cfg.at_least_once;
 	return align_check(st);
+}
+
+/* Restored in-flight data goes to the chain before any input is read. */
+static enum weir_step replay_step(struct subtask *st)
+{
+	uint32_t budget = st->job->cfg.batch;
+	struct snapbuf *b = &st->replay;
+	while (budget-- && st->replay_off < b->len) {
+		uint32_t len, input;
+		weir_rec rec;
+		memcpy(&len, b->p + st->replay_off, 4);
+		memcpy(&input, b->p + st->replay_off + 4, 4);
+		memcpy(&rec.ts, b->p + st->replay_off + 8, 8);
+		rec.data = b->p + st->replay_off + 16; /* 8-byte aligned: the buffer is */
+		rec.len = len;
+		st->replay_off += 16 + weir_rec_pad(len);
+		if (weir_op_deliver(&st->ops[0], &rec, &st->in[input]) < 0)
+			return WEIR_STEP_DONE;
+		if (st->overdraft)
+			break;
+	}
+	if (st->replay_off >= b->len) {
+		snap_free(b);
+		st->replay_off = 0;
+	}
+	after_step(st);
+	if (st->failed || flush_due(st) < 0)
+		return WEIR_STEP_DONE;
+	return WEIR_STEP_BUSY;
 }
 
 static enum weir_step step_source(struct subtask *st)
@@ -358,6 +572,22 @@ static enum weir_step step_source(struct subtask *st)
 
 static enum weir_step step_inputs(struct subtask *st)
 {
+	if (__builtin_expect(st->replay.len != 0, 0)) {
+		if (!outputs_ready(st)) {
+			flush_all(st);
+			return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
+		}
+		return replay_step(st);
+	}
+	/* unaligned: before the output check, since under backpressure is
+	 * when a checkpoint must not wait */
+	if (st->job->cfg.unaligned) {
+		if (unaligned_check(st) < 0)
+			return WEIR_STEP_DONE;
+		for (int i = 0; i < st->nin; i++)
+			if (st->in[i].recording && drain(st, &st->in[i]) < 0)
+				return WEIR_STEP_DONE;
+	}
 	if (!outputs_ready(st)) {
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
@@ -379,7 +609,8 @@ static enum weir_step step_inputs(struct subtask *st)
 			weir_rec rec;
 			uint32_t code;
 			uint64_t val;
-			int r = weir_reader_next(&in->rd, &rec, &code, &val);
+			bool pulled;
+			int r = input_next(in, &rec, &code, &val, &pulled);
 			if (r == WEIR_READ_EMPTY)
 				break;
 			progress = true;
@@ -403,6 +634,7 @@ static enum weir_step step_inputs(struct subtask *st)
 				} else if (code == WEIR_EV_END) {
 					in->ended = true;
 					in->blocked = false;
+					stop_recording(st, in);
 					st->nin_open--;
 					/* The producer is done with the channel: its
 					 * floating segments go home to the pool now. */
@@ -422,6 +654,8 @@ static enum weir_step step_inputs(struct subtask *st)
 			}
 			in->idle = false; /* a record makes an idle input active again */
 			budget--;
+			if (__builtin_expect(in->recording, 0) && !pulled && ck_record_inflight(st, in, &rec) < 0)
+				return WEIR_STEP_DONE;
 			if (weir_op_deliver(&st->ops[0], &rec, in) < 0)
 				return WEIR_STEP_DONE;
 			if (st->overdraft) {
@@ -751,6 +985,8 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 					weir_reader_init(&in->rd, in->ch, cfg->max_record);
 					in->key_fn = e->key_fn;
 					in->side = e->side;
+					in->edge = lk->input;
+					in->keyed = lk->part == PART_HASH;
 					in->wm = WEIR_WATERMARK_MIN;
 					ctx_init(&in->keyctx, st, &st->ops[0], e->key_arg);
 				}
@@ -927,6 +1163,9 @@ static void release_rest(struct job *job)
 		for (int i = 0; i < st->nout; i++)
 			free(st->out[i].w);
 		ck_cow_free(st); /* a snapshot the subtask never finished */
+		snap_free(&st->replay);
+		for (int i = 0; st->in && i < st->nin; i++)
+			snap_free(&st->in[i].pend);
 		for (int k = 0; st->ops && k < st->nops; k++) {
 			struct opinst *op = &st->ops[k];
 			if (op->opened && op->node->hooks.release)

@@ -96,7 +96,17 @@ struct input {
 	bool idle;		/* the producer said idle, and no record since */
 	bool ended;
 	bool blocked;		/* aligning: its barrier came, the others' not yet */
+	bool recording;		/* unaligned: records read are in-flight data of st->ck_last */
 	uint64_t barrier;	/* the id of the last barrier it delivered */
+	int edge;		/* which input of the head operator it carries */
+	bool keyed;		/* its edge is partitioned by key */
+	/* unaligned: what was pulled out of the channel ahead of processing
+	 * (drain), read before the channel: entries [u32 len][u32 0, or an
+	 * event code][i64 ts, or the event's value][bytes, pad 8] */
+	struct snapbuf pend;
+	size_t pend_off;
+	uint64_t pend_barrier;	/* the newest barrier in pend (0: none) */
+	bool pend_end;		/* pend ends with the channel's END */
 };
 
 struct output {
@@ -141,6 +151,11 @@ struct subtask {
 	uint64_t ck_aligning;	/* the barrier being aligned (0: none) */
 	uint64_t ck_committed;	/* sinks: notified up to this checkpoint */
 	struct ck_cow *cow;	/* a snapshot being serialized (copy-on-write), or NULL */
+	int ck_recording;	/* unaligned: inputs still recording in-flight data */
+	/* restored in-flight data, delivered before any input is read:
+	 * records [u32 len][u32 input][i64 ts][bytes, pad 8] */
+	struct snapbuf replay;
+	size_t replay_off;
 	/* what to start from: the sealed snapshots of the checkpoint's
 	 * subtasks of this vertex that hold state for this one (one, at the
 	 * same parallelism; after a rescale every one whose key groups meet
@@ -257,6 +272,9 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final);
  * (the subtask failed). */
 #define COW_SLICE_NS 100000u
 int ck_cow_step(struct subtask *st, uint64_t budget_ns);
+/* Unaligned: a record read from input in while it records in-flight data
+ * for the snapshot in progress. 0 or -1 (out of memory: the subtask failed). */
+int ck_record_inflight(struct subtask *st, const struct input *in, const weir_rec *rec);
 /* Drop a snapshot in progress (teardown). */
 void ck_cow_free(struct subtask *st);
 /* After the chain opened: restore it from st->restore (or clean up after

@@ -479,6 +479,7 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		j->dist.ck_on = true;
 		j->dist.restarted = d->checkpoints->restarted;
 		j->cfg.at_least_once = d->checkpoints->at_least_once;
+		j->cfg.unaligned = d->checkpoints->unaligned;
 		if (d->checkpoints->restore && *d->checkpoints->restore) {
 			if (!(j->ck_restore = strdup(d->checkpoints->restore)))
 				goto fail;

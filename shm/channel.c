@@ -304,6 +304,14 @@ int weir_chan_send_event(struct weir_chan *c, uint32_t code, uint64_t val)
 	return 0;
 }
 
+void weir_chan_announce(struct weir_chan *c, uint64_t v)
+{
+	/* release: what the producer did before announcing is visible to a
+	 * consumer that sees the value */
+	__atomic_store_n(&c->r->announced, v, __ATOMIC_RELEASE);
+	weir_doorbell_ring(c->consumer_db);
+}
+
 int weir_chan_recv(struct weir_chan *c, struct weir_chan_msg *m)
 {
 	/* The dequeue copies the slot into *m once; everything below checks

@@ -68,7 +68,9 @@ struct weir_chan_region {
 	uint32_t ret_size;
 	uint32_t pool_id;		/* the producer's pool */
 	uint32_t consumer_attached;	/* set once a consumer holds lock byte 1 */
-	uint32_t pad[7];
+	uint32_t pad0;
+	uint64_t announced;		/* atomic: the producer's announcement (weir_chan_announce) */
+	uint32_t pad[4];
 	struct weir_doorbell db[2];	/* consumer's, producer's (between processes) */
 	struct ck_ring data;		/* producer -> consumer */
 	struct ck_ring ret;		/* consumer -> producer: emptied segments */
@@ -146,6 +148,16 @@ void weir_chan_recycle(struct weir_chan *c, weir_seg seg);
  * data ring is full (the engine sizes rings so that it is not). */
 int weir_chan_send(struct weir_chan *c, weir_seg seg, uint32_t len);
 int weir_chan_send_event(struct weir_chan *c, uint32_t code, uint64_t val);
+/* Producer: publish v ahead of the data (outside the rings, so it needs no
+ * room in them and overtakes every message in flight), and ring the
+ * consumer. Values only grow; the meaning is the layer above's (the engine:
+ * the newest checkpoint barrier sent, for unaligned checkpoints). */
+void weir_chan_announce(struct weir_chan *c, uint64_t v);
+/* Consumer: the newest value announced (0: none). */
+static inline uint64_t weir_chan_announced(const struct weir_chan *c)
+{
+	return __atomic_load_n(&c->r->announced, __ATOMIC_ACQUIRE);
+}
 
 /* Consumer, after the producer's last message (it will never touch the
  * channel again): take over the producer's side and send its floating

@@ -21,11 +21,11 @@ export WEIR_RUN_DIR="$T/run"
 trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
 COUNT=20000 RATE=20000 # a second a run: 20 checkpoints, whatever the machine
 tm_pid() { "$WEIR" cluster status >"$T/st" 2>&1; sed -n "s/.*taskmanager $1 *pid \([0-9]*\).*/\1/p" "$T/st"; }
-submit() { # submit OUT [FLAGS...]: runs the job on the cluster in the background ($runpid)
-	local out=$1
-	shift
+submit() { # submit OUT [FLAG [JOB ARGS...]]: runs the job on the cluster in the background ($runpid)
+	local out=$1 flag=${2:-}
+	shift $(($# < 2 ? $# : 2))
 	"$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 50 --checkpoint-dir "$T/ck" --restart-attempts 10 \
-		"$@" -- $COUNT $RATE "$out" >"$T/run.out" 2>"$T/run.err" &
+		${flag:+"$flag"} -- $COUNT $RATE "$out" "$@" >"$T/run.out" 2>"$T/run.err" &
 	runpid=$!
 }
 start_cluster() { # start_cluster [ENV...]
@@ -99,6 +99,19 @@ t=$(tally "$T/want-r" "$T/got")
 check "at-least-once, a TaskManager killed: finishes (rc $rc) and loses no record ($t)" \
 	bash -c "[ $rc -eq 0 ] && [[ '$t' == lost=0\ *unexpected=0 ]]"
 diag "at-least-once duplicates: ${t#* }"
+
+# unaligned, under backpressure (the records branch takes 100 us a record),
+# a TaskManager killed after checkpoint 3: in-flight data is restored
+# across processes (channels between TaskManagers), exactly once
+rm -rf "$T/ck" "$T/o"
+COUNT=20000 submit "$T/o" --unaligned 0 0 100
+wait_for "$T/run/jobmanager.log" "job 3: checkpoint 3 complete (" || fail "job 3 never checkpointed"
+pid=$(tm_pid $((RANDOM % 2)))
+kill -9 "$pid"
+rc=0; wait "$runpid" || rc=$?
+check "unaligned, a TaskManager killed: the job finishes (rc $rc)" test "$rc" -eq 0
+exact "$T/o" "unaligned, a TaskManager killed: exactly once"
+check 'the restore replayed in-flight data' grep -q 'bytes of in-flight data to replay' "$T"/run/*.log
 "$WEIR" cluster stop >/dev/null 2>&1
 
 # a TaskManager crashing at each step of the protocol; a restore failing once

@@ -13,6 +13,9 @@
  * copy-on-write snapshot takes many worker steps, and any state update
  * lost or repeated by a restore changes a line.
  *
+ * With SLOW_US (after KEYS) the records branch spends that long on each
+ * record: its inputs fill up, and the job runs under backpressure.
+ *
  * With SOURCE_PARALLELISM the sources (with their timestamp assigners, and
  * the whole short branch) keep that parallelism whatever -p says, so a
  * savepoint can be restored at another parallelism (sources do not
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static __thread uint64_t keybuf;
 
@@ -103,8 +107,17 @@ static int fmt_short(weir_ctx *ctx, const weir_rec *in)
 	return weir_emit(ctx, line, (uint32_t)n);
 }
 
+static int64_t slow_ns;
+
 static int fmt_record(weir_ctx *ctx, const weir_rec *in)
 {
+	if (slow_ns) { /* busy, as a costly operator is: the worker does not sleep */
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &b);
+		while ((b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec) < slow_ns);
+	}
 	char line[32];
 	int n = snprintf(line, sizeof(line), "r %lld", (long long)n_of(in));
 	return weir_emit(ctx, line, (uint32_t)n);
@@ -140,8 +153,9 @@ static int count_key(weir_ctx *ctx, const weir_rec *in)
 
 int weir_job(weir_env *env, int argc, char **argv)
 {
-	if (argc < 4 || argc > 6)
-		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR [SOURCE_PARALLELISM [KEYS]]");
+	if (argc < 4 || argc > 7)
+		return weir_env_fail(env, "usage: ckjob.so -- COUNT RATE OUTDIR [SOURCE_PARALLELISM [KEYS [SLOW_US]]]");
+	slow_ns = argc == 7 ? atoll(argv[6]) * 1000 : 0;
 	char path[4096];
 	/* a fixed source parallelism lets a savepoint be restored at another -p */
 	int sp = argc == 5 ? atoi(argv[4]) : 0;
@@ -166,7 +180,7 @@ int weir_job(weir_env *env, int argc, char **argv)
 	sh = weir_sink_file(sh, path);
 	if (sp > 0)
 		weir_set_parallelism(sh, sp);
-	if (argc == 6 && (nkeys = strtoull(argv[5], NULL, 10)) > 0) {
+	if (argc >= 6 && (nkeys = strtoull(argv[5], NULL, 10)) > 0) {
 		weir_stream *c = weir_process(weir_key_by(src, keyn, NULL), "count-keys", count_key, NULL, NULL);
 		static const weir_state_desc count = { .name = "count", .kind = WEIR_VALUE_STATE };
 		if (weir_declare_state(c, &count) != 0)
