@@ -125,8 +125,7 @@ struct heap_cow {
 	struct weir_kg_map m;
 	uint32_t d;		/* the heap's time domain */
 	uint32_t n;		/* entries at the snapshot point */
-	uint32_t nchunks, left, next;
-	uint64_t todo[];	/* bit c: chunk c not serialized yet */
+	struct cow_marks marks;	/* its words follow the struct */
 };
 
 static const uint8_t *timer_ck(const struct keyed_timer *t);
@@ -147,11 +146,10 @@ static void put_timer(struct snapbuf *b, const struct keyed_timer *t, uint32_t d
 static void heap_save(struct keyed_heap *h, uint32_t c)
 {
 	struct heap_cow *w = h->cow;
-	w->todo[c / 64] &= ~(1ull << (c % 64));
 	uint32_t end = (c + 1) * HEAP_CHUNK < w->n ? (c + 1) * HEAP_CHUNK : w->n;
 	for (uint32_t i = c * HEAP_CHUNK; i < end; i++)
 		put_timer(w->out, &h->v[i], w->d, &w->m);
-	if (--w->left == 0) {
+	if (cow_marks_take(&w->marks, c)) {
 		free(w);
 		h->cow = NULL;
 	}
@@ -163,7 +161,7 @@ static inline void heap_touch(struct keyed_heap *h, uint32_t i)
 	struct heap_cow *w = h->cow;
 	if (__builtin_expect(w != NULL, 0) && i < w->n) {
 		uint32_t c = i / HEAP_CHUNK;
-		if ((w->todo[c / 64] >> (c % 64)) & 1)
+		if (cow_marks_pending(&w->marks, c))
 			heap_save(h, c);
 	}
 }
@@ -176,30 +174,22 @@ static void heap_cow_begin(struct keyed_heap *h, uint32_t d, struct snapbuf *out
 	}
 	if (!h->n)
 		return;
-	uint32_t n = (h->n + HEAP_CHUNK - 1) / HEAP_CHUNK, words = (n + 63) / 64;
-	struct heap_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * words);
+	uint32_t n = (h->n + HEAP_CHUNK - 1) / HEAP_CHUNK;
+	struct heap_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * cow_marks_words(n));
 	if (!w) { /* no room to defer: serialize now */
 		for (uint32_t i = 0; i < h->n; i++)
 			put_timer(out, &h->v[i], d, m);
 		return;
 	}
-	*w = (struct heap_cow){ .out = out, .m = *m, .d = d, .n = h->n, .nchunks = n, .left = n };
-	memset(w->todo, 0xff, sizeof(uint64_t) * words);
-	if (n % 64)
-		w->todo[words - 1] = (1ull << (n % 64)) - 1;
+	*w = (struct heap_cow){ .out = out, .m = *m, .d = d, .n = h->n };
+	cow_marks_init(&w->marks, (uint64_t *)(w + 1), n);
 	h->cow = w;
 }
 
 static bool heap_cow_step(struct keyed_heap *h, uint32_t chunks)
 {
-	while (h->cow && chunks--) {
-		struct heap_cow *w = h->cow;
-		uint32_t c = w->next;
-		while (!((w->todo[c / 64] >> (c % 64)) & 1)) /* left > 0: one is pending */
-			c = c + 1 < w->nchunks ? c + 1 : 0;
-		w->next = c + 1 < w->nchunks ? c + 1 : 0;
-		heap_save(h, c);
-	}
+	for (; h->cow && chunks; chunks--)
+		heap_save(h, cow_marks_next(&h->cow->marks));
 	return h->cow == NULL;
 }
 

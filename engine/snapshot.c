@@ -115,6 +115,26 @@ void weir_snapvec_free(struct snapvec *sv)
 	sv->n = 0;
 }
 
+void cow_marks_init(struct cow_marks *m, uint64_t *todo, uint32_t nchunks)
+{
+	size_t words = cow_marks_words(nchunks);
+	m->nchunks = m->left = nchunks;
+	m->next = 0;
+	m->todo = todo;
+	memset(todo, 0xff, sizeof(uint64_t) * words);
+	if (nchunks % 64)
+		todo[words - 1] = (1ull << (nchunks % 64)) - 1;
+}
+
+uint32_t cow_marks_next(struct cow_marks *m)
+{
+	uint32_t c = m->next;
+	while (!cow_marks_pending(m, c))
+		c = c + 1 < m->nchunks ? c + 1 : 0;
+	m->next = c + 1 < m->nchunks ? c + 1 : 0;
+	return c;
+}
+
 long weir_snap_unseal(const uint8_t *p, size_t len, const char **why)
 {
 	if (len < 24) {

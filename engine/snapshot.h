@@ -58,6 +58,28 @@ size_t weir_snapvec_len(const struct snapvec *sv);
 uint64_t weir_snapvec_sum(const struct snapvec *sv);
 void weir_snapvec_free(struct snapvec *sv);
 
+/* Copy-on-write marks (engine/state.h): which chunks of a table a
+ * snapshot has not serialized yet. todo points at (nchunks + 63) / 64
+ * words the owner allocates (cow_marks_words) right after its struct. */
+struct cow_marks {
+	uint32_t nchunks, left, next;	/* next: where cow_marks_next resumes */
+	uint64_t *todo;			/* bit c: chunk c pending */
+};
+static inline size_t cow_marks_words(uint32_t nchunks) { return (nchunks + 63u) / 64u; }
+void cow_marks_init(struct cow_marks *m, uint64_t *todo, uint32_t nchunks);
+static inline bool cow_marks_pending(const struct cow_marks *m, uint32_t c)
+{
+	return (m->todo[c / 64] >> (c % 64)) & 1;
+}
+/* Take pending chunk c off; true when it was the last one. */
+static inline bool cow_marks_take(struct cow_marks *m, uint32_t c)
+{
+	m->todo[c / 64] &= ~(1ull << (c % 64));
+	return --m->left == 0;
+}
+/* A pending chunk (left > 0), round robin. */
+uint32_t cow_marks_next(struct cow_marks *m);
+
 struct snapreader {
 	const uint8_t *p;
 	size_t len, off;

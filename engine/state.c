@@ -28,8 +28,7 @@ struct kv_cow {
 	struct snapbuf *out;
 	struct weir_kg_map m;
 	bool composite;
-	uint32_t nchunks, left, next;	/* next: where background steps resume */
-	uint64_t todo[];		/* bit c: chunk c not serialized yet */
+	struct cow_marks marks;		/* its words follow the struct */
 };
 
 static void put_entry(struct snapbuf *b, const struct kv_slot *s, const struct weir_kg_map *m, bool composite)
@@ -58,12 +57,11 @@ static void put_entry(struct snapbuf *b, const struct kv_slot *s, const struct w
 static void cow_save(struct weir_kv *kv, uint32_t c)
 {
 	struct kv_cow *w = kv->cow;
-	w->todo[c / 64] &= ~(1ull << (c % 64));
 	uint32_t end = (c + 1) * WEIR_KV_CHUNK < kv->cap ? (c + 1) * WEIR_KV_CHUNK : kv->cap;
 	for (uint32_t i = c * WEIR_KV_CHUNK; i < end; i++)
 		if (kv->slots[i].hash)
 			put_entry(w->out, &kv->slots[i], &w->m, w->composite);
-	if (--w->left == 0) {
+	if (cow_marks_take(&w->marks, c)) {
 		free(w);
 		kv->cow = NULL;
 	}
@@ -76,7 +74,7 @@ static inline void cow_touch(struct weir_kv *kv, uint32_t i)
 	struct kv_cow *w = kv->cow;
 	if (__builtin_expect(w != NULL, 0)) {
 		uint32_t c = i / WEIR_KV_CHUNK;
-		if ((w->todo[c / 64] >> (c % 64)) & 1)
+		if (cow_marks_pending(&w->marks, c))
 			cow_save(kv, c);
 	}
 }
@@ -271,8 +269,8 @@ int weir_kv_cow_begin(struct weir_kv *kv, struct snapbuf *out, const struct weir
 		return -1; /* one at a time: the caller finishes the last first */
 	if (!kv->count)
 		return 0;
-	uint32_t n = (kv->cap + WEIR_KV_CHUNK - 1) / WEIR_KV_CHUNK, words = (n + 63) / 64;
-	struct kv_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * words);
+	uint32_t n = (kv->cap + WEIR_KV_CHUNK - 1) / WEIR_KV_CHUNK;
+	struct kv_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * cow_marks_words(n));
 	if (!w) { /* no room to defer: serialize now */
 		for (uint32_t i = 0; i < kv->cap; i++)
 			if (kv->slots[i].hash)
@@ -282,26 +280,15 @@ int weir_kv_cow_begin(struct weir_kv *kv, struct snapbuf *out, const struct weir
 	w->out = out;
 	w->m = *m;
 	w->composite = composite;
-	w->nchunks = w->left = n;
-	w->next = 0;
-	memset(w->todo, 0xff, sizeof(uint64_t) * words);
-	if (n % 64)
-		w->todo[words - 1] = (1ull << (n % 64)) - 1;
+	cow_marks_init(&w->marks, (uint64_t *)(w + 1), n);
 	kv->cow = w;
 	return 0;
 }
 
 bool weir_kv_cow_step(struct weir_kv *kv, uint32_t chunks)
 {
-	while (kv->cow && chunks) {
-		struct kv_cow *w = kv->cow;
-		uint32_t c = w->next;
-		while (!((w->todo[c / 64] >> (c % 64)) & 1)) /* left > 0: one is pending */
-			c = c + 1 < w->nchunks ? c + 1 : 0;
-		w->next = c + 1 < w->nchunks ? c + 1 : 0;
-		cow_save(kv, c);
-		chunks--;
-	}
+	for (; kv->cow && chunks; chunks--)
+		cow_save(kv, cow_marks_next(&kv->cow->marks));
 	return kv->cow == NULL;
 }
 
