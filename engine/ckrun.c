@@ -201,8 +201,10 @@ int ck_cow_step(struct subtask *st, uint64_t budget_ns)
 	} while (!done && t - t0 < budget_ns);
 	if (t - t0 > w->pause_max)
 		w->pause_max = t - t0;
+	if (!done)
+		return 1;
 	/* unaligned: complete once every input's barrier came */
-	return done && !st->ck_recording ? hand_over(st) : 0;
+	return st->ck_recording ? 0 : hand_over(st);
 }
 
 int ck_record_inflight(struct subtask *st, const struct input *in, const weir_rec *rec)
@@ -312,8 +314,8 @@ static int restore_private(struct subtask *st, struct opinst *op, const void *pr
  * record of a keyed edge is kept by the subtask owning its key group, one
  * of another edge by the subtask that takes the old one's private state.
  * 0, or -1 when malformed (or out of memory, or a key function failed). */
-static int restore_inflight(struct subtask *st, const struct restore_piece *pc, const uint8_t *p, uint64_t n,
-			    const struct weir_kg_map *m, uint32_t lo, uint32_t hi)
+static int restore_inflight(struct subtask *st, const struct restore_piece *pc, uint32_t par, const uint8_t *p,
+			    uint64_t n, const struct weir_kg_map *m, uint32_t lo, uint32_t hi)
 {
 	struct snapbuf *b = &st->replay;
 	for (uint64_t off = 0; off < n;) {
@@ -324,7 +326,8 @@ static int restore_inflight(struct subtask *st, const struct restore_piece *pc, 
 		memcpy(&len, p + off, 4);
 		memcpy(&edge, p + off + 4, 4);
 		memcpy(&ts, p + off + 8, 8);
-		if (len > n - off - 16 || weir_rec_pad(len) > n - off - 16)
+		uint64_t padded = ((uint64_t)len + 7u) & ~(uint64_t)7u; /* 64 bits: no wrap */
+		if (len > st->job->cfg.max_record || padded > n - off - 16)
 			return -1;
 		const uint8_t *data = p + off + 16;
 		off += 16 + weir_rec_pad(len);
@@ -335,6 +338,13 @@ static int restore_inflight(struct subtask *st, const struct restore_piece *pc, 
 		if (input < 0)
 			return -1;
 		struct input *in = &st->in[input];
+		/* every old subtask had its own copies of a broadcast stream, at
+		 * its own progress: none of them is the new subtasks' */
+		if (in->broadcast && par != (uint32_t)st->v->parallelism)
+			return weir_op_fail(st, NULL, "restore: the checkpoint holds in-flight data of a broadcast "
+					    "stream, which cannot be restored at another parallelism (%u, now %d): "
+					    "restore it at %u, or rescale from an aligned checkpoint or savepoint",
+					    par, st->v->parallelism, par);
 		if (!in->keyed && !pc->own)
 			continue;
 		/* a copy first: the buffer keeps records 8-byte aligned, as key
@@ -403,7 +413,7 @@ static int restore_piece(struct subtask *st, const struct restore_piece *pc, uin
 	st->restore_index = (uint32_t)st->index;
 	uint64_t nfl = r.bad ? 0 : snap_get_u64(&r);
 	const uint8_t *fl = !r.bad && nfl <= r.len - r.off ? snap_take(&r, (size_t)nfl) : NULL;
-	if (r.bad || !fl || r.off != r.len || restore_inflight(st, pc, fl, nfl, &m, lo, hi) < 0)
+	if (r.bad || !fl || r.off != r.len || restore_inflight(st, pc, par, fl, nfl, &m, lo, hi) < 0)
 		return st->failed ? -1
 				  : weir_op_fail(st, NULL, "restore: the snapshot of checkpoint %llu is malformed (or "
 						 "memory ran out)", (unsigned long long)id);

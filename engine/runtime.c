@@ -280,9 +280,19 @@ static int barrier(struct subtask *st, uint64_t id)
 	return 0;
 }
 
+/* Unaligned: an input stops recording (its barrier came, or it ended). */
+static void stop_recording(struct subtask *st, struct input *in)
+{
+	if (in->recording) {
+		in->recording = false;
+		st->ck_recording--;
+	}
+}
+
 /* Unaligned: records pulled out of in's channel earlier (for an older
  * checkpoint) and not processed yet came before barrier id too: they are
- * in flight for it as well. */
+ * in flight for it as well. When pend holds barrier id itself (or END),
+ * that is all of them: the input is done recording. */
 static int record_pend(struct subtask *st, struct input *in, uint64_t id)
 {
 	const struct snapbuf *b = &in->pend;
@@ -294,8 +304,15 @@ static int record_pend(struct subtask *st, struct input *in, uint64_t id)
 		rec.data = b->p + off + 16;
 		rec.len = hdr[0];
 		off += 16 + weir_rec_pad(hdr[0]);
-		if (hdr[1] == WEIR_EV_END || (hdr[1] == WEIR_EV_MARKER + WEIR_KIND_BARRIER && (uint64_t)rec.ts >= id))
+		bool barrier = hdr[1] == WEIR_EV_MARKER + WEIR_KIND_BARRIER;
+		if (hdr[1] == WEIR_EV_END || (barrier && (uint64_t)rec.ts == id)) {
+			if (barrier)
+				in->barrier = id;
+			stop_recording(st, in);
 			break;
+		}
+		if (barrier && (uint64_t)rec.ts > id)
+			break; /* a newer one: it starts its checkpoint when processed */
 		if (!hdr[1] && ck_record_inflight(st, in, &rec) < 0)
 			return -1;
 	}
@@ -319,15 +336,6 @@ static int unaligned_start(struct subtask *st, uint64_t id)
 			return -1;
 	}
 	return 0;
-}
-
-/* Unaligned: an input stops recording (its barrier came, or it ended). */
-static void stop_recording(struct subtask *st, struct input *in)
-{
-	if (in->recording) {
-		in->recording = false;
-		st->ck_recording--;
-	}
 }
 
 /* Append an entry to in->pend. 0 or -1 (out of memory). */
@@ -390,8 +398,14 @@ static int input_next(struct input *in, weir_rec *rec, uint32_t *code, uint64_t 
 static int drain(struct subtask *st, struct input *in)
 {
 	size_t budget = 1u << 20;
-	if (in->pend.len - in->pend_off > PEND_MAX)
+	struct snapbuf *b = &in->pend;
+	if (b->len - in->pend_off > PEND_MAX)
 		return 0;
+	if (in->pend_off > b->len / 2) { /* the processed front goes (no record of it is in use between steps) */
+		memmove(b->p, b->p + in->pend_off, b->len - in->pend_off);
+		b->len -= in->pend_off;
+		in->pend_off = 0;
+	}
 	/* what pend holds ends with this checkpoint's barrier (or a newer
 	 * one, or END): the channel has nothing before it */
 	if (in->pend_end || in->pend_barrier >= st->ck_last)
@@ -424,7 +438,8 @@ static int drain(struct subtask *st, struct input *in)
 		 * on_barrier, which starts its checkpoint. */
 		if (code == WEIR_EV_END)
 			in->pend_end = true;
-		if (in->pend_end || val == st->ck_last) {
+		/* (a watermark's value may equal the id: only a barrier counts) */
+		if (in->pend_end || (code == WEIR_EV_MARKER + WEIR_KIND_BARRIER && val == st->ck_last)) {
 			if (!in->pend_end)
 				in->barrier = val;
 			stop_recording(st, in);
@@ -698,10 +713,12 @@ static enum weir_step step(struct weir_task *t)
 		after_step(st); /* timers and idleness are due even without input */
 	if (st->cow && !st->failed) {
 		/* a copy-on-write snapshot in progress: a slice of it between
-		 * batches, and come back soon even with no input */
-		if (ck_cow_step(st, COW_SLICE_NS) < 0)
+		 * batches, and come back soon even with no input while chunks
+		 * are left (waiting for barriers, input wakes us) */
+		int left = ck_cow_step(st, COW_SLICE_NS);
+		if (left < 0)
 			return WEIR_STEP_DONE;
-		if (st->cow && r == WEIR_STEP_IDLE)
+		if (left && r == WEIR_STEP_IDLE)
 			r = WEIR_STEP_BUSY;
 	}
 	return st->failed ? WEIR_STEP_DONE : r;
@@ -987,6 +1004,7 @@ static int deploy(struct job *job, struct link **links_out, int *nlinks_out)
 					in->side = e->side;
 					in->edge = lk->input;
 					in->keyed = lk->part == PART_HASH;
+					in->broadcast = lk->part == PART_BROADCAST;
 					in->wm = WEIR_WATERMARK_MIN;
 					ctx_init(&in->keyctx, st, &st->ops[0], e->key_arg);
 				}

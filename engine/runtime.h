@@ -100,6 +100,7 @@ struct input {
 	uint64_t barrier;	/* the id of the last barrier it delivered */
 	int edge;		/* which input of the head operator it carries */
 	bool keyed;		/* its edge is partitioned by key */
+	bool broadcast;		/* its edge sends every record to every subtask */
 	/* unaligned: what was pulled out of the channel ahead of processing
 	 * (drain), read before the channel: entries [u32 len][u32 0, or an
 	 * event code][i64 ts, or the event's value][bytes, pad 8] */
@@ -268,8 +269,9 @@ void weir_job_fail(struct job *job, const char *msg);
 int ck_snapshot(struct subtask *st, uint64_t id, bool final);
 /* The snapshot point is O(1): keyed state and timers are serialized
  * afterwards, by slices of at most about budget_ns between batches (the
- * worker's step), and handed to the coordinator when complete. 0, or -1
- * (the subtask failed). */
+ * worker's step), and handed to the coordinator when complete (and, when
+ * unaligned, every input's barrier came). 1 while chunks are left, 0 when
+ * none (handed over, or waiting for barriers), -1 (the subtask failed). */
 #define COW_SLICE_NS 100000u
 int ck_cow_step(struct subtask *st, uint64_t budget_ns);
 /* Unaligned: a record read from input in while it records in-flight data
