@@ -540,14 +540,17 @@ static enum weir_step replay_step(struct subtask *st)
 static enum weir_step step_source(struct subtask *st)
 {
 	struct opinst *src = &st->ops[0];
-	if (!outputs_ready(st)) {
-		flush_all(st);
-		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
-	}
-	if (st->job->ck_on) {
+	bool ready = outputs_ready(st);
+	/* unaligned: the barrier goes out without waiting for credit (its
+	 * announcement needs none; its marker may take a floating segment) */
+	if (st->job->ck_on && (ready || st->job->cfg.unaligned)) {
 		uint64_t trig = __atomic_load_n(&st->job->ck_trigger, __ATOMIC_ACQUIRE);
 		if (trig > st->ck_last && barrier(st, trig) < 0)
 			return WEIR_STEP_DONE;
+	}
+	if (!ready) {
+		flush_all(st);
+		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
 	}
 	src->ctx.idle_until = 0;
 	src->ctx.cur_ts = WEIR_TS_NONE;
@@ -585,6 +588,19 @@ static enum weir_step step_source(struct subtask *st)
 	}
 }
 
+/* Unaligned, at a step's start and every 32 records of a batch: start an
+ * announced checkpoint, drain what inputs hold before its barriers, and
+ * complete a snapshot whose barriers all came. */
+static int unaligned_between(struct subtask *st)
+{
+	if (unaligned_check(st) < 0)
+		return -1;
+	for (int i = 0; i < st->nin; i++)
+		if (st->in[i].recording && drain(st, &st->in[i]) < 0)
+			return -1;
+	return st->cow && !st->ck_recording && ck_cow_step(st, COW_SLICE_NS) < 0 ? -1 : 0;
+}
+
 static enum weir_step step_inputs(struct subtask *st)
 {
 	if (__builtin_expect(st->replay.len != 0, 0)) {
@@ -596,13 +612,8 @@ static enum weir_step step_inputs(struct subtask *st)
 	}
 	/* unaligned: before the output check, since under backpressure is
 	 * when a checkpoint must not wait */
-	if (st->job->cfg.unaligned) {
-		if (unaligned_check(st) < 0)
-			return WEIR_STEP_DONE;
-		for (int i = 0; i < st->nin; i++)
-			if (st->in[i].recording && drain(st, &st->in[i]) < 0)
-				return WEIR_STEP_DONE;
-	}
+	if (st->job->cfg.unaligned && unaligned_between(st) < 0)
+		return WEIR_STEP_DONE;
 	if (!outputs_ready(st)) {
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
@@ -672,6 +683,11 @@ static enum weir_step step_inputs(struct subtask *st)
 			if (__builtin_expect(in->recording, 0) && !pulled && ck_record_inflight(st, in, &rec) < 0)
 				return WEIR_STEP_DONE;
 			if (weir_op_deliver(&st->ops[0], &rec, in) < 0)
+				return WEIR_STEP_DONE;
+			/* unaligned: a batch of slow records must not delay a
+			 * checkpoint (a snapshot between two records is as good
+			 * as between two steps) */
+			if (st->job->cfg.unaligned && (budget & 31) == 0 && unaligned_between(st) < 0)
 				return WEIR_STEP_DONE;
 			if (st->overdraft) {
 				budget = 0;
