@@ -153,6 +153,8 @@ int weir_cluster_config_load(const char *path, struct weir_cluster_config *c)
 	}
 	yaml_parser_delete(&p);
 	fclose(f);
+	if (rc == 0 && c->ck_at_least_once && c->ck_unaligned)
+		rc = weir_err_set("%s: checkpoint.at_least_once and checkpoint.unaligned exclude each other", path);
 	return rc;
 }
 

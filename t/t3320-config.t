@@ -57,6 +57,8 @@ bad 'a segment size that is not a power of two' 'taskmanager.segment_size: 12000
 bad 'a key given twice' $'taskmanagers: 1\ntaskmanagers: 2' "'taskmanagers' is given twice"
 bad 'a nested mapping' $'jobmanager:\n  port: 1' 'not mappings'
 bad 'a list' 'taskmanagers: [1, 2]' 'not lists'
+bad 'at-least-once and unaligned together' $'checkpoint.at_least_once: 1\ncheckpoint.unaligned: 1' \
+	'checkpoint.at_least_once and checkpoint.unaligned exclude each other'
 bad 'not YAML at all' $'taskmanagers: "1\n' 'bad.yaml:'
 bad 'a bad log level in the file is named with its line' $'taskmanagers: 1\nlog_level: loud' "bad.yaml:2: log_level: 'loud' is not debug"
 bad 'a bad checkpoint interval' 'checkpoint.interval_ms: -5' "checkpoint.interval_ms: '-5' is not a whole number"

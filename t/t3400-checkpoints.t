@@ -229,6 +229,8 @@ diag "at-least-once duplicates: ${t#* }"
 # bad input
 expect 2 "--checkpoint-interval: 'soon' is not a whole number" 'a bad interval is refused' -- \
 	local "$TJOBS/ckjob.so" --checkpoint-interval soon -- 1 1 "$T/x"
+expect 2 "--unaligned and --at-least-once exclude each other" 'unaligned and at-least-once together are refused' -- \
+	local "$TJOBS/ckjob.so" --unaligned --at-least-once --checkpoint-interval 20 -- 1 1 "$T/x"
 expect 1 "no complete checkpoint in '$T/nothing'" 'restoring from a folder without checkpoints is refused' -- \
 	local "$TJOBS/ckjob.so" --from-checkpoint "$T/nothing" -- 1 1 "$T/x"
 expect 1 "source 'ticker' cannot be checkpointed" 'a source that keeps its own position is refused with checkpoints' -- \
