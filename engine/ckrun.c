@@ -86,6 +86,13 @@ struct ck_cow {
 	struct snapvec sv;
 };
 
+/* Its in-flight records (tag: the head input, the edge), the last piece;
+ * the one before it takes their length when it is handed over. */
+static struct snapbuf *inflight(struct ck_cow *w)
+{
+	return &w->sv.v[w->sv.n - 1];
+}
+
 struct ckcoord {
 	struct job *job;
 	pthread_t thread;
@@ -149,8 +156,8 @@ static int hand_over(struct subtask *st)
 	struct job *job = st->job;
 	struct ck_cow *w = st->cow;
 	struct ckcoord *c = job->ck;
-	uint64_t inflight = w->sv.v[w->sv.n - 1].len;
-	snap_u64(&w->sv.v[w->sv.n - 2], inflight);
+	uint64_t nfl = inflight(w)->len;
+	snap_u64(inflight(w) - 1, nfl);
 	if (weir_snapvec_seal(&w->sv) < 0) {
 		uint64_t id = w->id;
 		ck_cow_free(st);
@@ -174,7 +181,7 @@ static int hand_over(struct subtask *st)
 		c->capq = cap;
 	}
 	/* the pieces are the coordinator's now */
-	c->q[c->nq++] = (struct ck_ack){ w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max, inflight };
+	c->q[c->nq++] = (struct ck_ack){ w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max, nfl };
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	free(w);
@@ -214,19 +221,11 @@ int ck_record_inflight(struct subtask *st, const struct input *in, const weir_re
 		ck_cow_free(st);
 		return 0;
 	}
-	struct snapbuf *b = &w->sv.v[w->sv.n - 1];
-	uint8_t *p = snap_room(b, 16 + (size_t)weir_rec_pad(rec->len));
-	if (!p) {
+	if (snaprec_put(inflight(w), (uint32_t)in->edge, rec->ts, rec->data, rec->len) < 0) {
 		uint64_t id = w->id;
 		ck_cow_free(st);
 		return weir_op_fail(st, NULL, "checkpoint %llu: out of memory for in-flight data", (unsigned long long)id);
 	}
-	uint32_t hdr[2] = { rec->len, (uint32_t)in->edge };
-	memcpy(p, hdr, 8);
-	memcpy(p + 8, &rec->ts, 8);
-	if (rec->len)
-		memcpy(p + 16, rec->data, rec->len);
-	memset(p + 16 + rec->len, 0, weir_rec_pad(rec->len) - rec->len);
 	return 0;
 }
 
@@ -318,19 +317,14 @@ static int restore_inflight(struct subtask *st, const struct restore_piece *pc, 
 			    uint64_t n, const struct weir_kg_map *m, uint32_t lo, uint32_t hi)
 {
 	struct snapbuf *b = &st->replay;
-	for (uint64_t off = 0; off < n;) {
-		uint32_t len, edge;
-		int64_t ts;
+	struct snaprec e; /* tag: the head input (edge) it came on */
+	for (uint64_t off = 0; off < n; off += snaprec_size(e.len)) {
 		if (n - off < 16)
 			return -1;
-		memcpy(&len, p + off, 4);
-		memcpy(&edge, p + off + 4, 4);
-		memcpy(&ts, p + off + 8, 8);
-		uint64_t padded = ((uint64_t)len + 7u) & ~(uint64_t)7u; /* 64 bits: no wrap */
-		if (len > st->job->cfg.max_record || padded > n - off - 16)
+		snaprec_get(p + off, &e); /* the header only, until its size is checked (in 64 bits) */
+		if (e.len > st->job->cfg.max_record || snaprec_size(e.len) > n - off)
 			return -1;
-		const uint8_t *data = p + off + 16;
-		off += 16 + weir_rec_pad(len);
+		uint32_t edge = e.tag;
 		int input = -1;
 		for (int i = 0; i < st->nin && input < 0; i++)
 			if (st->in[i].edge == (int)edge)
@@ -350,17 +344,10 @@ static int restore_inflight(struct subtask *st, const struct restore_piece *pc, 
 		/* a copy first: the buffer keeps records 8-byte aligned, as key
 		 * functions and operators may expect */
 		size_t at = b->len;
-		uint8_t *q = snap_room(b, 16 + (size_t)weir_rec_pad(len));
-		if (!q)
+		if (snaprec_put(b, (uint32_t)input, e.ts, e.data, e.len) < 0)
 			return -1;
-		uint32_t hdr[2] = { len, (uint32_t)input };
-		memcpy(q, hdr, 8);
-		memcpy(q + 8, &ts, 8);
-		if (len)
-			memcpy(q + 16, data, len);
-		memset(q + 16 + len, 0, weir_rec_pad(len) - len);
 		if (in->keyed) {
-			weir_rec rec = { .data = q + 16, .len = len, .ts = ts };
+			weir_rec rec = { .data = b->p + at + 16, .len = e.len, .ts = e.ts };
 			weir_key key = { 0 };
 			if (in->key_fn((weir_ctx *)&in->keyctx, &rec, &key) < 0 || (key.len && !key.data))
 				return weir_op_fail(st, NULL, "restore: the key function failed on an in-flight record");

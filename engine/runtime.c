@@ -296,24 +296,20 @@ static void stop_recording(struct subtask *st, struct input *in)
 static int record_pend(struct subtask *st, struct input *in, uint64_t id)
 {
 	const struct snapbuf *b = &in->pend;
-	for (size_t off = in->pend_off; off < b->len;) {
-		uint32_t hdr[2];
-		weir_rec rec;
-		memcpy(hdr, b->p + off, 8);
-		memcpy(&rec.ts, b->p + off + 8, 8);
-		rec.data = b->p + off + 16;
-		rec.len = hdr[0];
-		off += 16 + weir_rec_pad(hdr[0]);
-		bool barrier = hdr[1] == WEIR_EV_MARKER + WEIR_KIND_BARRIER;
-		if (hdr[1] == WEIR_EV_END || (barrier && (uint64_t)rec.ts == id)) {
+	struct snaprec e;
+	for (size_t off = in->pend_off; off < b->len; off += snaprec_get(b->p + off, &e)) {
+		snaprec_get(b->p + off, &e);
+		bool barrier = e.tag == WEIR_EV_MARKER + WEIR_KIND_BARRIER;
+		if (e.tag == WEIR_EV_END || (barrier && (uint64_t)e.ts == id)) {
 			if (barrier)
 				in->barrier = id;
 			stop_recording(st, in);
 			break;
 		}
-		if (barrier && (uint64_t)rec.ts > id)
+		if (barrier && (uint64_t)e.ts > id)
 			break; /* a newer one: it starts its checkpoint when processed */
-		if (!hdr[1] && ck_record_inflight(st, in, &rec) < 0)
+		weir_rec rec = { .data = e.data, .len = e.len, .ts = e.ts };
+		if (!e.tag && ck_record_inflight(st, in, &rec) < 0)
 			return -1;
 	}
 	return 0;
@@ -338,21 +334,6 @@ static int unaligned_start(struct subtask *st, uint64_t id)
 	return 0;
 }
 
-/* Append an entry to in->pend. 0 or -1 (out of memory). */
-static int pend_put(struct input *in, uint32_t code, int64_t v, const void *data, uint32_t len)
-{
-	uint8_t *q = snap_room(&in->pend, 16 + (size_t)weir_rec_pad(len));
-	if (!q)
-		return -1;
-	uint32_t hdr[2] = { len, code };
-	memcpy(q, hdr, 8);
-	memcpy(q + 8, &v, 8);
-	if (len)
-		memcpy(q + 16, data, len);
-	memset(q + 16 + len, 0, weir_rec_pad(len) - len);
-	return 0;
-}
-
 /* The next record or event of input in: first what drain pulled out,
  * then the channel. *pulled says which. */
 static int input_next(struct input *in, weir_rec *rec, uint32_t *code, uint64_t *val, bool *pulled)
@@ -361,26 +342,22 @@ static int input_next(struct input *in, weir_rec *rec, uint32_t *code, uint64_t 
 	*pulled = b->len != 0;
 	if (!*pulled)
 		return weir_reader_next(&in->rd, rec, code, val);
-	uint32_t hdr[2];
-	int64_t v;
-	memcpy(hdr, b->p + in->pend_off, 8);
-	memcpy(&v, b->p + in->pend_off + 8, 8);
-	const uint8_t *data = b->p + in->pend_off + 16; /* 8-byte aligned: the buffer is */
-	in->pend_off += 16 + weir_rec_pad(hdr[0]);
+	struct snaprec e; /* tag: 0 a record, else the event's code (ts: its value) */
+	in->pend_off += snaprec_get(b->p + in->pend_off, &e);
 	if (in->pend_off >= b->len) { /* the last: its bytes stay valid until the next checkpoint drains */
 		b->len = 0;
 		in->pend_off = 0;
 		in->pend_barrier = 0;
 		in->pend_end = false;
 	}
-	if (hdr[1]) {
-		*code = hdr[1];
-		*val = (uint64_t)v;
+	if (e.tag) {
+		*code = e.tag;
+		*val = (uint64_t)e.ts;
 		return WEIR_READ_EVENT;
 	}
-	rec->data = data;
-	rec->len = hdr[0];
-	rec->ts = v;
+	rec->data = e.data;
+	rec->len = e.len;
+	rec->ts = e.ts;
 	return WEIR_READ_RECORD;
 }
 
@@ -422,12 +399,12 @@ static int drain(struct subtask *st, struct input *in)
 		if (r == WEIR_READ_RECORD) {
 			if (ck_record_inflight(st, in, &rec) < 0)
 				return -1;
-			if (pend_put(in, 0, rec.ts, rec.data, rec.len) < 0)
+			if (snaprec_put(&in->pend, 0, rec.ts, rec.data, rec.len) < 0)
 				return weir_op_fail(st, NULL, "out of memory for in-flight data");
 			budget -= budget < 16 + (size_t)rec.len ? budget : 16 + (size_t)rec.len;
 			continue;
 		}
-		if (pend_put(in, code, (int64_t)val, NULL, 0) < 0)
+		if (snaprec_put(&in->pend, code, (int64_t)val, NULL, 0) < 0)
 			return weir_op_fail(st, NULL, "out of memory for in-flight data");
 		if (code == WEIR_EV_MARKER + WEIR_KIND_BARRIER && val > in->pend_barrier)
 			in->pend_barrier = val;
@@ -514,15 +491,10 @@ static enum weir_step replay_step(struct subtask *st)
 	uint32_t budget = st->job->cfg.batch;
 	struct snapbuf *b = &st->replay;
 	while (budget-- && st->replay_off < b->len) {
-		uint32_t len, input;
-		weir_rec rec;
-		memcpy(&len, b->p + st->replay_off, 4);
-		memcpy(&input, b->p + st->replay_off + 4, 4);
-		memcpy(&rec.ts, b->p + st->replay_off + 8, 8);
-		rec.data = b->p + st->replay_off + 16; /* 8-byte aligned: the buffer is */
-		rec.len = len;
-		st->replay_off += 16 + weir_rec_pad(len);
-		if (weir_op_deliver(&st->ops[0], &rec, &st->in[input]) < 0)
+		struct snaprec e; /* tag: the input (checked by the restore) */
+		st->replay_off += snaprec_get(b->p + st->replay_off, &e);
+		weir_rec rec = { .data = e.data, .len = e.len, .ts = e.ts };
+		if (weir_op_deliver(&st->ops[0], &rec, &st->in[e.tag]) < 0)
 			return WEIR_STEP_DONE;
 		if (st->overdraft)
 			break;
@@ -724,6 +696,10 @@ static enum weir_step step(struct weir_task *t)
 		if (done > st->ck_committed && ck_notify(st, done) < 0)
 			return WEIR_STEP_DONE;
 	}
+	/* steps only move it forward, and processing-time timers fire after a
+	 * step for times below a later reading: a record stamped with it is
+	 * never behind a window that already fired */
+	st->proc_ms = weir_wall_ms();
 	enum weir_step r = st->is_source ? step_source(st) : step_inputs(st);
 	if (r == WEIR_STEP_IDLE && (st->task.wake_at == 0 || st->task.wake_at > weir_now_ns()))
 		after_step(st); /* timers and idleness are due even without input */

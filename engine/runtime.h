@@ -146,6 +146,9 @@ struct subtask {
 	bool discarding;	/* tearing down: emits go nowhere */
 	bool overdraft;		/* a writer went beyond its credit */
 	int64_t in_wm;		/* the watermark over the inputs, given to the chain */
+	int64_t proc_ms;	/* wall-clock ms read at the step's start: the processing time
+				 * windows stamp records with (one clock read a step, not a record;
+				 * state TTL and weir_ctx_processing_time read the clock itself) */
 	bool in_idle;		/* every live input is idle: told downstream */
 	/* checkpoints (engine/ckrun.c) */
 	uint64_t ck_last;	/* the last checkpoint snapshotted here */

@@ -115,6 +115,21 @@ void weir_snapvec_free(struct snapvec *sv)
 	sv->n = 0;
 }
 
+int snaprec_put(struct snapbuf *b, uint32_t tag, int64_t ts, const void *data, uint32_t len)
+{
+	size_t n = snaprec_size(len);
+	uint8_t *q = snap_room(b, n);
+	if (!q)
+		return -1;
+	memcpy(q, &len, 4);
+	memcpy(q + 4, &tag, 4);
+	memcpy(q + 8, &ts, 8);
+	if (len)
+		memcpy(q + 16, data, len);
+	memset(q + 16 + len, 0, n - 16 - len);
+	return 0;
+}
+
 void cow_marks_init(struct cow_marks *m, uint64_t *todo, uint32_t nchunks)
 {
 	size_t words = cow_marks_words(nchunks);

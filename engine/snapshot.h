@@ -58,6 +58,30 @@ size_t weir_snapvec_len(const struct snapvec *sv);
 uint64_t weir_snapvec_sum(const struct snapvec *sv);
 void weir_snapvec_free(struct snapvec *sv);
 
+/* A tagged record in a buffer: in-flight data of an unaligned checkpoint,
+ * the records a restored subtask replays, those pulled out of a channel
+ * ahead of processing (engine/runtime.c):
+ *     [u32 len][u32 tag][i64 ts][len bytes, pad 8]
+ * Records stay 8-byte aligned when the buffer's start is (malloc's is). */
+struct snaprec {
+	uint32_t len, tag;
+	int64_t ts;
+	const uint8_t *data;
+};
+static inline size_t snaprec_size(uint32_t len) { return 16 + (((size_t)len + 7u) & ~(size_t)7u); }
+/* Append one. 0, or -1 when out of memory (b->oom). */
+int snaprec_put(struct snapbuf *b, uint32_t tag, int64_t ts, const void *data, uint32_t len);
+/* The record at p, which the caller knows holds one (its header, and
+ * snaprec_size(len) bytes in all); returns that size. */
+static inline size_t snaprec_get(const uint8_t *p, struct snaprec *r)
+{
+	memcpy(&r->len, p, 4);
+	memcpy(&r->tag, p + 4, 4);
+	memcpy(&r->ts, p + 8, 8);
+	r->data = p + 16;
+	return snaprec_size(r->len);
+}
+
 /* Copy-on-write marks (engine/state.h): which chunks of a table a
  * snapshot has not serialized yet. todo points at (nchunks + 63) / 64
  * words the owner allocates (cow_marks_words) right after its struct. */

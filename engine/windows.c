@@ -411,7 +411,7 @@ static int window_element(weir_ctx *ctx, const weir_rec *rec, int side)
 {
 	struct opinst *op = ctx->op;
 	struct window_op *wo = op->node->impl_arg;
-	int64_t ts = wo->w.domain == WEIR_EVENT_TIME ? rec->ts : weir_wall_ms();
+	int64_t ts = wo->w.domain == WEIR_EVENT_TIME ? rec->ts : ctx->st->proc_ms;
 	if (ts == WEIR_TS_NONE)
 		return weir_fail(ctx, "event-time windows need timestamps (use weir_assign_timestamps)");
 	if (ts > INT64_MAX / 2 || ts < INT64_MIN / 2)

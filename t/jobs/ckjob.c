@@ -46,19 +46,12 @@ static int64_t ts_of(weir_ctx *ctx, const weir_rec *in)
 	return n_of(in);
 }
 
-static int key97(weir_ctx *ctx, const weir_rec *in, weir_key *key)
-{
-	(void)ctx;
-	keybuf = (uint64_t)n_of(in) % 97;
-	key->data = &keybuf;
-	key->len = 8;
-	return 0;
-}
+/* keyBy n % m, m given as the key function's argument */
+static const uint64_t m97 = 97, m89 = 89;
 
-static int key89(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+static int key_mod(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 {
-	(void)ctx;
-	keybuf = (uint64_t)n_of(in) % 89;
+	keybuf = (uint64_t)n_of(in) % *(const uint64_t *)weir_ctx_arg(ctx);
 	key->data = &keybuf;
 	key->len = 8;
 	return 0;
@@ -125,15 +118,6 @@ static int fmt_record(weir_ctx *ctx, const weir_rec *in)
 
 static uint64_t nkeys;
 
-static int keyn(weir_ctx *ctx, const weir_rec *in, weir_key *key)
-{
-	(void)ctx;
-	keybuf = (uint64_t)n_of(in) % nkeys;
-	key->data = &keybuf;
-	key->len = 8;
-	return 0;
-}
-
 static int count_key(weir_ctx *ctx, const weir_rec *in)
 {
 	weir_rec v;
@@ -167,9 +151,9 @@ int weir_job(weir_env *env, int argc, char **argv)
 		src = weir_set_parallelism(src, sp);
 	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, 1000);
 	snprintf(path, sizeof(path), "%s/windows", argv[3]);
-	weir_sink_file(weir_window_aggregate(weir_key_by(src, key97, NULL), "count", &w, &counter, NULL), path);
+	weir_sink_file(weir_window_aggregate(weir_key_by(src, key_mod, (void *)&m97), "count", &w, &counter, NULL), path);
 	snprintf(path, sizeof(path), "%s/records", argv[3]);
-	weir_sink_file(weir_map(weir_key_by(src, key89, NULL), "format", fmt_record, NULL), path);
+	weir_sink_file(weir_map(weir_key_by(src, key_mod, (void *)&m89), "format", fmt_record, NULL), path);
 	snprintf(path, sizeof(path), "%s/short", argv[3]);
 	weir_stream *shortsrc = weir_source_sequence(env, 100, 0);
 	if (sp > 0) /* the whole branch: its chain stays the same at any -p */
@@ -181,7 +165,7 @@ int weir_job(weir_env *env, int argc, char **argv)
 	if (sp > 0)
 		weir_set_parallelism(sh, sp);
 	if (argc >= 6 && (nkeys = strtoull(argv[5], NULL, 10)) > 0) {
-		weir_stream *c = weir_process(weir_key_by(src, keyn, NULL), "count-keys", count_key, NULL, NULL);
+		weir_stream *c = weir_process(weir_key_by(src, key_mod, &nkeys), "count-keys", count_key, NULL, NULL);
 		static const weir_state_desc count = { .name = "count", .kind = WEIR_VALUE_STATE };
 		if (weir_declare_state(c, &count) != 0)
 			return -1;
