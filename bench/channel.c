@@ -17,7 +17,7 @@
  *               ping-pong of one cache line between the same two cores.
  * Each figure is the median over REPS repetitions (default 5).
  */
-#include "engine/record.h"
+#include "io/record.h"
 #include "sched/cpu.h"
 #include "shm/shmfile.h"
 #include "base/clock.h"

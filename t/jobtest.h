@@ -21,7 +21,7 @@
 #define WEIR_T_JOBTEST_H
 
 #include "tap.h"
-#include "engine/runtime.h"
+#include "runtime/run.h"
 
 #include <stdbool.h>
 #include <stdint.h>

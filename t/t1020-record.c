@@ -2,7 +2,7 @@
  * to several segments, alignment, timestamps, and malformed headers.
  * Randomized: prints its seed; WEIR_SEED=N replays. */
 #include "tap.h"
-#include "engine/record.h"
+#include "io/record.h"
 #include "base/err.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * and the alarm turns the hang into a failure). Built under TSan too.
  * Randomized sizes: prints its seed; WEIR_SEED=N replays. */
 #include "tap.h"
-#include "engine/record.h"
+#include "io/record.h"
 #include "base/err.h"
 
 #include <ck_pr.h>

@@ -2,7 +2,7 @@
  * random keys of random lengths, growing values, in-place updates and
  * values that alias the stored value. Prints its seed; WEIR_SEED replays. */
 #include "tap.h"
-#include "engine/state.h"
+#include "state/kv.h"
 
 #include <stdio.h>
 #include <stdlib.h>

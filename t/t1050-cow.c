@@ -6,10 +6,10 @@
  * state at the snapshot point: every entry once, none later, none lost.
  * Prints its seed; WEIR_SEED replays. */
 #include "tap.h"
-#include "engine/keyed.h"
-#include "engine/runtime.h"
-#include "engine/snapshot.h"
-#include "engine/state.h"
+#include "operators/keyed.h"
+#include "runtime/run.h"
+#include "state/snapshot.h"
+#include "state/kv.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  *    replaced; nothing is left in /dev/shm.
  * Randomized record sizes: prints its seed; WEIR_SEED=N replays. */
 #include "tap.h"
-#include "engine/record.h"
+#include "io/record.h"
 #include "shm/shmfile.h"
 #include "base/err.h"
 

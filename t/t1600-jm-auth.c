@@ -10,7 +10,7 @@
  * slots is refused (cluster stop signals that pid: kill(0) would hit its
  * own process group) and never listed. */
 #include "tap.h"
-#include "engine/ctlio.h"
+#include "cluster/ctlio.h"
 #include "base/err.h"
 #include "net/frame.h"
 #include "ctl/objstore.h"

@@ -4,7 +4,7 @@
  * topology compared against a reference computed in the test.
  * Randomized parts print their seed; WEIR_SEED=N replays. */
 #include "tap.h"
-#include "engine/runtime.h"
+#include "runtime/run.h"
 #include "base/err.h"
 
 #include <stdlib.h>

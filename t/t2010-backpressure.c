@@ -5,7 +5,7 @@
  * then waited under a task that had to consume its output. */
 #include "tap.h"
 #include "jobtest.h"
-#include "engine/runtime.h"
+#include "runtime/run.h"
 #include "base/err.h"
 
 #include <string.h>

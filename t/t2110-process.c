@@ -17,7 +17,7 @@
  * Randomized parts print their seed; WEIR_SEED=N replays. */
 #include "tap.h"
 #include "jobtest.h"
-#include "engine/runtime.h"
+#include "runtime/run.h"
 #include "base/err.h"
 
 #include <pthread.h>

@@ -15,7 +15,7 @@
  * late by construction. Randomized; WEIR_SEED=N replays. */
 #include "tap.h"
 #include "jobtest.h"
-#include "engine/runtime.h"
+#include "runtime/run.h"
 #include "base/err.h"
 
 #include <pthread.h>

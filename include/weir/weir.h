@@ -35,10 +35,18 @@
 extern "C" {
 #endif
 
+/* Everything declared here is libweir.so's interface: the rest of the
+ * library is hidden (built with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #define WEIR_API_VERSION 0
 #define WEIR_TS_NONE INT64_MIN
 
 typedef struct weir_env weir_env;	/* the job being described */
+
+/* The job's entry point, which the job defines (see the top of this file). */
+int weir_job(weir_env *env, int argc, char **argv);
+
 typedef struct weir_stream weir_stream;	/* a stream, possibly partitioned */
 typedef struct weir_ctx weir_ctx;	/* one running operator instance */
 
@@ -348,6 +356,8 @@ weir_stream *weir_window_join(weir_stream *a, weir_stream *b, const char *name, 
  * results carry max(l.ts, r.ts). */
 weir_stream *weir_interval_join(weir_stream *a, weir_stream *b, const char *name, int64_t lower_ms,
 				int64_t upper_ms, weir_join_fn fn, void *arg);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,1656 @@
+/*
+ * engine/jobmanager.c - `weir jobmanager`: the cluster's coordinator.
+ *
+ * One io_uring loop (net/loop.h) on one thread. Every connection must
+ * first prove it knows the cluster secret (ctl/auth.h); until then the
+ * only messages it may send are the handshake's, and a handshake not done
+ * within WEIR_AUTH_TIMEOUT_MS is closed. A malformed frame or message
+ * closes that connection and nothing else.
+ *
+ * After the handshake: TaskManagers register (id, pid, slots, pool) and
+ * heartbeat; a TaskManager whose connection closes, or that misses its
+ * heartbeats, is dropped at once (a closed connection is noticed in the
+ * time it takes the kernel to tell us, not after a timeout). Clients ask
+ * for the cluster's status (optionally waiting until a number of
+ * TaskManagers is registered) and stop the cluster: the JobManager tells
+ * every TaskManager to stop, waits until they are gone, removes its
+ * address and pid files and exits.
+ *
+ * Jobs: a client uploads the job's object (inside SubmitJob when it fits
+ * in one chunk, else in ObjectChunks before it), which the JobManager
+ * stores by its SHA-256 in <run-dir>/objects/ (ctl/objstore.h), and the
+ * job's graph (vertices and their parallelism, which the client built by
+ * running weir_job). The JobManager places subtask i of every vertex in
+ * global slot i (slot sharing); global slots fill one TaskManager after
+ * another, or alternate between them with --spread. Deploy names the
+ * object by its digest; a TaskManager that lacks it fetches it (FetchObject,
+ * one chunk per request, so a big object never floods the connection).
+ * Then, per job:
+ *   Deploy -> every TaskManager involved  ... PREPARED from all -> START
+ *   DONE or FAILED from all (or a TaskManager lost) -> COMMIT, or ABORT
+ *   RELEASED from all -> the job is FINISHED, FAILED or CANCELED, and the
+ *   client that submitted it (unless detached) gets its JobInfo.
+ */
+#include "checkpoint/coordinator.h"
+#include "cluster/config.h"
+#include "graph/graph.h"
+#include "cluster/ctlio.h"
+#include "ctl/objstore.h"
+#include "ctl/sha.h"
+#include "sched/placement.h"
+#include "shm/shmfile.h"
+#include <time.h>
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/failpoint.h"
+#include "base/log.h"
+#include "base/num.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TMS 256
+#define MAX_WAITERS 64
+#define HEARTBEAT_MS 100
+#define HEARTBEAT_TIMEOUT_MS 2000
+#define STOP_GRACE_MS 5000
+
+struct peer {
+	struct peer *prev, *next;	/* every open connection, for the deadlines */
+	uint64_t conn;
+	struct weir_auth auth;
+	bool authed;
+	int tm;			/* index in tms, or -1 */
+	uint64_t opened_ns;
+	uint64_t close_at_ns;	/* refused: close once the answer went out */
+	struct weir_obj_in up;	/* an object the client uploads in chunks (up.fd -1: none) */
+};
+
+struct tmrec {
+	bool live;
+	uint32_t id;
+	uint32_t pid;
+	int32_t numa_node;
+	uint32_t slots;
+	char host[64];
+	char pool[128];
+	uint32_t pool_id, segments, segment_size;
+	int32_t pool_node;
+	uint64_t conn;
+	uint64_t last_hb_ns;
+	bool busy[1024];	/* slots held by running jobs */
+};
+
+#define MAX_JOBS 64
+
+enum { P_DEPLOYED, P_PREPARED, P_OVER, P_RELEASED };
+
+struct jobrec {
+	bool used, started, decided, failed, canceled;
+	uint64_t id;
+	char name[128];
+	Weir__Ctl__JobState state;
+	uint64_t start_ms, end_ms;
+	uint32_t parallelism;
+	char message[1024];
+	uint64_t client_conn, client_rid;	/* 0: detached, or nobody waits */
+	uint32_t tm_ids[MAX_TMS];
+	uint8_t phase[MAX_TMS];
+	uint32_t slots_on[MAX_TMS];	/* slots this job holds on tm_ids[k] */
+	int ntm;
+	struct weir_place held[1024];	/* the (taskmanager, slot)s it holds while it runs */
+	uint64_t held_conn[1024];	/* ... on that TaskManager's connection: a re-registered
+					 * one under the same id holds none of them */
+	int nheld;
+	bool refused;		/* a TaskManager refused the attempt before it ran: the same again */
+	uint32_t nsub;		/* subtasks of the attempt: a checkpoint holds a file of each */
+	bool lost_tm;		/* this attempt lost a taskmanager */
+	uint8_t *sub;		/* the SubmitJob, packed (without the object): every attempt deploys it */
+	size_t sublen;
+	/* checkpoints and restarts (ck_on false: neither) */
+	bool ck_on, alo, unaligned;
+	struct ck_coordinator ck;
+	uint32_t restart_attempts, restart_delay_ms, restart_max_delay_ms, next_delay_ms;
+	uint32_t attempt;		/* restarts so far */
+	bool restarting;
+	uint64_t restart_at_ns, restart_deadline_ns;
+	uint64_t restored;		/* the checkpoint this attempt started from */
+	char restore[PATH_MAX + 32];	/* the folder the next attempt starts from ("" none) */
+	/* a savepoint asked for by a client (sp_conn 0: none) */
+	uint64_t sp_conn, sp_rid;
+	bool sp_stop, sp_begun, stopped;
+	char sp_dir[PATH_MAX];
+	char stop_msg[PATH_MAX + 64];
+};
+
+struct waiter {
+	bool used;
+	uint64_t conn;
+	uint64_t request_id;
+	uint32_t want;
+	uint64_t deadline_ns;
+};
+
+/* A submission waiting for free slots (at most slot_wait_ms), re-packed:
+ * the decoded message it came in is freed when its frame is done. */
+struct parked {
+	uint64_t conn, rid;
+	uint8_t *buf;
+	size_t len;
+	uint64_t since_ns, deadline_ns;
+};
+#define MAX_PARKED 16
+
+static struct {
+	struct weir_rundir rd;
+	char objdir[PATH_MAX];	/* the object store */
+	uint8_t *chunk;		/* WEIR_CTL_MAX_CHUNK bytes for FetchObject answers */
+	struct weir_auth_secret secret;
+	char cluster_id[64];
+	struct weir_loop *loop;
+	struct tmrec tms[MAX_TMS];
+	struct waiter waiters[MAX_WAITERS];
+	struct peer *peers;
+	struct jobrec jobs[MAX_JOBS];
+	uint64_t next_job;
+	struct parked parked[MAX_PARKED];	/* [0, nparked), oldest first */
+	int nparked;
+	long slot_wait_ms;
+	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
+	bool stopping;
+	uint64_t stop_deadline_ns;
+	volatile sig_atomic_t signalled;
+} jm;
+
+static int ntms(void)
+{
+	int n = 0;
+	for (int i = 0; i < MAX_TMS; i++)
+		n += jm.tms[i].live;
+	return n;
+}
+
+static void send_error(struct weir_conn *c, uint64_t request_id, const char *msg)
+{
+	Weir__Ctl__Error e = WEIR__CTL__ERROR__INIT;
+	e.message = (char *)msg;
+	weir_ctl_send_body(c, request_id, WEIR__CTL__ENVELOPE__BODY_ERROR, &e);
+}
+
+static void send_status(struct weir_conn *c, uint64_t request_id)
+{
+	Weir__Ctl__TaskManagerInfo infos[MAX_TMS], *ptrs[MAX_TMS];
+	Weir__Ctl__PoolInfo pools[MAX_TMS];
+	Weir__Ctl__ClusterStatus cs = WEIR__CTL__CLUSTER_STATUS__INIT;
+	cs.cluster_id = jm.cluster_id;
+	size_t n = 0;
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_TMS; i++) {
+		struct tmrec *t = &jm.tms[i];
+		if (!t->live)
+			continue;
+		Weir__Ctl__TaskManagerInfo ti = WEIR__CTL__TASK_MANAGER_INFO__INIT;
+		Weir__Ctl__PoolInfo pi = WEIR__CTL__POOL_INFO__INIT;
+		pi.name = t->pool;
+		pi.pool_id = t->pool_id;
+		pi.segments = t->segments;
+		pi.segment_size = t->segment_size;
+		pi.numa_node = t->pool_node;
+		pools[n] = pi;
+		ti.tm_id = t->id;
+		ti.host = t->host;
+		ti.pid = t->pid;
+		ti.numa_node = t->numa_node;
+		ti.slots = t->slots;
+		ti.slots_used = 0;
+		for (uint32_t sl = 0; sl < t->slots && sl < 1024; sl++) /* held by running jobs */
+			ti.slots_used += t->busy[sl];
+		cs.slots_used += ti.slots_used;
+		ti.pool = &pools[n];
+		ti.has_last_heartbeat_ms = true;
+		ti.last_heartbeat_ms = (uint32_t)((now - t->last_hb_ns) / 1000000u);
+		infos[n] = ti;
+		ptrs[n] = &infos[n];
+		cs.slots_total += t->slots;
+		n++;
+	}
+	cs.n_taskmanagers = n;
+	cs.taskmanagers = ptrs;
+	weir_ctl_send_body(c, request_id, WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS, &cs);
+}
+
+/* Answer the status waiters whose count is reached (or all, with force). */
+static void wake_waiters(bool force)
+{
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_WAITERS; i++) {
+		struct waiter *w = &jm.waiters[i];
+		if (!w->used)
+			continue;
+		struct weir_conn *c = weir_loop_conn(jm.loop, w->conn);
+		if (!c) { /* its client left */
+			w->used = false;
+			continue;
+		}
+		if (!force && (uint32_t)ntms() != w->want && now < w->deadline_ns)
+			continue;
+		send_status(c, w->request_id);
+		w->used = false;
+	}
+}
+
+static void send_stop(struct weir_conn *c, const char *reason)
+{
+	Weir__Ctl__Stop s = WEIR__CTL__STOP__INIT;
+	s.reason = (char *)reason;
+	weir_ctl_send_body(c, 0, WEIR__CTL__ENVELOPE__BODY_STOP, &s);
+}
+
+static void retry_parked(void);
+
+static void begin_stop(const char *why)
+{
+	if (jm.stopping)
+		return;
+	jm.stopping = true;
+	jm.stop_deadline_ns = weir_now_ns() + STOP_GRACE_MS * 1000000ull;
+	weir_log(WEIR_LOG_INFO, "stopping (%s): telling %d taskmanagers", why, ntms());
+	for (int i = 0; i < MAX_TMS; i++) {
+		struct weir_conn *c = jm.tms[i].live ? weir_loop_conn(jm.loop, jm.tms[i].conn) : NULL;
+		if (c)
+			send_stop(c, why);
+	}
+	retry_parked(); /* refuses the jobs waiting for slots */
+}
+
+/* ---- jobs ------------------------------------------------------------------- */
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct jobrec *job_of(uint64_t id)
+{
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (jm.jobs[i].used && jm.jobs[i].id == id)
+			return &jm.jobs[i];
+	return NULL;
+}
+
+static struct tmrec *tm_by_id(uint32_t id)
+{
+	for (int i = 0; i < MAX_TMS; i++)
+		if (jm.tms[i].live && jm.tms[i].id == id)
+			return &jm.tms[i];
+	return NULL;
+}
+
+static void job_info(const struct jobrec *j, Weir__Ctl__JobInfo *ji)
+{
+	Weir__Ctl__JobInfo init = WEIR__CTL__JOB_INFO__INIT;
+	*ji = init;
+	ji->job_id = j->id;
+	ji->name = (char *)j->name;
+	ji->state = j->state;
+	ji->start_time_ms = j->start_ms;
+	ji->parallelism = j->parallelism;
+	ji->has_end_time_ms = j->end_ms != 0;
+	ji->end_time_ms = j->end_ms;
+	ji->message = j->stopped ? (char *)j->stop_msg : j->message[0] ? (char *)j->message : NULL;
+	if (j->ck_on) {
+		ji->has_restarts = ji->has_checkpoint_restored = ji->has_checkpoints_completed = true;
+		ji->restarts = j->attempt;
+		ji->checkpoint_restored = j->restored;
+		ji->checkpoints_completed = j->ck.completed;
+		ji->checkpoint_dir = (char *)j->ck.base;
+	}
+}
+
+/* A message to every TaskManager of the job's attempt still in it. */
+static void to_job_tms(struct jobrec *j, Weir__Ctl__Envelope__BodyCase body_case, void *body)
+{
+	for (int k = 0; k < j->ntm; k++) {
+		struct tmrec *t = j->phase[k] < P_RELEASED ? tm_by_id(j->tm_ids[k]) : NULL;
+		struct weir_conn *c = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
+		if (c)
+			weir_ctl_send_body(c, 0, body_case, body);
+	}
+}
+
+static void phase_to_tms(struct jobrec *j, Weir__Ctl__Phase ph)
+{
+	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
+	jp.job_id = j->id;
+	jp.phase = ph;
+	to_job_tms(j, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
+}
+
+static void job_fail(struct jobrec *j, const char *why)
+{
+	if (!j->failed) {
+		j->failed = true;
+		snprintf(j->message, sizeof(j->message), "%s", why);
+	}
+}
+
+/* Mark the slots the job holds busy (or free) on their TaskManagers, where
+ * the same connection still stands. */
+static void hold_slots(struct jobrec *j, bool busy)
+{
+	for (int h = 0; h < j->nheld; h++) {
+		struct tmrec *t = tm_by_id(j->held[h].tm);
+		if (t && t->conn == j->held_conn[h] && j->held[h].slot < 1024)
+			t->busy[j->held[h].slot] = busy;
+	}
+}
+
+/* The job is over for good: its state, its log line, its client's answer. */
+static void job_end(struct jobrec *j)
+{
+	j->state = j->stopped ? WEIR__CTL__JOB_STATE__JOB_FINISHED
+		 : j->canceled ? WEIR__CTL__JOB_STATE__JOB_CANCELED
+		 : j->failed ? WEIR__CTL__JOB_STATE__JOB_FAILED : WEIR__CTL__JOB_STATE__JOB_FINISHED;
+	j->end_ms = wall_ms();
+	j->restarting = false;
+	bool bad = j->failed && !j->canceled && !j->stopped;
+	weir_log(bad ? WEIR_LOG_WARN : WEIR_LOG_INFO, "job %llu (%s) %s%s%s", (unsigned long long)j->id, j->name,
+		 j->stopped ? "stopped with a savepoint" : j->canceled ? "canceled" : j->failed ? "failed" : "finished",
+		 bad ? ": " : "", bad ? j->message : "");
+	if (j->sp_conn) { /* a savepoint it never took */
+		struct weir_conn *sc = weir_loop_conn(jm.loop, j->sp_conn);
+		if (sc && !j->stopped)
+			send_error(sc, j->sp_rid, "the job ended before the savepoint completed");
+		j->sp_conn = 0;
+	}
+	struct weir_conn *c = j->client_conn ? weir_loop_conn(jm.loop, j->client_conn) : NULL;
+	if (c) {
+		Weir__Ctl__JobInfo ji;
+		job_info(j, &ji);
+		weir_ctl_send_body(c, j->client_rid, WEIR__CTL__ENVELOPE__BODY_JOB_INFO, &ji);
+	}
+	j->client_conn = 0;
+}
+
+/* An attempt is over on every TaskManager: what a killed one left in
+ * /dev/shm goes (files whose owner died), and a checkpoint in flight can
+ * never complete. */
+static void attempt_cleanup(struct jobrec *j)
+{
+	char prefix[160];
+	snprintf(prefix, sizeof(prefix), "weir-%s-j%llua%u-", jm.cluster_id, (unsigned long long)j->id, j->attempt);
+	weir_shm_sweep(prefix);
+	if (j->ck_on)
+		ckc_reset(&j->ck, weir_now_ns());
+	struct weir_conn *sc = j->sp_conn && j->sp_begun ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
+	if (sc && !j->stopped) /* it was in flight when the attempt failed */
+		send_error(sc, j->sp_rid, "the savepoint was aborted: the job failed while taking it");
+	if (j->sp_begun && !j->stopped)
+		j->sp_conn = 0;
+}
+
+/* A failed attempt of a job with checkpoints: when the restart strategy
+ * allows another, schedule it (true); the tick deploys it. */
+static bool restart_due(struct jobrec *j)
+{
+	if (!j->ck_on || !j->failed || j->canceled || j->stopped || jm.stopping)
+		return false;
+	if ((!j->started || j->refused) && !j->lost_tm) /* refused while deploying: the same again */
+		return false;
+	if (j->attempt >= j->restart_attempts) {
+		char why[1100];
+		snprintf(why, sizeof(why), "%s (after %u restarts)", j->message, j->attempt);
+		snprintf(j->message, sizeof(j->message), "%s", why);
+		return false;
+	}
+	uint64_t now = weir_now_ns();
+	uint32_t delay = j->next_delay_ms;
+	j->next_delay_ms = weir_restart_backoff(delay, j->restart_max_delay_ms);
+	j->restarting = true;
+	j->state = WEIR__CTL__JOB_STATE__JOB_RESTARTING;
+	j->restart_at_ns = now + (uint64_t)delay * 1000000u;
+	j->restart_deadline_ns = j->restart_at_ns + (uint64_t)(jm.slot_wait_ms > 0 ? jm.slot_wait_ms : 1) * 1000000u;
+	weir_log(WEIR_LOG_WARN, "job %llu (%s) failed: %s; restart %u of %u in %u ms", (unsigned long long)j->id, j->name,
+		 j->message, j->attempt + 1, j->restart_attempts, delay);
+	return true;
+}
+
+/* Move a job on as far as its TaskManagers' phases allow. */
+static void job_advance(struct jobrec *j)
+{
+	int prepared = 0, over = 0, released = 0;
+	for (int k = 0; k < j->ntm; k++) {
+		prepared += j->phase[k] >= P_PREPARED;
+		over += j->phase[k] >= P_OVER;
+		released += j->phase[k] >= P_RELEASED;
+	}
+	if (!j->started && !j->decided && !j->failed && prepared == j->ntm) {
+		j->started = true;
+		j->state = WEIR__CTL__JOB_STATE__JOB_RUNNING;
+		phase_to_tms(j, WEIR__CTL__PHASE__PHASE_START);
+	}
+	if (!j->decided && (j->failed || over == j->ntm)) {
+		j->decided = true;
+		if (j->canceled)
+			j->state = WEIR__CTL__JOB_STATE__JOB_CANCELING;
+		phase_to_tms(j, j->failed ? WEIR__CTL__PHASE__PHASE_ABORT : WEIR__CTL__PHASE__PHASE_COMMIT);
+	}
+	if (released == j->ntm && !j->end_ms && !j->restarting) {
+		attempt_cleanup(j);
+		if (restart_due(j))
+			return; /* its slots stay held through the delay: no new job takes them */
+		hold_slots(j, false);
+		j->nheld = 0;
+		job_end(j);
+	}
+}
+
+/* ---- checkpoints (engine/coordinator.h) ---------------------------------- */
+
+/* Where TaskManager id stands in the job's current attempt, or -1. */
+static int job_tm_index(const struct jobrec *j, uint32_t id)
+{
+	for (int k = 0; k < j->ntm; k++)
+		if (j->tm_ids[k] == id)
+			return k;
+	return -1;
+}
+
+/* A checkpoint step to the job's TaskManagers. */
+static void ck_send(struct jobrec *j, Weir__Ctl__CheckpointAction a, uint64_t id, const char *dir)
+{
+	Weir__Ctl__CheckpointStep cs = WEIR__CTL__CHECKPOINT_STEP__INIT;
+	cs.job_id = j->id;
+	cs.checkpoint_id = id;
+	cs.action = a;
+	cs.dir = (char *)dir;
+	to_job_tms(j, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP, &cs);
+}
+
+static void ck_abort(struct jobrec *j, const char *why)
+{
+	uint64_t id = j->ck.pending;
+	bool sp = j->ck.savepoint;
+	if (!id)
+		return;
+	ckc_abort(&j->ck, why, weir_now_ns());
+	ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_ABORT, id, NULL);
+	struct weir_conn *c = sp && j->sp_conn ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
+	if (c) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "savepoint %llu of job %llu aborted: %s", (unsigned long long)id,
+			 (unsigned long long)j->id, why);
+		send_error(c, j->sp_rid, msg);
+	}
+	if (sp)
+		j->sp_conn = 0;
+}
+
+/* Every TaskManager acknowledged: write the metadata, announce it. */
+static void ck_complete(struct jobrec *j)
+{
+	uint64_t id = j->ck.pending;
+	bool sp = j->ck.savepoint;
+	if (ckc_complete(&j->ck, weir_now_ns()) < 0) {
+		ck_abort(j, weir_err_msg());
+		return;
+	}
+	if (weir_failpoint("checkpoint.complete") < 0) {
+		/* complete on disk, never announced: a restore may use it (and
+		 * then commits what it covers); sinks publish with the next one */
+		weir_log(WEIR_LOG_WARN, "checkpoint %llu complete but not announced: failpoint checkpoint.complete",
+			 (unsigned long long)id);
+	} else {
+		ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE, id, NULL);
+	}
+	ckc_retain(&j->ck);
+	if (!sp || !j->sp_conn)
+		return;
+	struct weir_conn *c = weir_loop_conn(jm.loop, j->sp_conn);
+	if (c) {
+		Weir__Ctl__Savepoint spm = WEIR__CTL__SAVEPOINT__INIT;
+		spm.path = j->ck.latest_path;
+		spm.checkpoint_id = id;
+		weir_ctl_send_body(c, j->sp_rid, WEIR__CTL__ENVELOPE__BODY_SAVEPOINT, &spm);
+	}
+	j->sp_conn = 0;
+	if (j->sp_stop) { /* stop-with-savepoint: the rest is cancelled (also when the attempt
+			   * failed meanwhile: no restart); a restore from it resumes exactly there */
+		j->stopped = j->canceled = true;
+		char path[sizeof(j->ck.latest_path)]; /* a copy: both live in jm (-Wrestrict) */
+		memcpy(path, j->ck.latest_path, sizeof(path));
+		snprintf(j->stop_msg, sizeof(j->stop_msg), "stopped with savepoint %s", path);
+		job_fail(j, "stopped with a savepoint");
+		weir_log(WEIR_LOG_INFO, "job %llu: %s", (unsigned long long)j->id, j->stop_msg);
+		job_advance(j);
+	}
+}
+
+/* On every tick: the job's timeout, its next periodic checkpoint, or a
+ * savepoint asked for. Only while its attempt runs. */
+static void ck_tick(struct jobrec *j, uint64_t now)
+{
+	if (!j->ck_on || !j->started || j->decided || j->end_ms || j->restarting)
+		return;
+	if (ckc_timed_out(&j->ck, now))
+		ck_abort(j, "timed out");
+	bool sp = j->sp_conn && !j->sp_begun;
+	if (j->ck.pending || !(sp || ckc_due(&j->ck, now)))
+		return;
+	uint64_t id = ckc_begin(&j->ck, j->ntm, sp ? j->sp_dir : NULL, now);
+	if (!id)
+		return;
+	j->sp_begun |= sp;
+	ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER, id, j->ck.dir);
+}
+
+/* A TaskManager's snapshots for a checkpoint, or its refusal. */
+static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
+{
+	struct jobrec *j = job_of(a->job_id);
+	if (!j || !j->ck_on || p->tm < 0 || a->checkpoint_id != j->ck.pending)
+		return; /* late, or for an aborted one */
+	uint32_t id = jm.tms[p->tm].id;
+	int k = job_tm_index(j, id);
+	if (k < 0)
+		return;
+	char why[1200];
+	if (a->error) {
+		snprintf(why, sizeof(why), "taskmanager %u: %s", id, a->error);
+		ck_abort(j, why);
+		return;
+	}
+	struct weir_ckpt_file *fs = calloc(a->n_files + 1, sizeof(*fs));
+	if (!fs)
+		return; /* never acknowledged: the timeout aborts it */
+	for (size_t i = 0; i < a->n_files; i++) {
+		const Weir__Ctl__SnapshotFile *f = a->files[i];
+		/* the metadata joins these names to the folder: plain names only */
+		if (strlen(f->name) >= sizeof(fs[i].name) || strchr(f->name, '/') || f->name[0] == '.') {
+			free(fs);
+			snprintf(why, sizeof(why), "taskmanager %u sent a bad file name", id);
+			ck_abort(j, why);
+			return;
+		}
+		fs[i].vertex = f->vertex;
+		fs[i].index = f->index;
+		fs[i].parallelism = f->parallelism;
+		snprintf(fs[i].name, sizeof(fs[i].name), "%s", f->name);
+		fs[i].size = f->size;
+		fs[i].sum = f->sum;
+	}
+	int r = ckc_ack(&j->ck, k, a->checkpoint_id, fs, (uint32_t)a->n_files, a->has_bytes ? a->bytes : 0,
+			a->has_sync_max_ns ? a->sync_max_ns : 0);
+	free(fs);
+	if (r == 1 && j->ck.nfiles != j->nsub) {
+		snprintf(why, sizeof(why), "%u snapshot files for %u subtasks", j->ck.nfiles, j->nsub);
+		ck_abort(j, why);
+	} else if (r == 1) {
+		ck_complete(j);
+	}
+}
+
+/* A client asks for a savepoint (and maybe to stop the job with it). */
+static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl__TriggerSavepoint *t)
+{
+	struct jobrec *j = job_of(t->job_id);
+	char msg[PATH_MAX + 128];
+	if (!j || j->end_ms)
+		snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)t->job_id);
+	else if (!j->ck_on)
+		snprintf(msg, sizeof(msg), "job %llu runs without checkpoints: submit it with --checkpoint-interval MS "
+			 "(0: savepoints only)", (unsigned long long)j->id);
+	else if (t->dir[0] != '/')
+		snprintf(msg, sizeof(msg), "the savepoint folder must be an absolute path");
+	else if (j->sp_conn)
+		snprintf(msg, sizeof(msg), "a savepoint of job %llu is being taken already", (unsigned long long)j->id);
+	else if (strlen(t->dir) >= sizeof(j->sp_dir) - 128)
+		snprintf(msg, sizeof(msg), "the savepoint folder's path is too long");
+	else
+		msg[0] = '\0';
+	if (msg[0]) {
+		send_error(c, rid, msg);
+		return;
+	}
+	j->sp_conn = weir_conn_id(c);
+	j->sp_rid = rid;
+	j->sp_stop = t->has_stop && t->stop;
+	j->sp_begun = false;
+	/* a folder of the job's own: ids restart with every job, so savepoints
+	 * of two jobs in one DIR must never share (or remove) a chk-<id> */
+	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s/savepoint-%s-job%llu", t->dir, jm.cluster_id,
+		 (unsigned long long)j->id);
+	weir_log(WEIR_LOG_INFO, "job %llu: savepoint into %s asked%s", (unsigned long long)j->id, j->sp_dir,
+		 j->sp_stop ? ", then stop" : "");
+	ck_tick(j, weir_now_ns());
+}
+
+/* A TaskManager's step in a job. */
+static void job_phase(struct peer *p, const Weir__Ctl__JobPhase *ph)
+{
+	struct jobrec *j = job_of(ph->job_id);
+	if (!j || p->tm < 0)
+		return;
+	uint32_t id = jm.tms[p->tm].id;
+	int k = job_tm_index(j, id);
+	if (k < 0)
+		return;
+	char why[1100];
+	switch (ph->phase) {
+	case WEIR__CTL__PHASE__PHASE_PREPARED:
+		if (j->phase[k] < P_PREPARED)
+			j->phase[k] = P_PREPARED;
+		break;
+	case WEIR__CTL__PHASE__PHASE_FAILED:
+		snprintf(why, sizeof(why), "taskmanager %u: %s", id, ph->message ? ph->message : "failed");
+		job_fail(j, why);
+		j->refused |= ph->has_refused && ph->refused;
+		if (j->phase[k] < P_OVER)
+			j->phase[k] = P_OVER;
+		break;
+	case WEIR__CTL__PHASE__PHASE_DONE:
+		if (j->phase[k] < P_OVER)
+			j->phase[k] = P_OVER;
+		break;
+	case WEIR__CTL__PHASE__PHASE_RELEASED:
+		if (ph->message && !j->failed) {
+			snprintf(why, sizeof(why), "taskmanager %u: %s", id, ph->message);
+			job_fail(j, why);
+		}
+		j->phase[k] = P_RELEASED;
+		break;
+	default:
+		return;
+	}
+	job_advance(j);
+}
+
+/* A TaskManager is gone: its part of every job is over, and failed. */
+static void jobs_lost_tm(uint32_t id)
+{
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct jobrec *j = &jm.jobs[i];
+		if (!j->used || j->end_ms)
+			continue;
+		for (int k = 0; k < j->ntm; k++)
+			if (j->tm_ids[k] == id && j->phase[k] < P_RELEASED) {
+				char why[128];
+				snprintf(why, sizeof(why), "taskmanager %u was lost", id);
+				job_fail(j, why);
+				j->lost_tm = true;
+				j->phase[k] = P_RELEASED;
+				job_advance(j);
+			}
+	}
+}
+
+static int reject(struct weir_conn *c, uint64_t rid, const char *why)
+{
+	Weir__Ctl__JobRejected r = WEIR__CTL__JOB_REJECTED__INIT;
+	r.reason = (char *)why;
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED, &r);
+	weir_log(WEIR_LOG_WARN, "job refused: %s", why);
+	return 0;
+}
+
+/* What a submission that finds too few free slots does: SUB_NEW parks
+ * (when slot_wait_ms > 0, else is refused), SUB_RETRY stays parked,
+ * SUB_LAST is refused saying how long it waited (waited_ms). */
+enum sub_mode { SUB_NEW, SUB_RETRY, SUB_LAST };
+#define SUBMIT_PARKED 1
+static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why);
+
+/* The free slots of the live TaskManagers, for placement. */
+static size_t slot_offers(struct weir_slot_offer *offers)
+{
+	size_t n = 0;
+	for (int i = 0; i < MAX_TMS; i++)
+		if (jm.tms[i].live) {
+			uint32_t free_slots = 0;
+			for (uint32_t sl = 0; sl < jm.tms[i].slots && sl < 1024; sl++)
+				free_slots += !jm.tms[i].busy[sl];
+			offers[n++] = (struct weir_slot_offer){ jm.tms[i].id, free_slots };
+		}
+	return n;
+}
+
+/* Place sj's subtasks on free slots: *places (malloc'ed, vertex by vertex)
+ * and the global slots used, or -1 when too few are free (*total: how
+ * many are). par: each vertex's parallelism; nsub: their sum. */
+static long place(const Weir__Ctl__SubmitJob *sj, const uint32_t *par, size_t nsub, struct weir_place **places,
+		  uint32_t *total)
+{
+	struct weir_slot_offer offers[MAX_TMS];
+	size_t noffers = slot_offers(offers);
+	bool spread = sj->has_spread && sj->spread;
+	*total = 0;
+	*places = malloc(sizeof(**places) * (nsub + 1));
+	if (!*places)
+		return -2;
+	*total = 0;
+	long needed = weir_place_job(par, sj->graph->n_vertices, offers, noffers, spread, *places, total);
+	if (needed < 0)
+		return needed;
+	/* placement counts free slots 0, 1, ... per TaskManager: map them to
+	 * the slots that are free there */
+	for (size_t q = 0; q < nsub; q++) {
+		struct tmrec *t = tm_by_id((*places)[q].tm);
+		uint32_t r = (*places)[q].slot, sl = 0;
+		for (;; sl++)
+			if (!t->busy[sl] && r-- == 0)
+				break;
+		(*places)[q].slot = sl;
+	}
+	return needed;
+}
+
+/* Deploy the job's current attempt: hold its slots, send Deploy to every
+ * TaskManager it uses (a new attempt restores j->restore when set). */
+static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, const uint32_t *par, size_t nsub,
+			   const struct weir_place *places, long needed)
+{
+	Weir__Ctl__Placement *pl = calloc(nsub, sizeof(*pl)), **pls = calloc(nsub, sizeof(*pls));
+	if (!pl || !pls) {
+		free(pl);
+		free(pls);
+		job_fail(j, "out of memory");
+		return;
+	}
+	/* placements, vertex by vertex: subtask i in global slot i */
+	size_t n = 0;
+	for (size_t v = 0; v < sj->graph->n_vertices; v++)
+		for (uint32_t i = 0; i < par[v]; i++, n++) {
+			Weir__Ctl__Placement init = WEIR__CTL__PLACEMENT__INIT;
+			pl[n] = init;
+			pl[n].vertex = (uint32_t)v;
+			pl[n].index = i;
+			pl[n].tm_id = places[n].tm;
+			pl[n].slot = places[n].slot;
+			pls[n] = &pl[n];
+			int k = 0;
+			while (k < j->ntm && j->tm_ids[k] != places[n].tm)
+				k++;
+			if (k == j->ntm)
+				j->tm_ids[j->ntm++] = places[n].tm;
+		}
+	for (long g = 0; g < needed; g++) { /* global slot g is one slot on its TaskManager */
+		const struct weir_place *gp = NULL;
+		size_t idx = 0;
+		for (size_t v = 0; v < sj->graph->n_vertices && !gp; idx += par[v], v++)
+			if ((uint32_t)g < par[v])
+				gp = &places[idx + (size_t)g];
+		for (int k = 0; gp && k < j->ntm; k++)
+			if (j->tm_ids[k] == gp->tm)
+				j->slots_on[k]++;
+		if (gp && j->nheld < 1024) { /* held until the attempt ends */
+			struct tmrec *t = tm_by_id(gp->tm);
+			j->held_conn[j->nheld] = t->conn;
+			j->held[j->nheld++] = *gp;
+			t->busy[gp->slot] = true;
+		}
+	}
+	Weir__Ctl__Deploy d = WEIR__CTL__DEPLOY__INIT;
+	Weir__Ctl__CheckpointSetup cs = WEIR__CTL__CHECKPOINT_SETUP__INIT;
+	d.job_id = j->id;
+	d.job_name = j->name;
+	d.object_sha256 = sj->object_sha256;
+	d.object_size = sj->object_size;
+	d.n_args = sj->n_args;
+	d.args = sj->args;
+	d.parallelism = sj->parallelism;
+	d.n_placements = nsub;
+	d.placements = pls;
+	d.cluster_id = jm.cluster_id;
+	d.has_max_parallelism = sj->graph->has_max_parallelism;
+	d.max_parallelism = sj->graph->max_parallelism;
+	d.has_attempt = true;
+	d.attempt = j->attempt;
+	j->nsub = (uint32_t)nsub;
+	if (j->ck_on) {
+		cs.has_at_least_once = cs.has_restarted = true;
+		cs.at_least_once = j->alo;
+		cs.has_unaligned = true;
+		cs.unaligned = j->unaligned;
+		cs.restarted = j->attempt > 0;
+		cs.restore = j->restore[0] ? j->restore : NULL;
+		d.checkpoints = &cs;
+	}
+	for (int k = 0; k < j->ntm; k++) {
+		struct tmrec *t = tm_by_id(j->tm_ids[k]);
+		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
+		if (!tc || weir_ctl_send_body(tc, 0, WEIR__CTL__ENVELOPE__BODY_DEPLOY, &d) < 0) {
+			j->phase[k] = P_RELEASED;
+			j->lost_tm = true;
+			job_fail(j, "a taskmanager could not be reached");
+		}
+	}
+	free(pl);
+	free(pls);
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %zu subtasks on %d taskmanagers%s%s%s", (unsigned long long)j->id,
+		 j->name, nsub, j->ntm, sj->has_spread && sj->spread ? " (spread)" : "",
+		 j->restore[0] ? ", restoring " : "", j->restore);
+}
+
+/* The parallelism of each vertex of sj's graph (checked), their sum in
+ * *nsub; NULL with why set when out of range. */
+static const char *graph_par(const Weir__Ctl__SubmitJob *sj, uint32_t *par, size_t *nsub)
+{
+	if (!sj->graph || !sj->graph->n_vertices)
+		return "the submission has no job graph";
+	if (sj->graph->n_vertices > 1024)
+		return "the job graph has too many vertices";
+	*nsub = 0;
+	for (size_t v = 0; v < sj->graph->n_vertices; v++) {
+		par[v] = sj->graph->vertices[v]->parallelism;
+		if (par[v] < 1 || par[v] > 1024)
+			return "a vertex's parallelism is out of range";
+		*nsub += par[v];
+	}
+	return NULL;
+}
+
+/* The checkpoint folder a restore starts from: path itself when it names
+ * one chk-<id> folder, else its newest good checkpoint's. 0; -1 when
+ * there are some but none is good (why lists them); -2 when there is none. */
+static int resolve_restore(const char *path, char *out, size_t n, uint64_t *id, char *why, size_t wn)
+{
+	struct weir_ckpt_meta m;
+	char report[2048] = "";
+	int r = weir_ckpt_latest(path, &m, report, sizeof(report));
+	if (r <= 0) {
+		snprintf(why, wn, r == 0 ? "no complete checkpoint in '%s'" : "no good checkpoint in '%s': %s", path,
+			 weir_err_msg());
+		return r == 0 ? -2 : -1;
+	}
+	*id = m.id;
+	weir_ckpt_meta_free(&m);
+	char meta[PATH_MAX + 64];
+	snprintf(meta, sizeof(meta), "%s/chk-%llu/_metadata", path, (unsigned long long)*id);
+	if (access(meta, F_OK) == 0)
+		snprintf(out, n, "%s/chk-%llu", path, (unsigned long long)*id);
+	else
+		snprintf(out, n, "%s", path);
+	return 0;
+}
+
+/* A new job's checkpoint setup from its submission; NULL, or why not. */
+static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointConfig *cc, char *why, size_t wn)
+{
+	if (cc->dir[0] != '/')
+		return "the checkpoint folder must be an absolute path";
+	if (cc->restore_from && cc->restore_from[0] != '/')
+		return "the folder to restore from must be an absolute path";
+	char base[PATH_MAX];
+	if (snprintf(base, sizeof(base), "%s/%s-job%llu", cc->dir, jm.cluster_id, (unsigned long long)j->id) >=
+	    (int)sizeof(base))
+		return "the checkpoint folder's path is too long";
+	if (ckc_init(&j->ck, j->id, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
+		     cc->has_min_pause_ms ? cc->min_pause_ms : 0, cc->has_retain ? cc->retain : 3, base, weir_now_ns()) < 0)
+		return "the checkpoint folder's path is too long";
+	j->ck_on = true;
+	j->alo = cc->has_at_least_once && cc->at_least_once;
+	j->unaligned = cc->has_unaligned && cc->unaligned;
+	if (j->alo && j->unaligned)
+		return "unaligned checkpoints and at-least-once exclude each other";
+	j->restart_attempts = cc->has_restart_attempts ? cc->restart_attempts : 3;
+	j->restart_delay_ms = j->next_delay_ms = cc->has_restart_delay_ms ? cc->restart_delay_ms : 100;
+	j->restart_max_delay_ms = cc->has_restart_max_delay_ms ? cc->restart_max_delay_ms : 0;
+	if (cc->restore_from && *cc->restore_from) {
+		uint64_t id;
+		if (resolve_restore(cc->restore_from, j->restore, sizeof(j->restore), &id, why, wn) < 0)
+			return why;
+		j->ck.last_id = id; /* ids go on after it: a sink's parts never collide */
+		j->restored = id;
+	}
+	return NULL;
+}
+
+static void jobrec_clear(struct jobrec *j)
+{
+	free(j->sub);
+	ckc_free(&j->ck);
+	memset(j, 0, sizeof(*j));
+}
+
+static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, enum sub_mode mode,
+		  long waited_ms)
+{
+	char why[2400];
+	uint8_t sha[WEIR_SHA256_LEN];
+	if (sj->has_object) { /* in the message: check it, store it (parked jobs come back without) */
+		char tag[32];
+		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)weir_conn_id(c));
+		if (sj->object.len != sj->object_size || weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
+		    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
+			return reject(c, rid, "the object does not match its SHA-256");
+		if (weir_obj_put(jm.objdir, sha, sj->object.data, sj->object.len, tag) < 0) {
+			snprintf(why, sizeof(why), "the jobmanager cannot store the object: %s", weir_err_msg());
+			return reject(c, rid, why);
+		}
+	} else if (!weir_obj_have(jm.objdir, sj->object_sha256.data, sj->object_size)) {
+		return reject(c, rid, "the object was not uploaded (ObjectChunk messages come before SubmitJob)");
+	}
+	size_t nsub = 0;
+	uint32_t par[1024];
+	const char *bad = graph_par(sj, par, &nsub);
+	if (bad)
+		return reject(c, rid, bad);
+	struct weir_place *places;
+	uint32_t total = 0;
+	long needed = place(sj, par, nsub, &places, &total);
+	if (needed == -2)
+		return reject(c, rid, "out of memory");
+	if (needed >= 0 && mode == SUB_NEW && jm.nparked > 0) { /* no overtaking the jobs that wait */
+		free(places);
+		snprintf(why, sizeof(why), "%d jobs wait for slots before it", jm.nparked);
+		return park(c, rid, sj, why);
+	}
+	if (needed < 0) {
+		uint32_t want = 1;
+		for (size_t v = 0; v < sj->graph->n_vertices; v++)
+			want = par[v] > want ? par[v] : want;
+		free(places);
+		uint32_t all = 0;
+		for (int i = 0; i < MAX_TMS; i++)
+			all += jm.tms[i].live ? jm.tms[i].slots : 0;
+		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%d taskmanagers)",
+			 want, total, all, ntms());
+		if (mode == SUB_RETRY)
+			return SUBMIT_PARKED;
+		if (mode == SUB_NEW && jm.slot_wait_ms > 0 && !jm.stopping)
+			return park(c, rid, sj, why);
+		if (mode == SUB_LAST) {
+			size_t l = strlen(why);
+			snprintf(why + l, sizeof(why) - l, ", after waiting %ld ms", waited_ms);
+		}
+		return reject(c, rid, why);
+	}
+	struct jobrec *j = NULL;
+	for (int i = 0; i < MAX_JOBS && !j; i++)
+		if (!jm.jobs[i].used)
+			j = &jm.jobs[i];
+	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
+		if (jm.jobs[i].end_ms)
+			j = &jm.jobs[i];
+	if (!j) {
+		free(places);
+		return reject(c, rid, "too many jobs");
+	}
+	jobrec_clear(j);
+	j->id = jm.next_job + 1;
+	/* the cluster's defaults when the submission names none */
+	Weir__Ctl__CheckpointConfig def = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
+	const Weir__Ctl__CheckpointConfig *cc = sj->checkpoints;
+	if (!cc && jm.ckdef.checkpoint_interval_ms) {
+		weir_ctl_ck_config(&jm.ckdef, jm.ckdef.checkpoint_dir, NULL, &def);
+		cc = &def;
+	}
+	if (cc && (bad = job_ck_setup(j, cc, why, sizeof(why)))) {
+		snprintf(why, sizeof(why), "%s", bad);
+		jobrec_clear(j);
+		free(places);
+		return reject(c, rid, why);
+	}
+	Weir__Ctl__SubmitJob lean = *sj; /* the store has the object: attempts deploy this */
+	lean.has_object = false;
+	lean.object.data = NULL;
+	lean.object.len = 0;
+	j->sublen = weir__ctl__submit_job__get_packed_size(&lean);
+	if (!(j->sub = malloc(j->sublen + 1))) {
+		jobrec_clear(j);
+		free(places);
+		return reject(c, rid, "out of memory");
+	}
+	weir__ctl__submit_job__pack(&lean, j->sub);
+	j->used = true;
+	j->id = ++jm.next_job;
+	snprintf(j->name, sizeof(j->name), "%s", sj->name);
+	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
+	j->start_ms = wall_ms();
+	j->parallelism = sj->parallelism;
+	if (!(sj->has_detached && sj->detached)) {
+		j->client_conn = weir_conn_id(c);
+		j->client_rid = rid;
+	}
+	Weir__Ctl__JobAccepted ja = WEIR__CTL__JOB_ACCEPTED__INIT;
+	ja.job_id = j->id;
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED, &ja);
+	if (j->ck_on)
+		weir_log(WEIR_LOG_INFO, "job %llu: checkpoints %s%u ms in %s", (unsigned long long)j->id,
+			 j->ck.interval_ms ? "every " : "off (savepoints only), interval ", j->ck.interval_ms, j->ck.base);
+	deploy_attempt(j, sj, par, nsub, places, needed);
+	free(places);
+	job_advance(j);
+	return 0;
+}
+
+/* A job waiting to restart (on every tick): once its delay is over and
+ * enough slots are free, the next attempt deploys, from the newest good
+ * checkpoint (or what the job started from). Slots that do not come back
+ * in time fail the job. */
+static void restart_tick(struct jobrec *j, uint64_t now)
+{
+	if (now < j->restart_at_ns)
+		return;
+	if (jm.stopping) {
+		hold_slots(j, false);
+		j->nheld = 0;
+		job_end(j);
+		return;
+	}
+	Weir__Ctl__SubmitJob *sj = weir__ctl__submit_job__unpack(NULL, j->sublen, j->sub);
+	hold_slots(j, false); /* the attempt's own slots are free for it again */
+	size_t nsub = 0;
+	uint32_t par[1024];
+	char why[2400];
+	if (!sj || graph_par(sj, par, &nsub)) {
+		job_fail(j, "out of memory");
+		goto end;
+	}
+	struct weir_place *places;
+	uint32_t total;
+	long needed = place(sj, par, nsub, &places, &total);
+	if (needed < 0) {
+		if (needed == -1)
+			free(places);
+		if (now < j->restart_deadline_ns) {
+			hold_slots(j, true); /* still ours while we wait */
+			goto out; /* a supervised TaskManager may come back */
+		}
+		snprintf(why, sizeof(why), "%s; no slots to restart on (%u free after %ld ms)", j->message, total,
+			 jm.slot_wait_ms);
+		snprintf(j->message, sizeof(j->message), "%s", why);
+		goto end;
+	}
+	/* the newest good checkpoint of the job, else what it started from */
+	uint64_t id = 0;
+	char path[sizeof(j->restore)];
+	if (j->ck.latest && resolve_restore(j->ck.latest_path, path, sizeof(path), &id, why, sizeof(why)) < 0)
+		weir_log(WEIR_LOG_WARN, "job %llu: the latest checkpoint is damaged: %s", (unsigned long long)j->id, why);
+	if (!id && resolve_restore(j->ck.base, path, sizeof(path), &id, why, sizeof(why)) == -1) {
+		free(places); /* some, every one bad: never start from nothing */
+		snprintf(j->message, sizeof(j->message), "cannot restart: %s", why);
+		goto end;
+	}
+	if (id)
+		snprintf(j->restore, sizeof(j->restore), "%s", path);
+	j->restored = id ? id : j->restored;
+	if (!j->restore[0])
+		j->restored = 0;
+	/* a new attempt */
+	j->nheld = 0;
+	j->attempt++;
+	j->restarting = j->started = j->decided = j->failed = j->lost_tm = j->refused = false;
+	j->message[0] = '\0';
+	j->ntm = 0;
+	memset(j->phase, 0, sizeof(j->phase));
+	memset(j->slots_on, 0, sizeof(j->slots_on));
+	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): restart %u from %s", (unsigned long long)j->id, j->name, j->attempt,
+		 j->restore[0] ? j->restore : "the beginning (no checkpoint completed)");
+	deploy_attempt(j, sj, par, nsub, places, needed);
+	free(places);
+	weir__ctl__submit_job__free_unpacked(sj, NULL);
+	job_advance(j);
+	return;
+end:
+	if (sj)
+		weir__ctl__submit_job__free_unpacked(sj, NULL);
+	j->nheld = 0; /* freed above */
+	job_end(j);
+	return;
+out:
+	weir__ctl__submit_job__free_unpacked(sj, NULL);
+}
+
+static int park(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const char *why)
+{
+	struct parked *pk = jm.nparked < MAX_PARKED ? &jm.parked[jm.nparked] : NULL;
+	Weir__Ctl__SubmitJob lean = *sj; /* the store has the object now */
+	lean.has_object = false;
+	lean.object.data = NULL;
+	lean.object.len = 0;
+	size_t len = weir__ctl__submit_job__get_packed_size(&lean);
+	uint8_t *buf = pk ? malloc(len + 1) : NULL;
+	if (!buf)
+		return reject(c, rid, pk ? "out of memory" : "too many jobs waiting for slots");
+	weir__ctl__submit_job__pack(&lean, buf);
+	uint64_t now = weir_now_ns();
+	*pk = (struct parked){ weir_conn_id(c), rid, buf, len, now, now + (uint64_t)jm.slot_wait_ms * 1000000u };
+	jm.nparked++;
+	weir_log(WEIR_LOG_INFO, "job '%s' waits up to %ld ms for slots: %s", sj->name, jm.slot_wait_ms, why);
+	return SUBMIT_PARKED;
+}
+
+/* Try the parked submissions again, oldest first (on every tick: slots
+ * free when jobs end and when TaskManagers register). One that still finds
+ * too few slots stays parked until its deadline, then is refused; one
+ * whose client left is dropped. */
+static void retry_parked(void)
+{
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < jm.nparked;) {
+		struct parked *pk = &jm.parked[i];
+		struct weir_conn *c = weir_loop_conn(jm.loop, pk->conn);
+		if (c && jm.stopping) {
+			reject(c, pk->rid, "the cluster is stopping");
+		} else if (c) {
+			Weir__Ctl__SubmitJob *sj = weir__ctl__submit_job__unpack(NULL, pk->len, pk->buf);
+			int rc = -1;
+			if (sj) {
+				bool last = now >= pk->deadline_ns;
+				long waited = (long)((now - pk->since_ns) / 1000000u);
+				rc = submit(c, pk->rid, sj, last ? SUB_LAST : SUB_RETRY, waited);
+				weir__ctl__submit_job__free_unpacked(sj, NULL);
+			} else {
+				reject(c, pk->rid, "out of memory");
+			}
+			if (rc == SUBMIT_PARKED) {
+				i++; /* still too few slots: stays parked */
+				continue;
+			}
+		}
+		free(pk->buf);
+		memmove(pk, pk + 1, sizeof(*pk) * (size_t)(jm.nparked - i - 1));
+		jm.nparked--;
+	}
+}
+
+static void send_ok(struct weir_conn *c, uint64_t rid)
+{
+	Weir__Ctl__Ok ok = WEIR__CTL__OK__INIT;
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_OK, &ok);
+}
+
+/* A client's upload, one chunk per request: each is written to a .part
+ * file at once and answered Ok, so the client sends the next only when
+ * this one is on disk; the last is checked against the digest and
+ * renamed into the store. Any problem ends the upload with an Error. */
+static int upload_chunk(struct weir_conn *c, struct peer *p, uint64_t rid, const Weir__Ctl__ObjectChunk *oc)
+{
+	if (p->up.fd >= 0 && !weir_digest_equal(p->up.sha, oc->object_sha256.data, WEIR_SHA256_LEN))
+		weir_obj_in_abort(&p->up); /* a different object: the old upload is abandoned */
+	int rc = 0;
+	if (p->up.fd < 0) {
+		char tag[32];
+		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)p->conn);
+		rc = oc->offset != 0 ? weir_err_set("an upload starts at offset 0, not %llu",
+						    (unsigned long long)oc->offset)
+				     : weir_obj_in_begin(&p->up, jm.objdir, oc->object_sha256.data, tag);
+	}
+	if (rc == 0)
+		rc = weir_obj_in_write(&p->up, oc->offset, oc->data.data, oc->data.len);
+	if (rc == 0 && oc->has_last && oc->last) {
+		uint64_t size = p->up.got;
+		rc = weir_obj_in_finish(&p->up);
+		if (rc == 0)
+			weir_log(WEIR_LOG_INFO, "object %s stored (%llu bytes)", strrchr(p->up.path, '/') + 1,
+				 (unsigned long long)size);
+	}
+	if (rc < 0) {
+		weir_obj_in_abort(&p->up);
+		weir_log(WEIR_LOG_WARN, "upload refused: %s", weir_err_msg());
+		send_error(c, rid, weir_err_msg());
+		return 0;
+	}
+	send_ok(c, rid);
+	return 0;
+}
+
+/* A TaskManager fetches a stored object, one chunk per request. */
+static int fetch_chunk(struct weir_conn *c, uint64_t rid, const Weir__Ctl__FetchObject *fo)
+{
+	uint64_t off = fo->has_offset ? fo->offset : 0, size = 0;
+	long n = weir_obj_read(jm.objdir, fo->object_sha256.data, off, jm.chunk, WEIR_CTL_MAX_CHUNK, &size);
+	if (n < 0 || (n == 0 && off != size)) {
+		send_error(c, rid, n < 0 ? weir_err_msg() : "offset past the object's end");
+		return 0;
+	}
+	Weir__Ctl__ObjectChunk oc = WEIR__CTL__OBJECT_CHUNK__INIT;
+	oc.object_sha256 = fo->object_sha256;
+	oc.offset = off;
+	oc.data.data = jm.chunk;
+	oc.data.len = (size_t)n;
+	oc.has_last = true;
+	oc.last = off + (uint64_t)n >= size;
+	if (weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK, &oc) < 0)
+		send_error(c, rid, "the object chunk could not be sent");
+	return 0;
+}
+
+/* A registration refused: the answer goes out, then the connection
+ * closes (on a tick; closing now would drop the answer). */
+static int refuse_tm(struct weir_conn *c, struct peer *p, uint64_t rid, const char *why)
+{
+	send_error(c, rid, why);
+	p->close_at_ns = weir_now_ns() + 100000000ull;
+	return 0;
+}
+
+static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
+{
+	uint64_t rid = m->has_request_id ? m->request_id : 0;
+	switch (m->body_case) {
+	case WEIR__CTL__ENVELOPE__BODY_REGISTER_TM: {
+		const Weir__Ctl__RegisterTaskManager *r = m->register_tm;
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_TASKMANAGER || p->tm >= 0) {
+			send_error(c, rid, "only a taskmanager registers, once");
+			return -EPROTO;
+		}
+		int slot = -1;
+		for (int i = 0; i < MAX_TMS; i++) {
+			if (jm.tms[i].live && jm.tms[i].id == r->tm_id) {
+				weir_log(WEIR_LOG_WARN, "taskmanager %u registers again: refused", r->tm_id);
+				return refuse_tm(c, p, rid, "a taskmanager with this id is registered already");
+			}
+			if (!jm.tms[i].live && slot < 0)
+				slot = i;
+		}
+		if (slot < 0 || jm.stopping) {
+			return refuse_tm(c, p, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
+		}
+		/* weir cluster stop signals these pids: 0 or a "negative" one would
+		 * hit a process group, or everything the user may signal */
+		if (r->pid < 2 || r->pid > INT_MAX || r->slots < 1 || r->slots > 1024) {
+			weir_log(WEIR_LOG_WARN, "taskmanager %u registers with pid %u and %u slots: refused", r->tm_id,
+				 r->pid, r->slots);
+			return refuse_tm(c, p, rid, "a taskmanager registers with its pid (2 or more) and 1 to 1024 slots");
+		}
+		struct tmrec *t = &jm.tms[slot];
+		memset(t, 0, sizeof(*t));
+		t->live = true;
+		t->id = r->tm_id;
+		t->pid = r->pid;
+		t->numa_node = r->numa_node;
+		t->slots = r->slots;
+		snprintf(t->host, sizeof(t->host), "%s", r->host);
+		snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
+		t->pool_id = r->pool->pool_id;
+		t->segments = r->pool->segments;
+		t->segment_size = r->pool->segment_size;
+		t->pool_node = r->pool->numa_node;
+		t->conn = weir_conn_id(c);
+		t->last_hb_ns = weir_now_ns();
+		p->tm = slot;
+		weir_log(WEIR_LOG_INFO, "taskmanager %u registered: pid %u, %u slots, NUMA node %d, pool %s (%u x %u bytes)",
+			 t->id, t->pid, t->slots, t->numa_node, t->pool, t->segments, t->segment_size);
+		Weir__Ctl__RegisterAck ack = WEIR__CTL__REGISTER_ACK__INIT;
+		ack.tm_id = t->id;
+		ack.cluster_id = jm.cluster_id;
+		ack.heartbeat_interval_ms = HEARTBEAT_MS;
+		ack.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
+		weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK, &ack);
+		wake_waiters(false);
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_HEARTBEAT:
+		if (p->tm < 0)
+			return -EPROTO;
+		jm.tms[p->tm].last_hb_ns = weir_now_ns();
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_GET_CLUSTER_STATUS: {
+		const Weir__Ctl__GetClusterStatus *g = m->get_cluster_status;
+		if (!g->has_wait_taskmanagers || (uint32_t)ntms() == g->wait_taskmanagers) {
+			send_status(c, rid);
+			return 0;
+		}
+		for (int i = 0; i < MAX_WAITERS; i++)
+			if (!jm.waiters[i].used) {
+				uint32_t t = g->has_wait_timeout_ms ? g->wait_timeout_ms : 10000;
+				jm.waiters[i] = (struct waiter){ true, weir_conn_id(c), rid, g->wait_taskmanagers,
+								 weir_now_ns() + (uint64_t)t * 1000000u };
+				return 0;
+			}
+		send_error(c, rid, "too many clients waiting");
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_STOP: {
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		send_ok(c, rid);
+		begin_stop(m->stop->reason && *m->stop->reason ? m->stop->reason : "asked by a client");
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB:
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		if (jm.stopping)
+			return reject(c, rid, "the cluster is stopping");
+		submit(c, rid, m->submit_job, SUB_NEW, 0);
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK:
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		return upload_chunk(c, p, rid, m->object_chunk);
+	case WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT:
+		if (p->tm < 0)
+			return -EPROTO;
+		return fetch_chunk(c, rid, m->fetch_object);
+	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
+		job_phase(p, m->job_phase);
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK:
+		if (p->tm < 0)
+			return -EPROTO;
+		ck_acked(p, m->checkpoint_ack);
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT:
+		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
+			return -EPROTO;
+		savepoint_request(c, rid, m->trigger_savepoint);
+		return 0;
+	case WEIR__CTL__ENVELOPE__BODY_LIST_JOBS: {
+		static Weir__Ctl__JobInfo infos[MAX_JOBS];
+		Weir__Ctl__JobInfo *ptrs[MAX_JOBS];
+		size_t n = 0;
+		for (int i = 0; i < MAX_JOBS; i++)
+			if (jm.jobs[i].used) {
+				job_info(&jm.jobs[i], &infos[n]);
+				ptrs[n] = &infos[n];
+				n++;
+			}
+		Weir__Ctl__JobList jl = WEIR__CTL__JOB_LIST__INIT;
+		jl.n_jobs = n;
+		jl.jobs = ptrs;
+		weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_LIST, &jl);
+		return 0;
+	}
+	case WEIR__CTL__ENVELOPE__BODY_CANCEL: {
+		struct jobrec *j = job_of(m->cancel->job_id);
+		if (!j || j->end_ms) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)m->cancel->job_id);
+			send_error(c, rid, msg);
+			return 0;
+		}
+		j->canceled = true;
+		job_fail(j, "cancelled");
+		weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
+		if (j->restarting) { /* nothing runs: over now */
+			hold_slots(j, false);
+			j->nheld = 0;
+			job_end(j);
+		}
+		else
+			job_advance(j);
+		send_ok(c, rid);
+		return 0;
+	}
+	default: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s is not implemented yet", weir_ctl_body_name(m->body_case));
+		send_error(c, rid, msg);
+		return 0;
+	}
+	}
+}
+
+static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *payload, uint32_t len, void *arg)
+{
+	(void)arg;
+	struct peer *p = weir_conn_data(c);
+	if (!p || p->close_at_ns)
+		return 0; /* refused: waiting to close */
+	if (type != WEIR_FRAME_CTL) {
+		weir_log(WEIR_LOG_WARN, "connection %llx: frame of unknown type %u: closed",
+			 (unsigned long long)weir_conn_id(c), type);
+		return -EPROTO;
+	}
+	weir_msg *m;
+	if (weir_ctl_decode(payload, len, &m) < 0) {
+		weir_log(WEIR_LOG_WARN, "connection %llx: %s: closed", (unsigned long long)weir_conn_id(c),
+			 weir_err_msg());
+		return -EPROTO;
+	}
+	if (!p->authed) {
+		int rc = weir_auth_feed_msg(&p->auth, m);
+		weir_ctl_free(m);
+		uint8_t out[WEIR_AUTH_OUT_MAX];
+		long n = weir_auth_take_output(&p->auth, out, sizeof(out));
+		if (n > 0)
+			weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)n);
+		if (rc == 1) {
+			p->authed = true;
+			weir_log(WEIR_LOG_DEBUG, "%s '%s' authenticated",
+				 p->auth.role == WEIR__CTL__ROLE__ROLE_TASKMANAGER ? "taskmanager" : "client",
+				 p->auth.name);
+		} else if (rc < 0) {
+			weir_log(WEIR_LOG_WARN, "connection %llx refused: %s", (unsigned long long)weir_conn_id(c),
+				 weir_auth_reason(&p->auth)[0] ? weir_auth_reason(&p->auth) : weir_err_msg());
+			/* let the refusal reach the peer, then close (next tick) */
+			p->close_at_ns = weir_now_ns() + 100000000ull;
+		}
+		return 0;
+	}
+	int rc = handle(c, p, m);
+	weir_ctl_free(m);
+	return rc;
+}
+
+static void on_open(struct weir_conn *c, void *arg)
+{
+	(void)arg;
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p) {
+		weir_conn_close(c, -ENOMEM);
+		return;
+	}
+	weir_auth_server_init(&p->auth, &jm.secret);
+	p->tm = -1;
+	p->up.fd = -1;
+	p->opened_ns = weir_now_ns();
+	p->conn = weir_conn_id(c);
+	p->next = jm.peers;
+	if (jm.peers)
+		jm.peers->prev = p;
+	jm.peers = p;
+	weir_conn_set_data(c, p);
+}
+
+static void on_close(struct weir_conn *c, int reason, void *arg)
+{
+	(void)arg;
+	struct peer *p = weir_conn_data(c);
+	if (!p)
+		return;
+	if (p->tm >= 0 && jm.tms[p->tm].live) {
+		struct tmrec *t = &jm.tms[p->tm];
+		if (!jm.stopping)
+			weir_log(WEIR_LOG_WARN, "taskmanager %u (pid %u) lost: %s", t->id, t->pid,
+				 reason ? strerror(-reason) : "its connection closed");
+		else
+			weir_log(WEIR_LOG_INFO, "taskmanager %u stopped", t->id);
+		t->live = false;
+		jobs_lost_tm(t->id);
+		wake_waiters(false);
+	}
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		jm.peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	weir_obj_in_abort(&p->up);
+	weir_auth_release(&p->auth);
+	free(p);
+	weir_conn_set_data(c, NULL);
+}
+
+/* Every 10 ms: handshakes that take too long, refused connections whose
+ * answer went out, heartbeats missed, waiters due, the end of a stop. */
+static void tick(struct weir_loop *l, void *arg)
+{
+	(void)arg;
+	uint64_t now = weir_now_ns();
+	for (int i = 0; i < MAX_TMS; i++) {
+		struct tmrec *t = &jm.tms[i];
+		if (t->live && now - t->last_hb_ns > HEARTBEAT_TIMEOUT_MS * 1000000ull) {
+			weir_log(WEIR_LOG_WARN, "taskmanager %u missed its heartbeats for %d ms: dropped", t->id,
+				 HEARTBEAT_TIMEOUT_MS);
+			struct weir_conn *c = weir_loop_conn(l, t->conn);
+			t->live = false;
+			jobs_lost_tm(t->id);
+			if (c)
+				weir_conn_close(c, -ETIMEDOUT);
+		}
+	}
+	/* handshakes not done in time (a truncated or stalled one is never
+	 * accepted by itself), and refused peers whose answer went out */
+	for (struct peer *p = jm.peers, *next; p; p = next) {
+		next = p->next; /* closing frees p */
+		bool late = !p->authed && now - p->opened_ns > WEIR_AUTH_TIMEOUT_MS * 1000000ull;
+		if (late || (p->close_at_ns && now >= p->close_at_ns)) {
+			struct weir_conn *c = weir_loop_conn(l, p->conn);
+			if (late)
+				weir_log(WEIR_LOG_WARN, "connection %llx: no handshake within %d ms: closed",
+					 (unsigned long long)p->conn, WEIR_AUTH_TIMEOUT_MS);
+			if (c)
+				weir_conn_close(c, late ? -ETIMEDOUT : -EACCES);
+		}
+	}
+	wake_waiters(false);
+	retry_parked();
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct jobrec *j = &jm.jobs[i];
+		if (j->used && !j->end_ms && j->restarting)
+			restart_tick(j, now);
+		else if (j->used && !j->end_ms)
+			ck_tick(j, now);
+	}
+	if (jm.signalled && !jm.stopping)
+		begin_stop("signal");
+	if (jm.stopping && (ntms() == 0 || now > jm.stop_deadline_ns)) {
+		if (ntms())
+			weir_log(WEIR_LOG_WARN, "%d taskmanagers did not stop within %d ms", ntms(), STOP_GRACE_MS);
+		weir_loop_stop(l);
+	}
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	jm.signalled = 1;
+}
+
+int weir_jobmanager_main(int argc, char **argv)
+{
+	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
+	long long port = 0, ready = -1, wait = 5000;
+	weir_config_defaults(&jm.ckdef);
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int ckr = weir_config_ck_option(&jm.ckdef, argc, argv, &i, 0);
+		if (ckr < 0)
+			return 2;
+		if (ckr > 0)
+			continue;
+		long long *num = !strcmp(a, "--port") ? &port : !strcmp(a, "--ready-fd") ? &ready
+			       : !strcmp(a, "--slot-wait") ? &wait : NULL;
+		long long hi = num == &port ? 65535 : num == &wait ? 600000 : INT_MAX;
+		if (num && v) {
+			if (weir_parse_num(argv[++i], 0, hi, false, num) < 0) {
+				fprintf(stderr, "weir jobmanager: %s: %s\n", a, weir_err_msg());
+				return 2;
+			}
+		} else if (!strcmp(a, "--run-dir") && v) {
+			run_dir = argv[++i];
+		} else if (!strcmp(a, "--bind") && v) {
+			bind = argv[++i];
+		} else if (!strcmp(a, "--log-level") && v) {
+			level = argv[++i];
+		} else {
+			fprintf(stderr, "weir jobmanager: unknown or incomplete option '%s'\n", a);
+			return 2;
+		}
+	}
+	int ready_fd = (int)ready;
+	jm.slot_wait_ms = (long)wait;
+	enum weir_log_level lv;
+	if (weir_log_parse_level(level, &lv) < 0) {
+		fprintf(stderr, "weir jobmanager: bad --log-level '%s'\n", level);
+		return 2;
+	}
+	weir_log_init("jobmanager", lv);
+	weir_rundir_init(&jm.rd, run_dir);
+	char path[PATH_MAX];
+	weir_rundir_path(&jm.rd, "secret", path, sizeof(path));
+	if (weir_auth_secret_load(path, &jm.secret) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return 1;
+	}
+	weir_rundir_path(&jm.rd, "cluster.id", path, sizeof(path));
+	if (weir_read_small_file(path, jm.cluster_id, sizeof(jm.cluster_id)) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return 1;
+	}
+	weir_rundir_path(&jm.rd, "objects", jm.objdir, sizeof(jm.objdir));
+	weir_obj_remove_all(jm.objdir); /* a crashed JobManager's uploads */
+	jm.chunk = malloc(WEIR_CTL_MAX_CHUNK);
+	if (!jm.chunk) {
+		weir_log(WEIR_LOG_ERROR, "out of memory");
+		return 1;
+	}
+	struct weir_loop_config cfg = { .entries = 256, .max_conns = 1024, .on_frame = on_frame,
+					.on_open = on_open, .on_close = on_close };
+	jm.loop = weir_loop_create(&cfg);
+	if (!jm.loop) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return 1;
+	}
+	uint16_t bound = 0;
+	if (weir_loop_listen(jm.loop, bind, (uint16_t)port, &bound) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		fprintf(stderr, "weir jobmanager: %s\n", weir_err_msg());
+		weir_loop_destroy(jm.loop);
+		return 1;
+	}
+	char addr[160], pid[32];
+	snprintf(addr, sizeof(addr), strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, bound);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
+	weir_write_file_atomic(path, pid);
+	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
+	if (weir_write_file_atomic(path, addr) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		weir_loop_destroy(jm.loop);
+		return 1;
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	weir_loop_timer_add(jm.loop, 10, tick, NULL);
+	weir_log(WEIR_LOG_INFO, "cluster %s: listening on %s (pid %s)", jm.cluster_id, addr, pid);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "R", 1) != 1)
+			weir_log(WEIR_LOG_WARN, "could not signal readiness");
+		close(ready_fd);
+	}
+	weir_loop_run(jm.loop);
+	for (int i = 0; i < jm.nparked; i++) /* refused as the stop began; a client gone meanwhile left these */
+		free(jm.parked[i].buf);
+	for (int i = 0; i < MAX_JOBS; i++)
+		jobrec_clear(&jm.jobs[i]);
+	struct weir_loop_stats st;
+	weir_loop_stats(jm.loop, &st);
+	weir_loop_destroy(jm.loop);
+	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
+	unlink(path);
+	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
+	unlink(path);
+	weir_auth_secret_wipe(&jm.secret);
+	weir_obj_remove_all(jm.objdir);
+	free(jm.chunk);
+	weir_log(WEIR_LOG_INFO, "stopped (%llu connections, %llu refused frames, CQ overflow %llu)",
+		 (unsigned long long)st.accepted, (unsigned long long)st.proto_errors,
+		 (unsigned long long)st.cq_overflow);
+	return 0;
+}

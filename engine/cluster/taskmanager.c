@@ -1,0 +1,845 @@
+/*
+ * engine/taskmanager.c - `weir taskmanager`: a worker process of the
+ * cluster.
+ *
+ * It owns one NUMA node's share of the machine: a segment pool in shared
+ * memory bound to the node (shm/pool.h, "weir-<cluster>-tm<id>-pool"), and
+ * S slots. It connects to the JobManager named in the run folder, proves
+ * it knows the cluster secret, registers, and heartbeats. It stops when
+ * the JobManager tells it to (or on SIGINT/SIGTERM), and also when its
+ * JobManager connection breaks: a TaskManager without a JobManager has
+ * nothing to do. Either way its pool file goes with it; after a kill -9 the
+ * file stays until the next cluster start or stop sweeps it (its owner
+ * lock died with the process).
+ *
+ * Jobs: a Deploy names every subtask's place and the job's object by its
+ * SHA-256. A TaskManager that does not have that object in its store
+ * (<run-dir>/objects-tm<N>/) fetches it from the JobManager's, one chunk
+ * per request, holding the Deploy until the last chunk is in and checked.
+ * Then it copies the object for the job (checking the copy's digest again:
+ * that copy is what it loads), builds the job's graph from the same arguments, and runs its own subtasks on a job thread
+ * (engine/runtime.h, weir_run_dist). The job thread and this loop talk
+ * through a mailbox: the loop turns the thread's steps (prepared, done,
+ * released) into JobPhase messages, and the JobManager's answers (start,
+ * commit, abort) into the thread's decisions. Several jobs may run at
+ * once, each with its own copy of its object (so that two runs of one job
+ * do not share the object's globals: dlopen would hand back the same
+ * instance for the same file).
+ */
+#include "checkpoint/store.h"
+#include "cluster/ctlio.h"
+#include "graph/load.h"
+#include "runtime/run.h"
+#include "ctl/objstore.h"
+#include "ctl/sha.h"
+#include <pthread.h>
+#include <sys/stat.h>
+#include "base/err.h"
+#include "base/log.h"
+#include "base/num.h"
+#include "sched/cpu.h"
+#include "shm/pool.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A checkpoint's snapshots here, written (or failed), for the JobManager. */
+struct ckack {
+	uint64_t id;
+	struct weir_ckpt_file *files;
+	int nfiles;
+	uint64_t bytes, sync_max_ns;
+	char *err;
+};
+
+/* The job this TaskManager runs, shared by the loop and the job thread. */
+struct tmjob {
+	uint64_t id;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct weir_job_object obj;
+	weir_env *env;
+	struct weir_config cfg;
+	struct weir_dist dist;
+	uint32_t *sub_tm, *sub_slot;
+	char **argv;		/* the job's arguments: weir_job may keep pointers to them */
+	int argc;
+	char objpath[PATH_MAX + 96];	/* this job's copy of the object */
+	/* thread -> loop (sent by the loop's tick) */
+	bool tell_prepared, tell_done, done_ok, done_refused, tell_released, released_ok;
+	char done_msg[1024], released_msg[1024];
+	struct ckack *acks;	/* from the checkpoint coordinator's thread */
+	int nacks;
+	char *ck_restore;
+	/* loop -> thread */
+	int start;		/* -1 pending, 0 abort, 1 go */
+	int decision;		/* -1 pending, 0 abort, 1 commit */
+	bool finished;		/* the thread ended; join it */
+};
+
+#define MAX_TM_JOBS 8
+
+/* A Deploy waiting for its object to arrive from the JobManager. */
+struct fetch {
+	uint64_t job_id;
+	uint64_t rid;		/* the FetchObject in flight */
+	uint8_t *deploy;	/* the Deploy, packed (the decoded one is freed with its frame) */
+	size_t len;
+	struct weir_obj_in in;
+};
+
+static struct {
+	struct weir_rundir rd;
+	struct tmjob *jobs[MAX_TM_JOBS];
+	struct fetch *fetches[MAX_TM_JOBS];
+	char objdir[PATH_MAX];	/* this TaskManager's object store */
+	uint64_t next_rid;
+	struct weir_loop *loop;
+	struct weir_conn *jm;
+	struct weir_auth auth;
+	bool authed, registered, stopping;
+	int exit_code;
+	uint32_t id, slots;
+	uint32_t first_core;	/* slot k on allowed CPU first_core + k */
+	int node;
+	struct weir_pool pool;
+	char pool_name[128];
+	int ready_fd;
+	uint64_t hb_seq;
+	volatile sig_atomic_t signalled;
+} tm = { .ready_fd = -1 };
+
+static void job_tick(void);
+static void job_timer(struct weir_loop *l, void *arg)
+{
+	(void)l, (void)arg;
+	job_tick();
+}
+
+static void heartbeat(struct weir_loop *l, void *arg)
+{
+	(void)l, (void)arg;
+	if (tm.signalled && !tm.stopping) {
+		weir_log(WEIR_LOG_INFO, "signal: stopping");
+		tm.stopping = true;
+		weir_loop_stop(tm.loop);
+		return;
+	}
+	if (!tm.registered || !weir_conn_is_open(tm.jm))
+		return;
+	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
+	hb.seq = ++tm.hb_seq;
+	weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_HEARTBEAT, &hb);
+}
+
+static void do_register(struct weir_conn *c)
+{
+	char host[64];
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	Weir__Ctl__PoolInfo pi = WEIR__CTL__POOL_INFO__INIT;
+	pi.name = tm.pool_name;
+	pi.pool_id = tm.pool.id;
+	pi.segments = tm.pool.nsegs;
+	pi.segment_size = tm.pool.seg_size;
+	pi.numa_node = tm.pool.numa_bound ? tm.node : -1;
+	Weir__Ctl__RegisterTaskManager r = WEIR__CTL__REGISTER_TASK_MANAGER__INIT;
+	r.tm_id = tm.id;
+	r.host = host;
+	r.pid = (uint32_t)getpid();
+	r.numa_node = tm.node;
+	r.slots = tm.slots;
+	r.pool = &pi;
+	weir_ctl_send_body(c, 1, WEIR__CTL__ENVELOPE__BODY_REGISTER_TM, &r);
+}
+
+static int job_prepared(void *arg)
+{
+	struct tmjob *j = arg;
+	pthread_mutex_lock(&j->lock);
+	j->tell_prepared = true;
+	while (j->start < 0)
+		pthread_cond_wait(&j->cond, &j->lock);
+	int go = j->start;
+	pthread_mutex_unlock(&j->lock);
+	return go == 1 ? 0 : -1;
+}
+
+static int job_done(void *arg, bool ok, const char *msg)
+{
+	struct tmjob *j = arg;
+	pthread_mutex_lock(&j->lock);
+	j->tell_done = true;
+	j->done_ok = ok;
+	j->done_refused = j->dist.refused; /* written by this (the job's) thread */
+	snprintf(j->done_msg, sizeof(j->done_msg), "%s", msg ? msg : "");
+	while (j->decision < 0)
+		pthread_cond_wait(&j->cond, &j->lock);
+	int d = j->decision;
+	pthread_mutex_unlock(&j->lock);
+	return d;
+}
+
+static void job_ck_acked(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
+			 uint64_t sync_max_ns, const char *err)
+{
+	struct tmjob *j = arg;
+	struct ckack a = { id, NULL, nfiles, bytes, sync_max_ns, err ? strdup(err) : NULL };
+	if (err && !a.err)
+		return; /* never a decline sent as a success: the JobManager's timeout aborts it */
+	if (nfiles && (a.files = malloc(sizeof(*files) * (size_t)nfiles)))
+		memcpy(a.files, files, sizeof(*files) * (size_t)nfiles);
+	pthread_mutex_lock(&j->lock);
+	struct ckack *q = realloc(j->acks, sizeof(*q) * (size_t)(j->nacks + 1));
+	if (q) {
+		j->acks = q;
+		j->acks[j->nacks++] = a;
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (!q) { /* never acknowledged: the JobManager's timeout aborts it */
+		free(a.files);
+		free(a.err);
+	}
+}
+
+static void ckack_free(struct ckack *a)
+{
+	free(a->files);
+	free(a->err);
+}
+
+static void send_ack(uint64_t job, const struct ckack *a)
+{
+	Weir__Ctl__CheckpointAck ca = WEIR__CTL__CHECKPOINT_ACK__INIT;
+	Weir__Ctl__SnapshotFile *fs = calloc((size_t)a->nfiles + 1, sizeof(*fs));
+	Weir__Ctl__SnapshotFile **fp = calloc((size_t)a->nfiles + 1, sizeof(*fp));
+	ca.job_id = job;
+	ca.checkpoint_id = a->id;
+	if (!fs || !fp || (a->nfiles && !a->files)) {
+		ca.error = "out of memory";
+	} else {
+		for (int i = 0; i < a->nfiles; i++) {
+			Weir__Ctl__SnapshotFile init = WEIR__CTL__SNAPSHOT_FILE__INIT;
+			fs[i] = init;
+			fs[i].vertex = a->files[i].vertex;
+			fs[i].index = a->files[i].index;
+			fs[i].parallelism = a->files[i].parallelism;
+			fs[i].name = a->files[i].name;
+			fs[i].size = a->files[i].size;
+			fs[i].sum = a->files[i].sum;
+			fp[i] = &fs[i];
+		}
+		ca.n_files = (size_t)a->nfiles;
+		ca.files = fp;
+		ca.error = a->err;
+	}
+	ca.has_bytes = ca.has_sync_max_ns = true;
+	ca.bytes = a->bytes;
+	ca.sync_max_ns = a->sync_max_ns;
+	if (weir_conn_is_open(tm.jm))
+		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK, &ca);
+	free(fs);
+	free(fp);
+}
+
+static void *job_thread(void *arg)
+{
+	struct tmjob *j = arg;
+	int rc = weir_run_dist(j->env, &j->cfg, &j->dist);
+	pthread_mutex_lock(&j->lock);
+	j->tell_released = true;
+	j->released_ok = rc == 0;
+	snprintf(j->released_msg, sizeof(j->released_msg), "%s", rc == 0 ? "" : weir_err_msg());
+	j->finished = true;
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+static void job_free(struct tmjob *j)
+{
+	if (j->env)
+		weir_env_destroy(j->env);
+	weir_job_unload(&j->obj);
+	if (j->objpath[0])
+		unlink(j->objpath);
+	free(j->sub_tm);
+	free(j->sub_slot);
+	for (int i = 0; i < j->nacks; i++)
+		ckack_free(&j->acks[i]);
+	free(j->acks);
+	free(j->ck_restore);
+	for (int i = 0; j->argv && i < j->argc; i++)
+		free(j->argv[i]);
+	free(j->argv);
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->cond);
+	free(j);
+}
+
+static void send_phase_refused(uint64_t id, Weir__Ctl__Phase ph, const char *msg, bool refused)
+{
+	Weir__Ctl__JobPhase jp = WEIR__CTL__JOB_PHASE__INIT;
+	jp.job_id = id;
+	jp.phase = ph;
+	jp.has_refused = refused;
+	jp.refused = refused;
+	jp.message = msg && *msg ? (char *)msg : NULL;
+	if (weir_conn_is_open(tm.jm))
+		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
+}
+
+static void send_phase(uint64_t id, Weir__Ctl__Phase ph, const char *msg)
+{
+	send_phase_refused(id, ph, msg, false);
+}
+
+/* The loop's side of the mailbox, for one job. */
+static void job_tick_one(int slot)
+{
+	struct tmjob *j = tm.jobs[slot];
+	pthread_mutex_lock(&j->lock);
+	bool prep = j->tell_prepared, done = j->tell_done, rel = j->tell_released, fin = j->finished;
+	bool ok = j->done_ok, rok = j->released_ok, refused = j->done_refused;
+	char dmsg[1024], rmsg[1024];
+	snprintf(dmsg, sizeof(dmsg), "%s", j->done_msg);
+	snprintf(rmsg, sizeof(rmsg), "%s", j->released_msg);
+	j->tell_prepared = j->tell_done = j->tell_released = false;
+	struct ckack *acks = j->acks;
+	int nacks = j->nacks;
+	j->acks = NULL;
+	j->nacks = 0;
+	pthread_mutex_unlock(&j->lock);
+	for (int i = 0; i < nacks; i++) { /* before DONE: the JobManager completes with them */
+		send_ack(j->id, &acks[i]);
+		ckack_free(&acks[i]);
+	}
+	free(acks);
+	if (prep)
+		send_phase(j->id, WEIR__CTL__PHASE__PHASE_PREPARED, NULL);
+	if (done)
+		send_phase_refused(j->id, ok ? WEIR__CTL__PHASE__PHASE_DONE : WEIR__CTL__PHASE__PHASE_FAILED, dmsg, refused);
+	if (rel)
+		send_phase(j->id, WEIR__CTL__PHASE__PHASE_RELEASED, rok ? NULL : rmsg);
+	if (fin) {
+		pthread_join(j->thread, NULL);
+		weir_log(WEIR_LOG_INFO, "job %llu: %s", (unsigned long long)j->id, rok ? "done" : rmsg);
+		job_free(j);
+		tm.jobs[slot] = NULL;
+	}
+}
+
+static void job_tick(void)
+{
+	for (int i = 0; i < MAX_TM_JOBS; i++)
+		if (tm.jobs[i])
+			job_tick_one(i);
+}
+
+static void fetch_free(int i);
+
+/* A decision from the JobManager for the job thread. */
+static void job_decide(uint64_t id, Weir__Ctl__Phase ph)
+{
+	struct tmjob *j = NULL;
+	for (int i = 0; i < MAX_TM_JOBS && !j; i++)
+		if (tm.jobs[i] && tm.jobs[i]->id == id)
+			j = tm.jobs[i];
+	if (!j) { /* still fetching its object: an abort ends that */
+		for (int i = 0; i < MAX_TM_JOBS; i++)
+			if (tm.fetches[i] && tm.fetches[i]->job_id == id && ph == WEIR__CTL__PHASE__PHASE_ABORT) {
+				fetch_free(i);
+				send_phase(id, WEIR__CTL__PHASE__PHASE_RELEASED, NULL);
+			}
+		return;
+	}
+	pthread_mutex_lock(&j->lock);
+	if (ph == WEIR__CTL__PHASE__PHASE_START && j->start < 0)
+		j->start = 1;
+	if (ph == WEIR__CTL__PHASE__PHASE_COMMIT && j->decision < 0)
+		j->decision = 1;
+	if (ph == WEIR__CTL__PHASE__PHASE_ABORT) {
+		if (j->start < 0)
+			j->start = 0;
+		if (j->decision < 0)
+			j->decision = 0;
+		weir_run_dist_cancel(&j->dist);
+	}
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* A checkpoint step from the JobManager, for the job's coordinator. A
+ * trigger that cannot reach it (the job is not running here) is declined
+ * at once, so the JobManager aborts that checkpoint without waiting. */
+static void job_checkpoint(const Weir__Ctl__CheckpointStep *cs)
+{
+	struct tmjob *j = NULL;
+	for (int i = 0; i < MAX_TM_JOBS && !j; i++)
+		if (tm.jobs[i] && tm.jobs[i]->id == cs->job_id)
+			j = tm.jobs[i];
+	int action = cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER ? CK_CMD_TRIGGER
+		   : cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE ? CK_CMD_COMPLETE : CK_CMD_ABORT;
+	if (j && weir_run_dist_checkpoint(&j->dist, action, cs->checkpoint_id, cs->dir ? cs->dir : "") == 0)
+		return;
+	if (action == CK_CMD_TRIGGER) {
+		struct ckack a = { cs->checkpoint_id, NULL, 0, 0, 0, (char *)(j ? weir_err_msg() : "the job is not here") };
+		send_ack(cs->job_id, &a);
+	}
+}
+
+/* Deploy, once the store has the object: copy and load it, build the
+ * graph, start the thread. On any problem: FAILED and RELEASED at once,
+ * naming it. */
+static void deploy_ready(const Weir__Ctl__Deploy *d)
+{
+	char why[1024] = "";
+	int slot = 0;
+	while (slot < MAX_TM_JOBS && tm.jobs[slot])
+		slot++;
+	if (slot == MAX_TM_JOBS) {
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, "this taskmanager runs too many jobs");
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, "busy");
+		return;
+	}
+	struct tmjob *j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->id = d->job_id;
+	j->start = j->decision = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	char hex[2 * WEIR_SHA256_LEN + 1], stored[PATH_MAX], path[PATH_MAX + 80];
+	weir_hex_encode(d->object_sha256.data, WEIR_SHA256_LEN, hex);
+	weir_obj_path(tm.objdir, d->object_sha256.data, stored, sizeof(stored));
+	/* a copy per job: dlopen of one file (or a hard link to it) twice
+	 * would share the object's globals between two runs */
+	snprintf(path, sizeof(path), "%s/%s-j%llu.so", tm.objdir, hex, (unsigned long long)d->job_id);
+	if (weir_obj_copy_checked(stored, path, d->object_sha256.data) < 0) {
+		snprintf(why, sizeof(why), "the job object: %s", weir_err_msg());
+		goto fail;
+	}
+	snprintf(j->objpath, sizeof(j->objpath), "%s", path);
+	if (weir_job_load(&j->obj, path) < 0) {
+		snprintf(why, sizeof(why), "%s", weir_err_msg());
+		goto fail;
+	}
+	/* copies that live as long as the job: the message goes away */
+	j->argv = calloc(d->n_args + 2, sizeof(char *));
+	if (!j->argv)
+		goto fail;
+	j->argc = (int)d->n_args + 1;
+	j->argv[0] = strdup(path);
+	for (size_t i = 0; i < d->n_args; i++)
+		j->argv[i + 1] = strdup(d->args[i]);
+	for (int i = 0; i < j->argc; i++)
+		if (!j->argv[i])
+			goto fail;
+	weir_config_defaults(&j->cfg);
+	j->cfg.parallelism = (int)d->parallelism;
+	j->cfg.quiet = true;
+	if (d->has_max_parallelism)
+		j->cfg.max_parallelism = d->max_parallelism;
+	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
+	if (!j->env) {
+		snprintf(why, sizeof(why), "job '%s': %s", d->job_name, weir_err_msg());
+		goto fail;
+	}
+	j->sub_tm = calloc(d->n_placements + 1, sizeof(uint32_t));
+	j->sub_slot = calloc(d->n_placements + 1, sizeof(uint32_t));
+	if (!j->sub_tm || !j->sub_slot)
+		goto fail;
+	uint32_t mine = 0;
+	for (size_t i = 0; i < d->n_placements; i++) {
+		j->sub_tm[i] = d->placements[i]->tm_id;
+		j->sub_slot[i] = d->placements[i]->slot;
+		mine += d->placements[i]->tm_id == tm.id;
+	}
+	j->dist.tm = tm.id;
+	j->dist.sub_tm = j->sub_tm;
+	j->dist.sub_slot = j->sub_slot;
+	j->dist.nsubtasks = (uint32_t)d->n_placements;
+	j->dist.nslots = tm.slots;
+	j->dist.first_cpu = tm.first_core;
+	/* each attempt its own names: a killed TaskManager's files of an
+	 * earlier attempt may still be there */
+	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llua%u", d->cluster_id ? d->cluster_id : "c",
+		 (unsigned long long)d->job_id, d->attempt);
+	j->dist.prepared = job_prepared;
+	j->dist.done = job_done;
+	j->dist.ck_acked = job_ck_acked;
+	j->dist.arg = j;
+	if (d->checkpoints) {
+		j->dist.ck_on = true;
+		j->dist.restarted = d->checkpoints->restarted;
+		j->cfg.at_least_once = d->checkpoints->at_least_once;
+		j->cfg.unaligned = d->checkpoints->unaligned;
+		if (d->checkpoints->restore && *d->checkpoints->restore) {
+			if (!(j->ck_restore = strdup(d->checkpoints->restore)))
+				goto fail;
+			j->dist.ck_restore = j->ck_restore;
+		}
+	}
+	if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+		snprintf(why, sizeof(why), "cannot start the job thread");
+		goto fail;
+	}
+	tm.jobs[slot] = j;
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %u of %zu subtasks here", (unsigned long long)d->job_id, d->job_name,
+		 mine, d->n_placements);
+	return;
+fail:
+	if (!why[0])
+		snprintf(why, sizeof(why), "out of memory");
+	weir_log(WEIR_LOG_ERROR, "job %llu: %s", (unsigned long long)d->job_id, why);
+	send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, why);
+	send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, why);
+	job_free(j);
+}
+
+static void fetch_free(int i)
+{
+	struct fetch *f = tm.fetches[i];
+	weir_obj_in_abort(&f->in);
+	free(f->deploy);
+	free(f);
+	tm.fetches[i] = NULL;
+}
+
+static int fetch_next(struct fetch *f)
+{
+	Weir__Ctl__FetchObject fo = WEIR__CTL__FETCH_OBJECT__INIT;
+	fo.object_sha256.data = f->in.sha;
+	fo.object_sha256.len = WEIR_SHA256_LEN;
+	fo.has_offset = true;
+	fo.offset = f->in.got;
+	f->rid = ++tm.next_rid;
+	return weir_ctl_send_body(tm.jm, f->rid, WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT, &fo) < 0
+		       ? weir_err_set("cannot send to the jobmanager")
+		       : 0;
+}
+
+static void deploy_failed(uint64_t job_id, const char *why)
+{
+	weir_log(WEIR_LOG_ERROR, "job %llu: %s", (unsigned long long)job_id, why);
+	send_phase(job_id, WEIR__CTL__PHASE__PHASE_FAILED, why);
+	send_phase(job_id, WEIR__CTL__PHASE__PHASE_RELEASED, why);
+}
+
+/* Deploy: run it when the store has the object, else fetch it first. */
+static void deploy(const Weir__Ctl__Deploy *d)
+{
+	if (d->object_size > WEIR_OBJ_MAX) {
+		deploy_failed(d->job_id, "the job object is too large");
+		return;
+	}
+	if (weir_obj_have(tm.objdir, d->object_sha256.data, d->object_size)) {
+		deploy_ready(d);
+		return;
+	}
+	int i = 0;
+	while (i < MAX_TM_JOBS && tm.fetches[i])
+		i++;
+	struct fetch *f = i < MAX_TM_JOBS ? calloc(1, sizeof(*f)) : NULL;
+	size_t len = weir__ctl__deploy__get_packed_size(d);
+	if (!f || !(f->deploy = malloc(len + 1))) {
+		free(f);
+		deploy_failed(d->job_id, i < MAX_TM_JOBS ? "out of memory" : "this taskmanager runs too many jobs");
+		return;
+	}
+	f->in.fd = -1;
+	f->job_id = d->job_id;
+	f->len = weir__ctl__deploy__pack(d, f->deploy);
+	tm.fetches[i] = f;
+	char tag[32];
+	snprintf(tag, sizeof(tag), "j%llu", (unsigned long long)d->job_id);
+	if (weir_obj_in_begin(&f->in, tm.objdir, d->object_sha256.data, tag) < 0 || fetch_next(f) < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "fetch the job object: %s", weir_err_msg());
+		deploy_failed(d->job_id, why);
+		fetch_free(i);
+		return;
+	}
+	weir_log(WEIR_LOG_INFO, "job %llu: fetching its object (%llu bytes) from the jobmanager",
+		 (unsigned long long)d->job_id, (unsigned long long)d->object_size);
+}
+
+/* An answer to a FetchObject: the next chunk (write it; ask for the next,
+ * or deploy after the last) or an Error. Other answers are not ours. */
+static void fetch_answer(const weir_msg *m)
+{
+	int i = 0;
+	while (i < MAX_TM_JOBS && !(tm.fetches[i] && m->has_request_id && tm.fetches[i]->rid == m->request_id))
+		i++;
+	if (i == MAX_TM_JOBS)
+		return;
+	struct fetch *f = tm.fetches[i];
+	int rc;
+	if (m->body_case == WEIR__CTL__ENVELOPE__BODY_ERROR) {
+		rc = weir_err_set("the jobmanager says: %s", m->error->message);
+	} else {
+		const Weir__Ctl__ObjectChunk *oc = m->object_chunk;
+		rc = !weir_digest_equal(oc->object_sha256.data, f->in.sha, WEIR_SHA256_LEN)
+			     ? weir_err_set("the jobmanager sent another object")
+			     : weir_obj_in_write(&f->in, oc->offset, oc->data.data, oc->data.len);
+		if (rc == 0 && oc->has_last && oc->last) {
+			rc = weir_obj_in_finish(&f->in);
+			Weir__Ctl__Deploy *d = rc < 0 ? NULL : weir__ctl__deploy__unpack(NULL, f->len, f->deploy);
+			if (d) {
+				weir_log(WEIR_LOG_INFO, "job %llu: object fetched (%llu bytes)",
+					 (unsigned long long)f->job_id, (unsigned long long)f->in.got);
+				fetch_free(i);
+				deploy_ready(d);
+				weir__ctl__deploy__free_unpacked(d, NULL);
+				return;
+			}
+			if (rc == 0)
+				rc = weir_err_set("out of memory");
+		} else if (rc == 0 && oc->data.len == 0) {
+			rc = weir_err_set("the jobmanager sent an empty chunk before the end");
+		} else if (rc == 0) {
+			rc = fetch_next(f);
+		}
+	}
+	if (rc < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "fetch the job object: %s", weir_err_msg());
+		deploy_failed(f->job_id, why);
+		fetch_free(i);
+	}
+}
+
+static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg)
+{
+	(void)arg;
+	if (type != WEIR_FRAME_CTL)
+		return -EPROTO;
+	weir_msg *m;
+	if (weir_ctl_decode(p, len, &m) < 0) {
+		weir_log(WEIR_LOG_ERROR, "bad message from the jobmanager: %s", weir_err_msg());
+		return -EPROTO;
+	}
+	int rc = 0;
+	if (!tm.authed) {
+		rc = weir_auth_feed_msg(&tm.auth, m);
+		uint8_t out[WEIR_AUTH_OUT_MAX];
+		long n = weir_auth_take_output(&tm.auth, out, sizeof(out));
+		if (n > 0)
+			weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)n);
+		if (rc == 1) {
+			tm.authed = true;
+			do_register(c);
+			rc = 0;
+		} else if (rc < 0) {
+			weir_log(WEIR_LOG_ERROR, "the jobmanager refused us: %s", weir_auth_reason(&tm.auth));
+		}
+		weir_ctl_free(m);
+		return rc;
+	}
+	switch (m->body_case) {
+	case WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK:
+		tm.registered = true;
+		/* left by a TaskManager of this id that crashed (registered: no
+		 * live one has this id) */
+		weir_obj_remove_all(tm.objdir);
+		weir_log(WEIR_LOG_INFO, "registered with cluster %s (heartbeat every %u ms)", m->register_ack->cluster_id,
+			 m->register_ack->heartbeat_interval_ms);
+		if (tm.ready_fd >= 0) {
+			if (write(tm.ready_fd, "R", 1) != 1)
+				weir_log(WEIR_LOG_WARN, "could not signal readiness");
+			close(tm.ready_fd);
+			tm.ready_fd = -1;
+		}
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_DEPLOY:
+		deploy(m->deploy);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK:
+		fetch_answer(m);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
+		job_decide(m->job_phase->job_id, m->job_phase->phase);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP:
+		job_checkpoint(m->checkpoint_step);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_STOP:
+		weir_log(WEIR_LOG_INFO, "the jobmanager says stop (%s)", m->stop->reason ? m->stop->reason : "");
+		tm.stopping = true;
+		weir_loop_stop(tm.loop);
+		break;
+	case WEIR__CTL__ENVELOPE__BODY_ERROR:
+		fetch_answer(m);
+		weir_log(WEIR_LOG_ERROR, "the jobmanager says: %s", m->error->message);
+		if (!tm.registered) {
+			tm.exit_code = 1;
+			weir_loop_stop(tm.loop);
+		}
+		break;
+	default:
+		weir_log(WEIR_LOG_WARN, "ignored %s from the jobmanager", weir_ctl_body_name(m->body_case));
+		break;
+	}
+	weir_ctl_free(m);
+	return rc;
+}
+
+static void on_close(struct weir_conn *c, int reason, void *arg)
+{
+	(void)c, (void)arg;
+	if (!tm.stopping) {
+		weir_log(WEIR_LOG_ERROR, "lost the jobmanager: %s; stopping",
+			 reason ? strerror(-reason) : "it closed the connection");
+		tm.exit_code = 1;
+	}
+	weir_loop_stop(tm.loop);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	tm.signalled = 1;
+}
+
+int weir_taskmanager_main(int argc, char **argv)
+{
+	const char *run_dir = NULL, *level = "info";
+	long long id = -1, slots = 0, segments = 256, seg_size = 32768, node = -1, first_core = -1, ready = -1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		long long *num = !strcmp(a, "--id") ? &id : !strcmp(a, "--slots") ? &slots
+			       : !strcmp(a, "--segments") ? &segments : !strcmp(a, "--segment-size") ? &seg_size
+			       : !strcmp(a, "--numa-node") ? &node : !strcmp(a, "--first-core") ? &first_core
+			       : !strcmp(a, "--ready-fd") ? &ready : NULL;
+		long long lo = num == &slots || num == &segments ? 1 : num == &seg_size ? 4096 : 0;
+		long long hi = num == &id ? 255 : num == &slots ? 1024 : num == &segments ? 16777215
+			     : num == &seg_size ? 64 << 20 : num == &node ? 4095 : INT_MAX;
+		if (num && v) {
+			if (weir_parse_num(argv[++i], lo, hi, false, num) < 0) {
+				fprintf(stderr, "weir taskmanager: %s: %s\n", a, weir_err_msg());
+				return 2;
+			}
+		} else if (!strcmp(a, "--run-dir") && v) {
+			run_dir = argv[++i];
+		} else if (!strcmp(a, "--log-level") && v) {
+			level = argv[++i];
+		} else {
+			fprintf(stderr, "weir taskmanager: unknown or incomplete option '%s'\n", a);
+			return 2;
+		}
+	}
+	tm.ready_fd = (int)ready;
+	enum weir_log_level lv;
+	if (id < 0 || weir_log_parse_level(level, &lv) < 0) {
+		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level)\n");
+		return 2;
+	}
+	char role[32];
+	snprintf(role, sizeof(role), "taskmanager-%lld", id);
+	weir_log_init(role, lv);
+	tm.id = (uint32_t)id;
+	int cpus[1024];
+	if (node >= 0 && weir_cpu_bind_node((int)node) < 0) /* before any thread: they inherit it */
+		goto fail;
+	int ncpu = weir_cpu_allowed(cpus, 1024);
+	tm.node = node >= 0 ? (int)node : weir_cpu_node(cpus[0]);
+	tm.slots = slots > 0 ? (uint32_t)slots : (uint32_t)ncpu;
+	/* slot k runs on allowed CPU (first_core + k) mod the count: TaskManagers
+	 * sharing a node are given different first cores by cluster start */
+	tm.first_core = first_core >= 0 ? (uint32_t)first_core : tm.id * tm.slots;
+	char corelist[128] = "";
+	for (uint32_t k = 0, l = 0; k < tm.slots && l < sizeof(corelist) - 16; k++)
+		l += (uint32_t)snprintf(corelist + l, sizeof(corelist) - l, k ? ",%d" : "%d",
+					cpus[(tm.first_core + k) % (uint32_t)ncpu]);
+	weir_rundir_init(&tm.rd, run_dir);
+	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	tm.next_rid = 1; /* 1 is the registration's */
+
+	char path[PATH_MAX], cluster[64];
+	struct weir_auth_secret secret;
+	weir_rundir_path(&tm.rd, "cluster.id", path, sizeof(path));
+	if (weir_read_small_file(path, cluster, sizeof(cluster)) < 0)
+		goto fail;
+	weir_rundir_path(&tm.rd, "secret", path, sizeof(path));
+	if (weir_auth_secret_load(path, &secret) < 0)
+		goto fail;
+	snprintf(tm.pool_name, sizeof(tm.pool_name), "weir-%s-tm%u-pool", cluster, tm.id);
+	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)segments, (uint32_t)seg_size, tm.node,
+				 false) < 0) {
+		weir_auth_secret_wipe(&secret);
+		goto fail;
+	}
+	struct weir_loop_config cfg = { .entries = 64, .max_conns = 16, .on_frame = on_frame, .on_close = on_close };
+	tm.loop = weir_loop_create(&cfg);
+	if (!tm.loop) {
+		weir_auth_secret_wipe(&secret);
+		weir_pool_release(&tm.pool);
+		goto fail;
+	}
+	weir_auth_client_init(&tm.auth, &secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, role);
+	weir_auth_secret_wipe(&secret);
+	char addr[128];
+	weir_rundir_path(&tm.rd, "jobmanager.addr", path, sizeof(path));
+	char *colon;
+	if (weir_read_small_file(path, addr, sizeof(addr)) < 0 || !(colon = strrchr(addr, ':'))) {
+		weir_err_wrap("the jobmanager's address");
+		weir_loop_destroy(tm.loop);
+		weir_pool_release(&tm.pool);
+		goto fail;
+	}
+	*colon = '\0';
+	const char *host = addr; /* "[v6]:port" or "v4:port" */
+	if (addr[0] == '[' && colon > addr + 1 && colon[-1] == ']') {
+		colon[-1] = '\0';
+		host = addr + 1;
+	}
+	if (weir_loop_connect(tm.loop, host, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
+		weir_loop_destroy(tm.loop);
+		weir_pool_release(&tm.pool);
+		goto fail;
+	}
+	uint8_t hello[WEIR_AUTH_OUT_MAX];
+	long n = weir_auth_take_output(&tm.auth, hello, sizeof(hello));
+	if (n > 0)
+		weir_conn_send(tm.jm, WEIR_FRAME_CTL, hello, (uint32_t)n);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* heartbeats (once registered) and signal checks; the JobManager
+	 * expects one every 100 ms */
+	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
+	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
+	weir_log(WEIR_LOG_INFO,
+		 "pool %s: %u x %u bytes on NUMA node %d%s; %u slots on cores %s; connecting to the jobmanager at %s:%s",
+		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)",
+		 tm.slots, corelist, addr, colon + 1);
+	weir_loop_run(tm.loop);
+	for (int i = 0; i < MAX_TM_JOBS; i++) /* stopping with jobs: abort them, wait for their threads */
+		if (tm.jobs[i]) {
+			job_decide(tm.jobs[i]->id, WEIR__CTL__PHASE__PHASE_ABORT);
+			pthread_join(tm.jobs[i]->thread, NULL);
+			job_free(tm.jobs[i]);
+			tm.jobs[i] = NULL;
+		}
+	for (int i = 0; i < MAX_TM_JOBS; i++)
+		if (tm.fetches[i])
+			fetch_free(i);
+	weir_loop_destroy(tm.loop);
+	weir_auth_release(&tm.auth);
+	weir_pool_release(&tm.pool);
+	weir_obj_remove_all(tm.objdir);
+	weir_log(WEIR_LOG_INFO, "stopped");
+	return tm.exit_code;
+fail:
+	weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+	fprintf(stderr, "weir taskmanager: %s\n", weir_err_msg());
+	return 1;
+}

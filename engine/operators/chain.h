@@ -1,0 +1,25 @@
+/*
+ * engine/operators/chain.h - a subtask's chain at run time: opening and
+ * closing its operators, handing a record to an operator (and through its
+ * emits to everything after it), and the tail's output into the
+ * partitioned writers. Nothing on the record path allocates or locks.
+ */
+#ifndef WEIR_ENGINE_OPERATORS_CHAIN_H
+#define WEIR_ENGINE_OPERATORS_CHAIN_H
+
+#include "task/task.h"
+
+int weir_op_open(struct subtask *st, struct opinst *op);
+int weir_op_close(struct subtask *st, struct opinst *op);
+/* Hand a record to op (and, through emits, to everything after it). */
+int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
+/* A subtask's tail emits: partition into its outputs of tag 0 (main) or a
+ * side output tag. */
+int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);
+/* A watermark reaches chain position k: operators from k on fire their
+ * event-time timers, then it goes out on every output. */
+int weir_op_watermark(struct subtask *st, int k, int64_t wm);
+/* The stream at chain position k went idle: tell every output. */
+int weir_op_idle(struct subtask *st, int k);
+
+#endif

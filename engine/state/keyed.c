@@ -1,0 +1,305 @@
+/*
+ * engine/state/keyed.c - the keyed state backend: composite keys in one table,
+ * the timer heaps, and their copy-on-write snapshots (see keyed.h).
+ */
+#include "state/keyed.h"
+#include "graph/keygroup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void keyed_init(struct keyed *k)
+{
+	memset(k, 0, sizeof(*k));
+	weir_kv_init(&k->kv);
+}
+
+void keyed_release(struct keyed *k)
+{
+	keyed_cow_drop(k);
+	for (int d = 0; d < 2; d++) {
+		for (uint32_t i = 0; i < k->heap[d].n; i++)
+			if (k->heap[d].v[i].cklen > KEYED_TIMER_INLINE)
+				free(k->heap[d].v[i].ck.ptr);
+		free(k->heap[d].v);
+	}
+	weir_kv_release(&k->kv);
+	free(k->ck);
+	memset(k, 0, sizeof(*k));
+}
+
+/* ---- composite keys ------------------------------------------------------ */
+
+/* The composite key of (state, current key, ns) in the scratch buffer;
+ * its length in *len, or NULL when out of memory. */
+const uint8_t *keyed_composite(struct keyed *k, unsigned state, const void *ns, uint32_t nslen, uint32_t *len)
+{
+	uint32_t n = 4 + k->klen + nslen;
+	if (n > k->ckcap) {
+		uint32_t cap = n < 256 ? 256 : n * 2;
+		uint8_t *b = realloc(k->ck, cap);
+		if (!b)
+			return NULL;
+		k->ck = b;
+		k->ckcap = cap;
+	}
+	/* the sizes were checked on the way in: state <= 255, namespace
+	 * <= 255 bytes, key <= KEYED_MAX_KEY */
+	uint16_t k16 = (uint16_t)k->klen;
+	k->ck[0] = (uint8_t)state;
+	k->ck[1] = (uint8_t)nslen;
+	memcpy(k->ck + 2, &k16, 2);
+	if (k->klen)
+		memcpy(k->ck + 4, k->key, k->klen);
+	if (nslen)
+		memcpy(k->ck + 4 + k->klen, ns, nslen);
+	*len = n;
+	return k->ck;
+}
+
+int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t ts)
+{
+	uint32_t item = 16 + weir_kv_pad8(len);
+	if (s->vlen > UINT32_MAX - item)
+		return -1;
+	uint8_t *v = weir_kv_reserve(s, s->vlen + item);
+	if (!v)
+		return -1;
+	uint8_t *p = v + s->vlen;
+	uint32_t zero = 0;
+	memcpy(p, &len, 4);
+	memcpy(p + 4, &zero, 4);
+	memcpy(p + 8, &ts, 8);
+	if (len)
+		memcpy(p + 16, data, len);
+	s->vlen += item;
+	return 0;
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+/* Timers of a copy-on-write snapshot, as in state.c: the heap is saved
+ * by chunks of HEAP_CHUNK entries, each before its first write after the
+ * snapshot point. A popped timer's key is freed once it fired, so pop
+ * saves the chunks of the top and of the last entry before it starts. */
+#define HEAP_CHUNK 2048u
+
+struct heap_cow {
+	struct snapbuf *out;
+	struct weir_kg_map m;
+	uint32_t d;		/* the heap's time domain */
+	uint32_t n;		/* entries at the snapshot point */
+	struct cow_marks marks;	/* its words follow the struct */
+};
+
+static uint32_t ck_group(const uint8_t *ck, uint32_t n, const struct weir_kg_map *m);
+
+static void put_timer(struct snapbuf *b, const struct keyed_timer *t, uint32_t d, const struct weir_kg_map *m)
+{
+	const uint8_t *ck = keyed_timer_key(t);
+	snap_u32(b, ck_group(ck, t->cklen, m));
+	snap_u32(b, d | (t->dedup ? 0x100u : 0));
+	snap_u32(b, t->cklen);
+	snap_u32(b, 0);
+	snap_i64(b, t->time);
+	snap_u64(b, t->seq);
+	snap_put(b, ck, t->cklen);
+}
+
+static void heap_save(struct keyed_heap *h, uint32_t c)
+{
+	struct heap_cow *w = h->cow;
+	uint32_t end = (c + 1) * HEAP_CHUNK < w->n ? (c + 1) * HEAP_CHUNK : w->n;
+	for (uint32_t i = c * HEAP_CHUNK; i < end; i++)
+		put_timer(w->out, &h->v[i], w->d, &w->m);
+	if (cow_marks_take(&w->marks, c)) {
+		free(w);
+		h->cow = NULL;
+	}
+}
+
+/* Entry i is about to be written: save its chunk if a snapshot wants it. */
+static inline void heap_touch(struct keyed_heap *h, uint32_t i)
+{
+	struct heap_cow *w = h->cow;
+	if (__builtin_expect(w != NULL, 0) && i < w->n) {
+		uint32_t c = i / HEAP_CHUNK;
+		if (cow_marks_pending(&w->marks, c))
+			heap_save(h, c);
+	}
+}
+
+static void heap_cow_begin(struct keyed_heap *h, uint32_t d, struct snapbuf *out, const struct weir_kg_map *m)
+{
+	if (h->cow) { /* never: ckrun finishes one snapshot before the next */
+		out->oom = true;
+		return;
+	}
+	if (!h->n)
+		return;
+	uint32_t n = (h->n + HEAP_CHUNK - 1) / HEAP_CHUNK;
+	struct heap_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * cow_marks_words(n));
+	if (!w) { /* no room to defer: serialize now */
+		for (uint32_t i = 0; i < h->n; i++)
+			put_timer(out, &h->v[i], d, m);
+		return;
+	}
+	*w = (struct heap_cow){ .out = out, .m = *m, .d = d, .n = h->n };
+	cow_marks_init(&w->marks, (uint64_t *)(w + 1), n);
+	h->cow = w;
+}
+
+static bool heap_cow_step(struct keyed_heap *h, uint32_t chunks)
+{
+	for (; h->cow && chunks; chunks--)
+		heap_save(h, cow_marks_next(&h->cow->marks));
+	return h->cow == NULL;
+}
+
+static bool timer_before(const struct keyed_timer *a, const struct keyed_timer *b)
+{
+	return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static int heap_push(struct keyed_heap *h, struct keyed_timer t)
+{
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 64;
+		struct keyed_timer *v = realloc(h->v, sizeof(*v) * cap);
+		if (!v)
+			return -1;
+		h->v = v;
+		h->cap = cap;
+	}
+	uint32_t i = h->n++;
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (!timer_before(&t, &h->v[parent]))
+			break;
+		heap_touch(h, i);
+		h->v[i] = h->v[parent];
+		i = parent;
+	}
+	heap_touch(h, i);
+	h->v[i] = t;
+	return 0;
+}
+
+struct keyed_timer keyed_heap_pop(struct keyed_heap *h)
+{
+	heap_touch(h, 0);	/* the top's key is freed once it fired */
+	heap_touch(h, h->n - 1);
+	struct keyed_timer top = h->v[0], last = h->v[--h->n];
+	uint32_t i = 0;
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && timer_before(&h->v[c + 1], &h->v[c]))
+			c++;
+		if (!timer_before(&h->v[c], &last))
+			break;
+		heap_touch(h, i);
+		h->v[i] = h->v[c];
+		i = c;
+	}
+	if (h->n) {
+		heap_touch(h, i);
+		h->v[i] = last;
+	}
+	return top;
+}
+
+/* A timer's table entry: state KEYED_TIMER_STATE, namespace
+ * [u8 domain][i64 time][the caller's namespace]. */
+int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, const uint8_t *ck, uint32_t n, bool dedup)
+{
+	struct keyed_timer t = { .time = time, .seq = k->seq++, .cklen = n, .dedup = dedup };
+	if (n <= KEYED_TIMER_INLINE) {
+		memcpy(t.ck.inl, ck, n);
+	} else {
+		if (!(t.ck.ptr = malloc(n)))
+			return -1;
+		memcpy(t.ck.ptr, ck, n);
+	}
+	if (heap_push(&k->heap[d], t) < 0) {
+		if (n > KEYED_TIMER_INLINE)
+			free(t.ck.ptr);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- snapshots (engine/runtime.c's subtask format) ------------------------ */
+
+/* The key group of a composite key: that of the user key inside it. */
+static uint32_t ck_group(const uint8_t *ck, uint32_t n, const struct weir_kg_map *m)
+{
+	uint16_t klen = 0;
+	if (n >= 4)
+		memcpy(&klen, ck + 2, 2);
+	if ((uint32_t)klen + 4 > n)
+		klen = 0;
+	return weir_key_group(m, weir_key_hash(ck + 4, klen));
+}
+
+void keyed_cow_begin(struct keyed *k, struct snapbuf *kv_head, struct snapbuf *kv, struct snapbuf *t_head,
+		     struct snapbuf *t, const struct weir_kg_map *m)
+{
+	snap_u64(kv_head, k->kv.count);
+	if (weir_kv_cow_begin(&k->kv, kv, m, true) < 0) /* one in progress: never, ckrun finishes it first */
+		kv->oom = true;
+	snap_u64(t_head, (uint64_t)k->heap[0].n + k->heap[1].n);
+	for (uint32_t d = 0; d < 2; d++)
+		heap_cow_begin(&k->heap[d], d, t, m);
+}
+
+bool keyed_cow_step(struct keyed *k, uint32_t chunks)
+{
+	bool done = weir_kv_cow_step(&k->kv, chunks);
+	for (int d = 0; d < 2; d++)
+		done &= heap_cow_step(&k->heap[d], chunks);
+	return done;
+}
+
+void keyed_cow_drop(struct keyed *k)
+{
+	weir_kv_cow_drop(&k->kv);
+	for (int d = 0; d < 2; d++) {
+		free(k->heap[d].cow);
+		k->heap[d].cow = NULL;
+	}
+}
+
+int keyed_restore(struct keyed *k, struct snapreader *r, const struct weir_kg_map *m, uint32_t kg_lo, uint32_t kg_hi)
+{
+	if (weir_kv_restore(&k->kv, r, kg_lo, kg_hi) < 0)
+		return -1;
+	uint64_t n = snap_get_u64(r);
+	for (uint64_t i = 0; i < n && !r->bad; i++) {
+		uint32_t kg = snap_get_u32(r), flags = snap_get_u32(r), cklen = snap_get_u32(r);
+		snap_get_u32(r);
+		int64_t time = (int64_t)snap_get_u64(r);
+		uint64_t seq = snap_get_u64(r);
+		const uint8_t *ck = snap_take(r, cklen);
+		if (!ck || (flags & 0xffu) > 1)
+			return -1;
+		if (kg < kg_lo || kg >= kg_hi)
+			continue;
+		uint16_t klen = 0;
+		if (cklen >= 4)
+			memcpy(&klen, ck + 2, 2);
+		/* [0xff][nslen][klen][key][u8 domain][i64 time][ns]: fire() trusts it */
+		if (cklen < 4u + klen + 9u || ck[0] != KEYED_TIMER_STATE || ck[1] != cklen - 4u - klen ||
+		    ck_group(ck, cklen, m) != kg)
+			return -1;
+		uint64_t saved = k->seq;
+		k->seq = seq; /* the same order among timers of one time */
+		int rc = keyed_push_timer(k, (enum weir_time_domain)(flags & 0xffu), time, ck, cklen, (flags & 0x100u) != 0);
+		k->seq = seq + 1 > saved ? seq + 1 : saved;
+		if (rc < 0)
+			return -1;
+	}
+	return r->bad ? -1 : 0;
+}
+

@@ -1,0 +1,175 @@
+/* engine/snapshot.c - snapshot buffers and seals; see snapshot.h. */
+#include "state/snapshot.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char seal_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'E', 'A', 'L' };
+
+void *snap_room(struct snapbuf *b, size_t n)
+{
+	if (b->oom)
+		return NULL;
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap - b->len < n) {
+			if (cap > SIZE_MAX / 2) {
+				b->oom = true;
+				return NULL;
+			}
+			cap *= 2;
+		}
+		uint8_t *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	void *q = b->p + b->len;
+	b->len += n;
+	return q;
+}
+
+void snap_put(struct snapbuf *b, const void *p, size_t n)
+{
+	void *q = snap_room(b, n);
+	if (q && n)
+		memcpy(q, p, n);
+}
+
+void snap_free(struct snapbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+uint64_t weir_snap_sum(const void *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
+int weir_snap_seal(struct snapbuf *b)
+{
+	if (b->oom)
+		return -1;
+	uint64_t sum = XXH3_64bits(b->p, b->len), len = b->len;
+	snap_u64(b, sum);
+	snap_u64(b, len);
+	snap_put(b, seal_magic, 8);
+	return b->oom ? -1 : 0;
+}
+
+static uint64_t vec_sum(const struct snapvec *sv, int n)
+{
+	XXH3_state_t st;
+	XXH3_INITSTATE(&st);
+	XXH3_64bits_reset(&st);
+	for (int i = 0; i < n; i++)
+		if (sv->v[i].len)
+			XXH3_64bits_update(&st, sv->v[i].p, sv->v[i].len);
+	return XXH3_64bits_digest(&st);
+}
+
+int weir_snapvec_seal(struct snapvec *sv)
+{
+	uint64_t len = 0;
+	for (int i = 0; i < sv->n; i++) {
+		if (sv->v[i].oom)
+			return -1;
+		len += sv->v[i].len;
+	}
+	uint64_t sum = vec_sum(sv, sv->n);
+	struct snapbuf *f = &sv->v[sv->n];
+	memset(f, 0, sizeof(*f));
+	snap_u64(f, sum);
+	snap_u64(f, len);
+	snap_put(f, seal_magic, 8);
+	sv->n++;
+	return f->oom ? -1 : 0;
+}
+
+size_t weir_snapvec_len(const struct snapvec *sv)
+{
+	size_t len = 0;
+	for (int i = 0; i < sv->n; i++)
+		len += sv->v[i].len;
+	return len;
+}
+
+uint64_t weir_snapvec_sum(const struct snapvec *sv)
+{
+	return vec_sum(sv, sv->n);
+}
+
+void weir_snapvec_free(struct snapvec *sv)
+{
+	for (int i = 0; sv->v && i < sv->n; i++)
+		snap_free(&sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+int snaprec_put(struct snapbuf *b, uint32_t tag, int64_t ts, const void *data, uint32_t len)
+{
+	size_t n = snaprec_size(len);
+	uint8_t *q = snap_room(b, n);
+	if (!q)
+		return -1;
+	memcpy(q, &len, 4);
+	memcpy(q + 4, &tag, 4);
+	memcpy(q + 8, &ts, 8);
+	if (len)
+		memcpy(q + 16, data, len);
+	memset(q + 16 + len, 0, n - 16 - len);
+	return 0;
+}
+
+void cow_marks_init(struct cow_marks *m, uint64_t *todo, uint32_t nchunks)
+{
+	size_t words = cow_marks_words(nchunks);
+	m->nchunks = m->left = nchunks;
+	m->next = 0;
+	m->todo = todo;
+	memset(todo, 0xff, sizeof(uint64_t) * words);
+	if (nchunks % 64)
+		todo[words - 1] = (1ull << (nchunks % 64)) - 1;
+}
+
+uint32_t cow_marks_next(struct cow_marks *m)
+{
+	uint32_t c = m->next;
+	while (!cow_marks_pending(m, c))
+		c = c + 1 < m->nchunks ? c + 1 : 0;
+	m->next = c + 1 < m->nchunks ? c + 1 : 0;
+	return c;
+}
+
+long weir_snap_unseal(const uint8_t *p, size_t len, const char **why)
+{
+	if (len < 24) {
+		*why = "truncated (shorter than its footer)";
+		return -1;
+	}
+	uint64_t sum, n;
+	memcpy(&sum, p + len - 24, 8);
+	memcpy(&n, p + len - 16, 8);
+	if (memcmp(p + len - 8, seal_magic, 8)) {
+		*why = "no footer at its end (truncated, or bytes appended)";
+		return -1;
+	}
+	if (n != len - 24) {
+		*why = "its length differs from the one its footer records";
+		return -1;
+	}
+	if (XXH3_64bits(p, (size_t)n) != sum) {
+		*why = "checksum mismatch (a damaged byte)";
+		return -1;
+	}
+	return (long)n;
+}

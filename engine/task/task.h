@@ -1,0 +1,242 @@
+/*
+ * engine/runtime.h - a job in execution: the plan (chained vertices), its
+ * subtasks, channels and the pool, in one process.
+ *
+ * plan.c turns the env's nodes into vertices: a vertex is a chain of
+ * operators fused by plain function calls (one-to-one neighbours of equal
+ * parallelism, forward partitioning, single consumer). runtime.c gives
+ * each vertex `parallelism` subtasks, connects them with channels, places
+ * them on workers and runs them until every source has ended, a subtask
+ * fails, or the job is cancelled. operators.c is what a subtask does with
+ * a record.
+ */
+#ifndef WEIR_ENGINE_TASK_TASK_H
+#define WEIR_ENGINE_TASK_TASK_H
+
+#include "graph/keygroup.h"
+#include "graph/plan.h"
+#include "io/record.h"
+#include "state/keyed.h"
+#include "state/kv.h"
+#include "sched/worker.h"
+#include "shm/channel.h"
+#include "shm/pool.h"
+#include "shm/shmfile.h"
+
+#include <pthread.h>
+
+struct weir_ckpt_file;
+
+
+struct subtask;
+struct opinst;
+
+struct weir_ctx {
+	struct subtask *st;
+	struct opinst *op;
+	void *arg;
+	void *state;
+	int64_t cur_ts;
+	uint32_t emitted;
+	uint64_t idle_until;
+	/* reduce: the state slot of the key being reduced; with capture_kv
+	 * set (reducing state) the emitted record is only stored */
+	bool capturing;
+	struct kv_slot *rslot;
+	struct weir_kv *capture_kv;
+};
+
+struct opinst {
+	struct node *node;
+	struct weir_ctx ctx;
+	struct opinst *next;	/* chained successor; NULL for the tail */
+	int index;		/* in the chain */
+	struct weir_kv kv;	/* reduce */
+	struct keyed keyed;	/* OP_KEYED */
+	int64_t wm;		/* the watermark this operator has seen */
+	/* OP_ASSIGN */
+	int64_t max_ts;
+	int64_t emitted_wm;
+	uint64_t last_active_ns;
+	bool saw_records;
+	bool idle;
+	uint64_t records_in;
+	uint64_t records_out;
+	uint8_t *scratch;	/* an aligned copy of an unaligned emit (chained) */
+	uint32_t scratch_cap;
+	bool opened;
+	bool closed;
+};
+
+struct input {
+	struct weir_chan *ch;
+	struct weir_reader rd;
+	weir_key_fn key_fn;	/* of the edge; for a keyed head operator */
+	struct weir_ctx keyctx;
+	int side;		/* which input of a two-input operator */
+	int64_t wm;		/* the last watermark on this channel */
+	bool idle;		/* the producer said idle, and no record since */
+	bool ended;
+	bool blocked;		/* aligning: its barrier came, the others' not yet */
+	bool recording;		/* unaligned: records read are in-flight data of st->ck_last */
+	uint64_t barrier;	/* the id of the last barrier it delivered */
+	int edge;		/* which input of the head operator it carries */
+	bool keyed;		/* its edge is partitioned by key */
+	bool broadcast;		/* its edge sends every record to every subtask */
+	/* unaligned: what was pulled out of the channel ahead of processing
+	 * (drain), read before the channel: entries [u32 len][u32 0, or an
+	 * event code][i64 ts, or the event's value][bytes, pad 8] */
+	struct snapbuf pend;
+	size_t pend_off;
+	uint64_t pend_barrier;	/* the newest barrier in pend (0: none) */
+	bool pend_end;		/* pend ends with the channel's END */
+};
+
+struct output {
+	int tag;		/* which output of the tail: 0 main, >= 1 side */
+	enum part_kind part;
+	weir_key_fn key_fn;
+	struct weir_ctx keyctx;
+	struct weir_writer *w;
+	int nw;
+	uint32_t rr;
+	struct weir_kg_map kgmap;
+};
+
+enum subtask_state { ST_NEW, ST_RUNNING, ST_DONE };
+
+struct ck_cow;
+
+struct job;
+
+struct subtask {
+	struct weir_task task;	/* first: the scheduler's handle */
+	struct job *job;
+	struct vertex *v;
+	int index;
+	enum subtask_state state;
+	struct opinst *ops;
+	int nops;
+	struct input *in;
+	int nin;
+	int nin_open;
+	int rr_in;
+	struct output *out;
+	int nout;
+	bool is_source;
+	bool failed;
+	bool discarding;	/* tearing down: emits go nowhere */
+	bool overdraft;		/* a writer went beyond its credit */
+	int64_t in_wm;		/* the watermark over the inputs, given to the chain */
+	int64_t proc_ms;	/* wall-clock ms read at the step's start: the processing time
+				 * windows stamp records with (one clock read a step, not a record;
+				 * state TTL and weir_ctx_processing_time read the clock itself) */
+	bool in_idle;		/* every live input is idle: told downstream */
+	/* checkpoints (engine/ckrun.c) */
+	uint64_t ck_last;	/* the last checkpoint snapshotted here */
+	uint64_t ck_aligning;	/* the barrier being aligned (0: none) */
+	uint64_t ck_committed;	/* sinks: notified up to this checkpoint */
+	struct ck_cow *cow;	/* a snapshot being serialized (copy-on-write), or NULL */
+	int ck_recording;	/* unaligned: inputs still recording in-flight data */
+	/* restored in-flight data, delivered before any input is read:
+	 * records [u32 len][u32 input][i64 ts][bytes, pad 8] */
+	struct snapbuf replay;
+	size_t replay_off;
+	/* what to start from: the sealed snapshots of the checkpoint's
+	 * subtasks of this vertex that hold state for this one (one, at the
+	 * same parallelism; after a rescale every one whose key groups meet
+	 * ours). Private operator state comes from those marked own. */
+	struct restore_piece *restore;
+	int nrestore;
+	uint32_t restore_index;	/* during a restore hook: the subtask index the state was written by */
+};
+
+struct restore_piece {
+	const uint8_t *p;
+	size_t len;
+	uint32_t index;		/* the subtask that wrote it, at its parallelism */
+	bool own;		/* its private (non-keyed) state is ours */
+};
+
+/*
+ * A part of a job, in a cluster: the subtasks one TaskManager runs. The
+ * plan is the same in every TaskManager (each builds it from the same
+ * object and arguments); placement says where each subtask runs.
+ * Channels between two TaskManagers live in /dev/shm: the producer's side
+ * creates them from its pool ("<prefix>-tm<k>-pool", "<prefix>-ch<c>"),
+ * the consumer's attaches after `prepared` (every TaskManager has created
+ * its side by then), and each side rings the other's workers through a
+ * region of doorbells ("<prefix>-tm<k>-db").
+ */
+struct weir_dist {
+	uint32_t tm;			/* this TaskManager */
+	const uint32_t *sub_tm;		/* per subtask (vertex-major): its TaskManager */
+	const uint32_t *sub_slot;	/* per subtask: its worker on that TaskManager */
+	uint32_t nsubtasks;
+	uint32_t nslots;		/* workers here */
+	uint32_t first_cpu;		/* where slot 0 is pinned (id x slots: TaskManagers spread) */
+	char prefix[96];		/* "weir-<cluster>-j<job>" */
+	/* on the job's thread: outgoing channels exist; block until every
+	 * TaskManager is there (0) or the job is off (-1) */
+	int (*prepared)(void *arg);
+	/* local subtasks over (ok: all finished); block for the decision:
+	 * 1 commit the sinks, 0 abort */
+	int (*done)(void *arg, bool ok, const char *msg);
+	/* checkpoints (ck_on): the JobManager triggers them
+	 * (weir_run_dist_checkpoint); from the coordinator thread, every
+	 * subtask here wrote its snapshot of checkpoint id durably (files), or
+	 * it failed here (err: the JobManager aborts it) */
+	bool ck_on;
+	const char *ck_restore;		/* a complete checkpoint's folder to start from, or NULL */
+	bool restarted;			/* an earlier attempt ran: sinks may find its output */
+	bool refused;			/* set by the job's thread before done(): it failed before it ran,
+					 * for a reason a restart would meet again */
+	void (*ck_acked)(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
+			 uint64_t sync_max_ns, const char *err);
+	void *arg;
+};
+
+struct ckcoord;
+
+struct job {
+	const struct weir_dist *dist;	/* NULL in local mode */
+	/* checkpoints: ck is the coordinator (local mode; NULL when off) */
+	struct ckcoord *ck;
+	bool ck_on;
+	uint64_t ck_trigger;		/* atomic: sources snapshot when it passes their ck_last */
+	uint64_t ck_complete;		/* atomic: the newest complete checkpoint */
+	uint64_t ck_aborted;		/* atomic: the newest aborted one: its alignments end */
+	uint64_t ck_restored;		/* the checkpoint this run started from (0: none) */
+	bool first_logged;		/* atomic: its first record since the restore was logged */
+	struct weir_shm dbs;		/* dist: our workers' doorbells */
+	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */
+	struct weir_shm *rdbs;		/* dist: their doorbells, by id */
+	uint8_t *chan_side;		/* dist: per channel, enum chan_side */
+	weir_env *env;
+	struct weir_config cfg;
+	struct plan plan;
+	struct weir_pool pool;
+	struct weir_sched sched;
+	struct weir_chan *chans;
+	int nchans;
+	struct subtask *subtasks;
+	int nsub;
+	pthread_mutex_t lock;	/* error and state transitions only, never per record */
+	bool failed;
+	char error[1024];
+	uint32_t cancelled;
+	uint64_t start_ns, end_ns;
+};
+
+
+
+
+
+/* context.c: fail the subtask with a message about op (NULL: its chain's
+ * head), which fails the job; returns -1. */
+int weir_op_fail(struct subtask *st, struct opinst *op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Fail the job with msg (the first failure wins; a cancelled job reports
+ * nothing) and stop its workers. Any thread. */
+void weir_job_fail(struct job *job, const char *msg);
+
+#endif
