@@ -85,3 +85,84 @@ exact() {
 # wait_for FILE PATTERN: until a line of FILE (a log being written) contains
 # PATTERN (a fixed string): an event, not a sleep; fails after 120 s
 wait_for() { timeout 120 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2"; }
+
+# wait_gone PID...: until each process has exited (a zombie counts as
+# exited: it writes nothing more). Waits on a pidfd (an event, not a sleep);
+# fails after 120 s in all.
+wait_gone() {
+	perl -e 'use POSIX (); my $end = time + 120;
+		for my $pid (@ARGV) {
+			my $fd = syscall(434, $pid + 0, 0); # pidfd_open(2)
+			next if $fd < 0;                    # no such process: gone
+			my $rin = ""; vec($rin, $fd, 1) = 1;
+			my $left = $end - time;
+			exit 1 if $left <= 0 || select($rin, undef, undef, $left) <= 0;
+			POSIX::close($fd);
+		}' "$@"
+}
+
+# check_logs RUN_DIR [RESTARTS]: call once a cluster of RUN_DIR was stopped
+# (after `weir cluster stop`, which leaves the logs in place). Two checks on
+# the logs its processes wrote there (jobmanager.log, supervisor.log,
+# taskmanager-N.log; each file from where the previous check_logs of it
+# ended, so a folder that serves several clusters is checked per cluster):
+#  - no sanitizer report (ASan, LSan, UBSan, TSan): a daemon's crash or
+#    leak fails the test that caused it, the lines go to diag;
+#  - the supervisor started TaskManagers again exactly RESTARTS times
+#    (default 0: the restarts the test caused on purpose), counted by its
+#    lines "supervisor: taskmanager N started again (pid P, restart K)".
+# First it waits (pidfd, up to 120 s) until no process has one of those logs
+# open: reports written at exit (LeakSanitizer) are in the files by then,
+# and a process still running after the stop fails the check.
+check_logs() {
+	local dir want=${2:-0} pids found restarts
+	dir=$(cd "$1" 2>/dev/null && pwd -P) || dir=$1
+	pids=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$dir/*.log" 2>/dev/null | cut -d/ -f3 | sort -u)
+	if [ -n "$pids" ] && ! wait_gone $pids; then
+		fail "logs of $1: every process writing them has exited"
+		diag "still running after 120 s: $(echo $pids)"
+	fi
+	found=$(perl -e 'my ($dir, $marks) = @ARGV; my %off;
+		if (open my $m, "<", $marks) { while (<$m>) { chomp; my ($o, $f) = split /\t/, $_, 2; $off{$f} = $o } }
+		my ($restarts, @rep) = (0);
+		for my $f (sort glob("$dir/*.log")) {
+			open my $h, "<", $f or next;
+			my $size = -s $h;
+			my $o = $off{$f} // 0;
+			$o = 0 if $o > $size; # a new file of the same name
+			seek $h, $o, 0;
+			(my $name = $f) =~ s{.*/}{};
+			my $after = 0;
+			while (my $l = <$h>) {
+				$restarts++ if $name eq "supervisor.log" && $l =~ /supervisor: taskmanager \d+ started again \(pid \d+, restart \d+\)$/;
+				if ($l =~ /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: /) {
+					push @rep, "$name: $l"; $after = 12;
+				} elsif ($after > 0 && @rep < 80) {
+					push @rep, "$name:   $l"; $after--;
+				}
+			}
+			$off{$f} = tell $h;
+		}
+		open my $m, ">", $marks or die "$marks: $!";
+		print $m "$off{$_}\t$_\n" for sort keys %off;
+		print "$restarts\n", @rep;' "$dir" "$T/.logmarks")
+	restarts=${found%%$'\n'*}
+	found=${found#"$restarts"}
+	found=${found#$'\n'}
+	if [ -z "$found" ]; then
+		pass "logs of $1: no sanitizer report"
+	else
+		fail "logs of $1: no sanitizer report"
+		local lines
+		mapfile -t lines <<<"$found"
+		diag "${lines[@]}"
+	fi
+	if [ "$restarts" = "$want" ]; then
+		pass "logs of $1: the supervisor restarted taskmanagers $restarts times, as the test caused"
+	else
+		fail "logs of $1: the supervisor restarted taskmanagers ${restarts:-?} times; the test caused $want"
+		local lines
+		mapfile -t lines < <(grep -E 'supervisor: taskmanager' "$dir/supervisor.log" 2>/dev/null | tail -20)
+		diag "${lines[@]}"
+	fi
+}
