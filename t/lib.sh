@@ -123,13 +123,15 @@ check_logs() {
 		diag "still running after 120 s: $(echo $pids)"
 	fi
 	found=$(perl -e 'my ($dir, $marks) = @ARGV; my %off;
-		if (open my $m, "<", $marks) { while (<$m>) { chomp; my ($o, $f) = split /\t/, $_, 2; $off{$f} = $o } }
+		my %head; # the first bytes at the last check: another file of the same name starts otherwise
+		if (open my $m, "<", $marks) { while (<$m>) { chomp; my ($o, $hd, $f) = split /\t/, $_, 3; $off{$f} = $o; $head{$f} = $hd } }
 		my ($restarts, @rep) = (0);
 		for my $f (sort glob("$dir/*.log")) {
 			open my $h, "<", $f or next;
-			my $size = -s $h;
+			read $h, my $first, 256;
+			$first = unpack "H*", $first // "";
 			my $o = $off{$f} // 0;
-			$o = 0 if $o > $size; # a new file of the same name
+			$o = 0 unless defined $head{$f} && substr($first, 0, length $head{$f}) eq $head{$f};
 			seek $h, $o, 0;
 			(my $name = $f) =~ s{.*/}{};
 			my $after = 0;
@@ -142,9 +144,12 @@ check_logs() {
 				}
 			}
 			$off{$f} = tell $h;
+			seek $h, 0, 0;
+			read $h, $first, 256;
+			$head{$f} = unpack "H*", $first // "";
 		}
 		open my $m, ">", $marks or die "$marks: $!";
-		print $m "$off{$_}\t$_\n" for sort keys %off;
+		print $m "$off{$_}\t$head{$_}\t$_\n" for sort keys %off;
 		print "$restarts\n", @rep;' "$dir" "$T/.logmarks")
 	restarts=${found%%$'\n'*}
 	found=${found#"$restarts"}
