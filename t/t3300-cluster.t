@@ -73,6 +73,7 @@ check 'and still has its 2 taskmanagers' grep -q '2 taskmanagers' "$T/out"
 run_weir jobmanager --run-dir "$WEIR_RUN_DIR" --port "$port"
 check "a jobmanager on a port in use exits 1 (got $rc)" test "$rc" -eq 1
 check 'naming the address and the reason' grep -q "127.0.0.1:$port: bind: Address already in use" "$T/err"
+check 'and no sanitizer report' bash -c "! grep -Eq 'Sanitizer|runtime error:' '$T/err'"
 
 # a job needing more slots than exist: refused after the bounded wait (--slot-wait 300), naming the numbers
 : >"$T/none.txt"
