@@ -108,14 +108,23 @@ wait_gone() {
 # ended, so a folder that serves several clusters is checked per cluster):
 #  - no sanitizer report (ASan, LSan, UBSan, TSan): a daemon's crash or
 #    leak fails the test that caused it, the lines go to diag;
-#  - the supervisor started TaskManagers again exactly RESTARTS times
-#    (default 0: the restarts the test caused on purpose), counted by its
-#    lines "supervisor: taskmanager N started again (pid P, restart K)".
+#  - TaskManagers died and came back exactly RESTARTS times (default 0: as
+#    often as the test made them die on purpose), counted three ways, which
+#    must all agree: the supervisor's restarts, its lines
+#      "supervisor: taskmanager N started again (pid P, restart K)",
+#    the deaths it saw,
+#      "supervisor: taskmanager N (pid P) killed by signal S; starting it again in D ms"
+#      "supervisor: taskmanager N (pid P) exited with status S; starting it again in D ms",
+#    and the JobManager's losses, "jobmanager: taskmanager N (pid P) lost: WHY".
+#    A death the test did not cause shows as a loss (and usually as a death)
+#    even when the stop came before the restart. A test whose kills are
+#    followed by asynchronous restarts waits for the restart lines (wait_for)
+#    before the stop, so that the count is exact.
 # First it waits (pidfd, up to 120 s) until no process has one of those logs
 # open: reports written at exit (LeakSanitizer) are in the files by then,
 # and a process still running after the stop fails the check.
 check_logs() {
-	local dir want=${2:-0} pids found restarts
+	local dir want=${2:-0} pids found counts
 	dir=$(cd "$1" 2>/dev/null && pwd -P) || dir=$1
 	pids=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$dir/*.log" 2>/dev/null | cut -d/ -f3 | sort -u)
 	if [ -n "$pids" ] && ! wait_gone $pids; then
@@ -125,7 +134,7 @@ check_logs() {
 	found=$(perl -e 'my ($dir, $marks) = @ARGV; my %off;
 		my %head; # the first bytes at the last check: another file of the same name starts otherwise
 		if (open my $m, "<", $marks) { while (<$m>) { chomp; my ($o, $hd, $f) = split /\t/, $_, 3; $off{$f} = $o; $head{$f} = $hd } }
-		my ($restarts, @rep) = (0);
+		my ($restarts, $deaths, $losses, @rep) = (0, 0, 0);
 		for my $f (sort glob("$dir/*.log")) {
 			open my $h, "<", $f or next;
 			read $h, my $first, 256;
@@ -136,7 +145,11 @@ check_logs() {
 			(my $name = $f) =~ s{.*/}{};
 			my $after = 0;
 			while (my $l = <$h>) {
-				$restarts++ if $name eq "supervisor.log" && $l =~ /supervisor: taskmanager \d+ started again \(pid \d+, restart \d+\)$/;
+				if ($name eq "supervisor.log") {
+					$restarts++ if $l =~ /supervisor: taskmanager \d+ started again \(pid \d+, restart \d+\)$/;
+					$deaths++ if $l =~ /supervisor: taskmanager \d+ \(pid \d+\) (killed by signal|exited with status) \d+; starting it again/;
+				}
+				$losses++ if $name eq "jobmanager.log" && $l =~ /jobmanager: taskmanager \d+ \(pid \d+\) lost: /;
 				if ($l =~ /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: /) {
 					push @rep, "$name: $l"; $after = 12;
 				} elsif ($after > 0 && @rep < 80) {
@@ -150,9 +163,9 @@ check_logs() {
 		}
 		open my $m, ">", $marks or die "$marks: $!";
 		print $m "$off{$_}\t$head{$_}\t$_\n" for sort keys %off;
-		print "$restarts\n", @rep;' "$dir" "$T/.logmarks")
-	restarts=${found%%$'\n'*}
-	found=${found#"$restarts"}
+		print "$restarts $deaths $losses\n", @rep;' "$dir" "$T/.logmarks")
+	counts=${found%%$'\n'*}
+	found=${found#"$counts"}
 	found=${found#$'\n'}
 	if [ -z "$found" ]; then
 		pass "logs of $1: no sanitizer report"
@@ -162,12 +175,13 @@ check_logs() {
 		mapfile -t lines <<<"$found"
 		diag "${lines[@]}"
 	fi
-	if [ "$restarts" = "$want" ]; then
-		pass "logs of $1: the supervisor restarted taskmanagers $restarts times, as the test caused"
+	local what="restarts, deaths seen by the supervisor, losses seen by the jobmanager"
+	if [ "$counts" = "$want $want $want" ]; then
+		pass "logs of $1: $what: $want each, as the test caused"
 	else
-		fail "logs of $1: the supervisor restarted taskmanagers ${restarts:-?} times; the test caused $want"
+		fail "logs of $1: $what: ${counts:-?}; the test caused $want"
 		local lines
-		mapfile -t lines < <(grep -E 'supervisor: taskmanager' "$dir/supervisor.log" 2>/dev/null | tail -20)
+		mapfile -t lines < <(grep -hE 'supervisor: taskmanager|jobmanager: taskmanager .* lost' "$dir/supervisor.log" "$dir/jobmanager.log" 2>/dev/null | sort | tail -30)
 		diag "${lines[@]}"
 	fi
 }
