@@ -58,9 +58,6 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	check "an output folder that cannot be created fails with exit 1 (got $rc)" test "$rc" -eq 1
 	check "naming the folder and the reason" grep -q "output folder '$T/pub/ro/out': Permission denied" "$T/err"
 else
-	pass "# SKIP permission cases need root and setpriv"
-	pass "# SKIP"
-	pass "# SKIP"
-	pass "# SKIP"
+	skip 'permission cases need root and setpriv' 4
 fi
 done_testing
