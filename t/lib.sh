@@ -124,11 +124,11 @@ wait_gone() {
 # open: reports written at exit (LeakSanitizer) are in the files by then,
 # and a process still running after the stop fails the check.
 check_logs() {
-	local dir want=${2:-0} pids found counts
+	local dir want=${2:-0} pids found counts name=${1#"$T"/}
 	dir=$(cd "$1" 2>/dev/null && pwd -P) || dir=$1
 	pids=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$dir/*.log" 2>/dev/null | cut -d/ -f3 | sort -u)
 	if [ -n "$pids" ] && ! wait_gone $pids; then
-		fail "logs of $1: every process writing them has exited"
+		fail "logs of $name: every process writing them has exited"
 		diag "still running after 120 s: $(echo $pids)"
 	fi
 	found=$(perl -e 'my ($dir, $marks) = @ARGV; my %off;
@@ -168,18 +168,18 @@ check_logs() {
 	found=${found#"$counts"}
 	found=${found#$'\n'}
 	if [ -z "$found" ]; then
-		pass "logs of $1: no sanitizer report"
+		pass "logs of $name: no sanitizer report"
 	else
-		fail "logs of $1: no sanitizer report"
+		fail "logs of $name: no sanitizer report"
 		local lines
 		mapfile -t lines <<<"$found"
 		diag "${lines[@]}"
 	fi
 	local what="restarts, deaths seen by the supervisor, losses seen by the jobmanager"
 	if [ "$counts" = "$want $want $want" ]; then
-		pass "logs of $1: $what: $want each, as the test caused"
+		pass "logs of $name: $what: $want each, as the test caused"
 	else
-		fail "logs of $1: $what: ${counts:-?}; the test caused $want"
+		fail "logs of $name: $what: ${counts:-?}; the test caused $want"
 		local lines
 		mapfile -t lines < <(grep -hE 'supervisor: taskmanager|jobmanager: taskmanager .* lost' "$dir/supervisor.log" "$dir/jobmanager.log" 2>/dev/null | sort | tail -30)
 		diag "${lines[@]}"
