@@ -1,17 +1,61 @@
+/* base/clock.c - see clock.h. */
 #include "base/clock.h"
 
 #include <time.h>
 
-uint64_t weir_now_ns(void)
+/* Manual time (clock.h): the flag is a plain global, written only while no
+ * job runs; the readings are accessed atomically (relaxed), since a job's
+ * function may advance them while other threads read. */
+static bool manual;
+static uint64_t manual_ns;
+static int64_t manual_wall_ms;
+
+static uint64_t real_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int64_t weir_wall_ms(void)
+static int64_t real_wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t weir_now_ns(void)
+{
+	if (__builtin_expect(manual, 0))
+		return __atomic_load_n(&manual_ns, __ATOMIC_RELAXED);
+	return real_now_ns();
+}
+
+int64_t weir_wall_ms(void)
+{
+	if (__builtin_expect(manual, 0))
+		return __atomic_load_n(&manual_wall_ms, __ATOMIC_RELAXED);
+	return real_wall_ms();
+}
+
+void weir_clock_set_manual(bool on)
+{
+	if (on && !manual) {
+		__atomic_store_n(&manual_ns, real_now_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&manual_wall_ms, real_wall_ms(), __ATOMIC_RELAXED);
+	}
+	manual = on;
+}
+
+void weir_clock_advance_ms(int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	__atomic_fetch_add(&manual_ns, (uint64_t)ms * 1000000u, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&manual_wall_ms, ms, __ATOMIC_RELAXED);
+}
+
+void weir_clock_set_wall_ms(int64_t ms)
+{
+	__atomic_store_n(&manual_wall_ms, ms, __ATOMIC_RELAXED);
 }

@@ -85,3 +85,103 @@ exact() {
 # wait_for FILE PATTERN: until a line of FILE (a log being written) contains
 # PATTERN (a fixed string): an event, not a sleep; fails after 120 s
 wait_for() { timeout 120 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2"; }
+
+# wait_gone PID...: until each process has exited (a zombie counts as
+# exited: it writes nothing more). Waits on a pidfd (an event, not a sleep);
+# fails after 120 s in all.
+wait_gone() {
+	perl -e 'use POSIX (); my $end = time + 120;
+		for my $pid (@ARGV) {
+			my $fd = syscall(434, $pid + 0, 0); # pidfd_open(2)
+			next if $fd < 0;                    # no such process: gone
+			my $rin = ""; vec($rin, $fd, 1) = 1;
+			my $left = $end - time;
+			exit 1 if $left <= 0 || select($rin, undef, undef, $left) <= 0;
+			POSIX::close($fd);
+		}' "$@"
+}
+
+# check_logs RUN_DIR [RESTARTS]: call once a cluster of RUN_DIR was stopped
+# (after `weir cluster stop`, which leaves the logs in place). Two checks on
+# the logs its processes wrote there (jobmanager.log, supervisor.log,
+# taskmanager-N.log; each file from where the previous check_logs of it
+# ended, so a folder that serves several clusters is checked per cluster):
+#  - no sanitizer report (ASan, LSan, UBSan, TSan): a daemon's crash or
+#    leak fails the test that caused it, the lines go to diag;
+#  - TaskManagers died and came back exactly RESTARTS times (default 0: as
+#    often as the test made them die on purpose), counted three ways, which
+#    must all agree: the supervisor's restarts, its lines
+#      "supervisor: taskmanager N started again (pid P, restart K)",
+#    the deaths it saw,
+#      "supervisor: taskmanager N (pid P) killed by signal S; starting it again in D ms"
+#      "supervisor: taskmanager N (pid P) exited with status S; starting it again in D ms",
+#    and the JobManager's losses, "jobmanager: taskmanager N (pid P) lost: WHY".
+#    A death the test did not cause shows as a loss (and usually as a death)
+#    even when the stop came before the restart. A test whose kills are
+#    followed by asynchronous restarts waits for the restart lines (wait_for)
+#    before the stop, so that the count is exact.
+# First it waits (pidfd, up to 120 s) until no process has one of those logs
+# open: reports written at exit (LeakSanitizer) are in the files by then,
+# and a process still running after the stop fails the check.
+check_logs() {
+	local dir want=${2:-0} pids found counts name=${1#"$T"/}
+	dir=$(cd "$1" 2>/dev/null && pwd -P) || dir=$1
+	pids=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "$dir/*.log" 2>/dev/null | cut -d/ -f3 | sort -u)
+	if [ -n "$pids" ] && ! wait_gone $pids; then
+		fail "logs of $name: every process writing them has exited"
+		diag "still running after 120 s: $(echo $pids)"
+	fi
+	found=$(perl -e 'my ($dir, $marks) = @ARGV; my %off;
+		my %head; # the first bytes at the last check: another file of the same name starts otherwise
+		if (open my $m, "<", $marks) { while (<$m>) { chomp; my ($o, $hd, $f) = split /\t/, $_, 3; $off{$f} = $o; $head{$f} = $hd } }
+		my ($restarts, $deaths, $losses, @rep) = (0, 0, 0);
+		for my $f (sort glob("$dir/*.log")) {
+			open my $h, "<", $f or next;
+			read $h, my $first, 256;
+			$first = unpack "H*", $first // "";
+			my $o = $off{$f} // 0;
+			$o = 0 unless defined $head{$f} && substr($first, 0, length $head{$f}) eq $head{$f};
+			seek $h, $o, 0;
+			(my $name = $f) =~ s{.*/}{};
+			my $after = 0;
+			while (my $l = <$h>) {
+				if ($name eq "supervisor.log") {
+					$restarts++ if $l =~ /supervisor: taskmanager \d+ started again \(pid \d+, restart \d+\)$/;
+					$deaths++ if $l =~ /supervisor: taskmanager \d+ \(pid \d+\) (killed by signal|exited with status) \d+; starting it again/;
+				}
+				$losses++ if $name eq "jobmanager.log" && $l =~ /jobmanager: taskmanager \d+ \(pid \d+\) lost: /;
+				if ($l =~ /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: /) {
+					push @rep, "$name: $l"; $after = 12;
+				} elsif ($after > 0 && @rep < 80) {
+					push @rep, "$name:   $l"; $after--;
+				}
+			}
+			$off{$f} = tell $h;
+			seek $h, 0, 0;
+			read $h, $first, 256;
+			$head{$f} = unpack "H*", $first // "";
+		}
+		open my $m, ">", $marks or die "$marks: $!";
+		print $m "$off{$_}\t$head{$_}\t$_\n" for sort keys %off;
+		print "$restarts $deaths $losses\n", @rep;' "$dir" "$T/.logmarks")
+	counts=${found%%$'\n'*}
+	found=${found#"$counts"}
+	found=${found#$'\n'}
+	if [ -z "$found" ]; then
+		pass "logs of $name: no sanitizer report"
+	else
+		fail "logs of $name: no sanitizer report"
+		local lines
+		mapfile -t lines <<<"$found"
+		diag "${lines[@]}"
+	fi
+	local what="restarts, deaths seen by the supervisor, losses seen by the jobmanager"
+	if [ "$counts" = "$want $want $want" ]; then
+		pass "logs of $name: $what: $want each, as the test caused"
+	else
+		fail "logs of $name: $what: ${counts:-?}; the test caused $want"
+		local lines
+		mapfile -t lines < <(grep -hE 'supervisor: taskmanager|jobmanager: taskmanager .* lost' "$dir/supervisor.log" "$dir/jobmanager.log" 2>/dev/null | sort | tail -30)
+		diag "${lines[@]}"
+	fi
+}

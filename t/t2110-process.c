@@ -9,15 +9,19 @@
  *    not deleted (key, time) pairs fire, once each, in time order per
  *    subtask, only once the watermark has reached them, with the timer's
  *    key current (state of that key visible);
- *  - processing-time timers (loosely: the source waits for them);
+ *  - processing-time timers, on the manual clock (base/clock.h): nothing
+ *    fires before the clock is past a timer's time, everything due fires
+ *    once it is;
  *  - side outputs: exactly the records emitted to each tag arrive there;
- *  - state TTL: an entry reads as absent once its TTL has passed (the
- *    function busy-waits on the clock, no sleeps).
+ *  - state TTL, on the manual clock: an entry is present until its TTL
+ *    ends and absent from then on, to the millisecond; writes refresh it,
+ *    reads do not.
  *
  * Randomized parts print their seed; WEIR_SEED=N replays. */
 #include "tap.h"
 #include "jobtest.h"
 #include "runtime/run.h"
+#include "base/clock.h"
 #include "base/err.h"
 
 #include <pthread.h>
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct in_rec {
@@ -39,18 +44,11 @@ static in_rec *input;
 static int ninput;
 static int src_next[16];
 static int64_t bound;
-/* after the input: wait (idle) until *hold_until_flag >= hold_target, at most 5 s */
-static int *hold_flag, hold_target;
-static uint64_t hold_since;
-static int hold_timeouts;
 
 static void reset_source(void)
 {
 	for (int i = 0; i < 16; i++)
 		src_next[i] = i;
-	hold_flag = NULL;
-	hold_since = 0;
-	hold_timeouts = 0;
 }
 
 static int src_poll(weir_ctx *ctx)
@@ -64,19 +62,7 @@ static int src_poll(weir_ctx *ctx)
 		src_next[me] += p;
 		n++;
 	}
-	if (src_next[me] < ninput)
-		return WEIR_SOURCE_MORE;
-	if (hold_flag && me == 0 && __atomic_load_n(hold_flag, __ATOMIC_ACQUIRE) < hold_target) {
-		uint64_t now = weir_ctx_now_ns(ctx);
-		if (!hold_since)
-			hold_since = now;
-		if (now - hold_since < 5000000000ull) {
-			weir_ctx_idle_until(ctx, now + 1000000);
-			return n ? WEIR_SOURCE_MORE : WEIR_SOURCE_IDLE;
-		}
-		hold_timeouts++;
-	}
-	return WEIR_SOURCE_END;
+	return src_next[me] < ninput ? WEIR_SOURCE_MORE : WEIR_SOURCE_END;
 }
 
 /* bounded out-of-order input: ts >= (largest ts before) - B */
@@ -743,17 +729,62 @@ static void test_many_keys(uint64_t *rnd, int pproc)
 	free(want);
 }
 
-/* ==== 3. processing-time timers (loosely) ============================================ */
+/* ==== 3. processing-time timers ====================================================== */
 
-/* Keys 1..5 register a processing-time timer at now+1 (twice) and keep its
- * time in state; key 6 registers one and deletes it; key 7 registers one an
- * hour ahead, which fires at the end of input (documented). The source holds the
- * job open until 5 timers fired (at most 5 s). Checked: each of keys 1..5
- * fires exactly once, at or after its time, with its own state, in domain
- * processing time; key 6 never fires. */
+/* On the manual clock (base/clock.h), one worker thread. The clock reads
+ * T; keys 1..5 register a processing-time timer at T + 1 (twice) and keep
+ * its time in state; key 6 registers one and deletes it; key 7 registers
+ * one an hour ahead, which fires at the end of input (documented). The
+ * source (parallelism 1, its own scripted poll) then moves the clock and
+ * looks at what fired, each time after every other subtask took a step
+ * (one worker steps every task once a round): once the process function
+ * saw all 7 records, at T nothing has fired; it moves the clock to T + 1
+ * (the timers' time: not past it), nothing fires; to T + 2, exactly the 5
+ * fire, without any further input. Checked too: each of keys 1..5 fires
+ * exactly once, with the clock past its time, with its own state, in
+ * domain processing time; key 6 never fires; key 7 once, at the end. */
+#define PT_T 1700000000000ll
 static int s_ptime;
-static int pt_fired;
+static int pt_seen, pt_fired;
 static int pt_count[8];
+static int pt_phase, pt_fired_at[3];	/* pt_fired_at[i]: fired with the clock at T + i, a round later */
+static uint64_t pt_deadline;
+static int pt_hold_timeouts;
+
+static uint64_t real_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int pt_poll(weir_ctx *ctx)
+{
+	if (src_next[0] < ninput) { /* the 7 records */
+		while (src_next[0] < ninput) {
+			in_rec *r = &input[src_next[0]++];
+			if (weir_emit_ts(ctx, r, sizeof(*r), r->ts) < 0)
+				return -1;
+		}
+		weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+		return WEIR_SOURCE_IDLE; /* sent on idle */
+	}
+	if (__atomic_load_n(&pt_seen, __ATOMIC_ACQUIRE) < ninput) {
+		if (real_now_ns() > pt_deadline) {
+			pt_hold_timeouts++;
+			return WEIR_SOURCE_END;
+		}
+		weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+		return WEIR_SOURCE_IDLE;
+	}
+	/* every process subtask stepped since the last move of the clock */
+	pt_fired_at[pt_phase] = __atomic_load_n(&pt_fired, __ATOMIC_ACQUIRE);
+	if (++pt_phase == 3)
+		return WEIR_SOURCE_END;
+	weir_clock_advance_ms(1);
+	weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 1000000);
+	return WEIR_SOURCE_IDLE;
+}
 
 static int pt_fn(weir_ctx *ctx, const weir_rec *in)
 {
@@ -761,10 +792,13 @@ static int pt_fn(weir_ctx *ctx, const weir_rec *in)
 	memcpy(&r, in->data, sizeof(r));
 	/* key 7: an hour ahead, fires only at the end of input */
 	int64_t t = weir_ctx_processing_time(ctx) + (r.key == 7 ? 3600000 : 1);
+	if (weir_ctx_processing_time(ctx) != PT_T)
+		bad("a record met the clock at %lld, not T = %lld", weir_ctx_processing_time(ctx), PT_T);
 	if (weir_timer_register(ctx, WEIR_PROCESSING_TIME, t) < 0 || weir_timer_register(ctx, WEIR_PROCESSING_TIME, t) < 0)
 		return weir_fail(ctx, "timer_register failed");
 	if (r.key == 6 && weir_timer_delete(ctx, WEIR_PROCESSING_TIME, t) < 0)
 		return weir_fail(ctx, "timer_delete failed");
+	__atomic_fetch_add(&pt_seen, 1, __ATOMIC_RELEASE);
 	return weir_value_set(ctx, s_ptime, &t, 8);
 }
 
@@ -778,8 +812,8 @@ static int pt_on_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain domain
 		bad("processing-time timer %lld of key %lld does not see its key's state", time, k);
 	if (weir_ctx_timestamp(ctx) != time)
 		bad("weir_ctx_timestamp %lld in a processing-time timer of time %lld", weir_ctx_timestamp(ctx), time);
-	if (k != 7 && weir_ctx_processing_time(ctx) < time)
-		bad("processing-time timer %lld fired at %lld", time, weir_ctx_processing_time(ctx));
+	if (k != 7 && weir_ctx_processing_time(ctx) <= time)
+		bad("processing-time timer %lld fired at %lld, not past its time", time, weir_ctx_processing_time(ctx));
 	if (k >= 0 && k < 8)
 		__atomic_fetch_add(&pt_count[k], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&pt_fired, 1, __ATOMIC_RELEASE);
@@ -796,23 +830,35 @@ static void test_processing_timers(void)
 	memcpy(input, script, sizeof(script));
 	ninput = 7;
 	reset_source();
-	pt_fired = 0;
+	pt_seen = pt_fired = pt_phase = 0;
 	memset(pt_count, 0, sizeof(pt_count));
-	hold_flag = &pt_fired;
-	hold_target = 5;
+	memset(pt_fired_at, 0xff, sizeof(pt_fired_at));
+	pt_hold_timeouts = 0;
+	pt_deadline = real_now_ns() + 60000000000ull;
 	bad_key = bad_misc = 0;
 	coll_reset(&main_out, 16);
 	weir_env *env = weir_env_create(1);
-	weir_stream *p = weir_process(weir_key_by(weir_source(env, "src", src_poll, NULL), key_of, NULL), "ptimers",
+	weir_stream *p = weir_process(weir_key_by(weir_source(env, "src", pt_poll, NULL), key_of, NULL), "ptimers",
 				      pt_fn, pt_on_timer, NULL);
 	BUILT(env, p);
 	weir_set_parallelism(p, 2);
 	s_ptime = weir_declare_state(p, &(weir_state_desc){ .name = "t", .kind = WEIR_VALUE_STATE });
 	weir_set_parallelism(weir_sink(p, "sink", coll_sink, &main_out), 2);
 	BUILT(env, p);
+	int workers = cfg.workers;
+	cfg.workers = 1; /* clock.h: every step in the order the source sets */
+	weir_clock_set_manual(true);
+	weir_clock_set_wall_ms(PT_T);
 	int rc = run(env);
+	weir_clock_set_manual(false);
+	cfg.workers = workers;
 	is_int(rc, 0, "processing-time timer job runs: %s", rc ? weir_err_msg() : "");
-	is_int(hold_timeouts, 0, "processing-time timers at now+1 fire while the job runs");
+	is_int(pt_hold_timeouts, 0, "the process function saw every record (the source waits for it, at most 60 s)");
+	ok(pt_fired_at[0] == 0 && pt_fired_at[1] == 0,
+	   "no timer fires before the clock is past its time (fired at T: %d, at T + 1: %d)", pt_fired_at[0],
+	   pt_fired_at[1]);
+	is_int(pt_fired_at[2], 5, "processing-time timers at now+1 fire while the job runs, once the clock moved past "
+	       "them, without further input");
 	ok(pt_count[1] == 1 && pt_count[2] == 1 && pt_count[3] == 1 && pt_count[4] == 1 && pt_count[5] == 1 &&
 	   pt_count[6] == 0 && !bad_key && !bad_misc,
 	   "each fires once (%d %d %d %d %d), the deleted one never (%d), with the key's state (%llu: %s)", pt_count[1],
@@ -980,25 +1026,34 @@ static void test_side_output_map(void)
 
 /* ==== 5. TTL ============================================================================ */
 
-/* Value state with a TTL of 100 ms. Key 1: "set" writes it; "get" reads it
- * at once (present, unless the clock already passed the TTL); "wait" spins
- * until both clocks are past write time + TTL + 5 ms, then reads: absent.
- * Key 2 writes and reads in the same callback: present. */
+/* Value and list state with a TTL of 100 ms, on the manual clock
+ * (base/clock.h), which the process function (parallelism 1) advances
+ * itself: every read happens at a known age of the entry. An entry
+ * written at w expires at w + TTL: present at w + TTL - 1, absent at
+ * w + TTL (Flink's "expired when expiry <= now").
+ *  - key 1: "set" (val 1) writes it at w; val 2 reads at w (present), then
+ *    at w + TTL - 1 (present); val 3 reads at w + TTL (absent);
+ *  - key 2 writes and reads in the same callback: present;
+ *  - key 3 (val 4): written at w1 and again at w1 + 60 = w2: present at
+ *    w1 + TTL + 5 (a write refreshes the TTL) and at w2 + TTL - 1 (reads do
+ *    not), absent at w2 + TTL;
+ *  - key 4 (val 5): a list gets 1 at w1, then 2 at w1 + TTL: the expired
+ *    list is gone, the add starts a new one (items: 2). */
 static int s_ttl;
 static int64_t ttl_set_ms;
-static uint64_t ttl_set_ns;
-static int ttl_present_early = -1, ttl_present_late = -1, ttl_same_call = -1, ttl_early_valid;
+static int ttl_present_early = -1, ttl_present_edge = -1, ttl_present_late = -1, ttl_same_call = -1;
 #define TTL_MS 100
 
 static int s_ttl_list;
-static int ttl_refreshed = -1, ttl_refresh_valid, ttl_refresh_expired = -1;
+static int ttl_refreshed = -1, ttl_refresh_edge = -1, ttl_refresh_expired = -1;
 static int64_t ttl_list_items = -1;
 
-/* spin until both clocks are `ms` past (wall ms, monotonic ns) */
-static void spin_past(weir_ctx *ctx, int64_t wall_ms, uint64_t mono_ns, int64_t ms)
+/* move the manual clock on to `at` (wall ms) */
+static void clock_to(weir_ctx *ctx, int64_t at)
 {
-	while (weir_ctx_processing_time(ctx) < wall_ms + ms || weir_ctx_now_ns(ctx) < mono_ns + (uint64_t)ms * 1000000u)
-		;
+	weir_clock_advance_ms(at - weir_ctx_processing_time(ctx));
+	if (weir_ctx_processing_time(ctx) != at)
+		bad("the manual clock reads %lld, not %lld", weir_ctx_processing_time(ctx), at);
 }
 
 static int ttl_fn(weir_ctx *ctx, const weir_rec *in)
@@ -1016,44 +1071,39 @@ static int ttl_fn(weir_ctx *ctx, const weir_rec *in)
 	switch (r.val) {
 	case 1:
 		ttl_set_ms = weir_ctx_processing_time(ctx);
-		ttl_set_ns = weir_ctx_now_ns(ctx);
 		return weir_value_set(ctx, s_ttl, &x, 8);
 	case 2:
 		ttl_present_early = weir_value_get(ctx, s_ttl, &v);
-		ttl_early_valid = weir_ctx_processing_time(ctx) < ttl_set_ms + TTL_MS - 10;
+		clock_to(ctx, ttl_set_ms + TTL_MS - 1);
+		ttl_present_edge = weir_value_get(ctx, s_ttl, &v);
 		return 0;
 	case 3:
-		spin_past(ctx, ttl_set_ms, ttl_set_ns, TTL_MS + 5);
+		clock_to(ctx, ttl_set_ms + TTL_MS);
 		ttl_present_late = weir_value_get(ctx, s_ttl, &v);
 		return 0;
 	case 4: {
-		/* a write refreshes the entry: written at w1, again at w1 + 60,
-		 * read at w1 + TTL + 5 (45 ms after the last write): present;
-		 * read at w2 + TTL + 5: absent */
-		int64_t w1 = weir_ctx_processing_time(ctx);
-		uint64_t n1 = weir_ctx_now_ns(ctx);
+		/* a write refreshes the entry, a read does not */
+		int64_t w1 = weir_ctx_processing_time(ctx), w2 = w1 + 60;
 		if (weir_value_set(ctx, s_ttl, &x, 8) < 0)
 			return -1;
-		spin_past(ctx, w1, n1, 60);
-		int64_t w2 = weir_ctx_processing_time(ctx);
-		uint64_t n2 = weir_ctx_now_ns(ctx);
+		clock_to(ctx, w2);
 		if (weir_value_set(ctx, s_ttl, &x, 8) < 0)
 			return -1;
-		spin_past(ctx, w1, n1, TTL_MS + 5);
+		clock_to(ctx, w1 + TTL_MS + 5);
 		ttl_refreshed = weir_value_get(ctx, s_ttl, &v);
-		ttl_refresh_valid = weir_ctx_processing_time(ctx) < w2 + TTL_MS - 10;
-		spin_past(ctx, w2, n2, TTL_MS + 5);
+		clock_to(ctx, w2 + TTL_MS - 1);
+		ttl_refresh_edge = weir_value_get(ctx, s_ttl, &v);
+		clock_to(ctx, w2 + TTL_MS);
 		ttl_refresh_expired = weir_value_get(ctx, s_ttl, &v);
 		return 0;
 	}
 	case 5: {
 		/* list state: an expired list is gone, the next add starts afresh */
 		int64_t w1 = weir_ctx_processing_time(ctx);
-		uint64_t n1 = weir_ctx_now_ns(ctx);
 		int64_t one = 1, two = 2;
 		if (weir_list_add(ctx, s_ttl_list, &one, 8) < 0)
 			return -1;
-		spin_past(ctx, w1, n1, TTL_MS + 5);
+		clock_to(ctx, w1 + TTL_MS);
 		if (weir_list_add(ctx, s_ttl_list, &two, 8) < 0)
 			return -1;
 		weir_iter it;
@@ -1076,6 +1126,7 @@ static void test_ttl(void)
 	memcpy(input, script, sizeof(script));
 	ninput = 6;
 	reset_source();
+	bad_misc = 0;
 	weir_env *env = weir_env_create(1);
 	weir_stream *p = weir_process(weir_key_by(weir_source(env, "src", src_poll, NULL), key_of, NULL), "ttl", ttl_fn,
 				      NULL, NULL);
@@ -1084,21 +1135,20 @@ static void test_ttl(void)
 	s_ttl_list = weir_declare_state(p, &(weir_state_desc){ .name = "l", .kind = WEIR_LIST_STATE, .ttl_ms = TTL_MS });
 	weir_sink_discard(p);
 	BUILT(env, p);
+	weir_clock_set_manual(true);
 	int rc = run(env);
+	weir_clock_set_manual(false);
 	is_int(rc, 0, "TTL job runs: %s", rc ? weir_err_msg() : "");
-	if (ttl_early_valid)
-		is_int(ttl_present_early, 1, "a value read before its TTL is present");
-	else
-		ok(1, "# SKIP the clock passed the TTL before the early read");
+	is_int(ttl_present_early, 1, "a value read before its TTL is present");
+	is_int(ttl_present_edge, 1, "a value read 1 ms before its TTL ends is present");
 	is_int(ttl_same_call, 1, "a value read right after writing is present");
 	is_int(ttl_present_late, 0, "a value read after its TTL (100 ms) is absent");
-	if (ttl_refresh_valid)
-		is_int(ttl_refreshed, 1, "a write refreshes the TTL: present 105 ms after the first write, 45 after the second");
-	else
-		ok(1, "# SKIP the clock passed the refreshed TTL before the read");
+	is_int(ttl_refreshed, 1, "a write refreshes the TTL: present 105 ms after the first write, 45 after the second");
+	is_int(ttl_refresh_edge, 1, "reads do not refresh it: present 99 ms after the last write, after two reads");
 	is_int(ttl_refresh_expired, 0, "absent once the TTL passed after the last write");
 	is_int(ttl_list_items, 2, "list state: after its TTL the list is gone, an add starts a new one (items: 1 then 2 "
 	       "reads as 12)");
+	ok(!bad_misc, "the manual clock moved as the test moved it (%s)", bad_misc ? bad_what : "");
 }
 
 int main(void)

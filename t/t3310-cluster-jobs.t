@@ -67,7 +67,8 @@ run_weir cluster status
 check 'status counts the slots the running job holds' grep -q '4 slots (2 used)' "$T/out"
 run_weir cancel "$jobid"
 check "cancel is accepted (rc $rc)" grep -q 'cancel requested' "$T/out"
-for i in $(seq 1 200); do run_weir list; grep -q "^$jobid .*canceled" "$T/out" && break; done
+wait_for "$WEIR_RUN_DIR/jobmanager.log" "job $jobid (fifo_ticker.so) canceled"
+run_weir list
 check 'weir list shows it canceled' grep -q "^$jobid .*canceled" "$T/out"
 n=$(find "$T/tout" -name 'part-*' 2>/dev/null | wc -l)
 check "a canceled job commits nothing ($n)" test "$n" -eq 0
@@ -85,15 +86,17 @@ check 'together they hold all 4 slots' grep -q '4 slots (4 used)' "$T/out"
 "$WEIR" run "$JOBS/wordcount.so" -p 1 -- "$T/words.txt" "$T/oc" >"$T/oc.txt" 2>"$T/oc.err" &
 ocpid=$!
 parked="job 'wordcount.so' waits up to 60000 ms for slots: the job needs 1 slots; the cluster has 0 free of 4"
-for i in $(seq 1 3000); do grep -q "$parked" "$WEIR_RUN_DIR/jobmanager.log" && break; sleep 0.01; done # polls
-check 'a third job waits for a free slot' grep -q "$parked" "$WEIR_RUN_DIR/jobmanager.log"
+check 'a third job waits for a free slot' wait_for "$WEIR_RUN_DIR/jobmanager.log" "$parked"
 run_weir cancel "$ja"; run_weir cancel "$jb"
 rc=0; wait "$ocpid" || rc=$?
 check "once the others are cancelled it runs and finishes (rc $rc)" grep -q 'finished in' "$T/oc.err"
 run_weir local "$JOBS/wordcount.so" -q -p 1 -- "$T/words.txt" "$T/ocl"
 LC_ALL=C sort "$T"/oc/part-* >"$T/oc.sorted" 2>/dev/null; LC_ALL=C sort "$T"/ocl/part-* >"$T/ocl.sorted" 2>/dev/null
 check "with the same output as local mode (local rc $rc)" bash -c "[ $rc -eq 0 ] && [ -s '$T/ocl.sorted' ] && cmp -s '$T/oc.sorted' '$T/ocl.sorted'"
-for i in $(seq 1 200); do run_weir cluster status; grep -q '(0 used)' "$T/out" && break; done
+# a job frees its slots before the JobManager logs its end
+wait_for "$WEIR_RUN_DIR/jobmanager.log" "job $ja (fifo_ticker.so) canceled"
+wait_for "$WEIR_RUN_DIR/jobmanager.log" "job $jb (fifo_ticker.so) canceled"
+run_weir cluster status
 check 'all slots are free again' grep -q '4 slots (0 used)' "$T/out"
 
 # a TaskManager killed with kill -9 while a job runs
@@ -112,6 +115,7 @@ check 'the supervisor started the killed taskmanager again: 2 registered' grep -
 tm1b=$(sed -n 's/.*taskmanager 1 *pid \([0-9]*\).*/\1/p' "$T/out")
 check "as a new process ($tm1 -> $tm1b)" test -n "$tm1b" -a "$tm1b" != "$tm1"
 check 'the supervisor logged why' grep -q "taskmanager 1 (pid $tm1) killed by signal 9" "$T/run/supervisor.log"
+check 'and the restart' wait_for "$T/run/supervisor.log" "taskmanager 1 started again (pid $tm1b, restart 1)"
 rm -rf "$T/after"
 run_weir run "$JOBS/wordcount.so" -p 2 -- "$T/words.txt" "$T/after"
 check "the cluster still runs jobs (rc $rc)" test "$rc" -eq 0
@@ -125,4 +129,5 @@ left=$(ls "$WEIR_RUN_DIR" | grep -c '^objects' || true)
 check "nor any object store in the run folder ($left)" test "$left" -eq 0
 left=$(ls /dev/shm | grep -c "^weir-local-$tm1-" || true)
 check "none of the killed taskmanager's either ($left)" test "$left" -eq 0
+check_logs "$WEIR_RUN_DIR" 1 # the kill -9 above
 done_testing

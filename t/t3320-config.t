@@ -21,6 +21,7 @@ check 'pool sizes from the file' grep -q '(64 x 16384 bytes)' "$T/out"
 check 'log level from the file' grep -q 'DEBUG' "$WEIR_RUN_DIR/jobmanager.log"
 run_weir cluster stop
 check "stop (rc $rc)" grep -q stopped "$T/out"
+check_logs "$WEIR_RUN_DIR"
 
 # an IPv6 loopback bind: the taskmanagers read "[::1]:port" and register
 if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
@@ -31,8 +32,9 @@ if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
 	run_weir cluster status --wait 1
 	check "the taskmanager registered over IPv6 (rc $rc)" grep -q '1 taskmanagers' "$T/out"
 	run_weir cluster stop
+	check_logs "$WEIR_RUN_DIR"
 else
-	skip 'no IPv6 loopback here' 3
+	skip 'no IPv6 loopback here' 5
 fi
 
 # checkpoint and restart defaults for jobs submitted without checkpoint flags
@@ -45,6 +47,7 @@ run_weir list
 check 'and is checkpointed by the defaults' grep -Eq 'restarts 0, checkpoints [1-9][0-9]*' "$T/out"
 check 'into checkpoint.dir' test -n "$(find "$T/ckd" -name _metadata)"
 "$WEIR" cluster stop >/dev/null 2>&1
+check_logs "$WEIR_RUN_DIR"
 
 bad() { # bad DESC CONTENT PATTERN
 	printf '%s\n' "$2" >"$T/bad.yaml"

@@ -10,11 +10,13 @@
 #    restarts and the checkpoint restored;
 #  - the same once in at-least-once mode: nothing lost, duplicates counted;
 #  - a TaskManager crashing at each step of the protocol (failpoints,
-#    kill-self), and a restore that fails once: the job restarts and the
-#    output is exact;
+#    kill-self; only TaskManager 0 armed), and a restore that fails once:
+#    the job restarts and the output is exact;
 #  - the JobManager crashing after writing a checkpoint's metadata but
 #    before announcing it, or before renaming it: weir run fails, and a new
 #    cluster resumes with --from-checkpoint, exactly.
+# Every cluster ends with check_logs: no sanitizer report in any daemon's
+# log, and exactly as many TaskManager restarts as the test caused.
 . "$(dirname "$0")/lib.sh"
 
 export WEIR_RUN_DIR="$T/run"
@@ -33,6 +35,14 @@ start_cluster() { # start_cluster [ENV...]
 	env "$@" "$WEIR" cluster start --taskmanagers 2 --slots 1 --slot-wait 60000 >"$T/out" 2>"$T/err" ||
 		{ fail "cluster start"; diag "$(cat "$T/err")"; }
 }
+restarted() { # restarted N: until the supervisor made its N-th restart of a TaskManager (N > 0)
+	wait_for "$T/run/supervisor.log" ", restart $1)"
+}
+stop_cluster() { # stop_cluster RESTARTS: stop, then check the logs (RESTARTS: the test's kills)
+	[ "$1" -eq 0 ] || restarted "$1" || true # a restart is asynchronous: wait for it, check_logs counts
+	"$WEIR" cluster stop >/dev/null 2>&1
+	check_logs "$T/run" "$1"
+}
 
 "$WEIR" local "$TJOBS/ckjob.so" -q -p 2 -- $COUNT $RATE "$T/ref" 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
 ck_output "$T/ref" >"$T/want"
@@ -47,7 +57,7 @@ RANDOM=$seed
 start_cluster
 rm -rf "$T/ck" "$T/o"
 COUNT=60000 submit "$T/o" # 3 s: room for the three kills
-target=0 kills=0
+target=0 kills=0 caused=0 # caused: the TaskManagers killed on this cluster
 for k in 1 2 3; do
 	target=$((target + 2 + RANDOM % 3))
 	timeout 120 tail -n +1 -F "$T/run/jobmanager.log" 2>/dev/null |
@@ -58,7 +68,7 @@ for k in 1 2 3; do
 	fi
 	victim=$((RANDOM % 2))
 	pid=$(tm_pid $victim)
-	kill -9 "$pid"
+	kill -9 "$pid" && caused=$((caused + 1))
 	kills=$k
 	echo "# kill $k: taskmanager $victim (pid $pid) after checkpoint $target"
 	wait_for "$T/run/jobmanager.log" "restart $k from" || { fail "no restart $k"; break; }
@@ -90,7 +100,7 @@ rm -rf "$T/ck" "$T/o"
 COUNT=60000 submit "$T/o" --at-least-once
 wait_for "$T/run/jobmanager.log" "job 2: checkpoint 4 complete (" || fail "job 2 never checkpointed"
 pid=$(tm_pid $((RANDOM % 2)))
-kill -9 "$pid"
+kill -9 "$pid" && caused=$((caused + 1))
 rc=0; wait "$runpid" || rc=$?
 # the records (window counts may count a replayed record twice)
 cat "$T"/o/records/part-* | LC_ALL=C sort >"$T/got"
@@ -107,17 +117,24 @@ rm -rf "$T/ck" "$T/o"
 COUNT=20000 submit "$T/o" --unaligned 0 0 100
 wait_for "$T/run/jobmanager.log" "job 3: checkpoint 3 complete (" || fail "job 3 never checkpointed"
 pid=$(tm_pid $((RANDOM % 2)))
-kill -9 "$pid"
+kill -9 "$pid" && caused=$((caused + 1))
 rc=0; wait "$runpid" || rc=$?
 check "unaligned, a TaskManager killed: the job finishes (rc $rc)" test "$rc" -eq 0
 exact "$T/o" "unaligned, a TaskManager killed: exactly once"
 check 'the restore replayed in-flight data' grep -q 'bytes of in-flight data to replay' "$T"/run/*.log
-"$WEIR" cluster stop >/dev/null 2>&1
+stop_cluster $caused
 
-# a TaskManager crashing at each step of the protocol; a restore failing once
+# a TaskManager crashing at each step of the protocol; a restore failing once.
+# Only TaskManager 0 stays armed: TaskManager 1 is killed first, and the
+# supervisor starts it again without WEIR_FAILPOINT. (With both armed, the
+# one that survived the first crash would crash in a later attempt, or not,
+# as the job's timing went: restarts 1 or 2.) So the supervisor restarts
+# exactly twice: the kill, then the failpoint's crash.
 for fp in checkpoint.barrier:9:kill-self checkpoint.snapshot:21:kill-self checkpoint.write:21:kill-self \
 	sink.precommit:13:kill-self sink.commit:7:kill-self sink.committed:5:kill-self; do
 	start_cluster WEIR_FAILPOINT=$fp
+	kill -9 "$(tm_pid 1)"
+	restarted 1 || fail "failpoint $fp: taskmanager 1 started again, unarmed"
 	rm -rf "$T/ck" "$T/o"
 	submit "$T/o"
 	rc=0; wait "$runpid" || rc=$?
@@ -125,7 +142,8 @@ for fp in checkpoint.barrier:9:kill-self checkpoint.snapshot:21:kill-self checkp
 	check "failpoint $fp: the job restarts ($r) and finishes (rc $rc)" test "$rc" -eq 0 -a "$r" -ge 1
 	[ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")"
 	exact "$T/o" "failpoint $fp: exactly once"
-	"$WEIR" cluster stop >/dev/null 2>&1
+	check "failpoint $fp: taskmanager 0 crashed at it" grep -q 'taskmanager 0 (pid [0-9]*) killed by signal 9' "$T/run/supervisor.log"
+	stop_cluster 2
 done
 
 # recovery itself failing once: TaskManager 0 is killed after a checkpoint;
@@ -140,7 +158,7 @@ rc=0; wait "$runpid" || rc=$?
 check "a restore that fails once: the job finishes (rc $rc)" test "$rc" -eq 0
 check "after restarting again" grep -q 'restore: failpoint recovery.restore; restart 2 of' "$T/run/jobmanager.log"
 exact "$T/o" "a restore that fails once: exactly once"
-"$WEIR" cluster stop >/dev/null 2>&1
+stop_cluster 1
 
 # the JobManager crashing mid-protocol: the cluster is gone; a new one
 # resumes from the checkpoint folder
@@ -150,7 +168,9 @@ for fp in checkpoint.complete:4:kill-self checkpoint.metadata:4:kill-self; do
 	submit "$T/o"
 	rc=0; wait "$runpid" || rc=$?
 	check "failpoint $fp: the JobManager dies, weir run fails (rc $rc)" test "$rc" -ne 0
-	"$WEIR" cluster stop >/dev/null 2>&1
+	# the supervisor ends with the JobManager: no restart after this line
+	wait_for "$T/run/supervisor.log" 'the jobmanager is gone: done' || fail "failpoint $fp: the supervisor ends"
+	stop_cluster 0
 	dir=$(find "$T/ck" -mindepth 1 -maxdepth 1 -name '*-job1')
 	start_cluster
 	rc=0; "$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 50 --checkpoint-dir "$T/ck" \
@@ -158,7 +178,7 @@ for fp in checkpoint.complete:4:kill-self checkpoint.metadata:4:kill-self; do
 	check "failpoint $fp: a new cluster resumes with --from-checkpoint (rc $rc)" test "$rc" -eq 0
 	[ "$rc" -eq 0 ] || diag "$(cat "$T/run.err")"
 	exact "$T/o" "failpoint $fp: exactly once across the two clusters"
-	"$WEIR" cluster stop >/dev/null 2>&1
+	stop_cluster 0
 done
 
 done_testing

@@ -84,4 +84,7 @@ expect 1 'runs without checkpoints' 'a savepoint of a job without checkpoints is
 expect 2 'usage: weir stop' 'weir stop needs --savepoint' -- stop 1
 expect 2 'not a job id' 'weir savepoint needs a job id' -- savepoint abc
 expect 2 "from-savepoint '$T/nowhere'" '--from-savepoint of a missing folder' -- run "$TJOBS/ckjob.so" --from-savepoint "$T/nowhere" -- 1 1 "$T/x"
+run_weir cluster stop
+check "cluster stop (rc $rc)" grep -q 'stopped' "$T/out"
+check_logs "$WEIR_RUN_DIR"
 done_testing
