@@ -25,6 +25,8 @@ for p in 3 1; do
 	run_weir stop "$id" --savepoint "$T/sp$p"
 	sp=$(cat "$T/out")
 	check "weir stop --savepoint names the savepoint (rc $rc: $sp)" test "$rc" -eq 0 -a -f "$sp/_metadata"
+	# weir stop answers once the savepoint is complete; the job ends after it
+	wait_for "$T/run/jobmanager.log" "job $id (ckjob.so) stopped with a savepoint" || diag "job $id never ended"
 	run_weir list
 	check "the stopped job is finished, stopped with the savepoint" grep -Eq "^$id .*finished.*stopped with savepoint $sp" "$T/out"
 	run_weir run "$TJOBS/ckjob.so" -p $p --checkpoint-interval 50 --checkpoint-dir "$T/ck" --from-savepoint "$sp" \

@@ -1,6 +1,6 @@
 /*
- * engine/coordinator.c - the JobManager's checkpoint coordinator for one
- * job (see coordinator.h).
+ * engine/checkpoint/coordinator.c - the checkpoint coordinator of one job
+ * (see coordinator.h).
  */
 #include "checkpoint/coordinator.h"
 #include "base/err.h"
@@ -12,49 +12,55 @@
 #include <string.h>
 #include <time.h>
 
-int ckc_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms, uint32_t min_pause_ms,
-	     uint32_t retain, const char *base, uint64_t now_ns)
+#define MS(x) ((uint64_t)(x) * 1000000u)
+
+int ck_coordinator_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms,
+			uint32_t min_pause_ms, uint32_t retain, const char *base, uint64_t last_id,
+			const struct ck_coordinator_ops *ops, uint64_t now_ns)
 {
 	memset(c, 0, sizeof(*c));
-	c->job = job;
+	if (job)
+		snprintf(c->label, sizeof(c->label), "job %llu: ", (unsigned long long)job);
+	c->ops = *ops;
 	c->interval_ms = interval_ms;
 	c->timeout_ms = timeout_ms ? timeout_ms : 60000;
 	c->min_pause_ms = min_pause_ms;
 	c->retain = retain ? retain : 1;
+	c->last_id = last_id;
 	if (snprintf(c->base, sizeof(c->base), "%s", base) >= (int)sizeof(c->base))
 		return weir_err_set("the checkpoint folder's path is too long");
-	c->next_ns = now_ns + (uint64_t)interval_ms * 1000000u;
+	c->next_ns = now_ns + MS(interval_ms);
 	return 0;
 }
 
-void ckc_free(struct ck_coordinator *c)
+void ck_coordinator_release(struct ck_coordinator *c, uint64_t now_ns)
 {
+	ck_coordinator_reset(c, now_ns);
 	free(c->acked);
 	free(c->files);
 	c->acked = NULL;
 	c->files = NULL;
 }
 
-bool ckc_due(const struct ck_coordinator *c, uint64_t now_ns)
+static const char *what(const struct ck_coordinator *c)
 {
-	return c->interval_ms && !c->pending && now_ns >= c->next_ns;
+	return c->savepoint ? "savepoint" : "checkpoint";
 }
 
-bool ckc_timed_out(const struct ck_coordinator *c, uint64_t now_ns)
-{
-	return c->pending && now_ns - c->pending_ns > (uint64_t)c->timeout_ms * 1000000u;
-}
-
-uint64_t ckc_begin(struct ck_coordinator *c, int nparts, const char *savepoint_dir, uint64_t now_ns)
+static uint64_t begin(struct ck_coordinator *c, int nparts, uint32_t nsub, const char *savepoint_dir,
+		      uint64_t now_ns)
 {
 	bool *acked = calloc((size_t)nparts + 1, sizeof(bool));
-	if (!acked)
-		return weir_err_set("out of memory"), 0;
+	if (!acked) {
+		weir_log(WEIR_LOG_WARN, "%scheckpoint not started: out of memory", c->label);
+		return 0;
+	}
 	free(c->acked);
 	c->acked = acked;
 	c->nparts = nparts;
+	c->nsub = nsub;
 	c->nfiles = 0;
-	c->bytes = c->sync_max_ns = 0;
+	c->bytes = c->sync_max_ns = c->inflight = 0;
 	c->savepoint = savepoint_dir != NULL;
 	snprintf(c->dir, sizeof(c->dir), "%s", savepoint_dir ? savepoint_dir : c->base);
 	c->pending = ++c->last_id;
@@ -62,72 +68,120 @@ uint64_t ckc_begin(struct ck_coordinator *c, int nparts, const char *savepoint_d
 	return c->pending;
 }
 
-int ckc_ack(struct ck_coordinator *c, int k, uint64_t id, const struct weir_ckpt_file *files, uint32_t nfiles,
-	    uint64_t bytes, uint64_t sync_ns)
+uint64_t ck_coordinator_tick(struct ck_coordinator *c, int nparts, uint32_t nsub, const char *savepoint_dir,
+			     uint64_t now_ns)
+{
+	if (c->pending && now_ns - c->pending_ns > MS(c->timeout_ms))
+		ck_coordinator_abort(c, "timed out", now_ns);
+	bool due = c->interval_ms && now_ns >= c->next_ns;
+	if (c->pending || !(savepoint_dir || due))
+		return 0;
+	uint64_t id = begin(c, nparts, nsub, savepoint_dir, now_ns);
+	if (id)
+		c->ops.send(c->ops.arg, CK_STEP_TRIGGER, id, c->dir);
+	return id;
+}
+
+uint64_t ck_coordinator_wake(const struct ck_coordinator *c)
+{
+	if (c->pending)
+		return c->pending_ns + MS(c->timeout_ms) + 1;
+	return c->interval_ms ? c->next_ns : UINT64_MAX;
+}
+
+void ck_coordinator_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns)
+{
+	uint64_t id = c->pending;
+	if (!id)
+		return;
+	bool sp = c->savepoint;
+	weir_log(WEIR_LOG_WARN, "%s%s %llu aborted: %s", c->label, what(c), (unsigned long long)id, why);
+	weir_ckpt_discard(c->dir, id);
+	c->aborted++;
+	c->pending = 0;
+	c->next_ns = now_ns + MS(c->min_pause_ms);
+	c->ops.send(c->ops.arg, CK_STEP_ABORT, id, NULL);
+	if (c->ops.ended)
+		c->ops.ended(c->ops.arg, id, sp, false, why);
+}
+
+/* Every part is in: write the metadata, which makes it complete, then
+ * announce it and let retention run. */
+static void complete(struct ck_coordinator *c, uint64_t now_ns)
+{
+	uint64_t id = c->pending;
+	bool sp = c->savepoint;
+	struct weir_ckpt_meta m = { id, (uint64_t)time(NULL) * 1000u, c->nfiles, c->files };
+	if (weir_ckpt_commit(c->dir, &m) < 0) {
+		ck_coordinator_abort(c, weir_err_msg(), now_ns);
+		return;
+	}
+	c->completed++;
+	c->latest = id;
+	snprintf(c->latest_path, sizeof(c->latest_path), "%s/chk-%llu", c->dir, (unsigned long long)id);
+	/* "(T ms, B bytes, longest synchronous pause P ms, ...": bench/run reads it */
+	weir_log(WEIR_LOG_INFO, "%s%s %llu complete (%.1f ms, %llu bytes, longest synchronous pause %.3f ms, "
+		 "%u files, %llu bytes in flight)%s%s", c->label, what(c), (unsigned long long)id,
+		 (double)(now_ns - c->pending_ns) / 1e6, (unsigned long long)c->bytes, (double)c->sync_max_ns / 1e6,
+		 c->nfiles, (unsigned long long)c->inflight, sp ? " in " : "", sp ? c->latest_path : "");
+	c->pending = 0;
+	c->next_ns = now_ns + MS(c->min_pause_ms > c->interval_ms ? c->min_pause_ms : c->interval_ms);
+	if (weir_failpoint("checkpoint.complete") < 0)
+		weir_log(WEIR_LOG_WARN, "%scheckpoint %llu complete but not announced: failpoint checkpoint.complete",
+			 c->label, (unsigned long long)id);
+	else
+		c->ops.send(c->ops.arg, CK_STEP_COMPLETE, id, NULL);
+	/* only once announced: until then the one before may be needed */
+	if (!strncmp(c->latest_path, c->base, strlen(c->base)))
+		weir_ckpt_retain(c->base, id, (int)c->retain);
+	if (c->ops.ended)
+		c->ops.ended(c->ops.arg, id, sp, true, c->latest_path);
+}
+
+void ck_coordinator_acked(struct ck_coordinator *c, int k, uint64_t id, const struct weir_ckpt_file *files,
+			  uint32_t nfiles, uint64_t bytes, uint64_t sync_ns, uint64_t inflight, const char *err,
+			  uint64_t now_ns)
 {
 	if (!c->pending || id != c->pending || k < 0 || k >= c->nparts || c->acked[k])
-		return -1;
+		return; /* late, for an aborted one, or again */
+	if (err) {
+		ck_coordinator_abort(c, err, now_ns);
+		return;
+	}
 	if (c->nfiles + nfiles > c->capfiles) {
 		uint32_t cap = (c->nfiles + nfiles) * 2 + 8;
 		struct weir_ckpt_file *f = realloc(c->files, sizeof(*f) * cap);
-		if (!f)
-			return -1; /* never complete: the timeout aborts it */
+		if (!f) {
+			ck_coordinator_abort(c, "out of memory", now_ns);
+			return;
+		}
 		c->files = f;
 		c->capfiles = cap;
 	}
 	memcpy(c->files + c->nfiles, files, sizeof(*files) * nfiles);
 	c->nfiles += nfiles;
 	c->bytes += bytes;
+	c->inflight += inflight;
 	if (sync_ns > c->sync_max_ns)
 		c->sync_max_ns = sync_ns;
 	c->acked[k] = true;
 	for (int i = 0; i < c->nparts; i++)
 		if (!c->acked[i])
-			return 0;
-	return 1;
-}
-
-int ckc_complete(struct ck_coordinator *c, uint64_t now_ns)
-{
-	struct weir_ckpt_meta m = { c->pending, (uint64_t)time(NULL) * 1000u, c->nfiles, c->files };
-	if (weir_ckpt_commit(c->dir, &m) < 0)
-		return -1;
-	c->completed++;
-	c->latest = c->pending;
-	snprintf(c->latest_path, sizeof(c->latest_path), "%s/chk-%llu", c->dir, (unsigned long long)c->pending);
-	weir_log(WEIR_LOG_INFO, "job %llu: %s %llu complete (%.1f ms, %llu bytes, %u files, longest synchronous pause %.3f ms)%s%s",
-		 (unsigned long long)c->job, c->savepoint ? "savepoint" : "checkpoint", (unsigned long long)c->pending,
-		 (double)(now_ns - c->pending_ns) / 1e6, (unsigned long long)c->bytes, c->nfiles,
-		 (double)c->sync_max_ns / 1e6, c->savepoint ? " in " : "", c->savepoint ? c->latest_path : "");
-	c->pending = 0;
-	uint32_t wait = c->min_pause_ms > c->interval_ms ? c->min_pause_ms : c->interval_ms;
-	c->next_ns = now_ns + (uint64_t)wait * 1000000u;
-	return 0;
-}
-
-void ckc_retain(struct ck_coordinator *c)
-{
-	if (c->latest && !strncmp(c->latest_path, c->base, strlen(c->base)))
-		weir_ckpt_retain(c->base, c->latest, (int)c->retain);
-}
-
-void ckc_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns)
-{
-	if (!c->pending)
+			return;
+	if (c->nfiles != c->nsub) {
+		char why[96];
+		snprintf(why, sizeof(why), "%u snapshot files for %u subtasks", c->nfiles, c->nsub);
+		ck_coordinator_abort(c, why, now_ns);
 		return;
-	weir_log(WEIR_LOG_WARN, "job %llu: %s %llu aborted: %s", (unsigned long long)c->job,
-		 c->savepoint ? "savepoint" : "checkpoint", (unsigned long long)c->pending, why);
-	weir_ckpt_discard(c->dir, c->pending);
-	c->aborted++;
-	c->pending = 0;
-	c->next_ns = now_ns + (uint64_t)c->min_pause_ms * 1000000u;
+	}
+	complete(c, now_ns);
 }
 
-void ckc_reset(struct ck_coordinator *c, uint64_t now_ns)
+void ck_coordinator_reset(struct ck_coordinator *c, uint64_t now_ns)
 {
 	if (c->pending) {
 		weir_ckpt_discard(c->dir, c->pending);
 		c->pending = 0;
 	}
-	c->next_ns = now_ns + (uint64_t)c->interval_ms * 1000000u;
+	c->next_ns = now_ns + MS(c->interval_ms);
 }

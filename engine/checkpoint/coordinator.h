@@ -1,23 +1,32 @@
 /*
- * engine/coordinator.h - the JobManager's checkpoint coordinator for one
- * job on a cluster.
+ * engine/checkpoint/coordinator.h - the checkpoint coordinator of one job:
+ * every decision about checkpoints, in local mode and on a cluster alike.
  *
  * It decides when checkpoint n starts (interval, minimum pause, one at a
- * time), collects one acknowledgement per TaskManager of the job's
- * current attempt (each lists the snapshot files its subtasks wrote,
- * durably, into <dir>/chk-<n>/), and when all are in writes the metadata
- * (engine/checkpoint.h: temp, fsync, rename), which makes n complete. A
- * declined or timed-out checkpoint is aborted and its folder removed; the
- * next one starts after the minimum pause. A savepoint is a checkpoint of
- * the same sequence written into a folder the user names, never removed
- * by retention.
+ * time, or a savepoint asked for), collects one acknowledgement per part
+ * of the job (a part is a TaskManager of the job's current attempt; local
+ * mode is one part), each listing the snapshot files its subtasks wrote,
+ * durably, into <dir>/chk-<n>/, and when all are in writes the metadata
+ * (store.h: temp, fsync, rename), which makes n complete; then it
+ * announces n, and retention runs. A declined or timed-out checkpoint is
+ * aborted, its folder removed, and the next one starts after the minimum
+ * pause. A savepoint is a checkpoint of the same sequence written into a
+ * folder the user names, never removed by retention.
  *
- * It only keeps the books: the JobManager (engine/jobmanager.c) sends the
- * triggers, completions and aborts it decides on to the TaskManagers.
- * Threads: the JobManager's loop only.
+ * It reaches the parts only through its ops: the JobManager sends control
+ * messages to its TaskManagers (cluster/jobmanager.c), local mode calls
+ * its snapshot writer (runtime/local.c). On the parts' side nothing is
+ * decided (writer.h).
+ *
+ * Failpoint: checkpoint.complete (the metadata is durable, the
+ * announcement is not sent: a restore may use it, sinks publish what it
+ * covers with the next one).
+ *
+ * Threads: one at a time (the JobManager's loop; local mode's driver,
+ * under its lock).
  */
-#ifndef WEIR_ENGINE_COORDINATOR_H
-#define WEIR_ENGINE_COORDINATOR_H
+#ifndef WEIR_ENGINE_CHECKPOINT_COORDINATOR_H
+#define WEIR_ENGINE_CHECKPOINT_COORDINATOR_H
 
 #include "checkpoint/store.h"
 
@@ -25,8 +34,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The coordinator's steps, sent to every part of the job. */
+enum ck_step {
+	CK_STEP_TRIGGER = 1,	/* snapshot into <dir>/chk-<id>/ and acknowledge */
+	CK_STEP_COMPLETE = 2,	/* id is complete: sinks publish what it covers */
+	CK_STEP_ABORT = 3,	/* id is aborted: alignments for it end, its snapshots are dropped */
+};
+
+struct ck_coordinator_ops {
+	/* a step to every part (dir: a trigger's folder, else NULL) */
+	void (*send)(void *arg, enum ck_step step, uint64_t id, const char *dir);
+	/* optional: the checkpoint in flight ended, complete (ok; text: its
+	 * chk-<id> folder) or aborted (text: why) */
+	void (*ended)(void *arg, uint64_t id, bool savepoint, bool ok, const char *text);
+	void *arg;
+};
+
 struct ck_coordinator {
-	uint64_t job;		/* for log lines */
+	char label[32];		/* "job <id>: " for log lines ("" in local mode) */
+	struct ck_coordinator_ops ops;
 	/* configuration */
 	uint32_t interval_ms;	/* 0: savepoints only */
 	uint32_t timeout_ms, min_pause_ms, retain;
@@ -37,43 +63,45 @@ struct ck_coordinator {
 	char dir[PATH_MAX];	/* where pending goes: base, or a savepoint's folder */
 	bool savepoint;
 	int nparts;
+	uint32_t nsub;		/* snapshot files a complete one has: one per subtask */
 	bool *acked;
 	struct weir_ckpt_file *files;
 	uint32_t nfiles, capfiles;
-	uint64_t bytes, sync_max_ns;
+	uint64_t bytes, sync_max_ns, inflight;
 	/* what happened so far */
 	uint64_t completed, aborted;
 	uint64_t latest;	/* the newest complete checkpoint or savepoint (0: none) */
 	char latest_path[PATH_MAX + 32];	/* its chk-<id> folder */
 };
 
-/* base: absolute. 0, or -1 with the trail set (out of memory). */
-int ckc_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms, uint32_t min_pause_ms,
-	     uint32_t retain, const char *base, uint64_t now_ns);
-void ckc_free(struct ck_coordinator *c);
+/* job: for log lines (0: local mode, no label). base: absolute. Ids go on
+ * after last_id (the checkpoint restored, so a sink's parts never
+ * collide). 0, or -1 with the trail set. */
+int ck_coordinator_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms,
+			uint32_t min_pause_ms, uint32_t retain, const char *base, uint64_t last_id,
+			const struct ck_coordinator_ops *ops, uint64_t now_ns);
+/* Drop what it holds; a checkpoint in flight is discarded with its folder. */
+void ck_coordinator_release(struct ck_coordinator *c, uint64_t now_ns);
 
-/* A periodic checkpoint is due now (none in flight, interval and pause over). */
-bool ckc_due(const struct ck_coordinator *c, uint64_t now_ns);
-/* The pending one is past its timeout. */
-bool ckc_timed_out(const struct ck_coordinator *c, uint64_t now_ns);
-/* Start the next checkpoint, acknowledged by nparts TaskManagers; with
- * savepoint_dir (absolute) a savepoint into it. Its id, or 0 with the
- * trail set. */
-uint64_t ckc_begin(struct ck_coordinator *c, int nparts, const char *savepoint_dir, uint64_t now_ns);
-/* Part k's files for the pending checkpoint id. 1: every part is in
- * (complete it), 0: waiting, -1: not the pending one or not a new part
- * (ignored). */
-int ckc_ack(struct ck_coordinator *c, int k, uint64_t id, const struct weir_ckpt_file *files, uint32_t nfiles,
-	    uint64_t bytes, uint64_t sync_ns);
-/* Write the pending checkpoint's metadata: 0 complete (latest is it), or
- * -1 with the trail set (then abort it). Retention runs after it is
- * announced: ckc_retain. */
-int ckc_complete(struct ck_coordinator *c, uint64_t now_ns);
-void ckc_retain(struct ck_coordinator *c);
-/* Abort the pending checkpoint (its folder goes); logged with why. */
-void ckc_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns);
+/* Time passes (call it at least at ck_coordinator_wake): abort the
+ * checkpoint in flight when it timed out; then start the next one when it
+ * is due, or a savepoint into savepoint_dir (absolute) when asked, to be
+ * acknowledged by nparts parts with nsub files in all. The id started, or 0. */
+uint64_t ck_coordinator_tick(struct ck_coordinator *c, int nparts, uint32_t nsub, const char *savepoint_dir,
+			     uint64_t now_ns);
+/* When the next tick has something to do (a deadline or a due time). */
+uint64_t ck_coordinator_wake(const struct ck_coordinator *c);
+/* Part k acknowledged checkpoint id with its files (or declined it: err).
+ * Late or repeated acknowledgements are ignored. Completes the checkpoint
+ * when every part is in. */
+void ck_coordinator_acked(struct ck_coordinator *c, int k, uint64_t id, const struct weir_ckpt_file *files,
+			  uint32_t nfiles, uint64_t bytes, uint64_t sync_ns, uint64_t inflight, const char *err,
+			  uint64_t now_ns);
+/* Abort the checkpoint in flight (if any) with why. */
+void ck_coordinator_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns);
 /* An attempt of the job ended: the checkpoint in flight (if any) is
- * dropped with its folder; ids go on after the last one used. */
-void ckc_reset(struct ck_coordinator *c, uint64_t now_ns);
+ * dropped with its folder, without a step sent (its parts are gone); ids
+ * go on after the last one used. */
+void ck_coordinator_reset(struct ck_coordinator *c, uint64_t now_ns);
 
 #endif

@@ -13,7 +13,7 @@
 
 static const char ck_sub_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'U', 'B', '2' };
 
-struct ck_ack {
+struct ck_handover {
 	uint64_t id;
 	int sub;
 	bool final;
@@ -51,6 +51,6 @@ uint64_t ck_chain_print(const struct subtask *st);
  * owns a->sv from then on. 0; -1 when there is no writer (nobody wants
  * it: a->sv is left to the caller) or memory ran out (the trail says). */
 struct job;
-int ck_writer_take(struct job *job, const struct ck_ack *a);
+int ck_writer_take(struct job *job, const struct ck_handover *a);
 
 #endif

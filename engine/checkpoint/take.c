@@ -100,7 +100,7 @@ static int hand_over(struct subtask *st)
 		ck_cow_free(st);
 		return weir_op_fail(st, NULL, "checkpoint %llu: snapshot: out of memory", (unsigned long long)id);
 	}
-	struct ck_ack a = { w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max, nfl };
+	struct ck_handover a = { w->id, (int)(st - job->subtasks), w->final, w->sv, w->pause_max, nfl };
 	int rc = ck_writer_take(job, &a);
 	if (rc < 0) {
 		uint64_t id = w->id;

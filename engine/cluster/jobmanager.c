@@ -32,6 +32,7 @@
  *   client that submitted it (unless detached) gets its JobInfo.
  */
 #include "checkpoint/coordinator.h"
+#include "checkpoint/restart.h"
 #include "cluster/config.h"
 #include "graph/graph.h"
 #include "cluster/ctlio.h"
@@ -115,7 +116,7 @@ struct jobrec {
 	/* checkpoints and restarts (ck_on false: neither) */
 	bool ck_on, alo, unaligned;
 	struct ck_coordinator ck;
-	uint32_t restart_attempts, restart_delay_ms, restart_max_delay_ms, next_delay_ms;
+	struct ck_restart restart;	/* the restart strategy */
 	uint32_t attempt;		/* restarts so far */
 	bool restarting;
 	uint64_t restart_at_ns, restart_deadline_ns;
@@ -388,7 +389,7 @@ static void attempt_cleanup(struct jobrec *j)
 	snprintf(prefix, sizeof(prefix), "weir-%s-j%llua%u-", jm.cluster_id, (unsigned long long)j->id, j->attempt);
 	weir_shm_sweep(prefix);
 	if (j->ck_on)
-		ckc_reset(&j->ck, weir_now_ns());
+		ck_coordinator_reset(&j->ck, weir_now_ns());
 	struct weir_conn *sc = j->sp_conn && j->sp_begun ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
 	if (sc && !j->stopped) /* it was in flight when the attempt failed */
 		send_error(sc, j->sp_rid, "the savepoint was aborted: the job failed while taking it");
@@ -404,21 +405,20 @@ static bool restart_due(struct jobrec *j)
 		return false;
 	if ((!j->started || j->refused) && !j->lost_tm) /* refused while deploying: the same again */
 		return false;
-	if (j->attempt >= j->restart_attempts) {
+	uint32_t delay;
+	if (!ck_restart_next(&j->restart, &delay)) {
 		char why[1100];
 		snprintf(why, sizeof(why), "%s (after %u restarts)", j->message, j->attempt);
 		snprintf(j->message, sizeof(j->message), "%s", why);
 		return false;
 	}
 	uint64_t now = weir_now_ns();
-	uint32_t delay = j->next_delay_ms;
-	j->next_delay_ms = weir_restart_backoff(delay, j->restart_max_delay_ms);
 	j->restarting = true;
 	j->state = WEIR__CTL__JOB_STATE__JOB_RESTARTING;
 	j->restart_at_ns = now + (uint64_t)delay * 1000000u;
 	j->restart_deadline_ns = j->restart_at_ns + (uint64_t)(jm.slot_wait_ms > 0 ? jm.slot_wait_ms : 1) * 1000000u;
 	weir_log(WEIR_LOG_WARN, "job %llu (%s) failed: %s; restart %u of %u in %u ms", (unsigned long long)j->id, j->name,
-		 j->message, j->attempt + 1, j->restart_attempts, delay);
+		 j->message, j->restart.made, j->restart.attempts, delay);
 	return true;
 }
 
@@ -474,53 +474,40 @@ static void ck_send(struct jobrec *j, Weir__Ctl__CheckpointAction a, uint64_t id
 	to_job_tms(j, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_STEP, &cs);
 }
 
-static void ck_abort(struct jobrec *j, const char *why)
+/* The coordinator's steps go to the job's TaskManagers. */
+static void ck_send_step(void *arg, enum ck_step step, uint64_t id, const char *dir)
 {
-	uint64_t id = j->ck.pending;
-	bool sp = j->ck.savepoint;
-	if (!id)
-		return;
-	ckc_abort(&j->ck, why, weir_now_ns());
-	ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_ABORT, id, NULL);
-	struct weir_conn *c = sp && j->sp_conn ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
-	if (c) {
-		char msg[1200];
-		snprintf(msg, sizeof(msg), "savepoint %llu of job %llu aborted: %s", (unsigned long long)id,
-			 (unsigned long long)j->id, why);
-		send_error(c, j->sp_rid, msg);
-	}
-	if (sp)
-		j->sp_conn = 0;
+	struct jobrec *j = arg;
+	ck_send(j, step == CK_STEP_TRIGGER ? WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER
+		   : step == CK_STEP_COMPLETE ? WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE
+					       : WEIR__CTL__CHECKPOINT_ACTION__CK_ABORT,
+		id, dir);
 }
 
-/* Every TaskManager acknowledged: write the metadata, announce it. */
-static void ck_complete(struct jobrec *j)
+/* The checkpoint in flight ended: a savepoint's client gets its answer,
+ * and a stop-with-savepoint stops the job. */
+static void ck_ended(void *arg, uint64_t id, bool sp, bool ok, const char *text)
 {
-	uint64_t id = j->ck.pending;
-	bool sp = j->ck.savepoint;
-	if (ckc_complete(&j->ck, weir_now_ns()) < 0) {
-		ck_abort(j, weir_err_msg());
-		return;
-	}
-	if (weir_failpoint("checkpoint.complete") < 0) {
-		/* complete on disk, never announced: a restore may use it (and
-		 * then commits what it covers); sinks publish with the next one */
-		weir_log(WEIR_LOG_WARN, "checkpoint %llu complete but not announced: failpoint checkpoint.complete",
-			 (unsigned long long)id);
-	} else {
-		ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE, id, NULL);
-	}
-	ckc_retain(&j->ck);
+	struct jobrec *j = arg;
 	if (!sp || !j->sp_conn)
 		return;
 	struct weir_conn *c = weir_loop_conn(jm.loop, j->sp_conn);
+	j->sp_conn = 0;
+	if (!ok) {
+		if (c) {
+			char msg[1200];
+			snprintf(msg, sizeof(msg), "savepoint %llu of job %llu aborted: %s", (unsigned long long)id,
+				 (unsigned long long)j->id, text);
+			send_error(c, j->sp_rid, msg);
+		}
+		return;
+	}
 	if (c) {
 		Weir__Ctl__Savepoint spm = WEIR__CTL__SAVEPOINT__INIT;
-		spm.path = j->ck.latest_path;
+		spm.path = (char *)text;
 		spm.checkpoint_id = id;
 		weir_ctl_send_body(c, j->sp_rid, WEIR__CTL__ENVELOPE__BODY_SAVEPOINT, &spm);
 	}
-	j->sp_conn = 0;
 	if (j->sp_stop) { /* stop-with-savepoint: the rest is cancelled (also when the attempt
 			   * failed meanwhile: no restart); a restore from it resumes exactly there */
 		j->stopped = j->canceled = true;
@@ -539,16 +526,10 @@ static void ck_tick(struct jobrec *j, uint64_t now)
 {
 	if (!j->ck_on || !j->started || j->decided || j->end_ms || j->restarting)
 		return;
-	if (ckc_timed_out(&j->ck, now))
-		ck_abort(j, "timed out");
 	bool sp = j->sp_conn && !j->sp_begun;
-	if (j->ck.pending || !(sp || ckc_due(&j->ck, now)))
-		return;
-	uint64_t id = ckc_begin(&j->ck, j->ntm, sp ? j->sp_dir : NULL, now);
-	if (!id)
-		return;
-	j->sp_begun |= sp;
-	ck_send(j, WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER, id, j->ck.dir);
+	uint64_t id = ck_coordinator_tick(&j->ck, j->ntm, j->nsub, sp ? j->sp_dir : NULL, now);
+	if (id && sp)
+		j->sp_begun = true;
 }
 
 /* A TaskManager's snapshots for a checkpoint, or its refusal. */
@@ -562,9 +543,10 @@ static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
 	if (k < 0)
 		return;
 	char why[1200];
+	uint64_t now = weir_now_ns();
 	if (a->error) {
 		snprintf(why, sizeof(why), "taskmanager %u: %s", id, a->error);
-		ck_abort(j, why);
+		ck_coordinator_acked(&j->ck, k, a->checkpoint_id, NULL, 0, 0, 0, 0, why, now);
 		return;
 	}
 	struct weir_ckpt_file *fs = calloc(a->n_files + 1, sizeof(*fs));
@@ -576,7 +558,7 @@ static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
 		if (strlen(f->name) >= sizeof(fs[i].name) || strchr(f->name, '/') || f->name[0] == '.') {
 			free(fs);
 			snprintf(why, sizeof(why), "taskmanager %u sent a bad file name", id);
-			ck_abort(j, why);
+			ck_coordinator_abort(&j->ck, why, now);
 			return;
 		}
 		fs[i].vertex = f->vertex;
@@ -586,15 +568,10 @@ static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
 		fs[i].size = f->size;
 		fs[i].sum = f->sum;
 	}
-	int r = ckc_ack(&j->ck, k, a->checkpoint_id, fs, (uint32_t)a->n_files, a->has_bytes ? a->bytes : 0,
-			a->has_sync_max_ns ? a->sync_max_ns : 0);
+	ck_coordinator_acked(&j->ck, k, a->checkpoint_id, fs, (uint32_t)a->n_files, a->has_bytes ? a->bytes : 0,
+			     a->has_sync_max_ns ? a->sync_max_ns : 0, a->has_inflight_bytes ? a->inflight_bytes : 0,
+			     NULL, now);
 	free(fs);
-	if (r == 1 && j->ck.nfiles != j->nsub) {
-		snprintf(why, sizeof(why), "%u snapshot files for %u subtasks", j->ck.nfiles, j->nsub);
-		ck_abort(j, why);
-	} else if (r == 1) {
-		ck_complete(j);
-	}
 }
 
 /* A client asks for a savepoint (and maybe to stop the job with it). */
@@ -891,17 +868,19 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 	if (snprintf(base, sizeof(base), "%s/%s-job%llu", cc->dir, jm.cluster_id, (unsigned long long)j->id) >=
 	    (int)sizeof(base))
 		return "the checkpoint folder's path is too long";
-	if (ckc_init(&j->ck, j->id, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
-		     cc->has_min_pause_ms ? cc->min_pause_ms : 0, cc->has_retain ? cc->retain : 3, base, weir_now_ns()) < 0)
+	struct ck_coordinator_ops ops = { ck_send_step, ck_ended, j };
+	if (ck_coordinator_init(&j->ck, j->id, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
+				cc->has_min_pause_ms ? cc->min_pause_ms : 0, cc->has_retain ? cc->retain : 3, base, 0, &ops,
+				weir_now_ns()) < 0)
 		return "the checkpoint folder's path is too long";
 	j->ck_on = true;
 	j->alo = cc->has_at_least_once && cc->at_least_once;
 	j->unaligned = cc->has_unaligned && cc->unaligned;
 	if (j->alo && j->unaligned)
 		return "unaligned checkpoints and at-least-once exclude each other";
-	j->restart_attempts = cc->has_restart_attempts ? cc->restart_attempts : 3;
-	j->restart_delay_ms = j->next_delay_ms = cc->has_restart_delay_ms ? cc->restart_delay_ms : 100;
-	j->restart_max_delay_ms = cc->has_restart_max_delay_ms ? cc->restart_max_delay_ms : 0;
+	ck_restart_init(&j->restart, cc->has_restart_attempts ? cc->restart_attempts : 3,
+			cc->has_restart_delay_ms ? cc->restart_delay_ms : 100,
+			cc->has_restart_max_delay_ms ? cc->restart_max_delay_ms : 0);
 	if (cc->restore_from && *cc->restore_from) {
 		uint64_t id;
 		if (resolve_restore(cc->restore_from, j->restore, sizeof(j->restore), &id, why, wn) < 0)
@@ -915,7 +894,7 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 static void jobrec_clear(struct jobrec *j)
 {
 	free(j->sub);
-	ckc_free(&j->ck);
+	ck_coordinator_release(&j->ck, weir_now_ns());
 	memset(j, 0, sizeof(*j));
 }
 

@@ -49,11 +49,11 @@
 #include <unistd.h>
 
 /* A checkpoint's snapshots here, written (or failed), for the JobManager. */
-struct ckack {
+struct ck_ack {
 	uint64_t id;
 	struct weir_ckpt_file *files;
 	int nfiles;
-	uint64_t bytes, sync_max_ns;
+	uint64_t bytes, sync_max_ns, inflight;
 	char *err;
 };
 
@@ -74,7 +74,7 @@ struct tmjob {
 	/* thread -> loop (sent by the loop's tick) */
 	bool tell_prepared, tell_done, done_ok, done_refused, tell_released, released_ok;
 	char done_msg[1024], released_msg[1024];
-	struct ckack *acks;	/* from the checkpoint coordinator's thread */
+	struct ck_ack *acks;	/* from the snapshot writer's thread */
 	int nacks;
 	char *ck_restore;
 	/* loop -> thread */
@@ -188,16 +188,16 @@ static int job_done(void *arg, bool ok, const char *msg)
 }
 
 static void job_ck_acked(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
-			 uint64_t sync_max_ns, const char *err)
+			 uint64_t sync_max_ns, uint64_t inflight, const char *err)
 {
 	struct tmjob *j = arg;
-	struct ckack a = { id, NULL, nfiles, bytes, sync_max_ns, err ? strdup(err) : NULL };
+	struct ck_ack a = { id, NULL, nfiles, bytes, sync_max_ns, inflight, err ? strdup(err) : NULL };
 	if (err && !a.err)
 		return; /* never a decline sent as a success: the JobManager's timeout aborts it */
 	if (nfiles && (a.files = malloc(sizeof(*files) * (size_t)nfiles)))
 		memcpy(a.files, files, sizeof(*files) * (size_t)nfiles);
 	pthread_mutex_lock(&j->lock);
-	struct ckack *q = realloc(j->acks, sizeof(*q) * (size_t)(j->nacks + 1));
+	struct ck_ack *q = realloc(j->acks, sizeof(*q) * (size_t)(j->nacks + 1));
 	if (q) {
 		j->acks = q;
 		j->acks[j->nacks++] = a;
@@ -209,13 +209,13 @@ static void job_ck_acked(void *arg, uint64_t id, const struct weir_ckpt_file *fi
 	}
 }
 
-static void ckack_free(struct ckack *a)
+static void ck_ack_free(struct ck_ack *a)
 {
 	free(a->files);
 	free(a->err);
 }
 
-static void send_ack(uint64_t job, const struct ckack *a)
+static void send_ack(uint64_t job, const struct ck_ack *a)
 {
 	Weir__Ctl__CheckpointAck ca = WEIR__CTL__CHECKPOINT_ACK__INIT;
 	Weir__Ctl__SnapshotFile *fs = calloc((size_t)a->nfiles + 1, sizeof(*fs));
@@ -240,9 +240,10 @@ static void send_ack(uint64_t job, const struct ckack *a)
 		ca.files = fp;
 		ca.error = a->err;
 	}
-	ca.has_bytes = ca.has_sync_max_ns = true;
+	ca.has_bytes = ca.has_sync_max_ns = ca.has_inflight_bytes = true;
 	ca.bytes = a->bytes;
 	ca.sync_max_ns = a->sync_max_ns;
+	ca.inflight_bytes = a->inflight;
 	if (weir_conn_is_open(tm.jm))
 		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK, &ca);
 	free(fs);
@@ -272,7 +273,7 @@ static void job_free(struct tmjob *j)
 	free(j->sub_tm);
 	free(j->sub_slot);
 	for (int i = 0; i < j->nacks; i++)
-		ckack_free(&j->acks[i]);
+		ck_ack_free(&j->acks[i]);
 	free(j->acks);
 	free(j->ck_restore);
 	for (int i = 0; j->argv && i < j->argc; i++)
@@ -311,14 +312,14 @@ static void job_tick_one(int slot)
 	snprintf(dmsg, sizeof(dmsg), "%s", j->done_msg);
 	snprintf(rmsg, sizeof(rmsg), "%s", j->released_msg);
 	j->tell_prepared = j->tell_done = j->tell_released = false;
-	struct ckack *acks = j->acks;
+	struct ck_ack *acks = j->acks;
 	int nacks = j->nacks;
 	j->acks = NULL;
 	j->nacks = 0;
 	pthread_mutex_unlock(&j->lock);
 	for (int i = 0; i < nacks; i++) { /* before DONE: the JobManager completes with them */
 		send_ack(j->id, &acks[i]);
-		ckack_free(&acks[i]);
+		ck_ack_free(&acks[i]);
 	}
 	free(acks);
 	if (prep)
@@ -384,12 +385,12 @@ static void job_checkpoint(const Weir__Ctl__CheckpointStep *cs)
 	for (int i = 0; i < MAX_TM_JOBS && !j; i++)
 		if (tm.jobs[i] && tm.jobs[i]->id == cs->job_id)
 			j = tm.jobs[i];
-	int action = cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER ? CK_CMD_TRIGGER
-		   : cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE ? CK_CMD_COMPLETE : CK_CMD_ABORT;
-	if (j && weir_run_dist_checkpoint(&j->dist, action, cs->checkpoint_id, cs->dir ? cs->dir : "") == 0)
+	enum ck_step step = cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_TRIGGER ? CK_STEP_TRIGGER
+			  : cs->action == WEIR__CTL__CHECKPOINT_ACTION__CK_COMPLETE ? CK_STEP_COMPLETE : CK_STEP_ABORT;
+	if (j && weir_run_dist_checkpoint(&j->dist, step, cs->checkpoint_id, cs->dir ? cs->dir : "") == 0)
 		return;
-	if (action == CK_CMD_TRIGGER) {
-		struct ckack a = { cs->checkpoint_id, NULL, 0, 0, 0, (char *)(j ? weir_err_msg() : "the job is not here") };
+	if (step == CK_STEP_TRIGGER) {
+		struct ck_ack a = { cs->checkpoint_id, NULL, 0, 0, 0, 0, (char *)(j ? weir_err_msg() : "the job is not here") };
 		send_ack(cs->job_id, &a);
 	}
 }

@@ -186,15 +186,5 @@ struct weir_config {
 
 void weir_config_defaults(struct weir_config *c);
 
-/* The restart strategy's next delay after one of delay ms: the same with
- * max_ms 0 (fixed delay), else doubled up to max_ms (exponential backoff;
- * from 0, 1 ms). */
-static inline uint32_t weir_restart_backoff(uint32_t delay, uint32_t max_ms)
-{
-	if (!max_ms)
-		return delay;
-	uint64_t next = delay ? (uint64_t)delay * 2 : 1;
-	return (uint32_t)(next > max_ms ? max_ms : next);
-}
 
 #endif

@@ -23,6 +23,8 @@
  * every segment to the pool and checks that none is missing.
  */
 #include "runtime/run.h"
+#include "runtime/local.h"
+#include "checkpoint/restart.h"
 #include "checkpoint/take.h"
 #include "checkpoint/writer.h"
 #include "operators/chain.h"
@@ -1329,7 +1331,7 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 		bad = 1;
 	else if (from && assign_restore(&job, from) < 0)
 		bad = *refused = true; /* not this job's checkpoint */
-	else if (job.ck_on && cfg->checkpoint_interval_ms && ck_coord_start(&job, base, from ? from->id : 0) < 0)
+	else if (job.ck_on && cfg->checkpoint_interval_ms && weir_local_ck_start(&job, base, from ? from->id : 0) < 0)
 		bad = 1;
 	if (bad) {
 		weir_err_wrap("deploy");
@@ -1352,7 +1354,7 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	weir_sched_join(&job.sched);
 	running_job = NULL;
 	job.end_ns = weir_now_ns();
-	ck_coord_stop(&job);
+	weir_local_ck_stop(&job);
 
 	bool all_done = true;
 	for (int s = 0; s < job.nsub; s++)
@@ -1413,13 +1415,15 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 				      : weir_err_wrap("refusing to start");
 		fprintf(stderr, "weir: restoring checkpoint %llu from %s\n", (unsigned long long)m.id, cfg->restore_from);
 	}
-	uint32_t delay_ms = cfg->restart_delay_ms;
+	struct ck_restart strategy;
+	ck_restart_init(&strategy, cfg->restart_attempts, cfg->restart_delay_ms, cfg->restart_max_delay_ms);
 	for (uint32_t attempt = 0;; attempt++) {
 		bool refused = false;
 		int rc = run_once(env, cfg, print, base, m.id ? &m : NULL, attempt > 0, &refused);
 		weir_ckpt_meta_free(&m);
 		bool cancelled = cancel_pending;
-		if (rc == 0 || cancelled || refused || attempt >= cfg->restart_attempts) {
+		uint32_t delay_ms;
+		if (rc == 0 || cancelled || refused || !ck_restart_next(&strategy, &delay_ms)) {
 			cancel_pending = 0;
 			return rc;
 		}
@@ -1429,7 +1433,6 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 			struct timespec ts = { delay_ms / 1000, (long)(delay_ms % 1000) * 1000000 };
 			nanosleep(&ts, NULL); /* the restart strategy's delay */
 		}
-		delay_ms = weir_restart_backoff(delay_ms, cfg->restart_max_delay_ms);
 		/* the newest good checkpoint of this run, else the one it started from */
 		int r = weir_ckpt_latest(base, &m, report, sizeof(report));
 		if (r == 0 && cfg->restore_from)
@@ -1469,13 +1472,13 @@ static void dist_register(const struct weir_dist *d, struct job *job)
 	pthread_mutex_unlock(&dist_lock);
 }
 
-int weir_run_dist_checkpoint(const struct weir_dist *d, int action, uint64_t id, const char *dir)
+int weir_run_dist_checkpoint(const struct weir_dist *d, enum ck_step step, uint64_t id, const char *dir)
 {
 	int rc = weir_err_set("the job is not running here");
 	pthread_mutex_lock(&dist_lock); /* the job stays registered (and its coordinator up) meanwhile */
 	for (int i = 0; i < 16; i++)
 		if (dist_jobs[i].d == d)
-			rc = ck_coord_command(dist_jobs[i].job, action, id, dir);
+			rc = ck_writer_step(dist_jobs[i].job, step, id, dir);
 	pthread_mutex_unlock(&dist_lock);
 	return rc;
 }
@@ -1537,7 +1540,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 			goto out;
 		}
 	}
-	if (job.ck_on && ck_coord_start(&job, NULL, from.id) < 0) {
+	if (job.ck_on && ck_writer_start(&job, from.id, d->ck_acked, d->arg) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->prepared(d->arg);
 		goto out;
@@ -1572,7 +1575,7 @@ out:
 	 * segments of ours: the decision waits for all of them */
 	int decision = d->done(d->arg, success, err);
 	dist_register(d, NULL);
-	ck_coord_stop(&job);
+	ck_writer_stop(&job);
 	weir_ckpt_meta_free(&from);
 	int leaked = release_data(&job);
 	if (decision == 1 && leaked) {

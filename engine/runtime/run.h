@@ -25,9 +25,9 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 /* Any thread: stop the job running d now (its sinks abort). */
 void weir_run_dist_cancel(const struct weir_dist *d);
 /* Any thread: the JobManager's step for checkpoint id of the job running
- * d (CK_CMD_*; dir: where a trigger's files go). 0, or -1 when that job
+ * d (checkpoint/coordinator.h; dir: where a trigger's files go). 0, or -1 when that job
  * is not running here (or runs without checkpoints). */
-int weir_run_dist_checkpoint(const struct weir_dist *d, int action, uint64_t id, const char *dir);
+int weir_run_dist_checkpoint(const struct weir_dist *d, enum ck_step step, uint64_t id, const char *dir);
 /* Async-signal-safe: cancel the job weir_run_local is running. */
 void weir_local_cancel(void);
 

@@ -182,26 +182,27 @@ struct weir_dist {
 	/* local subtasks over (ok: all finished); block for the decision:
 	 * 1 commit the sinks, 0 abort */
 	int (*done)(void *arg, bool ok, const char *msg);
-	/* checkpoints (ck_on): the JobManager triggers them
-	 * (weir_run_dist_checkpoint); from the coordinator thread, every
-	 * subtask here wrote its snapshot of checkpoint id durably (files), or
-	 * it failed here (err: the JobManager aborts it) */
+	/* checkpoints (ck_on): the JobManager's coordinator sends its steps
+	 * (weir_run_dist_checkpoint); ck_acked is the snapshot writer's
+	 * acknowledgement (checkpoint/writer.h: ck_ack_fn), on its thread */
 	bool ck_on;
 	const char *ck_restore;		/* a complete checkpoint's folder to start from, or NULL */
 	bool restarted;			/* an earlier attempt ran: sinks may find its output */
 	bool refused;			/* set by the job's thread before done(): it failed before it ran,
 					 * for a reason a restart would meet again */
 	void (*ck_acked)(void *arg, uint64_t id, const struct weir_ckpt_file *files, int nfiles, uint64_t bytes,
-			 uint64_t sync_max_ns, const char *err);
+			 uint64_t sync_max_ns, uint64_t inflight, const char *err);
 	void *arg;
 };
 
-struct ckcoord;
+struct ck_writer;
+struct ck_driver;
 
 struct job {
 	const struct weir_dist *dist;	/* NULL in local mode */
-	/* checkpoints: ck is the coordinator (local mode; NULL when off) */
-	struct ckcoord *ck;
+	/* checkpoints: ck is the snapshot writer of the subtasks here (NULL when off) */
+	struct ck_writer *ck;
+	struct ck_driver *ck_driver;	/* local mode: the coordinator's thread (runtime/local.c) */
 	bool ck_on;
 	uint64_t ck_trigger;		/* atomic: sources snapshot when it passes their ck_last */
 	uint64_t ck_complete;		/* atomic: the newest complete checkpoint */

@@ -1,0 +1,20 @@
+/*
+ * engine/runtime/local.h - private to runtime/: local mode's JobManager
+ * role. A thread drives the job's checkpoint coordinator
+ * (checkpoint/coordinator.h), the very one the JobManager drives on a
+ * cluster, and the job's snapshot writer is its one part.
+ */
+#ifndef WEIR_ENGINE_RUNTIME_LOCAL_H
+#define WEIR_ENGINE_RUNTIME_LOCAL_H
+
+#include "task/task.h"
+
+/* Start the writer and the coordinator's thread for a job about to run,
+ * checkpointing into base; ids go on after restored. 0, or -1 with the
+ * trail set. */
+int weir_local_ck_start(struct job *job, const char *base, uint64_t restored);
+/* Stop both (after the workers stopped); a checkpoint still in flight is
+ * discarded. */
+void weir_local_ck_stop(struct job *job);
+
+#endif
