@@ -7,6 +7,7 @@
 #include "base/err.h"
 
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 
 static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
@@ -75,3 +76,15 @@ uint32_t weir_ctx_batch(const weir_ctx *ctx) { return ctx->st->job->cfg.batch; }
 void weir_ctx_idle_until(weir_ctx *ctx, uint64_t mono_ns) { ctx->idle_until = mono_ns; }
 uint64_t weir_ctx_now_ns(const weir_ctx *ctx) { (void)ctx; return weir_now_ns(); }
 
+void weir_job_fail(struct job *job, const char *msg)
+{
+	pthread_mutex_lock(&job->lock);
+	/* A cancelled job reports "cancelled", not the errors of the subtasks
+	 * it stopped. */
+	if (!job->failed && !__atomic_load_n(&job->cancelled, __ATOMIC_ACQUIRE)) {
+		job->failed = true;
+		snprintf(job->error, sizeof(job->error), "%s", msg);
+	}
+	pthread_mutex_unlock(&job->lock);
+	weir_sched_stop(&job->sched);
+}

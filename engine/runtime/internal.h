@@ -1,0 +1,58 @@
+/*
+ * engine/runtime/internal.h - private to runtime/: what its files share.
+ * step.c runs subtasks, deploy.c makes and unmakes them, run.c and
+ * local.c run jobs.
+ */
+#ifndef WEIR_ENGINE_RUNTIME_INTERNAL_H
+#define WEIR_ENGINE_RUNTIME_INTERNAL_H
+
+#include "task/task.h"
+
+/* Where a channel's ends are, in a cluster. */
+enum chan_side {
+	CS_NONE = 0,		/* neither end here */
+	CS_LOCAL,		/* both ends here (in /dev/shm all the same: the pool is) */
+	CS_OUT,			/* producer here: created in /dev/shm */
+	CS_IN,			/* consumer here: attached after `prepared` */
+};
+
+struct link {
+	int producer;	/* vertex */
+	int consumer;	/* vertex */
+	int input;	/* index among the consumer head's inputs */
+	enum part_kind part;
+	int base;	/* first channel */
+};
+
+static inline int chan_index(const struct link *l, int pc, int i, int j)
+{
+	return l->base + (l->part == PART_FORWARD ? j : i * pc + j);
+}
+
+static inline struct subtask *subtask_of(struct job *job, int vertex, int index)
+{
+	int off = 0;
+	for (int v = 0; v < vertex; v++)
+		off += job->plan.v[v].parallelism;
+	return &job->subtasks[off + index];
+}
+
+/* step.c: a subtask's step (its sched task), and what its writers do
+ * when they run out of credit (help other tasks of the worker, or wait). */
+enum weir_step weir_subtask_step(struct weir_task *t);
+int weir_subtask_wait_segment(struct weir_writer *w, void *arg);
+
+/* deploy.c. Make the job's subtasks, channels and pool; links: the edges
+ * between vertices (the caller frees them, also on failure). 0 or -1. */
+int weir_deploy(struct job *job, struct link **links_out, int *nlinks_out);
+/* dist: attach the channels other TaskManagers made (after `prepared`). */
+int weir_attach_remote(struct job *job, const struct link *links, int nlinks);
+/* Teardown, in this order: close the chains, return every segment (the
+ * count of missing ones), commit (success) or abort the sinks (false when
+ * a commit failed), free the rest. */
+void weir_close_all(struct job *job);
+int weir_release_data(struct job *job);
+bool weir_finish_sinks(struct job *job, bool success);
+void weir_release_rest(struct job *job);
+
+#endif
