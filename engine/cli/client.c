@@ -14,8 +14,10 @@
  *         to exit (pidfd: no sleeps, no PID reuse), then removes what a
  *         crashed process may have left in /dev/shm and in the run folder.
  */
+#include "cli/cli.h"
 #include "cluster/ctlio.h"
 #include "cluster/config.h"
+#include "cluster/daemons.h"
 #include "cluster/supervisor.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
@@ -335,27 +337,82 @@ static int cmd_stop(struct weir_rundir *rd)
 	return 0;
 }
 
-static const char cluster_usage[] =
+const char weir_cluster_start_usage[] =
 	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--slot-wait MS] [--log-level L]\n"
-	"       weir cluster status [--wait N] [--run-dir D]\n"
-	"       weir cluster stop [--run-dir D]\n";
+	"                          [--slot-wait MS] [--log-level L]\n";
+const char weir_cluster_status_usage[] = "usage: weir cluster status [--wait N] [--run-dir D]\n";
+const char weir_cluster_stop_usage[] = "usage: weir cluster stop [--run-dir D]\n";
+
+void weir_usage_print(FILE *f, const char *const *texts, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *t = texts[i];
+		if (i && !strncmp(t, "usage: ", 7)) {
+			fputs("       ", f);
+			t += 7;
+		}
+		fputs(t, f);
+	}
+}
+
+static const struct {
+	const char *name, *usage;
+} cluster_cmds[] = {
+	{ "start", weir_cluster_start_usage },
+	{ "status", weir_cluster_status_usage },
+	{ "stop", weir_cluster_stop_usage },
+};
+#define NCLUSTER_CMDS ((int)(sizeof(cluster_cmds) / sizeof(cluster_cmds[0])))
+
+static void cluster_usage(FILE *f)
+{
+	const char *texts[NCLUSTER_CMDS];
+	for (int k = 0; k < NCLUSTER_CMDS; k++)
+		texts[k] = cluster_cmds[k].usage;
+	weir_usage_print(f, texts, NCLUSTER_CMDS);
+}
+
+/* The options of weir cluster that take a value (each command accepts them all). */
+static bool cluster_flag_takes_value(const char *a)
+{
+	static const char *const flags[] = { "--config", "--taskmanagers", "--slots", "--port",
+					     "--wait", "--slot-wait", "--run-dir", "--log-level" };
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		if (!strcmp(a, flags[k]))
+			return true;
+	return false;
+}
 
 int weir_cluster_main(int argc, char **argv)
 {
-	if (argc < 1) {
-		fputs(cluster_usage, stderr);
+	if (argc < 1 || weir_help_flag(argv[0])) {
+		cluster_usage(argc < 1 ? stderr : stdout);
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	const char *cmd = argv[0], *usage = NULL, *run_dir = NULL, *level = NULL, *config = getenv("WEIR_CONFIG");
+	for (int k = 0; k < NCLUSTER_CMDS; k++)
+		if (!strcmp(cmd, cluster_cmds[k].name))
+			usage = cluster_cmds[k].usage;
+	if (!usage) {
+		fprintf(stderr, "weir cluster: unknown command '%s'\n", cmd);
+		cluster_usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[0], *run_dir = NULL, *level = NULL, *config = getenv("WEIR_CONFIG");
+	/* --help, and the file: first, then the flags over it */
+	for (int i = 1; i < argc; i++) {
+		if (weir_help_flag(argv[i])) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[i + 1];
+		if (cluster_flag_takes_value(argv[i]))
+			i++;
+	}
 	int nodes[64];
 	int numa_nodes = weir_cpu_nodes(nodes, 64); /* the nodes with CPUs we may use */
 	int cpus[1024];
 	int ncpu = weir_cpu_allowed(cpus, 1024);
-	/* the file first, then the flags over it */
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--config"))
-			config = argv[i + 1];
 	static struct weir_cluster_config cc;
 	weir_cluster_config_defaults(&cc);
 	if (config && *config && weir_cluster_config_load(config, &cc) < 0) {
@@ -376,7 +433,7 @@ int weir_cluster_main(int argc, char **argv)
 		if (num) {
 			if (!v || (*num = strtol(v, &end, 10), *end) || *num < 0) {
 				fprintf(stderr, "weir cluster %s: %s: '%s' is not a number\n%s", cmd, a, v ? v : "",
-					cluster_usage);
+					usage);
 				return EXIT_USAGE;
 			}
 			i++;
@@ -387,7 +444,7 @@ int weir_cluster_main(int argc, char **argv)
 		} else if (!strcmp(a, "--config") && v) {
 			i++; /* read above */
 		} else {
-			fprintf(stderr, "weir cluster %s: unknown option '%s'\n%s", cmd, a, cluster_usage);
+			fprintf(stderr, "weir cluster %s: unknown option '%s'\n%s", cmd, a, usage);
 			return EXIT_USAGE;
 		}
 	}
@@ -409,10 +466,7 @@ int weir_cluster_main(int argc, char **argv)
 		return cmd_start(&rd, (int)ntm, (int)slots, port, level, &cc);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(&rd, (int)wait);
-	if (!strcmp(cmd, "stop"))
-		return cmd_stop(&rd);
-	fprintf(stderr, "weir cluster: unknown command '%s'\n%s", cmd, cluster_usage);
-	return EXIT_USAGE;
+	return cmd_stop(&rd);
 }
 
 /* ---- jobs: weir run, weir list, weir cancel ------------------------------------ */
@@ -494,7 +548,22 @@ static void on_sigint(int sig)
 	run_interrupted = 1;
 }
 
-static const char run_usage[] =
+/* weir CMD's argument argv[i] is refused: a flag without its value, an
+ * unknown option, or an argument too many. Prints which, and the usage. */
+static int bad_argument(const char *cmd, int argc, char **argv, int i, const char *usage)
+{
+	static const char *const valued[] = { "--run-dir", "--savepoint", "-p", "--parallelism" };
+	const char *a = argv[i];
+	for (size_t k = 0; i + 1 == argc && k < sizeof(valued) / sizeof(valued[0]); k++)
+		if (!strcmp(a, valued[k])) {
+			fprintf(stderr, "weir %s: %s needs a value\n%s", cmd, a, usage);
+			return EXIT_USAGE;
+		}
+	fprintf(stderr, "weir %s: %s '%s'\n%s", cmd, a[0] == '-' ? "unknown option" : "unexpected argument", a, usage);
+	return EXIT_USAGE;
+}
+
+const char weir_run_usage[] =
 	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D]\n"
 	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
 
@@ -550,7 +619,10 @@ int weir_run_main(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end;
-		if ((ckr = weir_config_ck_option(&ckcfg, argc, argv, &i, 0)) != 0) {
+		if (weir_help_flag(a)) {
+			fputs(weir_run_usage, stdout);
+			return 0;
+		} else if ((ckr = weir_config_ck_option(&ckcfg, argc, argv, &i, 0)) != 0) {
 			if (ckr < 0)
 				return EXIT_USAGE;
 			ck = true;
@@ -572,8 +644,7 @@ int weir_run_main(int argc, char **argv)
 		} else if (!strcmp(a, "--run-dir") && v) {
 			run_dir = argv[++i];
 		} else if (a[0] == '-') {
-			fprintf(stderr, "weir run: unknown option '%s'\n%s", a, run_usage);
-			return EXIT_USAGE;
+			return bad_argument("run", argc, argv, i, weir_run_usage);
 		} else if (!job) {
 			job = a;
 		} else {
@@ -582,7 +653,7 @@ int weir_run_main(int argc, char **argv)
 		}
 	}
 	if (!job) {
-		fprintf(stderr, "weir run: no job given\n%s", run_usage);
+		fprintf(stderr, "weir run: no job given\n%s", weir_run_usage);
 		return EXIT_USAGE;
 	}
 	/* checkpoints: the JobManager writes there, and reads a restore */
@@ -752,12 +823,20 @@ out_env:
 	return rc;
 }
 
+const char weir_list_usage[] = "usage: weir list [--run-dir D]\n";
+
 int weir_list_main(int argc, char **argv)
 {
-	const char *run_dir = argc == 2 && !strcmp(argv[0], "--run-dir") ? argv[1] : NULL;
-	if (argc && !run_dir) {
-		fprintf(stderr, "usage: weir list [--run-dir D]\n");
-		return EXIT_USAGE;
+	const char *run_dir = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (weir_help_flag(argv[i])) {
+			fputs(weir_list_usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
+			run_dir = argv[++i];
+		} else {
+			return bad_argument("list", argc, argv, i, weir_list_usage);
+		}
 	}
 	struct weir_rundir rd;
 	weir_rundir_init(&rd, run_dir);
@@ -798,24 +877,32 @@ int weir_list_main(int argc, char **argv)
 	return 0;
 }
 
+const char weir_cancel_usage[] = "usage: weir cancel JOBID [--run-dir D]\n";
+
 int weir_cancel_main(int argc, char **argv)
 {
 	const char *run_dir = NULL;
 	long long id = -1;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
+		const char *a = argv[i];
+		if (weir_help_flag(a)) {
+			fputs(weir_cancel_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--run-dir") && i + 1 < argc) {
 			run_dir = argv[++i];
-		else {
+		} else if ((a[0] == '-' && (a[1] < '0' || a[1] > '9')) || id >= 1) {
+			return bad_argument("cancel", argc, argv, i, weir_cancel_usage);
+		} else {
 			char *end;
-			id = strtoll(argv[i], &end, 10);
+			id = strtoll(a, &end, 10);
 			if (*end || id < 1) {
-				fprintf(stderr, "weir cancel: '%s' is not a job id\nusage: weir cancel JOBID [--run-dir D]\n", argv[i]);
+				fprintf(stderr, "weir cancel: '%s' is not a job id\n%s", a, weir_cancel_usage);
 				return EXIT_USAGE;
 			}
 		}
 	}
 	if (id < 1) {
-		fprintf(stderr, "usage: weir cancel JOBID [--run-dir D]\n");
+		fputs(weir_cancel_usage, stderr);
 		return EXIT_USAGE;
 	}
 	struct weir_rundir rd;
@@ -841,16 +928,21 @@ int weir_cancel_main(int argc, char **argv)
 	return 0;
 }
 
+const char weir_savepoint_usage[] = "usage: weir savepoint JOBID [DIR] [--run-dir D]     (DIR: ./savepoints)\n";
+const char weir_stop_usage[] = "usage: weir stop JOBID --savepoint DIR [--run-dir D]\n";
+
 /* weir savepoint JOBID [DIR] and weir stop JOBID --savepoint DIR */
 static int savepoint_cmd(int argc, char **argv, bool stop)
 {
 	const char *name = stop ? "weir stop" : "weir savepoint";
-	const char *use = stop ? "usage: weir stop JOBID --savepoint DIR [--run-dir D]\n"
-			       : "usage: weir savepoint JOBID [DIR] [--run-dir D]\n";
+	const char *use = stop ? weir_stop_usage : weir_savepoint_usage;
 	const char *run_dir = NULL, *dir = NULL;
 	long long id = -1;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
+		if (weir_help_flag(argv[i])) {
+			fputs(use, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
 			run_dir = argv[++i];
 		} else if (stop && !strcmp(argv[i], "--savepoint") && i + 1 < argc) {
 			dir = argv[++i];
@@ -862,8 +954,7 @@ static int savepoint_cmd(int argc, char **argv, bool stop)
 		} else if (!stop && !dir && argv[i][0] != '-') {
 			dir = argv[i];
 		} else {
-			fprintf(stderr, "%s: unexpected argument '%s'\n%s", name, argv[i], use);
-			return EXIT_USAGE;
+			return bad_argument(name + 5, argc, argv, i, use);
 		}
 	}
 	if (id < 0 || (stop && !dir)) {

@@ -35,6 +35,7 @@
 #include "cluster/config.h"
 #include "graph/graph.h"
 #include "cluster/ctlio.h"
+#include "cluster/daemons.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
@@ -1539,6 +1540,12 @@ static void on_signal(int sig)
 	jm.signalled = 1;
 }
 
+const char weir_jobmanager_usage[] =
+	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
+	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
+	"weir cluster start runs it with values from its own flags and configuration file;\n"
+	"docs/configuration.md (\"The local cluster\") describes them.\n";
+
 int weir_jobmanager_main(int argc, char **argv)
 {
 	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
@@ -1546,6 +1553,10 @@ int weir_jobmanager_main(int argc, char **argv)
 	weir_config_defaults(&jm.ckdef);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (weir_help_flag(a)) {
+			fputs(weir_jobmanager_usage, stdout);
+			return 0;
+		}
 		int ckr = weir_config_ck_option(&jm.ckdef, argc, argv, &i, 0);
 		if (ckr < 0)
 			return 2;

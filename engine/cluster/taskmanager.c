@@ -28,6 +28,7 @@
  */
 #include "checkpoint/store.h"
 #include "cluster/ctlio.h"
+#include "cluster/daemons.h"
 #include "graph/load.h"
 #include "runtime/run.h"
 #include "ctl/objstore.h"
@@ -707,12 +708,22 @@ static void on_signal(int sig)
 	tm.signalled = 1;
 }
 
+const char weir_taskmanager_usage[] =
+	"usage: weir taskmanager --id N [--run-dir D] [--slots S] [--segments N] [--segment-size BYTES]\n"
+	"                        [--numa-node N] [--first-core K] [--ready-fd FD] [--log-level L]\n"
+	"weir cluster start runs it with values from its own flags and configuration file;\n"
+	"docs/configuration.md (\"The local cluster\") describes them.\n";
+
 int weir_taskmanager_main(int argc, char **argv)
 {
 	const char *run_dir = NULL, *level = "info";
 	long long id = -1, slots = 0, segments = 256, seg_size = 32768, node = -1, first_core = -1, ready = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (weir_help_flag(a)) {
+			fputs(weir_taskmanager_usage, stdout);
+			return 0;
+		}
 		long long *num = !strcmp(a, "--id") ? &id : !strcmp(a, "--slots") ? &slots
 			       : !strcmp(a, "--segments") ? &segments : !strcmp(a, "--segment-size") ? &seg_size
 			       : !strcmp(a, "--numa-node") ? &node : !strcmp(a, "--first-core") ? &first_core
