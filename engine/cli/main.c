@@ -120,13 +120,23 @@ static int parse_num(const char *opt, const char *s, long long lo, long long hi,
 	return -1;
 }
 
-static int cmd_local(int argc, char **argv)
-{
+/* weir local's command line: the job, its arguments and the engine's settings */
+struct local_args {
 	struct weir_config cfg;
-	weir_config_defaults(&cfg);
-	const char *job_path = NULL;
-	int jargc = 0;
-	char **jargv = NULL;
+	const char *job_path;
+	int jargc;
+	char **jargv;
+};
+
+/* Parse weir local's flags into *o. -1 to go on, else the exit status (0
+ * after --help, 2 for bad usage, named on stderr). */
+static int parse_local(int argc, char **argv, struct local_args *o)
+{
+	struct weir_config *c = &o->cfg;
+	weir_config_defaults(c);
+	o->job_path = NULL;
+	o->jargc = 0;
+	o->jargv = NULL;
 	long long v;
 	int r;
 	for (int i = 0; i < argc; i++) {
@@ -145,68 +155,76 @@ static int cmd_local(int argc, char **argv)
 			fprintf(stdout, "\n%s", local_options);
 			return 0;
 		} else if (!strcmp(a, "--")) {
-			jargc = argc - i - 1;
-			jargv = argv + i + 1;
+			o->jargc = argc - i - 1;
+			o->jargv = argv + i + 1;
 			break;
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--parallelism")) {
 			NUM(1, 1024, false);
-			cfg.parallelism = (int)v;
+			c->parallelism = (int)v;
 		} else if (!strcmp(a, "--workers")) {
 			NUM(1, 1024, false);
-			cfg.workers = (int)v;
+			c->workers = (int)v;
 		} else if (!strcmp(a, "--no-pin")) {
-			cfg.pin = false;
+			c->pin = false;
 		} else if (!strcmp(a, "--segment-size")) {
 			NUM(4096, 64 << 20, true);
 			if (v & (v - 1)) {
 				fprintf(stderr, "weir: --segment-size: %lld is not a power of two\n", v);
 				return EXIT_USAGE;
 			}
-			cfg.segment_size = (uint32_t)v;
+			c->segment_size = (uint32_t)v;
 		} else if (!strcmp(a, "--credits")) {
 			NUM(1, 1024, false);
-			cfg.credits = (uint32_t)v;
+			c->credits = (uint32_t)v;
 		} else if (!strcmp(a, "--floating")) {
 			NUM(0, 1 << 20, false);
-			cfg.floating = (uint32_t)v;
+			c->floating = (uint32_t)v;
 		} else if (!strcmp(a, "--buffer-timeout")) {
 			NUM(0, 3600 * 1000, false);
-			cfg.buffer_timeout_ns = (uint64_t)v * 1000000u;
+			c->buffer_timeout_ns = (uint64_t)v * 1000000u;
 		} else if (!strcmp(a, "--spin-us")) {
 			NUM(0, 10 * 1000 * 1000, false);
-			cfg.spin_ns = (uint64_t)v * 1000u;
+			c->spin_ns = (uint64_t)v * 1000u;
 		} else if (!strcmp(a, "--batch")) {
 			NUM(1, 1 << 20, false);
-			cfg.batch = (uint32_t)v;
+			c->batch = (uint32_t)v;
 		} else if (!strcmp(a, "--max-parallelism")) {
 			NUM(1, 32768, false);
-			cfg.max_parallelism = (uint32_t)v;
-		} else if ((r = weir_config_ck_option(&cfg, argc, argv, &i, 1)) != 0) {
+			c->max_parallelism = (uint32_t)v;
+		} else if ((r = weir_config_ck_option(c, argc, argv, &i, 1)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
 		} else if (!strcmp(a, "--shm")) {
-			cfg.shm = true;
+			c->shm = true;
 		} else if (!strcmp(a, "--huge-pages")) {
-			cfg.huge_pages = true;
+			c->huge_pages = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			cfg.quiet = true;
+			c->quiet = true;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error(LOCAL_HELP, "local: unknown option '%s'", a);
-		} else if (!job_path) {
-			job_path = a;
+		} else if (!o->job_path) {
+			o->job_path = a;
 		} else {
 			return usage_error(LOCAL_HELP, "local: unexpected argument '%s' (job arguments go after --)", a);
 		}
 #undef NUM
 	}
-	if (!job_path)
+	if (!o->job_path)
 		return usage_error(LOCAL_HELP, "local: no job given");
-	if ((uint32_t)cfg.parallelism > cfg.max_parallelism) {
-		fprintf(stderr, "weir: --parallelism %d exceeds --max-parallelism %u\n", cfg.parallelism,
-			cfg.max_parallelism);
+	if ((uint32_t)c->parallelism > c->max_parallelism) {
+		fprintf(stderr, "weir: --parallelism %d exceeds --max-parallelism %u\n", c->parallelism,
+			c->max_parallelism);
 		return EXIT_USAGE;
 	}
+	return -1;
+}
 
+/* Load, build and run the job in this process. The exit status. */
+static int run_local(struct local_args *o)
+{
+	const char *job_path = o->job_path;
+	int jargc = o->jargc;
+	char **jargv = o->jargv;
 	struct weir_job_object obj;
 	if (weir_job_load(&obj, job_path) < 0) {
 		fprintf(stderr, "weir: %s\n", weir_err_msg());
@@ -222,7 +240,7 @@ static int cmd_local(int argc, char **argv)
 	args[0] = (char *)job_path;
 	for (int i = 0; i < jargc; i++)
 		args[i + 1] = jargv[i];
-	weir_env *env = weir_job_build(&obj, cfg.parallelism, jargc + 1, args);
+	weir_env *env = weir_job_build(&obj, o->cfg.parallelism, jargc + 1, args);
 	int rc = 0;
 	if (!env) {
 		fprintf(stderr, "weir: job '%s': %s\n", job_path, weir_err_msg());
@@ -233,7 +251,7 @@ static int cmd_local(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (weir_run_local(env, &cfg, true) < 0) {
+	if (weir_run_local(env, &o->cfg, true) < 0) {
 		fprintf(stderr, "weir: job '%s': %s\n", job_path, weir_err_msg());
 		rc = cancelled ? EXIT_CANCEL : EXIT_JOB;
 	}
@@ -242,6 +260,13 @@ out:
 	free(args);
 	weir_job_unload(&obj);
 	return rc;
+}
+
+static int cmd_local(int argc, char **argv)
+{
+	static struct local_args o; /* one per process */
+	int rc = parse_local(argc, argv, &o);
+	return rc >= 0 ? rc : run_local(&o);
 }
 
 static int cmd_version(int argc, char **argv)
