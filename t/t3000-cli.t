@@ -58,6 +58,65 @@ check 'no in-progress files remain after commit' test "$hidden" -eq 0
 
 run_weir version; check 'weir version exits 0' test "$rc" -eq 0
 run_weir help; check 'weir help prints the usage on stdout' grep -q 'weir local JOB.so' "$T/out"
+cp "$T/out" "$T/help"
+
+# Every subcommand's --help (and -h): its own usage on stdout, starting
+# "usage: weir CMD", no other command's, nothing on stderr, exit 0.
+# help_case FLAG NAME SYNOPSES ARGS...: NAME is the command as its usage
+# line names it, SYNOPSES how many commands the usage shows.
+help_case() {
+	local flag=$1 name=$2 n=$3 first others
+	shift 3
+	run_weir "$@" "$flag"
+	first=$(head -n 1 "$T/out")
+	others=$(grep -c '^       weir ' "$T/out")
+	if [ "$rc" -eq 0 ] && [ ! -s "$T/err" ] && { [ "$first" = "usage: weir $name" ] || [ "${first#"usage: weir $name "}" != "$first" ]; } &&
+		[ "$(grep -c '^usage: ' "$T/out")" -eq 1 ] && [ "$others" -eq $((n - 1)) ]; then
+		pass "weir $* $flag: its usage on stdout, exit 0"
+	else
+		fail "weir $* $flag: its usage on stdout, exit 0"
+		diag "exit $rc; stdout:" "$(cat "$T/out")" "stderr:" "$(cat "$T/err")"
+	fi
+}
+for flag in --help -h; do
+	for cmd in local run list cancel savepoint stop jobmanager taskmanager; do
+		help_case "$flag" "$cmd" 1 "$cmd"
+	done
+	help_case "$flag" version 1 version
+	help_case "$flag" help 1 help
+	help_case "$flag" 'cluster start' 3 cluster
+	for sub in start status stop; do
+		help_case "$flag" "cluster $sub" 1 cluster "$sub"
+	done
+done
+run_weir local "$JOBS/wordcount.so" -p 2 --help
+check 'weir local --help after other options: the usage, exit 0' grep -q '^usage: weir local' "$T/out"
+run_weir local --help -- "$T/in.txt"
+check 'weir local --help before the job arguments: the usage, exit 0' test "$rc" -eq 0
+
+# weir help CMD prints what weir CMD --help does; weir help holds every
+# command's usage lines (one text each: they cannot drift apart)
+for cmd in local run list cancel savepoint stop version 'cluster start' 'cluster status' 'cluster stop'; do
+	run_weir $cmd --help
+	cp "$T/out" "$T/cmdhelp"
+	run_weir help $cmd
+	check "weir help $cmd prints the same as weir $cmd --help" cmp -s "$T/out" "$T/cmdhelp"
+	sed -n '1,/^$/p' "$T/cmdhelp" | sed '/^$/d; s/^usage: /       /' >"$T/lines"
+	check "weir help shows the usage of weir $cmd" perl -e 'local $/; open my $h, "<", $ARGV[0] or die;
+		my $help = <$h>; open my $l, "<", $ARGV[1] or die; my $lines = <$l>; $help =~ s/^usage: /       /;
+		exit(index($help, $lines) >= 0 ? 0 : 1)' "$T/help" "$T/lines"
+done
+expect 2 "unknown command 'frobnicate'" 'weir help of an unknown command' -- help frobnicate
+
+# an unknown option is still refused, named, with nothing on stdout
+for cmd in local run list cancel savepoint stop jobmanager taskmanager version 'cluster start' 'cluster status' \
+	'cluster stop'; do
+	expect 2 "option '--bogus'" "weir $cmd --bogus names the option" -- $cmd --bogus
+	check "weir $cmd --bogus prints nothing on stdout" test ! -s "$T/out"
+done
+expect 2 "unknown command 'frob'" 'an unknown cluster command is named, also with --help' -- cluster frob --help
+expect 2 "unexpected argument '2'" 'weir cancel refuses a second job id' -- cancel 1 2
+expect 2 '--run-dir needs a value' 'a flag without its value is named' -- list --run-dir
 # the stdout sink: parallel subtasks buffer their lines, and no line is
 # ever broken or mixed with another subtask's
 run_weir local "$TJOBS/stdoutjob.so" -q -p 2 -- 50000

@@ -14,8 +14,10 @@
  *         to exit (pidfd: no sleeps, no PID reuse), then removes what a
  *         crashed process may have left in /dev/shm and in the run folder.
  */
+#include "cli/cli.h"
 #include "cluster/ctlio.h"
 #include "cluster/config.h"
+#include "cluster/daemons.h"
 #include "cluster/supervisor.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
@@ -133,10 +135,13 @@ static int status_call(struct weir_ctl_client *c, int wait, weir_msg **reply)
 	return weir_ctl_client_call(c, &m, reply, 15000);
 }
 
-static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, const char *level,
-		     const struct weir_cluster_config *cc)
+/* The run folder (0700) with a fresh cluster id and the secret (kept if
+ * there is one), once no cluster runs there; what crashed clusters left in
+ * /dev/shm swept (*swept: how many files). 0, or the exit status with the
+ * message printed. */
+static int prepare_run_dir(struct weir_rundir *rd, char *id, size_t idn, int *swept)
 {
-	char path[PATH_MAX], log[PATH_MAX];
+	char path[PATH_MAX];
 	if (mkdir(rd->dir, 0700) < 0 && errno != EEXIST)
 		return weir_err_errno(errno, "create run folder '%s'", rd->dir), fail("start");
 	chmod(rd->dir, 0700);
@@ -148,10 +153,9 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	weir_err_clear();
 	/* a fresh id per start: /dev/shm names never meet a dead cluster's */
 	unsigned char idb[4];
-	char id[16];
 	if (RAND_bytes(idb, sizeof(idb)) != 1)
 		return weir_err_set("no random bytes"), fail("start");
-	snprintf(id, sizeof(id), "c%02x%02x%02x%02x", idb[0], idb[1], idb[2], idb[3]);
+	snprintf(id, idn, "c%02x%02x%02x%02x", idb[0], idb[1], idb[2], idb[3]);
 	weir_rundir_path(rd, "cluster.id", path, sizeof(path));
 	if (weir_write_file_atomic(path, id) < 0)
 		return fail("start");
@@ -160,17 +164,24 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	if (access(path, F_OK) == 0 ? weir_auth_secret_load(path, &s) < 0 : weir_auth_secret_create(path, &s) < 0)
 		return fail("start");
 	weir_auth_secret_wipe(&s);
-	int swept = weir_shm_sweep("weir-c");
+	*swept = weir_shm_sweep("weir-c");
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
 	unlink(path); /* a crashed jobmanager's */
+	return 0;
+}
 
-	char portbuf[16], waitbuf[24];
+/* Start the JobManager as a daemon and wait until it listens. Its pid, or
+ * -1 with the message printed (quoting the last line of its log). */
+static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *level,
+			      const struct weir_cluster_config *cc)
+{
+	char portbuf[16], waitbuf[24], log[PATH_MAX];
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
 	snprintf(waitbuf, sizeof(waitbuf), "%ld", cc->slot_wait_ms);
 	/* the checkpoint defaults of jobs submitted without checkpoint flags */
 	char ckdir[PATH_MAX], ck[8][24];
 	if (absolute("checkpoint.dir", cc->ck_dir, ckdir, sizeof(ckdir), false) < 0)
-		return EXIT_FAIL;
+		return -1;
 	long ckv[8] = { cc->ck_interval_ms, cc->ck_timeout_ms, cc->ck_min_pause_ms, cc->ck_retain,
 			cc->restart_attempts, cc->restart_delay_ms, cc->restart_max_delay_ms };
 	for (int i = 0; i < 7; i++)
@@ -188,16 +199,24 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 		char line[1024];
 		last_line(log, line, sizeof(line));
 		fprintf(stderr, "weir cluster start: %s\n  %s\n", weir_err_msg(), line);
-		return EXIT_FAIL;
 	}
-	pid_t tms[256], sup;
-	/* TaskManager i on the i-th NUMA node (round robin over the nodes with
-	 * CPUs we may use); those sharing a node start at different cores */
+	return jm;
+}
+
+/* Start ntm TaskManagers through the supervisor, whose children they are
+ * (it restarts one that dies), and wait until all are registered: 0 with
+ * tms[] and *sup set, or -1 with the message printed and the JobManager
+ * stopped (it stops the others). TaskManager i goes on the i-th NUMA node
+ * (round robin over the nodes with CPUs we may use); those sharing a node
+ * start at different cores. */
+static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slots, const char *level,
+			      const struct weir_cluster_config *cc, pid_t *tms, pid_t *sup)
+{
 	int nodes[64];
 	int nnodes = weir_cpu_nodes(nodes, 64);
 	static char bufs[256][7][24];
 	static char *tm_args[256][22], *logs[256], **argp[256];
-	char slotbuf[16], segbuf[24], sizebuf[24];
+	char slotbuf[16], segbuf[24], sizebuf[24], log[PATH_MAX];
 	snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
 	snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
 	snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
@@ -215,13 +234,25 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 		memcpy(tm_args[i], a, sizeof(a));
 		argp[i] = tm_args[i];
 	}
-	/* the TaskManagers are the supervisor's children: it restarts one that dies */
-	if (weir_supervisor_start(rd->dir, jm, ntm, argp, logs, tms, &sup) < 0) {
+	if (weir_supervisor_start(rd->dir, jm, ntm, argp, logs, tms, sup) < 0) {
 		fprintf(stderr, "weir cluster start: %s\n", weir_err_msg());
 		kill(jm, SIGTERM); /* the jobmanager stops the others */
 		wait_exit(jm, 5000);
-		return EXIT_FAIL;
+		return -1;
 	}
+	return 0;
+}
+
+static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, const char *level,
+		     const struct weir_cluster_config *cc)
+{
+	char id[16], path[PATH_MAX];
+	int swept = 0, rc = prepare_run_dir(rd, id, sizeof(id), &swept);
+	if (rc)
+		return rc;
+	pid_t jm = start_jobmanager(rd, port, level, cc), tms[256], sup;
+	if (jm < 0 || start_taskmanagers(rd, jm, ntm, slots, level, cc, tms, &sup) < 0)
+		return EXIT_FAIL;
 	char addr[128];
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
 	weir_read_small_file(path, addr, sizeof(addr));
@@ -335,27 +366,82 @@ static int cmd_stop(struct weir_rundir *rd)
 	return 0;
 }
 
-static const char cluster_usage[] =
+const char weir_cluster_start_usage[] =
 	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--slot-wait MS] [--log-level L]\n"
-	"       weir cluster status [--wait N] [--run-dir D]\n"
-	"       weir cluster stop [--run-dir D]\n";
+	"                          [--slot-wait MS] [--log-level L]\n";
+const char weir_cluster_status_usage[] = "usage: weir cluster status [--wait N] [--run-dir D]\n";
+const char weir_cluster_stop_usage[] = "usage: weir cluster stop [--run-dir D]\n";
+
+void weir_usage_print(FILE *f, const char *const *texts, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *t = texts[i];
+		if (i && !strncmp(t, "usage: ", 7)) {
+			fputs("       ", f);
+			t += 7;
+		}
+		fputs(t, f);
+	}
+}
+
+static const struct {
+	const char *name, *usage;
+} cluster_cmds[] = {
+	{ "start", weir_cluster_start_usage },
+	{ "status", weir_cluster_status_usage },
+	{ "stop", weir_cluster_stop_usage },
+};
+#define NCLUSTER_CMDS ((int)(sizeof(cluster_cmds) / sizeof(cluster_cmds[0])))
+
+static void cluster_usage(FILE *f)
+{
+	const char *texts[NCLUSTER_CMDS];
+	for (int k = 0; k < NCLUSTER_CMDS; k++)
+		texts[k] = cluster_cmds[k].usage;
+	weir_usage_print(f, texts, NCLUSTER_CMDS);
+}
+
+/* The options of weir cluster that take a value (each command accepts them all). */
+static bool cluster_flag_takes_value(const char *a)
+{
+	static const char *const flags[] = { "--config", "--taskmanagers", "--slots", "--port",
+					     "--wait", "--slot-wait", "--run-dir", "--log-level" };
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		if (!strcmp(a, flags[k]))
+			return true;
+	return false;
+}
 
 int weir_cluster_main(int argc, char **argv)
 {
-	if (argc < 1) {
-		fputs(cluster_usage, stderr);
+	if (argc < 1 || weir_help_flag(argv[0])) {
+		cluster_usage(argc < 1 ? stderr : stdout);
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	const char *cmd = argv[0], *usage = NULL, *run_dir = NULL, *level = NULL, *config = getenv("WEIR_CONFIG");
+	for (int k = 0; k < NCLUSTER_CMDS; k++)
+		if (!strcmp(cmd, cluster_cmds[k].name))
+			usage = cluster_cmds[k].usage;
+	if (!usage) {
+		fprintf(stderr, "weir cluster: unknown command '%s'\n", cmd);
+		cluster_usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[0], *run_dir = NULL, *level = NULL, *config = getenv("WEIR_CONFIG");
+	/* --help, and the file: first, then the flags over it */
+	for (int i = 1; i < argc; i++) {
+		if (weir_help_flag(argv[i])) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[i + 1];
+		if (cluster_flag_takes_value(argv[i]))
+			i++;
+	}
 	int nodes[64];
 	int numa_nodes = weir_cpu_nodes(nodes, 64); /* the nodes with CPUs we may use */
 	int cpus[1024];
 	int ncpu = weir_cpu_allowed(cpus, 1024);
-	/* the file first, then the flags over it */
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--config"))
-			config = argv[i + 1];
 	static struct weir_cluster_config cc;
 	weir_cluster_config_defaults(&cc);
 	if (config && *config && weir_cluster_config_load(config, &cc) < 0) {
@@ -376,7 +462,7 @@ int weir_cluster_main(int argc, char **argv)
 		if (num) {
 			if (!v || (*num = strtol(v, &end, 10), *end) || *num < 0) {
 				fprintf(stderr, "weir cluster %s: %s: '%s' is not a number\n%s", cmd, a, v ? v : "",
-					cluster_usage);
+					usage);
 				return EXIT_USAGE;
 			}
 			i++;
@@ -387,7 +473,7 @@ int weir_cluster_main(int argc, char **argv)
 		} else if (!strcmp(a, "--config") && v) {
 			i++; /* read above */
 		} else {
-			fprintf(stderr, "weir cluster %s: unknown option '%s'\n%s", cmd, a, cluster_usage);
+			fprintf(stderr, "weir cluster %s: unknown option '%s'\n%s", cmd, a, usage);
 			return EXIT_USAGE;
 		}
 	}
@@ -409,10 +495,7 @@ int weir_cluster_main(int argc, char **argv)
 		return cmd_start(&rd, (int)ntm, (int)slots, port, level, &cc);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(&rd, (int)wait);
-	if (!strcmp(cmd, "stop"))
-		return cmd_stop(&rd);
-	fprintf(stderr, "weir cluster: unknown command '%s'\n%s", cmd, cluster_usage);
-	return EXIT_USAGE;
+	return cmd_stop(&rd);
 }
 
 /* ---- jobs: weir run, weir list, weir cancel ------------------------------------ */
@@ -494,7 +577,22 @@ static void on_sigint(int sig)
 	run_interrupted = 1;
 }
 
-static const char run_usage[] =
+/* weir CMD's argument argv[i] is refused: a flag without its value, an
+ * unknown option, or an argument too many. Prints which, and the usage. */
+static int bad_argument(const char *cmd, int argc, char **argv, int i, const char *usage)
+{
+	static const char *const valued[] = { "--run-dir", "--savepoint", "-p", "--parallelism" };
+	const char *a = argv[i];
+	for (size_t k = 0; i + 1 == argc && k < sizeof(valued) / sizeof(valued[0]); k++)
+		if (!strcmp(a, valued[k])) {
+			fprintf(stderr, "weir %s: %s needs a value\n%s", cmd, a, usage);
+			return EXIT_USAGE;
+		}
+	fprintf(stderr, "weir %s: %s '%s'\n%s", cmd, a[0] == '-' ? "unknown option" : "unexpected argument", a, usage);
+	return EXIT_USAGE;
+}
+
+const char weir_run_usage[] =
 	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D]\n"
 	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
 
@@ -538,179 +636,233 @@ static const char *state_name(Weir__Ctl__JobState s)
 	}
 }
 
-int weir_run_main(int argc, char **argv)
+/* weir run: its command line, the job built here, and the job's object. */
+struct run {
+	const char *job, *base, *run_dir;
+	long par;
+	bool spread, detached, ck;
+	int jargc;
+	char **jargv;
+	struct weir_config ckcfg;	/* the checkpoint and restart flags */
+	char ckdir[PATH_MAX], from[PATH_MAX];
+	Weir__Ctl__CheckpointConfig ckc;
+	/* the graph: weir_job run here, as every TaskManager will */
+	struct weir_job_object obj;
+	char **args;
+	weir_env *env;
+	struct weir_config cfg;
+	struct plan plan;
+	bool planned;
+	/* the object, checked by SHA-256 on every side: sent inside SubmitJob
+	 * when it fits in one chunk (bytes), else uploaded in chunks first */
+	uint8_t sha[WEIR_SHA256_LEN];
+	uint64_t size;
+	uint8_t *bytes;
+	bool inline_obj;
+};
+
+/* Parse weir run's flags into *r. -1 to go on, else the exit status (0
+ * after --help, 2 for bad usage, named on stderr). */
+static int run_parse(struct run *r, int argc, char **argv)
 {
-	const char *job = NULL, *run_dir = NULL;
-	long par = 1;
-	bool spread = false, detached = false, ck = false;
-	int jargc = 0, ckr;
-	char **jargv = NULL;
-	struct weir_config ckcfg;
-	weir_config_defaults(&ckcfg);
+	r->par = 1;
+	weir_config_defaults(&r->ckcfg);
+	int ckr;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end;
-		if ((ckr = weir_config_ck_option(&ckcfg, argc, argv, &i, 0)) != 0) {
+		if (weir_help_flag(a)) {
+			fputs(weir_run_usage, stdout);
+			return 0;
+		} else if ((ckr = weir_config_ck_option(&r->ckcfg, argc, argv, &i, 0)) != 0) {
 			if (ckr < 0)
 				return EXIT_USAGE;
-			ck = true;
+			r->ck = true;
 		} else if (!strcmp(a, "--")) {
-			jargc = argc - i - 1;
-			jargv = argv + i + 1;
+			r->jargc = argc - i - 1;
+			r->jargv = argv + i + 1;
 			break;
 		} else if ((!strcmp(a, "-p") || !strcmp(a, "--parallelism")) && v) {
-			par = strtol(v, &end, 10);
-			if (*end || par < 1 || par > 1024) {
+			r->par = strtol(v, &end, 10);
+			if (*end || r->par < 1 || r->par > 1024) {
 				fprintf(stderr, "weir run: %s: '%s' is not a whole number from 1 to 1024\n", a, v);
 				return EXIT_USAGE;
 			}
 			i++;
 		} else if (!strcmp(a, "--spread")) {
-			spread = true;
+			r->spread = true;
 		} else if (!strcmp(a, "--detached")) {
-			detached = true;
+			r->detached = true;
 		} else if (!strcmp(a, "--run-dir") && v) {
-			run_dir = argv[++i];
+			r->run_dir = argv[++i];
 		} else if (a[0] == '-') {
-			fprintf(stderr, "weir run: unknown option '%s'\n%s", a, run_usage);
-			return EXIT_USAGE;
-		} else if (!job) {
-			job = a;
+			return bad_argument("run", argc, argv, i, weir_run_usage);
+		} else if (!r->job) {
+			r->job = a;
 		} else {
 			fprintf(stderr, "weir run: unexpected argument '%s' (job arguments go after --)\n", a);
 			return EXIT_USAGE;
 		}
 	}
-	if (!job) {
-		fprintf(stderr, "weir run: no job given\n%s", run_usage);
+	if (!r->job) {
+		fprintf(stderr, "weir run: no job given\n%s", weir_run_usage);
 		return EXIT_USAGE;
 	}
+	r->base = strrchr(r->job, '/') ? strrchr(r->job, '/') + 1 : r->job;
 	/* checkpoints: the JobManager writes there, and reads a restore */
-	char ckdir[PATH_MAX], from[PATH_MAX];
-	Weir__Ctl__CheckpointConfig ckc = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
-	if (ck) {
-		if (absolute("--checkpoint-dir", ckcfg.checkpoint_dir, ckdir, sizeof(ckdir), false) < 0 ||
-		    (ckcfg.restore_from &&
-		     absolute("--from-savepoint", ckcfg.restore_from, from, sizeof(from), true) < 0))
+	if (r->ck) {
+		if (absolute("--checkpoint-dir", r->ckcfg.checkpoint_dir, r->ckdir, sizeof(r->ckdir), false) < 0 ||
+		    (r->ckcfg.restore_from &&
+		     absolute("--from-savepoint", r->ckcfg.restore_from, r->from, sizeof(r->from), true) < 0))
 			return EXIT_USAGE;
-		weir_ctl_ck_config(&ckcfg, ckdir, ckcfg.restore_from ? from : NULL, &ckc);
+		Weir__Ctl__CheckpointConfig init = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
+		r->ckc = init;
+		weir_ctl_ck_config(&r->ckcfg, r->ckdir, r->ckcfg.restore_from ? r->from : NULL, &r->ckc);
 	}
-	/* the graph: run weir_job here, as every TaskManager will */
-	struct weir_job_object obj;
-	if (weir_job_load(&obj, job) < 0) {
-		fprintf(stderr, "weir run: %s\n", weir_err_msg());
-		return EXIT_FAIL;
+	return -1;
+}
+
+/* Build the job's graph and plan from its loaded object, as every
+ * TaskManager will. 0, or -1 with the message printed. */
+static int run_build(struct run *r)
+{
+	r->args = calloc((size_t)r->jargc + 2, sizeof(char *));
+	if (!r->args) {
+		fprintf(stderr, "weir run: out of memory\n");
+		return -1;
 	}
-	char **args = calloc((size_t)jargc + 2, sizeof(char *));
-	args[0] = (char *)job;
-	for (int i = 0; i < jargc; i++)
-		args[i + 1] = jargv[i];
-	weir_env *env = weir_job_build(&obj, (int)par, jargc + 1, args);
-	struct weir_config cfg;
-	weir_config_defaults(&cfg);
-	cfg.parallelism = (int)par;
-	struct plan plan;
-	int rc = EXIT_FAIL;
-	if (!env || weir_plan_build(&plan, env, &cfg) < 0) {
-		fprintf(stderr, "weir run: job '%s': %s\n", job, weir_err_msg());
-		goto out_env;
+	r->args[0] = (char *)r->job;
+	for (int i = 0; i < r->jargc; i++)
+		r->args[i + 1] = r->jargv[i];
+	r->env = weir_job_build(&r->obj, (int)r->par, r->jargc + 1, r->args);
+	weir_config_defaults(&r->cfg);
+	r->cfg.parallelism = (int)r->par;
+	if (!r->env || weir_plan_build(&r->plan, r->env, &r->cfg) < 0) {
+		fprintf(stderr, "weir run: job '%s': %s\n", r->job, weir_err_msg());
+		return -1;
 	}
-	/* the object, checked by SHA-256 on every side: sent inside SubmitJob
-	 * when it fits in one chunk, else uploaded in chunks first */
-	uint8_t sha[WEIR_SHA256_LEN];
-	uint64_t size = 0;
-	uint8_t *bytes = NULL;
-	if (weir_sha256_file(job, sha, &size) < 0) {
-		fprintf(stderr, "weir run: job '%s': %s\n", job, weir_err_msg());
-		goto out_plan;
+	r->planned = true;
+	return 0;
+}
+
+/* The object's digest and size, and its bytes when it fits in SubmitJob.
+ * 0, or -1 with the message printed. */
+static int run_read_object(struct run *r)
+{
+	if (weir_sha256_file(r->job, r->sha, &r->size) < 0) {
+		fprintf(stderr, "weir run: job '%s': %s\n", r->job, weir_err_msg());
+		return -1;
 	}
-	if (size > WEIR_OBJ_MAX) {
-		fprintf(stderr, "weir run: job '%s': %llu bytes; objects of at most %llu MiB are accepted\n", job,
-			(unsigned long long)size, WEIR_OBJ_MAX >> 20);
-		goto out_plan;
+	if (r->size > WEIR_OBJ_MAX) {
+		fprintf(stderr, "weir run: job '%s': %llu bytes; objects of at most %llu MiB are accepted\n", r->job,
+			(unsigned long long)r->size, WEIR_OBJ_MAX >> 20);
+		return -1;
 	}
-	bool inline_obj = size <= WEIR_CTL_MAX_CHUNK;
-	if (inline_obj) {
+	r->inline_obj = r->size <= WEIR_CTL_MAX_CHUNK;
+	if (r->inline_obj) {
 		size_t sz;
-		if (!(bytes = malloc((size_t)size + 1)) || read_at(job, 0, bytes, (size_t)size, &sz) < 0 || sz != size) {
-			fprintf(stderr, "weir run: job '%s': cannot read it (%s)\n", job, weir_err_msg());
-			goto out_plan;
+		if (!(r->bytes = malloc((size_t)r->size + 1)) || read_at(r->job, 0, r->bytes, (size_t)r->size, &sz) < 0 ||
+		    sz != r->size) {
+			fprintf(stderr, "weir run: job '%s': cannot read it (%s)\n", r->job, weir_err_msg());
+			return -1;
 		}
 	}
+	return 0;
+}
 
-	Weir__Ctl__Vertex *vx = calloc((size_t)plan.nv, sizeof(*vx)), **vxp = calloc((size_t)plan.nv, sizeof(*vxp));
-	for (int v = 0; v < plan.nv; v++) {
+static void run_release(struct run *r)
+{
+	free(r->bytes);
+	if (r->planned)
+		weir_plan_release(&r->plan);
+	if (r->env)
+		weir_env_destroy(r->env);
+	free(r->args);
+	weir_job_unload(&r->obj);
+}
+
+/* Upload the object if it does not fit in SubmitJob, submit the job (its
+ * graph: vertices and their parallelism) and read the answer. 0 and *id,
+ * or -1 with the message printed. */
+static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
+{
+	int nv = r->plan.nv;
+	Weir__Ctl__Vertex *vx = calloc((size_t)nv, sizeof(*vx)), **vxp = calloc((size_t)nv, sizeof(*vxp));
+	if (!vx || !vxp) {
+		free(vx);
+		free(vxp);
+		fprintf(stderr, "weir run: out of memory\n");
+		return -1;
+	}
+	for (int v = 0; v < nv; v++) {
 		Weir__Ctl__Vertex init = WEIR__CTL__VERTEX__INIT;
 		vx[v] = init;
 		vx[v].id = (uint32_t)v;
-		vx[v].name = env->nodes[plan.v[v].nodes[0]]->name;
-		vx[v].parallelism = (uint32_t)plan.v[v].parallelism;
+		vx[v].name = r->env->nodes[r->plan.v[v].nodes[0]]->name;
+		vx[v].parallelism = (uint32_t)r->plan.v[v].parallelism;
 		vxp[v] = &vx[v];
 	}
 	Weir__Ctl__JobGraph g = WEIR__CTL__JOB_GRAPH__INIT;
-	g.n_vertices = (size_t)plan.nv;
+	g.n_vertices = (size_t)nv;
 	g.vertices = vxp;
 	g.has_max_parallelism = true;
-	g.max_parallelism = cfg.max_parallelism;
-	const char *base = strrchr(job, '/') ? strrchr(job, '/') + 1 : job;
+	g.max_parallelism = r->cfg.max_parallelism;
 	Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
-	sj.name = (char *)base;
-	sj.object_sha256.data = sha;
+	sj.name = (char *)r->base;
+	sj.object_sha256.data = r->sha;
 	sj.object_sha256.len = WEIR_SHA256_LEN;
-	sj.object_size = (uint64_t)size;
-	sj.n_args = (size_t)jargc;
-	sj.args = jargv;
-	sj.parallelism = (uint32_t)par;
+	sj.object_size = r->size;
+	sj.n_args = (size_t)r->jargc;
+	sj.args = r->jargv;
+	sj.parallelism = (uint32_t)r->par;
 	sj.has_spread = true;
-	sj.spread = spread;
+	sj.spread = r->spread;
 	sj.has_detached = true;
-	sj.detached = detached;
-	sj.has_object = inline_obj;
-	sj.object.data = bytes;
-	sj.object.len = inline_obj ? (size_t)size : 0;
+	sj.detached = r->detached;
+	sj.has_object = r->inline_obj;
+	sj.object.data = r->bytes;
+	sj.object.len = r->inline_obj ? (size_t)r->size : 0;
 	sj.graph = &g;
-	sj.checkpoints = ck ? &ckc : NULL;
-	weir_msg m = WEIR__CTL__ENVELOPE__INIT;
+	sj.checkpoints = r->ck ? &r->ckc : NULL;
+	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *ans = NULL;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
 	m.submit_job = &sj;
-
-	struct weir_rundir rd;
-	weir_rundir_init(&rd, run_dir);
-	struct weir_ctl_client *c = NULL;
-	weir_msg *r = NULL;
-	if (weir_ctl_client_open(&c, &rd, "weir run") < 0 || (!inline_obj && upload(c, job, sha, size) < 0) ||
-	    weir_ctl_client_call(c, &m, &r, 610000) < 0) { /* the JobManager may hold a job up to 600 s for slots */
+	int rc = -1;
+	if ((!r->inline_obj && upload(c, r->job, r->sha, r->size) < 0) ||
+	    weir_ctl_client_call(c, &m, &ans, 610000) < 0) /* the JobManager may hold a job up to 600 s for slots */
 		fprintf(stderr, "weir run: %s\n", weir_err_msg());
-		goto out_client;
-	}
-	if (r->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED) {
-		fprintf(stderr, "weir run: job '%s' refused: %s\n", base, r->job_rejected->reason);
-		goto out_client;
-	}
-	if (r->body_case != WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED) {
+	else if (ans->body_case == WEIR__CTL__ENVELOPE__BODY_JOB_REJECTED)
+		fprintf(stderr, "weir run: job '%s' refused: %s\n", r->base, ans->job_rejected->reason);
+	else if (ans->body_case != WEIR__CTL__ENVELOPE__BODY_JOB_ACCEPTED)
 		fprintf(stderr, "weir run: the jobmanager answered %s to the submission\n",
-			weir_ctl_body_name(r->body_case));
-		goto out_client;
-	}
-	uint64_t id = r->job_accepted->job_id;
-	weir_ctl_free(r);
-	r = NULL;
-	if (detached) {
-		printf("%llu\n", (unsigned long long)id);
+			weir_ctl_body_name(ans->body_case));
+	else {
+		*id = ans->job_accepted->job_id;
 		rc = 0;
-		goto out_client;
 	}
+	if (ans)
+		weir_ctl_free(ans);
+	free(vx);
+	free(vxp);
+	return rc;
+}
+
+/* Wait for the submitted job's end, cancelling it on the first SIGINT or
+ * SIGTERM. The exit status: 0 finished, 130 canceled, 1 anything else. */
+static int run_wait(struct weir_ctl_client *c, uint64_t id, const char *base)
+{
 	fprintf(stderr, "weir run: job %llu (%s) submitted\n", (unsigned long long)id, base);
 	struct sigaction sa = { .sa_handler = on_sigint };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	bool cancel_sent = false;
+	weir_msg *r = NULL;
 	for (;;) {
 		int w = weir_ctl_client_wait(c, &r, 100);
 		if (w < 0) {
 			fprintf(stderr, "weir run: job %llu: %s\n", (unsigned long long)id, weir_err_msg());
-			goto out_client;
+			return EXIT_FAIL;
 		}
 		if (w == 1)
 			break;
@@ -726,6 +878,7 @@ int weir_run_main(int argc, char **argv)
 	}
 	const Weir__Ctl__JobInfo *ji = r->job_info;
 	uint64_t ms = ji->has_end_time_ms ? ji->end_time_ms - ji->start_time_ms : 0;
+	int rc;
 	if (ji->state == WEIR__CTL__JOB_STATE__JOB_FINISHED) {
 		fprintf(stderr, "weir run: job %llu (%s) finished in %llu ms\n", (unsigned long long)id, base,
 			(unsigned long long)ms);
@@ -735,29 +888,57 @@ int weir_run_main(int argc, char **argv)
 			ji->message ? ji->message : "");
 		rc = ji->state == WEIR__CTL__JOB_STATE__JOB_CANCELED ? 130 : EXIT_FAIL;
 	}
-out_client:
-	if (r)
-		weir_ctl_free(r);
-	weir_ctl_client_close(c);
-	free(vx);
-	free(vxp);
-	free(bytes);
-out_plan:
-	weir_plan_release(&plan);
-out_env:
-	if (env)
-		weir_env_destroy(env);
-	free(args);
-	weir_job_unload(&obj);
+	weir_ctl_free(r);
 	return rc;
 }
 
+int weir_run_main(int argc, char **argv)
+{
+	static struct run r; /* big; one per process */
+	memset(&r, 0, sizeof(r));
+	int rc = run_parse(&r, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (weir_job_load(&r.obj, r.job) < 0) {
+		fprintf(stderr, "weir run: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	rc = EXIT_FAIL;
+	if (run_build(&r) == 0 && run_read_object(&r) == 0) {
+		struct weir_rundir rd;
+		weir_rundir_init(&rd, r.run_dir);
+		struct weir_ctl_client *c = NULL;
+		uint64_t id;
+		if (weir_ctl_client_open(&c, &rd, "weir run") < 0) {
+			fprintf(stderr, "weir run: %s\n", weir_err_msg());
+		} else if (run_submit(&r, c, &id) < 0) {
+			/* said why */
+		} else if (r.detached) {
+			printf("%llu\n", (unsigned long long)id);
+			rc = 0;
+		} else {
+			rc = run_wait(c, id, r.base);
+		}
+		weir_ctl_client_close(c);
+	}
+	run_release(&r);
+	return rc;
+}
+
+const char weir_list_usage[] = "usage: weir list [--run-dir D]\n";
+
 int weir_list_main(int argc, char **argv)
 {
-	const char *run_dir = argc == 2 && !strcmp(argv[0], "--run-dir") ? argv[1] : NULL;
-	if (argc && !run_dir) {
-		fprintf(stderr, "usage: weir list [--run-dir D]\n");
-		return EXIT_USAGE;
+	const char *run_dir = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (weir_help_flag(argv[i])) {
+			fputs(weir_list_usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
+			run_dir = argv[++i];
+		} else {
+			return bad_argument("list", argc, argv, i, weir_list_usage);
+		}
 	}
 	struct weir_rundir rd;
 	weir_rundir_init(&rd, run_dir);
@@ -798,24 +979,32 @@ int weir_list_main(int argc, char **argv)
 	return 0;
 }
 
+const char weir_cancel_usage[] = "usage: weir cancel JOBID [--run-dir D]\n";
+
 int weir_cancel_main(int argc, char **argv)
 {
 	const char *run_dir = NULL;
 	long long id = -1;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc)
+		const char *a = argv[i];
+		if (weir_help_flag(a)) {
+			fputs(weir_cancel_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--run-dir") && i + 1 < argc) {
 			run_dir = argv[++i];
-		else {
+		} else if ((a[0] == '-' && (a[1] < '0' || a[1] > '9')) || id >= 1) {
+			return bad_argument("cancel", argc, argv, i, weir_cancel_usage);
+		} else {
 			char *end;
-			id = strtoll(argv[i], &end, 10);
+			id = strtoll(a, &end, 10);
 			if (*end || id < 1) {
-				fprintf(stderr, "weir cancel: '%s' is not a job id\nusage: weir cancel JOBID [--run-dir D]\n", argv[i]);
+				fprintf(stderr, "weir cancel: '%s' is not a job id\n%s", a, weir_cancel_usage);
 				return EXIT_USAGE;
 			}
 		}
 	}
 	if (id < 1) {
-		fprintf(stderr, "usage: weir cancel JOBID [--run-dir D]\n");
+		fputs(weir_cancel_usage, stderr);
 		return EXIT_USAGE;
 	}
 	struct weir_rundir rd;
@@ -841,16 +1030,21 @@ int weir_cancel_main(int argc, char **argv)
 	return 0;
 }
 
+const char weir_savepoint_usage[] = "usage: weir savepoint JOBID [DIR] [--run-dir D]     (DIR: ./savepoints)\n";
+const char weir_stop_usage[] = "usage: weir stop JOBID --savepoint DIR [--run-dir D]\n";
+
 /* weir savepoint JOBID [DIR] and weir stop JOBID --savepoint DIR */
 static int savepoint_cmd(int argc, char **argv, bool stop)
 {
 	const char *name = stop ? "weir stop" : "weir savepoint";
-	const char *use = stop ? "usage: weir stop JOBID --savepoint DIR [--run-dir D]\n"
-			       : "usage: weir savepoint JOBID [DIR] [--run-dir D]\n";
+	const char *use = stop ? weir_stop_usage : weir_savepoint_usage;
 	const char *run_dir = NULL, *dir = NULL;
 	long long id = -1;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
+		if (weir_help_flag(argv[i])) {
+			fputs(use, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--run-dir") && i + 1 < argc) {
 			run_dir = argv[++i];
 		} else if (stop && !strcmp(argv[i], "--savepoint") && i + 1 < argc) {
 			dir = argv[++i];
@@ -862,8 +1056,7 @@ static int savepoint_cmd(int argc, char **argv, bool stop)
 		} else if (!stop && !dir && argv[i][0] != '-') {
 			dir = argv[i];
 		} else {
-			fprintf(stderr, "%s: unexpected argument '%s'\n%s", name, argv[i], use);
-			return EXIT_USAGE;
+			return bad_argument(name + 5, argc, argv, i, use);
 		}
 	}
 	if (id < 0 || (stop && !dir)) {

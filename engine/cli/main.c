@@ -1,9 +1,11 @@
 /*
- * engine/main.c - the `weir` command.
+ * engine/cli/main.c - the `weir` command: its subcommands (local here, the
+ * client commands in client.c, the daemons in cluster/), `weir version` and
+ * `weir help`.
  *
  *   weir local JOB.so [options] [-- JOB ARGS...]   run a job in this process
- *   weir version
- *   weir help
+ *   weir CMD --help (or -h)                        CMD's usage, on stdout
+ *   weir help [CMD]                                every command's usage, or CMD's
  *
  * Exit status: 0 success; 1 the job failed (the line on stderr says why);
  * 2 bad usage; 130 cancelled by SIGINT or SIGTERM.
@@ -11,12 +13,15 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "base/failpoint.h"
+#include "cli/cli.h"
 #include "cluster/config.h"
+#include "cluster/daemons.h"
 #include "graph/load.h"
 #include "runtime/run.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,31 +31,8 @@
 #define EXIT_USAGE 2
 #define EXIT_CANCEL 130
 
-int weir_cluster_main(int argc, char **argv);
-int weir_jobmanager_main(int argc, char **argv);
-int weir_taskmanager_main(int argc, char **argv);
-int weir_run_main(int argc, char **argv);
-int weir_list_main(int argc, char **argv);
-int weir_cancel_main(int argc, char **argv);
-int weir_savepoint_main(int argc, char **argv);
-int weir_stop_main(int argc, char **argv);
-
-static const char usage[] =
-	"usage: weir local JOB.so [options] [-- JOB ARGS...]\n"
-	"       weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D]\n"
-	"                [checkpoint options as for weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n"
-	"       weir list [--run-dir D]\n"
-	"       weir cancel JOBID [--run-dir D]\n"
-	"       weir savepoint JOBID [DIR] [--run-dir D]     (DIR: ./savepoints)\n"
-	"       weir stop JOBID --savepoint DIR [--run-dir D]\n"
-	"       weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--slot-wait MS] [--log-level L]\n"
-	"       weir cluster status [--wait N] [--run-dir D]\n"
-	"       weir cluster stop [--run-dir D]\n"
-	"       weir jobmanager ... / weir taskmanager ...   (started by weir cluster start)\n"
-	"       weir version\n"
-	"       weir help\n"
-	"\n"
+static const char local_usage[] = "usage: weir local JOB.so [options] [-- JOB ARGS...]\n";
+static const char local_options[] =
 	"options of weir local:\n"
 	"  -p, --parallelism N     default operator parallelism (1)\n"
 	"  --workers N             worker threads; default: one per CPU we may use\n"
@@ -84,6 +66,23 @@ static const char usage[] =
 	"  --restart-max-delay MS  exponential backoff: the delay doubles after each\n"
 	"                          restart, up to this (0: a fixed delay)\n"
 	"  -q, --quiet             no job summary on stderr\n";
+static const char daemons_usage[] =
+	"usage: weir jobmanager ... / weir taskmanager ...   (run by weir cluster start; see their --help)\n";
+static const char version_usage[] = "usage: weir version\n";
+static const char help_usage[] = "usage: weir help [COMMAND]\n";
+
+/* weir help: every command's usage texts, one under the other, then the
+ * options of weir local. */
+static void print_usage(FILE *f)
+{
+	static const char *const texts[] = {
+		local_usage, weir_run_usage, weir_list_usage, weir_cancel_usage, weir_savepoint_usage,
+		weir_stop_usage, weir_cluster_start_usage, weir_cluster_status_usage, weir_cluster_stop_usage,
+		daemons_usage, version_usage, help_usage,
+	};
+	weir_usage_print(f, texts, (int)(sizeof(texts) / sizeof(texts[0])));
+	fprintf(f, "\n%s", local_options);
+}
 
 static volatile sig_atomic_t cancelled;
 
@@ -99,13 +98,18 @@ static void on_signal(int sig)
 	weir_local_cancel();
 }
 
-static int usage_error(const char *fmt, const char *a, const char *b)
+/* A usage error: one line naming it, and where the usage is. */
+static int __attribute__((format(printf, 2, 3))) usage_error(const char *where, const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
 	fprintf(stderr, "weir: ");
-	fprintf(stderr, fmt, a, b);
-	fprintf(stderr, "\n(weir help shows the usage)\n");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n(%s shows the usage)\n", where);
+	va_end(ap);
 	return EXIT_USAGE;
 }
+#define LOCAL_HELP "weir local --help"
 
 /* A whole number in [lo, hi] (base/num.h), or a message naming the option. */
 static int parse_num(const char *opt, const char *s, long long lo, long long hi, bool sized, long long *out)
@@ -116,13 +120,23 @@ static int parse_num(const char *opt, const char *s, long long lo, long long hi,
 	return -1;
 }
 
-static int cmd_local(int argc, char **argv)
-{
+/* weir local's command line: the job, its arguments and the engine's settings */
+struct local_args {
 	struct weir_config cfg;
-	weir_config_defaults(&cfg);
-	const char *job_path = NULL;
-	int jargc = 0;
-	char **jargv = NULL;
+	const char *job_path;
+	int jargc;
+	char **jargv;
+};
+
+/* Parse weir local's flags into *o. -1 to go on, else the exit status (0
+ * after --help, 2 for bad usage, named on stderr). */
+static int parse_local(int argc, char **argv, struct local_args *o)
+{
+	struct weir_config *c = &o->cfg;
+	weir_config_defaults(c);
+	o->job_path = NULL;
+	o->jargc = 0;
+	o->jargv = NULL;
 	long long v;
 	int r;
 	for (int i = 0; i < argc; i++) {
@@ -131,74 +145,86 @@ static int cmd_local(int argc, char **argv)
 #define NUM(lo, hi, sized) \
 	do { \
 		if (!val) \
-			return usage_error("%s needs a value%s", a, ""); \
+			return usage_error(LOCAL_HELP, "%s needs a value", a); \
 		if (parse_num(a, val, lo, hi, sized, &v) < 0) \
 			return EXIT_USAGE; \
 		i++; \
 	} while (0)
-		if (!strcmp(a, "--")) {
-			jargc = argc - i - 1;
-			jargv = argv + i + 1;
+		if (weir_help_flag(a)) {
+			fputs(local_usage, stdout);
+			fprintf(stdout, "\n%s", local_options);
+			return 0;
+		} else if (!strcmp(a, "--")) {
+			o->jargc = argc - i - 1;
+			o->jargv = argv + i + 1;
 			break;
 		} else if (!strcmp(a, "-p") || !strcmp(a, "--parallelism")) {
 			NUM(1, 1024, false);
-			cfg.parallelism = (int)v;
+			c->parallelism = (int)v;
 		} else if (!strcmp(a, "--workers")) {
 			NUM(1, 1024, false);
-			cfg.workers = (int)v;
+			c->workers = (int)v;
 		} else if (!strcmp(a, "--no-pin")) {
-			cfg.pin = false;
+			c->pin = false;
 		} else if (!strcmp(a, "--segment-size")) {
 			NUM(4096, 64 << 20, true);
 			if (v & (v - 1)) {
 				fprintf(stderr, "weir: --segment-size: %lld is not a power of two\n", v);
 				return EXIT_USAGE;
 			}
-			cfg.segment_size = (uint32_t)v;
+			c->segment_size = (uint32_t)v;
 		} else if (!strcmp(a, "--credits")) {
 			NUM(1, 1024, false);
-			cfg.credits = (uint32_t)v;
+			c->credits = (uint32_t)v;
 		} else if (!strcmp(a, "--floating")) {
 			NUM(0, 1 << 20, false);
-			cfg.floating = (uint32_t)v;
+			c->floating = (uint32_t)v;
 		} else if (!strcmp(a, "--buffer-timeout")) {
 			NUM(0, 3600 * 1000, false);
-			cfg.buffer_timeout_ns = (uint64_t)v * 1000000u;
+			c->buffer_timeout_ns = (uint64_t)v * 1000000u;
 		} else if (!strcmp(a, "--spin-us")) {
 			NUM(0, 10 * 1000 * 1000, false);
-			cfg.spin_ns = (uint64_t)v * 1000u;
+			c->spin_ns = (uint64_t)v * 1000u;
 		} else if (!strcmp(a, "--batch")) {
 			NUM(1, 1 << 20, false);
-			cfg.batch = (uint32_t)v;
+			c->batch = (uint32_t)v;
 		} else if (!strcmp(a, "--max-parallelism")) {
 			NUM(1, 32768, false);
-			cfg.max_parallelism = (uint32_t)v;
-		} else if ((r = weir_config_ck_option(&cfg, argc, argv, &i, 1)) != 0) {
+			c->max_parallelism = (uint32_t)v;
+		} else if ((r = weir_config_ck_option(c, argc, argv, &i, 1)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
 		} else if (!strcmp(a, "--shm")) {
-			cfg.shm = true;
+			c->shm = true;
 		} else if (!strcmp(a, "--huge-pages")) {
-			cfg.huge_pages = true;
+			c->huge_pages = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			cfg.quiet = true;
+			c->quiet = true;
 		} else if (a[0] == '-' && a[1]) {
-			return usage_error("local: unknown option '%s'%s", a, "");
-		} else if (!job_path) {
-			job_path = a;
+			return usage_error(LOCAL_HELP, "local: unknown option '%s'", a);
+		} else if (!o->job_path) {
+			o->job_path = a;
 		} else {
-			return usage_error("local: unexpected argument '%s' (job arguments go after --)%s", a, "");
+			return usage_error(LOCAL_HELP, "local: unexpected argument '%s' (job arguments go after --)", a);
 		}
 #undef NUM
 	}
-	if (!job_path)
-		return usage_error("local: no job given%s%s", "", "");
-	if ((uint32_t)cfg.parallelism > cfg.max_parallelism) {
-		fprintf(stderr, "weir: --parallelism %d exceeds --max-parallelism %u\n", cfg.parallelism,
-			cfg.max_parallelism);
+	if (!o->job_path)
+		return usage_error(LOCAL_HELP, "local: no job given");
+	if ((uint32_t)c->parallelism > c->max_parallelism) {
+		fprintf(stderr, "weir: --parallelism %d exceeds --max-parallelism %u\n", c->parallelism,
+			c->max_parallelism);
 		return EXIT_USAGE;
 	}
+	return -1;
+}
 
+/* Load, build and run the job in this process. The exit status. */
+static int run_local(struct local_args *o)
+{
+	const char *job_path = o->job_path;
+	int jargc = o->jargc;
+	char **jargv = o->jargv;
 	struct weir_job_object obj;
 	if (weir_job_load(&obj, job_path) < 0) {
 		fprintf(stderr, "weir: %s\n", weir_err_msg());
@@ -214,7 +240,7 @@ static int cmd_local(int argc, char **argv)
 	args[0] = (char *)job_path;
 	for (int i = 0; i < jargc; i++)
 		args[i + 1] = jargv[i];
-	weir_env *env = weir_job_build(&obj, cfg.parallelism, jargc + 1, args);
+	weir_env *env = weir_job_build(&obj, o->cfg.parallelism, jargc + 1, args);
 	int rc = 0;
 	if (!env) {
 		fprintf(stderr, "weir: job '%s': %s\n", job_path, weir_err_msg());
@@ -225,7 +251,7 @@ static int cmd_local(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (weir_run_local(env, &cfg, true) < 0) {
+	if (weir_run_local(env, &o->cfg, true) < 0) {
 		fprintf(stderr, "weir: job '%s': %s\n", job_path, weir_err_msg());
 		rc = cancelled ? EXIT_CANCEL : EXIT_JOB;
 	}
@@ -234,6 +260,74 @@ out:
 	free(args);
 	weir_job_unload(&obj);
 	return rc;
+}
+
+static int cmd_local(int argc, char **argv)
+{
+	static struct local_args o; /* one per process */
+	int rc = parse_local(argc, argv, &o);
+	return rc >= 0 ? rc : run_local(&o);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 0 && weir_help_flag(argv[0])) {
+		fputs(version_usage, stdout);
+		return 0;
+	}
+	if (argc > 0)
+		return usage_error("weir help", "version: %s '%s'", argv[0][0] == '-' ? "unknown option" : "unexpected argument",
+				   argv[0]);
+	printf("weir 0.1.0 (API %d)\n", WEIR_API_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{ "local", cmd_local },
+	{ "run", weir_run_main },
+	{ "list", weir_list_main },
+	{ "cancel", weir_cancel_main },
+	{ "savepoint", weir_savepoint_main },
+	{ "stop", weir_stop_main },
+	{ "cluster", weir_cluster_main },
+	{ "jobmanager", weir_jobmanager_main },
+	{ "taskmanager", weir_taskmanager_main },
+	{ "version", cmd_version },
+	{ "--version", cmd_version },
+	{ "help", cmd_help },
+	{ "--help", cmd_help },
+	{ "-h", cmd_help },
+};
+
+/* weir CMD ARGS...: CMD's main, or a usage error naming it */
+static int dispatch(const char *cmd, int argc, char **argv)
+{
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(cmd, commands[k].name))
+			return commands[k].main(argc, argv);
+	return usage_error("weir help", "unknown command '%s'", cmd);
+}
+
+/* weir help: the whole usage; weir help CMD [SUB]: weir CMD [SUB] --help */
+static int cmd_help(int argc, char **argv)
+{
+	if (argc == 0) {
+		print_usage(stdout);
+		return 0;
+	}
+	if (weir_help_flag(argv[0])) {
+		fputs(help_usage, stdout);
+		return 0;
+	}
+	if (argc > 2)
+		return usage_error("weir help", "help: unexpected argument '%s'", argv[2]);
+	char *args[3] = { argc > 1 ? argv[1] : "--help", "--help", NULL };
+	return dispatch(argv[0], argc, args);
 }
 
 __attribute__((visibility("default"))) int weir_cli_main(int argc, char **argv);
@@ -245,35 +339,8 @@ int weir_cli_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (argc < 2) {
-		fputs(usage, stderr);
+		print_usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "local"))
-		return cmd_local(argc - 2, argv + 2);
-	if (!strcmp(cmd, "cluster"))
-		return weir_cluster_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "run"))
-		return weir_run_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "list"))
-		return weir_list_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "savepoint"))
-		return weir_savepoint_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "stop"))
-		return weir_stop_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "cancel"))
-		return weir_cancel_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "jobmanager"))
-		return weir_jobmanager_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "taskmanager"))
-		return weir_taskmanager_main(argc - 2, argv + 2);
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("weir 0.1.0 (API %d)\n", WEIR_API_VERSION);
-		return 0;
-	}
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	return usage_error("unknown command '%s'%s", cmd, "");
+	return dispatch(argv[1], argc - 2, argv + 2);
 }

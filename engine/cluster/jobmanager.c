@@ -36,6 +36,7 @@
 #include "cluster/config.h"
 #include "graph/graph.h"
 #include "cluster/ctlio.h"
+#include "cluster/daemons.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
@@ -1213,162 +1214,233 @@ static int refuse_tm(struct weir_conn *c, struct peer *p, uint64_t rid, const ch
 	return 0;
 }
 
+/* ---- messages: one handler each ------------------------------------------------ */
+
+/* A TaskManager registers (id, pid, slots, pool), once. */
+static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	const Weir__Ctl__RegisterTaskManager *r = m->register_tm;
+	int slot = -1;
+	for (int i = 0; i < MAX_TMS; i++) {
+		if (jm.tms[i].live && jm.tms[i].id == r->tm_id) {
+			weir_log(WEIR_LOG_WARN, "taskmanager %u registers again: refused", r->tm_id);
+			return refuse_tm(c, p, rid, "a taskmanager with this id is registered already");
+		}
+		if (!jm.tms[i].live && slot < 0)
+			slot = i;
+	}
+	if (slot < 0 || jm.stopping) {
+		return refuse_tm(c, p, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
+	}
+	/* weir cluster stop signals these pids: 0 or a "negative" one would
+	 * hit a process group, or everything the user may signal */
+	if (r->pid < 2 || r->pid > INT_MAX || r->slots < 1 || r->slots > 1024) {
+		weir_log(WEIR_LOG_WARN, "taskmanager %u registers with pid %u and %u slots: refused", r->tm_id,
+			 r->pid, r->slots);
+		return refuse_tm(c, p, rid, "a taskmanager registers with its pid (2 or more) and 1 to 1024 slots");
+	}
+	struct tmrec *t = &jm.tms[slot];
+	memset(t, 0, sizeof(*t));
+	t->live = true;
+	t->id = r->tm_id;
+	t->pid = r->pid;
+	t->numa_node = r->numa_node;
+	t->slots = r->slots;
+	snprintf(t->host, sizeof(t->host), "%s", r->host);
+	snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
+	t->pool_id = r->pool->pool_id;
+	t->segments = r->pool->segments;
+	t->segment_size = r->pool->segment_size;
+	t->pool_node = r->pool->numa_node;
+	t->conn = weir_conn_id(c);
+	t->last_hb_ns = weir_now_ns();
+	p->tm = slot;
+	weir_log(WEIR_LOG_INFO, "taskmanager %u registered: pid %u, %u slots, NUMA node %d, pool %s (%u x %u bytes)",
+		 t->id, t->pid, t->slots, t->numa_node, t->pool, t->segments, t->segment_size);
+	Weir__Ctl__RegisterAck ack = WEIR__CTL__REGISTER_ACK__INIT;
+	ack.tm_id = t->id;
+	ack.cluster_id = jm.cluster_id;
+	ack.heartbeat_interval_ms = HEARTBEAT_MS;
+	ack.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK, &ack);
+	wake_waiters(false);
+	return 0;
+}
+
+static int msg_heartbeat(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	jm.tms[p->tm].last_hb_ns = weir_now_ns();
+	return 0;
+}
+
+/* The status now, or once the number of TaskManagers asked for is
+ * registered (or its timeout passed): a waiter that wake_waiters answers. */
+static int msg_get_cluster_status(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	const Weir__Ctl__GetClusterStatus *g = m->get_cluster_status;
+	if (!g->has_wait_taskmanagers || (uint32_t)ntms() == g->wait_taskmanagers) {
+		send_status(c, rid);
+		return 0;
+	}
+	for (int i = 0; i < MAX_WAITERS; i++)
+		if (!jm.waiters[i].used) {
+			uint32_t t = g->has_wait_timeout_ms ? g->wait_timeout_ms : 10000;
+			jm.waiters[i] = (struct waiter){ true, weir_conn_id(c), rid, g->wait_taskmanagers,
+							 weir_now_ns() + (uint64_t)t * 1000000u };
+			return 0;
+		}
+	send_error(c, rid, "too many clients waiting");
+	return 0;
+}
+
+static int msg_stop(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	send_ok(c, rid);
+	begin_stop(m->stop->reason && *m->stop->reason ? m->stop->reason : "asked by a client");
+	return 0;
+}
+
+static int msg_submit_job(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	if (jm.stopping)
+		return reject(c, rid, "the cluster is stopping");
+	submit(c, rid, m->submit_job, SUB_NEW, 0);
+	return 0;
+}
+
+static int msg_object_chunk(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	return upload_chunk(c, p, rid, m->object_chunk);
+}
+
+static int msg_fetch_object(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	return fetch_chunk(c, rid, m->fetch_object);
+}
+
+static int msg_job_phase(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	job_phase(p, m->job_phase);
+	return 0;
+}
+
+static int msg_checkpoint_ack(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	ck_acked(p, m->checkpoint_ack);
+	return 0;
+}
+
+static int msg_trigger_savepoint(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	savepoint_request(c, rid, m->trigger_savepoint);
+	return 0;
+}
+
+static int msg_list_jobs(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	static Weir__Ctl__JobInfo infos[MAX_JOBS];
+	Weir__Ctl__JobInfo *ptrs[MAX_JOBS];
+	size_t n = 0;
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (jm.jobs[i].used) {
+			job_info(&jm.jobs[i], &infos[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+	Weir__Ctl__JobList jl = WEIR__CTL__JOB_LIST__INIT;
+	jl.n_jobs = n;
+	jl.jobs = ptrs;
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_LIST, &jl);
+	return 0;
+}
+
+static int msg_cancel(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	struct jobrec *j = job_of(m->cancel->job_id);
+	if (!j || j->end_ms) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)m->cancel->job_id);
+		send_error(c, rid, msg);
+		return 0;
+	}
+	j->canceled = true;
+	job_fail(j, "cancelled");
+	weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
+	if (j->restarting) { /* nothing runs: over now */
+		hold_slots(j, false);
+		j->nheld = 0;
+		job_end(j);
+	}
+	else
+		job_advance(j);
+	send_ok(c, rid);
+	return 0;
+}
+
+/* Who may send a message. A message from anyone else is a protocol error:
+ * its connection closes. */
+enum sender {
+	ANY_PEER,		/* any authenticated peer */
+	CLIENT,			/* a peer authenticated as a client */
+	TASKMANAGER,		/* a registered TaskManager */
+	NEW_TASKMANAGER,	/* a peer authenticated as a TaskManager, not registered yet */
+};
+
+static bool sender_ok(const struct peer *p, enum sender from)
+{
+	switch (from) {
+	case ANY_PEER:
+		return true;
+	case CLIENT:
+		return p->auth.role == WEIR__CTL__ROLE__ROLE_CLIENT;
+	case TASKMANAGER:
+		return p->tm >= 0;
+	case NEW_TASKMANAGER:
+		return p->auth.role == WEIR__CTL__ROLE__ROLE_TASKMANAGER && p->tm < 0;
+	}
+	return false;
+}
+
+/* The messages the JobManager takes after the handshake, by body case. The
+ * handler returns 0, or a negative errno that closes the connection. */
+static const struct handler {
+	int (*fn)(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m);
+	enum sender from;
+	const char *refusal;	/* sent as an Error to a wrong sender before the close (NULL: nothing) */
+} handlers[] = {
+	[WEIR__CTL__ENVELOPE__BODY_REGISTER_TM] = { msg_register_tm, NEW_TASKMANAGER,
+						    "only a taskmanager registers, once" },
+	[WEIR__CTL__ENVELOPE__BODY_HEARTBEAT] = { msg_heartbeat, TASKMANAGER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_GET_CLUSTER_STATUS] = { msg_get_cluster_status, ANY_PEER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_STOP] = { msg_stop, CLIENT, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB] = { msg_submit_job, CLIENT, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK] = { msg_object_chunk, CLIENT, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT] = { msg_fetch_object, TASKMANAGER, NULL },
+	/* job_phase ignores a peer that is not a registered TaskManager */
+	[WEIR__CTL__ENVELOPE__BODY_JOB_PHASE] = { msg_job_phase, ANY_PEER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK] = { msg_checkpoint_ack, TASKMANAGER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT] = { msg_trigger_savepoint, CLIENT, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_LIST_JOBS] = { msg_list_jobs, ANY_PEER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_CANCEL] = { msg_cancel, ANY_PEER, NULL },
+};
+
 static int handle(struct weir_conn *c, struct peer *p, weir_msg *m)
 {
 	uint64_t rid = m->has_request_id ? m->request_id : 0;
-	switch (m->body_case) {
-	case WEIR__CTL__ENVELOPE__BODY_REGISTER_TM: {
-		const Weir__Ctl__RegisterTaskManager *r = m->register_tm;
-		if (p->auth.role != WEIR__CTL__ROLE__ROLE_TASKMANAGER || p->tm >= 0) {
-			send_error(c, rid, "only a taskmanager registers, once");
-			return -EPROTO;
-		}
-		int slot = -1;
-		for (int i = 0; i < MAX_TMS; i++) {
-			if (jm.tms[i].live && jm.tms[i].id == r->tm_id) {
-				weir_log(WEIR_LOG_WARN, "taskmanager %u registers again: refused", r->tm_id);
-				return refuse_tm(c, p, rid, "a taskmanager with this id is registered already");
-			}
-			if (!jm.tms[i].live && slot < 0)
-				slot = i;
-		}
-		if (slot < 0 || jm.stopping) {
-			return refuse_tm(c, p, rid, jm.stopping ? "the cluster is stopping" : "too many taskmanagers");
-		}
-		/* weir cluster stop signals these pids: 0 or a "negative" one would
-		 * hit a process group, or everything the user may signal */
-		if (r->pid < 2 || r->pid > INT_MAX || r->slots < 1 || r->slots > 1024) {
-			weir_log(WEIR_LOG_WARN, "taskmanager %u registers with pid %u and %u slots: refused", r->tm_id,
-				 r->pid, r->slots);
-			return refuse_tm(c, p, rid, "a taskmanager registers with its pid (2 or more) and 1 to 1024 slots");
-		}
-		struct tmrec *t = &jm.tms[slot];
-		memset(t, 0, sizeof(*t));
-		t->live = true;
-		t->id = r->tm_id;
-		t->pid = r->pid;
-		t->numa_node = r->numa_node;
-		t->slots = r->slots;
-		snprintf(t->host, sizeof(t->host), "%s", r->host);
-		snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
-		t->pool_id = r->pool->pool_id;
-		t->segments = r->pool->segments;
-		t->segment_size = r->pool->segment_size;
-		t->pool_node = r->pool->numa_node;
-		t->conn = weir_conn_id(c);
-		t->last_hb_ns = weir_now_ns();
-		p->tm = slot;
-		weir_log(WEIR_LOG_INFO, "taskmanager %u registered: pid %u, %u slots, NUMA node %d, pool %s (%u x %u bytes)",
-			 t->id, t->pid, t->slots, t->numa_node, t->pool, t->segments, t->segment_size);
-		Weir__Ctl__RegisterAck ack = WEIR__CTL__REGISTER_ACK__INIT;
-		ack.tm_id = t->id;
-		ack.cluster_id = jm.cluster_id;
-		ack.heartbeat_interval_ms = HEARTBEAT_MS;
-		ack.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
-		weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK, &ack);
-		wake_waiters(false);
-		return 0;
-	}
-	case WEIR__CTL__ENVELOPE__BODY_HEARTBEAT:
-		if (p->tm < 0)
-			return -EPROTO;
-		jm.tms[p->tm].last_hb_ns = weir_now_ns();
-		return 0;
-	case WEIR__CTL__ENVELOPE__BODY_GET_CLUSTER_STATUS: {
-		const Weir__Ctl__GetClusterStatus *g = m->get_cluster_status;
-		if (!g->has_wait_taskmanagers || (uint32_t)ntms() == g->wait_taskmanagers) {
-			send_status(c, rid);
-			return 0;
-		}
-		for (int i = 0; i < MAX_WAITERS; i++)
-			if (!jm.waiters[i].used) {
-				uint32_t t = g->has_wait_timeout_ms ? g->wait_timeout_ms : 10000;
-				jm.waiters[i] = (struct waiter){ true, weir_conn_id(c), rid, g->wait_taskmanagers,
-								 weir_now_ns() + (uint64_t)t * 1000000u };
-				return 0;
-			}
-		send_error(c, rid, "too many clients waiting");
-		return 0;
-	}
-	case WEIR__CTL__ENVELOPE__BODY_STOP: {
-		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
-			return -EPROTO;
-		send_ok(c, rid);
-		begin_stop(m->stop->reason && *m->stop->reason ? m->stop->reason : "asked by a client");
-		return 0;
-	}
-	case WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB:
-		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
-			return -EPROTO;
-		if (jm.stopping)
-			return reject(c, rid, "the cluster is stopping");
-		submit(c, rid, m->submit_job, SUB_NEW, 0);
-		return 0;
-	case WEIR__CTL__ENVELOPE__BODY_OBJECT_CHUNK:
-		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
-			return -EPROTO;
-		return upload_chunk(c, p, rid, m->object_chunk);
-	case WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT:
-		if (p->tm < 0)
-			return -EPROTO;
-		return fetch_chunk(c, rid, m->fetch_object);
-	case WEIR__CTL__ENVELOPE__BODY_JOB_PHASE:
-		job_phase(p, m->job_phase);
-		return 0;
-	case WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK:
-		if (p->tm < 0)
-			return -EPROTO;
-		ck_acked(p, m->checkpoint_ack);
-		return 0;
-	case WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT:
-		if (p->auth.role != WEIR__CTL__ROLE__ROLE_CLIENT)
-			return -EPROTO;
-		savepoint_request(c, rid, m->trigger_savepoint);
-		return 0;
-	case WEIR__CTL__ENVELOPE__BODY_LIST_JOBS: {
-		static Weir__Ctl__JobInfo infos[MAX_JOBS];
-		Weir__Ctl__JobInfo *ptrs[MAX_JOBS];
-		size_t n = 0;
-		for (int i = 0; i < MAX_JOBS; i++)
-			if (jm.jobs[i].used) {
-				job_info(&jm.jobs[i], &infos[n]);
-				ptrs[n] = &infos[n];
-				n++;
-			}
-		Weir__Ctl__JobList jl = WEIR__CTL__JOB_LIST__INIT;
-		jl.n_jobs = n;
-		jl.jobs = ptrs;
-		weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_JOB_LIST, &jl);
-		return 0;
-	}
-	case WEIR__CTL__ENVELOPE__BODY_CANCEL: {
-		struct jobrec *j = job_of(m->cancel->job_id);
-		if (!j || j->end_ms) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)m->cancel->job_id);
-			send_error(c, rid, msg);
-			return 0;
-		}
-		j->canceled = true;
-		job_fail(j, "cancelled");
-		weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
-		if (j->restarting) { /* nothing runs: over now */
-			hold_slots(j, false);
-			j->nheld = 0;
-			job_end(j);
-		}
-		else
-			job_advance(j);
-		send_ok(c, rid);
-		return 0;
-	}
-	default: {
+	size_t k = (size_t)m->body_case;
+	const struct handler *h = k < sizeof(handlers) / sizeof(handlers[0]) ? &handlers[k] : NULL;
+	if (!h || !h->fn) { /* one the JobManager does not take (yet): answered, the connection stays */
 		char msg[128];
 		snprintf(msg, sizeof(msg), "%s is not implemented yet", weir_ctl_body_name(m->body_case));
 		send_error(c, rid, msg);
 		return 0;
 	}
+	if (!sender_ok(p, h->from)) {
+		if (h->refusal)
+			send_error(c, rid, h->refusal);
+		return -EPROTO;
 	}
+	return h->fn(c, p, rid, m);
 }
 
 static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *payload, uint32_t len, void *arg)
@@ -1518,89 +1590,156 @@ static void on_signal(int sig)
 	jm.signalled = 1;
 }
 
-int weir_jobmanager_main(int argc, char **argv)
+const char weir_jobmanager_usage[] =
+	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
+	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
+	"weir cluster start runs it with values from its own flags and configuration file;\n"
+	"docs/configuration.md (\"The local cluster\") describes them.\n";
+
+/* The flags of weir jobmanager (the checkpoint and restart ones go to jm.ckdef). */
+struct jm_args {
+	const char *run_dir, *bind, *level;
+	long long port, ready, wait;
+};
+
+/* Parse the flags into *o. -1 to go on, else the exit status (0 after
+ * --help, 2 for bad usage, named on stderr). */
+static int parse_args(int argc, char **argv, struct jm_args *o)
 {
-	const char *run_dir = NULL, *bind = "127.0.0.1", *level = "info";
-	long long port = 0, ready = -1, wait = 5000;
+	*o = (struct jm_args){ .bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000 };
 	weir_config_defaults(&jm.ckdef);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (weir_help_flag(a)) {
+			fputs(weir_jobmanager_usage, stdout);
+			return 0;
+		}
 		int ckr = weir_config_ck_option(&jm.ckdef, argc, argv, &i, 0);
 		if (ckr < 0)
 			return 2;
 		if (ckr > 0)
 			continue;
-		long long *num = !strcmp(a, "--port") ? &port : !strcmp(a, "--ready-fd") ? &ready
-			       : !strcmp(a, "--slot-wait") ? &wait : NULL;
-		long long hi = num == &port ? 65535 : num == &wait ? 600000 : INT_MAX;
+		long long *num = !strcmp(a, "--port") ? &o->port : !strcmp(a, "--ready-fd") ? &o->ready
+			       : !strcmp(a, "--slot-wait") ? &o->wait : NULL;
+		long long hi = num == &o->port ? 65535 : num == &o->wait ? 600000 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], 0, hi, false, num) < 0) {
 				fprintf(stderr, "weir jobmanager: %s: %s\n", a, weir_err_msg());
 				return 2;
 			}
 		} else if (!strcmp(a, "--run-dir") && v) {
-			run_dir = argv[++i];
+			o->run_dir = argv[++i];
 		} else if (!strcmp(a, "--bind") && v) {
-			bind = argv[++i];
+			o->bind = argv[++i];
 		} else if (!strcmp(a, "--log-level") && v) {
-			level = argv[++i];
+			o->level = argv[++i];
 		} else {
 			fprintf(stderr, "weir jobmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
 		}
 	}
-	int ready_fd = (int)ready;
-	jm.slot_wait_ms = (long)wait;
-	enum weir_log_level lv;
-	if (weir_log_parse_level(level, &lv) < 0) {
-		fprintf(stderr, "weir jobmanager: bad --log-level '%s'\n", level);
-		return 2;
-	}
-	weir_log_init("jobmanager", lv);
+	return -1;
+}
+
+/* What start prepared in the run folder (the secret, the cluster id), and
+ * an empty object store. 0, or -1 logged. */
+static int load_run_dir(const char *run_dir)
+{
 	weir_rundir_init(&jm.rd, run_dir);
 	char path[PATH_MAX];
 	weir_rundir_path(&jm.rd, "secret", path, sizeof(path));
 	if (weir_auth_secret_load(path, &jm.secret) < 0) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
-		return 1;
+		return -1;
 	}
 	weir_rundir_path(&jm.rd, "cluster.id", path, sizeof(path));
 	if (weir_read_small_file(path, jm.cluster_id, sizeof(jm.cluster_id)) < 0) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
-		return 1;
+		return -1;
 	}
 	weir_rundir_path(&jm.rd, "objects", jm.objdir, sizeof(jm.objdir));
 	weir_obj_remove_all(jm.objdir); /* a crashed JobManager's uploads */
 	jm.chunk = malloc(WEIR_CTL_MAX_CHUNK);
 	if (!jm.chunk) {
 		weir_log(WEIR_LOG_ERROR, "out of memory");
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/* The loop, listening on bind:port; the address it got (addr) and our pid
+ * in the run folder. 0, or -1 logged (the loop destroyed). */
+static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, char *pid, size_t pn)
+{
 	struct weir_loop_config cfg = { .entries = 256, .max_conns = 1024, .on_frame = on_frame,
 					.on_open = on_open, .on_close = on_close };
 	jm.loop = weir_loop_create(&cfg);
 	if (!jm.loop) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
-		return 1;
+		return -1;
 	}
 	uint16_t bound = 0;
-	if (weir_loop_listen(jm.loop, bind, (uint16_t)port, &bound) < 0) {
+	if (weir_loop_listen(jm.loop, bind, port, &bound) < 0) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
 		fprintf(stderr, "weir jobmanager: %s\n", weir_err_msg());
 		weir_loop_destroy(jm.loop);
-		return 1;
+		return -1;
 	}
-	char addr[160], pid[32];
-	snprintf(addr, sizeof(addr), strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, bound);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	char path[PATH_MAX];
+	snprintf(addr, an, strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, bound);
+	snprintf(pid, pn, "%d", (int)getpid());
 	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
 	weir_write_file_atomic(path, pid);
 	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
 	if (weir_write_file_atomic(path, addr) < 0) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
 		weir_loop_destroy(jm.loop);
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/* After the loop: free what is left, remove the address and pid files,
+ * the secret from memory and the object store. */
+static void shut_down(void)
+{
+	for (int i = 0; i < jm.nparked; i++) /* refused as the stop began; a client gone meanwhile left these */
+		free(jm.parked[i].buf);
+	for (int i = 0; i < MAX_JOBS; i++)
+		jobrec_clear(&jm.jobs[i]);
+	struct weir_loop_stats st;
+	weir_loop_stats(jm.loop, &st);
+	weir_loop_destroy(jm.loop);
+	char path[PATH_MAX];
+	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
+	unlink(path);
+	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
+	unlink(path);
+	weir_auth_secret_wipe(&jm.secret);
+	weir_obj_remove_all(jm.objdir);
+	free(jm.chunk);
+	weir_log(WEIR_LOG_INFO, "stopped (%llu connections, %llu refused frames, CQ overflow %llu)",
+		 (unsigned long long)st.accepted, (unsigned long long)st.proto_errors,
+		 (unsigned long long)st.cq_overflow);
+}
+
+int weir_jobmanager_main(int argc, char **argv)
+{
+	struct jm_args o;
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	int ready_fd = (int)o.ready;
+	jm.slot_wait_ms = (long)o.wait;
+	enum weir_log_level lv;
+	if (weir_log_parse_level(o.level, &lv) < 0) {
+		fprintf(stderr, "weir jobmanager: bad --log-level '%s'\n", o.level);
+		return 2;
+	}
+	weir_log_init("jobmanager", lv);
+	char addr[160], pid[32];
+	if (load_run_dir(o.run_dir) < 0 || listen_on(o.bind, (uint16_t)o.port, addr, sizeof(addr), pid, sizeof(pid)) < 0)
+		return 1;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -1614,22 +1753,6 @@ int weir_jobmanager_main(int argc, char **argv)
 		close(ready_fd);
 	}
 	weir_loop_run(jm.loop);
-	for (int i = 0; i < jm.nparked; i++) /* refused as the stop began; a client gone meanwhile left these */
-		free(jm.parked[i].buf);
-	for (int i = 0; i < MAX_JOBS; i++)
-		jobrec_clear(&jm.jobs[i]);
-	struct weir_loop_stats st;
-	weir_loop_stats(jm.loop, &st);
-	weir_loop_destroy(jm.loop);
-	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
-	unlink(path);
-	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
-	unlink(path);
-	weir_auth_secret_wipe(&jm.secret);
-	weir_obj_remove_all(jm.objdir);
-	free(jm.chunk);
-	weir_log(WEIR_LOG_INFO, "stopped (%llu connections, %llu refused frames, CQ overflow %llu)",
-		 (unsigned long long)st.accepted, (unsigned long long)st.proto_errors,
-		 (unsigned long long)st.cq_overflow);
+	shut_down();
 	return 0;
 }

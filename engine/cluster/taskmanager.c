@@ -28,6 +28,7 @@
  */
 #include "checkpoint/store.h"
 #include "cluster/ctlio.h"
+#include "cluster/daemons.h"
 #include "graph/load.h"
 #include "runtime/run.h"
 #include "ctl/objstore.h"
@@ -708,93 +709,121 @@ static void on_signal(int sig)
 	tm.signalled = 1;
 }
 
-int weir_taskmanager_main(int argc, char **argv)
+const char weir_taskmanager_usage[] =
+	"usage: weir taskmanager --id N [--run-dir D] [--slots S] [--segments N] [--segment-size BYTES]\n"
+	"                        [--numa-node N] [--first-core K] [--ready-fd FD] [--log-level L]\n"
+	"weir cluster start runs it with values from its own flags and configuration file;\n"
+	"docs/configuration.md (\"The local cluster\") describes them.\n";
+
+/* The flags of weir taskmanager. */
+struct tm_args {
+	const char *run_dir, *level;
+	long long id, slots, segments, seg_size, node, first_core, ready;
+};
+
+/* Parse the flags into *o. -1 to go on, else the exit status (0 after
+ * --help, 2 for bad usage, named on stderr). */
+static int parse_args(int argc, char **argv, struct tm_args *o)
 {
-	const char *run_dir = NULL, *level = "info";
-	long long id = -1, slots = 0, segments = 256, seg_size = 32768, node = -1, first_core = -1, ready = -1;
+	*o = (struct tm_args){ .level = "info", .id = -1, .segments = 256, .seg_size = 32768, .node = -1,
+			       .first_core = -1, .ready = -1 };
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		long long *num = !strcmp(a, "--id") ? &id : !strcmp(a, "--slots") ? &slots
-			       : !strcmp(a, "--segments") ? &segments : !strcmp(a, "--segment-size") ? &seg_size
-			       : !strcmp(a, "--numa-node") ? &node : !strcmp(a, "--first-core") ? &first_core
-			       : !strcmp(a, "--ready-fd") ? &ready : NULL;
-		long long lo = num == &slots || num == &segments ? 1 : num == &seg_size ? 4096 : 0;
-		long long hi = num == &id ? 255 : num == &slots ? 1024 : num == &segments ? 16777215
-			     : num == &seg_size ? 64 << 20 : num == &node ? 4095 : INT_MAX;
+		if (weir_help_flag(a)) {
+			fputs(weir_taskmanager_usage, stdout);
+			return 0;
+		}
+		long long *num = !strcmp(a, "--id") ? &o->id : !strcmp(a, "--slots") ? &o->slots
+			       : !strcmp(a, "--segments") ? &o->segments : !strcmp(a, "--segment-size") ? &o->seg_size
+			       : !strcmp(a, "--numa-node") ? &o->node : !strcmp(a, "--first-core") ? &o->first_core
+			       : !strcmp(a, "--ready-fd") ? &o->ready : NULL;
+		long long lo = num == &o->slots || num == &o->segments ? 1 : num == &o->seg_size ? 4096 : 0;
+		long long hi = num == &o->id ? 255 : num == &o->slots ? 1024 : num == &o->segments ? 16777215
+			     : num == &o->seg_size ? 64 << 20 : num == &o->node ? 4095 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], lo, hi, false, num) < 0) {
 				fprintf(stderr, "weir taskmanager: %s: %s\n", a, weir_err_msg());
 				return 2;
 			}
 		} else if (!strcmp(a, "--run-dir") && v) {
-			run_dir = argv[++i];
+			o->run_dir = argv[++i];
 		} else if (!strcmp(a, "--log-level") && v) {
-			level = argv[++i];
+			o->level = argv[++i];
 		} else {
 			fprintf(stderr, "weir taskmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
 		}
 	}
-	tm.ready_fd = (int)ready;
-	enum weir_log_level lv;
-	if (id < 0 || weir_log_parse_level(level, &lv) < 0) {
-		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level)\n");
-		return 2;
-	}
-	char role[32];
-	snprintf(role, sizeof(role), "taskmanager-%lld", id);
-	weir_log_init(role, lv);
-	tm.id = (uint32_t)id;
+	return -1;
+}
+
+/* Where this TaskManager runs: bound to its NUMA node (before any thread
+ * starts: they inherit it), its slots and the cores they are pinned to,
+ * listed in corelist for the log. 0, or -1 with the trail set. */
+static int place(const struct tm_args *o, char *corelist, size_t n)
+{
 	int cpus[1024];
-	if (node >= 0 && weir_cpu_bind_node((int)node) < 0) /* before any thread: they inherit it */
-		goto fail;
+	if (o->node >= 0 && weir_cpu_bind_node((int)o->node) < 0)
+		return -1;
 	int ncpu = weir_cpu_allowed(cpus, 1024);
-	tm.node = node >= 0 ? (int)node : weir_cpu_node(cpus[0]);
-	tm.slots = slots > 0 ? (uint32_t)slots : (uint32_t)ncpu;
+	tm.node = o->node >= 0 ? (int)o->node : weir_cpu_node(cpus[0]);
+	tm.slots = o->slots > 0 ? (uint32_t)o->slots : (uint32_t)ncpu;
 	/* slot k runs on allowed CPU (first_core + k) mod the count: TaskManagers
 	 * sharing a node are given different first cores by cluster start */
-	tm.first_core = first_core >= 0 ? (uint32_t)first_core : tm.id * tm.slots;
-	char corelist[128] = "";
-	for (uint32_t k = 0, l = 0; k < tm.slots && l < sizeof(corelist) - 16; k++)
-		l += (uint32_t)snprintf(corelist + l, sizeof(corelist) - l, k ? ",%d" : "%d",
-					cpus[(tm.first_core + k) % (uint32_t)ncpu]);
-	weir_rundir_init(&tm.rd, run_dir);
-	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
-	tm.next_rid = 1; /* 1 is the registration's */
+	tm.first_core = o->first_core >= 0 ? (uint32_t)o->first_core : tm.id * tm.slots;
+	corelist[0] = '\0';
+	for (uint32_t k = 0, l = 0; k < tm.slots && l < n - 16; k++)
+		l += (uint32_t)snprintf(corelist + l, n - l, k ? ",%d" : "%d", cpus[(tm.first_core + k) % (uint32_t)ncpu]);
+	return 0;
+}
 
+/* The pool in shared memory, named after the cluster read from the run
+ * folder, and the loop, with the handshake set up with the cluster's
+ * secret. 0, or -1 with the trail set (nothing left behind). */
+static int open_pool_and_loop(const struct tm_args *o, const char *role)
+{
 	char path[PATH_MAX], cluster[64];
 	struct weir_auth_secret secret;
 	weir_rundir_path(&tm.rd, "cluster.id", path, sizeof(path));
 	if (weir_read_small_file(path, cluster, sizeof(cluster)) < 0)
-		goto fail;
+		return -1;
 	weir_rundir_path(&tm.rd, "secret", path, sizeof(path));
 	if (weir_auth_secret_load(path, &secret) < 0)
-		goto fail;
+		return -1;
 	snprintf(tm.pool_name, sizeof(tm.pool_name), "weir-%s-tm%u-pool", cluster, tm.id);
-	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)segments, (uint32_t)seg_size, tm.node,
+	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)o->segments, (uint32_t)o->seg_size, tm.node,
 				 false) < 0) {
 		weir_auth_secret_wipe(&secret);
-		goto fail;
+		return -1;
 	}
 	struct weir_loop_config cfg = { .entries = 64, .max_conns = 16, .on_frame = on_frame, .on_close = on_close };
 	tm.loop = weir_loop_create(&cfg);
 	if (!tm.loop) {
 		weir_auth_secret_wipe(&secret);
 		weir_pool_release(&tm.pool);
-		goto fail;
+		return -1;
 	}
 	weir_auth_client_init(&tm.auth, &secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, role);
 	weir_auth_secret_wipe(&secret);
-	char addr[128];
+	return 0;
+}
+
+/* Connect to the JobManager at the address in the run folder (addr: that
+ * file's text, cut into host and *port) and say hello. 0, or -1 with the
+ * trail set (the loop and pool released). */
+static int connect_jm(char *addr, size_t n, const char **port)
+{
+	char path[PATH_MAX];
 	weir_rundir_path(&tm.rd, "jobmanager.addr", path, sizeof(path));
 	char *colon;
-	if (weir_read_small_file(path, addr, sizeof(addr)) < 0 || !(colon = strrchr(addr, ':'))) {
+	if (weir_read_small_file(path, addr, n) < 0 || !(colon = strrchr(addr, ':'))) {
 		weir_err_wrap("the jobmanager's address");
 		weir_loop_destroy(tm.loop);
 		weir_pool_release(&tm.pool);
-		goto fail;
+		return -1;
 	}
 	*colon = '\0';
+	*port = colon + 1;
 	const char *host = addr; /* "[v6]:port" or "v4:port" */
 	if (addr[0] == '[' && colon > addr + 1 && colon[-1] == ']') {
 		colon[-1] = '\0';
@@ -803,26 +832,19 @@ int weir_taskmanager_main(int argc, char **argv)
 	if (weir_loop_connect(tm.loop, host, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
 		weir_loop_destroy(tm.loop);
 		weir_pool_release(&tm.pool);
-		goto fail;
+		return -1;
 	}
 	uint8_t hello[WEIR_AUTH_OUT_MAX];
-	long n = weir_auth_take_output(&tm.auth, hello, sizeof(hello));
-	if (n > 0)
-		weir_conn_send(tm.jm, WEIR_FRAME_CTL, hello, (uint32_t)n);
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* heartbeats (once registered) and signal checks; the JobManager
-	 * expects one every 100 ms */
-	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
-	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
-	weir_log(WEIR_LOG_INFO,
-		 "pool %s: %u x %u bytes on NUMA node %d%s; %u slots on cores %s; connecting to the jobmanager at %s:%s",
-		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)",
-		 tm.slots, corelist, addr, colon + 1);
-	weir_loop_run(tm.loop);
+	long len = weir_auth_take_output(&tm.auth, hello, sizeof(hello));
+	if (len > 0)
+		weir_conn_send(tm.jm, WEIR_FRAME_CTL, hello, (uint32_t)len);
+	return 0;
+}
+
+/* After the loop: abort the jobs still here (waiting for their threads),
+ * drop the fetches, release the pool and the object store. */
+static void shut_down(void)
+{
 	for (int i = 0; i < MAX_TM_JOBS; i++) /* stopping with jobs: abort them, wait for their threads */
 		if (tm.jobs[i]) {
 			job_decide(tm.jobs[i]->id, WEIR__CTL__PHASE__PHASE_ABORT);
@@ -838,6 +860,49 @@ int weir_taskmanager_main(int argc, char **argv)
 	weir_pool_release(&tm.pool);
 	weir_obj_remove_all(tm.objdir);
 	weir_log(WEIR_LOG_INFO, "stopped");
+}
+
+int weir_taskmanager_main(int argc, char **argv)
+{
+	struct tm_args o;
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	tm.ready_fd = (int)o.ready;
+	enum weir_log_level lv;
+	if (o.id < 0 || weir_log_parse_level(o.level, &lv) < 0) {
+		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level)\n");
+		return 2;
+	}
+	char role[32];
+	snprintf(role, sizeof(role), "taskmanager-%lld", o.id);
+	weir_log_init(role, lv);
+	tm.id = (uint32_t)o.id;
+	char corelist[128];
+	if (place(&o, corelist, sizeof(corelist)) < 0)
+		goto fail;
+	weir_rundir_init(&tm.rd, o.run_dir);
+	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	tm.next_rid = 1; /* 1 is the registration's */
+	char addr[128];
+	const char *port;
+	if (open_pool_and_loop(&o, role) < 0 || connect_jm(addr, sizeof(addr), &port) < 0)
+		goto fail;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* heartbeats (once registered) and signal checks; the JobManager
+	 * expects one every 100 ms */
+	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
+	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
+	weir_log(WEIR_LOG_INFO,
+		 "pool %s: %u x %u bytes on NUMA node %d%s; %u slots on cores %s; connecting to the jobmanager at %s:%s",
+		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)",
+		 tm.slots, corelist, addr, port);
+	weir_loop_run(tm.loop);
+	shut_down();
 	return tm.exit_code;
 fail:
 	weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
