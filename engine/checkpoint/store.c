@@ -1,4 +1,4 @@
-/* engine/checkpoint.c - checkpoint storage; see checkpoint.h. */
+/* engine/checkpoint/store.c - checkpoint storage; see checkpoint.h. */
 #include "checkpoint/store.h"
 #include "state/snapshot.h"
 #include "base/err.h"

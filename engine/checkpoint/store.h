@@ -1,5 +1,5 @@
 /*
- * engine/checkpoint.h - checkpoint storage: where snapshots go, how a
+ * engine/checkpoint/store.h - checkpoint storage: where snapshots go, how a
  * checkpoint becomes complete, and how the latest good one is found.
  *
  * A job's checkpoints live in one folder (its "base"), one subfolder per

@@ -5,7 +5,7 @@
  * The protocol (asynchronous barrier snapshotting, Carbone et al. 2015):
  * the coordinator picks checkpoint n and raises job->ck_trigger; every
  * source subtask, at its next step, snapshots its chain and emits barrier
- * n (a marker, engine/record.h) on every output. A subtask with inputs
+ * n (a marker, engine/io/record.h) on every output. A subtask with inputs
  * stops reading each input that delivered barrier n (aligned mode) until
  * every input has delivered it or ended, then snapshots, forwards the
  * barrier and reads on; in at-least-once mode it never stops reading, so
@@ -15,16 +15,16 @@
  *
  * The snapshot's synchronous part is a copy-on-write point: operators'
  * private state (small: positions, pending files) is serialized at once,
- * keyed state and timers only marked (engine/state.h); the worker goes on
+ * keyed state and timers only marked (engine/state/kv.h); the worker goes on
  * with records and serializes the marked chunks between them (ck_cow_step,
  * a bounded slice per step) or just before it would change one. Complete,
  * the pieces go to the coordinator thread, which
- * writes, fsyncs and records them (engine/checkpoint.h), and once every
+ * writes, fsyncs and records them (engine/checkpoint/store.h), and once every
  * subtask's file is durable writes the metadata, which makes the
  * checkpoint complete, and raises job->ck_complete: sinks then publish
  * what the checkpoint covers (two-phase commit).
  *
- * A subtask's snapshot, sealed (engine/snapshot.h):
+ * A subtask's snapshot, sealed (engine/state/snapshot.h):
  *   ["WEIRSUB2"][u32 vertex][u32 index][u32 parallelism][u32 max parallelism]
  *   [u32 operators][u32 final][u64 checkpoint id][u64 XXH3 of the chain's
  *   operator names: a restore into another job of the same shape is refused]

@@ -1,5 +1,5 @@
 /*
- * engine/client.c - `weir cluster start|status|stop`: the local cluster
+ * engine/cli/client.c - `weir cluster start|status|stop`: the local cluster
  * from the user's side.
  *
  * start   creates the run folder (0700), the cluster secret (0600) and id,

@@ -1,4 +1,4 @@
-/* engine/config.c - see config.h. */
+/* engine/cluster/config.c - see config.h. */
 #include "cluster/config.h"
 #include "graph/graph.h"
 #include "base/err.h"

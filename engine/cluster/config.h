@@ -1,5 +1,5 @@
 /*
- * engine/config.h - the cluster's configuration file.
+ * engine/cluster/config.h - the cluster's configuration file.
  *
  * One YAML mapping of `key: value` lines (parsed with libyaml), e.g.
  *

@@ -1,4 +1,4 @@
-/* engine/ctlio.c - see ctlio.h. */
+/* engine/cluster/ctlio.c - see ctlio.h. */
 #include "cluster/ctlio.h"
 #include "graph/graph.h"
 #include "base/clock.h"

@@ -1,5 +1,5 @@
 /*
- * engine/ctlio.h - what the JobManager, the TaskManagers and the client
+ * engine/cluster/ctlio.h - what the JobManager, the TaskManagers and the client
  * share: the run folder, sending control messages over net/ connections,
  * and a synchronous client connection (connect, authenticate, call).
  *
@@ -46,7 +46,7 @@ int weir_ctl_send(struct weir_conn *c, weir_msg *m);
 int weir_ctl_send_body(struct weir_conn *c, uint64_t rid, Weir__Ctl__Envelope__BodyCase body_case, void *body);
 
 /* A job's CheckpointConfig from the checkpoint and restart knobs of cfg
- * (engine/graph.h), with dir (absolute) and restore (absolute, or NULL).
+ * (engine/graph/graph.h), with dir (absolute) and restore (absolute, or NULL).
  * out points into cfg, dir and restore: they must outlive it. */
 struct weir_config;
 void weir_ctl_ck_config(const struct weir_config *cfg, const char *dir, const char *restore,

@@ -1,5 +1,5 @@
 /*
- * engine/jobmanager.c - `weir jobmanager`: the cluster's coordinator.
+ * engine/cluster/jobmanager.c - `weir jobmanager`: the cluster's coordinator.
  *
  * One io_uring loop (net/loop.h) on one thread. Every connection must
  * first prove it knows the cluster secret (ctl/auth.h); until then the
@@ -453,7 +453,7 @@ static void job_advance(struct jobrec *j)
 	}
 }
 
-/* ---- checkpoints (engine/coordinator.h) ---------------------------------- */
+/* ---- checkpoints (engine/checkpoint/coordinator.h) ---------------------------------- */
 
 /* Where TaskManager id stands in the job's current attempt, or -1. */
 static int job_tm_index(const struct jobrec *j, uint32_t id)

@@ -1,5 +1,5 @@
 /*
- * engine/supervisor.c - starting the local cluster's daemons and keeping
+ * engine/cluster/supervisor.c - starting the local cluster's daemons and keeping
  * its TaskManagers alive (see supervisor.h).
  */
 #include "cluster/supervisor.h"

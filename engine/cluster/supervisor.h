@@ -1,5 +1,5 @@
 /*
- * engine/supervisor.h - the local cluster's daemons: starting them, and
+ * engine/cluster/supervisor.h - the local cluster's daemons: starting them, and
  * keeping the TaskManagers alive.
  *
  * weir_spawn starts one `weir ...` process as a daemon (its own session,

@@ -1,5 +1,5 @@
 /*
- * engine/taskmanager.c - `weir taskmanager`: a worker process of the
+ * engine/cluster/taskmanager.c - `weir taskmanager`: a worker process of the
  * cluster.
  *
  * It owns one NUMA node's share of the machine: a segment pool in shared
@@ -18,7 +18,7 @@
  * per request, holding the Deploy until the last chunk is in and checked.
  * Then it copies the object for the job (checking the copy's digest again:
  * that copy is what it loads), builds the job's graph from the same arguments, and runs its own subtasks on a job thread
- * (engine/runtime.h, weir_run_dist). The job thread and this loop talk
+ * (engine/task/task.h, weir_run_dist). The job thread and this loop talk
  * through a mailbox: the loop turns the thread's steps (prepared, done,
  * released) into JobPhase messages, and the JobManager's answers (start,
  * commit, abort) into the thread's decisions. Several jobs may run at

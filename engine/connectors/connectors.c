@@ -1,5 +1,5 @@
 /*
- * engine/connectors.c - built-in sources and sinks: files, sequences,
+ * engine/connectors/connectors.c - built-in sources and sinks: files, sequences,
  * stdout, discard.
  *
  * They are ordinary operators written against the public API, plus the

@@ -1,5 +1,5 @@
 /*
- * engine/env.c - the builder side of the public API: weir_map() and
+ * engine/graph/env.c - the builder side of the public API: weir_map() and
  * friends append nodes to the env. Any misuse records the first error in
  * the env and returns NULL; every builder accepts NULL input (and then
  * returns NULL), so a job can chain calls and check once, and the engine

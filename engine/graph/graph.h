@@ -1,5 +1,5 @@
 /*
- * engine/graph.h - the logical dataflow a job builds (the JobGraph's
+ * engine/graph/graph.h - the logical dataflow a job builds (the JobGraph's
  * input), and the knobs of a run.
  *
  * weir_job() calls the builder functions of include/weir/weir.h, which
@@ -73,7 +73,7 @@ struct op_hooks {
 	void (*free_arg)(void *arg);		/* env teardown */
 };
 
-struct keyed_impl;	/* engine/keyed.h */
+struct keyed_impl;	/* engine/operators/keyed.h */
 
 struct node {
 	int id;
@@ -170,7 +170,7 @@ struct weir_config {
 	bool quiet;			/* no summary on stderr */
 	bool shm;			/* pool and channels in /dev/shm files, as between processes */
 	bool huge_pages;		/* shm: ask for transparent huge pages (falls back, with a warning) */
-	/* checkpoints (engine/checkpoint.h); interval 0: none */
+	/* checkpoints (engine/checkpoint/store.h); interval 0: none */
 	uint32_t checkpoint_interval_ms;
 	uint32_t checkpoint_timeout_ms;	/* a checkpoint not complete by then is aborted */
 	uint32_t checkpoint_min_pause_ms;	/* from one's end to the next one's start */

@@ -1,5 +1,5 @@
 /*
- * engine/keygroup.h - from a key to its hash, key group and subtask.
+ * engine/graph/keygroup.h - from a key to its hash, key group and subtask.
  *
  * Keys hash with XXH3-64 (inlined: keys are short, and a call through the
  * library costs as much as the hash). The hash picks a key group,

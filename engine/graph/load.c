@@ -1,4 +1,4 @@
-/* engine/job.c - see job.h. */
+/* engine/graph/load.c - see job.h. */
 #include "graph/load.h"
 #include "base/err.h"
 

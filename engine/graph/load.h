@@ -1,5 +1,5 @@
 /*
- * engine/job.h - loading a job's shared object and building its graph.
+ * engine/graph/load.h - loading a job's shared object and building its graph.
  */
 #ifndef WEIR_ENGINE_JOB_H
 #define WEIR_ENGINE_JOB_H

@@ -1,5 +1,5 @@
 /*
- * engine/plan.c - from nodes to vertices: resolve partitioning, check the
+ * engine/graph/plan.c - from nodes to vertices: resolve partitioning, check the
  * graph, and chain.
  *
  * Node ids are already a topological order (a stream can only name nodes

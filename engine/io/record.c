@@ -1,4 +1,4 @@
-/* engine/record.c - see record.h for the format. */
+/* engine/io/record.c - see record.h for the format. */
 #include "io/record.h"
 #include "base/clock.h"
 #include "base/err.h"

@@ -1,5 +1,5 @@
 /*
- * engine/record.h - records serialized into segments.
+ * engine/io/record.h - records serialized into segments.
  *
  * A record in a segment is a 16-byte header, then its bytes, padded to a
  * multiple of 8 so that the next header and every payload are 8-byte
@@ -41,7 +41,7 @@ enum weir_rec_kind {
 	WEIR_KIND_RECORD = 0,
 	WEIR_KIND_WATERMARK = 1,	/* ts: the watermark */
 	WEIR_KIND_IDLE = 2,		/* the producer's stream is idle until its next record */
-	WEIR_KIND_BARRIER = 3,		/* ts: a checkpoint id (engine/ckrun.c) */
+	WEIR_KIND_BARRIER = 3,		/* ts: a checkpoint id (engine/checkpoint/take.c) */
 };
 
 struct weir_writer {

@@ -1,5 +1,5 @@
 /*
- * engine/operators.c - what a subtask does with a record: the run-time side
+ * engine/operators/chain.c - what a subtask does with a record: the run-time side
  * of the public API (weir_emit, weir_fail, the ctx accessors) and the
  * per-kind behaviour of operators.
  *

@@ -1,5 +1,5 @@
 /*
- * engine/joins.c - the interval join, a keyed operator (engine/keyed.h).
+ * engine/operators/joins.c - the interval join, a keyed operator (engine/operators/keyed.h).
  *
  * Per key it buffers both sides as lists of (timestamp, bytes). A record of
  * side a (left, l) joins every buffered b record (right, r) with

@@ -1,5 +1,5 @@
 /*
- * engine/keyed.c - keyed state, timers and process functions; see keyed.h
+ * engine/operators/keyed.c - keyed state, timers and process functions; see keyed.h
  * for the layout of composite keys and the timer heaps.
  *
  * List state is one value holding items [u32 len][u32 0][i64 ts][bytes,

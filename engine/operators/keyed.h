@@ -7,7 +7,7 @@
  * or 1, and what to do when a timer fires. Around it the engine keeps, per
  * operator instance:
  *
- *  - one state table (engine/state.h) whose keys are composites
+ *  - one state table (engine/state/kv.h) whose keys are composites
  *        [u8 state id][u8 namespace length][u16 key length][key][namespace]
  *    so that every state of every key (and, for windows, of every window:
  *    the namespace) is one entry, reached in one lookup; short, so that a

@@ -1,6 +1,6 @@
 /*
- * engine/windows.c - tumbling, sliding and session windows, and the window
- * join, as keyed operators (engine/keyed.h).
+ * engine/operators/windows.c - tumbling, sliding and session windows, and the window
+ * join, as keyed operators (engine/operators/keyed.h).
  *
  * Flink's window semantics:
  *  - a window is [start, end); its results carry timestamp end - 1 and it

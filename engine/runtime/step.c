@@ -278,7 +278,7 @@ static int record_pend(struct subtask *st, struct input *in, uint64_t id)
 /* Unaligned: checkpoint id starts here at once, wherever its barriers
  * are. Snapshot, forward, and from now on every input whose barrier id has
  * not come records what it delivers, up to that barrier: the records in
- * flight, which belong to the checkpoint (engine/ckrun.c). */
+ * flight, which belong to the checkpoint (engine/checkpoint/take.c). */
 static int unaligned_start(struct subtask *st, uint64_t id)
 {
 	if (barrier(st, id) < 0)

@@ -131,7 +131,7 @@ static inline void heap_touch(struct keyed_heap *h, uint32_t i)
 
 static void heap_cow_begin(struct keyed_heap *h, uint32_t d, struct snapbuf *out, const struct weir_kg_map *m)
 {
-	if (h->cow) { /* never: ckrun finishes one snapshot before the next */
+	if (h->cow) { /* never: take.c finishes one snapshot before the next */
 		out->oom = true;
 		return;
 	}
@@ -230,7 +230,7 @@ int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, con
 	return 0;
 }
 
-/* ---- snapshots (engine/runtime.c's subtask format) ------------------------ */
+/* ---- snapshots (engine/runtime/'s subtask format) ------------------------ */
 
 /* The key group of a composite key: that of the user key inside it. */
 static uint32_t ck_group(const uint8_t *ck, uint32_t n, const struct weir_kg_map *m)
@@ -247,7 +247,7 @@ void keyed_cow_begin(struct keyed *k, struct snapbuf *kv_head, struct snapbuf *k
 		     struct snapbuf *t, const struct weir_kg_map *m)
 {
 	snap_u64(kv_head, k->kv.count);
-	if (weir_kv_cow_begin(&k->kv, kv, m, true) < 0) /* one in progress: never, ckrun finishes it first */
+	if (weir_kv_cow_begin(&k->kv, kv, m, true) < 0) /* one in progress: never, take.c finishes it first */
 		kv->oom = true;
 	snap_u64(t_head, (uint64_t)k->heap[0].n + k->heap[1].n);
 	for (uint32_t d = 0; d < 2; d++)

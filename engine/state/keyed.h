@@ -82,7 +82,7 @@ static inline const uint8_t *keyed_timer_key(const struct keyed_timer *t)
  * value of slot; 0 or -1. */
 int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t ts);
 
-/* Snapshot, copy-on-write (engine/state.h): the table's entries, then
+/* Snapshot, copy-on-write (engine/state/kv.h): the table's entries, then
  * every pending timer, each tagged with its key group, as they are now.
  * The counts go to kv_head and t_head at once; the entries to kv and t
  * (which must stay where they are) by keyed_cow_step, or before the

@@ -1,4 +1,4 @@
-/* engine/state.c - see state.h. */
+/* engine/state/kv.c - see state.h. */
 #include "state/kv.h"
 #include "graph/keygroup.h"
 #include "state/snapshot.h"

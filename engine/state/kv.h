@@ -1,5 +1,5 @@
 /*
- * engine/state.h - the in-memory table under all keyed state: byte keys to
+ * engine/state/kv.h - the in-memory table under all keyed state: byte keys to
  * byte values, one table per operator instance.
  *
  * Open addressing with linear probing on a 64-bit hash; deletion shifts
@@ -94,7 +94,7 @@ void weir_kv_del(struct weir_kv *kv, struct kv_slot *slot);
  * Snapshot: [u64 count] then per entry
  *     [u32 key group][u32 klen][u32 vlen][u32 0][i64 aux][key][value]
  * The key group is that of the key itself, or (composite) of the user key
- * inside a keyed operator's composite key (engine/keyed.h).
+ * inside a keyed operator's composite key (engine/operators/keyed.h).
  */
 struct snapbuf;
 struct snapreader;

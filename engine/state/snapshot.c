@@ -1,4 +1,4 @@
-/* engine/snapshot.c - snapshot buffers and seals; see snapshot.h. */
+/* engine/state/snapshot.c - snapshot buffers and seals; see snapshot.h. */
 #include "state/snapshot.h"
 
 #define XXH_INLINE_ALL

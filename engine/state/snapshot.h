@@ -1,5 +1,5 @@
 /*
- * engine/snapshot.h - the bytes of a snapshot: a growable buffer to write
+ * engine/state/snapshot.h - the bytes of a snapshot: a growable buffer to write
  * them, a bounds-checked reader, and the seal every checkpoint file ends
  * with.
  *
@@ -60,7 +60,7 @@ void weir_snapvec_free(struct snapvec *sv);
 
 /* A tagged record in a buffer: in-flight data of an unaligned checkpoint,
  * the records a restored subtask replays, those pulled out of a channel
- * ahead of processing (engine/runtime.c):
+ * ahead of processing (engine/runtime/):
  *     [u32 len][u32 tag][i64 ts][len bytes, pad 8]
  * Records stay 8-byte aligned when the buffer's start is (malloc's is). */
 struct snaprec {
@@ -82,7 +82,7 @@ static inline size_t snaprec_get(const uint8_t *p, struct snaprec *r)
 	return snaprec_size(r->len);
 }
 
-/* Copy-on-write marks (engine/state.h): which chunks of a table a
+/* Copy-on-write marks (engine/state/kv.h): which chunks of a table a
  * snapshot has not serialized yet. todo points at (nchunks + 63) / 64
  * words the owner allocates (cow_marks_words) right after its struct. */
 struct cow_marks {

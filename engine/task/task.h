@@ -1,5 +1,5 @@
 /*
- * engine/runtime.h - a job in execution: the plan (chained vertices), its
+ * engine/task/task.h - a job in execution: the plan (chained vertices), its
  * subtasks, channels and the pool, in one process.
  *
  * plan.c turns the env's nodes into vertices: a vertex is a chain of
@@ -132,7 +132,7 @@ struct subtask {
 				 * windows stamp records with (one clock read a step, not a record;
 				 * state TTL and weir_ctx_processing_time read the clock itself) */
 	bool in_idle;		/* every live input is idle: told downstream */
-	/* checkpoints (engine/ckrun.c) */
+	/* checkpoints (engine/checkpoint/take.c) */
 	uint64_t ck_last;	/* the last checkpoint snapshotted here */
 	uint64_t ck_aligning;	/* the barrier being aligned (0: none) */
 	uint64_t ck_committed;	/* sinks: notified up to this checkpoint */
