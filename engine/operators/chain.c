@@ -269,9 +269,8 @@ int weir_op_watermark(struct subtask *st, int k, int64_t wm)
 	return all_outputs_marker(st, WEIR_KIND_WATERMARK, wm);
 }
 
-int weir_op_idle(struct subtask *st, int k)
+int weir_op_idle(struct subtask *st)
 {
-	(void)k;
 	return all_outputs_marker(st, WEIR_KIND_IDLE, 0);
 }
 

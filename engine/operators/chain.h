@@ -19,7 +19,9 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);
 /* A watermark reaches chain position k: operators from k on fire their
  * event-time timers, then it goes out on every output. */
 int weir_op_watermark(struct subtask *st, int k, int64_t wm);
-/* The stream at chain position k went idle: tell every output. */
-int weir_op_idle(struct subtask *st, int k);
+/* The subtask's stream went idle (its inputs, or an assigner of its chain
+ * saw no record for its idle timeout): tell every output, downstream
+ * subtasks then leave this input out of their watermark. */
+int weir_op_idle(struct subtask *st);
 
 #endif

@@ -9,15 +9,13 @@
 #include "task/task.h"
 
 /*
- * Run env's graph in this process with cfg. Returns 0 when every subtask
- * finished and every sink committed; -1 with the trail set otherwise
- * (failure or cancellation). cancel: set to non-zero (any thread, or a
- * signal handler via weir_local_cancel) to stop the job.
+ * Run env's graph in this process with cfg (local mode: with checkpoints,
+ * restarted by the restart strategy from its latest checkpoint). Returns 0
+ * when every subtask finished and every sink committed; -1 with the trail
+ * set otherwise (failure or cancellation: weir_local_cancel, from any
+ * thread or a signal handler, stops it). print_summary: a line per
+ * operator on stderr at the end.
  */
-struct weir_run_stats {
-	uint64_t elapsed_ns;
-	int nodes;
-};
 int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print_summary);
 /* Run this TaskManager's part of a job; -1 with the trail when the job
  * failed here (or was aborted). */

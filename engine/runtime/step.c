@@ -106,7 +106,7 @@ static int inputs_watermark(struct subtask *st)
 		/* all idle: hold the watermark where it is, say so once */
 		if (!st->in_idle) {
 			st->in_idle = true;
-			return weir_op_idle(st, 0);
+			return weir_op_idle(st);
 		}
 		return 0;
 	}
@@ -146,7 +146,7 @@ static uint64_t assigners(struct subtask *st, uint64_t now)
 				op->last_active_ns = now;
 			} else if (!op->idle && now - op->last_active_ns >= idle_ns) {
 				op->idle = true;
-				weir_op_idle(st, i + 1);
+				weir_op_idle(st);
 			}
 			if (!op->idle && op->last_active_ns + idle_ns < due)
 				due = op->last_active_ns + idle_ns;
