@@ -227,6 +227,49 @@ static int check_delimited(struct walk *w, const ProtobufCMessageDescriptor *d, 
 	}
 }
 
+/* The extent of field id's value of wire type wt at p[*pos] (any field,
+ * known or not): a varint in *v, or *n bytes (at *val for wire type 2);
+ * *pos moves past it. 0, or -EPROTO with the trail set. */
+static int read_value(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t *pos, uint64_t id,
+		      int wt, uint64_t *v, const uint8_t **val, size_t *n)
+{
+	int r;
+	switch (wt) {
+	case 0:
+		r = read_varint(p, len, pos, v);
+		if (r < 0) {
+			weir_err_set("%s: field %llu: %s varint", d->short_name, (unsigned long long)id,
+				     r == -1 ? "truncated" : "overlong");
+			return -EPROTO;
+		}
+		return 0;
+	case 1:
+	case 5:
+		*n = wt == 1 ? 8 : 4;
+		if (len - *pos < *n) {
+			weir_err_set("%s: field %llu: truncated fixed%zu", d->short_name, (unsigned long long)id, *n * 8);
+			return -EPROTO;
+		}
+		*pos += *n;
+		return 0;
+	case 2:
+		r = read_varint(p, len, pos, v);
+		if (r < 0 || *v > len - *pos) {
+			weir_err_set("%s: field %llu: length %s", d->short_name, (unsigned long long)id,
+				     r < 0 ? "truncated" : "past the end of the message");
+			return -EPROTO;
+		}
+		*val = p + *pos;
+		*n = (size_t)*v;
+		*pos += *n;
+		return 0;
+	default:
+		weir_err_set("%s: field %llu: wire type %d (groups and unknown types are refused)", d->short_name,
+			     (unsigned long long)id, wt);
+		return -EPROTO;
+	}
+}
+
 static int walk_msg(struct walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
 		    unsigned depth)
 {
@@ -257,43 +300,9 @@ static int walk_msg(struct walk *w, const ProtobufCMessageDescriptor *d, const u
 		const uint8_t *val = NULL;
 		size_t n = 0;
 
-		/* The value's extent, for any field. */
-		switch (wt) {
-		case 0:
-			r = read_varint(p, len, &pos, &v);
-			if (r < 0) {
-				weir_err_set("%s: field %llu: %s varint", d->short_name, (unsigned long long)id,
-					     r == -1 ? "truncated" : "overlong");
-				return -EPROTO;
-			}
-			break;
-		case 1:
-		case 5:
-			n = wt == 1 ? 8 : 4;
-			if (len - pos < n) {
-				weir_err_set("%s: field %llu: truncated fixed%zu", d->short_name,
-					     (unsigned long long)id, n * 8);
-				return -EPROTO;
-			}
-			pos += n;
-			break;
-		case 2:
-			r = read_varint(p, len, &pos, &v);
-			if (r < 0 || v > len - pos) {
-				weir_err_set("%s: field %llu: length %s", d->short_name, (unsigned long long)id,
-					     r < 0 ? "truncated" : "past the end of the message");
-				return -EPROTO;
-			}
-			val = p + pos;
-			n = (size_t)v;
-			pos += n;
-			break;
-		default:
-			weir_err_set("%s: field %llu: wire type %d (groups and unknown types are refused)",
-				     d->short_name, (unsigned long long)id, wt);
-			return -EPROTO;
-		}
-
+		r = read_value(d, p, len, &pos, id, wt, &v, &val, &n);
+		if (r < 0)
+			return r;
 		if (!f) {
 			/* Unknown: skipped, but protobuf-c keeps it, so it counts. */
 			if (++w->elements > WEIR_CTL_MAX_ELEMENTS) {

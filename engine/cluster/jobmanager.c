@@ -899,28 +899,113 @@ static void jobrec_clear(struct jobrec *j)
 	memset(j, 0, sizeof(*j));
 }
 
+/* The submission's object: in the message (checked, then stored; parked
+ * jobs come back without it) or uploaded before. NULL, or why not. */
+static const char *submit_object(struct weir_conn *c, const Weir__Ctl__SubmitJob *sj, char *why, size_t n)
+{
+	uint8_t sha[WEIR_SHA256_LEN];
+	if (!sj->has_object)
+		return weir_obj_have(jm.objdir, sj->object_sha256.data, sj->object_size)
+			       ? NULL
+			       : "the object was not uploaded (ObjectChunk messages come before SubmitJob)";
+	char tag[32];
+	snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)weir_conn_id(c));
+	if (sj->object.len != sj->object_size || weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
+	    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
+		return "the object does not match its SHA-256";
+	if (weir_obj_put(jm.objdir, sha, sj->object.data, sj->object.len, tag) < 0) {
+		snprintf(why, n, "the jobmanager cannot store the object: %s", weir_err_msg());
+		return why;
+	}
+	return NULL;
+}
+
+/* Too few free slots for it: park the submission (it waits for slots),
+ * or refuse it, saying how many it needs. */
+static int submit_no_slots(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, const uint32_t *par,
+			   uint32_t total, enum sub_mode mode, long waited_ms)
+{
+	char why[2400];
+	uint32_t want = 1;
+	for (size_t v = 0; v < sj->graph->n_vertices; v++)
+		want = par[v] > want ? par[v] : want;
+	uint32_t all = 0;
+	for (int i = 0; i < MAX_TMS; i++)
+		all += jm.tms[i].live ? jm.tms[i].slots : 0;
+	snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%d taskmanagers)", want,
+		 total, all, ntms());
+	if (mode == SUB_RETRY)
+		return SUBMIT_PARKED;
+	if (mode == SUB_NEW && jm.slot_wait_ms > 0 && !jm.stopping)
+		return park(c, rid, sj, why);
+	if (mode == SUB_LAST) {
+		size_t l = strlen(why);
+		snprintf(why + l, sizeof(why) - l, ", after waiting %ld ms", waited_ms);
+	}
+	return reject(c, rid, why);
+}
+
+/* A record for an accepted submission: its checkpoint setup (the
+ * cluster's defaults when it names none) and the submission without its
+ * object, which every attempt deploys. NULL with why. */
+static struct jobrec *submit_record(const Weir__Ctl__SubmitJob *sj, char *why, size_t n)
+{
+	struct jobrec *j = NULL;
+	for (int i = 0; i < MAX_JOBS && !j; i++)
+		if (!jm.jobs[i].used)
+			j = &jm.jobs[i];
+	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
+		if (jm.jobs[i].end_ms)
+			j = &jm.jobs[i];
+	if (!j) {
+		snprintf(why, n, "too many jobs");
+		return NULL;
+	}
+	jobrec_clear(j);
+	j->id = jm.next_job + 1;
+	Weir__Ctl__CheckpointConfig def = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
+	const Weir__Ctl__CheckpointConfig *cc = sj->checkpoints;
+	if (!cc && jm.ckdef.checkpoint_interval_ms) {
+		weir_ctl_ck_config(&jm.ckdef, jm.ckdef.checkpoint_dir, NULL, &def);
+		cc = &def;
+	}
+	const char *bad;
+	if (cc && (bad = job_ck_setup(j, cc, why, n))) {
+		if (bad != why)
+			snprintf(why, n, "%s", bad);
+		jobrec_clear(j);
+		return NULL;
+	}
+	Weir__Ctl__SubmitJob lean = *sj; /* the store has the object */
+	lean.has_object = false;
+	lean.object.data = NULL;
+	lean.object.len = 0;
+	j->sublen = weir__ctl__submit_job__get_packed_size(&lean);
+	if (!(j->sub = malloc(j->sublen + 1))) {
+		jobrec_clear(j);
+		snprintf(why, n, "out of memory");
+		return NULL;
+	}
+	weir__ctl__submit_job__pack(&lean, j->sub);
+	j->used = true;
+	j->id = ++jm.next_job;
+	snprintf(j->name, sizeof(j->name), "%s", sj->name);
+	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
+	j->start_ms = wall_ms();
+	j->parallelism = sj->parallelism;
+	return j;
+}
+
 static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob *sj, enum sub_mode mode,
 		  long waited_ms)
 {
 	char why[2400];
-	uint8_t sha[WEIR_SHA256_LEN];
-	if (sj->has_object) { /* in the message: check it, store it (parked jobs come back without) */
-		char tag[32];
-		snprintf(tag, sizeof(tag), "c%llx", (unsigned long long)weir_conn_id(c));
-		if (sj->object.len != sj->object_size || weir_sha256_buf(sj->object.data, sj->object.len, sha) < 0 ||
-		    !weir_digest_equal(sha, sj->object_sha256.data, WEIR_SHA256_LEN))
-			return reject(c, rid, "the object does not match its SHA-256");
-		if (weir_obj_put(jm.objdir, sha, sj->object.data, sj->object.len, tag) < 0) {
-			snprintf(why, sizeof(why), "the jobmanager cannot store the object: %s", weir_err_msg());
-			return reject(c, rid, why);
-		}
-	} else if (!weir_obj_have(jm.objdir, sj->object_sha256.data, sj->object_size)) {
-		return reject(c, rid, "the object was not uploaded (ObjectChunk messages come before SubmitJob)");
-	}
+	const char *bad = submit_object(c, sj, why, sizeof(why));
+	if (bad)
+		return reject(c, rid, bad);
 	size_t nsub = 0;
 	uint32_t par[1024];
-	const char *bad = graph_par(sj, par, &nsub);
-	if (bad)
+	if ((bad = graph_par(sj, par, &nsub)))
 		return reject(c, rid, bad);
 	struct weir_place *places;
 	uint32_t total = 0;
@@ -933,68 +1018,14 @@ static int submit(struct weir_conn *c, uint64_t rid, const Weir__Ctl__SubmitJob 
 		return park(c, rid, sj, why);
 	}
 	if (needed < 0) {
-		uint32_t want = 1;
-		for (size_t v = 0; v < sj->graph->n_vertices; v++)
-			want = par[v] > want ? par[v] : want;
 		free(places);
-		uint32_t all = 0;
-		for (int i = 0; i < MAX_TMS; i++)
-			all += jm.tms[i].live ? jm.tms[i].slots : 0;
-		snprintf(why, sizeof(why), "the job needs %u slots; the cluster has %u free of %u (%d taskmanagers)",
-			 want, total, all, ntms());
-		if (mode == SUB_RETRY)
-			return SUBMIT_PARKED;
-		if (mode == SUB_NEW && jm.slot_wait_ms > 0 && !jm.stopping)
-			return park(c, rid, sj, why);
-		if (mode == SUB_LAST) {
-			size_t l = strlen(why);
-			snprintf(why + l, sizeof(why) - l, ", after waiting %ld ms", waited_ms);
-		}
-		return reject(c, rid, why);
+		return submit_no_slots(c, rid, sj, par, total, mode, waited_ms);
 	}
-	struct jobrec *j = NULL;
-	for (int i = 0; i < MAX_JOBS && !j; i++)
-		if (!jm.jobs[i].used)
-			j = &jm.jobs[i];
-	for (int i = 0; i < MAX_JOBS && !j; i++) /* reuse an ended one */
-		if (jm.jobs[i].end_ms)
-			j = &jm.jobs[i];
+	struct jobrec *j = submit_record(sj, why, sizeof(why));
 	if (!j) {
 		free(places);
-		return reject(c, rid, "too many jobs");
-	}
-	jobrec_clear(j);
-	j->id = jm.next_job + 1;
-	/* the cluster's defaults when the submission names none */
-	Weir__Ctl__CheckpointConfig def = WEIR__CTL__CHECKPOINT_CONFIG__INIT;
-	const Weir__Ctl__CheckpointConfig *cc = sj->checkpoints;
-	if (!cc && jm.ckdef.checkpoint_interval_ms) {
-		weir_ctl_ck_config(&jm.ckdef, jm.ckdef.checkpoint_dir, NULL, &def);
-		cc = &def;
-	}
-	if (cc && (bad = job_ck_setup(j, cc, why, sizeof(why)))) {
-		snprintf(why, sizeof(why), "%s", bad);
-		jobrec_clear(j);
-		free(places);
 		return reject(c, rid, why);
 	}
-	Weir__Ctl__SubmitJob lean = *sj; /* the store has the object: attempts deploy this */
-	lean.has_object = false;
-	lean.object.data = NULL;
-	lean.object.len = 0;
-	j->sublen = weir__ctl__submit_job__get_packed_size(&lean);
-	if (!(j->sub = malloc(j->sublen + 1))) {
-		jobrec_clear(j);
-		free(places);
-		return reject(c, rid, "out of memory");
-	}
-	weir__ctl__submit_job__pack(&lean, j->sub);
-	j->used = true;
-	j->id = ++jm.next_job;
-	snprintf(j->name, sizeof(j->name), "%s", sj->name);
-	j->state = WEIR__CTL__JOB_STATE__JOB_CREATED;
-	j->start_ms = wall_ms();
-	j->parallelism = sj->parallelism;
 	if (!(sj->has_detached && sj->detached)) {
 		j->client_conn = weir_conn_id(c);
 		j->client_rid = rid;
