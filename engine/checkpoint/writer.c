@@ -233,6 +233,7 @@ int ck_writer_start(struct job *job, uint64_t restored, ck_ack_fn ack, void *arg
 	pthread_mutex_init(&c->lock, NULL);
 	job->ck = c;
 	if (!c->acked || !c->finished || !c->files || !c->final) {
+		c->stop = true; /* no thread: nothing to join */
 		ck_writer_stop(job);
 		return weir_err_set("out of memory");
 	}

@@ -83,6 +83,7 @@ int weir_local_ck_start(struct job *job, const char *base, uint64_t restored)
 	pthread_mutex_init(&d->lock, NULL);
 	job->ck_driver = d;
 	if (ck_writer_start(job, restored, acked, d) < 0) {
+		d->stop = true; /* no thread yet: nothing to join */
 		weir_local_ck_stop(job);
 		return -1;
 	}
