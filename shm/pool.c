@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <numa.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -75,6 +77,7 @@ static void format(struct weir_pool *p, void *m, const struct layout *l, uint32_
 	p->seg_shift = (uint32_t)__builtin_ctz(seg_size);
 	p->nsegs = nsegs;
 	p->map_len = l->len;
+	p->freelist = &h->free;
 	for (uint32_t i = 0; i < nsegs; i++)
 		weir_ring_seg_put_mp(&h->free, p->ring, weir_seg_make(id, i)); /* mp: keeps p_head in step */
 	/* The magic goes last: a reader that sees it sees a complete header
@@ -186,6 +189,7 @@ int weir_pool_attach(struct weir_pool *p, const char *name, uint32_t expect_id)
 	p->seg_shift = (uint32_t)__builtin_ctz(c.seg_size);
 	p->nsegs = c.nsegs;
 	p->map_len = c.map_len;
+	p->freelist = &p->hdr->free; /* the owner's: not ours to take from */
 	p->attached = true;
 	return 0;
 }
@@ -195,9 +199,74 @@ bool weir_pool_owner_alive(const struct weir_pool *p)
 	return p->shm.map ? weir_shm_owner_alive(&p->shm) : true;
 }
 
+/* Shares are taken and given back one at a time in a process, so that two
+ * jobs carving one pool at once never both fail halfway. */
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int weir_pool_share(struct weir_pool *share, struct weir_pool *parent, uint32_t nsegs)
+{
+	memset(share, 0, sizeof(*share));
+	share->shm.fd = -1;
+	if (parent->attached || parent->parent || nsegs == 0)
+		return weir_err_set("pool %u: cannot take a share of %u segments (an attached pool, a share, or none "
+				    "wanted)", parent->id, nsegs), -EINVAL;
+	uint32_t ring_size = pow2_at_least(nsegs + 1);
+	size_t ring_off = (sizeof(struct ck_ring) + 63) & ~(size_t)63;
+	size_t len = (ring_off + (size_t)ring_size * sizeof(struct weir_seg_slot) + 63) & ~(size_t)63;
+	uint8_t *m = aligned_alloc(64, len);
+	if (!m)
+		return weir_err_set("pool %u: out of memory for a share of %u segments", parent->id, nsegs), -ENOMEM;
+	struct ck_ring *fl = (struct ck_ring *)m;
+	struct weir_seg_slot *ring = (struct weir_seg_slot *)(m + ring_off);
+	weir_ring_init(fl, ring_size);
+	pthread_mutex_lock(&share_lock);
+	uint32_t free_now = weir_pool_free_count(parent), got = 0;
+	weir_seg s;
+	while (got < nsegs && free_now >= nsegs && weir_pool_get(parent, &s) == 0) {
+		weir_ring_seg_put_mp(fl, ring, s);
+		got++;
+	}
+	if (got < nsegs) {
+		while (weir_ring_seg_get_mc(fl, ring, &s))
+			weir_pool_put(parent, s);
+		pthread_mutex_unlock(&share_lock);
+		free(m);
+		return weir_err_set("pool %u: %u segments wanted, %u free of %u", parent->id, nsegs, free_now,
+				    parent->nsegs), -ENOBUFS;
+	}
+	pthread_mutex_unlock(&share_lock);
+	share->hdr = parent->hdr;
+	share->ring = ring;
+	share->base = parent->base;
+	share->id = parent->id;
+	share->seg_size = parent->seg_size;
+	share->seg_shift = parent->seg_shift;
+	share->nsegs = parent->nsegs; /* descriptors index the whole pool */
+	share->map_len = parent->map_len;
+	share->numa_bound = parent->numa_bound;
+	share->huge = parent->huge;
+	share->freelist = fl;
+	share->parent = parent;
+	share->share = nsegs;
+	return 0;
+}
+
+uint32_t weir_pool_missing(const struct weir_pool *p)
+{
+	uint32_t have = p->parent ? p->share : p->nsegs, free_now = weir_pool_free_count(p);
+	return free_now < have ? have - free_now : 0;
+}
+
 void weir_pool_release(struct weir_pool *p)
 {
-	if (p->shm.map)
+	if (p->parent) {
+		weir_seg s;
+		pthread_mutex_lock(&share_lock);
+		while (weir_ring_seg_get_mc(p->freelist, p->ring, &s))
+			weir_pool_put(p->parent, s);
+		pthread_mutex_unlock(&share_lock);
+		free(p->freelist);
+	} else if (p->shm.map)
 		weir_shm_close(&p->shm);
 	else if (p->hdr)
 		munmap(p->hdr, p->map_len);
@@ -207,18 +276,18 @@ void weir_pool_release(struct weir_pool *p)
 
 int weir_pool_get(struct weir_pool *p, weir_seg *seg)
 {
-	return weir_ring_seg_get_mc(&p->hdr->free, p->ring, seg) ? 0 : -ENOBUFS;
+	return weir_ring_seg_get_mc(p->freelist, p->ring, seg) ? 0 : -ENOBUFS;
 }
 
 void weir_pool_put(struct weir_pool *p, weir_seg seg)
 {
 	/* Cannot fail: the ring holds more slots than the pool has segments,
 	 * and each segment is on the list at most once (single ownership). */
-	bool ok = weir_ring_seg_put_mp(&p->hdr->free, p->ring, seg);
+	bool ok = weir_ring_seg_put_mp(p->freelist, p->ring, seg);
 	(void)ok;
 }
 
 uint32_t weir_pool_free_count(const struct weir_pool *p)
 {
-	return weir_ring_count(&p->hdr->free);
+	return weir_ring_count(p->freelist);
 }

@@ -21,8 +21,18 @@
  * reach them. Only the owner takes from and returns to the free list;
  * attached processes hand descriptors back through channels.
  *
+ * A share (weir_pool_share) is a part of a pool, taken off its free list
+ * at once and kept on a free list of the share's own, in the owner's
+ * private memory: the TaskManager's pool is carved into one share per job,
+ * so one job cannot take another's segments, and a job checks that every
+ * segment of its share came back without looking at the whole pool. A
+ * share's descriptors are the pool's (same id, same indices, same bytes),
+ * so other processes attach the pool itself.
+ *
  * Threads: get/put are lock-free MPMC (ck_ring) and may be called from any
- * thread of the owner; create/destroy are not concurrent with anything.
+ * thread of the owner; create/destroy are not concurrent with anything
+ * that uses the pool; shares are taken and released under a lock of the
+ * process's, so several job threads may carve one pool at once.
  */
 #ifndef WEIR_SHM_POOL_H
 #define WEIR_SHM_POOL_H
@@ -78,6 +88,9 @@ struct weir_pool {
 	bool huge;		/* transparent huge pages were requested and are enabled */
 	bool attached;		/* another process's pool, mapped here */
 	struct weir_shm shm;	/* the backing file, for shared pools */
+	struct ck_ring *freelist;	/* &hdr->free, or a share's own */
+	struct weir_pool *parent;	/* a share: the pool its segments are of */
+	uint32_t share;		/* a share: how many segments it took */
 };
 
 /*
@@ -103,9 +116,23 @@ int weir_pool_create_shm(struct weir_pool *p, const char *name, uint32_t id, uin
 int weir_pool_attach(struct weir_pool *p, const char *name, uint32_t expect_id);
 /* Does the pool's owner live? (Kernel-held lock, not a PID.) */
 bool weir_pool_owner_alive(const struct weir_pool *p);
+/*
+ * Fill *share with nsegs segments taken from parent's free list (parent:
+ * a pool this process created, not a share), on a free list of its own.
+ * get/put/free_count then work on the share alone; weir_pool_owns and
+ * weir_pool_addr as on parent. -ENOBUFS, with the trail naming both numbers
+ * ("N segments wanted, F free of T"), when parent has fewer free; nothing
+ * is taken then. Parent must outlive the share.
+ */
+int weir_pool_share(struct weir_pool *share, struct weir_pool *parent, uint32_t nsegs);
 /* Unmap (and, for the owner of a shared pool, remove its file). Segments
- * still owned elsewhere are simply gone. */
+ * still owned elsewhere are simply gone. A share gives the segments on its
+ * free list back to its parent; one that is missing stays lost to the
+ * parent (weir_pool_missing said so before). */
 void weir_pool_release(struct weir_pool *p);
+/* Segments of p that are not on its free list now: 0 once everything came
+ * back (exact when quiescent). For a share, of the segments it took. */
+uint32_t weir_pool_missing(const struct weir_pool *p);
 
 /* Take a free segment: 0 and *seg set, or -ENOBUFS when none is free. */
 int weir_pool_get(struct weir_pool *p, weir_seg *seg);

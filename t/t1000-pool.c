@@ -56,5 +56,37 @@ int main(void)
 	ok(!weir_pool_owns(&p, weir_seg_make(7, 64)), "index past the end is not ours");
 	ok(!weir_pool_owns(&p, weir_seg_make(8, 0)), "another pool id is not ours");
 	weir_pool_release(&p);
+
+	/* shares: a part of a pool on a free list of its own */
+	struct weir_pool parent, a, b, c;
+	is_int(weir_pool_init(&parent, 3, 32, 4096, -1), 0, "a pool of 32 to carve");
+	is_int(weir_pool_share(&a, &parent, 20), 0, "a share of 20");
+	is_int(weir_pool_free_count(&parent), 12, "the pool has 12 free left");
+	is_int(weir_pool_free_count(&a), 20, "the share has its 20 free");
+	is_int(weir_pool_share(&b, &parent, 13), -ENOBUFS, "a share of 13 when 12 are free is refused");
+	ok(strstr(weir_err_msg(), "13 segments wanted, 12 free of 32") != NULL, "naming the numbers: %s", weir_err_msg());
+	is_int(weir_pool_free_count(&parent), 12, "and takes nothing");
+	is_int(weir_pool_share(&c, &a, 2), -EINVAL, "a share of a share is refused");
+	is_int(weir_pool_share(&b, &parent, 12), 0, "a share of the 12 left");
+	weir_seg got[32];
+	int n = 0, ours = 0;
+	while (weir_pool_get(&a, &got[n]) == 0)
+		ours += weir_pool_owns(&parent, got[n]) && weir_seg_pool(got[n]) == 3, n++;
+	is_int(n, 20, "a share hands out exactly its 20");
+	is_int(ours, 20, "descriptors of the pool (its id, its indices)");
+	ok(weir_pool_addr(&a, got[0]) == weir_pool_addr(&parent, got[0]), "at the pool's bytes");
+	is_int(weir_pool_missing(&a), 20, "missing: the 20 out");
+	is_int(weir_pool_missing(&b), 0, "the other share misses none");
+	for (int i = 1; i < n; i++)
+		weir_pool_put(&a, got[i]);
+	is_int(weir_pool_missing(&a), 1, "one not put back is missing");
+	weir_pool_put(&a, got[0]);
+	is_int(weir_pool_missing(&a), 0, "none once all are back");
+	weir_pool_release(&a);
+	is_int(weir_pool_free_count(&parent), 20, "releasing a share gives its segments back to the pool");
+	weir_pool_release(&b);
+	is_int(weir_pool_free_count(&parent), 32, "and the other's: the whole pool is free");
+	is_int(weir_pool_missing(&parent), 0, "a whole pool misses none");
+	weir_pool_release(&parent);
 	done_testing();
 }

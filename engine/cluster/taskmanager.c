@@ -3,8 +3,9 @@
  * cluster.
  *
  * It owns one NUMA node's share of the machine: a segment pool in shared
- * memory bound to the node (shm/pool.h, "weir-<cluster>-tm<id>-pool"), and
- * S slots. It connects to the JobManager named in the run folder, proves
+ * memory bound to the node (shm/pool.h, "weir-<cluster>-tm<id>-pool"),
+ * which its jobs carve their segments out of (each job a share, bounded by
+ * what is free), and S slots. It connects to the JobManager named in the run folder, proves
  * it knows the cluster secret, registers, and heartbeats. It stops when
  * the JobManager tells it to (or on SIGINT/SIGTERM), and also when its
  * JobManager connection breaks: a TaskManager without a JobManager has
@@ -109,8 +110,9 @@ static struct {
 	uint32_t id, slots;
 	uint32_t first_core;	/* slot k on allowed CPU first_core + k */
 	int node;
-	struct weir_pool pool;
+	struct weir_pool pool;	/* every job here takes its share of it */
 	char pool_name[128];
+	char cluster[64];	/* the cluster id, from the run folder: names the pools */
 	int ready_fd;
 	uint64_t hb_seq;
 	volatile sig_atomic_t signalled;
@@ -473,6 +475,10 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 	 * earlier attempt may still be there */
 	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llua%u", d->cluster_id ? d->cluster_id : "c",
 		 (unsigned long long)d->job_id, d->attempt);
+	/* the job's segments: a share of our pool; the other TaskManagers'
+	 * pools are named after the same cluster id */
+	j->dist.pool = &tm.pool;
+	snprintf(j->dist.cluster, sizeof(j->dist.cluster), "%s", tm.cluster);
 	j->dist.prepared = job_prepared;
 	j->dist.done = job_done;
 	j->dist.ck_acked = job_ck_acked;
@@ -790,7 +796,8 @@ static int open_pool_and_loop(const struct tm_args *o, const char *role)
 	weir_rundir_path(&tm.rd, "secret", path, sizeof(path));
 	if (weir_auth_secret_load(path, &secret) < 0)
 		return -1;
-	snprintf(tm.pool_name, sizeof(tm.pool_name), "weir-%s-tm%u-pool", cluster, tm.id);
+	snprintf(tm.cluster, sizeof(tm.cluster), "%s", cluster);
+	weir_dist_pool_name(tm.pool_name, sizeof(tm.pool_name), tm.cluster, tm.id);
 	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)o->segments, (uint32_t)o->seg_size, tm.node,
 				 false) < 0) {
 		weir_auth_secret_wipe(&secret);

@@ -3,7 +3,8 @@
  * again.
  *
  * Deploy: size one segment pool for every channel's credits plus a
- * floating reserve; place subtasks on workers (round robin over all
+ * floating reserve (on a cluster: take that share, for the channels this
+ * TaskManager produces into, of the TaskManager's pool); place subtasks on workers (round robin over all
  * subtasks in vertex order: with parallelism >= workers this is Flink's
  * slot sharing, subtask i of each vertex in slot i mod workers; with less,
  * pipeline stages spread over the cores; on a cluster, the placement the
@@ -23,6 +24,7 @@
 #include "base/failpoint.h"
 #include "sched/cpu.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,24 +108,72 @@ static int make_workers(struct deployment *dp)
 	return 0;
 }
 
-/* The pool: every channel's credits plus the floating reserve. */
+/* dist: how many channels this TaskManager produces into (each takes its
+ * credits from our share; the others' segments are their producers'). */
+static int channels_from_here(struct deployment *dp)
+{
+	struct plan *p = &dp->job->plan;
+	int n = 0;
+	for (int l = 0; l < dp->nlinks; l++) {
+		struct link *lk = &dp->links[l];
+		int pp = p->v[lk->producer].parallelism, pc = p->v[lk->consumer].parallelism;
+		for (int i = 0; i < pp; i++) {
+			size_t s = (size_t)(subtask_of(dp->job, lk->producer, i) - dp->job->subtasks);
+			if (dp->d->sub_tm[s] == dp->d->tm)
+				n += lk->part == PART_FORWARD ? 1 : pc;
+		}
+	}
+	return n;
+}
+
+/* dist: the job's share of the TaskManager's pool, bounded by what is free
+ * there: the credits of every channel we produce into, plus the floating
+ * reserve. */
+static int take_share(struct deployment *dp)
+{
+	struct job *job = dp->job;
+	const struct weir_config *cfg = &job->cfg;
+	const struct weir_dist *d = dp->d;
+	int nch = channels_from_here(dp);
+	if (nch == 0)
+		return 0; /* only consumers here: every segment they read is a producer's */
+	uint64_t nsegs = (uint64_t)nch * cfg->credits + cfg->floating;
+	uint32_t total = d->pool->nsegs;
+	if (nsegs > total)
+		job->deploy_refused = true; /* it never fits: a restart would meet it again */
+	int rc = nsegs > total ? -ENOBUFS : weir_pool_share(&job->pool, d->pool, (uint32_t)nsegs);
+	if (rc == -ENOBUFS)
+		return weir_err_set("the job needs %llu segments on taskmanager %u (%d channels from here x %u credits + %u "
+				    "floating), but its pool has %u free of %u%s (taskmanager.segments)",
+				    (unsigned long long)nsegs, d->tm, nch, cfg->credits, cfg->floating,
+				    weir_pool_free_count(d->pool), total, nsegs > total ? "" : ": other jobs hold the rest");
+	if (rc < 0)
+		return -1;
+	return 0;
+}
+
+/* The pool: local mode, every channel's credits plus the floating reserve;
+ * in a cluster, a share of the TaskManager's pool. */
 static int make_pool(struct deployment *dp)
 {
 	struct job *job = dp->job;
 	const struct weir_config *cfg = &job->cfg;
 	const struct weir_dist *d = dp->d;
+	job->subtasks = calloc((size_t)dp->nsub, sizeof(struct subtask));
+	job->chans = calloc((size_t)dp->nchans + 1, sizeof(struct weir_chan));
+	job->chan_side = calloc((size_t)dp->nchans + 1, 1);
+	if (!job->subtasks || !job->chans || !job->chan_side)
+		return weir_err_set("out of memory");
+	job->nsub = dp->nsub;
+	if (d)
+		return take_share(dp);
 	uint64_t nsegs = (uint64_t)dp->nchans * cfg->credits + cfg->floating;
 	if (nsegs > WEIR_SEG_MAX_INDEX)
 		return weir_err_set("the job needs %llu segments, more than a pool holds",
 				    (unsigned long long)nsegs);
 	snprintf(dp->shm_prefix, sizeof(dp->shm_prefix), "weir-local-%d", (int)getpid());
 	char name[160];
-	if (d) {
-		snprintf(name, sizeof(name), "%s-tm%u-pool", d->prefix, d->tm);
-		if (weir_pool_create_shm(&job->pool, name, d->tm, (uint32_t)nsegs, cfg->segment_size, dp->node,
-					 cfg->huge_pages) < 0)
-			return weir_err_wrap("segment pool");
-	} else if (cfg->shm) {
+	if (cfg->shm) {
 		/* what crashed local runs left behind: files whose owner died */
 		weir_shm_sweep("weir-local-");
 		snprintf(name, sizeof(name), "%s-pool", dp->shm_prefix);
@@ -133,12 +183,6 @@ static int make_pool(struct deployment *dp)
 	} else if (weir_pool_init(&job->pool, 0, (uint32_t)nsegs, cfg->segment_size, dp->node) < 0) {
 		return weir_err_wrap("segment pool");
 	}
-	job->subtasks = calloc((size_t)dp->nsub, sizeof(struct subtask));
-	job->chans = calloc((size_t)dp->nchans + 1, sizeof(struct weir_chan));
-	job->chan_side = calloc((size_t)dp->nchans + 1, 1);
-	if (!job->subtasks || !job->chans || !job->chan_side)
-		return weir_err_set("out of memory");
-	job->nsub = dp->nsub;
 	return 0;
 }
 
@@ -346,14 +390,14 @@ int weir_deploy(struct job *job, struct link **links_out, int *nlinks_out)
 	return 0;
 }
 
-/* dist: map TaskManager tm's job pool and doorbells (once). */
+/* dist: map TaskManager tm's pool and the job's doorbells there (once). */
 static int map_remote(struct job *job, uint32_t tm)
 {
 	const struct weir_dist *d = job->dist;
 	if (job->rpools[tm].hdr)
 		return 0;
 	char name[160];
-	snprintf(name, sizeof(name), "%s-tm%u-pool", d->prefix, tm);
+	weir_dist_pool_name(name, sizeof(name), d->cluster, tm);
 	if (weir_pool_attach(&job->rpools[tm], name, tm) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%s-tm%u-db", d->prefix, tm);
@@ -449,7 +493,7 @@ int weir_release_data(struct job *job)
 		weir_chan_release(&job->chans[c]);
 	if (!job->pool.hdr)
 		return 0;
-	return (int)job->pool.nsegs - (int)weir_pool_free_count(&job->pool);
+	return (int)weir_pool_missing(&job->pool); /* a share: of what it took */
 }
 
 /* Commit every sink; if one fails, abort all of them, the committed ones

@@ -361,6 +361,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	}
 	if (weir_deploy(&job, &links, &nlinks) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
+		d->refused = job.deploy_refused;
 		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
 		goto out;
 	}

@@ -24,6 +24,7 @@
 #include "shm/shmfile.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 struct weir_ckpt_file;
 
@@ -162,10 +163,14 @@ struct restore_piece {
  * A part of a job, in a cluster: the subtasks one TaskManager runs. The
  * plan is the same in every TaskManager (each builds it from the same
  * object and arguments); placement says where each subtask runs.
- * Channels between two TaskManagers live in /dev/shm: the producer's side
- * creates them from its pool ("<prefix>-tm<k>-pool", "<prefix>-ch<c>"),
- * the consumer's attaches after `prepared` (every TaskManager has created
- * its side by then), and each side rings the other's workers through a
+ * The job's segments are a share of the TaskManager's own pool (pool:
+ * "weir-<cluster>-tm<k>-pool", shm/pool.h weir_pool_share), taken at
+ * deploy for the channels this TaskManager produces into and given back at
+ * teardown. Channels between two TaskManagers live in /dev/shm: the
+ * producer's side creates them from its share ("<prefix>-ch<c>"), the
+ * consumer's attaches them after `prepared` (every TaskManager has created
+ * its side by then) and maps the producer's TaskManager pool by its name
+ * (weir_dist_pool_name); each side rings the other's workers through a
  * region of doorbells ("<prefix>-tm<k>-db").
  */
 struct weir_dist {
@@ -175,7 +180,9 @@ struct weir_dist {
 	uint32_t nsubtasks;
 	uint32_t nslots;		/* workers here */
 	uint32_t first_cpu;		/* where slot 0 is pinned (id x slots: TaskManagers spread) */
-	char prefix[96];		/* "weir-<cluster>-j<job>" */
+	char prefix[96];		/* "weir-<cluster>-j<job>a<attempt>" */
+	char cluster[64];		/* the cluster id: names every TaskManager's pool */
+	struct weir_pool *pool;		/* this TaskManager's pool: the job takes its share of it */
 	/* on the job's thread: outgoing channels exist; block until every
 	 * TaskManager is there (0) or the job is off (-1) */
 	int (*prepared)(void *arg);
@@ -216,7 +223,8 @@ struct job {
 	weir_env *env;
 	struct weir_config cfg;
 	struct plan plan;
-	struct weir_pool pool;
+	struct weir_pool pool;		/* dist: a share of the TaskManager's pool */
+	bool deploy_refused;		/* deploy failed for a reason a restart would meet again */
 	struct weir_sched sched;
 	struct weir_chan *chans;
 	int nchans;
@@ -232,6 +240,13 @@ struct job {
 
 
 
+
+/* The name of TaskManager tm's pool in /dev/shm, "weir-<cluster>-tm<tm>-pool":
+ * the TaskManager creates it, the other TaskManagers' jobs attach it. */
+static inline void weir_dist_pool_name(char *buf, size_t n, const char *cluster, uint32_t tm)
+{
+	snprintf(buf, n, "weir-%s-tm%u-pool", cluster, tm);
+}
 
 /* context.c: fail the subtask with a message about op (NULL: its chain's
  * head), which fails the job; returns -1. */
