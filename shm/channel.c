@@ -184,6 +184,11 @@ bool weir_chan_peer_alive(const struct weir_chan *c)
 	return !__atomic_load_n(&c->r->consumer_attached, __ATOMIC_ACQUIRE) || weir_shm_byte_held(&c->shm, 1);
 }
 
+bool weir_chan_consumer_holds(const struct weir_chan *c)
+{
+	return c->shm.map && !c->consumer && weir_shm_byte_held(&c->shm, 1);
+}
+
 void weir_chan_release(struct weir_chan *c)
 {
 	if (!c->r && !c->shm.map) {

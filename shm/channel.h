@@ -131,6 +131,10 @@ int weir_chan_create_shm(struct weir_chan *c, const char *name, struct weir_pool
 int weir_chan_attach_shm(struct weir_chan *c, const char *name, struct weir_pool *producer_pool);
 /* Does the other end live? (Always true between threads.) */
 bool weir_chan_peer_alive(const struct weir_chan *c);
+/* Producer, between processes: does a consumer hold the channel open now
+ * (its lock byte)? False once it released the channel or died, after which
+ * it reads none of the channel's segments again. */
+bool weir_chan_consumer_holds(const struct weir_chan *c);
 /* Producer: return every segment the channel holds (spare, sent and not
  * handed back, whatever the rings say) to the pool, and free it; the
  * creator of a shared region removes its file. Consumer: unmap. Both

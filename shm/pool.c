@@ -257,6 +257,14 @@ uint32_t weir_pool_missing(const struct weir_pool *p)
 	return free_now < have ? have - free_now : 0;
 }
 
+void weir_pool_abandon(struct weir_pool *p)
+{
+	if (p->parent)
+		free(p->freelist);
+	memset(p, 0, sizeof(*p));
+	p->shm.fd = -1;
+}
+
 void weir_pool_release(struct weir_pool *p)
 {
 	if (p->parent) {

@@ -130,6 +130,10 @@ int weir_pool_share(struct weir_pool *share, struct weir_pool *parent, uint32_t 
  * free list back to its parent; one that is missing stays lost to the
  * parent (weir_pool_missing said so before). */
 void weir_pool_release(struct weir_pool *p);
+/* Release a share without giving its segments back: for when another
+ * process may still read them. They stay out of the parent's free list
+ * for the parent's lifetime. */
+void weir_pool_abandon(struct weir_pool *p);
 /* Segments of p that are not on its free list now: 0 once everything came
  * back (exact when quiescent). For a share, of the segments it took. */
 uint32_t weir_pool_missing(const struct weir_pool *p);

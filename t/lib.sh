@@ -150,7 +150,7 @@ check_logs() {
 					$deaths++ if $l =~ /supervisor: taskmanager \d+ \(pid \d+\) (killed by signal|exited with status) \d+; starting it again/;
 				}
 				$losses++ if $name eq "jobmanager.log" && $l =~ /jobmanager: taskmanager \d+ \(pid \d+\) lost: /;
-				if ($l =~ /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: /) {
+				if ($l =~ /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: |did not let go in/) {
 					push @rep, "$name: $l"; $after = 12;
 				} elsif ($after > 0 && @rep < 80) {
 					push @rep, "$name:   $l"; $after--;
@@ -168,9 +168,9 @@ check_logs() {
 	found=${found#"$counts"}
 	found=${found#$'\n'}
 	if [ -z "$found" ]; then
-		pass "logs of $name: no sanitizer report"
+		pass "logs of $name: no sanitizer report, no pool share abandoned"
 	else
-		fail "logs of $name: no sanitizer report"
+		fail "logs of $name: no sanitizer report, no pool share abandoned"
 		local lines
 		mapfile -t lines <<<"$found"
 		diag "${lines[@]}"

@@ -87,6 +87,12 @@ int main(void)
 	weir_pool_release(&b);
 	is_int(weir_pool_free_count(&parent), 32, "and the other's: the whole pool is free");
 	is_int(weir_pool_missing(&parent), 0, "a whole pool misses none");
+	/* a share that someone elsewhere may still read is abandoned: its
+	 * segments never go back to the pool */
+	is_int(weir_pool_share(&a, &parent, 5), 0, "a share of 5");
+	weir_pool_abandon(&a);
+	is_int(weir_pool_free_count(&parent), 27, "an abandoned share's 5 stay out of the pool");
+	is_int(weir_pool_share(&b, &parent, 28), -ENOBUFS, "and cannot be taken again");
 	weir_pool_release(&parent);
 	done_testing();
 }

@@ -22,12 +22,15 @@
 #include "operators/chain.h"
 #include "base/err.h"
 #include "base/failpoint.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "sched/cpu.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- deploy ------------------------------------------------------------ */
@@ -477,6 +480,43 @@ void weir_close_all(struct job *job)
 	}
 }
 
+bool weir_release_remote(struct job *job, uint64_t timeout_ns)
+{
+	if (!job->dist || !job->chan_side)
+		return true;
+	/* ours first: every TaskManager lets go of what it reads before it
+	 * waits for its own consumers, so no two wait for each other */
+	for (int s = 0; s < job->nsub; s++) {
+		struct subtask *st = &job->subtasks[s];
+		for (int i = 0; i < st->nin; i++)
+			if (job->chan_side[st->in[i].ch - job->chans] == CS_IN)
+				weir_reader_release(&st->in[i].rd);
+	}
+	for (int c = 0; c < job->nchans; c++)
+		if (job->chan_side[c] == CS_IN)
+			weir_chan_release(&job->chans[c]);
+	uint64_t until = weir_now_ns() + timeout_ns;
+	for (int c = 0; c < job->nchans; c++) {
+		if (job->chan_side[c] != CS_OUT)
+			continue;
+		/* the consumer's lock byte goes when its TaskManager releases the
+		 * channel (after its own decision) or dies: a bounded poll, as the
+		 * kernel offers no wait with a timeout on it */
+		while (weir_chan_consumer_holds(&job->chans[c])) {
+			if (weir_now_ns() >= until) {
+				weir_log(WEIR_LOG_WARN, "job %s: the consumer of channel %d did not let go in %llu ms: "
+					 "this job's segments stay out of the pool until the taskmanager restarts",
+					 job->dist->prefix, c, (unsigned long long)(timeout_ns / 1000000u));
+				job->keep_share = true;
+				return false;
+			}
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return true;
+}
+
 /* Give every segment back to the pool: readers, writers, channels. Returns
  * how many are missing, which is a bug in ownership. */
 int weir_release_data(struct job *job)
@@ -550,7 +590,10 @@ void weir_release_rest(struct job *job)
 		free(st->out);
 		free(st->restore);
 	}
-	weir_pool_release(&job->pool);
+	if (job->keep_share)
+		weir_pool_abandon(&job->pool);
+	else
+		weir_pool_release(&job->pool);
 	for (int i = 0; job->rpools && i < 256; i++) {
 		if (job->rpools[i].hdr)
 			weir_pool_release(&job->rpools[i]);

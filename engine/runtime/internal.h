@@ -51,6 +51,13 @@ int weir_attach_remote(struct job *job, const struct link *links, int nlinks);
  * count of missing ones), commit (success) or abort the sinks (false when
  * a commit failed), free the rest. */
 void weir_close_all(struct job *job);
+/* dist, after the decision: let go of the channels this TaskManager reads
+ * from others, then wait (at most timeout_ns) until the consumers of ours
+ * on other TaskManagers let go of theirs: until then they may read
+ * segments of our share, which must not go back to the TaskManager's pool
+ * (another job would reuse them). false when one did not let go in time:
+ * then weir_release_rest abandons the share (job->keep_share). */
+bool weir_release_remote(struct job *job, uint64_t timeout_ns);
 int weir_release_data(struct job *job);
 bool weir_finish_sinks(struct job *job, bool success);
 void weir_release_rest(struct job *job);

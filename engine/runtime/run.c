@@ -413,6 +413,9 @@ out:
 	dist_register(d, NULL);
 	ck_writer_stop(&job);
 	weir_ckpt_meta_free(&from);
+	/* other TaskManagers may still read segments of ours (an abort comes
+	 * before they stopped): they go back to the pool only once no one can */
+	weir_release_remote(&job, 10000000000ull);
 	int leaked = weir_release_data(&job);
 	if (decision == 1 && leaked) {
 		snprintf(err, sizeof(err), "internal error: %d segments were not returned to the pool", leaked);

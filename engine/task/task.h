@@ -220,6 +220,8 @@ struct job {
 	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */
 	struct weir_shm *rdbs;		/* dist: their doorbells, by id */
 	uint8_t *chan_side;		/* dist: per channel, enum chan_side */
+	bool keep_share;		/* dist: a consumer elsewhere may still read our segments:
+					 * the share never goes back to the TaskManager's pool */
 	weir_env *env;
 	struct weir_config cfg;
 	struct plan plan;
