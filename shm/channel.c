@@ -157,8 +157,16 @@ int weir_chan_attach_shm(struct weir_chan *c, const char *name, struct weir_pool
 	else if (h.pool_id != producer_pool->id) {
 		snprintf(buf, sizeof(buf), "its segments are in pool %u, not in pool %u", h.pool_id, producer_pool->id);
 		why = buf;
-	} else if (weir_shm_lock_byte(&c->shm, 1) < 0)
+	} else if (weir_shm_lock_byte(&c->shm, 1) < 0) {
 		why = "it already has a live consumer";
+	} else {
+		/* S2: our lock byte is taken before we look at sealed; pairs with
+		 * S1 in weir_chan_seal: either the producer sees our lock (and
+		 * waits for us) or we see its seal (and go) */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&r->sealed, __ATOMIC_ACQUIRE))
+			why = "it is closed (its producer let go: the job has ended)";
+	}
 	if (why) {
 		weir_shm_close(&c->shm);
 		return weir_err_set("channel '%s': %s", name, why), -EPROTO;
@@ -182,6 +190,16 @@ bool weir_chan_peer_alive(const struct weir_chan *c)
 		return weir_shm_byte_held(&c->shm, 0);
 	/* a consumer that has not attached yet is not dead */
 	return !__atomic_load_n(&c->r->consumer_attached, __ATOMIC_ACQUIRE) || weir_shm_byte_held(&c->shm, 1);
+}
+
+void weir_chan_seal(struct weir_chan *c)
+{
+	if (!c->shm.map || c->consumer)
+		return;
+	__atomic_store_n(&c->r->sealed, 1, __ATOMIC_RELEASE);
+	/* S1: the seal is visible before we look at the consumer's lock byte
+	 * (weir_chan_consumer_holds); pairs with S2 in weir_chan_attach_shm */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 bool weir_chan_consumer_holds(const struct weir_chan *c)

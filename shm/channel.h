@@ -68,7 +68,7 @@ struct weir_chan_region {
 	uint32_t ret_size;
 	uint32_t pool_id;		/* the producer's pool */
 	uint32_t consumer_attached;	/* set once a consumer holds lock byte 1 */
-	uint32_t pad0;
+	uint32_t sealed;		/* the producer let go: no consumer may attach (weir_chan_seal) */
 	uint64_t announced;		/* atomic: the producer's announcement (weir_chan_announce) */
 	uint32_t pad[4];
 	struct weir_doorbell db[2];	/* consumer's, producer's (between processes) */
@@ -131,6 +131,10 @@ int weir_chan_create_shm(struct weir_chan *c, const char *name, struct weir_pool
 int weir_chan_attach_shm(struct weir_chan *c, const char *name, struct weir_pool *producer_pool);
 /* Does the other end live? (Always true between threads.) */
 bool weir_chan_peer_alive(const struct weir_chan *c);
+/* Producer, between processes: from now on no consumer may attach (one
+ * that tries is refused). After it, weir_chan_consumer_holds false means
+ * that no consumer reads the channel's segments, now or later. */
+void weir_chan_seal(struct weir_chan *c);
 /* Producer, between processes: does a consumer hold the channel open now
  * (its lock byte)? False once it released the channel or died, after which
  * it reads none of the channel's segments again. */

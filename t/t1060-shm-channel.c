@@ -426,6 +426,35 @@ static void test_bad_files(void)
 	weir_pool_release(&pool);
 }
 
+
+/* A producer that seals its channel refuses consumers from then on, and
+ * weir_chan_consumer_holds tells whether one still has it open (its lock
+ * byte). The consumer here is a second handle of this process: the locks
+ * are per open file description, as between processes. */
+static void test_seal(void)
+{
+	struct weir_pool pool, rpool;
+	struct weir_chan c, rc;
+	if (weir_pool_create_shm(&pool, pool_name, 7, 16, SEG, -1, false) < 0 ||
+	    weir_chan_create_shm(&c, chan_name, &pool, 4, 8) < 0)
+		bail("create: %s", weir_err_msg());
+	if (weir_pool_attach(&rpool, pool_name, 7) < 0)
+		bail("attach pool: %s", weir_err_msg());
+	ok(!weir_chan_consumer_holds(&c), "seal: no consumer holds a new channel");
+	is_int(weir_chan_attach_shm(&rc, chan_name, &rpool), 0, "seal: a consumer attaches before the seal");
+	ok(weir_chan_consumer_holds(&c), "seal: and holds it");
+	weir_chan_seal(&c);
+	ok(weir_chan_consumer_holds(&c), "seal: an attached consumer still holds it after the seal");
+	weir_chan_release(&rc);
+	ok(!weir_chan_consumer_holds(&c), "seal: not once it let go");
+	ok(weir_chan_attach_shm(&rc, chan_name, &rpool) < 0 && strstr(weir_err_msg(), "closed"),
+	   "seal: a consumer coming after the seal is refused (%s)", weir_err_msg());
+	ok(!weir_chan_consumer_holds(&c), "seal: and holds nothing");
+	weir_chan_release(&c);
+	weir_pool_release(&rpool);
+	weir_pool_release(&pool);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5) { /* the second process */
@@ -452,6 +481,7 @@ int main(int argc, char **argv)
 	test_kill_consumer(self);
 	test_kill_producer(self);
 	test_bad_files();
+	test_seal();
 	is_int(files(), 0, "nothing of ours is left in /dev/shm");
 	weir_shm_sweep(prefix);
 	done_testing();

@@ -62,6 +62,18 @@ rm -rf "$T/ck" "$T/o"
 rc=0; WEIR_FAILPOINT=checkpoint.complete:3:error job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
 check 'a checkpoint complete but not announced is said so' grep -q 'checkpoint 3 complete but not announced' "$T/err"
 exact "$T/o" "and the output is still exact (rc $rc)"
+# retention waits for an announcement: with one checkpoint retained, the
+# unannounced 3 does not remove 2 (a restore may need it if 3 is damaged);
+# the crash comes as checkpoint 4's metadata is written, before its rename
+rm -rf "$T/ck" "$T/o"
+rc=0; WEIR_FAILPOINT=checkpoint.complete:3:error,checkpoint.metadata:4:kill-self \
+	job --checkpoint-interval 20 --checkpoint-retain 1 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+if [ "$rc" -eq 0 ]; then
+	skip "the job ended before checkpoint 4 (a loaded machine)" 1
+else
+	kept=$(cd "$T"/ck/job-* && ls -d chk-*/_metadata 2>/dev/null | tr '\n' ' ')
+	check "no retention after an unannounced checkpoint: 2 and 3 kept (rc $rc: $kept)" test "$kept" = "chk-2/_metadata chk-3/_metadata "
+fi
 
 # checkpoints that time out (1 ms) while subtasks align them: the aborted
 # alignment releases its inputs, and nothing is lost or doubled

@@ -126,14 +126,17 @@ static void complete(struct ck_coordinator *c, uint64_t now_ns)
 		 c->nfiles, (unsigned long long)c->inflight, sp ? " in " : "", sp ? c->latest_path : "");
 	c->pending = 0;
 	c->next_ns = now_ns + MS(c->min_pause_ms > c->interval_ms ? c->min_pause_ms : c->interval_ms);
-	if (weir_failpoint("checkpoint.complete") < 0)
+	if (weir_failpoint("checkpoint.complete") < 0) {
+		/* complete on disk, never announced: a restore may use it (and then
+		 * commits what it covers); sinks publish it with the next one. No
+		 * retention: until one is announced, the ones before may be needed */
 		weir_log(WEIR_LOG_WARN, "%scheckpoint %llu complete but not announced: failpoint checkpoint.complete",
 			 c->label, (unsigned long long)id);
-	else
+	} else {
 		c->ops.send(c->ops.arg, CK_STEP_COMPLETE, id, NULL);
-	/* only once announced: until then the one before may be needed */
-	if (!strncmp(c->latest_path, c->base, strlen(c->base)))
-		weir_ckpt_retain(c->base, id, (int)c->retain);
+		if (!sp)
+			weir_ckpt_retain(c->base, id, (int)c->retain);
+	}
 	if (c->ops.ended)
 		c->ops.ended(c->ops.arg, id, sp, true, c->latest_path);
 }

@@ -495,6 +495,10 @@ bool weir_release_remote(struct job *job, uint64_t timeout_ns)
 	for (int c = 0; c < job->nchans; c++)
 		if (job->chan_side[c] == CS_IN)
 			weir_chan_release(&job->chans[c]);
+	/* no consumer attaches from now on (one deploying late is refused) */
+	for (int c = 0; c < job->nchans; c++)
+		if (job->chan_side[c] == CS_OUT)
+			weir_chan_seal(&job->chans[c]);
 	uint64_t until = weir_now_ns() + timeout_ns;
 	for (int c = 0; c < job->nchans; c++) {
 		if (job->chan_side[c] != CS_OUT)

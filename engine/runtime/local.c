@@ -11,6 +11,7 @@
  */
 #include "runtime/local.h"
 #include "checkpoint/coordinator.h"
+#include "checkpoint/store.h"
 #include "checkpoint/writer.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -54,8 +55,15 @@ static void *driver_main(void *arg)
 		uint64_t wake = ck_coordinator_wake(&d->ck);
 		if (wake <= now)
 			continue;
-		struct timespec ts = { (time_t)(wake / 1000000000u), (long)(wake % 1000000000u) };
-		pthread_cond_timedwait(&d->cond, &d->lock, &ts); /* CLOCK_MONOTONIC, as weir_now_ns */
+		/* at most 100 ms, measured on the real clock: weir_now_ns may be a
+		 * test's manual clock, which moves without signalling us */
+		uint64_t wait = wake - now < 100000000u ? wake - now : 100000000u;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + wait;
+		ts.tv_sec = (time_t)(abs / 1000000000u);
+		ts.tv_nsec = (long)(abs % 1000000000u);
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -107,8 +115,12 @@ void weir_local_ck_stop(struct job *job)
 	pthread_mutex_unlock(&d->lock);
 	if (running)
 		pthread_join(d->thread, NULL);
-	ck_writer_stop(job); /* no acknowledgement after this */
+	ck_writer_stop(job); /* no acknowledgement, and no snapshot file written, after this */
 	ck_coordinator_release(&d->ck, weir_now_ns()); /* never completed: not a checkpoint */
+	/* the writer may have written into an aborted checkpoint's folder after
+	 * the coordinator removed it: leftovers without metadata go now */
+	if (d->ck.base[0])
+		weir_ckpt_retain(d->ck.base, UINT64_MAX, (int)d->ck.retain);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
 	free(d);
