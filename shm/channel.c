@@ -160,11 +160,12 @@ int weir_chan_attach_shm(struct weir_chan *c, const char *name, struct weir_pool
 	} else if (weir_shm_lock_byte(&c->shm, 1) < 0) {
 		why = "it already has a live consumer";
 	} else {
-		/* S2: our lock byte is taken before we look at sealed; pairs with
-		 * S1 in weir_chan_seal: either the producer sees our lock (and
-		 * waits for us) or we see its seal (and go) */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&r->sealed, __ATOMIC_ACQUIRE))
+		/* S2: we look at sealed only after our lock byte is taken (the
+		 * kernel's lock table, which the producer's F_OFD_GETLK reads under
+		 * the same kernel lock); pairs with S1 in weir_chan_seal: either
+		 * the producer sees our lock (and waits for us) or we see its seal
+		 * (and go) */
+		if (__atomic_load_n(&r->sealed, __ATOMIC_SEQ_CST))
 			why = "it is closed (its producer let go: the job has ended)";
 	}
 	if (why) {
@@ -196,10 +197,10 @@ void weir_chan_seal(struct weir_chan *c)
 {
 	if (!c->shm.map || c->consumer)
 		return;
-	__atomic_store_n(&c->r->sealed, 1, __ATOMIC_RELEASE);
-	/* S1: the seal is visible before we look at the consumer's lock byte
+	/* S1: a full barrier (a sequentially consistent exchange): the seal is
+	 * visible before we look at the consumer's lock byte
 	 * (weir_chan_consumer_holds); pairs with S2 in weir_chan_attach_shm */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_exchange_n(&c->r->sealed, 1, __ATOMIC_SEQ_CST);
 }
 
 bool weir_chan_consumer_holds(const struct weir_chan *c)

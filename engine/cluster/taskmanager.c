@@ -401,24 +401,11 @@ static void job_checkpoint(const Weir__Ctl__CheckpointStep *cs)
 /* Deploy, once the store has the object: copy and load it, build the
  * graph, start the thread. On any problem: FAILED and RELEASED at once,
  * naming it. */
-static void deploy_ready(const Weir__Ctl__Deploy *d)
+/* The job's object, copied for this job and loaded, and its arguments
+ * (copies that live as long as the job: the message goes away). 0, or -1
+ * with why (empty: out of memory). */
+static int load_object(struct tmjob *j, const Weir__Ctl__Deploy *d, char *why, size_t n)
 {
-	char why[1024] = "";
-	int slot = 0;
-	while (slot < MAX_TM_JOBS && tm.jobs[slot])
-		slot++;
-	if (slot == MAX_TM_JOBS) {
-		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, "this taskmanager runs too many jobs");
-		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, "busy");
-		return;
-	}
-	struct tmjob *j = calloc(1, sizeof(*j));
-	if (!j)
-		return;
-	j->id = d->job_id;
-	j->start = j->decision = -1;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
 	char hex[2 * WEIR_SHA256_LEN + 1], stored[PATH_MAX], path[PATH_MAX + 80];
 	weir_hex_encode(d->object_sha256.data, WEIR_SHA256_LEN, hex);
 	weir_obj_path(tm.objdir, d->object_sha256.data, stored, sizeof(stored));
@@ -426,40 +413,36 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 	 * would share the object's globals between two runs */
 	snprintf(path, sizeof(path), "%s/%s-j%llu.so", tm.objdir, hex, (unsigned long long)d->job_id);
 	if (weir_obj_copy_checked(stored, path, d->object_sha256.data) < 0) {
-		snprintf(why, sizeof(why), "the job object: %s", weir_err_msg());
-		goto fail;
+		snprintf(why, n, "the job object: %s", weir_err_msg());
+		return -1;
 	}
 	snprintf(j->objpath, sizeof(j->objpath), "%s", path);
 	if (weir_job_load(&j->obj, path) < 0) {
-		snprintf(why, sizeof(why), "%s", weir_err_msg());
-		goto fail;
+		snprintf(why, n, "%s", weir_err_msg());
+		return -1;
 	}
-	/* copies that live as long as the job: the message goes away */
-	j->argv = calloc(d->n_args + 2, sizeof(char *));
-	if (!j->argv)
-		goto fail;
+	if (!(j->argv = calloc(d->n_args + 2, sizeof(char *))))
+		return -1;
 	j->argc = (int)d->n_args + 1;
 	j->argv[0] = strdup(path);
 	for (size_t i = 0; i < d->n_args; i++)
 		j->argv[i + 1] = strdup(d->args[i]);
 	for (int i = 0; i < j->argc; i++)
 		if (!j->argv[i])
-			goto fail;
-	weir_config_defaults(&j->cfg);
-	j->cfg.parallelism = (int)d->parallelism;
-	j->cfg.quiet = true;
-	if (d->has_max_parallelism)
-		j->cfg.max_parallelism = d->max_parallelism;
-	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
-	if (!j->env) {
-		snprintf(why, sizeof(why), "job '%s': %s", d->job_name, weir_err_msg());
-		goto fail;
-	}
+			return -1;
+	return 0;
+}
+
+/* The part of the job this TaskManager runs (struct weir_dist): where
+ * each subtask runs, the attempt's names, our pool, the callbacks, the
+ * checkpoint setup. The number of subtasks here, or -1 (out of memory). */
+static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
+{
 	j->sub_tm = calloc(d->n_placements + 1, sizeof(uint32_t));
 	j->sub_slot = calloc(d->n_placements + 1, sizeof(uint32_t));
 	if (!j->sub_tm || !j->sub_slot)
-		goto fail;
-	uint32_t mine = 0;
+		return -1;
+	long mine = 0;
 	for (size_t i = 0; i < d->n_placements; i++) {
 		j->sub_tm[i] = d->placements[i]->tm_id;
 		j->sub_slot[i] = d->placements[i]->slot;
@@ -490,16 +473,52 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		j->cfg.unaligned = d->checkpoints->unaligned;
 		if (d->checkpoints->restore && *d->checkpoints->restore) {
 			if (!(j->ck_restore = strdup(d->checkpoints->restore)))
-				goto fail;
+				return -1;
 			j->dist.ck_restore = j->ck_restore;
 		}
 	}
+	return mine;
+}
+
+static void deploy_ready(const Weir__Ctl__Deploy *d)
+{
+	char why[1024] = "";
+	int slot = 0;
+	while (slot < MAX_TM_JOBS && tm.jobs[slot])
+		slot++;
+	if (slot == MAX_TM_JOBS) {
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_FAILED, "this taskmanager runs too many jobs");
+		send_phase(d->job_id, WEIR__CTL__PHASE__PHASE_RELEASED, "busy");
+		return;
+	}
+	struct tmjob *j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->id = d->job_id;
+	j->start = j->decision = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	if (load_object(j, d, why, sizeof(why)) < 0)
+		goto fail;
+	weir_config_defaults(&j->cfg);
+	j->cfg.parallelism = (int)d->parallelism;
+	j->cfg.quiet = true;
+	if (d->has_max_parallelism)
+		j->cfg.max_parallelism = d->max_parallelism;
+	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
+	if (!j->env) {
+		snprintf(why, sizeof(why), "job '%s': %s", d->job_name, weir_err_msg());
+		goto fail;
+	}
+	long mine = set_part(j, d);
+	if (mine < 0)
+		goto fail;
 	if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
 		snprintf(why, sizeof(why), "cannot start the job thread");
 		goto fail;
 	}
 	tm.jobs[slot] = j;
-	weir_log(WEIR_LOG_INFO, "job %llu (%s): %u of %zu subtasks here", (unsigned long long)d->job_id, d->job_name,
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %ld of %zu subtasks here", (unsigned long long)d->job_id, d->job_name,
 		 mine, d->n_placements);
 	return;
 fail:
