@@ -389,8 +389,14 @@ static void attempt_cleanup(struct jobrec *j)
 	char prefix[160];
 	snprintf(prefix, sizeof(prefix), "weir-%s-j%llua%u-", jm.cluster_id, (unsigned long long)j->id, j->attempt);
 	weir_shm_sweep(prefix);
-	if (j->ck_on)
+	if (j->ck_on) {
 		ck_coordinator_reset(&j->ck, weir_now_ns());
+		/* every TaskManager of the attempt released it: none writes into
+		 * the job's folder now, so a folder a writer made again after its
+		 * checkpoint was aborted (and removed) goes, as does any other
+		 * left without metadata */
+		weir_ckpt_retain(j->ck.base, UINT64_MAX, (int)j->ck.retain);
+	}
 	struct weir_conn *sc = j->sp_conn && j->sp_begun ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
 	if (sc && !j->stopped) /* it was in flight when the attempt failed */
 		send_error(sc, j->sp_rid, "the savepoint was aborted: the job failed while taking it");
