@@ -533,6 +533,41 @@ static int unaligned_between(struct subtask *st)
 	return st->cow && !st->ck_recording && ck_cow_step(st, COW_SLICE_NS) < 0 ? -1 : 0;
 }
 
+/* An event read from input in (a marker, or the end of input): 0 read on,
+ * 1 stop reading this input (it is blocked by a barrier, or ended), -1
+ * the subtask failed. Events are rare: the records' path stays short. */
+static int on_event(struct subtask *st, struct input *in, uint32_t code, uint64_t val)
+{
+	if (code == WEIR_EV_MARKER + WEIR_KIND_WATERMARK) {
+		in->idle = false;
+		if ((int64_t)val > in->wm)
+			in->wm = (int64_t)val;
+	} else if (code == WEIR_EV_MARKER + WEIR_KIND_IDLE) {
+		in->idle = true;
+	} else if (code == WEIR_EV_MARKER + WEIR_KIND_BARRIER) {
+		if (on_barrier(st, in, val) < 0)
+			return -1;
+		return in->blocked ? 1 : 0;
+	} else if (code == WEIR_EV_END) {
+		in->ended = true;
+		in->blocked = false;
+		stop_recording(st, in);
+		st->nin_open--;
+		/* The producer is done with the channel: its floating segments
+		 * go home to the pool now. */
+		weir_chan_settle(in->ch);
+		/* an ended input's barrier never comes: it counts as arrived */
+		if (align_check(st) < 0)
+			return -1;
+	} else {
+		weir_op_fail(st, NULL, "input channel: unknown event %u", code);
+		return -1;
+	}
+	if (inputs_watermark(st) < 0)
+		return -1;
+	return in->ended ? 1 : 0;
+}
+
 static enum weir_step step_inputs(struct subtask *st)
 {
 	if (__builtin_expect(st->replay.len != 0, 0)) {
@@ -577,36 +612,10 @@ static enum weir_step step_inputs(struct subtask *st)
 				return WEIR_STEP_DONE;
 			}
 			if (r == WEIR_READ_EVENT) {
-				if (code == WEIR_EV_MARKER + WEIR_KIND_WATERMARK) {
-					in->idle = false;
-					if ((int64_t)val > in->wm)
-						in->wm = (int64_t)val;
-				} else if (code == WEIR_EV_MARKER + WEIR_KIND_IDLE) {
-					in->idle = true;
-				} else if (code == WEIR_EV_MARKER + WEIR_KIND_BARRIER) {
-					if (on_barrier(st, in, val) < 0)
-						return WEIR_STEP_DONE;
-					if (in->blocked)
-						break;
-					continue;
-				} else if (code == WEIR_EV_END) {
-					in->ended = true;
-					in->blocked = false;
-					stop_recording(st, in);
-					st->nin_open--;
-					/* The producer is done with the channel: its
-					 * floating segments go home to the pool now. */
-					weir_chan_settle(in->ch);
-					/* an ended input's barrier never comes: it counts as arrived */
-					if (align_check(st) < 0)
-						return WEIR_STEP_DONE;
-				} else {
-					weir_op_fail(st, NULL, "input channel: unknown event %u", code);
+				int e = on_event(st, in, code, val);
+				if (e < 0)
 					return WEIR_STEP_DONE;
-				}
-				if (inputs_watermark(st) < 0)
-					return WEIR_STEP_DONE;
-				if (in->ended)
+				if (e > 0)
 					break;
 				continue;
 			}
