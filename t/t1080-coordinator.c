@@ -188,6 +188,30 @@ int main(void)
 	is_int(ck_coordinator_wake(&c), (long long)UINT64_MAX, "and nothing wakes it");
 	ck_coordinator_release(&c, 0);
 
+	/* aborts in a row back off: the interval (at least the minimum pause),
+	 * doubled for each further one, up to CK_BACKOFF_MAX_MS; a completion
+	 * starts over */
+	ok(ck_coordinator_init(&c, 0, 1000, 100, 0, 1, base, 100, &ops, 0) == 0, "backoff: interval 1 s, timeout 100 ms");
+	uint64_t now = 0, waits[9];
+	for (int i = 0; i < 9; i++) {
+		uint64_t at = c.next_ns;
+		ok(ck_coordinator_tick(&c, 1, 1, NULL, at - 1) == 0 && ck_coordinator_tick(&c, 1, 1, NULL, at) != 0,
+		   "backoff: attempt %d starts exactly when due", i + 1);
+		now = at + 101 * MS;
+		ck_coordinator_tick(&c, 1, 1, NULL, now); /* times out */
+		waits[i] = (c.next_ns - now) / MS;
+	}
+	ok(waits[0] == 1000 && waits[1] == 2000 && waits[2] == 4000 && waits[5] == 32000 && waits[6] == 60000 &&
+	   waits[8] == 60000, "backoff: 1, 2, 4 ... 32 s, then 60 s (%llu %llu %llu %llu %llu)",
+	   (unsigned long long)waits[0], (unsigned long long)waits[1], (unsigned long long)waits[2],
+	   (unsigned long long)waits[6], (unsigned long long)waits[8]);
+	uint64_t id = ck_coordinator_tick(&c, 1, 1, NULL, c.next_ns);
+	files_of(base, id, 0, 1, f);
+	now = c.next_ns + MS;
+	ck_coordinator_acked(&c, 0, id, f, 1, 0, 0, 0, NULL, now);
+	ok(c.completed == 1 && c.fails == 0 && c.next_ns == now + 1000 * MS, "backoff: a completion starts over");
+	ck_coordinator_release(&c, now);
+
 	/* the restart strategy */
 	struct ck_restart r;
 	uint32_t d = 0, ds[5];

@@ -83,11 +83,15 @@ n=$(grep -c 'aborted: timed out' "$T/err")
 check "checkpoints time out ($n)" test "$n" -gt 0
 exact "$T/o" "aborted alignments lose and repeat nothing (rc $rc)"
 
-# an unwritable checkpoint folder fails checkpoints, not the job
+# an unwritable checkpoint folder fails checkpoints, not the job; the
+# reason is logged once (t1080 checks the backoff between them)
 : >"$T/notadir"
 rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/notadir" -- $COUNT $RATE "$T/o2" 2>"$T/err" || rc=$?
 check "an unwritable checkpoint folder: checkpoints fail, naming it" grep -q "checkpoint 1 aborted: checkpoint folder '$T/notadir/" "$T/err"
 exact "$T/o2" "and the job still finishes with its whole output (rc $rc)"
+n=$(grep -c "aborted: checkpoint folder" "$T/err")
+more=$(grep -c "more checkpoints aborted (2 to [0-9]*): checkpoint folder '$T/notadir/" "$T/err")
+check "the same reason is logged once ($n), the repeats in one line at the end ($more)" test "$n" -eq 1 -a "$more" -eq 1
 
 # crashes: kill -9 (or abort) at each step, then a new run from the latest checkpoint
 for fp in checkpoint.barrier:7:kill-self checkpoint.snapshot:23:abort checkpoint.write:25:kill-self \

@@ -14,6 +14,8 @@
 
 #define MS(x) ((uint64_t)(x) * 1000000u)
 
+static void say_repeats(struct ck_coordinator *c);
+
 int ck_coordinator_init(struct ck_coordinator *c, uint64_t job, uint32_t interval_ms, uint32_t timeout_ms,
 			uint32_t min_pause_ms, uint32_t retain, const char *base, uint64_t last_id,
 			const struct ck_coordinator_ops *ops, uint64_t now_ns)
@@ -36,6 +38,7 @@ int ck_coordinator_init(struct ck_coordinator *c, uint64_t job, uint32_t interva
 void ck_coordinator_release(struct ck_coordinator *c, uint64_t now_ns)
 {
 	ck_coordinator_reset(c, now_ns);
+	say_repeats(c);
 	free(c->acked);
 	free(c->files);
 	c->acked = NULL;
@@ -89,17 +92,46 @@ uint64_t ck_coordinator_wake(const struct ck_coordinator *c)
 	return c->interval_ms ? c->next_ns : UINT64_MAX;
 }
 
+/* The aborts in a row for the same reason after the first, which was
+ * logged, are said once, in one line, when the run of them ends. */
+static void say_repeats(struct ck_coordinator *c)
+{
+	if (c->repeats)
+		weir_log(WEIR_LOG_WARN, "%s%llu more checkpoints aborted (%llu to %llu): %s", c->label,
+			 (unsigned long long)c->repeats, (unsigned long long)c->repeat_first,
+			 (unsigned long long)c->repeat_last, c->last_why);
+	c->repeats = 0;
+}
+
 void ck_coordinator_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns)
 {
 	uint64_t id = c->pending;
 	if (!id)
 		return;
 	bool sp = c->savepoint;
-	weir_log(WEIR_LOG_WARN, "%s%s %llu aborted: %s", c->label, what(c), (unsigned long long)id, why);
+	if (c->fails && !strncmp(why, c->last_why, sizeof(c->last_why) - 1)) {
+		if (!c->repeats++)
+			c->repeat_first = id;
+		c->repeat_last = id;
+	} else {
+		say_repeats(c);
+		weir_log(WEIR_LOG_WARN, "%s%s %llu aborted: %s", c->label, what(c), (unsigned long long)id, why);
+		snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	}
 	weir_ckpt_discard(c->dir, id);
 	c->aborted++;
 	c->pending = 0;
-	c->next_ns = now_ns + MS(c->min_pause_ms);
+	/* the next one after the interval (at least the minimum pause), twice
+	 * as long for each abort in a row, up to CK_BACKOFF_MAX_MS: storage
+	 * that keeps failing is not hammered */
+	uint64_t base = MS(c->min_pause_ms > c->interval_ms ? c->min_pause_ms : c->interval_ms);
+	uint64_t cap = base > MS(CK_BACKOFF_MAX_MS) ? base : MS(CK_BACKOFF_MAX_MS), wait = base;
+	for (uint32_t i = 0; i < c->fails && wait < cap; i++)
+		wait *= 2;
+	if (wait > cap)
+		wait = cap;
+	c->fails++;
+	c->next_ns = now_ns + wait;
 	c->ops.send(c->ops.arg, CK_STEP_ABORT, id, NULL);
 	if (c->ops.ended)
 		c->ops.ended(c->ops.arg, id, sp, false, why);
@@ -125,6 +157,8 @@ static void complete(struct ck_coordinator *c, uint64_t now_ns)
 		 (double)(now_ns - c->pending_ns) / 1e6, (unsigned long long)c->bytes, (double)c->sync_max_ns / 1e6,
 		 c->nfiles, (unsigned long long)c->inflight, sp ? " in " : "", sp ? c->latest_path : "");
 	c->pending = 0;
+	say_repeats(c);
+	c->fails = 0;
 	c->next_ns = now_ns + MS(c->min_pause_ms > c->interval_ms ? c->min_pause_ms : c->interval_ms);
 	if (weir_failpoint("checkpoint.complete") < 0) {
 		/* complete on disk, never announced: a restore may use it (and then

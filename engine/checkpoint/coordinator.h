@@ -9,8 +9,9 @@
  * durably, into <dir>/chk-<n>/, and when all are in writes the metadata
  * (store.h: temp, fsync, rename), which makes n complete; then it
  * announces n, and retention runs. A declined or timed-out checkpoint is
- * aborted, its folder removed, and the next one starts after the minimum
- * pause. A savepoint is a checkpoint of the same sequence written into a
+ * aborted, its folder removed, and the next one starts after the interval
+ * (at least the minimum pause), backing off while aborts follow each other
+ * (CK_BACKOFF_MAX_MS); an abort is logged once per run of the same reason. A savepoint is a checkpoint of the same sequence written into a
  * folder the user names, never removed by retention.
  *
  * It reaches the parts only through its ops: the JobManager sends control
@@ -33,6 +34,10 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* After an abort the next checkpoint waits the interval (at least the
+ * minimum pause), doubled for each further abort in a row, up to this. */
+#define CK_BACKOFF_MAX_MS 60000u
 
 /* The coordinator's steps, sent to every part of the job. */
 enum ck_step {
@@ -70,6 +75,9 @@ struct ck_coordinator {
 	uint64_t bytes, sync_max_ns, inflight;
 	/* what happened so far */
 	uint64_t completed, aborted;
+	uint32_t fails;		/* aborts in a row (0 after a completion): the backoff */
+	char last_why[256];	/* the last abort's reason, logged */
+	uint64_t repeats, repeat_first, repeat_last;	/* aborts since for the same reason, not logged yet */
 	uint64_t latest;	/* the newest complete checkpoint or savepoint (0: none) */
 	char latest_path[PATH_MAX + 32];	/* its chk-<id> folder */
 };
