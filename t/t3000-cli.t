@@ -12,6 +12,13 @@ expect 2 "unknown command 'frobnicate'" 'unknown command is named' -- frobnicate
 expect 2 "unknown option '--bogus'" 'unknown flag is named' -- local "$JOBS/wordcount.so" --bogus
 expect 2 "parallelism: 'x' is not a whole number" 'malformed number is named' -- local "$JOBS/wordcount.so" --parallelism x
 expect 2 "p: '0' is not a whole number from 1" 'parallelism 0 is refused' -- local "$JOBS/wordcount.so" -p 0
+# numbers are checked whole and in range, each naming its flag (the ranges of
+# the configuration file, docs/configuration.md)
+expect 2 "'99999999999999999999999' is not a job id" 'a job id past 64 bits is refused, not clamped' -- cancel 99999999999999999999999
+expect 2 "taskmanagers: '0' is not a whole number from 1 to 64" 'cluster start --taskmanagers 0 names the flag' -- cluster start --taskmanagers 0
+expect 2 "slots: '0' is not a whole number from 1 to 1024" 'cluster start --slots 0 is refused, as in the file' -- cluster start --slots 0
+expect 2 "port: '65536' is not a whole number from 0 to 65535" 'cluster start --port 65536 names the flag' -- cluster start --port 65536
+expect 2 "wait: '2x' is not a whole number" 'cluster status --wait 2x names the flag' -- cluster status --wait 2x
 expect 2 "'12abc' is not a whole number" 'trailing garbage in a number is refused' -- local "$JOBS/wordcount.so" --credits 12abc
 expect 2 'needs a value' 'a flag without its value' -- local "$JOBS/wordcount.so" -p
 expect 2 '12288 is not a power of two' 'segment size must be a power of two' -- local "$JOBS/wordcount.so" --segment-size 12K

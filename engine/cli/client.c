@@ -455,16 +455,25 @@ int weir_cluster_main(int argc, char **argv)
 	level = cc.log_level;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
-		long *num = !strcmp(a, "--taskmanagers") ? &ntm : !strcmp(a, "--slots") ? &slots
-			  : !strcmp(a, "--port") ? &port : !strcmp(a, "--wait") ? &wait
-			  : !strcmp(a, "--slot-wait") ? &cc.slot_wait_ms : NULL;
+		/* the configuration file's ranges (engine/cluster/config.c) */
+		long *num = NULL;
+		long long lo = 0, hi = 0, got;
+		if (!strcmp(a, "--taskmanagers"))
+			num = &ntm, lo = 1, hi = 64;
+		else if (!strcmp(a, "--slots"))
+			num = &slots, lo = 1, hi = 1024;
+		else if (!strcmp(a, "--port"))
+			num = &port, lo = 0, hi = 65535;
+		else if (!strcmp(a, "--wait"))
+			num = &wait, lo = 0, hi = 64 * 1024;
+		else if (!strcmp(a, "--slot-wait"))
+			num = &cc.slot_wait_ms, lo = 0, hi = 600000;
 		if (num) {
-			if (!v || (*num = strtol(v, &end, 10), *end) || *num < 0) {
-				fprintf(stderr, "weir cluster %s: %s: '%s' is not a number\n%s", cmd, a, v ? v : "",
-					usage);
+			if (weir_parse_num(v, lo, hi, false, &got) < 0) {
+				fprintf(stderr, "weir cluster %s: %s: %s\n%s", cmd, a, weir_err_msg(), usage);
 				return EXIT_USAGE;
 			}
+			*num = (long)got;
 			i++;
 		} else if (!strcmp(a, "--run-dir") && v) {
 			run_dir = argv[++i];
@@ -478,7 +487,7 @@ int weir_cluster_main(int argc, char **argv)
 		}
 	}
 	if (ntm < 1 || ntm > 64 || port > 65535 || slots > 1024 || cc.slot_wait_ms > 600000) {
-		fprintf(stderr, "weir cluster %s: --taskmanagers must be 1..64, --slots 0..1024, --port 0..65535, "
+		fprintf(stderr, "weir cluster %s: --taskmanagers must be 1..64, --slots 1..1024, --port 0..65535, "
 			"--slot-wait 0..600000\n", cmd);
 		return EXIT_USAGE;
 	}
@@ -995,9 +1004,7 @@ int weir_cancel_main(int argc, char **argv)
 		} else if ((a[0] == '-' && (a[1] < '0' || a[1] > '9')) || id >= 1) {
 			return bad_argument("cancel", argc, argv, i, weir_cancel_usage);
 		} else {
-			char *end;
-			id = strtoll(a, &end, 10);
-			if (*end || id < 1) {
+			if (weir_parse_num(a, 1, INT64_MAX, false, &id) < 0) {
 				fprintf(stderr, "weir cancel: '%s' is not a job id\n%s", a, weir_cancel_usage);
 				return EXIT_USAGE;
 			}
