@@ -104,6 +104,12 @@ check "status --wait 2 sees it registered again (rc $rc)" grep -q '2 taskmanager
 check "as the new process the supervisor started ($tm1 -> ${tm1b:-none})" \
 	grep -Eq "taskmanager 1 +pid ${tm1b:-none} " "$T/out"
 
+check "status names the supervisor ($sup)" grep -Eq "supervisor +pid $sup\$" "$T/out"
+kill -9 "$sup"
+wait_gone "$sup"
+run_weir cluster status
+check "status says when the supervisor is gone (rc $rc)" grep -q 'supervisor: gone: a taskmanager that dies is not started again' "$T/out"
+
 run_weir cluster stop
 check "cluster stop (rc $rc)" grep -q 'stopped: the jobmanager and 2 taskmanagers' "$T/out"
 check 'the jobmanager is gone' gone "$jm"

@@ -283,6 +283,15 @@ static int cmd_status(struct weir_rundir *rd, int wait)
 	print_status(r);
 	int n = (int)r->cluster_status->n_taskmanagers;
 	weir_ctl_free(r);
+	/* the supervisor is not the JobManager's to know: its pid file says */
+	char path[PATH_MAX], buf[64];
+	weir_rundir_path(rd, "supervisor.pid", path, sizeof(path));
+	pid_t sup = weir_read_small_file(path, buf, sizeof(buf)) == 0 ? (pid_t)atoi(buf) : 0;
+	if (sup > 1 && alive(sup) && is_weir(sup))
+		printf("  supervisor      pid %d\n", (int)sup);
+	else
+		printf("  supervisor: gone: a taskmanager that dies is not started again (weir cluster stop, then "
+		       "start)\n");
 	if (wait >= 0 && n != wait) {
 		fprintf(stderr, "weir cluster status: %d taskmanagers after waiting for %d\n", n, wait);
 		return EXIT_FAIL;
