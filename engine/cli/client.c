@@ -990,8 +990,10 @@ int weir_list_main(int argc, char **argv)
 				 (unsigned long long)j->checkpoint_restored);
 		if (j->has_restarts && !j->checkpoint_restored)
 			snprintf(ck + strlen(ck) - 1, sizeof(ck) - strlen(ck) + 1, "none");
-		printf("%-6llu %-24s %-10s %-24s %-11u%s%s%s\n", (unsigned long long)j->job_id, j->name, state_name(j->state),
-		       when, j->parallelism, ck, j->message ? "  " : "", j->message ? j->message : "");
+		char name[256], msg[1100]; /* from the JobManager, from outside: one line each */
+		printf("%-6llu %-24s %-10s %-24s %-11u%s%s%s\n", (unsigned long long)j->job_id,
+		       weir_escape(name, sizeof(name), j->name), state_name(j->state), when, j->parallelism, ck,
+		       j->message ? "  " : "", j->message ? weir_escape(msg, sizeof(msg), j->message) : "");
 	}
 	weir_ctl_free(r);
 	return 0;
