@@ -3,10 +3,12 @@
 #ifndef WEIR_BASE_CLOCK_H
 #define WEIR_BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 uint64_t weir_now_ns(void);      /* CLOCK_MONOTONIC (or the manual clock) */
+uint64_t weir_real_now_ns(void); /* CLOCK_MONOTONIC, whatever the manual clock says (waits, a test's own timeouts) */
 int64_t weir_wall_ms(void);      /* CLOCK_REALTIME, milliseconds since the epoch (or the manual clock) */
 
 /*
@@ -46,5 +48,10 @@ int64_t weir_wall_ms(void);      /* CLOCK_REALTIME, milliseconds since the epoch
 void weir_clock_set_manual(bool on);
 void weir_clock_advance_ms(int64_t ms);
 void weir_clock_set_wall_ms(int64_t ms);
+
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC, and a
+ * wait on it (m held) until signalled or rel_ns of real time passed. */
+void weir_cond_init_monotonic(pthread_cond_t *c);
+void weir_cond_wait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t rel_ns);
 
 #endif

@@ -1328,13 +1328,6 @@ static bool pt_final;			/* the clock moved past the last window */
 static int pt_hold_timeouts;
 static uint64_t pt_deadline;		/* real monotonic ns: a hang becomes a failure */
 
-static uint64_t real_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int pt_poll(weir_ctx *ctx)
 {
 	int me = weir_ctx_subtask(ctx), p = weir_ctx_parallelism(ctx);
@@ -1373,7 +1366,7 @@ static int pt_poll(weir_ctx *ctx)
 			weir_clock_advance_ms(1);
 			continue;
 		}
-		if (real_now_ns() > pt_deadline) {
+		if (weir_real_now_ns() > pt_deadline) {
 			pt_hold_timeouts++;
 			return WEIR_SOURCE_END;
 		}
@@ -1418,7 +1411,7 @@ static void test_processing_time(uint64_t *rnd)
 		pt_sent_tick[i] = -1;
 	pt_final = false;
 	pt_hold_timeouts = 0;
-	pt_deadline = real_now_ns() + 60000000000ull;
+	pt_deadline = weir_real_now_ns() + 60000000000ull;
 
 	weir_env *env = weir_env_create(2);
 	weir_stream *s = weir_source(env, "src", pt_poll, NULL);

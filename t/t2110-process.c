@@ -751,13 +751,6 @@ static int pt_phase, pt_fired_at[3];	/* pt_fired_at[i]: fired with the clock at 
 static uint64_t pt_deadline;
 static int pt_hold_timeouts;
 
-static uint64_t real_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int pt_poll(weir_ctx *ctx)
 {
 	if (src_next[0] < ninput) { /* the 7 records */
@@ -770,7 +763,7 @@ static int pt_poll(weir_ctx *ctx)
 		return WEIR_SOURCE_IDLE; /* sent on idle */
 	}
 	if (__atomic_load_n(&pt_seen, __ATOMIC_ACQUIRE) < ninput) {
-		if (real_now_ns() > pt_deadline) {
+		if (weir_real_now_ns() > pt_deadline) {
 			pt_hold_timeouts++;
 			return WEIR_SOURCE_END;
 		}
@@ -834,7 +827,7 @@ static void test_processing_timers(void)
 	memset(pt_count, 0, sizeof(pt_count));
 	memset(pt_fired_at, 0xff, sizeof(pt_fired_at));
 	pt_hold_timeouts = 0;
-	pt_deadline = real_now_ns() + 60000000000ull;
+	pt_deadline = weir_real_now_ns() + 60000000000ull;
 	bad_key = bad_misc = 0;
 	coll_reset(&main_out, 16);
 	weir_env *env = weir_env_create(1);

@@ -201,12 +201,7 @@ static void *writer_main(void *arg)
 			continue;
 		/* at least every 100 ms (a subtask that finished stands in for
 		 * itself); steps and snapshots signal the condition */
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 100000000u;
-		ts.tv_sec = (time_t)(abs / 1000000000u);
-		ts.tv_nsec = (long)(abs % 1000000000u);
-		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+		weir_cond_wait_ns(&c->cond, &c->lock, 100000000u);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -225,11 +220,7 @@ int ck_writer_start(struct job *job, uint64_t restored, ck_ack_fn ack, void *arg
 	c->finished = calloc((size_t)job->nsub + 1, sizeof(bool));
 	c->files = calloc((size_t)job->nsub + 1, sizeof(*c->files));
 	c->final = calloc((size_t)job->nsub + 1, sizeof(*c->final));
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	weir_cond_init_monotonic(&c->cond);
 	pthread_mutex_init(&c->lock, NULL);
 	job->ck = c;
 	if (!c->acked || !c->finished || !c->files || !c->final) {

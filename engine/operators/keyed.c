@@ -44,32 +44,34 @@ void keyed_del(struct opinst *op, int state, const void *ns, uint32_t nslen)
 		weir_kv_del(&op->keyed.kv, s);
 }
 
-int keyed_timer_once(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen)
+/* A timer's composite key: state KEYED_TIMER_STATE, namespace
+ * [u8 domain][i64 time][the caller's namespace, at most 64 bytes]. NULL
+ * when the namespace is too long or memory ran out. */
+static const uint8_t *timer_key(struct keyed *k, enum weir_time_domain d, int64_t time, const void *ns,
+				uint32_t nslen, uint32_t *n)
 {
 	uint8_t tns[9 + 64];
 	if (nslen > 64)
-		return -1;
+		return NULL;
 	tns[0] = (uint8_t)d;
 	memcpy(tns + 1, &time, 8);
 	if (nslen)
 		memcpy(tns + 9, ns, nslen);
+	return keyed_composite(k, KEYED_TIMER_STATE, tns, 9 + nslen, n);
+}
+
+int keyed_timer_once(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen)
+{
 	uint32_t n;
-	const uint8_t *ck = keyed_composite(&op->keyed, KEYED_TIMER_STATE, tns, 9 + nslen, &n);
+	const uint8_t *ck = timer_key(&op->keyed, d, time, ns, nslen, &n);
 	return ck ? keyed_push_timer(&op->keyed, d, time, ck, n, false) : -1;
 }
 
 int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const void *ns, uint32_t nslen, bool add)
 {
-	uint8_t tns[9 + 64];
-	if (nslen > 64)
-		return -1;
-	tns[0] = (uint8_t)d;
-	memcpy(tns + 1, &time, 8);
-	if (nslen)
-		memcpy(tns + 9, ns, nslen);
 	struct keyed *k = &op->keyed;
 	uint32_t n;
-	const uint8_t *ck = keyed_composite(k, KEYED_TIMER_STATE, tns, 9 + nslen, &n);
+	const uint8_t *ck = timer_key(k, d, time, ns, nslen, &n);
 	if (!ck)
 		return -1;
 	uint64_t h = weir_key_hash(ck, n);

@@ -58,12 +58,7 @@ static void *driver_main(void *arg)
 		/* at most 100 ms, measured on the real clock: weir_now_ns may be a
 		 * test's manual clock, which moves without signalling us */
 		uint64_t wait = wake - now < 100000000u ? wake - now : 100000000u;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + wait;
-		ts.tv_sec = (time_t)(abs / 1000000000u);
-		ts.tv_nsec = (long)(abs % 1000000000u);
-		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+		weir_cond_wait_ns(&d->cond, &d->lock, wait);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -83,11 +78,7 @@ int weir_local_ck_start(struct job *job, const char *base, uint64_t restored)
 		free(d);
 		return -1;
 	}
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	weir_cond_init_monotonic(&d->cond);
 	pthread_mutex_init(&d->lock, NULL);
 	job->ck_driver = d;
 	if (ck_writer_start(job, restored, acked, d) < 0) {
