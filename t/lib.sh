@@ -185,3 +185,14 @@ check_logs() {
 		diag "${lines[@]}"
 	fi
 }
+
+# Another local user: the attacker of docs/operations.md "Security" (any
+# other uid on the host, without the cluster secret).
+# other_user_ok: can this run act as one? (needs root, setpriv and nobody)
+other_user_ok() {
+	[ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1 &&
+		getent group nogroup >/dev/null 2>&1
+}
+# as_other CMD...: run CMD as nobody:nogroup with no supplementary groups
+# and no capabilities. Folders it must reach need o+x (tests chmod them).
+as_other() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -- "$@"; }
