@@ -142,9 +142,8 @@ static int status_call(struct weir_ctl_client *c, int wait, weir_msg **reply)
 static int prepare_run_dir(struct weir_rundir *rd, char *id, size_t idn, int *swept)
 {
 	char path[PATH_MAX];
-	if (mkdir(rd->dir, 0700) < 0 && errno != EEXIST)
-		return weir_err_errno(errno, "create run folder '%s'", rd->dir), fail("start");
-	chmod(rd->dir, 0700);
+	if (weir_rundir_check(rd, true) < 0)
+		return fail("start");
 	weir_rundir_path(rd, "jobmanager.pid", path, sizeof(path));
 	char pidbuf[32];
 	if (weir_read_small_file(path, pidbuf, sizeof(pidbuf)) == 0 && alive((pid_t)atoi(pidbuf)))
@@ -302,6 +301,13 @@ static int cmd_status(struct weir_rundir *rd, int wait)
 static int cmd_stop(struct weir_rundir *rd)
 {
 	char path[PATH_MAX], buf[64], id[64] = "";
+	int chk = weir_rundir_check(rd, false);
+	if (chk < 0)
+		return fail("stop");
+	if (chk == 1) {
+		printf("no cluster running in %s\n", rd->dir);
+		return 0;
+	}
 	weir_rundir_path(rd, "cluster.id", path, sizeof(path));
 	weir_read_small_file(path, id, sizeof(id));
 	weir_rundir_path(rd, "jobmanager.pid", path, sizeof(path));

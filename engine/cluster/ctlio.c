@@ -3,6 +3,7 @@
 #include "graph/graph.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/safedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,11 @@ void weir_rundir_init(struct weir_rundir *rd, const char *flag)
 		snprintf(rd->dir, sizeof(rd->dir), "%s", env);
 	else
 		snprintf(rd->dir, sizeof(rd->dir), "/tmp/weir-%u", (unsigned)getuid());
+}
+
+int weir_rundir_check(struct weir_rundir *rd, bool create)
+{
+	return weir_safedir_check(rd->dir, sizeof(rd->dir), create, "run folder");
 }
 
 void weir_rundir_path(const struct weir_rundir *rd, const char *file, char *out, size_t n)
@@ -186,13 +192,17 @@ int weir_ctl_client_open(struct weir_ctl_client **out, const struct weir_rundir 
 	return weir_ctl_client_open_as(out, rd, name, WEIR__CTL__ROLE__ROLE_CLIENT);
 }
 
-int weir_ctl_client_open_as(struct weir_ctl_client **out, const struct weir_rundir *rd, const char *name,
+int weir_ctl_client_open_as(struct weir_ctl_client **out, const struct weir_rundir *given, const char *name,
 			    Weir__Ctl__Role role)
 {
 	*out = NULL;
 	char path[PATH_MAX], addr[128], secret_path[PATH_MAX];
+	struct weir_rundir checked = *given, *rd = &checked;
+	int chk = weir_rundir_check(rd, false);
+	if (chk < 0)
+		return -1;
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
-	if (access(path, F_OK) != 0)
+	if (chk == 1 || (access(path, F_OK) != 0 && errno == ENOENT))
 		return weir_err_set("no cluster running in '%s' (no jobmanager.addr; start one with weir cluster start)",
 				    rd->dir);
 	if (weir_read_small_file(path, addr, sizeof(addr)) < 0)

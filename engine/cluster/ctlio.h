@@ -4,7 +4,7 @@
  * and a synchronous client connection (connect, authenticate, call).
  *
  * The run folder (--run-dir, else $WEIR_RUN_DIR, else /tmp/weir-<uid>),
- * mode 0700, holds:
+ * mode 0700 and checked before use (weir_rundir_check), holds:
  *   secret            the cluster secret (0600, ctl/auth.h)
  *   cluster.id        the cluster's id: names its /dev/shm files
  *   jobmanager.addr   "127.0.0.1:PORT", written (atomically) once listening
@@ -31,6 +31,16 @@ struct weir_rundir {
 
 /* Fill rd from flag (may be NULL), $WEIR_RUN_DIR, or /tmp/weir-<uid>. */
 void weir_rundir_init(struct weir_rundir *rd, const char *flag);
+/* Check the run folder before anything in it is trusted; create it first
+ * (0700) when create is set. It must be a folder, not a link (never
+ * followed), owned by this user and writable by nobody else (read and
+ * search bits for others are taken away); every folder above it must be
+ * root's or this user's and, when others may write in it, sticky (as
+ * /tmp), so nobody can put another folder in its place. rd->dir becomes
+ * the path with links above the folder resolved. 0; 1 when it does
+ * not exist (and create is false); -1 with the trail naming the path and
+ * the reason. */
+int weir_rundir_check(struct weir_rundir *rd, bool create);
 /* The path of a file in the run folder. */
 void weir_rundir_path(const struct weir_rundir *rd, const char *file, char *out, size_t n);
 /* Write a small file atomically (temp, fsync, rename), mode 0600. 0 or -1. */

@@ -1683,6 +1683,13 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 static int load_run_dir(const char *run_dir)
 {
 	weir_rundir_init(&jm.rd, run_dir);
+	int chk = weir_rundir_check(&jm.rd, false);
+	if (chk != 0) {
+		if (chk == 1)
+			weir_err_set("run folder '%s' does not exist", jm.rd.dir);
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return -1;
+	}
 	char path[PATH_MAX];
 	weir_rundir_path(&jm.rd, "secret", path, sizeof(path));
 	if (weir_auth_secret_load(path, &jm.secret) < 0) {

@@ -908,6 +908,13 @@ int weir_taskmanager_main(int argc, char **argv)
 	if (place(&o, corelist, sizeof(corelist)) < 0)
 		goto fail;
 	weir_rundir_init(&tm.rd, o.run_dir);
+	int chk = weir_rundir_check(&tm.rd, false);
+	if (chk != 0) {
+		if (chk == 1)
+			weir_err_set("run folder '%s' does not exist", tm.rd.dir);
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		goto fail;
+	}
 	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
 	tm.next_rid = 1; /* 1 is the registration's */
 	char addr[128];

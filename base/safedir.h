@@ -1,0 +1,33 @@
+/*
+ * base/safedir.h - folders that only this user can change.
+ *
+ * weir keeps its secret, its logs and a job's state in folders; on a host
+ * shared with other users, each such folder must be one nobody else can
+ * swap, plant things in or read. The rules (as OpenSSH's StrictModes):
+ *  - the folder itself is never reached through a symbolic link, is owned
+ *    by this user and writable by nobody else; read and search bits for
+ *    others are taken away (mode 0700);
+ *  - every folder above it belongs to root or this user, and when others
+ *    may write in one it has the sticky bit (as /tmp), which keeps them
+ *    from renaming or removing what is not theirs.
+ * Links above the folder are resolved once and the result is used from
+ * then on, so a link cannot be turned elsewhere later.
+ */
+#ifndef WEIR_BASE_SAFEDIR_H
+#define WEIR_BASE_SAFEDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Check the folder `path` (a buffer of n bytes: rewritten with links
+ * above the folder resolved), creating it (0700) first when create is set
+ * (and the folders above it that are missing). `what` names it in
+ * messages ("run folder", "checkpoint folder"). 0 when it passes; 1 when
+ * it does not exist and create is false; -1 with the trail naming the
+ * path and the reason. */
+int weir_safedir_check(char *path, size_t n, bool create, const char *what);
+
+/* "NAME (uid N)", or "uid N" for a uid without a name. */
+const char *weir_user_name(unsigned uid, char *buf, size_t n);
+
+#endif
