@@ -13,6 +13,7 @@ enum fp_action { FP_ABORT, FP_KILL, FP_ERROR };
 struct fp {
 	char name[64];
 	unsigned int remaining;	/* passes left before it fires; decremented atomically */
+	bool every;		/* "count+": fires on every pass from then on */
 	enum fp_action action;
 };
 
@@ -44,8 +45,9 @@ int weir_failpoint_init(void)
 		p->name[c1 - item] = '\0';
 		char *end;
 		long n = strtol(c1 + 1, &end, 10);
-		if (end != c2 || n < 1 || n > 1000000000)
-			return weir_err_set("WEIR_FAILPOINT: '%s': count must be a number >= 1", item);
+		p->every = end + 1 == c2 && *end == '+';
+		if (end != c2 - p->every || n < 1 || n > 1000000000)
+			return weir_err_set("WEIR_FAILPOINT: '%s': count must be a number >= 1 (N+: from then on)", item);
 		p->remaining = (unsigned int)n;
 		if (!strcmp(c2 + 1, "abort"))
 			p->action = FP_ABORT;
@@ -70,11 +72,14 @@ int weir_failpoint_hit(const char *name)
 		/* Exactly one caller sees the transition 1 -> 0, even across threads. */
 		unsigned int old = __atomic_load_n(&p->remaining, __ATOMIC_RELAXED);
 		do {
-			if (old == 0)
-				return 0;
+			if (old == 0) {
+				if (!p->every)
+					return 0;
+				break;
+			}
 		} while (!__atomic_compare_exchange_n(&p->remaining, &old, old - 1, false, __ATOMIC_RELAXED,
 						      __ATOMIC_RELAXED));
-		if (old != 1)
+		if (old > 1)
 			return 0;
 		switch (p->action) {
 		case FP_ABORT:

@@ -2,7 +2,9 @@
  * base/failpoint.h - crash and error injection at named points.
  *
  * WEIR_FAILPOINT="name:count:action[,name:count:action...]" arms points for
- * the process: the count-th time a point is passed, its action runs.
+ * the process: the count-th time a point is passed, its action runs; with
+ * "count+" it runs on every pass from the count-th on (storage that keeps
+ * failing).
  *   abort      abort() (a crash with a core, SIGABRT)
  *   kill-self  SIGKILL to ourselves: no handler, no cleanup, as kill -9
  *   error      weir_failpoint() returns -1 once, so the caller takes its

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,18 @@ static const char *unsafe_ancestor(const struct stat *st)
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
 		return "is writable by other users (and not sticky)";
 	return NULL;
+}
+
+/* The folder itself is there but not acceptable: the trail says why. -2. */
+__attribute__((format(printf, 1, 2))) static int refused(const char *fmt, ...)
+{
+	char msg[WEIR_ERR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	weir_err_set("%s", msg);
+	return -2;
 }
 
 const char *weir_user_name(unsigned uid, char *buf, size_t n)
@@ -91,11 +104,11 @@ int weir_safedir_check(char *path, size_t n, bool create, const char *what)
 		if (e == ENOENT)
 			return 1;
 		if ((e == ELOOP || e == ENOTDIR) && lstat(dir, &st) == 0)
-			return weir_err_set("%s '%s' is refused: it is a %s, not a folder (someone else may "
+			return refused("%s '%s' is refused: it is a %s, not a folder (someone else may "
 					    "have planted it; remove it)",
 					    what, dir, S_ISLNK(st.st_mode) ? "symbolic link" : "file");
 		if (e == EACCES && lstat(dir, &st) == 0 && st.st_uid != geteuid())
-			return weir_err_set("%s '%s' belongs to %s, not to you, %s: it is not yours to use", what,
+			return refused("%s '%s' belongs to %s, not to you, %s: it is not yours to use", what,
 					    dir, weir_user_name(st.st_uid, who, sizeof(who)),
 					    weir_user_name(geteuid(), me, sizeof(me)));
 		return weir_err_errno(e, "%s '%s'", what, dir);
@@ -105,10 +118,10 @@ int weir_safedir_check(char *path, size_t n, bool create, const char *what)
 	if (fstat(fd, &st) < 0)
 		rc = weir_err_errno(errno, "%s '%s'", what, dir);
 	else if (st.st_uid != geteuid())
-		rc = weir_err_set("%s '%s' is refused: it belongs to %s, not to you, %s", what, dir,
+		rc = refused("%s '%s' is refused: it belongs to %s, not to you, %s", what, dir,
 				  weir_user_name(st.st_uid, who, sizeof(who)), weir_user_name(geteuid(), me, sizeof(me)));
 	else if (st.st_mode & (S_IWGRP | S_IWOTH))
-		rc = weir_err_set("%s '%s' is refused: its mode %04o lets other users write in it (it must "
+		rc = refused("%s '%s' is refused: its mode %04o lets other users write in it (it must "
 				  "be yours alone: 0700)", what, dir, (unsigned)(st.st_mode & 07777));
 	else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) /* ours and closed to writers: just private */
 		rc = weir_err_errno(errno, "%s '%s': chmod 0700", what, dir);

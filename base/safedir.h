@@ -23,8 +23,11 @@
  * above the folder resolved), creating it (0700) first when create is set
  * (and the folders above it that are missing). `what` names it in
  * messages ("run folder", "checkpoint folder"). 0 when it passes; 1 when
- * it does not exist and create is false; -1 with the trail naming the
- * path and the reason. */
+ * it does not exist and create is false; -2 when it exists but is refused
+ * (a link or a file, another user's, writable by others: someone else may
+ * have put it there), -1 for any other failure (a folder above it unsafe,
+ * a system call failing), both with the trail naming the path and the
+ * reason. */
 int weir_safedir_check(char *path, size_t n, bool create, const char *what);
 
 /* "NAME (uid N)", or "uid N" for a uid without a name. */

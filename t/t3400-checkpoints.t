@@ -83,14 +83,20 @@ n=$(grep -c 'aborted: timed out' "$T/err")
 check "checkpoints time out ($n)" test "$n" -gt 0
 exact "$T/o" "aborted alignments lose and repeat nothing (rc $rc)"
 
-# an unwritable checkpoint folder fails checkpoints, not the job; the
-# reason is logged once (t1080 checks the backoff between them)
+# a checkpoint folder that cannot be made is refused before the job
+# starts, naming it (checkpoint/store.h: weir_ckpt_prepare)
 : >"$T/notadir"
 rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/notadir" -- $COUNT $RATE "$T/o2" 2>"$T/err" || rc=$?
-check "an unwritable checkpoint folder: checkpoints fail, naming it" grep -q "checkpoint 1 aborted: checkpoint folder '$T/notadir/" "$T/err"
+check "a checkpoint folder that cannot be made: refused (rc $rc), naming it" \
+	eval "[ $rc -ne 0 ] && grep -q \"checkpoint folder '$T/notadir/job-[^']*': Not a directory\" '$T/err'"
+# storage that fails while the job runs fails checkpoints, not the job;
+# the reason is logged once (t1080 checks the backoff between them)
+rm -rf "$T/ck" "$T/o2"
+rc=0; WEIR_FAILPOINT=checkpoint.write:1+:error job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o2" 2>"$T/err" || rc=$?
+check "storage that keeps failing: checkpoints fail, naming the file" grep -q "checkpoint 1 aborted: .*fsync '$T/ck/job-" "$T/err"
 exact "$T/o2" "and the job still finishes with its whole output (rc $rc)"
-n=$(grep -c "aborted: checkpoint folder" "$T/err")
-more=$(grep -c "more checkpoints aborted (2 to [0-9]*): checkpoint folder '$T/notadir/" "$T/err")
+n=$(grep -c "aborted: .*failpoint checkpoint.write\|aborted: .*fsync '" "$T/err")
+more=$(grep -c "more checkpoints aborted (2 to [0-9]*): .*fsync '$T/ck/job-" "$T/err")
 check "the same reason is logged once ($n), the repeats in one line at the end ($more)" test "$n" -eq 1 -a "$more" -eq 1
 
 # crashes: kill -9 (or abort) at each step, then a new run from the latest checkpoint

@@ -7,6 +7,7 @@
 #include "base/failpoint.h"
 #include "base/log.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,13 +104,32 @@ static void say_repeats(struct ck_coordinator *c)
 	c->repeats = 0;
 }
 
+/* Are two reasons the same but for their numbers (a checkpoint's id or
+ * a subtask's in a file name)? */
+static bool same_reason(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (isdigit((unsigned char)*a))
+				a++;
+			while (isdigit((unsigned char)*b))
+				b++;
+		} else if (*a++ != *b++) {
+			return false;
+		}
+	}
+	return *a == *b;
+}
+
 void ck_coordinator_abort(struct ck_coordinator *c, const char *why, uint64_t now_ns)
 {
 	uint64_t id = c->pending;
 	if (!id)
 		return;
 	bool sp = c->savepoint;
-	if (c->fails && !strncmp(why, c->last_why, sizeof(c->last_why) - 1)) {
+	char cut[sizeof(c->last_why)];
+	snprintf(cut, sizeof(cut), "%s", why); /* as last_why keeps it */
+	if (c->fails && same_reason(cut, c->last_why)) {
 		if (!c->repeats++)
 			c->repeat_first = id;
 		c->repeat_last = id;

@@ -4,6 +4,7 @@
 #include "base/err.h"
 #include "base/failpoint.h"
 #include "base/log.h"
+#include "base/safedir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,20 +21,33 @@
 static const char meta_magic[8] = { 'W', 'E', 'I', 'R', 'M', 'E', 'T', 'A' };
 #define META_VERSION 1
 
-static int mkdirs(const char *path)
+int weir_ckpt_prepare(char *base, size_t n)
 {
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return weir_err_set("checkpoint folder '%s': path too long", path);
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return weir_err_errno(errno, "checkpoint folder '%s'", tmp);
-			*p = '/';
-		}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return weir_err_errno(errno, "checkpoint folder '%s'", tmp);
+	char want[PATH_MAX];
+	snprintf(want, sizeof(want), "%s", base);
+	int rc = weir_safedir_check(base, n, true, "checkpoint folder");
+	/* The name is taken by what someone else put there (a link, their
+	 * folder): never use it, and do not let it fail the job either: a
+	 * name of our own beside it, unguessable. */
+	for (int attempt = 0; rc == -2 && attempt < 3; attempt++) {
+		char why[WEIR_ERR_MAX];
+		snprintf(why, sizeof(why), "%s", weir_err_msg());
+		uint32_t r;
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return weir_err_errno(errno, "checkpoint folder '%s': random name", want);
+		if (snprintf(base, n, "%s-%08x", want, r) >= (int)n)
+			return weir_err_set("checkpoint folder '%s': path too long", want);
+		weir_log(WEIR_LOG_WARN, "%s; using '%s' instead", why, base);
+		rc = weir_safedir_check(base, n, true, "checkpoint folder");
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* Create a checkpoint's folder in base (0700; base is prepared). */
+static int mkdir_chk(const char *dir)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return weir_err_errno(errno, "checkpoint folder '%s'", dir);
 	return 0;
 }
 
@@ -52,7 +67,7 @@ static int write_durably(const char *path, const struct snapvec *sv, const char 
 {
 	char tmp[PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return weir_err_errno(errno, "create '%s'", tmp);
 	for (int i = 0; i < sv->n; i++) {
@@ -97,7 +112,7 @@ int weir_ckpt_write(const char *base, uint64_t id, const char *name, const struc
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	snprintf(dir, sizeof(dir), "%s/chk-%llu", base, (unsigned long long)id);
-	if (mkdirs(dir) < 0)
+	if (mkdir_chk(dir) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	errno = 0;
@@ -127,21 +142,30 @@ static bool chk_id(const char *name, uint64_t *id)
 	return true;
 }
 
+/* Remove base/chk-<id> and the files in it, never through a link and
+ * only when the folder is this user's: what we did not write stays. */
 static void rm_rf_chk(const char *base, uint64_t id)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 300];
-	snprintf(dir, sizeof(dir), "%s/chk-%llu", base, (unsigned long long)id);
-	DIR *d = opendir(dir);
-	if (!d)
+	char name[32];
+	snprintf(name, sizeof(name), "chk-%llu", (unsigned long long)id);
+	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (bfd < 0)
 		return;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, ".."))) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-	closedir(d);
-	rmdir(dir);
+	int dfd = openat(bfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	DIR *d = NULL;
+	if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != geteuid() || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		close(bfd);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dfd, e->d_name, 0); /* a link is removed, not followed */
+	closedir(d); /* closes dfd */
+	unlinkat(bfd, name, AT_REMOVEDIR);
+	close(bfd);
 }
 
 void weir_ckpt_discard(const char *base, uint64_t id)
@@ -161,8 +185,10 @@ static long list_ids(const char *base, bool with_meta, uint64_t **ids)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		uint64_t id;
-		if (!chk_id(e->d_name, &id))
-			continue;
+		struct stat st;
+		if (!chk_id(e->d_name, &id) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue; /* not a checkpoint's folder (a link is never one) */
 		if (with_meta) {
 			char p[PATH_MAX + 300];
 			snprintf(p, sizeof(p), "%s/%s/_metadata", base, e->d_name);
@@ -218,7 +244,7 @@ int weir_ckpt_commit(const char *base, const struct weir_ckpt_meta *m)
 	}
 	char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX + 32];
 	snprintf(dir, sizeof(dir), "%s/chk-%llu", base, (unsigned long long)m->id);
-	if (mkdirs(dir) < 0) {
+	if (mkdir_chk(dir) < 0) {
 		snap_free(&b);
 		return -1;
 	}

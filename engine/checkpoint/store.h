@@ -14,6 +14,12 @@
  * is ignored (and removed later). A failed write or fsync fails that
  * checkpoint; it never completes.
  *
+ * Files are 0600 in 0700 folders: a job's state is its owner's alone.
+ * The base is prepared once (weir_ckpt_prepare) and is then a folder only
+ * this user can change (base/safedir.h), so nothing in it can be planted
+ * by another user; retention and discarding still never follow a link
+ * and only remove folders this user owns.
+ *
  * Restoring reads the newest complete checkpoint and checks every byte
  * (the metadata's seal, each file's seal, size and sum). One that fails
  * is skipped with a loud log line and the one before it is tried; when
@@ -46,6 +52,15 @@ struct weir_ckpt_meta {
 	uint32_t nfiles;
 	struct weir_ckpt_file *files;
 };
+
+/* Make base (a buffer of n bytes) a folder for a job's checkpoints: create
+ * it and the folders above it (0700) and check it (base/safedir.h). When
+ * the name is taken by something that is not this user's own folder (a
+ * planted link, another user's folder), that is never used: base becomes
+ * "<base>-<8 hex digits>" (random) instead, with a WARN line saying why.
+ * 0, or -1 with the trail naming the path and the reason (a folder above
+ * it is not safe, a system call failed). */
+int weir_ckpt_prepare(char *base, size_t n);
 
 struct snapvec;
 /* Write one subtask's sealed snapshot (its pieces, one after another) as

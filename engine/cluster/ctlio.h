@@ -38,7 +38,7 @@ void weir_rundir_init(struct weir_rundir *rd, const char *flag);
  * root's or this user's and, when others may write in it, sticky (as
  * /tmp), so nobody can put another folder in its place. rd->dir becomes
  * the path with links above the folder resolved. 0; 1 when it does
- * not exist (and create is false); -1 with the trail naming the path and
+ * not exist (and create is false); < 0 with the trail naming the path and
  * the reason. */
 int weir_rundir_check(struct weir_rundir *rd, bool create);
 /* The path of a file in the run folder. */

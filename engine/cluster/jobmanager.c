@@ -32,6 +32,7 @@
  *   client that submitted it (unless detached) gets its JobInfo.
  */
 #include "checkpoint/coordinator.h"
+#include "checkpoint/store.h"
 #include "checkpoint/restart.h"
 #include "cluster/config.h"
 #include "graph/graph.h"
@@ -611,6 +612,11 @@ static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl
 	 * of two jobs in one DIR must never share (or remove) a chk-<id> */
 	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s/savepoint-%s-job%llu", t->dir, jm.cluster_id,
 		 (unsigned long long)j->id);
+	if (weir_ckpt_prepare(j->sp_dir, sizeof(j->sp_dir)) < 0) {
+		j->sp_conn = 0;
+		send_error(c, rid, weir_err_msg());
+		return;
+	}
 	weir_log(WEIR_LOG_INFO, "job %llu: savepoint into %s asked%s", (unsigned long long)j->id, j->sp_dir,
 		 j->sp_stop ? ", then stop" : "");
 	ck_tick(j, weir_now_ns());
@@ -875,6 +881,10 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 	if (snprintf(base, sizeof(base), "%s/%s-job%llu", cc->dir, jm.cluster_id, (unsigned long long)j->id) >=
 	    (int)sizeof(base))
 		return "the checkpoint folder's path is too long";
+	if (weir_ckpt_prepare(base, sizeof(base)) < 0) {
+		snprintf(why, wn, "%s", weir_err_msg());
+		return why;
+	}
 	struct ck_coordinator_ops ops = { ck_send_step, ck_ended, j };
 	if (ck_coordinator_init(&j->ck, j->id, cc->interval_ms, cc->has_timeout_ms ? cc->timeout_ms : 60000,
 				cc->has_min_pause_ms ? cc->min_pause_ms : 0, cc->has_retain ? cc->retain : 3, base, 0, &ops,

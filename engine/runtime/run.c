@@ -238,6 +238,8 @@ int weir_run_local(weir_env *env, const struct weir_config *cfg, bool print)
 	localtime_r(&now, &tmv);
 	snprintf(base, sizeof(base), "%s/job-%04d%02d%02d-%02d%02d%02d-%d", cfg->checkpoint_dir, tmv.tm_year + 1900,
 		 tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, (int)getpid());
+	if (weir_ckpt_prepare(base, sizeof(base)) < 0)
+		return -1;
 	if (cfg->checkpoint_interval_ms)
 		fprintf(stderr, "weir: checkpoints every %u ms in %s\n", cfg->checkpoint_interval_ms, base);
 	struct weir_ckpt_meta m;
