@@ -48,8 +48,10 @@ const char *weir_user_name(unsigned uid, char *buf, size_t n)
 	return buf;
 }
 
-int weir_safedir_check(char *path, size_t n, bool create, const char *what)
+int weir_safedir_check(char *path, size_t n, unsigned flags, const char *what)
 {
+	bool create = flags & WEIR_SAFEDIR_CREATE, private = flags & WEIR_SAFEDIR_PRIVATE;
+	mode_t mode = private ? 0700 : 0755;
 	char dir[PATH_MAX], parent[PATH_MAX], real[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(parent, sizeof(parent), "%s", dir);
@@ -65,7 +67,7 @@ int weir_safedir_check(char *path, size_t n, bool create, const char *what)
 			if (*p == '/') {
 				char c = *p;
 				*p = '\0';
-				if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+				if (mkdir(parent, mode) < 0 && errno != EEXIST)
 					return weir_err_errno(errno, "create %s '%s': create '%s'", what, dir, parent);
 				*p = c;
 			}
@@ -93,7 +95,7 @@ int weir_safedir_check(char *path, size_t n, bool create, const char *what)
 	if (snprintf(path, n, "%s/%s", strcmp(real, "/") ? real : "", base) >= (int)n)
 		return weir_err_set("%s '%s': path too long", what, dir);
 	snprintf(dir, sizeof(dir), "%s", path);
-	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (create && mkdir(dir, mode) < 0 && errno != EEXIST)
 		return weir_err_errno(errno, "create %s '%s'", what, dir);
 	/* the folder itself, never through a link */
 	char who[300], me[300];
@@ -122,8 +124,8 @@ int weir_safedir_check(char *path, size_t n, bool create, const char *what)
 				  weir_user_name(st.st_uid, who, sizeof(who)), weir_user_name(geteuid(), me, sizeof(me)));
 	else if (st.st_mode & (S_IWGRP | S_IWOTH))
 		rc = refused("%s '%s' is refused: its mode %04o lets other users write in it (it must "
-				  "be yours alone: 0700)", what, dir, (unsigned)(st.st_mode & 07777));
-	else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) /* ours and closed to writers: just private */
+				  "be yours alone)", what, dir, (unsigned)(st.st_mode & 07777));
+	else if (private && (st.st_mode & 077) && fchmod(fd, 0700) < 0) /* ours, closed to writers: now private */
 		rc = weir_err_errno(errno, "%s '%s': chmod 0700", what, dir);
 	close(fd);
 	return rc;

@@ -19,16 +19,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+enum {
+	WEIR_SAFEDIR_CREATE = 1,	/* make it (and missing folders above it) when absent */
+	WEIR_SAFEDIR_PRIVATE = 2,	/* made 0700, and others' read/search bits taken away;
+					 * without it, made 0755 less the umask (output others may read) */
+};
+
 /* Check the folder `path` (a buffer of n bytes: rewritten with links
- * above the folder resolved), creating it (0700) first when create is set
- * (and the folders above it that are missing). `what` names it in
- * messages ("run folder", "checkpoint folder"). 0 when it passes; 1 when
- * it does not exist and create is false; -2 when it exists but is refused
- * (a link or a file, another user's, writable by others: someone else may
+ * above the folder resolved). `what` names it in messages ("run folder",
+ * "checkpoint folder"). 0 when it passes; 1 when it does not exist (and
+ * WEIR_SAFEDIR_CREATE is not set); -2 when it exists but is refused (a
+ * link or a file, another user's, writable by others: someone else may
  * have put it there), -1 for any other failure (a folder above it unsafe,
  * a system call failing), both with the trail naming the path and the
  * reason. */
-int weir_safedir_check(char *path, size_t n, bool create, const char *what);
+int weir_safedir_check(char *path, size_t n, unsigned flags, const char *what);
 
 /* "NAME (uid N)", or "uid N" for a uid without a name. */
 const char *weir_user_name(unsigned uid, char *buf, size_t n);

@@ -25,7 +25,7 @@ int weir_ckpt_prepare(char *base, size_t n)
 {
 	char want[PATH_MAX];
 	snprintf(want, sizeof(want), "%s", base);
-	int rc = weir_safedir_check(base, n, true, "checkpoint folder");
+	int rc = weir_safedir_check(base, n, WEIR_SAFEDIR_CREATE | WEIR_SAFEDIR_PRIVATE, "checkpoint folder");
 	/* The name is taken by what someone else put there (a link, their
 	 * folder): never use it, and do not let it fail the job either: a
 	 * name of our own beside it, unguessable. */
@@ -38,7 +38,7 @@ int weir_ckpt_prepare(char *base, size_t n)
 		if (snprintf(base, n, "%s-%08x", want, r) >= (int)n)
 			return weir_err_set("checkpoint folder '%s': path too long", want);
 		weir_log(WEIR_LOG_WARN, "%s; using '%s' instead", why, base);
-		rc = weir_safedir_check(base, n, true, "checkpoint folder");
+		rc = weir_safedir_check(base, n, WEIR_SAFEDIR_CREATE | WEIR_SAFEDIR_PRIVATE, "checkpoint folder");
 	}
 	return rc < 0 ? -1 : 0;
 }

@@ -26,7 +26,8 @@ void weir_rundir_init(struct weir_rundir *rd, const char *flag)
 
 int weir_rundir_check(struct weir_rundir *rd, bool create)
 {
-	return weir_safedir_check(rd->dir, sizeof(rd->dir), create, "run folder");
+	return weir_safedir_check(rd->dir, sizeof(rd->dir), WEIR_SAFEDIR_PRIVATE | (create ? WEIR_SAFEDIR_CREATE : 0),
+				  "run folder");
 }
 
 void weir_rundir_path(const struct weir_rundir *rd, const char *file, char *out, size_t n)

@@ -12,11 +12,13 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/failpoint.h"
+#include "base/safedir.h"
 
 #include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,28 +500,6 @@ static void file_sink_free(void *arg)
 	free(fs);
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return errno = ENAMETOOLONG, -1;
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (stat(tmp, &st) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode))
-		return errno = ENOTDIR, -1;
-	return 0;
-}
-
 static int part_flush(weir_ctx *ctx, struct part_writer *w)
 {
 	size_t off = 0;
@@ -547,14 +527,18 @@ static int file_sink_open(weir_ctx *ctx)
 	w->cap = 256 * 1024;
 	if (!(w->buf = malloc(w->cap)))
 		return weir_fail(ctx, "out of memory");
-	if (mkdir_p(fs->dir) < 0)
-		return weir_fail(ctx, "output folder '%s': %s", fs->dir, strerror(errno));
+	/* the user's own folder, which nobody else can plant names in
+	 * (base/safedir.h); its files are still never reached through a link */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", fs->dir);
+	if (weir_safedir_check(dir, sizeof(dir), WEIR_SAFEDIR_CREATE, "output folder") < 0)
+		return weir_fail(ctx, "%s", weir_err_msg());
 	int i = weir_ctx_subtask(ctx);
 	w->index = i;
 	w->ck = ctx->st->job->ck_on;
-	snprintf(w->tmp, sizeof(w->tmp), "%s/.part-%d.inprogress", fs->dir, i);
-	snprintf(w->final, sizeof(w->final), "%s/part-%d", fs->dir, i);
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	snprintf(w->tmp, sizeof(w->tmp), "%s/.part-%d.inprogress", dir, i);
+	snprintf(w->final, sizeof(w->final), "%s/part-%d", dir, i);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (w->fd < 0)
 		return weir_fail(ctx, "create '%s': %s", w->tmp, strerror(errno));
 	return 0;
@@ -703,7 +687,7 @@ static int sink_precommit(weir_ctx *ctx, struct part_writer *w, uint64_t id)
 	w->written = 0;
 	if (w->fd >= 0) { /* still running: a fresh in-progress file */
 		close(w->fd);
-		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (w->fd < 0)
 			return weir_fail(ctx, "create '%s': %s", w->tmp, strerror(errno));
 	}
