@@ -12,6 +12,8 @@
 #  - A cluster whose folder name is taken (a symbolic link, another user's
 #    folder, a folder of ours that is not 0700) is refused, naming the path
 #    and the reason, and nothing is created through the link.
+#  - kill -9 of every process of a cluster: cluster stop removes its
+#    pool and its folder.
 #  - A TaskManager pool of 1 TiB (taskmanager.segments x segment_size) is
 #    refused at cluster start, naming the bytes asked and free, exit 1,
 #    with nothing left in /dev/shm; so is a weir local --shm pool of 64 TiB.
@@ -137,6 +139,21 @@ else
 		test ! -e "/dev/shm/weir-$id"
 	check_logs "$WEIR_RUN_DIR"
 fi
+
+# --- kill -9 of every process of a cluster: stop removes its folder
+run_weir cluster start --taskmanagers 1 --slots 1
+check "cluster start (rc $rc)" grep -q 'started in' "$T/out"
+id=$(cat "$WEIR_RUN_DIR/cluster.id")
+sup=$(cat "$WEIR_RUN_DIR/supervisor.pid")
+jm=$(cat "$WEIR_RUN_DIR/jobmanager.pid")
+tm0=$(sed -n 's/.*taskmanager 0 *[0-9]* slots *pid \([0-9]*\).*/\1/p' "$T/out")
+kill -9 "$sup" "$jm" "$tm0"
+wait_gone "$sup" "$jm" "$tm0"
+check "killed, the cluster leaves its folder and pool ($(shm_left "weir-$id") entries)" test "$(shm_left "weir-$id")" -eq 2
+run_weir cluster stop
+check "stop removes the dead pool" grep -q 'removed 1 stale shared-memory files' "$T/out"
+check "and the folder" test ! -e "/dev/shm/weir-$id"
+check_logs "$WEIR_RUN_DIR" 0
 
 # --- a pool larger than /dev/shm can hold
 free=$(df -B1 --output=avail /dev/shm | tail -n 1 | tr -d ' ')
