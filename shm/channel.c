@@ -116,6 +116,10 @@ int weir_chan_create_shm(struct weir_chan *c, const char *name, struct weir_pool
 		return e;
 	if ((e = weir_shm_create(&c->shm, name, region_size(data_size, ret_size), NULL)) < 0)
 		return e;
+	if ((e = weir_shm_reserve(&c->shm)) < 0) {
+		weir_shm_close(&c->shm);
+		return e;
+	}
 	struct weir_chan_region *r = c->shm.map;
 	c->consumer_db = &r->db[0];
 	c->producer_db = &r->db[1];

@@ -120,8 +120,9 @@ struct weir_chan {
 int weir_chan_init(struct weir_chan *c, struct weir_pool *pool, uint32_t credits, uint32_t max_floating,
 		   struct weir_doorbell *consumer_db, struct weir_doorbell *producer_db);
 /* Producer, between processes: a channel in the shared-memory file `name`
- * whose segments come from pool (a shared pool of this process). The
- * doorbells are the region's own. 0 or -errno with the trail set. */
+ * whose segments come from pool (a shared pool of this process); its pages
+ * are reserved (weir_shm_reserve). The doorbells are the region's own. 0
+ * or -errno with the trail set. */
 int weir_chan_create_shm(struct weir_chan *c, const char *name, struct weir_pool *pool, uint32_t credits,
 			 uint32_t max_floating);
 /* Consumer, between processes: attach to the channel in `name`, whose

@@ -45,14 +45,20 @@ static int plan_layout(uint32_t id, uint32_t nsegs, uint32_t seg_size, struct la
 	return 0;
 }
 
-/* Bind, pre-fault and format the mapping m as a pool; the magic goes last. */
-static void format(struct weir_pool *p, void *m, const struct layout *l, uint32_t id, uint32_t nsegs,
-		   uint32_t seg_size, int numa_node)
+/* Bind the mapping m to numa_node (-1: leave it). */
+static void bind_node(struct weir_pool *p, void *m, const struct layout *l, int numa_node)
 {
 	if (numa_node >= 0 && numa_available() >= 0 && numa_node <= numa_max_node()) {
 		numa_tonode_memory(m, l->len, numa_node);
 		p->numa_bound = true;
 	}
+}
+
+/* Bind, pre-fault and format the mapping m as a pool; the magic goes last. */
+static void format(struct weir_pool *p, void *m, const struct layout *l, uint32_t id, uint32_t nsegs,
+		   uint32_t seg_size, int numa_node)
+{
+	bind_node(p, m, l, numa_node);
 	/* Pre-fault from this thread (which the caller runs on the node), so
 	 * the data path takes no page faults. */
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -139,7 +145,15 @@ int weir_pool_create_shm(struct weir_pool *p, const char *name, uint32_t id, uin
 			fprintf(stderr, "weir: pool %s: /dev/shm is not mounted with huge=always, advise or "
 				"within_size; using normal pages\n", name);
 	}
-	format(p, p->shm.map, &l, id, nsegs, seg_size, numa_node);
+	/* Every page allocated now (after the binding, which the file's pages
+	 * follow): a /dev/shm that fills up fails here, not with a SIGBUS
+	 * when a segment is first touched. */
+	bind_node(p, p->shm.map, &l, numa_node);
+	if ((e = weir_shm_reserve(&p->shm)) < 0) {
+		weir_shm_close(&p->shm);
+		return e;
+	}
+	format(p, p->shm.map, &l, id, nsegs, seg_size, -1);
 	return 0;
 }
 

@@ -101,7 +101,11 @@ struct weir_pool {
 int weir_pool_init(struct weir_pool *p, uint32_t id, uint32_t nsegs, uint32_t seg_size, int numa_node);
 /*
  * Fill *p with a pool in the shared-memory file `name` (shm/shmfile.h:
- * mode 0600, owner lock, a dead owner's file replaced). huge: ask for
+ * NAME or FOLDER/NAME, mode 0600, owner lock, a dead owner's file
+ * replaced). Every page is allocated at creation (weir_shm_reserve, after
+ * the NUMA binding): a pool larger than what /dev/shm has free is refused
+ * up front (-ENOSPC, naming the bytes asked and free), never a SIGBUS
+ * later, and leaves no file. huge: ask for
  * transparent huge pages; when the system does not allow them for shared
  * memory, warn once and use normal pages. 0 or -errno with the trail set.
  */

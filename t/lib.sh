@@ -101,6 +101,11 @@ wait_gone() {
 		}' "$@"
 }
 
+# shm_left PREFIX: how many entries of /dev/shm start with PREFIX, counting
+# the files inside such folders too (a cluster's files are in its folder
+# /dev/shm/weir-<cluster id>/, a local run's in weir-local-<pid>-<random>/)
+shm_left() { find /dev/shm -mindepth 1 -maxdepth 2 -path "/dev/shm/$1*" 2>/dev/null | wc -l; }
+
 # check_logs RUN_DIR [RESTARTS]: call once a cluster of RUN_DIR was stopped
 # (after `weir cluster stop`, which leaves the logs in place). Two checks on
 # the logs its processes wrote there (jobmanager.log, supervisor.log,

@@ -9,7 +9,12 @@
  *  - kill -9 of the consumer mid-stream: the producer notices and every
  *    segment of its pool comes home;
  *  - pool and channel files that do not match are refused, stale ones
- *    replaced; nothing is left in /dev/shm.
+ *    replaced; nothing is left in /dev/shm;
+ *  - private folders (FOLDER/NAME): made 0700, removed with their last
+ *    file; a folder that is a link, of another mode or (as root) another
+ *    user's is refused and left alone, so is a file of another user or a
+ *    link in ours; sweeping removes dead owners' files and empty folders
+ *    of ours only.
  * Randomized record sizes: prints its seed; WEIR_SEED=N replays. */
 #include "tap.h"
 #include "io/record.h"
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -455,6 +461,96 @@ static void test_seal(void)
 	weir_pool_release(&pool);
 }
 
+/* Private folders: FOLDER/NAME. */
+static void test_folders(void)
+{
+	char dir[128], name[160], path[200], other[160];
+	struct weir_shm m, a;
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s-d", prefix);
+	snprintf(name, sizeof(name), "%s/f", dir);
+	snprintf(path, sizeof(path), "/dev/shm/%s", dir);
+	is_int(weir_shm_create(&m, name, 4096, NULL), 0, "folders: create FOLDER/NAME");
+	ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid(),
+	   "folders: the folder is made 0700, ours");
+	is_int(weir_shm_reserve(&m), 0, "folders: its pages are reserved");
+	is_int(weir_shm_open(&a, name, 4096), 0, "folders: an attacher opens it");
+	weir_shm_close(&a);
+	snprintf(other, sizeof(other), "%s/g", dir);
+	struct weir_shm m2;
+	is_int(weir_shm_create(&m2, other, 4096, NULL), 0, "folders: a second file in the folder");
+	weir_shm_close(&m);
+	ok(stat(path, &st) == 0, "folders: the folder stays while a file is in it");
+	weir_shm_close(&m2);
+	ok(stat(path, &st) < 0 && errno == ENOENT, "folders: and goes with its last file");
+
+	/* a folder of ours of another mode, a link: refused, left alone */
+	mkdir(path, 0755);
+	chmod(path, 0755);
+	ok(weir_shm_create(&m, name, 4096, NULL) == -EPERM && strstr(weir_err_msg(), "has mode 0755, not 0700"),
+	   "folders: a folder of mode 0755 is refused: %s", weir_err_msg());
+	ok(weir_shm_open(&m, name, 1) == -EPERM, "folders: and not opened either");
+	ok(stat(path, &st) == 0, "folders: and left alone");
+	rmdir(path);
+	char target[200];
+	snprintf(target, sizeof(target), "/dev/shm/%s-target", prefix);
+	mkdir(target, 0700);
+	ok(symlink(target, path) == 0, "folders: plant a link at the folder name");
+	ok(weir_shm_create(&m, name, 4096, NULL) == -EPERM && strstr(weir_err_msg(), "is a symbolic link"),
+	   "folders: a link is refused: %s", weir_err_msg());
+	snprintf(other, sizeof(other), "%s/f", target);
+	ok(access(other, F_OK) < 0, "folders: nothing was made through it");
+	unlink(path);
+	rmdir(target);
+
+	/* a link inside a folder of ours, a file that is not regular: refused */
+	is_int(weir_shm_create(&m, name, 4096, NULL), 0, "folders: create again");
+	char lnk[220], lname[180];
+	snprintf(lnk, sizeof(lnk), "%s/l", path);
+	snprintf(lname, sizeof(lname), "%s/l", dir);
+	ok(symlink("/etc/passwd", lnk) == 0 && weir_shm_open(&a, lname, 1) == -EPERM &&
+	   strstr(weir_err_msg(), "symbolic link"), "folders: a link in the folder is not opened: %s", weir_err_msg());
+	unlink(lnk);
+	if (geteuid() == 0) {
+		/* as root: another user's folder and file */
+		ok(chown(path, 65534, 65534) == 0, "folders: give the folder to uid 65534");
+		ok(weir_shm_open(&a, name, 1) == -EPERM && strstr(weir_err_msg(), "belongs to uid 65534"),
+		   "folders: another user's folder is refused: %s", weir_err_msg());
+		is_int(weir_shm_sweep(prefix), 0, "folders: sweeping leaves another user's folder alone");
+		ok(chown(path, 0, 0) == 0, "folders: and back");
+		char fpath[220];
+		snprintf(fpath, sizeof(fpath), "%s/f", path);
+		ok(chown(fpath, 65534, 65534) == 0 && weir_shm_open(&a, name, 1) == -EPERM &&
+		   strstr(weir_err_msg(), "belongs to uid 65534"), "folders: another user's file is refused: %s",
+		   weir_err_msg());
+		ok(chown(fpath, 0, 0) == 0, "folders: and back");
+	} else {
+		skip("not root: cannot make another user's folder", 6);
+	}
+	/* a dead owner's file: swept, and the folder with it */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct weir_shm c;
+		snprintf(other, sizeof(other), "%s/dead", dir);
+		_exit(weir_shm_create(&c, other, 4096, NULL) == 0 ? 0 : 1); /* exits holding it: stale */
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	is_int(weir_shm_count(prefix), 2, "folders: count sees both files in the folder");
+	char sub[160];
+	snprintf(sub, sizeof(sub), "%s/", dir);
+	is_int(weir_shm_sweep(sub), 1, "folders: sweeping the folder removes the dead owner's file only");
+	weir_shm_close(&m);
+	ok(stat(path, &st) < 0, "folders: the last close removes the folder");
+	/* a file larger than /dev/shm has free: refused up front, nothing left */
+	struct statvfs vs;
+	statvfs("/dev/shm", &vs);
+	size_t huge = (size_t)vs.f_bavail * vs.f_frsize + (1u << 20);
+	ok(weir_shm_create(&m, name, huge, NULL) == -ENOSPC && strstr(weir_err_msg(), "asked, but /dev/shm has"),
+	   "folders: more than /dev/shm has free is refused: %s", weir_err_msg());
+	ok(stat(path, &st) < 0, "folders: and leaves nothing, not even the folder");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5) { /* the second process */
@@ -482,6 +578,7 @@ int main(int argc, char **argv)
 	test_kill_producer(self);
 	test_bad_files();
 	test_seal();
+	test_folders();
 	is_int(files(), 0, "nothing of ours is left in /dev/shm");
 	weir_shm_sweep(prefix);
 	done_testing();

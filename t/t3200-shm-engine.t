@@ -5,9 +5,10 @@
 # that the next run removes (their owner lock died with the process).
 . "$(dirname "$0")/lib.sh"
 
-# Shared-memory files are named weir-local-<pid>-...: each check looks
-# at the files of the process it ran (other tests may run alongside).
-mine() { ls /dev/shm | grep -c "^weir-local-$1-" || true; }
+# Shared-memory files are in a private folder weir-local-<pid>-<random>/:
+# each check looks at the folders and files of the process it ran (other
+# tests may run alongside).
+mine() { shm_left "weir-local-$1-"; }
 for t in t2000-engine t2010-backpressure t2100-windows; do
 	rc=0
 	WEIR_CHANNELS=shm "$WEIR_BUILD/t/$t.t" >"$T/$t.out" 2>&1 &

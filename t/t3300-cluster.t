@@ -23,7 +23,7 @@ trap cleanup EXIT
 started() { run_weir cluster start "$@"; check "cluster start $* (rc $rc)" grep -q 'started in' "$T/out"; }
 # a process is gone: no such pid, or a zombie nobody reaped yet
 gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
-shm_count() { ls /dev/shm | grep -c "^weir-$(cat "$WEIR_RUN_DIR/cluster.id" 2>/dev/null || echo none)-" || true; }
+shm_count() { shm_left "weir-$(cat "$WEIR_RUN_DIR/cluster.id" 2>/dev/null || echo none)"; }
 
 started --taskmanagers 2 --slots 2 --slot-wait 300
 check 'the banner names the jobmanager and both taskmanagers' grep -q 'taskmanager 1 ' "$T/out"
@@ -33,7 +33,11 @@ jm=$(cat "$WEIR_RUN_DIR/jobmanager.pid")
 addr=$(cat "$WEIR_RUN_DIR/jobmanager.addr")
 port=${addr##*:}
 check "the jobmanager listens on loopback ($addr)" test "${addr%%:*}" = 127.0.0.1
-check 'two pools in /dev/shm, mode 0600' test "$(shm_count)" -eq 2
+id=$(cat "$WEIR_RUN_DIR/cluster.id")
+check "two pools in the cluster's folder in /dev/shm ($(shm_count) entries: the folder and its files)" \
+	test "$(shm_count)" -eq 3
+check 'the folder is 0700, the pools 0600' test "$(stat -c %a "/dev/shm/weir-$id" "/dev/shm/weir-$id/tm0-pool" \
+	"/dev/shm/weir-$id/tm1-pool" | tr '\n' ' ')" = '700 600 600 ' 
 run_weir cluster status
 check 'status lists 2 taskmanagers and 4 slots' grep -q '2 taskmanagers, 4 slots' "$T/out"
 expect 1 'already running' 'a second start in the same folder is refused' -- cluster start
@@ -51,7 +55,7 @@ check "taskmanager 0 runs on the CPUs of node $node0 ($got; the node has $want)"
 check 'its log names the node and the cores of its slots' grep -Eq "on NUMA node ${node0:-0}; 2 slots on cores [0-9]+,[0-9]+" "$WEIR_RUN_DIR/taskmanager-0.log"
 expect 1 'NUMA node 4095 has no CPU this process may use \(nodes with usable CPUs:' \
 	'a taskmanager for a node without usable CPUs is refused, naming the nodes' -- taskmanager --id 9 --numa-node 4095
-expect 1 "shared memory '/dev/shm/weir-[0-9a-f]+-tm0-pool' is in use by a live process" \
+expect 1 "shared memory '/dev/shm/weir-c[0-9a-f]+/tm0-pool' is in use by a live process" \
 	'a second taskmanager 0 is refused: its pool name is taken by the live one' -- taskmanager --id 0 --slots 1
 expect 2 "--port: '99999' is not a whole number from 0 to 65535" 'a jobmanager with a bad --port is refused' -- \
 	jobmanager --port 99999

@@ -123,11 +123,11 @@ check "the cluster still runs jobs (rc $rc)" test "$rc" -eq 0
 run_weir cluster stop
 check "cluster stop (rc $rc)" grep -q 'stopped' "$T/out"
 id=$(cat "$WEIR_RUN_DIR/cluster.id")
-left=$(ls /dev/shm | grep -c "^weir-$id-" || true)
+left=$(shm_left "weir-$id")
 check "no /dev/shm file of the cluster is left ($left)" test "$left" -eq 0
 left=$(ls "$WEIR_RUN_DIR" | grep -c '^objects' || true)
 check "nor any object store in the run folder ($left)" test "$left" -eq 0
-left=$(ls /dev/shm | grep -c "^weir-local-$tm1-" || true)
+left=$(shm_left "weir-local-$tm1-")
 check "none of the killed taskmanager's either ($left)" test "$left" -eq 0
 check_logs "$WEIR_RUN_DIR" 1 # the kill -9 above
 done_testing

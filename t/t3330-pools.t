@@ -43,12 +43,12 @@ check 'a first job runs over both taskmanagers' gated a 2 --spread
 check 'a second job runs beside it, on the same taskmanagers' gated b 2 --spread
 run_weir cluster status
 check 'together they hold all 4 slots' grep -q '4 slots (4 used)' "$T/out"
-ls /dev/shm >"$T/shm"
-n=$(grep -c "^weir-$id-j" "$T/shm" || true)
-check "the jobs have their files in /dev/shm ($n)" test "$n" -gt 0
-n=$(grep -Ec "^weir-$id-j.*pool" "$T/shm" || true)
+ls "/dev/shm/weir-$id" >"$T/shm"
+n=$(grep -c "^j" "$T/shm" || true)
+check "the jobs have their files in the cluster's folder in /dev/shm ($n)" test "$n" -gt 0
+n=$(grep -Ec "^j.*pool" "$T/shm" || true)
 check "but no pool of their own ($n)" test "$n" -eq 0
-check 'the taskmanagers'"'"' pools are there' bash -c "grep -qx 'weir-$id-tm0-pool' '$T/shm' && grep -qx 'weir-$id-tm1-pool' '$T/shm'"
+check 'the taskmanagers'"'"' pools are there' bash -c "grep -qx 'tm0-pool' '$T/shm' && grep -qx 'tm1-pool' '$T/shm'"
 open_gate a
 open_gate b
 rc=0; wait "$a_pid" || rc=$?
@@ -86,10 +86,10 @@ says 'naming the numbers and the configuration key' \
 	'taskmanager 0: deploy: the job needs 80 segments on taskmanager 0 \(4 channels from here x 4 credits \+ 64 floating\), but its pool has 76 free of 76 \(taskmanager\.segments\)' "$T/err"
 run_weir cluster stop
 check "cluster stop (rc $rc)" grep -q stopped "$T/out"
-left=$(ls /dev/shm | grep -c "^weir-$id-" || true)
+left=$(shm_left "weir-$id")
 check "no /dev/shm file of the first cluster is left ($left)" test "$left" -eq 0
 id=$(cat "$WEIR_RUN_DIR/cluster.id")
-left=$(ls /dev/shm | grep -c "^weir-$id-" || true)
+left=$(shm_left "weir-$id")
 check "nor of the second ($left)" test "$left" -eq 0
 check_logs "$WEIR_RUN_DIR"
 done_testing

@@ -361,7 +361,9 @@ static int cmd_stop(struct weir_rundir *rd)
 	}
 	/* what crashed processes may have left */
 	char prefix[96];
-	snprintf(prefix, sizeof(prefix), "weir-%s-", id[0] ? id : "c");
+	snprintf(prefix, sizeof(prefix), "weir-%s/", id[0] ? id : "c"); /* its folder (task.h) */
+	if (!id[0])
+		snprintf(prefix, sizeof(prefix), "weir-c"); /* no id: every dead cluster's */
 	int swept = weir_shm_sweep(prefix);
 	if (swept > 0)
 		printf("removed %d stale shared-memory files\n", swept);

@@ -388,7 +388,8 @@ static void job_end(struct jobrec *j)
 static void attempt_cleanup(struct jobrec *j)
 {
 	char prefix[160];
-	snprintf(prefix, sizeof(prefix), "weir-%s-j%llua%u-", jm.cluster_id, (unsigned long long)j->id, j->attempt);
+	/* the attempt's files in the cluster's folder (task.h, weir_dist_job_prefix) */
+	snprintf(prefix, sizeof(prefix), "weir-%s/j%llua%u-", jm.cluster_id, (unsigned long long)j->id, j->attempt);
 	weir_shm_sweep(prefix);
 	if (j->ck_on) {
 		ck_coordinator_reset(&j->ck, weir_now_ns());

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,6 +77,33 @@ pid_t weir_spawn(char *const args[], const char *logpath, int timeout_ms)
 }
 
 #define SUP_MAX 256
+
+/* The last line that a process wrote to its log after offset `from` (where
+ * the log ended when it started: a run folder's logs grow across starts),
+ * for a start's failure message; "(nothing in its log)" when it wrote none. */
+static const char *last_line_since(const char *path, off_t from, char *buf, size_t n)
+{
+	snprintf(buf, n, "(nothing in its log)");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return buf;
+	char tail[4096];
+	off_t end = lseek(fd, 0, SEEK_END), at = end - (off_t)sizeof(tail) + 1;
+	if (at < from)
+		at = from;
+	ssize_t got = at < end ? pread(fd, tail, (size_t)(end - at), at) : 0;
+	close(fd);
+	if (got <= 0)
+		return buf;
+	tail[got] = '\0';
+	while (got > 0 && tail[got - 1] == '\n')
+		tail[--got] = '\0';
+	if (got == 0)
+		return buf;
+	char *nl = strrchr(tail, '\n');
+	snprintf(buf, n, "%s", nl ? nl + 1 : tail);
+	return buf;
+}
 
 static volatile sig_atomic_t sup_stop;
 static void on_term(int sig)
@@ -209,9 +237,13 @@ int weir_supervisor_start(const char *run_dir, pid_t jm, int ntm, char **const *
 		char msg[2048];
 		size_t l = 0;
 		for (int i = 0; i < ntm; i++) {
+			struct stat lst;
+			off_t logged = stat(logs[i], &lst) == 0 ? lst.st_size : 0;
 			pids[i] = weir_spawn(args[i], logs[i], 10000);
 			if (pids[i] < 0) {
-				snprintf(msg, sizeof(msg), "!%s", weir_err_msg());
+				char why[1024];
+				snprintf(msg, sizeof(msg), "!%s\n  %s", weir_err_msg(), last_line_since(logs[i], logged, why,
+												 sizeof(why)));
 				if (write(fds[1], msg, strlen(msg)) < 0)
 					_exit(1);
 				_exit(1);

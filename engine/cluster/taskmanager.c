@@ -3,7 +3,8 @@
  * cluster.
  *
  * It owns one NUMA node's share of the machine: a segment pool in shared
- * memory bound to the node (shm/pool.h, "weir-<cluster>-tm<id>-pool"),
+ * memory bound to the node (shm/pool.h, "weir-<cluster>/tm<id>-pool", in
+ * the cluster's private folder in /dev/shm),
  * which its jobs carve their segments out of (each job a share, bounded by
  * what is free), and S slots. It connects to the JobManager named in the run folder, proves
  * it knows the cluster secret, registers, and heartbeats. It stops when
@@ -456,8 +457,8 @@ static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
 	j->dist.first_cpu = tm.first_core;
 	/* each attempt its own names: a killed TaskManager's files of an
 	 * earlier attempt may still be there */
-	snprintf(j->dist.prefix, sizeof(j->dist.prefix), "weir-%s-j%llua%u", d->cluster_id ? d->cluster_id : "c",
-		 (unsigned long long)d->job_id, d->attempt);
+	weir_dist_job_prefix(j->dist.prefix, sizeof(j->dist.prefix), d->cluster_id ? d->cluster_id : "c",
+			     (unsigned long long)d->job_id, d->attempt);
 	/* the job's segments: a share of our pool; the other TaskManagers'
 	 * pools are named after the same cluster id */
 	j->dist.pool = &tm.pool;
@@ -819,6 +820,8 @@ static int open_pool_and_loop(const struct tm_args *o, const char *role)
 	weir_dist_pool_name(tm.pool_name, sizeof(tm.pool_name), tm.cluster, tm.id);
 	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)o->segments, (uint32_t)o->seg_size, tm.node,
 				 false) < 0) {
+		weir_err_wrap("pool of %lld segments of %lld bytes (taskmanager.segments x taskmanager.segment_size)",
+			      o->segments, o->seg_size);
 		weir_auth_secret_wipe(&secret);
 		return -1;
 	}

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,7 +51,7 @@ struct deployment {
 	struct link *links;
 	int nlinks, nchans, nsub, nworkers;
 	int node;			/* the pool's NUMA node */
-	char shm_prefix[64];		/* local mode's /dev/shm names */
+	char shm_prefix[64];		/* local mode's /dev/shm folder */
 };
 
 /* The links between vertices, and how many channels each needs. */
@@ -106,6 +107,10 @@ static int make_workers(struct deployment *dp)
 		snprintf(name, sizeof(name), "%s-tm%u-db", d->prefix, d->tm);
 		if (weir_shm_create(&job->dbs, name, sizeof(struct weir_doorbell) * (size_t)dp->nworkers, NULL) < 0)
 			return -1;
+		if (weir_shm_reserve(&job->dbs) < 0) {
+			weir_shm_close(&job->dbs);
+			return -1;
+		}
 		weir_sched_share(&job->sched, job->dbs.map);
 	}
 	return 0;
@@ -174,12 +179,18 @@ static int make_pool(struct deployment *dp)
 	if (nsegs > WEIR_SEG_MAX_INDEX)
 		return weir_err_set("the job needs %llu segments, more than a pool holds",
 				    (unsigned long long)nsegs);
-	snprintf(dp->shm_prefix, sizeof(dp->shm_prefix), "weir-local-%d", (int)getpid());
 	char name[160];
 	if (cfg->shm) {
-		/* what crashed local runs left behind: files whose owner died */
+		/* what crashed local runs left behind: files whose owner died,
+		 * and their folders */
 		weir_shm_sweep("weir-local-");
-		snprintf(name, sizeof(name), "%s-pool", dp->shm_prefix);
+		/* a private folder (shm/shmfile.h) that no other user can guess
+		 * the name of before it exists: "weir-local-<pid>-<random>" */
+		uint32_t rnd;
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return weir_err_errno(errno, "getrandom");
+		snprintf(dp->shm_prefix, sizeof(dp->shm_prefix), "weir-local-%d-%08x", (int)getpid(), rnd);
+		snprintf(name, sizeof(name), "%s/pool", dp->shm_prefix);
 		if (weir_pool_create_shm(&job->pool, name, 0, (uint32_t)nsegs, cfg->segment_size, dp->node,
 					 cfg->huge_pages) < 0)
 			return weir_err_wrap("segment pool");
@@ -273,7 +284,7 @@ static int make_channel(struct deployment *dp, int c, struct subtask *prod, stru
 	if (d)
 		snprintf(name, sizeof(name), "%s-ch%d", d->prefix, c);
 	else
-		snprintf(name, sizeof(name), "%s-ch-%d", dp->shm_prefix, c);
+		snprintf(name, sizeof(name), "%s/ch-%d", dp->shm_prefix, c);
 	if (weir_chan_create_shm(ch, name, &job->pool, cfg->credits, cfg->floating) < 0)
 		return -1;
 	ch->consumer_db = weir_sched_doorbell(&job->sched, cons->task.worker);

@@ -164,7 +164,7 @@ struct restore_piece {
  * plan is the same in every TaskManager (each builds it from the same
  * object and arguments); placement says where each subtask runs.
  * The job's segments are a share of the TaskManager's own pool (pool:
- * "weir-<cluster>-tm<k>-pool", shm/pool.h weir_pool_share), taken at
+ * "weir-<cluster>/tm<k>-pool", shm/pool.h weir_pool_share), taken at
  * deploy for the channels this TaskManager produces into and given back at
  * teardown. Channels between two TaskManagers live in /dev/shm: the
  * producer's side creates them from its share ("<prefix>-ch<c>"), the
@@ -180,7 +180,7 @@ struct weir_dist {
 	uint32_t nsubtasks;
 	uint32_t nslots;		/* workers here */
 	uint32_t first_cpu;		/* where slot 0 is pinned (id x slots: TaskManagers spread) */
-	char prefix[96];		/* "weir-<cluster>-j<job>a<attempt>" */
+	char prefix[96];		/* "weir-<cluster>/j<job>a<attempt>" (weir_dist_job_prefix) */
 	char cluster[64];		/* the cluster id: names every TaskManager's pool */
 	struct weir_pool *pool;		/* this TaskManager's pool: the job takes its share of it */
 	/* on the job's thread: outgoing channels exist; block until every
@@ -243,11 +243,21 @@ struct job {
 
 
 
-/* The name of TaskManager tm's pool in /dev/shm, "weir-<cluster>-tm<tm>-pool":
- * the TaskManager creates it, the other TaskManagers' jobs attach it. */
+/* A cluster's shared memory is in its private folder, /dev/shm/weir-<cluster>
+ * (shm/shmfile.h: made 0700 by the first TaskManager, checked at every
+ * create and open; the cluster id is random per start). TaskManager tm's
+ * pool is "weir-<cluster>/tm<tm>-pool": the TaskManager creates it, the
+ * other TaskManagers' jobs attach it. */
 static inline void weir_dist_pool_name(char *buf, size_t n, const char *cluster, uint32_t tm)
 {
-	snprintf(buf, n, "weir-%s-tm%u-pool", cluster, tm);
+	snprintf(buf, n, "weir-%s/tm%u-pool", cluster, tm);
+}
+/* The prefix of an attempt's files in the cluster's folder,
+ * "weir-<cluster>/j<job>a<attempt>" (struct weir_dist's prefix). */
+static inline void weir_dist_job_prefix(char *buf, size_t n, const char *cluster, unsigned long long job,
+					unsigned attempt)
+{
+	snprintf(buf, n, "weir-%s/j%llua%u", cluster, job, attempt);
 }
 
 /* context.c: fail the subtask with a message about op (NULL: its chain's
