@@ -6,7 +6,9 @@
 # it) and opens the gate. Truncated or replaced: weir local exits
 # non-zero naming the file, and so does the same job on a cluster (weir
 # run fails, weir list shows it failed with that reason). Appended: the
-# job reads what is there (docs/api.md) and exits 0. No sleeps.
+# job reads what is there (docs/api.md) and exits 0. A restore from a
+# checkpoint whose position is past the end of the file (truncated since)
+# is refused, naming the file. No sleeps.
 . "$(dirname "$0")/lib.sh"
 
 export WEIR_RUN_DIR="$T/run"
@@ -55,6 +57,26 @@ check "weir local: a file appended to while read is fine (rc $rc)" test "$rc" -e
 n=$(cat "$T"/out.d/part-* 2>/dev/null | wc -l)
 check "its last subtask reads what is there at the end ($n lines)" test "$n" -eq $((lines + 3))
 
+
+# a restore whose recorded position is past the file's end: the job (on a
+# 12 MB file) dies right after its second checkpoint, which its source
+# took after the gate opened, after some lines and (at 20 ms) long before
+# the end of the file; the file is truncated, the restore is refused
+# naming it. (The first checkpoint may have come before the first record.)
+untouched() { :; }
+make_input() { perl -e 'printf "line %07d\n", $_ for 1 .. 1000000' >"$T/in.txt"; }
+WEIR_FAILPOINT=checkpoint.complete:2:kill-self gated untouched -- local -q --checkpoint-interval 20 \
+	--checkpoint-dir "$T/ck" "${job[@]}"
+make_input() { perl -e 'printf "line %06d\n", $_ for 1 .. $ARGV[0]' "$lines" >"$T/in.txt"; }
+base=$(ls -d "$T"/ck/job-* 2>/dev/null | head -1)
+check "a run killed after its second checkpoint (rc $rc) left it in '${base#"$T"/}'" test -n "$base" -a "$rc" -ne 0
+truncate -s 10 "$T/in.txt"
+printf 'go\n' >"$T/gate.txt" # not gated this time: the map reads its line at once
+job2=("$TJOBS/trunc_gate.so" -p 1 -- "$T/in.txt" /dev/null "$T/gate.txt" "$T/out.d")
+run_weir local -q --checkpoint-interval 20 --checkpoint-dir "$T/ck" --from-checkpoint "$base" "${job2[@]}"
+check "a restore past the end of the truncated file fails (rc $rc)" test "$rc" -ne 0
+check 'naming the file and the position' grep -q "'$T/in.txt' is 10 bytes, shorter than the checkpoint's position" "$T/err"
+grep -q . "$T/err" && diag "$(grep -v INFO "$T/err" | head -3)"
 
 run_weir cluster start --taskmanagers 1 --slots 2
 check "cluster start (rc $rc)" grep -q 'started in' "$T/out"

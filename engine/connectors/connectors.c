@@ -305,6 +305,9 @@ static int file_source_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t 
 	int64_t off = (int64_t)snap_get_u64(&sr);
 	if (sr.bad || sr.off != n || file > (uint32_t)fs->nfiles || off < 0)
 		return weir_err_set("file source: a malformed position");
+	if (r->fd >= 0) /* the file open() began with: not read, nothing to check */
+		close(r->fd);
+	r->fd = -1;
 	r->file = (int)file - 1; /* file_open_next moves on to `file` */
 	if (file_open_next(ctx, r) < 0)
 		return -1;
