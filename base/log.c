@@ -50,7 +50,17 @@ const char *weir_escape(char *buf, size_t n, const char *s)
 	return buf;
 }
 
+static void vlog(enum weir_log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 void weir_log(enum weir_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+static void vlog(enum weir_log_level level, const char *fmt, va_list ap)
 {
 	if (level < min_level)
 		return;
@@ -63,10 +73,7 @@ void weir_log(enum weir_log_level level, const char *fmt, ...)
 	int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ %s %s: ", ts.tv_nsec / 1000000, tags[level], role);
 	char msg[1536];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (n < (int)sizeof(line)) {
 		weir_escape(line + n, sizeof(line) - (size_t)n, msg);
 		n += (int)strlen(line + n);
@@ -76,4 +83,60 @@ void weir_log(enum weir_log_level level, const char *fmt, ...)
 	line[n++] = '\n';
 	ssize_t w = write(2, line, (size_t)n); /* one write: lines stay whole */
 	(void)w;
+}
+
+void weir_log_limit_init(struct weir_log_limit *lim, const char *what, enum weir_log_level level,
+			 uint32_t period_ms)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->what = what;
+	lim->level = level;
+	lim->period_ns = (uint64_t)period_ms * 1000000u;
+}
+
+void weir_log_limited(struct weir_log_limit *lim, uint64_t now_ns, const char *why, const char *fmt, ...)
+{
+	weir_log_limit_flush(lim, now_ns);
+	if (!lim->lines || now_ns - lim->last_ns >= lim->period_ns) {
+		va_list ap;
+		va_start(ap, fmt);
+		vlog(lim->level, fmt, ap);
+		va_end(ap);
+		lim->last_ns = now_ns;
+		lim->lines++;
+		return;
+	}
+	lim->held++;
+	for (int i = 0; i < lim->nreasons; i++)
+		if (lim->reasons[i].why == why || !strcmp(lim->reasons[i].why, why)) {
+			lim->reasons[i].n++;
+			return;
+		}
+	if (lim->nreasons < WEIR_LOG_LIMIT_REASONS) {
+		lim->reasons[lim->nreasons].why = why;
+		lim->reasons[lim->nreasons++].n = 1;
+	} else {
+		lim->other++;
+	}
+}
+
+void weir_log_limit_flush(struct weir_log_limit *lim, uint64_t now_ns)
+{
+	if (!lim->held || now_ns - lim->last_ns < lim->period_ns)
+		return;
+	char buf[1024];
+	size_t o = 0;
+	for (int i = 0; i < lim->nreasons && o < sizeof(buf); i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s: %llu", i ? ", " : "", lim->reasons[i].why,
+				      (unsigned long long)lim->reasons[i].n);
+	if (lim->other && o < sizeof(buf))
+		snprintf(buf + o, sizeof(buf) - o, ", other: %llu", (unsigned long long)lim->other);
+	if (o >= sizeof(buf))
+		buf[sizeof(buf) - 1] = '\0';
+	weir_log(lim->level, "%llu more %s in %llu ms (%s)", (unsigned long long)lim->held, lim->what,
+		 (unsigned long long)((now_ns - lim->last_ns) / 1000000u), o ? buf : "");
+	lim->last_ns = now_ns;
+	lim->lines++;
+	lim->held = lim->other = 0;
+	lim->nreasons = 0;
 }

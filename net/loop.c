@@ -32,6 +32,7 @@
  */
 #include "net/loop.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "net/frame.h"
 
@@ -54,7 +55,10 @@ enum state { S_FREE, S_LISTEN, S_CONNECTING, S_OPEN, S_DEAD };
 
 #define MAX_LISTENERS 8
 #define SLOT_MAX 0xffffffu
-#define TIMER_BIT 0x80000000u	/* in pending: a timer, not a slot */
+/* CQ room kept for the listeners' accepts and the timers, which never
+ * wait behind connections: idle connections each holding a receive can
+ * then never starve a timer (a deadline) or an accept (a new peer) */
+#define PRIO_RESERVE (MAX_LISTENERS + WEIR_LOOP_TIMERS)
 
 struct sendbuf {
 	struct sendbuf *next;
@@ -81,6 +85,14 @@ struct weir_conn {
 	struct __kernel_timespec cto;	/* connect's timeout */
 	uint32_t next_free;
 	void *data;
+	/* untrusted: accepted and not yet weir_conn_trust'ed; in the loop's
+	 * untrusted list, oldest first (slot indices, NO_SLOT at the ends) */
+	bool trusted;
+	uint32_t uprev, unext;
+	uint64_t since_ns;	/* accepted at (real clock) */
+	uint64_t rx_since_ns;	/* the first byte of the frame held (0: none held) */
+	uint64_t tx_since_ns;	/* the send queue last made progress (0: empty) */
+	char peer[64];		/* "addr:port" of an accepted peer, "" otherwise */
 };
 
 struct timer {
@@ -99,8 +111,13 @@ struct weir_loop {
 	unsigned inflight;	/* all SQEs in flight, wake and cancel included */
 	struct weir_conn *slots;
 	uint32_t nslots, free_head, live, listeners;
-	uint32_t *pending;	/* FIFO of slot indices (or TIMER_BIT | timer) */
+	uint32_t *pending;	/* FIFO of connection slot indices */
 	uint32_t pcap, phead, pcount;
+	uint32_t prio_waiting;	/* timers and listeners waiting for CQ room (never behind connections) */
+	unsigned conn_budget;	/* SQEs in flight allowed for connections: budget less the reserve */
+	unsigned conn_inflight;	/* connections' SQEs in flight */
+	uint32_t uhead, utail, nuntrusted;	/* untrusted connections, oldest first */
+	uint64_t last_stall_scan_ns;
 	bool accept_paused;	/* a listener waits for a slot or a descriptor */
 	struct timer timers[WEIR_LOOP_TIMERS];
 	int wakefd;
@@ -133,17 +150,26 @@ static struct io_uring_sqe *sqe_get(struct weir_loop *l)
 static void took(struct weir_loop *l, struct weir_conn *c, unsigned n)
 {
 	l->inflight += n;
-	if (c)
+	if (c) {
 		c->inflight = (uint16_t)(c->inflight + n);
+		if (!c->listener)
+			l->conn_inflight += n;
+	}
 	if (l->inflight > l->st.max_inflight)
 		l->st.max_inflight = l->inflight;
 }
 
 static bool room(const struct weir_loop *l, unsigned n) { return l->inflight + n <= l->budget + (l->wake_armed ? 1 : 0); }
 
+/* Room for a connection's SQEs: within the CQ, and outside the reserve. */
+static bool conn_room(const struct weir_loop *l, unsigned n)
+{
+	return room(l, n) && l->conn_inflight + n <= l->conn_budget;
+}
+
 static void pend(struct weir_loop *l, uint32_t v)
 {
-	/* each slot and timer is queued at most once, so pcap always suffices */
+	/* each slot is queued at most once, so pcap always suffices */
 	l->pending[(l->phead + l->pcount) % l->pcap] = v;
 	l->pcount++;
 	l->st.deferred++;
@@ -154,15 +180,16 @@ static bool issue(struct weir_loop *l, struct weir_conn *c)
 {
 	struct io_uring_sqe *sqe;
 	if ((c->want & W_ACCEPT) && room(l, 1) && (sqe = sqe_get(l))) {
-		io_uring_prep_accept(sqe, c->fd, NULL, NULL, SOCK_CLOEXEC);
+		c->addrlen = sizeof(c->addr); /* the peer's address lands in the listener's */
+		io_uring_prep_accept(sqe, c->fd, (struct sockaddr *)&c->addr, &c->addrlen, SOCK_CLOEXEC);
 		io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, c->slot, c->gen));
 		c->want &= (uint8_t)~W_ACCEPT;
 		c->armed |= W_ACCEPT;
 		took(l, c, 1);
 	}
-	if ((c->want & W_CONNECT) && room(l, 2) && io_uring_sq_space_left(&l->ring) < 2)
+	if ((c->want & W_CONNECT) && conn_room(l, 2) && io_uring_sq_space_left(&l->ring) < 2)
 		io_uring_submit(&l->ring); /* connect and its timeout go in together */
-	if ((c->want & W_CONNECT) && room(l, 2) && io_uring_sq_space_left(&l->ring) >= 2) {
+	if ((c->want & W_CONNECT) && conn_room(l, 2) && io_uring_sq_space_left(&l->ring) >= 2) {
 		sqe = io_uring_get_sqe(&l->ring);
 		io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->addr, c->addrlen);
 		io_uring_sqe_set_data64(sqe, ud(OP_CONNECT, c->slot, c->gen));
@@ -174,14 +201,14 @@ static bool issue(struct weir_loop *l, struct weir_conn *c)
 		c->armed |= W_CONNECT;
 		took(l, c, 2);
 	}
-	if ((c->want & W_RECV) && room(l, 1) && (sqe = sqe_get(l))) {
+	if ((c->want & W_RECV) && conn_room(l, 1) && (sqe = sqe_get(l))) {
 		io_uring_prep_recv(sqe, c->fd, c->rbuf, l->cfg.recv_size, 0);
 		io_uring_sqe_set_data64(sqe, ud(OP_RECV, c->slot, c->gen));
 		c->want &= (uint8_t)~W_RECV;
 		c->armed |= W_RECV;
 		took(l, c, 1);
 	}
-	if ((c->want & W_SEND) && room(l, 1) && (sqe = sqe_get(l))) {
+	if ((c->want & W_SEND) && conn_room(l, 1) && (sqe = sqe_get(l))) {
 		struct sendbuf *b = c->sq_head;
 		io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
 		io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->slot, c->gen));
@@ -207,34 +234,53 @@ static bool timer_issue(struct weir_loop *l, uint32_t i)
 	return true;
 }
 
-/* c wants `w`: issue it now unless others are waiting for room. */
+/* c wants `w`: issue it now unless others are waiting for room. A
+ * listener's accept does not queue behind connections: it waits (rarely:
+ * only in a CQ too small for the reserve) among the timers. */
 static void want(struct weir_loop *l, struct weir_conn *c, uint8_t w)
 {
 	c->want |= w;
 	if (c->queued)
 		return;
+	if (c->listener) {
+		if (!issue(l, c)) {
+			c->queued = true;
+			l->prio_waiting++;
+		}
+		return;
+	}
 	if (l->pcount == 0 && issue(l, c))
 		return;
 	c->queued = true;
 	pend(l, c->slot);
 }
 
-/* Issue waiting wants in FIFO order while the CQ has room. */
+/* Timers and listeners that waited for room, then waiting connection
+ * wants in FIFO order, while the CQ has room. */
 static void flush_pending(struct weir_loop *l)
 {
+	if (l->prio_waiting) {
+		for (uint32_t i = 0; i < WEIR_LOOP_TIMERS; i++) {
+			struct timer *t = &l->timers[i];
+			if (t->queued && timer_issue(l, i)) {
+				t->queued = false;
+				l->prio_waiting--;
+			}
+		}
+		for (uint32_t i = 0; l->prio_waiting && i < l->nslots; i++) {
+			struct weir_conn *c = &l->slots[i];
+			if (c->listener && c->queued && (c->state != S_LISTEN || issue(l, c))) {
+				c->queued = false;
+				l->prio_waiting--;
+			}
+		}
+	}
 	while (l->pcount > 0) {
 		uint32_t v = l->pending[l->phead];
-		bool done;
-		if (v & TIMER_BIT) {
-			done = timer_issue(l, v & ~TIMER_BIT);
-			if (done)
-				l->timers[v & ~TIMER_BIT].queued = false;
-		} else {
-			struct weir_conn *c = &l->slots[v];
-			done = c->state == S_FREE || c->state == S_DEAD || issue(l, c);
-			if (done)
-				c->queued = false;
-		}
+		struct weir_conn *c = &l->slots[v];
+		bool done = c->state == S_FREE || c->state == S_DEAD || issue(l, c);
+		if (done)
+			c->queued = false;
 		if (!done)
 			return;
 		l->phead = (l->phead + 1) % l->pcap;
@@ -288,6 +334,7 @@ static struct weir_conn *slot_alloc(struct weir_loop *l)
 	c->inflight = 0;
 	c->queued = false;
 	c->listener = false;
+	c->trusted = true;
 	c->data = NULL;
 	c->fd = -1;
 	return c;
@@ -305,6 +352,9 @@ static void slot_unalloc(struct weir_loop *l, struct weir_conn *c)
 static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd)
 {
 	c->fd = fd;
+	c->trusted = true;
+	c->peer[0] = '\0';
+	c->rx_since_ns = c->tx_since_ns = 0;
 	c->rbuf = malloc(l->cfg.recv_size);
 	if (!c->rbuf)
 		return -ENOMEM;
@@ -316,11 +366,61 @@ static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd)
 	return 0;
 }
 
+/* ---- untrusted connections: a deadline and a bounded share ---- */
+
+static void untrusted_link(struct weir_loop *l, struct weir_conn *c)
+{
+	c->trusted = false;
+	c->unext = NO_SLOT;
+	c->uprev = l->utail;
+	if (l->utail != NO_SLOT)
+		l->slots[l->utail].unext = c->slot;
+	else
+		l->uhead = c->slot;
+	l->utail = c->slot;
+	l->nuntrusted++;
+}
+
+static void untrusted_unlink(struct weir_loop *l, struct weir_conn *c)
+{
+	if (c->trusted)
+		return;
+	c->trusted = true;
+	if (c->uprev != NO_SLOT)
+		l->slots[c->uprev].unext = c->unext;
+	else
+		l->uhead = c->unext;
+	if (c->unext != NO_SLOT)
+		l->slots[c->unext].uprev = c->uprev;
+	else
+		l->utail = c->uprev;
+	l->nuntrusted--;
+}
+
+static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason);
+
+/* Close the oldest untrusted connection to make room (-EOVERFLOW). False
+ * when there is none. */
+static bool evict_untrusted(struct weir_loop *l)
+{
+	if (l->uhead == NO_SLOT)
+		return false;
+	l->st.evicted++;
+	conn_close(l, &l->slots[l->uhead], -EOVERFLOW);
+	return true;
+}
+
 static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason)
 {
 	if (c->state != S_OPEN && c->state != S_CONNECTING && c->state != S_LISTEN)
 		return;
 	bool was_listener = c->state == S_LISTEN;
+	if (was_listener && c->queued) {
+		c->queued = false;
+		l->prio_waiting--;
+	}
+	if (!was_listener)
+		untrusted_unlink(l, c);
 	c->state = S_DEAD;
 	c->gen++;
 	c->want = 0;
@@ -353,30 +453,75 @@ static int frame_cb(void *arg, uint16_t type, const uint8_t *p, uint32_t len)
 	return c->state == S_OPEN ? 0 : -ECONNABORTED;
 }
 
+/* "addr:port" of a socket address, "?" when it is neither IPv4 nor IPv6. */
+static void fmt_peer(char *buf, size_t n, const struct sockaddr_storage *ss)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &in4->sin_addr, a, sizeof(a));
+		snprintf(buf, n, "%s:%u", a, ntohs(in4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(buf, n, "[%s]:%u", a, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, n, "?");
+	}
+}
+
+static void refuse(struct weir_loop *l, const char *peer, int reason)
+{
+	l->st.refused++;
+	if (l->cfg.on_refuse)
+		l->cfg.on_refuse(peer, reason, l->cfg.arg);
+}
+
+static bool untrusted_on(const struct weir_loop *l) { return l->cfg.untrusted_max || l->cfg.untrusted_ms; }
+
 static void on_accept(struct weir_loop *l, struct weir_conn *ls, int res)
 {
+	char peer[64];
 	if (res < 0) {
 		l->st.accept_errors++;
-		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
+		if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+			/* out of descriptors or memory: an untrusted connection
+			 * makes room (its descriptor goes once its SQEs are
+			 * done), else accepting waits for a slot to be freed */
+			refuse(l, "?", res);
+			evict_untrusted(l);
 			l->accept_paused = true; /* retried when a slot is freed */
-		else
+		} else {
 			want(l, ls, W_ACCEPT);
+		}
 		return;
 	}
+	fmt_peer(peer, sizeof(peer), &ls->addr);
 	want(l, ls, W_ACCEPT);
+	/* the table full, or the untrusted share: the oldest untrusted
+	 * connection goes, never a trusted one; a table full of trusted
+	 * connections refuses the new one */
+	if (untrusted_on(l) && l->cfg.untrusted_max && l->nuntrusted >= l->cfg.untrusted_max)
+		evict_untrusted(l);
+	if (l->live >= l->cfg.max_conns)
+		evict_untrusted(l);
 	struct weir_conn *c = l->live < l->cfg.max_conns ? slot_alloc(l) : NULL;
 	if (!c) {
 		close(res);
-		l->st.refused++;
+		refuse(l, peer, -EMFILE);
 		return;
 	}
 	if (conn_setup(l, c, res) < 0) {
 		close(res);
 		c->fd = -1;
 		slot_unalloc(l, c);
-		l->st.refused++;
+		refuse(l, peer, -ENOMEM);
 		return;
 	}
+	memcpy(c->peer, peer, sizeof(c->peer));
+	c->since_ns = weir_real_now_ns();
+	if (untrusted_on(l))
+		untrusted_link(l, c);
 	c->state = S_OPEN;
 	l->live++;
 	l->st.accepted++;
@@ -397,6 +542,10 @@ static void on_recv(struct weir_loop *l, struct weir_conn *c, int res)
 			conn_close(l, c, rc);
 			return;
 		}
+		if (weir_frame_dec_idle(&c->dec))
+			c->rx_since_ns = 0;
+		else if (rc > 0 || !c->rx_since_ns)
+			c->rx_since_ns = weir_real_now_ns(); /* a frame begun since */
 		want(l, c, W_RECV);
 	} else if (res == 0) {
 		conn_close(l, c, weir_frame_dec_finish(&c->dec));
@@ -415,6 +564,7 @@ static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
 	}
 	struct sendbuf *b = c->sq_head;
 	if (res > 0) {
+		c->tx_since_ns = weir_real_now_ns();
 		l->st.bytes_out += (uint64_t)res;
 		b->off += (uint32_t)res;
 		if (b->off == b->len) {
@@ -427,6 +577,8 @@ static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
 	}
 	if (c->sq_head)
 		want(l, c, W_SEND);
+	else
+		c->tx_since_ns = 0;
 }
 
 static void on_connect(struct weir_loop *l, struct weir_conn *c, int res)
@@ -454,11 +606,9 @@ static void on_timer(struct weir_loop *l, uint32_t i, uint32_t gen, int res)
 	}
 	if (res == -ETIME && t->fn)
 		t->fn(l, t->arg);
-	if (t->active && t->gen == gen && !t->queued) {
-		if (l->pcount == 0 && timer_issue(l, i))
-			return;
+	if (t->active && t->gen == gen && !t->queued && !timer_issue(l, i)) {
 		t->queued = true;
-		pend(l, TIMER_BIT | i);
+		l->prio_waiting++;
 	}
 }
 
@@ -483,6 +633,8 @@ static void dispatch(struct weir_loop *l, uint64_t data, int res)
 		return; /* cannot happen: every user_data is ours */
 	struct weir_conn *c = &l->slots[slot];
 	c->inflight--;
+	if (!c->listener)
+		l->conn_inflight--;
 	switch (kind) {
 	case OP_ACCEPT: c->armed &= (uint8_t)~W_ACCEPT; break;
 	case OP_RECV: c->armed &= (uint8_t)~W_RECV; break;
@@ -583,6 +735,33 @@ void weir_loop_stop(struct weir_loop *l)
 
 bool weir_loop_stopped(struct weir_loop *l) { return atomic_load(&l->stop); }
 
+/* The loop's own timer: untrusted connections past their deadline, and
+ * (at most once a second) frames begun and sends queued that stalled. */
+static void sweep(struct weir_loop *l, void *arg)
+{
+	(void)arg;
+	uint64_t now = weir_real_now_ns();
+	uint64_t dl = (uint64_t)l->cfg.untrusted_ms * 1000000u;
+	while (dl && l->uhead != NO_SLOT && now - l->slots[l->uhead].since_ns >= dl) {
+		l->st.untrusted_timeouts++;
+		conn_close(l, &l->slots[l->uhead], -ETIMEDOUT);
+	}
+	uint64_t stall = (uint64_t)l->cfg.stall_ms * 1000000u;
+	if (!stall || now - l->last_stall_scan_ns < 1000000000u)
+		return;
+	l->last_stall_scan_ns = now;
+	for (uint32_t i = 0; i < l->nslots; i++) {
+		struct weir_conn *c = &l->slots[i];
+		if (c->state != S_OPEN || c->listener)
+			continue;
+		if ((c->rx_since_ns && now - c->rx_since_ns >= stall) ||
+		    (c->tx_since_ns && now - c->tx_since_ns >= stall)) {
+			l->st.stalled++;
+			conn_close(l, c, -ETIMEDOUT);
+		}
+	}
+}
+
 /* ---- set-up ---- */
 
 struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
@@ -603,7 +782,7 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 		l->cfg.max_frame = WEIR_FRAME_MAX_DEFAULT;
 	if (!l->cfg.max_send)
 		l->cfg.max_send = 64u << 20;
-	if (l->cfg.max_frame > WEIR_FRAME_MAX_LIMIT || l->cfg.max_conns > SLOT_MAX - MAX_LISTENERS ||
+	if (l->cfg.max_frame > WEIR_FRAME_MAX_LIMIT || l->cfg.max_conns > (SLOT_MAX - MAX_LISTENERS) / 2 ||
 	    l->cfg.entries < 2 || l->cfg.entries > 32768) {
 		weir_err_set("event loop: bad limits (entries %u, max_conns %u, max_frame %u)", l->cfg.entries,
 			     l->cfg.max_conns, l->cfg.max_frame);
@@ -631,15 +810,19 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 	}
 	l->cq_entries = p.cq_entries;
 	l->budget = l->cq_entries - 2;
-	l->nslots = l->cfg.max_conns + MAX_LISTENERS;
+	l->conn_budget = l->budget - (PRIO_RESERVE < l->budget / 2 ? PRIO_RESERVE : l->budget / 2);
+	/* with untrusted connections, as many slots again for closed ones
+	 * still draining their SQEs: an eviction makes room at once */
+	l->nslots = l->cfg.max_conns * (untrusted_on(l) ? 2 : 1) + MAX_LISTENERS;
 	l->slots = calloc(l->nslots, sizeof(*l->slots));
-	l->pcap = l->nslots + WEIR_LOOP_TIMERS;
+	l->pcap = l->nslots;
 	l->pending = calloc(l->pcap, sizeof(*l->pending));
 	if (!l->slots || !l->pending) {
 		weir_err_set("event loop: out of memory for %u slots", l->nslots);
 		goto out_tables;
 	}
 	l->free_head = NO_SLOT;
+	l->uhead = l->utail = NO_SLOT;
 	for (uint32_t i = l->nslots; i-- > 0;) {
 		l->slots[i].loop = l;
 		l->slots[i].slot = i;
@@ -649,6 +832,14 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 	}
 	atomic_init(&l->stop, false);
 	arm_wake(l);
+	if (untrusted_on(l) || l->cfg.stall_ms) {
+		uint32_t ms = l->cfg.untrusted_ms ? l->cfg.untrusted_ms : l->cfg.stall_ms;
+		if (l->cfg.stall_ms && l->cfg.stall_ms < ms)
+			ms = l->cfg.stall_ms;
+		ms /= 8;
+		ms = ms < 10 ? 10 : ms > 250 ? 250 : ms;
+		weir_loop_timer_add(l, ms, sweep, NULL);
+	}
 	return l;
 
 out_tables:
@@ -671,8 +862,9 @@ void weir_loop_destroy(struct weir_loop *l)
 	for (uint32_t i = 0; i < l->nslots; i++)
 		conn_close(l, &l->slots[i], 0);
 	for (int i = 0; i < WEIR_LOOP_TIMERS; i++)
-		l->timers[i].active = false;
+		l->timers[i].active = l->timers[i].queued = false;
 	l->pcount = 0;
+	l->prio_waiting = 0;
 	/* cancel everything still in flight (connects, timers, the wake read),
 	 * then wait for every completion: only then are the buffers ours */
 	while (l->inflight >= l->cq_entries)
@@ -838,9 +1030,9 @@ int weir_loop_timer_add(struct weir_loop *l, uint32_t period_ms, void (*fn)(stru
 		t->ts.tv_nsec = (long long)(period_ms % 1000) * 1000000;
 		t->gen++;
 		t->active = true;
-		if (l->pcount > 0 || !timer_issue(l, i)) {
+		if (!timer_issue(l, i)) {
 			t->queued = true;
-			pend(l, TIMER_BIT | i);
+			l->prio_waiting++;
 		}
 		return (int)i;
 	}
@@ -882,10 +1074,12 @@ static int queue_bytes(struct weir_conn *c, const uint8_t *hdr, const void *p, s
 		memcpy(b->data, hdr, WEIR_FRAME_HDR);
 	if (n)
 		memcpy(b->data + (hdr ? WEIR_FRAME_HDR : 0), p, n);
-	if (c->sq_tail)
+	if (c->sq_tail) {
 		c->sq_tail->next = b;
-	else
+	} else {
 		c->sq_head = b;
+		c->tx_since_ns = weir_real_now_ns();
+	}
 	c->sq_tail = b;
 	c->sq_bytes += total;
 	if (c->state == S_OPEN && !(c->armed & W_SEND))
@@ -929,6 +1123,16 @@ struct weir_conn *weir_loop_conn(struct weir_loop *l, uint64_t id)
 		return NULL;
 	return c;
 }
+
+void weir_conn_trust(struct weir_conn *c)
+{
+	if (c->state == S_OPEN || c->state == S_CONNECTING)
+		untrusted_unlink(c->loop, c);
+}
+
+bool weir_conn_trusted(const struct weir_conn *c) { return c->trusted; }
+const char *weir_conn_peer(const struct weir_conn *c) { return c->peer[0] ? c->peer : "?"; }
+uint32_t weir_loop_untrusted(const struct weir_loop *l) { return l->nuntrusted; }
 
 struct weir_loop *weir_conn_loop(const struct weir_conn *c) { return c->loop; }
 void weir_conn_set_data(struct weir_conn *c, void *data) { c->data = data; }

@@ -34,21 +34,48 @@
  *     decoder holding at most one frame (max_frame, grown with the bytes
  *     that came), and at most max_send bytes queued to send (beyond that
  *     weir_conn_send fails with -ENOBUFS). At most max_conns connections:
- *     one more is accepted and closed at once (stats.refused).
+ *     one more is accepted and closed at once (stats.refused, on_refuse).
+ *   - Timers and accepts are never starved by connections: a reserve of
+ *     the CQ (MAX_LISTENERS + WEIR_LOOP_TIMERS entries, at most half of
+ *     it) is theirs, and they never wait in the FIFO behind a connection.
+ *     So a deadline fires and a new peer is accepted even while every
+ *     other connection holds a receive that never completes.
+ *   - Untrusted connections (untrusted_max or untrusted_ms set): an
+ *     accepted connection is untrusted until the layer above calls
+ *     weir_conn_trust (it proved who it is). At most untrusted_max are
+ *     untrusted at once: one more makes the oldest untrusted one close
+ *     (-EOVERFLOW, stats.evicted), so a peer that keeps opening
+ *     connections cannot keep a newer one out; a full table also closes
+ *     the oldest untrusted one, never a trusted one (a table full of
+ *     trusted connections refuses the new one); running out of
+ *     descriptors closes one too. One not trusted within untrusted_ms is
+ *     closed (-ETIMEDOUT, stats.untrusted_timeouts). The loop's own
+ *     timer enforces these (it takes one of the WEIR_LOOP_TIMERS).
+ *   - stall_ms: a frame begun but not finished, or queued bytes the peer
+ *     does not take, for that long closes the connection (-ETIMEDOUT,
+ *     stats.stalled; checked about once a second): a peer sending one
+ *     byte a second, or never reading its answers, is bounded in time as
+ *     well as in memory.
  *   - Listeners bind 127.0.0.1 unless given another address.
  *
  * A known limit: receives are single-shot, one per connection, each
  * holding a CQ entry while it waits; with more open connections than the
  * CQ holds, the excess wait their turn to be read (FIFO) until others
- * complete. Size `entries` >= max_conns / 4 for every connection to be
- * read at once. (Multishot receive over provided buffers is the next step.)
+ * complete. Size `entries` >= (2 * max_conns + 26) / 4 for every
+ * connection to be read and written at once. (Multishot receive over
+ * provided buffers is the next step.)
  *
  * Callbacks: on_open(c) once a connection is accepted or its connect
  * succeeded; on_frame for each whole frame (p valid only during the call;
  * < 0 closes c with that reason); on_close(c, reason) exactly once for
  * every connection the loop made, opened or not (reason 0: orderly end;
- * -ETIMEDOUT/-ECONNREFUSED: connect failed; -EPROTO/-EMSGSIZE: framing;
- * other -errno from the socket or the callback). In on_close, c is already
+ * -ETIMEDOUT/-ECONNREFUSED: connect failed, or an untrusted or stalled
+ * connection's deadline; -EOVERFLOW: an untrusted connection evicted for
+ * a newer one; -EPROTO/-EMSGSIZE: framing, the trail saying how (read it
+ * in on_close); other -errno from the socket or the callback).
+ * on_refuse(peer, reason) for an accepted connection closed before
+ * on_open: -EMFILE (the table is full of trusted connections), -ENOMEM,
+ * or accept's own error (-EMFILE/-ENFILE: out of descriptors; peer "?"). In on_close, c is already
  * closed: sending fails, weir_conn_data still works.
  *
  * Threads: every function runs on the loop's thread (the one calling
@@ -72,6 +99,10 @@ struct weir_loop_config {
 	uint32_t max_frame;	/* payload limit both ways; 0: WEIR_FRAME_MAX_DEFAULT */
 	size_t max_send;	/* bytes queued to send per connection; 0: 64 MiB */
 	bool single_issuer;	/* IORING_SETUP_SINGLE_ISSUER: only the creating thread may run the loop */
+	uint32_t untrusted_max;	/* accepted connections not yet trusted at once; 0: no bound */
+	uint32_t untrusted_ms;	/* deadline to be trusted after accept; 0: none */
+	uint32_t stall_ms;	/* a frame or a send making no progress this long; 0: no limit */
+	void (*on_refuse)(const char *peer, int reason, void *arg);
 	int (*on_frame)(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg);
 	void (*on_open)(struct weir_conn *c, void *arg);
 	void (*on_close)(struct weir_conn *c, int reason, void *arg);
@@ -80,7 +111,10 @@ struct weir_loop_config {
 
 struct weir_loop_stats {
 	uint64_t accepted;	/* connections accepted and kept */
-	uint64_t refused;	/* accepted beyond max_conns, closed at once */
+	uint64_t refused;	/* accepted beyond max_conns, closed at once; or accept out of descriptors */
+	uint64_t evicted;	/* untrusted connections closed for a newer one */
+	uint64_t untrusted_timeouts;	/* untrusted connections past untrusted_ms */
+	uint64_t stalled;	/* connections past stall_ms */
 	uint64_t connected;	/* outgoing connects that succeeded */
 	uint64_t closed;	/* on_close calls */
 	uint64_t frames_in, bytes_in;
@@ -153,6 +187,13 @@ bool weir_conn_is_open(const struct weir_conn *c);
  * back to c, or NULL once that connection is gone. */
 uint64_t weir_conn_id(const struct weir_conn *c);
 struct weir_conn *weir_loop_conn(struct weir_loop *l, uint64_t id);
+/* c proved who it is: no longer untrusted (no deadline, never evicted). */
+void weir_conn_trust(struct weir_conn *c);
+bool weir_conn_trusted(const struct weir_conn *c);
+/* "addr:port" of an accepted connection's peer ("?" for others). */
+const char *weir_conn_peer(const struct weir_conn *c);
+/* Untrusted connections open now. */
+uint32_t weir_loop_untrusted(const struct weir_loop *l);
 struct weir_loop *weir_conn_loop(const struct weir_conn *c);
 void weir_conn_set_data(struct weir_conn *c, void *data);
 void *weir_conn_data(const struct weir_conn *c);

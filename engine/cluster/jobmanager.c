@@ -3,9 +3,17 @@
  *
  * One io_uring loop (net/loop.h) on one thread. Every connection must
  * first prove it knows the cluster secret (ctl/auth.h); until then the
- * only messages it may send are the handshake's, and a handshake not done
- * within WEIR_AUTH_TIMEOUT_MS is closed. A malformed frame or message
- * closes that connection and nothing else.
+ * only messages it may send are the handshake's. Until then it is also
+ * untrusted for the loop: a handshake not done within WEIR_AUTH_TIMEOUT_MS
+ * is closed, and at most a quarter of the connection table is untrusted
+ * at once: one more closes the oldest untrusted one, never an
+ * authenticated one, so connections opened without the secret (3000 of
+ * them, or one re-opened again and again) cannot lock out the owner's
+ * clients and TaskManagers. A malformed frame or message closes that
+ * connection and nothing else. Every connection closed or refused before
+ * its handshake, or for bad framing, is logged with its peer's address
+ * and the reason, at most one line a second and a summary of the rest
+ * ("N more refused connections in T ms (REASON: n, ...)").
  *
  * After the handshake: TaskManagers register (id, pid, slots, pool) and
  * heartbeat; a TaskManager whose connection closes, or that misses its
@@ -53,6 +61,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,6 +71,9 @@
 #define HEARTBEAT_MS 100
 #define HEARTBEAT_TIMEOUT_MS 2000
 #define STOP_GRACE_MS 5000
+#define MAX_CONNS 4096		/* the connection table, if the descriptor limit allows */
+#define STALL_MS 30000		/* a frame begun, or answers not read, for this long: closed */
+#define REFUSED_LOG_MS 1000	/* refused connections: at most a line a second */
 
 struct peer {
 	struct peer *prev, *next;	/* every open connection, for the deadlines */
@@ -71,6 +83,7 @@ struct peer {
 	int tm;			/* index in tms, or -1 */
 	uint64_t opened_ns;
 	uint64_t close_at_ns;	/* refused: close once the answer went out */
+	bool logged;		/* its refusal is logged already */
 	struct weir_obj_in up;	/* an object the client uploads in chunks (up.fd -1: none) */
 };
 
@@ -168,7 +181,14 @@ static struct {
 	bool stopping;
 	uint64_t stop_deadline_ns;
 	volatile sig_atomic_t signalled;
+	struct weir_log_limit refused;	/* lines about refused connections */
+	uint32_t max_conns;
 } jm;
+
+/* A connection refused or closed before its handshake, or for breaking
+ * the protocol: logged, at most a line a second (the rest summed up by
+ * why, a short fixed text). */
+#define log_refused(why, ...) weir_log_limited(&jm.refused, weir_real_now_ns(), why, __VA_ARGS__)
 
 static int ntms(void)
 {
@@ -1498,14 +1518,14 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *payload, 
 	if (!p || p->close_at_ns)
 		return 0; /* refused: waiting to close */
 	if (type != WEIR_FRAME_CTL) {
-		weir_log(WEIR_LOG_WARN, "connection %llx: frame of unknown type %u: closed",
-			 (unsigned long long)weir_conn_id(c), type);
+		log_refused("bad frame", "connection from %s closed: frame of unknown type %u", weir_conn_peer(c), type);
+		p->logged = true;
 		return -EPROTO;
 	}
 	weir_msg *m;
 	if (weir_ctl_decode(payload, len, &m) < 0) {
-		weir_log(WEIR_LOG_WARN, "connection %llx: %s: closed", (unsigned long long)weir_conn_id(c),
-			 weir_err_msg());
+		log_refused("bad message", "connection from %s closed: %s", weir_conn_peer(c), weir_err_msg());
+		p->logged = true;
 		return -EPROTO;
 	}
 	if (!p->authed) {
@@ -1517,13 +1537,16 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *payload, 
 			weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)n);
 		if (rc == 1) {
 			p->authed = true;
-			weir_log(WEIR_LOG_DEBUG, "%s '%s' authenticated",
+			weir_conn_trust(c);
+			weir_log(WEIR_LOG_DEBUG, "%s '%s' authenticated from %s",
 				 p->auth.role == WEIR__CTL__ROLE__ROLE_TASKMANAGER ? "taskmanager" : "client",
-				 p->auth.name);
+				 p->auth.name, weir_conn_peer(c));
 		} else if (rc < 0) {
-			weir_log(WEIR_LOG_WARN, "connection %llx refused: %s", (unsigned long long)weir_conn_id(c),
-				 weir_auth_reason(&p->auth)[0] ? weir_auth_reason(&p->auth) : weir_err_msg());
-			/* let the refusal reach the peer, then close (next tick) */
+			log_refused("handshake refused", "connection from %s refused: %s", weir_conn_peer(c),
+				    weir_auth_reason(&p->auth)[0] ? weir_auth_reason(&p->auth) : weir_err_msg());
+			p->logged = true;
+			/* let the refusal reach the peer, then close (next tick;
+			 * the handshake deadline closes it if it does not read) */
 			p->close_at_ns = weir_now_ns() + 100000000ull;
 		}
 		return 0;
@@ -1559,6 +1582,28 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 	struct peer *p = weir_conn_data(c);
 	if (!p)
 		return;
+	const char *peer = weir_conn_peer(c);
+	if (p->logged) {
+		/* said when it was refused */
+	} else if (reason == -EPROTO || reason == -EMSGSIZE) {
+		/* the loop's decoder left why in the trail */
+		log_refused(reason == -EMSGSIZE ? "frame too long" : "bad framing", "connection from %s closed: %s", peer,
+			    weir_err_msg());
+	} else if (!p->authed) {
+		if (reason == -EOVERFLOW)
+			log_refused("evicted", "connection from %s closed before its handshake: %u unauthenticated "
+				    "connections at once, the oldest goes", peer, weir_loop_untrusted(jm.loop) + 1);
+		else if (reason == -ETIMEDOUT)
+			log_refused("no handshake in time", "connection from %s closed: no handshake within %d ms", peer,
+				    WEIR_AUTH_TIMEOUT_MS);
+		else
+			log_refused("closed before the handshake", "connection from %s closed before its handshake (%s)",
+				    peer, reason ? strerror(-reason) : "by the peer");
+	} else if (reason == -ETIMEDOUT && p->tm < 0) {
+		log_refused("stalled", "%s '%s' from %s closed: a frame or its answers stalled for %d ms",
+			    p->auth.role == WEIR__CTL__ROLE__ROLE_TASKMANAGER ? "taskmanager" : "client", p->auth.name,
+			    peer, STALL_MS);
+	}
 	if (p->tm >= 0 && jm.tms[p->tm].live) {
 		struct tmrec *t = &jm.tms[p->tm];
 		if (!jm.stopping)
@@ -1582,8 +1627,23 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 	weir_conn_set_data(c, NULL);
 }
 
-/* Every 10 ms: handshakes that take too long, refused connections whose
- * answer went out, heartbeats missed, waiters due, the end of a stop. */
+/* The loop refused a connection before on_open. */
+static void on_refuse(const char *peer, int reason, void *arg)
+{
+	(void)arg;
+	if (reason == -EMFILE && strcmp(peer, "?"))
+		log_refused("table full", "connection from %s refused: %u connections, all authenticated", peer,
+			    weir_loop_conns(jm.loop));
+	else if (reason == -EMFILE || reason == -ENFILE)
+		log_refused("out of descriptors", "accept: %s: the oldest unauthenticated connection closed",
+			    strerror(-reason));
+	else
+		log_refused("accept failed", "connection from %s refused: %s", peer, strerror(-reason));
+}
+
+/* Every 10 ms: refused connections whose answer went out, heartbeats
+ * missed, waiters due, the end of a stop, the summary of refused
+ * connections. (The loop closes handshakes that take too long.) */
 static void tick(struct weir_loop *l, void *arg)
 {
 	(void)arg;
@@ -1600,20 +1660,16 @@ static void tick(struct weir_loop *l, void *arg)
 				weir_conn_close(c, -ETIMEDOUT);
 		}
 	}
-	/* handshakes not done in time (a truncated or stalled one is never
-	 * accepted by itself), and refused peers whose answer went out */
+	/* refused peers whose answer went out */
 	for (struct peer *p = jm.peers, *next; p; p = next) {
 		next = p->next; /* closing frees p */
-		bool late = !p->authed && now - p->opened_ns > WEIR_AUTH_TIMEOUT_MS * 1000000ull;
-		if (late || (p->close_at_ns && now >= p->close_at_ns)) {
+		if (p->close_at_ns && now >= p->close_at_ns) {
 			struct weir_conn *c = weir_loop_conn(l, p->conn);
-			if (late)
-				weir_log(WEIR_LOG_WARN, "connection %llx: no handshake within %d ms: closed",
-					 (unsigned long long)p->conn, WEIR_AUTH_TIMEOUT_MS);
 			if (c)
-				weir_conn_close(c, late ? -ETIMEDOUT : -EACCES);
+				weir_conn_close(c, -EACCES);
 		}
 	}
+	weir_log_limit_flush(&jm.refused, weir_real_now_ns());
 	wake_waiters(false);
 	retry_parked();
 	for (int i = 0; i < MAX_JOBS; i++) {
@@ -1726,8 +1782,32 @@ static int load_run_dir(const char *run_dir)
  * in the run folder. 0, or -1 logged (the loop destroyed). */
 static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, char *pid, size_t pn)
 {
-	struct weir_loop_config cfg = { .entries = 256, .max_conns = 1024, .on_frame = on_frame,
-					.on_open = on_open, .on_close = on_close };
+	/* descriptors: the soft limit raised to the hard one; the table
+	 * takes at most half of what is left after 256 for files (a closed
+	 * connection keeps its descriptor until its last completion) */
+	struct rlimit rl;
+	uint32_t max_conns = MAX_CONNS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rlim_t was = rl.rlim_cur;
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				rl.rlim_cur = was;
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 256 + 2 * (rlim_t)MAX_CONNS)
+			max_conns = rl.rlim_cur > 256 + 2 * 64 ? (uint32_t)((rl.rlim_cur - 256) / 2) : 64;
+	}
+	/* a CQ that holds a receive and a send of every connection at once
+	 * (net/loop.h), so none waits for room */
+	unsigned entries = 64;
+	while (entries * 4 < 2 * max_conns + 32)
+		entries *= 2;
+	struct weir_loop_config cfg = { .entries = entries, .max_conns = max_conns,
+					.untrusted_max = max_conns / 4, .untrusted_ms = WEIR_AUTH_TIMEOUT_MS,
+					.stall_ms = STALL_MS, .on_frame = on_frame, .on_open = on_open,
+					.on_close = on_close, .on_refuse = on_refuse };
+	weir_log_limit_init(&jm.refused, "refused connections", WEIR_LOG_WARN, REFUSED_LOG_MS);
+	jm.max_conns = max_conns;
 	jm.loop = weir_loop_create(&cfg);
 	if (!jm.loop) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
@@ -1773,8 +1853,13 @@ static void shut_down(void)
 	weir_auth_secret_wipe(&jm.secret);
 	weir_obj_remove_all(jm.objdir);
 	free(jm.chunk);
-	weir_log(WEIR_LOG_INFO, "stopped (%llu connections, %llu refused frames, CQ overflow %llu)",
+	weir_log_limit_flush(&jm.refused, weir_real_now_ns() + (uint64_t)REFUSED_LOG_MS * 1000000u);
+	weir_log(WEIR_LOG_INFO,
+		 "stopped (%llu connections, %llu refused frames, %llu refused at accept, %llu evicted and %llu "
+		 "timed out before their handshake, %llu stalled, CQ overflow %llu)",
 		 (unsigned long long)st.accepted, (unsigned long long)st.proto_errors,
+		 (unsigned long long)st.refused, (unsigned long long)st.evicted,
+		 (unsigned long long)st.untrusted_timeouts, (unsigned long long)st.stalled,
 		 (unsigned long long)st.cq_overflow);
 }
 
@@ -1801,7 +1886,8 @@ int weir_jobmanager_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	weir_loop_timer_add(jm.loop, 10, tick, NULL);
-	weir_log(WEIR_LOG_INFO, "cluster %s: listening on %s (pid %s)", jm.cluster_id, addr, pid);
+	weir_log(WEIR_LOG_INFO, "cluster %s: listening on %s (pid %s; %u connections, %u of them unauthenticated)",
+		 jm.cluster_id, addr, pid, jm.max_conns, jm.max_conns / 4);
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "R", 1) != 1)
 			weir_log(WEIR_LOG_WARN, "could not signal readiness");

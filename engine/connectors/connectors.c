@@ -58,6 +58,11 @@ struct file_reader {
 	bool eof;
 	char *buf;
 	size_t cap, lo, hi;
+	/* the file as opened, to notice it shrink or be replaced under us */
+	dev_t dev;
+	ino_t ino;
+	off_t seen;		/* its size as the job was built, as opened, or the bytes read: the most */
+	bool sized;		/* false: a file whose size says nothing (0 bytes, as /proc's) */
 };
 
 static void file_source_free(void *arg)
@@ -89,10 +94,47 @@ static int add_file(struct file_source *fs, const char *path, off_t size)
 	return 0;
 }
 
+/*
+ * Has the file changed under us? A file that shrank (truncated: fewer
+ * bytes now than it had when the job was built, when it was opened, or
+ * than were read) would end the job with part of its output and exit 0;
+ * one replaced at its path (renamed over, or removed and written again)
+ * is not the file the job was built for. Either fails the job, naming the
+ * file. Checked per read (one fstat for up to a buffer of lines, not per
+ * record) and, with the path too, when a subtask is done with the file. A
+ * file that grows is fine: what it holds when its last subtask reaches the
+ * end is read (docs/api.md). 0, or -1 with the job failed.
+ */
+static int file_check(weir_ctx *ctx, struct file_reader *r, bool done)
+{
+	struct file_source *fs = weir_ctx_arg(ctx);
+	const char *path = fs->files[r->file];
+	struct stat st;
+	off_t read_to = r->buf_off + (off_t)r->hi;
+	if (read_to > r->seen)
+		r->seen = read_to;
+	if (fstat(r->fd, &st) < 0)
+		return weir_fail(ctx, "stat '%s': %s", path, strerror(errno));
+	if (r->sized && st.st_size < r->seen)
+		return weir_fail(ctx, "'%s' shrank while it was read: %lld bytes, it had %lld (truncated?)", path,
+				 (long long)st.st_size, (long long)r->seen);
+	if (st.st_size > r->seen)
+		r->seen = st.st_size;
+	if (!done)
+		return 0;
+	if (stat(path, &st) < 0)
+		return weir_fail(ctx, "'%s' was removed while it was read", path);
+	if (st.st_dev != r->dev || st.st_ino != r->ino)
+		return weir_fail(ctx, "'%s' was replaced while it was read (another file is at its path now)", path);
+	return 0;
+}
+
 static int file_open_next(weir_ctx *ctx, struct file_reader *r)
 {
 	struct file_source *fs = weir_ctx_arg(ctx);
 	int i = weir_ctx_subtask(ctx), p = weir_ctx_parallelism(ctx);
+	if (r->fd >= 0 && file_check(ctx, r, true) < 0)
+		return -1;
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
@@ -106,6 +148,16 @@ static int file_open_next(weir_ctx *ctx, struct file_reader *r)
 	r->fd = open(fs->files[r->file], O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0)
 		return weir_fail(ctx, "open '%s': %s", fs->files[r->file], strerror(errno));
+	struct stat st;
+	if (fstat(r->fd, &st) < 0)
+		return weir_fail(ctx, "stat '%s': %s", fs->files[r->file], strerror(errno));
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	r->sized = size > 0 || st.st_size > 0;
+	if (r->sized && st.st_size < size)
+		return weir_fail(ctx, "'%s' shrank since the job was built: %lld bytes, it had %lld (truncated?)",
+				 fs->files[r->file], (long long)st.st_size, (long long)size);
+	r->seen = st.st_size > size ? st.st_size : size;
 	/* Start one byte early: the line that byte ends belongs to the
 	 * previous subtask, and is skipped; if that byte is a newline, the
 	 * line at `start` is ours. */
@@ -172,7 +224,7 @@ static int file_fill(weir_ctx *ctx, struct file_reader *r)
 	if (n == 0)
 		r->eof = true;
 	r->hi += (size_t)n;
-	return 0;
+	return file_check(ctx, r, false);
 }
 
 static int file_source_poll(weir_ctx *ctx)
@@ -255,11 +307,18 @@ static int file_source_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t 
 	int64_t off = (int64_t)snap_get_u64(&sr);
 	if (sr.bad || sr.off != n || file > (uint32_t)fs->nfiles || off < 0)
 		return weir_err_set("file source: a malformed position");
+	if (r->fd >= 0) /* the file open() began with: not read, nothing to check */
+		close(r->fd);
+	r->fd = -1;
 	r->file = (int)file - 1; /* file_open_next moves on to `file` */
 	if (file_open_next(ctx, r) < 0)
 		return -1;
 	if (r->fd < 0)
 		return 0; /* past the last file: the source ends at once */
+	/* a position past the end: the file is not the one the checkpoint read */
+	if (r->sized && (off_t)off > r->seen)
+		return weir_err_set("file source: '%s' is %lld bytes, shorter than the checkpoint's position %lld "
+				    "(the file changed since)", fs->files[r->file], (long long)r->seen, (long long)off);
 	r->buf_off = (off_t)off;
 	r->skip_first = skip != 0;
 	r->lo = r->hi = 0;
