@@ -467,16 +467,18 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	struct weir_ckpt_meta from;
 	memset(&from, 0, sizeof(from));
 	job.ck_on = d->ck_on;
+	/* A failure before `prepared` is reported instead of it (done, below):
+	 * the JobManager then aborts the attempt before any TaskManager starts,
+	 * so no other one runs into its consequences (a channel this one never
+	 * made) and reports those first: the reason is this one, every time. */
 	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0)) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->refused = true; /* the same again on a restart */
-		d->prepared(d->arg);
 		goto out;
 	}
 	if (weir_deploy(&job, &links, &nlinks) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->refused = job.deploy_refused;
-		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
 		goto out;
 	}
 	if (d->ck_restore) { /* the JobManager checked it; every byte is checked again here */
@@ -486,13 +488,11 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 			snprintf(err, sizeof(err), "restore from '%s': %s", d->ck_restore,
 				 r == 0 ? "no complete checkpoint there" : weir_err_msg());
 			d->refused = r > 0; /* read and sound, but not this job's: the same again */
-			d->prepared(d->arg);
 			goto out;
 		}
 	}
 	if (job.ck_on && ck_writer_start(&job, from.id, d->ck_acked, d->arg) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
-		d->prepared(d->arg);
 		goto out;
 	}
 	dist_register(d, &job);
