@@ -10,9 +10,10 @@
  *   exit    calls exit(0)
  *   segv    writes through a null pointer (SIGSEGV)
  *   abort   calls abort() (SIGABRT)
- * and the other subtasks pass their records on. MODE differ builds
- * another graph in TaskManager 1 than anywhere else (the map gets
- * parallelism 3 there), and a source of 1000 numbers: a job that depends
+ * and the other subtasks pass their records on. MODE differ [ID]
+ * builds another graph in TaskManager ID (default 1) than anywhere else
+ * (the map gets parallelism 3 there), with a source of 1000 numbers
+ * rebalanced to the map (channels between the TaskManagers): a job that depends
  * on more than its arguments. */
 #include <weir/weir.h>
 
@@ -63,8 +64,8 @@ static int misbehave(weir_ctx *ctx, const weir_rec *in)
 	return weir_emit(ctx, in->data, in->len);
 }
 
-/* Is this process TaskManager 1? Its command line says "--id 1". */
-static int taskmanager_1(void)
+/* Is this process TaskManager id? Its command line says "--id ID". */
+static int taskmanager_is(const char *id)
 {
 	char buf[4096];
 	int fd = open("/proc/self/cmdline", O_RDONLY);
@@ -79,7 +80,7 @@ static int taskmanager_1(void)
 	for (char *a = buf; a < buf + n; a += strlen(a) + 1) {
 		if (!strcmp(a, "taskmanager"))
 			tm = 1;
-		if (tm && !strcmp(a, "--id") && a + 3 < buf + n && !strcmp(a + 5, "1"))
+		if (tm && !strcmp(a, "--id") && a + 3 < buf + n && !strcmp(a + 5, id))
 			return 1;
 	}
 	return 0;
@@ -88,12 +89,15 @@ static int taskmanager_1(void)
 int weir_job(weir_env *env, int argc, char **argv)
 {
 	if (argc < 2 || argc > 3)
-		return weir_env_fail(env, "usage: misbehave.so -- spin|exit|segv|abort|differ [FIFO]");
+		return weir_env_fail(env, "usage: misbehave.so -- spin|exit|segv|abort [FIFO], or differ [ID]");
 	mode = argv[1];
 	fifo = argc > 2 ? argv[2] : NULL;
 	int differ = !strcmp(mode, "differ");
-	weir_stream *s = weir_map(weir_source_sequence(env, differ ? 1000 : -1, 0), "misbehave", misbehave, NULL);
-	if (differ && taskmanager_1())
+	weir_stream *s = weir_source_sequence(env, differ ? 1000 : -1, 0);
+	if (differ) /* channels between the TaskManagers: each attaches the other's */
+		s = weir_rebalance(s);
+	s = weir_map(s, "misbehave", misbehave, NULL);
+	if (differ && taskmanager_is(fifo ? fifo : "1"))
 		s = weir_set_parallelism(s, 3);
 	weir_sink_discard(s);
 	return 0;
