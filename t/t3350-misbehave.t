@@ -28,6 +28,11 @@ check "local: a cancelled job stuck in user code exits 130 after the cancel time
 check 'local: naming the stuck operator and subtask' \
 	grep -q "operator 'misbehave' (subtask 1/1) did not stop within 300 ms of the cancel" "$T/err"
 
+# the same when the job stops because it failed (a restart, a failover)
+expect 1 "operator 'misbehave' \(subtask 2/2\) did not stop within 300 ms of the job's stop \(operator 'misbehave' \(subtask 1/2\): fails while subtask 2 spins\)" \
+	'local: a failed job with a subtask stuck in user code exits 1 after the timeout, naming both' -- \
+	local "$job" -q -p 2 --workers 2 --cancel-timeout 300 -- failspin "$T/spinning1"
+
 expect 3 "the job's code called exit\(0\) in operator 'misbehave' \(subtask 2/2\) before the job ended" \
 	'local: exit(0) in a map exits 3, naming the operator' -- local "$job" -q -p 2 -- exit
 expect 139 "killed by signal 11 \(SIGSEGV\) in operator 'misbehave' \(subtask 2/2\)" \
@@ -62,7 +67,7 @@ check 'the job ends canceled' wait_for "$WEIR_RUN_DIR/jobmanager.log" "job $jobi
 run_weir list
 check 'weir list shows it canceled' grep -q "^$jobid .*canceled" "$T/out"
 check "the taskmanager named the stuck operator" grep -q \
-	"ERROR taskmanager-0: operator 'misbehave' (subtask 1/1) did not stop within 300 ms of the cancel" \
+	"ERROR taskmanager-0: operator 'misbehave' (subtask 1/1) did not stop within 300 ms of the abort" \
 	"$WEIR_RUN_DIR/taskmanager-0.log"
 check "and exited with status 4" wait_for "$WEIR_RUN_DIR/supervisor.log" "exited with status 4; starting it again"
 tm_back
@@ -70,6 +75,15 @@ rm -rf "$T/wc"
 printf 'a b\nb c\n' >"$T/words.txt"
 run_weir run "$JOBS/wordcount.so" -p 2 -- "$T/words.txt" "$T/wc"
 check "a job on both slots runs after it (rc $rc)" test "$rc" -eq 0
+
+# a failover: subtask 1/2 (taskmanager 0) fails while 2/2 (taskmanager 1)
+# spins; the job fails with the first failure, taskmanager 1 ends itself
+run_weir run "$job" -p 2 --spread -- failspin "$T/spinning2"
+check "failover with a stuck subtask: the job fails (rc $rc)" test "$rc" -eq 1
+check 'with the failure that stopped it' grep -q "taskmanager 0: operator 'misbehave' (subtask 1/2): fails while subtask 2 spins" "$T/err"
+check "taskmanager 1 named the stuck operator" wait_for "$WEIR_RUN_DIR/taskmanager-1.log" \
+	"ERROR taskmanager-1: operator 'misbehave' (subtask 2/2) did not stop within 300 ms of the abort"
+tm_back
 
 # a segfault and an exit(0) in a map
 for mode in segv exit; do
@@ -108,5 +122,5 @@ done
 
 run_weir cluster stop
 check "cluster stop (rc $rc)" grep -q 'stopped' "$T/out"
-check_logs "$WEIR_RUN_DIR" 3 # the stuck, the segfaulting and the exiting taskmanager
+check_logs "$WEIR_RUN_DIR" 4 # the two stuck, the segfaulting and the exiting taskmanagers
 done_testing

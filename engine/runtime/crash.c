@@ -211,9 +211,9 @@ int weir_guard_start(const char *who, bool as_log_line, const char *note_path)
 	static bool installed;
 	snprintf(head, sizeof(head), "%s", who);
 	log_line = as_log_line;
+	/* an earlier process's note stays: its reader may not have read it
+	 * yet, and the pid in it tells it from ours */
 	snprintf(note, sizeof(note), "%s", note_path ? note_path : "");
-	if (note[0])
-		unlink(note); /* an earlier process's */
 	guarded = 1;
 	if (installed)
 		return 0;

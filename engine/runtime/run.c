@@ -91,8 +91,8 @@ static void __attribute__((noreturn)) watchdog_bite(struct watchdog *w)
 		n += (size_t)snprintf(who + n, sizeof(who) - n, "%s%s", nstuck++ ? ", " : "", one);
 	}
 	pthread_mutex_lock(&job->lock);
-	if (cancelled)
-		snprintf(why, sizeof(why), "the cancel");
+	if (cancelled) /* on a TaskManager: the JobManager's abort, after a cancel or a failure */
+		snprintf(why, sizeof(why), "%s", job->dist ? "the abort" : "the cancel");
 	else
 		snprintf(why, sizeof(why), "the job's stop (%s)", job->failed ? job->error : "aborted");
 	pthread_mutex_unlock(&job->lock);

@@ -7,6 +7,9 @@
  * subtask (subtask P/P), at its first record, first writes "MODE\n" into
  * FIFO when one is given (the test's sign that the job runs), then
  *   spin    loops forever (a cancel cannot stop it)
+ *   failspin  creates the file FIFO instead of writing into it, then
+ *           spins; subtask 1/P fails the job once the file exists (P >= 2):
+ *           the job's stop cannot stop the spinner either
  *   exit    calls exit(0)
  *   segv    writes through a null pointer (SIGSEGV)
  *   abort   calls abort() (SIGABRT)
@@ -44,10 +47,16 @@ static void announce(void)
 static int misbehave(weir_ctx *ctx, const weir_rec *in)
 {
 	static int done;
+	/* failspin: the spinner's FIFO line is a file here, seen from any process */
+	if (!strcmp(mode, "failspin") && weir_ctx_subtask(ctx) == 0 && fifo && access(fifo, F_OK) == 0)
+		return weir_fail(ctx, "fails while subtask %d spins", weir_ctx_parallelism(ctx));
 	if (weir_ctx_subtask(ctx) == weir_ctx_parallelism(ctx) - 1 && !done) {
 		done = 1;
-		announce();
-		if (!strcmp(mode, "spin")) {
+		if (!strcmp(mode, "failspin") && fifo)
+			close(open(fifo, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+		else
+			announce();
+		if (!strcmp(mode, "spin") || !strcmp(mode, "failspin")) {
 			for (volatile unsigned long n = 0;; n++)
 				;
 		} else if (!strcmp(mode, "exit")) {
@@ -89,7 +98,7 @@ static int taskmanager_is(const char *id)
 int weir_job(weir_env *env, int argc, char **argv)
 {
 	if (argc < 2 || argc > 3)
-		return weir_env_fail(env, "usage: misbehave.so -- spin|exit|segv|abort [FIFO], or differ [ID]");
+		return weir_env_fail(env, "usage: misbehave.so -- spin|failspin|exit|segv|abort [FIFO], or differ [ID]");
 	mode = argv[1];
 	fifo = argc > 2 ? argv[2] : NULL;
 	int differ = !strcmp(mode, "differ");
