@@ -22,6 +22,8 @@ pid=$!
 read -r line <"$T/fifo"
 check "local: the map spins ($line)" test "$line" = spin
 kill -INT "$pid"
+# (wait_gone's 120 s limit only turns a hang into a failure)
+wait_gone "$pid" || { fail 'local: the cancelled job ends by itself'; kill -9 "$pid"; }
 rc=0
 wait "$pid" || rc=$?
 check "local: a cancelled job stuck in user code exits 130 after the cancel timeout (got $rc)" test "$rc" -eq 130
