@@ -118,7 +118,7 @@ shm_left() { find /dev/shm -mindepth 1 -maxdepth 2 -path "/dev/shm/$1*" 2>/dev/n
 #    must all agree: the supervisor's restarts, its lines
 #      "supervisor: taskmanager N started again (pid P, restart K)",
 #    the deaths it saw,
-#      "supervisor: taskmanager N (pid P) killed by signal S; starting it again in D ms"
+#      "supervisor: taskmanager N (pid P) killed by signal S (SIGNAME); starting it again in D ms"
 #      "supervisor: taskmanager N (pid P) exited with status S; starting it again in D ms",
 #    and the JobManager's losses, "jobmanager: taskmanager N (pid P) lost: WHY".
 #    A death the test did not cause shows as a loss (and usually as a death)
@@ -152,7 +152,7 @@ check_logs() {
 			while (my $l = <$h>) {
 				if ($name eq "supervisor.log") {
 					$restarts++ if $l =~ /supervisor: taskmanager \d+ started again \(pid \d+, restart \d+\)$/;
-					$deaths++ if $l =~ /supervisor: taskmanager \d+ \(pid \d+\) (killed by signal|exited with status) \d+; starting it again/;
+					$deaths++ if $l =~ /supervisor: taskmanager \d+ \(pid \d+\) (killed by signal|exited with status) \d+( \([A-Z0-9]+\))?; starting it again/;
 				}
 				$losses++ if $name eq "jobmanager.log" && $l =~ /jobmanager: taskmanager \d+ \(pid \d+\) lost: /;
 				if ($l =~ /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: |did not let go in/) {

@@ -100,7 +100,7 @@ run_weir cluster status --wait 1
 check "status --wait 1 sees one taskmanager after kill -9 (rc $rc)" grep -q '1 taskmanagers' "$T/out"
 check 'the jobmanager logged the loss' grep -q "taskmanager 1 (pid $tm1) lost" "$WEIR_RUN_DIR/jobmanager.log"
 kill -CONT "$sup"
-check 'the supervisor saw it killed' wait_for "$WEIR_RUN_DIR/supervisor.log" "taskmanager 1 (pid $tm1) killed by signal 9; starting it again"
+check 'the supervisor saw it killed' wait_for "$WEIR_RUN_DIR/supervisor.log" "taskmanager 1 (pid $tm1) killed by signal 9 (SIGKILL); starting it again"
 check 'and started it again' wait_for "$WEIR_RUN_DIR/supervisor.log" 'taskmanager 1 started again (pid '
 tm1b=$(sed -n 's/.*taskmanager 1 started again (pid \([0-9]*\), restart 1)$/\1/p' "$WEIR_RUN_DIR/supervisor.log")
 run_weir cluster status --wait 2

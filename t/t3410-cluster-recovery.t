@@ -86,7 +86,7 @@ restored=$(sed -n "s/.*restart $kills from .*chk-\([0-9]*\).*/\1/p" "$T/run/jobm
 check "the last restart restored a checkpoint (${restored:-none})" test -n "$restored"
 "$WEIR" list >"$T/list" 2>&1
 check "weir list shows the restarts and the checkpoint restored" grep -q "restarts $kills, checkpoints [0-9]*, restored checkpoint ${restored:-x}" "$T/list"
-n=$(grep -c 'killed by signal 9; starting it again' "$T/run/supervisor.log")
+n=$(grep -c 'killed by signal 9 (SIGKILL); starting it again' "$T/run/supervisor.log")
 check "the supervisor started each killed TaskManager again ($n)" test "$n" -eq "$kills"
 check "a checkpoint in flight at a kill is aborted and removed: no temporary file, no chk folder without metadata" \
 	bash -c "[ -z \"\$(find '$T/ck' -name '*.tmp' -o -name '_metadata.pending')\" ] &&

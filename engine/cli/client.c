@@ -214,8 +214,9 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 	int nodes[64];
 	int nnodes = weir_cpu_nodes(nodes, 64);
 	static char bufs[256][7][24];
-	static char *tm_args[256][22], *logs[256], **argp[256];
-	char slotbuf[16], segbuf[24], sizebuf[24], log[PATH_MAX];
+	static char *tm_args[256][24], *logs[256], **argp[256];
+	char slotbuf[16], segbuf[24], sizebuf[24], cancelbuf[24], log[PATH_MAX];
+	snprintf(cancelbuf, sizeof(cancelbuf), "%ld", cc->cancel_timeout_ms);
 	snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
 	snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
 	snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
@@ -229,7 +230,8 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 		logs[i] = strdup(log);
 		char *a[] = { "taskmanager", "--run-dir", rd->dir, "--id", bufs[i][0], "--slots", slotbuf,
 			      "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", bufs[i][1],
-			      "--first-core", bufs[i][2], "--ready-fd", "3", "--log-level", (char *)level, NULL };
+			      "--first-core", bufs[i][2], "--ready-fd", "3", "--log-level", (char *)level,
+			      "--cancel-timeout", cancelbuf, NULL };
 		memcpy(tm_args[i], a, sizeof(a));
 		argp[i] = tm_args[i];
 	}
@@ -385,7 +387,7 @@ static int cmd_stop(struct weir_rundir *rd)
 
 const char weir_cluster_start_usage[] =
 	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--slot-wait MS] [--log-level L]\n";
+	"                          [--slot-wait MS] [--cancel-timeout MS] [--log-level L]\n";
 const char weir_cluster_status_usage[] = "usage: weir cluster status [--wait N] [--run-dir D]\n";
 const char weir_cluster_stop_usage[] = "usage: weir cluster stop [--run-dir D]\n";
 
@@ -422,7 +424,7 @@ static void cluster_usage(FILE *f)
 static bool cluster_flag_takes_value(const char *a)
 {
 	static const char *const flags[] = { "--config", "--taskmanagers", "--slots", "--port",
-					     "--wait", "--slot-wait", "--run-dir", "--log-level" };
+					     "--wait", "--slot-wait", "--cancel-timeout", "--run-dir", "--log-level" };
 	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
 		if (!strcmp(a, flags[k]))
 			return true;
@@ -485,6 +487,8 @@ int weir_cluster_main(int argc, char **argv)
 			num = &wait, lo = 0, hi = 64 * 1024;
 		else if (!strcmp(a, "--slot-wait"))
 			num = &cc.slot_wait_ms, lo = 0, hi = 600000;
+		else if (!strcmp(a, "--cancel-timeout"))
+			num = &cc.cancel_timeout_ms, lo = 0, hi = 24 * 3600 * 1000;
 		if (num) {
 			if (weir_parse_num(v, lo, hi, false, &got) < 0) {
 				fprintf(stderr, "weir cluster %s: %s: %s\n%s", cmd, a, weir_err_msg(), usage);

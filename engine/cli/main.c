@@ -8,11 +8,15 @@
  *   weir help [CMD]                                every command's usage, or CMD's
  *
  * Exit status: 0 success; 1 the job failed (the line on stderr says why);
- * 2 bad usage; 130 cancelled by SIGINT or SIGTERM.
+ * 2 bad usage; 3 the job's code called exit() (WEIR_EXIT_EXIT); 130
+ * cancelled by SIGINT or SIGTERM (also when a subtask did not stop within
+ * --cancel-timeout of the cancel); 128 + N the job's code crashed with
+ * signal N (the line on stderr names it and the operator).
  */
 #include "base/err.h"
 #include "base/num.h"
 #include "base/failpoint.h"
+#include "base/log.h"
 #include "cli/cli.h"
 #include "cluster/config.h"
 #include "cluster/daemons.h"
@@ -20,6 +24,7 @@
 #include "runtime/run.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +70,9 @@ static const char local_options[] =
 	"  --restart-delay MS      wait before the first restart (100)\n"
 	"  --restart-max-delay MS  exponential backoff: the delay doubles after each\n"
 	"                          restart, up to this (0: a fixed delay)\n"
+	"  --cancel-timeout MS     a subtask still running this long after a cancel or\n"
+	"                          a failure ends the process, naming its operator\n"
+	"                          (30000; 0: never)\n"
 	"  -q, --quiet             no job summary on stderr\n";
 static const char daemons_usage[] =
 	"usage: weir jobmanager ... / weir taskmanager ...   (run by weir cluster start; see their --help)\n";
@@ -188,6 +196,9 @@ static int parse_local(int argc, char **argv, struct local_args *o)
 		} else if (!strcmp(a, "--batch")) {
 			NUM(1, 1 << 20, false);
 			c->batch = (uint32_t)v;
+		} else if (!strcmp(a, "--cancel-timeout")) {
+			NUM(0, 24 * 3600 * 1000, false);
+			c->cancel_timeout_ms = (uint32_t)v;
 		} else if (!strcmp(a, "--max-parallelism")) {
 			NUM(1, 32768, false);
 			c->max_parallelism = (uint32_t)v;
@@ -240,6 +251,13 @@ static int run_local(struct local_args *o)
 	args[0] = (char *)job_path;
 	for (int i = 0; i < jargc; i++)
 		args[i + 1] = jargv[i];
+	/* from here until the job ended, a crash or an exit() in the job's
+	 * code names its operator, and exit() does not end the process with
+	 * the job's status (runtime/run.h) */
+	char who[PATH_MAX + 32], esc[PATH_MAX];
+	snprintf(who, sizeof(who), "weir: job '%s': ", weir_escape(esc, sizeof(esc), job_path));
+	if (weir_guard_start(who, false, NULL) < 0)
+		fprintf(stderr, "weir: %s (going on without)\n", weir_err_msg());
 	weir_env *env = weir_job_build(&obj, o->cfg.parallelism, jargc + 1, args);
 	int rc = 0;
 	if (!env) {
@@ -257,6 +275,7 @@ static int run_local(struct local_args *o)
 	}
 	weir_env_destroy(env);
 out:
+	weir_guard_end();
 	free(args);
 	weir_job_unload(&obj);
 	return rc;

@@ -20,6 +20,7 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->segments = 256;
 	c->slot_wait_ms = 5000;
+	c->cancel_timeout_ms = 30000;
 	c->segment_size = 32768;
 	c->ck_timeout_ms = 60000;
 	c->ck_retain = 3;
@@ -45,6 +46,7 @@ static const struct key keys[] = {
 	NUMKEY("taskmanager.slots", slots, 1, 1024),
 	NUMKEY("taskmanager.segments", segments, 16, (1 << 24) - 1), /* WEIR_SEG_MAX_INDEX */
 	NUMKEY("taskmanager.segment_size", segment_size, 4096, 64 << 20),
+	NUMKEY("taskmanager.cancel_timeout_ms", cancel_timeout_ms, 0, 24 * 3600 * 1000),
 	NUMKEY("jobmanager.port", port, 0, 65535),
 	NUMKEY("jobmanager.slot_wait_ms", slot_wait_ms, 0, 600000),
 	STRKEY("jobmanager.bind", bind),

@@ -28,6 +28,8 @@ struct weir_cluster_config {
 	long segments;		/* taskmanager.segments */
 	long segment_size;	/* taskmanager.segment_size */
 	long slot_wait_ms;	/* jobmanager.slot_wait_ms: how long a job waits for free slots */
+	long cancel_timeout_ms;	/* taskmanager.cancel_timeout_ms: a subtask not stopped this long after
+				 * its job's cancel or failure fails its TaskManager (0: never) */
 	/* defaults for jobs submitted without checkpoint flags (interval 0: none) */
 	long ck_interval_ms;	/* checkpoint.interval_ms */
 	long ck_timeout_ms;	/* checkpoint.timeout_ms */

@@ -46,6 +46,7 @@
 #include "graph/graph.h"
 #include "cluster/ctlio.h"
 #include "cluster/daemons.h"
+#include "cluster/supervisor.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
@@ -683,8 +684,9 @@ static void job_phase(struct peer *p, const Weir__Ctl__JobPhase *ph)
 	job_advance(j);
 }
 
-/* A TaskManager is gone: its part of every job is over, and failed. */
-static void jobs_lost_tm(uint32_t id)
+/* A TaskManager is gone: its part of every job is over, and failed. note:
+ * its last words (supervisor.h), or NULL. */
+static void jobs_lost_tm(uint32_t id, const char *note)
 {
 	for (int i = 0; i < MAX_JOBS; i++) {
 		struct jobrec *j = &jm.jobs[i];
@@ -692,8 +694,8 @@ static void jobs_lost_tm(uint32_t id)
 			continue;
 		for (int k = 0; k < j->ntm; k++)
 			if (j->tm_ids[k] == id && j->phase[k] < P_RELEASED) {
-				char why[128];
-				snprintf(why, sizeof(why), "taskmanager %u was lost", id);
+				char why[1200];
+				snprintf(why, sizeof(why), "taskmanager %u was lost%s%s", id, note ? ": " : "", note ? note : "");
 				job_fail(j, why);
 				j->lost_tm = true;
 				j->phase[k] = P_RELEASED;
@@ -1606,13 +1608,16 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 	}
 	if (p->tm >= 0 && jm.tms[p->tm].live) {
 		struct tmrec *t = &jm.tms[p->tm];
+		/* a crash, exit() or stuck subtask wrote its note before the close */
+		char note[1024];
+		bool said = weir_tm_note_read(jm.rd.dir, (int)t->id, (pid_t)t->pid, note, sizeof(note));
 		if (!jm.stopping)
 			weir_log(WEIR_LOG_WARN, "taskmanager %u (pid %u) lost: %s", t->id, t->pid,
-				 reason ? strerror(-reason) : "its connection closed");
+				 said ? note : reason ? strerror(-reason) : "its connection closed");
 		else
 			weir_log(WEIR_LOG_INFO, "taskmanager %u stopped", t->id);
 		t->live = false;
-		jobs_lost_tm(t->id);
+		jobs_lost_tm(t->id, said ? note : NULL);
 		wake_waiters(false);
 	}
 	if (p->prev)
@@ -1655,7 +1660,7 @@ static void tick(struct weir_loop *l, void *arg)
 				 HEARTBEAT_TIMEOUT_MS);
 			struct weir_conn *c = weir_loop_conn(l, t->conn);
 			t->live = false;
-			jobs_lost_tm(t->id);
+			jobs_lost_tm(t->id, NULL);
 			if (c)
 				weir_conn_close(c, -ETIMEDOUT);
 		}

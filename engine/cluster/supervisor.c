@@ -76,6 +76,33 @@ pid_t weir_spawn(char *const args[], const char *logpath, int timeout_ms)
 	return pid;
 }
 
+void weir_tm_note_path(const char *run_dir, int id, char *out, size_t n)
+{
+	snprintf(out, n, "%s/taskmanager-%d.crash", run_dir, id);
+}
+
+int weir_tm_note_read(const char *run_dir, int id, pid_t pid, char *out, size_t n)
+{
+	char path[PATH_MAX], buf[2048];
+	weir_tm_note_path(run_dir, id, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return 0;
+	buf[got] = '\0';
+	char *nl = strchr(buf, '\n'), *end;
+	if (nl)
+		*nl = '\0';
+	long p = strtol(buf, &end, 10);
+	if (end == buf || *end != ' ' || p != (long)pid)
+		return 0;
+	snprintf(out, n, "%s", end + 1);
+	return 1;
+}
+
 #define SUP_MAX 256
 
 /* The last line that a process wrote to its log after offset `from` (where
@@ -140,8 +167,25 @@ static int watch(int i, pid_t pid)
 	return -2;
 }
 
+/* A signal's name, for the log ("SIGSEGV"), or "" */
+static const char *sig_name(int sig)
+{
+	static const struct {
+		int sig;
+		const char *name;
+	} names[] = { { SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" }, { SIGILL, "SIGILL" },
+		      { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" }, { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" },
+		      { SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
+		      { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" }, { SIGXCPU, "SIGXCPU" },
+		      { SIGXFSZ, "SIGXFSZ" }, { SIGSYS, "SIGSYS" } };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].sig == sig)
+			return names[i].name;
+	return "";
+}
+
 /* The supervisor's life after the first start: restart what dies. */
-static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, pid_t *pids)
+static void supervise(const char *run_dir, pid_t jm, int ntm, char **const *args, char *const *logs, pid_t *pids)
 {
 	int jmfd = (int)syscall(SYS_pidfd_open, jm, 0);
 	int fds[SUP_MAX];
@@ -180,9 +224,12 @@ static void supervise(pid_t jm, int ntm, char **const *args, char *const *logs, 
 				bool young = now - started[i] < 1000000000ull;
 				backoff[i] = !young ? 0 : backoff[i] ? (backoff[i] * 2 > 5000 ? 5000 : backoff[i] * 2) : 100;
 				due[i] = now + backoff[i] * 1000000ull;
+				char note[1024];
+				if (weir_tm_note_read(run_dir, i, pids[i], note, sizeof(note)))
+					sup_log("taskmanager %d (pid %d): %s", i, (int)pids[i], note);
 				if (WIFSIGNALED(st))
-					sup_log("taskmanager %d (pid %d) killed by signal %d; starting it again in %llu ms", i,
-						(int)pids[i], WTERMSIG(st), (unsigned long long)backoff[i]);
+					sup_log("taskmanager %d (pid %d) killed by signal %d (%s); starting it again in %llu ms", i,
+						(int)pids[i], WTERMSIG(st), sig_name(WTERMSIG(st)), (unsigned long long)backoff[i]);
 				else
 					sup_log("taskmanager %d (pid %d) exited with status %d; starting it again in %llu ms", i,
 						(int)pids[i], WEXITSTATUS(st), (unsigned long long)backoff[i]);
@@ -255,7 +302,7 @@ int weir_supervisor_start(const char *run_dir, pid_t jm, int ntm, char **const *
 		close(fds[1]);
 		unsetenv("WEIR_FAILPOINT"); /* a crash test crashes the first incarnation only */
 		sup_log("supervising %d taskmanagers of jobmanager pid %d", ntm, (int)jm);
-		supervise(jm, ntm, args, logs, pids);
+		supervise(run_dir, jm, ntm, args, logs, pids);
 		_exit(0); /* no atexit work: this is a fork of the client */
 	}
 	close(fds[1]);

@@ -22,6 +22,7 @@
 #ifndef WEIR_ENGINE_SUPERVISOR_H
 #define WEIR_ENGINE_SUPERVISOR_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 pid_t weir_spawn(char *const args[], const char *logpath, int timeout_ms);
@@ -33,5 +34,18 @@ pid_t weir_spawn(char *const args[], const char *logpath, int timeout_ms);
  * the JobManager). */
 int weir_supervisor_start(const char *run_dir, pid_t jm, int ntm, char **const *args, char *const *logs, pid_t *pids,
 			  pid_t *sup);
+
+/*
+ * A TaskManager's last words: <run-dir>/taskmanager-<id>.crash, "PID
+ * MESSAGE", written by its crash, exit and watchdog handlers just before
+ * it dies (runtime/run.h, weir_guard_start), so always before its
+ * connection closes and before its supervisor reaps it. The JobManager
+ * quotes it when it loses that TaskManager, the supervisor when it reaps
+ * it; the pid tells a note of this process from an earlier one's.
+ */
+void weir_tm_note_path(const char *run_dir, int id, char *out, size_t n);
+/* TaskManager id's note, when process pid wrote it: 1 with the message in
+ * out, else 0. */
+int weir_tm_note_read(const char *run_dir, int id, pid_t pid, char *out, size_t n);
 
 #endif

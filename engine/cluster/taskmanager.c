@@ -31,6 +31,7 @@
 #include "checkpoint/store.h"
 #include "cluster/ctlio.h"
 #include "cluster/daemons.h"
+#include "cluster/supervisor.h"
 #include "graph/load.h"
 #include "runtime/run.h"
 #include "ctl/objstore.h"
@@ -117,6 +118,7 @@ static struct {
 	int ready_fd;
 	uint64_t hb_seq;
 	volatile sig_atomic_t signalled;
+	uint32_t cancel_timeout_ms;	/* each job's (runtime/run.h: the watchdog) */
 } tm = { .ready_fd = -1 };
 
 static void job_tick(void);
@@ -504,6 +506,7 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 	weir_config_defaults(&j->cfg);
 	j->cfg.parallelism = (int)d->parallelism;
 	j->cfg.quiet = true;
+	j->cfg.cancel_timeout_ms = tm.cancel_timeout_ms;
 	if (d->has_max_parallelism)
 		j->cfg.max_parallelism = d->max_parallelism;
 	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
@@ -738,13 +741,14 @@ static void on_signal(int sig)
 const char weir_taskmanager_usage[] =
 	"usage: weir taskmanager --id N [--run-dir D] [--slots S] [--segments N] [--segment-size BYTES]\n"
 	"                        [--numa-node N] [--first-core K] [--ready-fd FD] [--log-level L]\n"
+	"                        [--cancel-timeout MS]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
 	"docs/configuration.md (\"The local cluster\") describes them.\n";
 
 /* The flags of weir taskmanager. */
 struct tm_args {
 	const char *run_dir, *level;
-	long long id, slots, segments, seg_size, node, first_core, ready;
+	long long id, slots, segments, seg_size, node, first_core, ready, cancel_ms;
 };
 
 /* Parse the flags into *o. -1 to go on, else the exit status (0 after
@@ -752,7 +756,7 @@ struct tm_args {
 static int parse_args(int argc, char **argv, struct tm_args *o)
 {
 	*o = (struct tm_args){ .level = "info", .id = -1, .segments = 256, .seg_size = 32768, .node = -1,
-			       .first_core = -1, .ready = -1 };
+			       .first_core = -1, .ready = -1, .cancel_ms = 30000 };
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (weir_help_flag(a)) {
@@ -762,10 +766,12 @@ static int parse_args(int argc, char **argv, struct tm_args *o)
 		long long *num = !strcmp(a, "--id") ? &o->id : !strcmp(a, "--slots") ? &o->slots
 			       : !strcmp(a, "--segments") ? &o->segments : !strcmp(a, "--segment-size") ? &o->seg_size
 			       : !strcmp(a, "--numa-node") ? &o->node : !strcmp(a, "--first-core") ? &o->first_core
-			       : !strcmp(a, "--ready-fd") ? &o->ready : NULL;
+			       : !strcmp(a, "--ready-fd") ? &o->ready
+			       : !strcmp(a, "--cancel-timeout") ? &o->cancel_ms : NULL;
 		long long lo = num == &o->slots || num == &o->segments ? 1 : num == &o->seg_size ? 4096 : 0;
 		long long hi = num == &o->id ? 255 : num == &o->slots ? 1024 : num == &o->segments ? 16777215
-			     : num == &o->seg_size ? 64 << 20 : num == &o->node ? 4095 : INT_MAX;
+			     : num == &o->seg_size ? 64 << 20 : num == &o->node ? 4095
+			     : num == &o->cancel_ms ? 24 * 3600 * 1000 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], lo, hi, false, num) < 0) {
 				fprintf(stderr, "weir taskmanager: %s: %s\n", a, weir_err_msg());
@@ -907,6 +913,7 @@ int weir_taskmanager_main(int argc, char **argv)
 	snprintf(role, sizeof(role), "taskmanager-%lld", o.id);
 	weir_log_init(role, lv);
 	tm.id = (uint32_t)o.id;
+	tm.cancel_timeout_ms = (uint32_t)o.cancel_ms;
 	char corelist[128];
 	if (place(&o, corelist, sizeof(corelist)) < 0)
 		goto fail;
@@ -919,6 +926,13 @@ int weir_taskmanager_main(int argc, char **argv)
 		goto fail;
 	}
 	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	/* a job's code that crashes, calls exit() or does not stop: a line
+	 * naming its operator here and in the note the JobManager and the
+	 * supervisor quote (runtime/run.h) */
+	char note[PATH_MAX];
+	weir_tm_note_path(tm.rd.dir, (int)tm.id, note, sizeof(note));
+	if (weir_guard_start(role, true, note) < 0)
+		weir_log(WEIR_LOG_WARN, "%s: a crash in a job will not be named", weir_err_msg());
 	tm.next_rid = 1; /* 1 is the registration's */
 	char addr[128];
 	const char *port;
@@ -939,8 +953,10 @@ int weir_taskmanager_main(int argc, char **argv)
 		 tm.slots, corelist, addr, port);
 	weir_loop_run(tm.loop);
 	shut_down();
+	weir_guard_end();
 	return tm.exit_code;
 fail:
+	weir_guard_end();
 	weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
 	fprintf(stderr, "weir taskmanager: %s\n", weir_err_msg());
 	return 1;

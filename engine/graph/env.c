@@ -31,6 +31,7 @@ void weir_config_defaults(struct weir_config *c)
 	c->checkpoint_dir = "checkpoints";
 	c->restart_attempts = 3;
 	c->restart_delay_ms = 100;
+	c->cancel_timeout_ms = 30000;
 	/* WEIR_CHANNELS=shm runs local jobs over shared-memory pools and
 	 * channels, the transport between processes (tests use it to run the
 	 * engine over both). */

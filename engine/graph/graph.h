@@ -182,6 +182,8 @@ struct weir_config {
 	uint32_t restart_attempts;	/* restarts from the latest checkpoint after a failure */
 	uint32_t restart_delay_ms;	/* before the first restart */
 	uint32_t restart_max_delay_ms;	/* exponential backoff: the delay doubles up to this (0: fixed) */
+	uint32_t cancel_timeout_ms;	/* a subtask not stopped this long after the job's stop ends the
+					 * process (runtime/run.h, weir_guard_start); 0: never */
 };
 
 void weir_config_defaults(struct weir_config *c);

@@ -36,7 +36,7 @@ static int emit_one(struct opinst *op, const weir_rec *rec, uint32_t got)
 	return 0;
 }
 
-int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
+static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 {
 	struct subtask *st = op->ctx.st;
 	weir_ctx *ctx = &op->ctx;
@@ -104,6 +104,18 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 		break;
 	}
 	return weir_op_fail(st, op, "internal error: a source cannot receive records");
+}
+
+/* The operator is marked as running (st->cur_op) for its call and the
+ * calls it makes down the chain, then the caller's mark is back: a crash
+ * or a stuck cancel names the operator whose code was running. */
+int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
+{
+	struct subtask *st = op->ctx.st;
+	struct opinst *was = weir_mark_op(st, op);
+	int rc = deliver(op, rec, in);
+	weir_mark_op(st, was);
+	return rc;
 }
 
 /* The API promises 8-byte aligned records to user functions; bytes
@@ -263,8 +275,13 @@ int weir_op_watermark(struct subtask *st, int k, int64_t wm)
 		op->wm = wm;
 		/* Timers fire before the watermark moves on, so what they emit
 		 * reaches the operators after this one ahead of it. */
-		if (op->node->kind == OP_KEYED && keyed_advance(op, wm) < 0)
-			return -1;
+		if (op->node->kind == OP_KEYED) {
+			struct opinst *was = weir_mark_op(st, op);
+			int rc = keyed_advance(op, wm);
+			weir_mark_op(st, was);
+			if (rc < 0)
+				return -1;
+		}
 	}
 	return all_outputs_marker(st, WEIR_KIND_WATERMARK, wm);
 }
@@ -274,11 +291,24 @@ int weir_op_idle(struct subtask *st)
 	return all_outputs_marker(st, WEIR_KIND_IDLE, 0);
 }
 
+/* A user's open or close function, marked as running on this thread (a
+ * close may run on the job's thread, after the workers). */
+static int call_marked(struct subtask *st, struct opinst *op, int (*fn)(weir_ctx *))
+{
+	struct subtask *was_st = weir_cur_st;
+	weir_cur_st = st;
+	struct opinst *was = weir_mark_op(st, op);
+	int rc = fn(&op->ctx);
+	weir_mark_op(st, was);
+	weir_cur_st = was_st;
+	return check(st, op, rc);
+}
+
 int weir_op_open(struct subtask *st, struct opinst *op)
 {
 	op->opened = true;
 	if (op->node->open)
-		return check(st, op, op->node->open(&op->ctx));
+		return call_marked(st, op, op->node->open);
 	return 0;
 }
 
@@ -288,7 +318,7 @@ int weir_op_close(struct subtask *st, struct opinst *op)
 		return 0;
 	op->closed = true;
 	if (op->node->close)
-		return check(st, op, op->node->close(&op->ctx));
+		return call_marked(st, op, op->node->close);
 	return 0;
 }
 

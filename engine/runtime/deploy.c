@@ -91,7 +91,8 @@ static int make_workers(struct deployment *dp)
 	for (int v = 0; v < job->plan.nv; v++)
 		dp->nsub += job->plan.v[v].parallelism;
 	if (d && d->nsubtasks != (uint32_t)dp->nsub)
-		return weir_err_set("the job built %d subtasks here, but the placement has %u: its graph differs "
+		return job->deploy_refused = true, /* the same again on a restart */
+		       weir_err_set("the job built %d subtasks here, but the placement has %u: its graph differs "
 				    "between processes (does weir_job depend on more than its arguments?)", dp->nsub,
 				    d->nsubtasks);
 	int cpus[1024];

@@ -62,4 +62,13 @@ int weir_release_data(struct job *job);
 bool weir_finish_sinks(struct job *job, bool success);
 void weir_release_rest(struct job *job);
 
+/* crash.c: give this thread an alternate signal stack unless it has
+ * one (once per thread; worker threads at their first step). */
+void weir_crash_thread_init(void);
+/* Write text as the crash handlers write their lines (stderr, the note
+ * file). */
+void weir_crash_note(const char *text);
+/* "operator 'NAME' (subtask i/P)" of what st's thread runs now. */
+void weir_crash_describe(struct subtask *st, char *buf, size_t n);
+
 #endif

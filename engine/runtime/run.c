@@ -34,6 +34,9 @@
 #include <string.h>
 
 
+/* weir local's status for a cancelled job (engine/cli/main.c) */
+#define WEIR_EXIT_CANCEL 130
+
 static struct job *volatile running_job;
 /* Set by a cancel that came before the job started running (during plan or
  * deploy); checked once the job is visible to the signal handler. */
@@ -47,6 +50,113 @@ void weir_local_cancel(void)
 		__atomic_store_n(&job->cancelled, 1, __ATOMIC_RELEASE);
 		weir_sched_stop(&job->sched);
 	}
+}
+
+/*
+ * The watchdog (Flink's task cancellation watchdog): a thread per running
+ * job, when cfg.cancel_timeout_ms is not 0. It notices the job's stop
+ * (sched.stop: a cancel, a failure, an abort from the JobManager) and, when
+ * a subtask is still inside a step cancel_timeout_ms later (user code that
+ * does not return, or returns too late), names the operator and ends the
+ * process: nothing else can take a thread out of code that never returns.
+ * It reads the stop flag every 50 ms (a signal handler can only set a
+ * flag, not wake a thread) and is over once the workers are joined and the
+ * operators closed.
+ */
+struct watchdog {
+	struct job *job;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool over;		/* under lock */
+	bool running;
+	int status_cancel, status_fail;	/* what the process exits with */
+};
+
+#define WATCHDOG_POLL_NS 50000000ull
+
+static void __attribute__((noreturn)) watchdog_bite(struct watchdog *w)
+{
+	struct job *job = w->job;
+	bool cancelled = __atomic_load_n(&job->cancelled, __ATOMIC_ACQUIRE);
+	char who[1024] = "", why[1200], msg[2600];
+	size_t n = 0;
+	int nstuck = 0;
+	for (int s = 0; s < job->nsub && n < sizeof(who) - 200; s++) {
+		struct subtask *st = &job->subtasks[s];
+		if (!st->ops || !__atomic_load_n(&st->cur_op, __ATOMIC_RELAXED))
+			continue;
+		char one[600];
+		weir_crash_describe(st, one, sizeof(one));
+		n += (size_t)snprintf(who + n, sizeof(who) - n, "%s%s", nstuck++ ? ", " : "", one);
+	}
+	pthread_mutex_lock(&job->lock);
+	if (cancelled) /* on a TaskManager: the JobManager's abort, after a cancel or a failure */
+		snprintf(why, sizeof(why), "%s", job->dist ? "the abort" : "the cancel");
+	else
+		snprintf(why, sizeof(why), "the job's stop (%s)", job->failed ? job->error : "aborted");
+	pthread_mutex_unlock(&job->lock);
+	snprintf(msg, sizeof(msg), "%s did not stop within %u ms of %s: ending the process (cancel timeout)",
+		 nstuck ? who : "a worker thread", job->cfg.cancel_timeout_ms, why);
+	weir_crash_note(msg);
+	_exit(cancelled ? w->status_cancel : w->status_fail);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct job *job = w->job;
+	uint64_t timeout = (uint64_t)job->cfg.cancel_timeout_ms * 1000000u, since = 0;
+	pthread_mutex_lock(&w->lock);
+	while (!w->over) {
+		uint64_t now = weir_real_now_ns();
+		if (!since && __atomic_load_n(&job->sched.stop, __ATOMIC_ACQUIRE))
+			since = now;
+		if (since && now - since >= timeout)
+			break;
+		uint64_t wait = since ? since + timeout - now : WATCHDOG_POLL_NS;
+		weir_cond_wait_ns(&w->cond, &w->lock, wait < WATCHDOG_POLL_NS ? wait : WATCHDOG_POLL_NS);
+	}
+	bool over = w->over;
+	pthread_mutex_unlock(&w->lock);
+	if (!over)
+		watchdog_bite(w);
+	return NULL;
+}
+
+/* Before the workers start (nothing when the timeout is 0). */
+static void watchdog_start(struct watchdog *w, struct job *job, int status_cancel, int status_fail)
+{
+	memset(w, 0, sizeof(*w));
+	w->job = job;
+	w->status_cancel = status_cancel;
+	w->status_fail = status_fail;
+	if (!job->cfg.cancel_timeout_ms)
+		return;
+	pthread_mutex_init(&w->lock, NULL);
+	weir_cond_init_monotonic(&w->cond);
+	if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+		fprintf(stderr, "weir: cannot start the cancel watchdog: a stuck subtask will not be ended\n");
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		return;
+	}
+	w->running = true;
+}
+
+/* Once every subtask stopped and every operator closed. */
+static void watchdog_stop(struct watchdog *w)
+{
+	if (!w->running)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->over = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	w->running = false;
 }
 
 static void print_summary(struct job *job, bool ok)
@@ -184,6 +294,8 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	running_job = &job;
 	if (cancel_pending) /* a cancel came during plan or deploy */
 		weir_local_cancel();
+	struct watchdog dog;
+	watchdog_start(&dog, &job, WEIR_EXIT_CANCEL, 1);
 	if (weir_sched_start(&job.sched) < 0)
 		weir_job_fail(&job, weir_err_msg());
 	weir_sched_join(&job.sched);
@@ -197,6 +309,7 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	bool cancelled = __atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE);
 	bool success = !job.failed && !cancelled && all_done;
 	weir_close_all(&job);
+	watchdog_stop(&dog);
 	/* Count segments before anything commits: a leak is a bug, and a
 	 * job with a bug must not publish output. */
 	int leaked = weir_release_data(&job);
@@ -345,6 +458,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	int nlinks = 0;
 	char err[1024] = "";
 	bool success = false;
+	struct watchdog dog = { .running = false };
 
 	if (weir_plan_build(&job.plan, env, cfg) < 0) {
 		pthread_mutex_destroy(&job.lock);
@@ -355,16 +469,18 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	struct weir_ckpt_meta from;
 	memset(&from, 0, sizeof(from));
 	job.ck_on = d->ck_on;
+	/* A failure before `prepared` is reported instead of it (done, below):
+	 * the JobManager then aborts the attempt before any TaskManager starts,
+	 * so no other one runs into its consequences (a channel this one never
+	 * made) and reports those first: the reason is this one, every time. */
 	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0)) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->refused = true; /* the same again on a restart */
-		d->prepared(d->arg);
 		goto out;
 	}
 	if (weir_deploy(&job, &links, &nlinks) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->refused = job.deploy_refused;
-		d->prepared(d->arg); /* the others wait for us: say we are there, then fail */
 		goto out;
 	}
 	if (d->ck_restore) { /* the JobManager checked it; every byte is checked again here */
@@ -374,13 +490,11 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 			snprintf(err, sizeof(err), "restore from '%s': %s", d->ck_restore,
 				 r == 0 ? "no complete checkpoint there" : weir_err_msg());
 			d->refused = r > 0; /* read and sound, but not this job's: the same again */
-			d->prepared(d->arg);
 			goto out;
 		}
 	}
 	if (job.ck_on && ck_writer_start(&job, from.id, d->ck_acked, d->arg) < 0) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
-		d->prepared(d->arg);
 		goto out;
 	}
 	dist_register(d, &job);
@@ -393,6 +507,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 		goto out;
 	}
 	job.start_ns = weir_now_ns();
+	watchdog_start(&dog, &job, WEIR_EXIT_STUCK, WEIR_EXIT_STUCK);
 	if (weir_sched_start(&job.sched) < 0)
 		weir_job_fail(&job, weir_err_msg());
 	weir_sched_join(&job.sched);
@@ -409,6 +524,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 out:
 	free(links);
 	weir_close_all(&job);
+	watchdog_stop(&dog);
 	/* every local subtask is over, but other TaskManagers may still read
 	 * segments of ours: the decision waits for all of them */
 	int decision = d->done(d->arg, success, err);

@@ -173,7 +173,9 @@ static uint64_t processing_timers(struct subtask *st, uint64_t now)
 		if (!wall)
 			wall = weir_wall_ms();
 		if (next < wall) {
+			struct opinst *was = weir_mark_op(st, op);
 			keyed_fire_processing(op, wall - 1);
+			weir_mark_op(st, was);
 			next = keyed_next_processing(op);
 			if (next == INT64_MAX)
 				continue;
@@ -647,11 +649,29 @@ static enum weir_step step_inputs(struct subtask *st)
 	return progress ? WEIR_STEP_BUSY : WEIR_STEP_IDLE;
 }
 
+static enum weir_step step(struct subtask *st);
+
+/* A step, marked: this thread steps st (weir_cur_st, for the crash
+ * handlers) in its head operator unless a call further down marks
+ * another (st->cur_op, for them and the watchdog); unmarked after. Nested
+ * steps (weir_worker_help) put the outer mark back. */
 enum weir_step weir_subtask_step(struct weir_task *t)
 {
 	struct subtask *st = (struct subtask *)t;
 	if (st->state == ST_DONE || st->failed)
 		return WEIR_STEP_DONE;
+	weir_crash_thread_init();
+	struct subtask *was = weir_cur_st;
+	weir_cur_st = st;
+	weir_mark_op(st, &st->ops[0]);
+	enum weir_step r = step(st);
+	weir_mark_op(st, NULL);
+	weir_cur_st = was;
+	return r;
+}
+
+static enum weir_step step(struct subtask *st)
+{
 	if (st->state == ST_NEW) {
 		st->state = ST_RUNNING;
 		for (int i = 0; i < st->nops; i++)

@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
+__thread struct subtask *weir_cur_st __attribute__((tls_model("initial-exec")));
+
 static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
 {
 	/* Errors while tearing a stopped job down (a close hook flushing a

@@ -150,6 +150,10 @@ struct subtask {
 	struct restore_piece *restore;
 	int nrestore;
 	uint32_t restore_index;	/* during a restore hook: the subtask index the state was written by */
+	/* atomic (relaxed stores by its worker; relaxed loads by the watchdog
+	 * and the crash handlers, runtime/crash.c): the operator its thread is
+	 * in now, NULL between steps. A hint for messages, never a hand-off. */
+	struct opinst *cur_op;
 };
 
 struct restore_piece {
@@ -258,6 +262,20 @@ static inline void weir_dist_job_prefix(char *buf, size_t n, const char *cluster
 					unsigned attempt)
 {
 	snprintf(buf, n, "weir-%s/j%llua%u", cluster, job, attempt);
+}
+
+/* The subtask this thread is stepping (or opening, closing) now, or NULL:
+ * set by weir_subtask_step and weir_op_open/close, read by the crash and
+ * exit handlers on the same thread (runtime/crash.c) to name the operator
+ * (its cur_op). Initial-exec: a plain %fs-relative store. */
+extern __thread struct subtask *weir_cur_st __attribute__((tls_model("initial-exec")));
+
+/* Mark op (NULL: none) as what st's thread runs now; the previous mark. */
+static inline struct opinst *weir_mark_op(struct subtask *st, struct opinst *op)
+{
+	struct opinst *was = __atomic_load_n(&st->cur_op, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->cur_op, op, __ATOMIC_RELAXED);
+	return was;
 }
 
 /* context.c: fail the subtask with a message about op (NULL: its chain's
