@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t3350-misbehave: a job's code that misbehaves (t/jobs/misbehave.c) is
+# t3345-misbehave: a job's code that misbehaves (t/jobs/misbehave.c) is
 # named, in weir local and on a cluster:
 #  - a map that loops forever cannot stop when cancelled: after the cancel
 #    timeout weir local exits 130 naming the operator; on the cluster the
