@@ -42,7 +42,7 @@ exec 3<&-
 check "a second signal ends a job stuck in user code: exit 130 (got $rc)" test "$rc" -eq 130
 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-	mkdir -m 0777 "$T/pub"
+	mkdir -m 1777 "$T/pub" # sticky, as /tmp: a folder above an output folder others may swap is refused
 	echo secret >"$T/pub/locked.txt"
 	chmod 000 "$T/pub/locked.txt"
 	chmod 0755 "$T"
