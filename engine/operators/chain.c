@@ -106,16 +106,14 @@ static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *
 	return weir_op_fail(st, op, "internal error: a source cannot receive records");
 }
 
-/* The operator is marked as running (st->cur_op) for its call and the
- * calls it makes down the chain, then the caller's mark is back: a crash
- * or a stuck cancel names the operator whose code was running. */
+/* The operator is marked as running (st->cur_op: one store, no load), and
+ * an emit that went down the chain marks its operator again when it
+ * returns (weir_emit_ts): a crash or a stuck cancel names the operator
+ * whose code was running. */
 int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in)
 {
-	struct subtask *st = op->ctx.st;
-	struct opinst *was = weir_mark_op(st, op);
-	int rc = deliver(op, rec, in);
-	weir_mark_op(st, was);
-	return rc;
+	__atomic_store_n(&op->ctx.st->cur_op, op, __ATOMIC_RELAXED);
+	return deliver(op, rec, in);
 }
 
 /* The API promises 8-byte aligned records to user functions; bytes
@@ -176,7 +174,9 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 		return weir_op_output(st, 0, &r);
 	if (__builtin_expect(((uintptr_t)data & 7) != 0, 0) && !(r.data = aligned_copy(st, op, data, len)))
 		return -1;
-	return weir_op_deliver(op->next, &r, NULL);
+	int rc = weir_op_deliver(op->next, &r, NULL);
+	__atomic_store_n(&st->cur_op, op, __ATOMIC_RELAXED); /* back in op's code */
+	return rc;
 }
 
 int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
