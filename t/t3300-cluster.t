@@ -34,8 +34,8 @@ addr=$(cat "$WEIR_RUN_DIR/jobmanager.addr")
 port=${addr##*:}
 check "the jobmanager listens on loopback ($addr)" test "${addr%%:*}" = 127.0.0.1
 id=$(cat "$WEIR_RUN_DIR/cluster.id")
-check "two pools in the cluster's folder in /dev/shm ($(shm_count) entries: the folder and its files)" \
-	test "$(shm_count)" -eq 3
+check "two pools and the jobmanager's file in the cluster's folder in /dev/shm ($(shm_count) entries: the folder and its files)" \
+	test "$(shm_count)" -eq 4
 check 'the folder is 0700, the pools 0600' test "$(stat -c %a "/dev/shm/weir-$id" "/dev/shm/weir-$id/tm0-pool" \
 	"/dev/shm/weir-$id/tm1-pool" | tr '\n' ' ')" = '700 600 600 ' 
 run_weir cluster status

@@ -149,9 +149,10 @@ jm=$(cat "$WEIR_RUN_DIR/jobmanager.pid")
 tm0=$(sed -n 's/.*taskmanager 0 *[0-9]* slots *pid \([0-9]*\).*/\1/p' "$T/out")
 kill -9 "$sup" "$jm" "$tm0"
 wait_gone "$sup" "$jm" "$tm0"
-check "killed, the cluster leaves its folder and pool ($(shm_left "weir-$id") entries)" test "$(shm_left "weir-$id")" -eq 2
+check "killed, the cluster leaves its folder, pool and the jobmanager's file ($(shm_left "weir-$id") entries)" \
+	test "$(shm_left "weir-$id")" -eq 3
 run_weir cluster stop
-check "stop removes the dead pool" grep -q 'removed 1 stale shared-memory files' "$T/out"
+check "stop removes the dead pool and file" grep -q 'removed 2 stale shared-memory files' "$T/out"
 check "and the folder" test ! -e "/dev/shm/weir-$id"
 check_logs "$WEIR_RUN_DIR" 0
 

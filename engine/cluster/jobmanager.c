@@ -184,6 +184,7 @@ static struct {
 	volatile sig_atomic_t signalled;
 	struct weir_log_limit refused;	/* lines about refused connections */
 	uint32_t max_conns;
+	struct weir_shm hold;	/* weir-<cluster>/cluster: keeps the cluster's /dev/shm folder */
 } jm;
 
 /* A connection refused or closed before its handshake, or for breaking
@@ -1754,6 +1755,7 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
  * an empty object store. 0, or -1 logged. */
 static int load_run_dir(const char *run_dir)
 {
+	jm.hold.fd = -1; /* nothing to close yet */
 	weir_rundir_init(&jm.rd, run_dir);
 	int chk = weir_rundir_check(&jm.rd, false);
 	if (chk != 0) {
@@ -1858,6 +1860,7 @@ static void shut_down(void)
 	weir_auth_secret_wipe(&jm.secret);
 	weir_obj_remove_all(jm.objdir);
 	free(jm.chunk);
+	weir_shm_close(&jm.hold); /* the file, and the folder if it was the last */
 	weir_log_limit_flush(&jm.refused, weir_real_now_ns() + (uint64_t)REFUSED_LOG_MS * 1000000u);
 	weir_log(WEIR_LOG_INFO,
 		 "stopped (%llu connections, %llu refused frames, %llu refused at accept, %llu evicted and %llu "
@@ -1885,6 +1888,20 @@ int weir_jobmanager_main(int argc, char **argv)
 	char addr[160], pid[32];
 	if (load_run_dir(o.run_dir) < 0 || listen_on(o.bind, (uint16_t)o.port, addr, sizeof(addr), pid, sizeof(pid)) < 0)
 		return 1;
+	/* The cluster's folder in /dev/shm is made here (once we listen: a
+	 * second JobManager of the cluster fails at its port first), before
+	 * any TaskManager uses a name in it, and holds a file of ours for the
+	 * JobManager's life: it is never empty, so no sweep removes it and
+	 * nobody else can take its name while the cluster runs, even with
+	 * every TaskManager dead (shm/shmfile.h). A crash leaves the file
+	 * stale, for cluster stop. */
+	char hold[WEIR_SHM_NAME_MAX];
+	snprintf(hold, sizeof(hold), "weir-%s/cluster", jm.cluster_id);
+	if (weir_shm_create(&jm.hold, hold, 64, NULL) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		shut_down();
+		return 1;
+	}
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
