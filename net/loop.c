@@ -735,6 +735,14 @@ void weir_loop_stop(struct weir_loop *l)
 
 bool weir_loop_stopped(struct weir_loop *l) { return atomic_load(&l->stop); }
 
+bool weir_loop_sending(const struct weir_loop *l)
+{
+	for (uint32_t i = 0; i < l->nslots; i++)
+		if (l->slots[i].state == S_OPEN && l->slots[i].sq_bytes > 0)
+			return true;
+	return false;
+}
+
 /* The loop's own timer: untrusted connections past their deadline, and
  * (at most once a second) frames begun and sends queued that stalled. */
 static void sweep(struct weir_loop *l, void *arg)

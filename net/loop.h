@@ -156,6 +156,10 @@ int weir_loop_run(struct weir_loop *l);
 /* Make weir_loop_run return (any thread; once stopped, a loop stays stopped). */
 void weir_loop_stop(struct weir_loop *l);
 bool weir_loop_stopped(struct weir_loop *l);
+/* Does an open connection still have bytes queued to send (loop thread)?
+ * A server stops once its last answers are out (weir_loop_destroy drops
+ * what is still queued). */
+bool weir_loop_sending(const struct weir_loop *l);
 
 /* Call fn every period_ms (IORING_OP_TIMEOUT) until weir_loop_timer_del.
  * Returns a timer id >= 0, or -ENOSPC (WEIR_LOOP_TIMERS in use) / -EINVAL. */

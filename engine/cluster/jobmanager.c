@@ -1687,7 +1687,9 @@ static void tick(struct weir_loop *l, void *arg)
 	}
 	if (jm.signalled && !jm.stopping)
 		begin_stop("signal");
-	if (jm.stopping && (ntms() == 0 || now > jm.stop_deadline_ns)) {
+	/* stop once the TaskManagers are gone and the last answers (the one
+	 * to the client that asked for the stop) are out */
+	if (jm.stopping && ((ntms() == 0 && !weir_loop_sending(l)) || now > jm.stop_deadline_ns)) {
 		if (ntms())
 			weir_log(WEIR_LOG_WARN, "%d taskmanagers did not stop within %d ms", ntms(), STOP_GRACE_MS);
 		weir_loop_stop(l);
