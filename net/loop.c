@@ -46,10 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_LTIMEOUT, OP_TIMER, OP_WAKE, OP_CANCEL };
+enum op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_LTIMEOUT, OP_TIMER, OP_WAKE, OP_CANCEL, OP_FUTEX };
 enum { W_ACCEPT = 1, W_RECV = 2, W_SEND = 4, W_CONNECT = 8 };
 enum state { S_FREE, S_LISTEN, S_CONNECTING, S_OPEN, S_DEAD };
 
@@ -60,11 +61,26 @@ enum state { S_FREE, S_LISTEN, S_CONNECTING, S_OPEN, S_DEAD };
  * then never starve a timer (a deadline) or an accept (a new peer) */
 #define PRIO_RESERVE (MAX_LISTENERS + WEIR_LOOP_TIMERS)
 
+/* A queued send: len bytes, `inl` of them in data[] (copied), then, for
+ * an external send, ext_len bytes at ext (the caller's, not copied) whose
+ * on_sent(cookie) runs once the kernel is done with them. */
 struct sendbuf {
 	struct sendbuf *next;
 	uint32_t len, off;
+	uint32_t inl, cap;	/* bytes in data[], its capacity */
+	const uint8_t *ext;
+	uint32_t ext_len;
+	bool is_ext;		/* on_sent is owed (ext_len may be 0) */
+	uint64_t cookie;
 	uint8_t data[];
 };
+#define SMALL_SENDBUF 128	/* sendbufs this small are kept for reuse */
+#define SMALL_CACHE 1024	/* at most this many cached */
+#define SEND_IOVS 32		/* iovecs gathered into one send */
+/* A futex wait's code (IORING_OP_FUTEX_WAIT, Linux 6.7; liburing 2.3 has
+ * no helper for it) and the futex2 size flag. */
+#define WEIR_OP_FUTEX_WAIT 51
+#define WEIR_FUTEX2_SIZE_U32 0x02
 
 struct weir_conn {
 	struct weir_loop *loop;
@@ -80,6 +96,8 @@ struct weir_conn {
 	struct weir_frame_dec dec;
 	struct sendbuf *sq_head, *sq_tail;
 	size_t sq_bytes;
+	struct msghdr msg;	/* the send in flight: gathered from the queue */
+	struct iovec iov[SEND_IOVS];
 	struct sockaddr_storage addr;	/* connect's, until its completion */
 	socklen_t addrlen;
 	struct __kernel_timespec cto;	/* connect's timeout */
@@ -126,6 +144,16 @@ struct weir_loop {
 	atomic_bool stop;
 	struct weir_loop_stats st;
 	uint64_t overflow_flags;
+	/* provided receive buffers (cfg.rx_bufs): a ring the kernel picks
+	 * from for every connection's multishot receive */
+	struct io_uring_buf_ring *br;
+	size_t br_len;
+	uint8_t *rx_mem;
+	bool rx_mem_ours;
+	/* small sendbufs kept for reuse, so queueing a frame does not malloc */
+	struct sendbuf *small;
+	uint32_t nsmall;
+	bool futex_armed, futex_unsupported;
 };
 
 #define NO_SLOT UINT32_MAX
@@ -159,7 +187,12 @@ static void took(struct weir_loop *l, struct weir_conn *c, unsigned n)
 		l->st.max_inflight = l->inflight;
 }
 
-static bool room(const struct weir_loop *l, unsigned n) { return l->inflight + n <= l->budget + (l->wake_armed ? 1 : 0); }
+/* The wake-up read and the futex wait have CQ entries of their own (the
+ * budget leaves them out), but count in inflight while armed. */
+static bool room(const struct weir_loop *l, unsigned n)
+{
+	return l->inflight + n <= l->budget + (l->wake_armed ? 1 : 0) + (l->futex_armed ? 1 : 0);
+}
 
 /* Room for a connection's SQEs: within the CQ, and outside the reserve. */
 static bool conn_room(const struct weir_loop *l, unsigned n)
@@ -202,15 +235,37 @@ static bool issue(struct weir_loop *l, struct weir_conn *c)
 		took(l, c, 2);
 	}
 	if ((c->want & W_RECV) && conn_room(l, 1) && (sqe = sqe_get(l))) {
-		io_uring_prep_recv(sqe, c->fd, c->rbuf, l->cfg.recv_size, 0);
+		if (l->br) {
+			/* multishot: one SQE, a CQE per chunk, each in a buffer
+			 * the kernel picks from the ring (group 0) */
+			io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = 0;
+		} else {
+			io_uring_prep_recv(sqe, c->fd, c->rbuf, l->cfg.recv_size, 0);
+		}
 		io_uring_sqe_set_data64(sqe, ud(OP_RECV, c->slot, c->gen));
 		c->want &= (uint8_t)~W_RECV;
 		c->armed |= W_RECV;
 		took(l, c, 1);
 	}
 	if ((c->want & W_SEND) && conn_room(l, 1) && (sqe = sqe_get(l))) {
-		struct sendbuf *b = c->sq_head;
-		io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+		/* gather the queue's head into one sendmsg: several small frames,
+		 * or a frame's header and its payload in the caller's memory */
+		int n = 0;
+		for (struct sendbuf *b = c->sq_head; b && n < SEND_IOVS - 1; b = b->next) {
+			uint32_t off = b == c->sq_head ? b->off : 0;
+			if (off < b->inl)
+				c->iov[n++] = (struct iovec){ b->data + off, b->inl - off };
+			if (b->ext_len) {
+				uint32_t eo = off > b->inl ? off - b->inl : 0;
+				c->iov[n++] = (struct iovec){ (void *)(uintptr_t)(b->ext + eo), b->ext_len - eo };
+			}
+		}
+		memset(&c->msg, 0, sizeof(c->msg));
+		c->msg.msg_iov = c->iov;
+		c->msg.msg_iovlen = (size_t)n;
+		io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
 		io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->slot, c->gen));
 		c->want &= (uint8_t)~W_SEND;
 		c->armed |= W_SEND;
@@ -288,16 +343,33 @@ static void flush_pending(struct weir_loop *l)
 	}
 }
 
+static void sendbuf_put(struct weir_loop *l, struct sendbuf *b)
+{
+	if (b->cap == SMALL_SENDBUF && l->nsmall < SMALL_CACHE) {
+		b->next = l->small;
+		l->small = b;
+		l->nsmall++;
+	} else {
+		free(b);
+	}
+}
+
+/* Every SQE of c has completed (or c was never opened): drop its queue.
+ * An external send not sent gets its on_sent, with -ECONNRESET, now that
+ * the kernel can no longer read its bytes. */
 static void sq_free(struct weir_conn *c)
 {
+	struct weir_loop *l = c->loop;
 	struct sendbuf *b = c->sq_head;
-	while (b) {
-		struct sendbuf *n = b->next;
-		free(b);
-		b = n;
-	}
 	c->sq_head = c->sq_tail = NULL;
 	c->sq_bytes = 0;
+	while (b) {
+		struct sendbuf *n = b->next;
+		if (b->is_ext && l->cfg.on_sent)
+			l->cfg.on_sent(c, b->cookie, -ECONNRESET, l->cfg.arg);
+		sendbuf_put(l, b);
+		b = n;
+	}
 }
 
 /* Every SQE of the closed slot has completed: let go of all it held. */
@@ -306,7 +378,7 @@ static void slot_free(struct weir_loop *l, struct weir_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	sq_free(c);
+	sq_free(c); /* before c->data goes: on_sent may want it */
 	free(c->rbuf);
 	c->rbuf = NULL;
 	weir_frame_dec_release(&c->dec);
@@ -355,8 +427,8 @@ static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd)
 	c->trusted = true;
 	c->peer[0] = '\0';
 	c->rx_since_ns = c->tx_since_ns = 0;
-	c->rbuf = malloc(l->cfg.recv_size);
-	if (!c->rbuf)
+	c->rbuf = NULL;
+	if (!l->br && !(c->rbuf = malloc(l->cfg.recv_size)))
 		return -ENOMEM;
 	weir_frame_dec_init(&c->dec, l->cfg.max_frame);
 	c->sq_head = c->sq_tail = NULL;
@@ -531,11 +603,36 @@ static void on_accept(struct weir_loop *l, struct weir_conn *ls, int res)
 		want(l, c, W_RECV);
 }
 
-static void on_recv(struct weir_loop *l, struct weir_conn *c, int res)
+/* Give provided buffer bid back to the kernel's ring. */
+static void rx_recycle(struct weir_loop *l, uint32_t bid)
 {
+	io_uring_buf_ring_add(l->br, l->rx_mem + (size_t)bid * l->cfg.recv_size, l->cfg.recv_size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(l->cfg.rx_bufs), 0);
+	io_uring_buf_ring_advance(l->br, 1);
+}
+
+/* A receive's bytes: in c's own buffer, or (multishot) in the provided
+ * buffer the CQE names, which goes back to the ring once decoded (frames
+ * wholly inside it were handed to on_frame in place). `more`: the
+ * multishot receive goes on; else it ended and is issued again. */
+static void on_recv(struct weir_loop *l, struct weir_conn *c, int res, uint32_t flags)
+{
+	bool more = (flags & IORING_CQE_F_MORE) != 0;
 	if (res > 0) {
 		l->st.bytes_in += (uint64_t)res;
-		int rc = weir_frame_dec_feed(&c->dec, c->rbuf, (size_t)res, frame_cb, c);
+		const uint8_t *p = c->rbuf;
+		uint32_t bid = UINT32_MAX;
+		if (l->br) {
+			if (!(flags & IORING_CQE_F_BUFFER)) {
+				conn_close(l, c, -EIO); /* cannot happen: bytes without a buffer */
+				return;
+			}
+			bid = flags >> IORING_CQE_BUFFER_SHIFT;
+			p = l->rx_mem + (size_t)bid * l->cfg.recv_size;
+		}
+		int rc = weir_frame_dec_feed(&c->dec, p, (size_t)res, frame_cb, c);
+		if (bid != UINT32_MAX)
+			rx_recycle(l, bid);
 		if (c->state != S_OPEN)
 			return;
 		if (rc < 0) {
@@ -546,7 +643,8 @@ static void on_recv(struct weir_loop *l, struct weir_conn *c, int res)
 			c->rx_since_ns = 0;
 		else if (rc > 0 || !c->rx_since_ns)
 			c->rx_since_ns = weir_real_now_ns(); /* a frame begun since */
-		want(l, c, W_RECV);
+		if (!more)
+			want(l, c, W_RECV);
 	} else if (res == 0) {
 		conn_close(l, c, weir_frame_dec_finish(&c->dec));
 	} else if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
@@ -562,17 +660,28 @@ static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
 		conn_close(l, c, res);
 		return;
 	}
-	struct sendbuf *b = c->sq_head;
 	if (res > 0) {
 		c->tx_since_ns = weir_real_now_ns();
 		l->st.bytes_out += (uint64_t)res;
-		b->off += (uint32_t)res;
-		if (b->off == b->len) {
+		/* the kernel took res bytes from the front of the queue: every
+		 * buffer they cover is done (an external one gets its on_sent) */
+		uint32_t left = (uint32_t)res;
+		while (left > 0 && c->sq_head) {
+			struct sendbuf *b = c->sq_head;
+			uint32_t take = b->len - b->off < left ? b->len - b->off : left;
+			b->off += take;
+			left -= take;
+			if (b->off < b->len)
+				break;
 			c->sq_head = b->next;
 			if (!c->sq_head)
 				c->sq_tail = NULL;
 			c->sq_bytes -= b->len;
-			free(b);
+			if (b->is_ext && l->cfg.on_sent)
+				l->cfg.on_sent(c, b->cookie, 0, l->cfg.arg);
+			sendbuf_put(l, b);
+			if (c->state != S_OPEN)
+				return; /* on_sent closed it */
 		}
 	}
 	if (c->sq_head)
@@ -612,14 +721,24 @@ static void on_timer(struct weir_loop *l, uint32_t i, uint32_t gen, int res)
 	}
 }
 
-static void dispatch(struct weir_loop *l, uint64_t data, int res)
+static void dispatch(struct weir_loop *l, uint64_t data, int res, uint32_t flags)
 {
 	enum op kind = (enum op)(data >> 56);
 	uint32_t slot = (uint32_t)(data >> 32) & SLOT_MAX;
 	uint32_t gen = (uint32_t)data;
-	l->inflight--;
+	/* a multishot receive's CQE with F_MORE: its SQE is still in flight
+	 * (the CQ room such CQEs take is the reserve of rx_bufs entries) */
+	bool more = kind == OP_RECV && (flags & IORING_CQE_F_MORE);
+	if (!more)
+		l->inflight--;
 	if (kind == OP_WAKE) {
 		l->wake_armed = false;
+		return;
+	}
+	if (kind == OP_FUTEX) {
+		l->futex_armed = false;
+		if (res == -EINVAL || res == -ENOSYS || res == -EOPNOTSUPP)
+			l->futex_unsupported = true;
 		return;
 	}
 	if (kind == OP_CANCEL)
@@ -632,18 +751,22 @@ static void dispatch(struct weir_loop *l, uint64_t data, int res)
 	if (slot >= l->nslots)
 		return; /* cannot happen: every user_data is ours */
 	struct weir_conn *c = &l->slots[slot];
-	c->inflight--;
-	if (!c->listener)
-		l->conn_inflight--;
-	switch (kind) {
-	case OP_ACCEPT: c->armed &= (uint8_t)~W_ACCEPT; break;
-	case OP_RECV: c->armed &= (uint8_t)~W_RECV; break;
-	case OP_SEND: c->armed &= (uint8_t)~W_SEND; break;
-	case OP_CONNECT: c->armed &= (uint8_t)~W_CONNECT; break;
-	default: break;
+	if (!more) {
+		c->inflight--;
+		if (!c->listener)
+			l->conn_inflight--;
+		switch (kind) {
+		case OP_ACCEPT: c->armed &= (uint8_t)~W_ACCEPT; break;
+		case OP_RECV: c->armed &= (uint8_t)~W_RECV; break;
+		case OP_SEND: c->armed &= (uint8_t)~W_SEND; break;
+		case OP_CONNECT: c->armed &= (uint8_t)~W_CONNECT; break;
+		default: break;
+		}
 	}
 	if (c->gen != gen || c->state == S_DEAD || c->state == S_FREE) {
 		l->st.stale_cqes++;
+		if (kind == OP_RECV && l->br && (flags & IORING_CQE_F_BUFFER))
+			rx_recycle(l, flags >> IORING_CQE_BUFFER_SHIFT); /* its bytes are dropped, the buffer is not */
 		if (kind == OP_ACCEPT && res >= 0)
 			close(res); /* a connection accepted as the listener closed */
 		if (c->state == S_DEAD && c->inflight == 0)
@@ -652,7 +775,7 @@ static void dispatch(struct weir_loop *l, uint64_t data, int res)
 	}
 	switch (kind) {
 	case OP_ACCEPT: on_accept(l, c, res); break;
-	case OP_RECV: on_recv(l, c, res); break;
+	case OP_RECV: on_recv(l, c, res, flags); break;
 	case OP_SEND: on_send(l, c, res); break;
 	case OP_CONNECT: on_connect(l, c, res); break;
 	default: break; /* OP_LTIMEOUT: the connect's own completion decides */
@@ -684,8 +807,9 @@ static int reap(struct weir_loop *l)
 	while (io_uring_peek_cqe(&l->ring, &cqe) == 0) {
 		uint64_t data = cqe->user_data;
 		int res = cqe->res;
+		uint32_t flags = cqe->flags;
 		io_uring_cqe_seen(&l->ring, cqe);
-		dispatch(l, data, res);
+		dispatch(l, data, res, flags);
 		n++;
 	}
 	check_overflow(l);
@@ -772,6 +896,53 @@ static void sweep(struct weir_loop *l, void *arg)
 
 /* ---- set-up ---- */
 
+/* The provided buffers: cfg.rx_bufs of recv_size bytes each, in cfg.rx_mem
+ * or memory of our own, registered as buffer group 0. 0 or -1 (trail). */
+static int rx_setup(struct weir_loop *l)
+{
+	size_t bytes = (size_t)l->cfg.rx_bufs * l->cfg.recv_size;
+	l->rx_mem = l->cfg.rx_mem;
+	if (!l->rx_mem) {
+		l->rx_mem = aligned_alloc(4096, (bytes + 4095) & ~(size_t)4095);
+		if (!l->rx_mem)
+			return weir_err_set("event loop: out of memory for %u receive buffers", l->cfg.rx_bufs);
+		l->rx_mem_ours = true;
+	}
+	l->br_len = ((size_t)l->cfg.rx_bufs * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+	void *br = mmap(NULL, l->br_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (br == MAP_FAILED)
+		return weir_err_errno(errno, "event loop: buffer ring");
+	l->br = br;
+	io_uring_buf_ring_init(l->br);
+	struct io_uring_buf_reg reg = { .ring_addr = (uintptr_t)br, .ring_entries = l->cfg.rx_bufs, .bgid = 0 };
+	int rc = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	if (rc < 0) {
+		munmap(br, l->br_len);
+		l->br = NULL;
+		return weir_err_errno(-rc, "event loop: registering %u receive buffers (Linux >= 5.19 needed)",
+				      l->cfg.rx_bufs);
+	}
+	int mask = io_uring_buf_ring_mask(l->cfg.rx_bufs);
+	for (uint32_t i = 0; i < l->cfg.rx_bufs; i++)
+		io_uring_buf_ring_add(l->br, l->rx_mem + (size_t)i * l->cfg.recv_size, l->cfg.recv_size,
+				      (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(l->br, (int)l->cfg.rx_bufs);
+	return 0;
+}
+
+static void rx_teardown(struct weir_loop *l)
+{
+	if (l->br) {
+		io_uring_unregister_buf_ring(&l->ring, 0);
+		munmap(l->br, l->br_len);
+		l->br = NULL;
+	}
+	if (l->rx_mem_ours)
+		free(l->rx_mem);
+	l->rx_mem = NULL;
+	l->rx_mem_ours = false;
+}
+
 struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 {
 	struct weir_loop *l = calloc(1, sizeof(*l));
@@ -791,7 +962,8 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 	if (!l->cfg.max_send)
 		l->cfg.max_send = 64u << 20;
 	if (l->cfg.max_frame > WEIR_FRAME_MAX_LIMIT || l->cfg.max_conns > (SLOT_MAX - MAX_LISTENERS) / 2 ||
-	    l->cfg.entries < 2 || l->cfg.entries > 32768) {
+	    l->cfg.entries < 2 || l->cfg.entries > 32768 || l->cfg.rx_bufs > 32768 ||
+	    (l->cfg.rx_bufs & (l->cfg.rx_bufs - 1))) {
 		weir_err_set("event loop: bad limits (entries %u, max_conns %u, max_frame %u)", l->cfg.entries,
 			     l->cfg.max_conns, l->cfg.max_frame);
 		goto out_free;
@@ -803,7 +975,7 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 	}
 	struct io_uring_params p = { 0 };
 	p.flags = IORING_SETUP_CQSIZE;
-	p.cq_entries = 4 * l->cfg.entries;
+	p.cq_entries = 4 * l->cfg.entries + l->cfg.rx_bufs;
 	if (l->cfg.single_issuer)
 		p.flags |= IORING_SETUP_SINGLE_ISSUER;
 	int rc = io_uring_queue_init_params(l->cfg.entries, &l->ring, &p);
@@ -817,7 +989,11 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 		goto out_ring;
 	}
 	l->cq_entries = p.cq_entries;
-	l->budget = l->cq_entries - 2;
+	/* kept out of the budget: the wake-up read, destroy's cancel, the
+	 * futex wait, and the CQEs multishot receives post beyond their own
+	 * (one per provided buffer at most: each carries one, and a buffer
+	 * goes back to the ring only after its CQE is reaped) */
+	l->budget = l->cq_entries - 3 - l->cfg.rx_bufs;
 	l->conn_budget = l->budget - (PRIO_RESERVE < l->budget / 2 ? PRIO_RESERVE : l->budget / 2);
 	/* with untrusted connections, as many slots again for closed ones
 	 * still draining their SQEs: an eviction makes room at once */
@@ -829,6 +1005,8 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 		weir_err_set("event loop: out of memory for %u slots", l->nslots);
 		goto out_tables;
 	}
+	if (l->cfg.rx_bufs && rx_setup(l) < 0)
+		goto out_tables;
 	l->free_head = NO_SLOT;
 	l->uhead = l->utail = NO_SLOT;
 	for (uint32_t i = l->nslots; i-- > 0;) {
@@ -851,6 +1029,7 @@ struct weir_loop *weir_loop_create(const struct weir_loop_config *cfg)
 	return l;
 
 out_tables:
+	rx_teardown(l);
 	free(l->pending);
 	free(l->slots);
 out_ring:
@@ -893,8 +1072,14 @@ void weir_loop_destroy(struct weir_loop *l)
 	for (uint32_t i = 0; i < l->nslots; i++)
 		if (l->slots[i].state == S_DEAD)
 			slot_free(l, &l->slots[i]);
+	rx_teardown(l);
 	io_uring_queue_exit(&l->ring);
 	close(l->wakefd);
+	while (l->small) {
+		struct sendbuf *b = l->small;
+		l->small = b->next;
+		free(b);
+	}
 	free(l->pending);
 	free(l->slots);
 	free(l);
@@ -1059,6 +1244,31 @@ int weir_loop_timer_del(struct weir_loop *l, int id)
 
 /* ---- connections ---- */
 
+/* A sendbuf with room for inl bytes inline, from the cache when small. */
+static struct sendbuf *sendbuf_get(struct weir_loop *l, size_t inl)
+{
+	struct sendbuf *b;
+	if (inl <= SMALL_SENDBUF && l->small) {
+		b = l->small;
+		l->small = b->next;
+		l->nsmall--;
+	} else {
+		uint32_t cap = inl <= SMALL_SENDBUF ? SMALL_SENDBUF : (uint32_t)inl;
+		if (!(b = malloc(sizeof(*b) + cap)))
+			return NULL;
+		b->cap = cap;
+	}
+	b->next = NULL;
+	b->len = b->off = b->inl = 0;
+	b->ext = NULL;
+	b->ext_len = 0;
+	b->is_ext = false;
+	b->cookie = 0;
+	return b;
+}
+
+static void enqueue(struct weir_conn *c, struct sendbuf *b);
+
 static int queue_bytes(struct weir_conn *c, const uint8_t *hdr, const void *p, size_t n)
 {
 	struct weir_loop *l = c->loop;
@@ -1072,16 +1282,22 @@ static int queue_bytes(struct weir_conn *c, const uint8_t *hdr, const void *p, s
 			     l->cfg.max_send, c->sq_bytes);
 		return -ENOBUFS;
 	}
-	struct sendbuf *b = malloc(sizeof(*b) + total);
+	struct sendbuf *b = sendbuf_get(l, total);
 	if (!b)
 		return weir_err_set("send: out of memory"), -ENOMEM;
-	b->next = NULL;
-	b->len = (uint32_t)total;
-	b->off = 0;
+	b->len = b->inl = (uint32_t)total;
 	if (hdr)
 		memcpy(b->data, hdr, WEIR_FRAME_HDR);
 	if (n)
 		memcpy(b->data + (hdr ? WEIR_FRAME_HDR : 0), p, n);
+	enqueue(c, b);
+	return 0;
+}
+
+/* Append b to c's queue and ask for a send. */
+static void enqueue(struct weir_conn *c, struct sendbuf *b)
+{
+	struct weir_loop *l = c->loop;
 	if (c->sq_tail) {
 		c->sq_tail->next = b;
 	} else {
@@ -1089,9 +1305,62 @@ static int queue_bytes(struct weir_conn *c, const uint8_t *hdr, const void *p, s
 		c->tx_since_ns = weir_real_now_ns();
 	}
 	c->sq_tail = b;
-	c->sq_bytes += total;
+	c->sq_bytes += b->len;
 	if (c->state == S_OPEN && !(c->armed & W_SEND))
 		want(l, c, W_SEND);
+}
+
+int weir_conn_send_ext(struct weir_conn *c, uint16_t type, const void *hdr, uint32_t hlen, const void *payload,
+		       uint32_t plen, uint64_t cookie)
+{
+	struct weir_loop *l = c->loop;
+	if (c->state != S_OPEN && c->state != S_CONNECTING)
+		return -ENOTCONN;
+	uint64_t len = (uint64_t)hlen + plen;
+	if (hlen > WEIR_SEND_EXT_HDR || len > l->cfg.max_frame) {
+		weir_err_set("send: frame of %llu bytes (header %u) exceeds the limit %u", (unsigned long long)len, hlen,
+			     l->cfg.max_frame);
+		return -EMSGSIZE;
+	}
+	if (c->sq_bytes + WEIR_FRAME_HDR + len > l->cfg.max_send) {
+		weir_err_set("send: %llu bytes would exceed the connection's send limit %zu (%zu queued)",
+			     (unsigned long long)len, l->cfg.max_send, c->sq_bytes);
+		return -ENOBUFS;
+	}
+	struct sendbuf *b = sendbuf_get(l, WEIR_FRAME_HDR + hlen);
+	if (!b)
+		return weir_err_set("send: out of memory"), -ENOMEM;
+	weir_frame_put_hdr(b->data, type, (uint32_t)len);
+	if (hlen)
+		memcpy(b->data + WEIR_FRAME_HDR, hdr, hlen);
+	b->inl = WEIR_FRAME_HDR + hlen;
+	b->ext = payload;
+	b->ext_len = plen;
+	b->is_ext = true;
+	b->cookie = cookie;
+	b->len = b->inl + plen;
+	l->st.frames_out++;
+	enqueue(c, b);
+	return 0;
+}
+
+int weir_loop_futex_wait(struct weir_loop *l, uint32_t *word, uint32_t val)
+{
+	if (l->futex_unsupported)
+		return -ENOSYS;
+	if (l->futex_armed)
+		return 1;
+	struct io_uring_sqe *sqe = sqe_get(l);
+	if (!sqe)
+		return -EBUSY;
+	/* IORING_OP_FUTEX_WAIT: fd = futex2 flags (u32, shared: no
+	 * FUTEX2_PRIVATE, as weir_doorbell_ring wakes a shared futex),
+	 * addr = the word, off = the value expected, addr3 = the bitset */
+	io_uring_prep_rw(WEIR_OP_FUTEX_WAIT, sqe, WEIR_FUTEX2_SIZE_U32, word, 0, val);
+	sqe->addr3 = 0xffffffffu; /* FUTEX_BITSET_MATCH_ANY */
+	io_uring_sqe_set_data64(sqe, ud(OP_FUTEX, 0, 0));
+	l->futex_armed = true;
+	took(l, NULL, 1);
 	return 0;
 }
 

@@ -58,12 +58,15 @@
  *     well as in memory.
  *   - Listeners bind 127.0.0.1 unless given another address.
  *
- * A known limit: receives are single-shot, one per connection, each
- * holding a CQ entry while it waits; with more open connections than the
- * CQ holds, the excess wait their turn to be read (FIFO) until others
- * complete. Size `entries` >= (2 * max_conns + 26) / 4 for every
- * connection to be read and written at once. (Multishot receive over
- * provided buffers is the next step.)
+ * Receives: one per connection at a time, each holding a CQ entry while
+ * it waits: single-shot into a buffer of the connection's (default), or,
+ * with rx_bufs set, multishot over a ring of provided buffers shared by
+ * all connections (the kernel picks a buffer per chunk; a buffer goes
+ * back to the ring once its bytes are decoded; frames wholly inside one
+ * reach on_frame in place, without a copy). With more open connections
+ * than the CQ holds, the excess wait their turn to be read (FIFO) until
+ * others complete. Size `entries` >= (2 * max_conns + 26) / 4 for every
+ * connection to be read and written at once.
  *
  * Callbacks: on_open(c) once a connection is accepted or its connect
  * succeeded; on_frame for each whole frame (p valid only during the call;
@@ -102,7 +105,17 @@ struct weir_loop_config {
 	uint32_t untrusted_max;	/* accepted connections not yet trusted at once; 0: no bound */
 	uint32_t untrusted_ms;	/* deadline to be trusted after accept; 0: none */
 	uint32_t stall_ms;	/* a frame or a send making no progress this long; 0: no limit */
+	/* multishot receives into provided buffers: rx_bufs (a power of two,
+	 * <= 32768; 0: one plain receive at a time into a buffer per
+	 * connection) buffers of recv_size bytes, shared by every connection,
+	 * in rx_mem (rx_bufs x recv_size bytes the caller keeps, e.g. pool
+	 * segments; NULL: the loop allocates them) */
+	uint32_t rx_bufs;
+	void *rx_mem;
 	void (*on_refuse)(const char *peer, int reason, void *arg);
+	/* an external send's bytes are the caller's again (weir_conn_send_ext):
+	 * res 0 sent, < 0 the connection closed before */
+	void (*on_sent)(struct weir_conn *c, uint64_t cookie, int res, void *arg);
 	int (*on_frame)(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg);
 	void (*on_open)(struct weir_conn *c, void *arg);
 	void (*on_close)(struct weir_conn *c, int reason, void *arg);
@@ -181,6 +194,23 @@ uint32_t weir_loop_conns(const struct weir_loop *l);
 /* Queue one frame on c. Returns 0, -ENOTCONN (c closed), -EMSGSIZE
  * (len > max_frame) or -ENOBUFS (c's send queue would exceed max_send). */
 int weir_conn_send(struct weir_conn *c, uint16_t type, const void *p, uint32_t len);
+/* Queue one frame whose payload is hdr (hlen <= WEIR_SEND_EXT_HDR bytes,
+ * copied) followed by plen bytes at payload, which are NOT copied: they
+ * must stay unchanged until on_sent(c, cookie, res) reports the kernel
+ * done with them. Every call that returned 0 gets exactly one on_sent: res
+ * 0 once sent, or -ECONNRESET once c closed and every SQE that could read
+ * the bytes completed. Sends are gathered (sendmsg over up to 32 iovecs),
+ * so a frame's header and payload, and small frames queued together,
+ * leave in one submission. Returns as weir_conn_send. */
+#define WEIR_SEND_EXT_HDR 64
+int weir_conn_send_ext(struct weir_conn *c, uint16_t type, const void *hdr, uint32_t hlen, const void *payload,
+		       uint32_t plen, uint64_t cookie);
+/* Sleep on a shared futex word too: arm an IORING_OP_FUTEX_WAIT for it
+ * (value val expected), so that run_once returns once it is woken
+ * (weir_doorbell_ring) as well as for I/O. One at a time: 1 when one is
+ * armed already (it completes on the next wake), 0 armed now, -ENOSYS
+ * when the kernel refused it before (Linux < 6.7: poll instead). */
+int weir_loop_futex_wait(struct weir_loop *l, uint32_t *word, uint32_t val);
 /* Queue n bytes as they are (no framing; for tests and proxies). Same returns. */
 int weir_conn_send_raw(struct weir_conn *c, const void *p, size_t n);
 /* Close c now (its queued sends are dropped); on_close(c, reason) runs
