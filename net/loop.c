@@ -212,6 +212,8 @@ static void pend(struct weir_loop *l, uint32_t v)
 static bool issue(struct weir_loop *l, struct weir_conn *c)
 {
 	struct io_uring_sqe *sqe;
+	/* one receive and one send at a time: a completion asks again */
+	c->want &= (uint8_t)~(c->armed & (W_SEND | W_RECV));
 	if ((c->want & W_ACCEPT) && room(l, 1) && (sqe = sqe_get(l))) {
 		c->addrlen = sizeof(c->addr); /* the peer's address lands in the listener's */
 		io_uring_prep_accept(sqe, c->fd, (struct sockaddr *)&c->addr, &c->addrlen, SOCK_CLOEXEC);
@@ -702,7 +704,8 @@ static void on_connect(struct weir_loop *l, struct weir_conn *c, int res)
 		l->cfg.on_open(c, l->cfg.arg);
 	if (c->state != S_OPEN)
 		return;
-	want(l, c, c->sq_head ? W_RECV | W_SEND : W_RECV);
+	/* on_open may have queued (and issued) a send already: one at a time */
+	want(l, c, c->sq_head && !(c->armed & W_SEND) ? W_RECV | W_SEND : W_RECV);
 }
 
 static void on_timer(struct weir_loop *l, uint32_t i, uint32_t gen, int res)

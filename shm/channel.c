@@ -266,6 +266,12 @@ static void reclaim(struct weir_chan *c)
 	}
 }
 
+uint32_t weir_chan_spare(struct weir_chan *c)
+{
+	reclaim(c);
+	return c->nspare;
+}
+
 void weir_chan_settle(struct weir_chan *c)
 {
 	/* between processes the producer's side is the producer's: it takes

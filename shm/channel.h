@@ -151,6 +151,9 @@ bool weir_chan_can_send(struct weir_chan *c);
 /* Producer: an empty segment. 0: within credit; 1: floating (over credit);
  * -ENOBUFS: the pool has none left, or this channel holds max_floating. */
 int weir_chan_acquire(struct weir_chan *c, weir_seg *seg);
+/* Producer: take back what the consumer handed back; the exclusive
+ * segments ready to fill now (an acquire of that many returns 0 each). */
+uint32_t weir_chan_spare(struct weir_chan *c);
 /* Producer: take back a segment acquired but not sent. */
 void weir_chan_recycle(struct weir_chan *c, weir_seg seg);
 /* Producer: publish a filled segment / an event. 0, or -EAGAIN when the

@@ -1,0 +1,861 @@
+/*
+ * net/exchange.c - see exchange.h.
+ *
+ * Everything below runs on the exchange's thread except the request
+ * functions at the end (add, remove, peer, stop), which queue a request
+ * under x->mu and ring the doorbell.
+ *
+ * State per channel half (struct xc, a slot in x->chans found by key
+ * through an open-addressing index):
+ *   sending:   credit  = segments the receiver may still take
+ *              inflight = segments handed to the loop, not yet on_sent
+ *   receiving: credit  = credits granted and not yet used by data
+ * A segment on its way out is named in the loop's cookie by (slot,
+ * generation, descriptor): on_sent gives the descriptor back to P.
+ */
+#define XXH_INLINE_ALL
+#include "net/exchange.h"
+
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "net/frame.h"
+#include "net/loop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define MAX_CHANS 4096
+#define IDX_SIZE (2 * MAX_CHANS)	/* open addressing, power of two */
+#define HELLO_MAGIC 0x48435857u	/* "WXCH" */
+#define XVERSION 1u
+#define RX_BUFS 64
+#define RX_SIZE (64u << 10)
+
+enum pstate { P_NONE, P_CONNECTING, P_AUTH, P_HELLO, P_READY };
+
+struct peer {
+	char addr[64];
+	uint16_t port;
+	bool known;
+	enum pstate state;
+	uint64_t conn;		/* the loop's id of its connection (0: none) */
+	uint64_t since_ns;	/* wanted since (a connection, or its proof) */
+	uint32_t nchans;	/* channels registered with it */
+};
+
+/* A connection's own state (weir_conn_data). */
+struct cstate {
+	uint64_t id;		/* weir_conn_id at open (on_close sees a new generation) */
+	bool outgoing, proven, hello_sent;
+	int peer;		/* -1 until its XHELLO */
+	void *auth;
+};
+
+struct xc {
+	bool used, removing;
+	bool dead;		/* lost: carries nothing more */
+	uint32_t gen;
+	struct weir_xchg_chan d;
+	uint32_t credit;
+	uint32_t inflight;
+	uint32_t seq;
+	uint64_t announced;
+};
+
+struct req {
+	enum { R_ADD, R_REMOVE, R_PEER } kind;
+	struct weir_xchg_chan c;
+	uint64_t group;
+	uint32_t peer;
+	char addr[64];
+	uint16_t port;
+	bool *done;		/* R_REMOVE: set under mu when complete */
+	uint32_t n;		/* R_REMOVE: how many it removes */
+	struct req *next;
+};
+
+struct weir_xchg {
+	struct weir_xchg_config cfg;
+	struct weir_loop *loop;
+	struct weir_doorbell db;
+	uint16_t port;
+	struct peer peers[WEIR_XCHG_MAX_PEERS];
+	struct xc *chans;
+	uint32_t nchans_hw;	/* slots used at most (scan bound) */
+	int32_t *idx;		/* key -> slot, -1 empty */
+	struct weir_xchg_stats st;
+	/* requests from other threads */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct req *reqs, *reqs_tail;
+	struct req *removing;	/* R_REMOVE waiting for in-flight sends */
+	uint32_t nused;		/* under mu: channels added and not yet removed */
+	bool stop;
+};
+
+/* ---- little-endian fields ---- */
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* sum of header h[0..hlen) and payload p[0..n) */
+static uint64_t checksum(const uint8_t *h, size_t hlen, const void *p, size_t n)
+{
+	return XXH3_64bits_withSeed(p, n, XXH3_64bits(h, hlen));
+}
+
+/* ---- the channel index ---- */
+
+static uint32_t hash_key(uint64_t key) { return (uint32_t)(XXH3_64bits(&key, 8) & (IDX_SIZE - 1)); }
+
+static int find(struct weir_xchg *x, uint64_t key)
+{
+	for (uint32_t h = hash_key(key), i = 0; i < IDX_SIZE; i++, h = (h + 1) & (IDX_SIZE - 1)) {
+		int32_t s = x->idx[h];
+		if (s < 0)
+			return -1;
+		if (s < (int32_t)MAX_CHANS && x->chans[s].used && x->chans[s].d.key == key)
+			return s;
+	}
+	return -1;
+}
+
+/* Rebuild the index from the table (after removals; rare). */
+static void reindex(struct weir_xchg *x)
+{
+	for (uint32_t i = 0; i < IDX_SIZE; i++)
+		x->idx[i] = -1;
+	for (uint32_t s = 0; s < x->nchans_hw; s++) {
+		if (!x->chans[s].used)
+			continue;
+		uint32_t h = hash_key(x->chans[s].d.key);
+		while (x->idx[h] >= 0)
+			h = (h + 1) & (IDX_SIZE - 1);
+		x->idx[h] = (int32_t)s;
+	}
+}
+
+/* ---- connections ---- */
+
+static struct weir_conn *peer_conn(struct weir_xchg *x, uint32_t p)
+{
+	return x->peers[p].conn ? weir_loop_conn(x->loop, x->peers[p].conn) : NULL;
+}
+
+/* Every channel with peer p can carry nothing more: tell their owners. */
+static void lose_peer(struct weir_xchg *x, uint32_t p, const char *why)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "the connection to taskmanager %u (%s:%u) %s", p, x->peers[p].addr,
+		 x->peers[p].port, why);
+	for (uint32_t s = 0; s < x->nchans_hw; s++) {
+		struct xc *c = &x->chans[s];
+		if (c->used && !c->dead && c->d.peer == p) {
+			c->dead = true;
+			if (c->d.lost)
+				c->d.lost(c->d.arg, msg);
+		}
+	}
+}
+
+static void send_hello(struct weir_xchg *x, struct weir_conn *c)
+{
+	uint8_t h[24];
+	put32(h, HELLO_MAGIC);
+	put32(h + 4, XVERSION);
+	put32(h + 8, x->cfg.id);
+	put32(h + 12, 0);
+	put64(h + 16, checksum(h, 16, NULL, 0));
+	weir_conn_send(c, WEIR_FRAME_XHELLO, h, sizeof(h));
+}
+
+static void on_open(struct weir_conn *c, void *arg)
+{
+	struct weir_xchg *x = arg;
+	struct cstate *cs = weir_conn_data(c);
+	if (!cs) { /* accepted: outgoing ones got theirs at connect */
+		cs = calloc(1, sizeof(*cs));
+		if (!cs) {
+			weir_conn_close(c, -ENOMEM);
+			return;
+		}
+		cs->peer = -1;
+		cs->id = weir_conn_id(c);
+		weir_conn_set_data(c, cs);
+	}
+	cs->auth = x->cfg.auth_start ? x->cfg.auth_start(c, cs->outgoing, x->cfg.arg) : NULL;
+	if (!x->cfg.auth_start) {
+		cs->proven = true;
+		weir_conn_trust(c);
+		send_hello(x, c);
+		cs->hello_sent = true;
+	}
+}
+
+static void on_close(struct weir_conn *c, int reason, void *arg)
+{
+	struct weir_xchg *x = arg;
+	struct cstate *cs = weir_conn_data(c);
+	if (!cs)
+		return;
+	for (uint32_t p = 0; p < WEIR_XCHG_MAX_PEERS; p++) {
+		if (x->peers[p].conn != cs->id)
+			continue;
+		x->peers[p].conn = 0;
+		x->peers[p].state = P_NONE;
+		x->peers[p].since_ns = 0;
+		x->st.conns_lost++;
+		char why[300];
+		if (reason == 0)
+			snprintf(why, sizeof(why), "closed");
+		else
+			snprintf(why, sizeof(why), "failed: %s", weir_err_msg()[0] ? weir_err_msg() : strerror(-reason));
+		bool live = false;
+		for (uint32_t s = 0; s < x->nchans_hw; s++)
+			live |= x->chans[s].used && !x->chans[s].dead && x->chans[s].d.peer == p;
+		weir_log(live ? WEIR_LOG_WARN : WEIR_LOG_DEBUG, "exchange: the connection to taskmanager %u %s", p, why);
+		lose_peer(x, p, why);
+	}
+	if (cs->auth && x->cfg.auth_end)
+		x->cfg.auth_end(cs->auth, x->cfg.arg);
+	free(cs);
+	weir_conn_set_data(c, NULL);
+}
+
+/* A rule broken: close c naming why (the trail), and count it. */
+static int bad(struct weir_xchg *x, const char *fmt, uint64_t a, uint64_t b)
+{
+	x->st.bad_frames++;
+	weir_err_set(fmt, (unsigned long long)a, (unsigned long long)b);
+	return -EPROTO;
+}
+
+static int on_hello(struct weir_xchg *x, struct weir_conn *c, struct cstate *cs, const uint8_t *p, uint32_t len)
+{
+	if (len != 24 || get32(p) != HELLO_MAGIC || get64(p + 16) != checksum(p, 16, NULL, 0))
+		return bad(x, "exchange: a malformed hello (%llu bytes)%.0llu", len, 0);
+	if (get32(p + 4) != XVERSION)
+		return bad(x, "exchange: the peer speaks version %llu, we %llu", get32(p + 4), XVERSION);
+	uint32_t id = get32(p + 8);
+	if (id >= WEIR_XCHG_MAX_PEERS || id == x->cfg.id || cs->peer >= 0)
+		return bad(x, "exchange: a hello from id %llu (we are %llu)", id, x->cfg.id);
+	struct peer *pe = &x->peers[id];
+	if (!cs->outgoing) {
+		/* the peer connects to us (it has the lower id); one connection
+		 * per pair: a newer one replaces an older (it restarted) */
+		if (id > x->cfg.id)
+			return bad(x, "exchange: id %llu connected, but the lower id (%llu) connects", id, x->cfg.id);
+		struct weir_conn *old = peer_conn(x, id);
+		if (old && old != c)
+			weir_conn_close(old, -ECONNRESET);
+		pe->conn = weir_conn_id(c);
+	} else if (pe->conn != weir_conn_id(c)) {
+		return bad(x, "exchange: hello from id %llu on a connection made for another%.0llu", id, 0);
+	}
+	cs->peer = (int)id;
+	pe->state = P_READY;
+	pe->since_ns = 0;
+	if (!cs->hello_sent) {
+		send_hello(x, c);
+		cs->hello_sent = true;
+	}
+	return 0;
+}
+
+static struct xc *frame_chan(struct weir_xchg *x, struct cstate *cs, uint64_t key)
+{
+	int s = find(x, key);
+	if (s < 0) {
+		x->st.unknown++;
+		return NULL;
+	}
+	struct xc *c = &x->chans[s];
+	if (c->dead || c->removing || (int)c->d.peer != cs->peer) {
+		x->st.unknown++;
+		return NULL;
+	}
+	return c;
+}
+
+static int on_data(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, uint32_t len)
+{
+	if (len < 24)
+		return bad(x, "exchange: a data frame of %llu bytes%.0llu", len, 0);
+	uint64_t key = get64(p);
+	uint32_t seq = get32(p + 8), n = get32(p + 12);
+	if (n != len - 24 || n > x->cfg.seg_size)
+		return bad(x, "exchange: a data frame of %llu bytes says %llu", len - 24, n);
+	if (get64(p + 16) != checksum(p, 16, p + 24, n))
+		return bad(x, "exchange: checksum mismatch in a data frame of channel %#llx (%llu bytes)", key, n);
+	struct xc *c = frame_chan(x, cs, key);
+	if (!c)
+		return 0;
+	if (c->d.send)
+		return bad(x, "exchange: data for channel %#llx, which we send on%.0llu", key, 0);
+	if (seq != c->seq)
+		return bad(x, "exchange: channel %#llx: data out of sequence (%llu)", key, seq);
+	if (c->credit == 0)
+		return bad(x, "exchange: channel %#llx: data beyond the credit granted%.0llu", key, 0);
+	weir_seg seg;
+	if (weir_chan_acquire(c->d.ch, &seg) != 0)
+		return bad(x, "exchange: channel %#llx: no free segment for granted credit%.0llu", key, 0);
+	memcpy(weir_pool_addr(c->d.ch->pool, seg), p + 24, n);
+	if (weir_chan_send(c->d.ch, seg, n) < 0) {
+		weir_chan_recycle(c->d.ch, seg);
+		return bad(x, "exchange: channel %#llx: its ring is full%.0llu", key, 0);
+	}
+	c->credit--;
+	c->seq++;
+	return 0;
+}
+
+static int on_event(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, uint32_t len)
+{
+	if (len != 32 || get64(p + 24) != checksum(p, 24, NULL, 0))
+		return bad(x, "exchange: a malformed event frame (%llu bytes)%.0llu", len, 0);
+	uint64_t key = get64(p);
+	struct xc *c = frame_chan(x, cs, key);
+	if (!c)
+		return 0;
+	if (c->d.send || get32(p + 8) != c->seq)
+		return bad(x, "exchange: channel %#llx: event out of sequence (%llu)", key, get32(p + 8));
+	if (weir_chan_send_event(c->d.ch, get32(p + 12), get64(p + 16)) < 0)
+		return bad(x, "exchange: channel %#llx: too many events in flight%.0llu", key, 0);
+	c->seq++;
+	return 0;
+}
+
+static int on_credit(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, uint32_t len)
+{
+	if (len != 24 || get64(p + 16) != checksum(p, 16, NULL, 0))
+		return bad(x, "exchange: a malformed credit frame (%llu bytes)%.0llu", len, 0);
+	uint64_t key = get64(p);
+	uint32_t n = get32(p + 8);
+	struct xc *c = frame_chan(x, cs, key);
+	if (!c)
+		return 0;
+	/* forged or doubled credit would let us overrun the receiver */
+	if (!c->d.send || n == 0 || (uint64_t)c->credit + n + c->inflight > c->d.credits)
+		return bad(x, "exchange: channel %#llx: %llu credits beyond what it may grant", key, n);
+	c->credit += n;
+	x->st.credits_in += n;
+	return 0;
+}
+
+static int on_announce(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, uint32_t len)
+{
+	if (len != 24 || get64(p + 16) != checksum(p, 16, NULL, 0))
+		return bad(x, "exchange: a malformed announcement (%llu bytes)%.0llu", len, 0);
+	struct xc *c = frame_chan(x, cs, get64(p));
+	if (!c)
+		return 0;
+	if (c->d.send)
+		return bad(x, "exchange: an announcement for channel %#llx, which we send on%.0llu", get64(p), 0);
+	weir_chan_announce(c->d.ch, get64(p + 8));
+	return 0;
+}
+
+static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg)
+{
+	struct weir_xchg *x = arg;
+	struct cstate *cs = weir_conn_data(c);
+	if (!cs)
+		return -EPROTO;
+	if (!cs->proven) {
+		if (type != x->cfg.ctl_type)
+			return bad(x, "exchange: frame type %llu before the handshake%.0llu", type, 0);
+		int rc = x->cfg.auth_frame(c, cs->auth, p, len, x->cfg.arg);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			cs->proven = true;
+			weir_conn_trust(c);
+			if (cs->outgoing) {
+				send_hello(x, c);
+				cs->hello_sent = true;
+			}
+		}
+		return 0;
+	}
+	x->st.frames_in++;
+	x->st.bytes_in += len;
+	if (type == WEIR_FRAME_XHELLO)
+		return on_hello(x, c, cs, p, len);
+	if (cs->peer < 0)
+		return bad(x, "exchange: frame type %llu before the hello%.0llu", type, 0);
+	switch (type) {
+	case WEIR_FRAME_XDATA: return on_data(x, cs, p, len);
+	case WEIR_FRAME_XEVENT: return on_event(x, cs, p, len);
+	case WEIR_FRAME_XCREDIT: return on_credit(x, cs, p, len);
+	case WEIR_FRAME_XANNOUNCE: return on_announce(x, cs, p, len);
+	case 1: return 0; /* a late control frame of the handshake's */
+	default: return bad(x, "exchange: unknown frame type %llu%.0llu", type, 0);
+	}
+}
+
+static uint64_t cookie_of(uint32_t slot, uint32_t gen, weir_seg seg)
+{
+	return (uint64_t)(slot & 0xfff) << 52 | (uint64_t)(gen & 0xfffff) << 32 | seg;
+}
+
+/* The kernel is done with a segment we sent: it goes back to P. */
+static void on_sent(struct weir_conn *conn, uint64_t cookie, int res, void *arg)
+{
+	(void)conn, (void)res;
+	struct weir_xchg *x = arg;
+	uint32_t slot = (uint32_t)(cookie >> 52), gen = (uint32_t)(cookie >> 32) & 0xfffff;
+	struct xc *c = slot < MAX_CHANS ? &x->chans[slot] : NULL;
+	if (!c || !c->used || (c->gen & 0xfffff) != gen || c->inflight == 0)
+		return; /* cannot happen: a channel is removed only once nothing of it is in flight */
+	c->inflight--;
+	weir_chan_give(c->d.ch, (weir_seg)cookie);
+}
+
+/* ---- moving segments ---- */
+
+/* Connect to peer p if we are the one to, and nobody has. */
+static void want_peer(struct weir_xchg *x, uint32_t p)
+{
+	struct peer *pe = &x->peers[p];
+	if (pe->state != P_NONE)
+		return;
+	if (!pe->since_ns)
+		pe->since_ns = weir_now_ns();
+	if (x->cfg.id > p)
+		return; /* the lower id connects: we wait for it */
+	struct weir_conn *c;
+	if (!pe->known || weir_loop_connect(x->loop, pe->addr, pe->port, x->cfg.connect_ms, &c) < 0) {
+		lose_peer(x, p, pe->known ? weir_err_msg() : "has no address");
+		return;
+	}
+	struct cstate *cs = calloc(1, sizeof(*cs));
+	if (!cs) {
+		weir_conn_close(c, -ENOMEM);
+		return;
+	}
+	cs->outgoing = true;
+	cs->peer = -1;
+	cs->id = weir_conn_id(c);
+	weir_conn_set_data(c, cs);
+	pe->conn = weir_conn_id(c);
+	pe->state = P_CONNECTING;
+}
+
+/* One sending channel: announcement first, then data and events within
+ * the credit. Returns whether it did anything. */
+static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_conn *conn)
+{
+	bool did = false;
+	uint64_t a = weir_chan_announced(c->d.ch);
+	uint8_t h[32];
+	if (a > c->announced) {
+		put64(h, c->d.key);
+		put64(h + 8, a);
+		put64(h + 16, checksum(h, 16, NULL, 0));
+		if (weir_conn_send(conn, WEIR_FRAME_XANNOUNCE, h, 24) == 0) {
+			c->announced = a;
+			did = true;
+		}
+	}
+	while (c->credit > 0) {
+		struct weir_chan_msg m;
+		int rc = weir_chan_recv(c->d.ch, &m);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			c->dead = true;
+			if (c->d.lost)
+				c->d.lost(c->d.arg, weir_err_msg());
+			return true;
+		}
+		did = true;
+		if (m.kind == WEIR_MSG_EVENT) {
+			put64(h, c->d.key);
+			put32(h + 8, c->seq);
+			put32(h + 12, m.seg);
+			put64(h + 16, m.val);
+			put64(h + 24, checksum(h, 24, NULL, 0));
+			weir_conn_send(conn, WEIR_FRAME_XEVENT, h, 32);
+			c->seq++;
+			x->st.frames_out++;
+			continue;
+		}
+		const uint8_t *bytes = weir_pool_addr(c->d.ch->pool, m.seg);
+		put64(h, c->d.key);
+		put32(h + 8, c->seq);
+		put32(h + 12, (uint32_t)m.val);
+		put64(h + 16, checksum(h, 16, bytes, (size_t)m.val));
+		if (weir_conn_send_ext(conn, WEIR_FRAME_XDATA, h, 24, bytes, (uint32_t)m.val,
+				       cookie_of(s, c->gen, m.seg)) < 0) {
+			weir_chan_give(c->d.ch, m.seg);
+			c->dead = true;
+			if (c->d.lost)
+				c->d.lost(c->d.arg, weir_err_msg());
+			return true;
+		}
+		c->inflight++;
+		c->credit--;
+		c->seq++;
+		x->st.frames_out++;
+		x->st.bytes_out += m.val;
+	}
+	return did;
+}
+
+/* One receiving channel: grant a credit for every free segment not granted. */
+static bool pump_in(struct weir_xchg *x, struct xc *c, struct weir_conn *conn)
+{
+	uint32_t spare = weir_chan_spare(c->d.ch);
+	if (spare <= c->credit)
+		return false;
+	uint32_t n = spare - c->credit;
+	uint8_t h[24];
+	put64(h, c->d.key);
+	put32(h + 8, n);
+	put32(h + 12, 0);
+	put64(h + 16, checksum(h, 16, NULL, 0));
+	if (weir_conn_send(conn, WEIR_FRAME_XCREDIT, h, 24) < 0)
+		return false;
+	c->credit += n;
+	x->st.credits_out += n;
+	return true;
+}
+
+static bool pump(struct weir_xchg *x)
+{
+	bool did = false;
+	for (uint32_t s = 0; s < x->nchans_hw; s++) {
+		struct xc *c = &x->chans[s];
+		if (!c->used || c->dead || c->removing)
+			continue;
+		struct peer *pe = &x->peers[c->d.peer];
+		if (pe->state != P_READY) {
+			want_peer(x, c->d.peer);
+			if (pe->state != P_READY && pe->since_ns &&
+			    weir_now_ns() - pe->since_ns > (uint64_t)x->cfg.connect_ms * 1000000u)
+				lose_peer(x, c->d.peer, "was not made in time");
+			continue;
+		}
+		struct weir_conn *conn = peer_conn(x, c->d.peer);
+		if (!conn)
+			continue;
+		did |= c->d.send ? pump_out(x, s, c, conn) : pump_in(x, c, conn);
+	}
+	return did;
+}
+
+/* ---- requests ---- */
+
+static void finish_removals(struct weir_xchg *x)
+{
+	for (struct req **rp = &x->removing; *rp;) {
+		struct req *r = *rp;
+		bool busy = false;
+		for (uint32_t s = 0; s < x->nchans_hw; s++)
+			if (x->chans[s].used && x->chans[s].d.group == r->group && x->chans[s].inflight)
+				busy = true;
+		if (busy) {
+			rp = &r->next;
+			continue;
+		}
+		for (uint32_t s = 0; s < x->nchans_hw; s++) {
+			struct xc *c = &x->chans[s];
+			if (c->used && c->d.group == r->group) {
+				x->peers[c->d.peer].nchans--;
+				c->used = false;
+				c->gen++;
+			}
+		}
+		reindex(x);
+		*rp = r->next;
+		pthread_mutex_lock(&x->mu);
+		x->nused -= r->n;
+		*r->done = true;
+		pthread_cond_broadcast(&x->cv);
+		pthread_mutex_unlock(&x->mu);
+		free(r);
+	}
+}
+
+static void take_requests(struct weir_xchg *x)
+{
+	pthread_mutex_lock(&x->mu);
+	struct req *r = x->reqs;
+	x->reqs = x->reqs_tail = NULL;
+	pthread_mutex_unlock(&x->mu);
+	while (r) {
+		struct req *next = r->next;
+		r->next = NULL;
+		if (r->kind == R_PEER) {
+			struct peer *pe = &x->peers[r->peer];
+			snprintf(pe->addr, sizeof(pe->addr), "%s", r->addr);
+			pe->port = r->port;
+			pe->known = true;
+			free(r);
+		} else if (r->kind == R_ADD) {
+			uint32_t s = 0;
+			while (s < MAX_CHANS && x->chans[s].used)
+				s++;
+			/* the adder checked room and keys under mu (weir_xchg_add) */
+			struct xc *c = &x->chans[s];
+			uint32_t gen = c->gen;
+			memset(c, 0, sizeof(*c));
+			c->gen = gen;
+			c->used = true;
+			c->d = r->c;
+			if (s >= x->nchans_hw)
+				x->nchans_hw = s + 1;
+			x->peers[c->d.peer].nchans++;
+			uint32_t h = hash_key(c->d.key);
+			while (x->idx[h] >= 0)
+				h = (h + 1) & (IDX_SIZE - 1);
+			x->idx[h] = (int32_t)s;
+			free(r);
+		} else {
+			r->n = 0;
+			for (uint32_t s = 0; s < x->nchans_hw; s++)
+				if (x->chans[s].used && x->chans[s].d.group == r->group) {
+					x->chans[s].removing = true;
+					r->n++;
+				}
+			r->next = x->removing;
+			x->removing = r;
+		}
+		r = next;
+	}
+	if (x->removing)
+		finish_removals(x);
+}
+
+/* ---- the thread ---- */
+
+int weir_xchg_run(struct weir_xchg *x)
+{
+	uint64_t idle_since = weir_now_ns();
+	uint64_t spin = (uint64_t)x->cfg.spin_us * 1000u;
+	for (;;) {
+		pthread_mutex_lock(&x->mu);
+		bool stop = x->stop;
+		bool reqs = x->reqs != NULL;
+		pthread_mutex_unlock(&x->mu);
+		if (stop)
+			break;
+		if (reqs || x->removing)
+			take_requests(x);
+		bool did = pump(x);
+		int n = weir_loop_run_once(x->loop, 0);
+		if (n < 0)
+			return n;
+		if (did || n > 0) {
+			idle_since = weir_now_ns();
+			continue;
+		}
+		if (weir_now_ns() - idle_since < spin)
+			continue;
+		/* sleep on the doorbell and the sockets at once: announce, look
+		 * once more (doorbell.h's protocol), then wait in the ring */
+		uint32_t seq = weir_doorbell_prepare(&x->db);
+		pthread_mutex_lock(&x->mu);
+		reqs = x->reqs != NULL || x->stop;
+		pthread_mutex_unlock(&x->mu);
+		if (reqs || pump(x)) {
+			weir_doorbell_cancel(&x->db);
+			continue;
+		}
+		int fw = weir_loop_futex_wait(x->loop, &x->db.seq, seq);
+		/* without the kernel's futex wait, wake every millisecond to look;
+		 * with removals pending, too (their sends complete in the ring) */
+		n = weir_loop_run_once(x->loop, fw < 0 ? 1 : x->removing ? 1 : 100);
+		weir_doorbell_cancel(&x->db);
+		if (n < 0)
+			return n;
+		idle_since = weir_now_ns();
+	}
+	return 0;
+}
+
+struct weir_xchg *weir_xchg_create(const struct weir_xchg_config *cfg)
+{
+	struct weir_xchg *x = calloc(1, sizeof(*x));
+	if (!x || !(x->chans = calloc(MAX_CHANS, sizeof(*x->chans))) ||
+	    !(x->idx = malloc(IDX_SIZE * sizeof(*x->idx)))) {
+		if (x)
+			free(x->chans);
+		free(x);
+		weir_err_set("exchange: out of memory");
+		return NULL;
+	}
+	x->cfg = *cfg;
+	if (!x->cfg.connect_ms)
+		x->cfg.connect_ms = 5000;
+	if (!x->cfg.stall_ms)
+		x->cfg.stall_ms = 10000;
+	if (!x->cfg.ctl_type)
+		x->cfg.ctl_type = 1;
+	for (uint32_t i = 0; i < IDX_SIZE; i++)
+		x->idx[i] = -1;
+	weir_doorbell_init(&x->db);
+	pthread_mutex_init(&x->mu, NULL);
+	pthread_cond_init(&x->cv, NULL);
+	struct weir_loop_config lc = {
+		.entries = 256,
+		.max_conns = 2 * WEIR_XCHG_MAX_PEERS,
+		.recv_size = RX_SIZE,
+		.rx_bufs = RX_BUFS,
+		.max_frame = x->cfg.seg_size + 64,
+		.max_send = (size_t)1 << 30,	/* bounded by credits; control frames are small */
+		.untrusted_max = 64,
+		.untrusted_ms = 2000,
+		.stall_ms = x->cfg.stall_ms,
+		.on_frame = on_frame,
+		.on_open = on_open,
+		.on_close = on_close,
+		.on_sent = on_sent,
+		.arg = x,
+	};
+	x->loop = weir_loop_create(&lc);
+	if (!x->loop)
+		goto fail;
+	if (weir_loop_listen(x->loop, x->cfg.listen_addr, x->cfg.listen_port, &x->port) < 0)
+		goto fail;
+	return x;
+fail:
+	weir_loop_destroy(x->loop);
+	free(x->idx);
+	free(x->chans);
+	free(x);
+	return NULL;
+}
+
+void weir_xchg_destroy(struct weir_xchg *x)
+{
+	if (!x)
+		return;
+	weir_loop_destroy(x->loop); /* on_sent for every send not completed */
+	for (struct req *r = x->reqs, *n; r; r = n) {
+		n = r->next;
+		free(r);
+	}
+	for (struct req *r = x->removing, *n; r; r = n) {
+		n = r->next;
+		free(r);
+	}
+	pthread_mutex_destroy(&x->mu);
+	pthread_cond_destroy(&x->cv);
+	free(x->idx);
+	free(x->chans);
+	free(x);
+}
+
+uint16_t weir_xchg_port(const struct weir_xchg *x) { return x->port; }
+struct weir_doorbell *weir_xchg_doorbell(struct weir_xchg *x) { return &x->db; }
+
+static void post(struct weir_xchg *x, struct req *r)
+{
+	r->next = NULL;
+	if (x->reqs_tail)
+		x->reqs_tail->next = r;
+	else
+		x->reqs = r;
+	x->reqs_tail = r;
+}
+
+void weir_xchg_stop(struct weir_xchg *x)
+{
+	pthread_mutex_lock(&x->mu);
+	x->stop = true;
+	pthread_mutex_unlock(&x->mu);
+	weir_doorbell_ring(&x->db);
+	weir_loop_stop(x->loop);
+}
+
+int weir_xchg_peer(struct weir_xchg *x, uint32_t id, const char *addr, uint16_t port)
+{
+	if (id >= WEIR_XCHG_MAX_PEERS || !addr || strlen(addr) >= 64)
+		return weir_err_set("exchange: bad peer %u", id);
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return weir_err_set("exchange: out of memory");
+	r->kind = R_PEER;
+	r->peer = id;
+	snprintf(r->addr, sizeof(r->addr), "%s", addr);
+	r->port = port;
+	pthread_mutex_lock(&x->mu);
+	post(x, r);
+	pthread_mutex_unlock(&x->mu);
+	weir_doorbell_ring(&x->db);
+	return 0;
+}
+
+int weir_xchg_add(struct weir_xchg *x, const struct weir_xchg_chan *c, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (c[i].peer >= WEIR_XCHG_MAX_PEERS || c[i].peer == x->cfg.id || !c[i].ch || !c[i].credits)
+			return weir_err_set("exchange: channel %#llx: bad description (peer %u)",
+					    (unsigned long long)c[i].key, c[i].peer);
+	struct req *rs = NULL;
+	for (int i = n; i-- > 0;) {
+		struct req *r = calloc(1, sizeof(*r));
+		if (!r) {
+			while (rs) {
+				struct req *nx = rs->next;
+				free(rs);
+				rs = nx;
+			}
+			return weir_err_set("exchange: out of memory");
+		}
+		r->kind = R_ADD;
+		r->c = c[i];
+		r->next = rs;
+		rs = r;
+	}
+	pthread_mutex_lock(&x->mu);
+	if (x->nused + (uint32_t)n > MAX_CHANS) {
+		pthread_mutex_unlock(&x->mu);
+		while (rs) {
+			struct req *nx = rs->next;
+			free(rs);
+			rs = nx;
+		}
+		return weir_err_set("exchange: more than %u channels between hosts", MAX_CHANS);
+	}
+	x->nused += (uint32_t)n;
+	while (rs) {
+		struct req *nx = rs->next;
+		post(x, rs);
+		rs = nx;
+	}
+	pthread_mutex_unlock(&x->mu);
+	weir_doorbell_ring(&x->db);
+	return 0;
+}
+
+void weir_xchg_remove(struct weir_xchg *x, uint64_t group)
+{
+	bool done = false;
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r)
+		abort(); /* a small allocation at teardown; nothing sane to do */
+	r->kind = R_REMOVE;
+	r->group = group;
+	r->done = &done;
+	pthread_mutex_lock(&x->mu);
+	post(x, r);
+	weir_doorbell_ring(&x->db);
+	while (!done && !x->stop)
+		pthread_cond_wait(&x->cv, &x->mu);
+	pthread_mutex_unlock(&x->mu);
+}
+
+void weir_xchg_stats(struct weir_xchg *x, struct weir_xchg_stats *out)
+{
+	*out = x->st;
+	out->cq_overflow = weir_loop_cq_overflow(x->loop);
+}
