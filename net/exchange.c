@@ -56,8 +56,18 @@ struct cstate {
 	void *auth;
 };
 
+/* Credit that came for a channel before it was registered here (the
+ * receiving side registered first): kept until it is, a bounded table. */
+#define EARLY_MAX 1024
+struct early {
+	uint64_t key;
+	uint32_t peer, n;
+	uint64_t seq;		/* arrival order: the oldest goes when full */
+};
+
 struct xc {
 	bool used, removing;
+	bool opened;		/* sending: the receiver granted credit once (it is registered there) */
 	bool dead;		/* lost: carries nothing more */
 	uint32_t gen;
 	struct weir_xchg_chan d;
@@ -95,6 +105,9 @@ struct weir_xchg {
 	struct req *reqs, *reqs_tail;
 	struct req *removing;	/* R_REMOVE waiting for in-flight sends */
 	uint32_t nused;		/* under mu: channels added and not yet removed */
+	struct early early[EARLY_MAX];
+	uint32_t nearly;
+	uint64_t early_seq;
 	bool stop;
 };
 
@@ -152,6 +165,11 @@ static struct weir_conn *peer_conn(struct weir_xchg *x, uint32_t p)
 /* Every channel with peer p can carry nothing more: tell their owners. */
 static void lose_peer(struct weir_xchg *x, uint32_t p, const char *why)
 {
+	for (uint32_t i = 0; i < x->nearly;)
+		if (x->early[i].peer == p)
+			x->early[i] = x->early[--x->nearly];
+		else
+			i++;
 	char msg[512];
 	snprintf(msg, sizeof(msg), "the connection to taskmanager %u (%s:%u) %s", p, x->peers[p].addr,
 		 x->peers[p].port, why);
@@ -262,6 +280,7 @@ static int on_hello(struct weir_xchg *x, struct weir_conn *c, struct cstate *cs,
 	cs->peer = (int)id;
 	pe->state = P_READY;
 	pe->since_ns = 0;
+	weir_log(WEIR_LOG_INFO, "exchange: data connection with taskmanager %u (%s) ready", id, weir_conn_peer(c));
 	if (!cs->hello_sent) {
 		send_hello(x, c);
 		cs->hello_sent = true;
@@ -332,19 +351,71 @@ static int on_event(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, ui
 	return 0;
 }
 
+/* Keep credit for a channel not registered yet (its receiving side was
+ * quicker); the oldest entry makes room. */
+static void keep_early(struct weir_xchg *x, uint32_t peer, uint64_t key, uint32_t n)
+{
+	struct early *e = NULL;
+	for (uint32_t i = 0; i < x->nearly && !e; i++)
+		if (x->early[i].key == key && x->early[i].peer == peer)
+			e = &x->early[i];
+	if (!e && x->nearly < EARLY_MAX) {
+		e = &x->early[x->nearly++];
+		*e = (struct early){ .key = key, .peer = peer };
+	}
+	if (!e) {
+		e = &x->early[0];
+		for (uint32_t i = 1; i < x->nearly; i++)
+			if (x->early[i].seq < e->seq)
+				e = &x->early[i];
+		*e = (struct early){ .key = key, .peer = peer };
+	}
+	e->n = e->n + n < e->n ? UINT32_MAX : e->n + n;
+	e->seq = ++x->early_seq;
+}
+
+/* A sending channel just registered: the credit that came before it. */
+static void take_early(struct weir_xchg *x, struct xc *c)
+{
+	for (uint32_t i = 0; i < x->nearly; i++) {
+		if (x->early[i].key != c->d.key || x->early[i].peer != c->d.peer)
+			continue;
+		if ((uint64_t)x->early[i].n > c->d.credits) {
+			c->dead = true;
+			if (c->d.lost)
+				c->d.lost(c->d.arg, "exchange: more credit than the channel has came before it was registered");
+		} else {
+			c->credit = x->early[i].n;
+			c->opened = true;
+			x->st.credits_in += x->early[i].n;
+		}
+		x->early[i] = x->early[--x->nearly];
+		return;
+	}
+}
+
 static int on_credit(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, uint32_t len)
 {
 	if (len != 24 || get64(p + 16) != checksum(p, 16, NULL, 0))
 		return bad(x, "exchange: a malformed credit frame (%llu bytes)%.0llu", len, 0);
 	uint64_t key = get64(p);
 	uint32_t n = get32(p + 8);
+	if (n == 0)
+		return bad(x, "exchange: channel %#llx: a credit of 0%.0llu", key, 0);
+	if (find(x, key) < 0) {
+		keep_early(x, (uint32_t)cs->peer, key, n);
+		return 0;
+	}
 	struct xc *c = frame_chan(x, cs, key);
 	if (!c)
 		return 0;
 	/* forged or doubled credit would let us overrun the receiver */
-	if (!c->d.send || n == 0 || (uint64_t)c->credit + n + c->inflight > c->d.credits)
+	/* an honest receiver never grants beyond its free segments, so credit
+	 * held (granted less sent) never exceeds the channel's credits */
+	if (!c->d.send || (uint64_t)c->credit + n > c->d.credits)
 		return bad(x, "exchange: channel %#llx: %llu credits beyond what it may grant", key, n);
 	c->credit += n;
+	c->opened = true;
 	x->st.credits_in += n;
 	return 0;
 }
@@ -455,7 +526,9 @@ static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_
 	bool did = false;
 	uint64_t a = weir_chan_announced(c->d.ch);
 	uint8_t h[32];
-	if (a > c->announced) {
+	/* only once the receiver is there (it granted credit): one sent
+	 * before would be dropped as for an unknown channel */
+	if (a > c->announced && c->opened) {
 		put64(h, c->d.key);
 		put64(h + 8, a);
 		put64(h + 16, checksum(h, 16, NULL, 0));
@@ -617,6 +690,8 @@ static void take_requests(struct weir_xchg *x)
 			while (x->idx[h] >= 0)
 				h = (h + 1) & (IDX_SIZE - 1);
 			x->idx[h] = (int32_t)s;
+			if (c->d.send)
+				take_early(x, c);
 			free(r);
 		} else {
 			r->n = 0;

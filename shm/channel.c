@@ -276,7 +276,7 @@ void weir_chan_settle(struct weir_chan *c)
 {
 	/* between processes the producer's side is the producer's: it takes
 	 * back what is returned when it releases the channel */
-	if (!c->consumer)
+	if (!c->consumer && !c->producer_stays)
 		reclaim(c);
 }
 

@@ -102,6 +102,8 @@ struct weir_chan {
 	uint32_t credits;
 	uint32_t max_owned;	/* credits + max_floating */
 	bool consumer;		/* this handle is the consumer's (attached) */
+	bool producer_stays;	/* its producer goes on after END (an exchange that still grants
+				 * credit): weir_chan_settle leaves the producer's side alone */
 	struct weir_shm shm;	/* the region's file, between processes */
 	struct weir_chan_stats stats;
 };

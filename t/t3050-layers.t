@@ -24,7 +24,7 @@ declare -A may=(
 	[operators]="base graph io operators sched shm state task"
 	[connectors]="base connectors graph io operators sched shm state task"
 	[checkpoint]="base checkpoint graph io operators sched shm state task"
-	[runtime]="base checkpoint connectors graph io operators runtime sched shm state task"
+	[runtime]="base checkpoint connectors graph io net operators runtime sched shm state task"
 	[cluster]="base checkpoint cluster connectors ctl graph io net operators runtime sched shm state task"
 	[cli]="base checkpoint cli cluster connectors ctl graph io net operators runtime sched shm state task"
 )

@@ -189,7 +189,7 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--slot-wait", waitbuf, "--ready-fd", "3", "--log-level", (char *)level,
 			    "--checkpoint-interval", ck[0], "--checkpoint-timeout", ck[1], "--checkpoint-min-pause", ck[2],
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
-			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir,
+			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
 			    cc->ck_at_least_once ? "--at-least-once" : cc->ck_unaligned ? "--unaligned" : NULL,
 			    cc->ck_at_least_once && cc->ck_unaligned ? "--unaligned" : NULL, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
@@ -387,7 +387,7 @@ static int cmd_stop(struct weir_rundir *rd)
 
 const char weir_cluster_start_usage[] =
 	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--slot-wait MS] [--cancel-timeout MS] [--log-level L]\n";
+	"                          [--slot-wait MS] [--cancel-timeout MS] [--exchange auto|tcp] [--log-level L]\n";
 const char weir_cluster_status_usage[] = "usage: weir cluster status [--wait N] [--run-dir D]\n";
 const char weir_cluster_stop_usage[] = "usage: weir cluster stop [--run-dir D]\n";
 
@@ -424,7 +424,8 @@ static void cluster_usage(FILE *f)
 static bool cluster_flag_takes_value(const char *a)
 {
 	static const char *const flags[] = { "--config", "--taskmanagers", "--slots", "--port",
-					     "--wait", "--slot-wait", "--cancel-timeout", "--run-dir", "--log-level" };
+					     "--wait", "--slot-wait", "--cancel-timeout", "--run-dir", "--log-level",
+					     "--exchange" };
 	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
 		if (!strcmp(a, flags[k]))
 			return true;
@@ -500,6 +501,12 @@ int weir_cluster_main(int argc, char **argv)
 			run_dir = argv[++i];
 		} else if (!strcmp(a, "--log-level") && v) {
 			level = argv[++i];
+		} else if (!strcmp(a, "--exchange") && v) {
+			if (strcmp(v, "auto") && strcmp(v, "tcp")) {
+				fprintf(stderr, "weir cluster %s: --exchange: '%s' is not auto or tcp\n%s", cmd, v, usage);
+				return EXIT_USAGE;
+			}
+			snprintf(cc.exchange, sizeof(cc.exchange), "%s", argv[++i]);
 		} else if (!strcmp(a, "--config") && v) {
 			i++; /* read above */
 		} else {

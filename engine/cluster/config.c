@@ -27,6 +27,7 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	snprintf(c->ck_dir, sizeof(c->ck_dir), "checkpoints");
 	c->restart_attempts = 3;
 	c->restart_delay_ms = 100;
+	snprintf(c->exchange, sizeof(c->exchange), "auto");
 }
 
 enum kind { NUM, STR };
@@ -62,6 +63,7 @@ static const struct key keys[] = {
 	NUMKEY("restart.attempts", restart_attempts, 0, 1000000),
 	NUMKEY("restart.delay_ms", restart_delay_ms, 0, 3600 * 1000),
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
+	STRKEY("cluster.exchange", exchange),
 };
 
 static int set(const char *path, int line, const char *k, const char *v, struct weir_cluster_config *c, unsigned *seen)
@@ -79,6 +81,8 @@ static int set(const char *path, int line, const char *k, const char *v, struct 
 			enum weir_log_level lv;
 			if (!strcmp(k, "log_level") && weir_log_parse_level(v, &lv) < 0)
 				return weir_err_set("%s:%d: %s: '%s' is not debug, info, warn or error", path, line, k, v);
+			if (!strcmp(k, "cluster.exchange") && strcmp(v, "auto") && strcmp(v, "tcp"))
+				return weir_err_set("%s:%d: %s: '%s' is not auto or tcp", path, line, k, v);
 			snprintf((char *)c + key->off, key->len, "%s", v);
 			return 0;
 		}

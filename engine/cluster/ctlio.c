@@ -343,3 +343,18 @@ void weir_ctl_ck_config(const struct weir_config *cfg, const char *dir, const ch
 	c.restore_from = (char *)restore;
 	*out = c;
 }
+
+int weir_host_identity(char *buf, size_t n)
+{
+	char boot[64];
+	struct stat shm, net;
+	if (weir_read_small_file("/proc/sys/kernel/random/boot_id", boot, sizeof(boot)) < 0)
+		return weir_err_wrap("this machine's identity");
+	boot[strcspn(boot, "\n")] = '\0';
+	if (stat("/dev/shm", &shm) < 0)
+		return weir_err_errno(errno, "this machine's identity: /dev/shm");
+	if (stat("/proc/self/ns/net", &net) < 0)
+		return weir_err_errno(errno, "this machine's identity: its network namespace");
+	snprintf(buf, n, "%s/shm%llx/net%llu", boot, (unsigned long long)shm.st_dev, (unsigned long long)net.st_ino);
+	return 0;
+}

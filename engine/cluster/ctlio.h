@@ -84,4 +84,14 @@ int weir_ctl_client_wait(struct weir_ctl_client *c, weir_msg **reply, int timeou
 int weir_ctl_client_post(struct weir_ctl_client *c, weir_msg *req);
 void weir_ctl_client_close(struct weir_ctl_client *c);
 
+/*
+ * Which machine this process runs on, as far as sharing memory goes:
+ * "<boot id>/shm<device of /dev/shm>/net<inode of its network namespace>".
+ * Two TaskManagers with the same identity share /dev/shm and may exchange
+ * through it; any other pair uses TCP. Not the host name and not whether a
+ * file can be opened: network namespaces on one machine (the test bed)
+ * share both, and are still told apart here. 0, or -1 with the trail set.
+ */
+int weir_host_identity(char *buf, size_t n);
+
 #endif

@@ -95,6 +95,8 @@ struct tmrec {
 	int32_t numa_node;
 	uint32_t slots;
 	char host[64];
+	char host_id[128];	/* which machine and network namespace (RegisterTaskManager) */
+	char data_addr[96];	/* its exchange's host:port */
 	char pool[128];
 	uint32_t pool_id, segments, segment_size;
 	int32_t pool_node;
@@ -178,6 +180,7 @@ static struct {
 	struct parked parked[MAX_PARKED];	/* [0, nparked), oldest first */
 	int nparked;
 	long slot_wait_ms;
+	bool force_tcp;		/* --exchange tcp: channels between TaskManagers over TCP even on one host */
 	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
 	bool stopping;
 	uint64_t stop_deadline_ns;
@@ -836,6 +839,25 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 		cs.restore = j->restore[0] ? j->restore : NULL;
 		d.checkpoints = &cs;
 	}
+	/* where each TaskManager of the job is: channels between two on
+	 * different hosts (or all of them, with force_tcp) go over TCP */
+	Weir__Ctl__DeployPeer peerv[MAX_TMS], *peerp[MAX_TMS];
+	size_t npeer = 0;
+	for (int k = 0; k < j->ntm && npeer < MAX_TMS; k++) {
+		struct tmrec *t = tm_by_id(j->tm_ids[k]);
+		if (!t)
+			continue;
+		weir__ctl__deploy_peer__init(&peerv[npeer]);
+		peerv[npeer].tm_id = t->id;
+		peerv[npeer].host_id = t->host_id;
+		peerv[npeer].data_address = t->data_addr;
+		peerp[npeer] = &peerv[npeer];
+		npeer++;
+	}
+	d.n_peers = npeer;
+	d.peers = peerp;
+	d.has_force_tcp = jm.force_tcp;
+	d.force_tcp = jm.force_tcp;
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = tm_by_id(j->tm_ids[k]);
 		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
@@ -1318,6 +1340,8 @@ static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, co
 	t->numa_node = r->numa_node;
 	t->slots = r->slots;
 	snprintf(t->host, sizeof(t->host), "%s", r->host);
+	snprintf(t->host_id, sizeof(t->host_id), "%s", r->host_id ? r->host_id : r->host);
+	snprintf(t->data_addr, sizeof(t->data_addr), "%s", r->data_address ? r->data_address : "");
 	snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
 	t->pool_id = r->pool->pool_id;
 	t->segments = r->pool->segments;
@@ -1326,8 +1350,10 @@ static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, co
 	t->conn = weir_conn_id(c);
 	t->last_hb_ns = weir_now_ns();
 	p->tm = slot;
-	weir_log(WEIR_LOG_INFO, "taskmanager %u registered: pid %u, %u slots, NUMA node %d, pool %s (%u x %u bytes)",
-		 t->id, t->pid, t->slots, t->numa_node, t->pool, t->segments, t->segment_size);
+	weir_log(WEIR_LOG_INFO,
+		 "taskmanager %u registered: pid %u, %u slots, NUMA node %d, pool %s (%u x %u bytes), data at %s, host %s",
+		 t->id, t->pid, t->slots, t->numa_node, t->pool, t->segments, t->segment_size,
+		 t->data_addr[0] ? t->data_addr : "(none)", t->host_id);
 	Weir__Ctl__RegisterAck ack = WEIR__CTL__REGISTER_ACK__INIT;
 	ack.tm_id = t->id;
 	ack.cluster_id = jm.cluster_id;
@@ -1704,7 +1730,7 @@ static void on_signal(int sig)
 
 const char weir_jobmanager_usage[] =
 	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
-	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
+	"                       [--exchange auto|tcp] [--log-level L] [checkpoint and restart options of weir local]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
 	"docs/configuration.md (\"The local cluster\") describes them.\n";
 
@@ -1743,6 +1769,8 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 			o->run_dir = argv[++i];
 		} else if (!strcmp(a, "--bind") && v) {
 			o->bind = argv[++i];
+		} else if (!strcmp(a, "--exchange") && v && (!strcmp(v, "auto") || !strcmp(v, "tcp"))) {
+			jm.force_tcp = !strcmp(argv[++i], "tcp");
 		} else if (!strcmp(a, "--log-level") && v) {
 			o->level = argv[++i];
 		} else {

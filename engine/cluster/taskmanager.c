@@ -38,11 +38,13 @@
 #include "ctl/sha.h"
 #include <pthread.h>
 #include <sys/stat.h>
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/num.h"
 #include "sched/cpu.h"
 #include "shm/pool.h"
+#include "net/exchange.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -72,6 +74,7 @@ struct tmjob {
 	struct weir_config cfg;
 	struct weir_dist dist;
 	uint32_t *sub_tm, *sub_slot;
+	uint8_t tcp[WEIR_XCHG_MAX_PEERS];	/* channels to TaskManager k over TCP */
 	char **argv;		/* the job's arguments: weir_job may keep pointers to them */
 	int argc;
 	char objpath[PATH_MAX + 96];	/* this job's copy of the object */
@@ -119,6 +122,15 @@ static struct {
 	uint64_t hb_seq;
 	volatile sig_atomic_t signalled;
 	uint32_t cancel_timeout_ms;	/* each job's (runtime/run.h: the watchdog) */
+	/* the data plane: channels to TaskManagers on other hosts */
+	struct weir_xchg *xchg;
+	pthread_t xchg_thread;
+	bool xchg_running;
+	struct weir_auth_secret secret;	/* kept for the exchange's handshakes */
+	char role[32];
+	char host_id[128];	/* this machine and network namespace (weir_host_identity) */
+	char data_addr[96];	/* where the exchange listens: "addr:port" */
+	struct weir_log_limit xrefused;	/* refused data connections (the exchange's thread) */
 } tm = { .ready_fd = -1 };
 
 static void job_tick(void);
@@ -163,6 +175,8 @@ static void do_register(struct weir_conn *c)
 	r.numa_node = tm.node;
 	r.slots = tm.slots;
 	r.pool = &pi;
+	r.data_address = tm.data_addr;
+	r.host_id = tm.host_id;
 	weir_ctl_send_body(c, 1, WEIR__CTL__ENVELOPE__BODY_REGISTER_TM, &r);
 }
 
@@ -444,7 +458,7 @@ static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
 	j->sub_tm = calloc(d->n_placements + 1, sizeof(uint32_t));
 	j->sub_slot = calloc(d->n_placements + 1, sizeof(uint32_t));
 	if (!j->sub_tm || !j->sub_slot)
-		return -1;
+		return weir_err_set("out of memory");
 	long mine = 0;
 	for (size_t i = 0; i < d->n_placements; i++) {
 		j->sub_tm[i] = d->placements[i]->tm_id;
@@ -465,6 +479,34 @@ static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
 	 * pools are named after the same cluster id */
 	j->dist.pool = &tm.pool;
 	snprintf(j->dist.cluster, sizeof(j->dist.cluster), "%s", tm.cluster);
+	j->dist.job_id = d->job_id;
+	j->dist.attempt = d->attempt;
+	/* a TaskManager on another host (or every one, when the cluster
+	 * forces TCP) is reached through the exchange */
+	for (size_t i = 0; i < d->n_peers; i++) {
+		const Weir__Ctl__DeployPeer *pe = d->peers[i];
+		if (pe->tm_id == tm.id || pe->tm_id >= WEIR_XCHG_MAX_PEERS || (!d->force_tcp && !strcmp(pe->host_id, tm.host_id)))
+			continue;
+		char addr[96];
+		snprintf(addr, sizeof(addr), "%s", pe->data_address);
+		char *colon = strrchr(addr, ':');
+		long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+		if (!colon || port < 1 || port > 65535) {
+			weir_err_set("taskmanager %u has no data address ('%s')", pe->tm_id, pe->data_address);
+			return -1;
+		}
+		*colon = '\0';
+		char *host = addr;
+		if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
+			colon[-1] = '\0';
+			host++;
+		}
+		if (weir_xchg_peer(tm.xchg, pe->tm_id, host, (uint16_t)port) < 0)
+			return -1;
+		j->tcp[pe->tm_id] = 1;
+	}
+	j->dist.xchg = tm.xchg;
+	j->dist.tcp = j->tcp;
 	j->dist.prepared = job_prepared;
 	j->dist.done = job_done;
 	j->dist.ck_acked = job_ck_acked;
@@ -515,8 +557,10 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		goto fail;
 	}
 	long mine = set_part(j, d);
-	if (mine < 0)
+	if (mine < 0) {
+		snprintf(why, sizeof(why), "%s", weir_err_msg());
 		goto fail;
+	}
 	if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
 		snprintf(why, sizeof(why), "cannot start the job thread");
 		goto fail;
@@ -741,14 +785,14 @@ static void on_signal(int sig)
 const char weir_taskmanager_usage[] =
 	"usage: weir taskmanager --id N [--run-dir D] [--slots S] [--segments N] [--segment-size BYTES]\n"
 	"                        [--numa-node N] [--first-core K] [--ready-fd FD] [--log-level L]\n"
-	"                        [--cancel-timeout MS]\n"
+	"                        [--cancel-timeout MS] [--advertise ADDR] [--data-port P]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
 	"docs/configuration.md (\"The local cluster\") describes them.\n";
 
 /* The flags of weir taskmanager. */
 struct tm_args {
-	const char *run_dir, *level;
-	long long id, slots, segments, seg_size, node, first_core, ready, cancel_ms;
+	const char *run_dir, *level, *advertise;
+	long long id, slots, segments, seg_size, node, first_core, ready, cancel_ms, data_port;
 };
 
 /* Parse the flags into *o. -1 to go on, else the exit status (0 after
@@ -767,11 +811,12 @@ static int parse_args(int argc, char **argv, struct tm_args *o)
 			       : !strcmp(a, "--segments") ? &o->segments : !strcmp(a, "--segment-size") ? &o->seg_size
 			       : !strcmp(a, "--numa-node") ? &o->node : !strcmp(a, "--first-core") ? &o->first_core
 			       : !strcmp(a, "--ready-fd") ? &o->ready
-			       : !strcmp(a, "--cancel-timeout") ? &o->cancel_ms : NULL;
+			       : !strcmp(a, "--cancel-timeout") ? &o->cancel_ms
+			       : !strcmp(a, "--data-port") ? &o->data_port : NULL;
 		long long lo = num == &o->slots || num == &o->segments ? 1 : num == &o->seg_size ? 4096 : 0;
 		long long hi = num == &o->id ? 255 : num == &o->slots ? 1024 : num == &o->segments ? 16777215
 			     : num == &o->seg_size ? 64 << 20 : num == &o->node ? 4095
-			     : num == &o->cancel_ms ? 24 * 3600 * 1000 : INT_MAX;
+			     : num == &o->cancel_ms ? 24 * 3600 * 1000 : num == &o->data_port ? 65535 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], lo, hi, false, num) < 0) {
 				fprintf(stderr, "weir taskmanager: %s: %s\n", a, weir_err_msg());
@@ -781,6 +826,8 @@ static int parse_args(int argc, char **argv, struct tm_args *o)
 			o->run_dir = argv[++i];
 		} else if (!strcmp(a, "--log-level") && v) {
 			o->level = argv[++i];
+		} else if (!strcmp(a, "--advertise") && v) {
+			o->advertise = argv[++i];
 		} else {
 			fprintf(stderr, "weir taskmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
@@ -807,6 +854,105 @@ static int place(const struct tm_args *o, char *corelist, size_t n)
 	for (uint32_t k = 0, l = 0; k < tm.slots && l < n - 16; k++)
 		l += (uint32_t)snprintf(corelist + l, n - l, k ? ",%d" : "%d", cpus[(tm.first_core + k) % (uint32_t)ncpu]);
 	return 0;
+}
+
+/* ---- the exchange: data to TaskManagers on other hosts ---- */
+
+/* The handshake on a data connection: the same proof of the cluster
+ * secret as towards the JobManager (ctl/auth.h), the connecting side the
+ * client. Runs on the exchange's thread; tm.secret is read-only by then. */
+static void *xauth_start(struct weir_conn *c, bool outgoing, void *arg)
+{
+	(void)arg;
+	struct weir_auth *a = calloc(1, sizeof(*a));
+	if (!a) {
+		weir_conn_close(c, -ENOMEM);
+		return NULL;
+	}
+	if (outgoing)
+		weir_auth_client_init(a, &tm.secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, tm.role);
+	else
+		weir_auth_server_init(a, &tm.secret);
+	uint8_t out[WEIR_AUTH_OUT_MAX];
+	long len = weir_auth_take_output(a, out, sizeof(out));
+	if (len > 0)
+		weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)len);
+	return a;
+}
+
+static int xauth_frame(struct weir_conn *c, void *st, const uint8_t *p, uint32_t len, void *arg)
+{
+	(void)arg;
+	struct weir_auth *a = st;
+	if (!a)
+		return -EPROTO;
+	int rc = weir_auth_feed(a, p, len);
+	uint8_t out[WEIR_AUTH_OUT_MAX];
+	long n = weir_auth_take_output(a, out, sizeof(out));
+	if (n > 0)
+		weir_conn_send(c, WEIR_FRAME_CTL, out, (uint32_t)n);
+	if (rc < 0) {
+		/* on the exchange's thread only: its limiter is its own */
+		weir_log_limited(&tm.xrefused, weir_real_now_ns(), "no secret", "a data connection from %s refused: %s",
+				 weir_conn_peer(c), weir_auth_reason(a)[0] ? weir_auth_reason(a) : weir_err_msg());
+		return -EACCES;
+	}
+	if (rc == 1 && a->server && a->role != WEIR__CTL__ROLE__ROLE_TASKMANAGER) {
+		weir_log_limited(&tm.xrefused, weir_real_now_ns(), "not a taskmanager",
+				 "a data connection from %s is not a taskmanager's: refused", weir_conn_peer(c));
+		return -EACCES;
+	}
+	return rc == 1 ? 1 : 0;
+}
+
+static void xauth_end(void *st, void *arg)
+{
+	(void)arg;
+	if (st) {
+		weir_auth_release(st);
+		free(st);
+	}
+}
+
+static void *xchg_main(void *arg)
+{
+	weir_xchg_run(arg);
+	return NULL;
+}
+
+/* The exchange, listening on addr (port 0: any), on a thread of its own.
+ * 0, or -1 with the trail set. */
+static int start_exchange(const char *addr, uint16_t port)
+{
+	struct weir_xchg_config xc = {
+		.id = tm.id, .listen_addr = addr, .listen_port = port, .seg_size = tm.pool.seg_size,
+		.spin_us = 50, .ctl_type = WEIR_FRAME_CTL,
+		.auth_start = xauth_start, .auth_frame = xauth_frame, .auth_end = xauth_end,
+	};
+	weir_log_limit_init(&tm.xrefused, "data connections refused", WEIR_LOG_WARN, 10000);
+	tm.xchg = weir_xchg_create(&xc);
+	if (!tm.xchg)
+		return weir_err_wrap("the data plane's listener on %s:%u", addr, port);
+	if (pthread_create(&tm.xchg_thread, NULL, xchg_main, tm.xchg) != 0) {
+		weir_xchg_destroy(tm.xchg);
+		tm.xchg = NULL;
+		return weir_err_set("cannot start the exchange's thread");
+	}
+	tm.xchg_running = true;
+	snprintf(tm.data_addr, sizeof(tm.data_addr), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
+		 weir_xchg_port(tm.xchg));
+	return 0;
+}
+
+static void stop_exchange(void)
+{
+	if (tm.xchg_running) {
+		weir_xchg_stop(tm.xchg);
+		pthread_join(tm.xchg_thread, NULL);
+		tm.xchg_running = false;
+	}
+	weir_xchg_destroy(tm.xchg);
+	tm.xchg = NULL;
 }
 
 /* The pool in shared memory, named after the cluster read from the run
@@ -839,7 +985,13 @@ static int open_pool_and_loop(const struct tm_args *o, const char *role)
 		return -1;
 	}
 	weir_auth_client_init(&tm.auth, &secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, role);
+	tm.secret = secret;
 	weir_auth_secret_wipe(&secret);
+	if (start_exchange(o->advertise ? o->advertise : "127.0.0.1", (uint16_t)o->data_port) < 0) {
+		weir_loop_destroy(tm.loop);
+		weir_pool_release(&tm.pool);
+		return -1;
+	}
 	return 0;
 }
 
@@ -853,6 +1005,7 @@ static int connect_jm(char *addr, size_t n, const char **port)
 	char *colon;
 	if (weir_read_small_file(path, addr, n) < 0 || !(colon = strrchr(addr, ':'))) {
 		weir_err_wrap("the jobmanager's address");
+		stop_exchange();
 		weir_loop_destroy(tm.loop);
 		weir_pool_release(&tm.pool);
 		return -1;
@@ -865,6 +1018,7 @@ static int connect_jm(char *addr, size_t n, const char **port)
 		host = addr + 1;
 	}
 	if (weir_loop_connect(tm.loop, host, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
+		stop_exchange();
 		weir_loop_destroy(tm.loop);
 		weir_pool_release(&tm.pool);
 		return -1;
@@ -890,8 +1044,10 @@ static void shut_down(void)
 	for (int i = 0; i < MAX_TM_JOBS; i++)
 		if (tm.fetches[i])
 			fetch_free(i);
+	stop_exchange(); /* after the jobs: none of theirs is registered with it now */
 	weir_loop_destroy(tm.loop);
 	weir_auth_release(&tm.auth);
+	weir_auth_secret_wipe(&tm.secret);
 	weir_pool_release(&tm.pool);
 	weir_obj_remove_all(tm.objdir);
 	weir_log(WEIR_LOG_INFO, "stopped");
@@ -912,7 +1068,10 @@ int weir_taskmanager_main(int argc, char **argv)
 	char role[32];
 	snprintf(role, sizeof(role), "taskmanager-%lld", o.id);
 	weir_log_init(role, lv);
+	snprintf(tm.role, sizeof(tm.role), "%s", role);
 	tm.id = (uint32_t)o.id;
+	if (weir_host_identity(tm.host_id, sizeof(tm.host_id)) < 0)
+		goto fail;
 	tm.cancel_timeout_ms = (uint32_t)o.cancel_ms;
 	char corelist[128];
 	if (place(&o, corelist, sizeof(corelist)) < 0)

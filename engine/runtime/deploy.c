@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "sched/cpu.h"
+#include "net/exchange.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -128,8 +129,18 @@ static int channels_from_here(struct deployment *dp)
 		int pp = p->v[lk->producer].parallelism, pc = p->v[lk->consumer].parallelism;
 		for (int i = 0; i < pp; i++) {
 			size_t s = (size_t)(subtask_of(dp->job, lk->producer, i) - dp->job->subtasks);
-			if (dp->d->sub_tm[s] == dp->d->tm)
+			if (dp->d->sub_tm[s] == dp->d->tm) {
 				n += lk->part == PART_FORWARD ? 1 : pc;
+				continue;
+			}
+			/* a channel from another host into here: its receiving half
+			 * takes its credits from our share too */
+			for (int j = 0; j < pc && dp->d->tcp && dp->d->tcp[dp->d->sub_tm[s]]; j++) {
+				if (lk->part == PART_FORWARD && i != j)
+					continue;
+				size_t cs = (size_t)(subtask_of(dp->job, lk->consumer, j) - dp->job->subtasks);
+				n += dp->d->sub_tm[cs] == dp->d->tm;
+			}
 		}
 	}
 	return n;
@@ -263,6 +274,20 @@ static int make_channel(struct deployment *dp, int c, struct subtask *prod, stru
 		uint32_t ptm = d->sub_tm[prod - job->subtasks], ctm = d->sub_tm[cons - job->subtasks];
 		if (ptm != d->tm && ctm != d->tm)
 			return 0;
+		if (ptm != ctm && d->tcp && d->tcp[ptm == d->tm ? ctm : ptm]) {
+			/* across hosts: our half, joined to the other by the exchange
+			 * (weir_attach_remote registers it). Sending: the exchange
+			 * consumes it; receiving: it produces into it from our share,
+			 * only against credits it granted (no floating) */
+			bool out = ptm == d->tm;
+			job->chan_side[c] = out ? CS_NET_OUT : CS_NET_IN;
+			struct weir_doorbell *xdb = weir_xchg_doorbell(d->xchg);
+			int rc = weir_chan_init(ch, &job->pool, cfg->credits, out ? cfg->floating : 0,
+						out ? xdb : weir_sched_doorbell(&job->sched, cons->task.worker),
+						out ? weir_sched_doorbell(&job->sched, prod->task.worker) : xdb);
+			ch->producer_stays = !out; /* it has no floating segments to settle */
+			return rc;
+		}
 		if (ptm != ctm) {
 			job->chan_side[c] = ptm == d->tm ? CS_OUT : CS_IN;
 			if (ptm != d->tm)
@@ -427,6 +452,22 @@ static struct weir_doorbell *remote_db(struct job *job, uint32_t tm, uint32_t sl
 	return (struct weir_doorbell *)m->map + slot;
 }
 
+/* A channel across hosts: its name on the wire (unique per job, attempt
+ * and channel among everything two exchanges carry) and the group the
+ * attempt's channels leave the exchange in. */
+static uint64_t net_key(const struct weir_dist *d, int c)
+{
+	return (d->job_id & 0xffffffu) << 40 | (uint64_t)(d->attempt & 0xffffu) << 24 | ((uint64_t)c & 0xffffffu);
+}
+
+static uint64_t net_group(const struct weir_dist *d) { return d->job_id << 16 | (d->attempt & 0xffffu); }
+
+/* The exchange's thread: a channel of the job's can carry nothing more. */
+static void net_lost(void *arg, const char *msg)
+{
+	weir_job_fail(arg, msg);
+}
+
 /* dist, after `prepared`: every TaskManager has created its outgoing
  * channels. Attach the incoming ones, and point every cross-process
  * channel at the other side's worker doorbell. */
@@ -448,10 +489,23 @@ int weir_attach_remote(struct job *job, const struct link *links, int nlinks)
 				if (lk->part == PART_FORWARD && i != j)
 					continue;
 				int c = chan_index(lk, pc, i, j);
-				if (job->chan_side[c] != CS_IN && job->chan_side[c] != CS_OUT)
-					continue;
 				size_t ps = (size_t)(subtask_of(job, lk->producer, i) - job->subtasks);
 				size_t cs = (size_t)(subtask_of(job, lk->consumer, j) - job->subtasks);
+				if (job->chan_side[c] == CS_NET_OUT || job->chan_side[c] == CS_NET_IN) {
+					bool out = job->chan_side[c] == CS_NET_OUT;
+					struct weir_xchg_chan xc = {
+						.key = net_key(d, c), .group = net_group(d),
+						.peer = out ? d->sub_tm[cs] : d->sub_tm[ps], .send = out,
+						.ch = &job->chans[c], .credits = job->cfg.credits,
+						.lost = net_lost, .arg = job,
+					};
+					if (weir_xchg_add(d->xchg, &xc, 1) < 0)
+						return -1;
+					job->net_added = true;
+					continue;
+				}
+				if (job->chan_side[c] != CS_IN && job->chan_side[c] != CS_OUT)
+					continue;
 				uint32_t other = job->chan_side[c] == CS_IN ? d->sub_tm[ps] : d->sub_tm[cs];
 				if (map_remote(job, other) < 0)
 					return weir_err_wrap("taskmanager %u", other);
@@ -496,6 +550,13 @@ bool weir_release_remote(struct job *job, uint64_t timeout_ns)
 {
 	if (!job->dist || !job->chan_side)
 		return true;
+	/* the channels across hosts first: once the exchange lets go of them
+	 * (nothing of theirs in flight in the kernel), they are ours alone and
+	 * go back to the pool like the channels inside this process */
+	if (job->net_added) {
+		weir_xchg_remove(job->dist->xchg, net_group(job->dist));
+		job->net_added = false;
+	}
 	/* ours first: every TaskManager lets go of what it reads before it
 	 * waits for its own consumers, so no two wait for each other */
 	for (int s = 0; s < job->nsub; s++) {

@@ -14,6 +14,8 @@ enum chan_side {
 	CS_LOCAL,		/* both ends here (in /dev/shm all the same: the pool is) */
 	CS_OUT,			/* producer here: created in /dev/shm */
 	CS_IN,			/* consumer here: attached after `prepared` */
+	CS_NET_OUT,		/* producer here, consumer on another host: its half goes to the exchange */
+	CS_NET_IN,		/* consumer here, producer on another host: the exchange fills its half */
 };
 
 struct link {

@@ -177,6 +177,8 @@ struct restore_piece {
  * (weir_dist_pool_name); each side rings the other's workers through a
  * region of doorbells ("<prefix>-tm<k>-db").
  */
+struct weir_xchg;
+
 struct weir_dist {
 	uint32_t tm;			/* this TaskManager */
 	const uint32_t *sub_tm;		/* per subtask (vertex-major): its TaskManager */
@@ -185,6 +187,13 @@ struct weir_dist {
 	uint32_t nslots;		/* workers here */
 	uint32_t first_cpu;		/* where slot 0 is pinned (id x slots: TaskManagers spread) */
 	char prefix[96];		/* "weir-<cluster>/j<job>a<attempt>" (weir_dist_job_prefix) */
+	uint64_t job_id;
+	uint32_t attempt;
+	/* channels to TaskManager k go over TCP when tcp[k] (it is on another
+	 * host, or the cluster forces TCP): each is cut in two halves, one in
+	 * each process, joined by the TaskManagers' exchanges (net/exchange.h) */
+	struct weir_xchg *xchg;
+	const uint8_t *tcp;		/* per TaskManager id (256), or NULL: none */
 	char cluster[64];		/* the cluster id: names every TaskManager's pool */
 	struct weir_pool *pool;		/* this TaskManager's pool: the job takes its share of it */
 	/* on the job's thread: outgoing channels exist; block until every
@@ -224,6 +233,7 @@ struct job {
 	struct weir_pool *rpools;	/* dist: other TaskManagers' pools, by id */
 	struct weir_shm *rdbs;		/* dist: their doorbells, by id */
 	uint8_t *chan_side;		/* dist: per channel, enum chan_side */
+	bool net_added;			/* dist: channels registered with the exchange */
 	bool keep_share;		/* dist: a consumer elsewhere may still read our segments:
 					 * the share never goes back to the TaskManager's pool */
 	weir_env *env;
