@@ -95,6 +95,10 @@ for flag in --help -h; do
 	for sub in start status stop; do
 		help_case "$flag" "cluster $sub" 1 cluster "$sub"
 	done
+	help_case "$flag" 'cert ca' 2 cert
+	for sub in ca host; do
+		help_case "$flag" "cert $sub" 1 cert "$sub"
+	done
 done
 run_weir local "$JOBS/wordcount.so" -p 2 --help
 check 'weir local --help after other options: the usage, exit 0' grep -q '^usage: weir local' "$T/out"
@@ -103,7 +107,8 @@ check 'weir local --help before the job arguments: the usage, exit 0' test "$rc"
 
 # weir help CMD prints what weir CMD --help does; weir help holds every
 # command's usage lines (one text each: they cannot drift apart)
-for cmd in local run list cancel savepoint stop version 'cluster start' 'cluster status' 'cluster stop'; do
+for cmd in local run list cancel savepoint stop version 'cluster start' 'cluster status' 'cluster stop' \
+	'cert ca' 'cert host'; do
 	run_weir $cmd --help
 	cp "$T/out" "$T/cmdhelp"
 	run_weir help $cmd
@@ -117,7 +122,7 @@ expect 2 "unknown command 'frobnicate'" 'weir help of an unknown command' -- hel
 
 # an unknown option is still refused, named, with nothing on stdout
 for cmd in local run list cancel savepoint stop jobmanager taskmanager version 'cluster start' 'cluster status' \
-	'cluster stop'; do
+	'cluster stop' 'cert ca' 'cert host'; do
 	expect 2 "option '--bogus'" "weir $cmd --bogus names the option" -- $cmd --bogus
 	check "weir $cmd --bogus prints nothing on stdout" test ! -s "$T/out"
 done

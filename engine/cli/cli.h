@@ -1,6 +1,6 @@
 /*
- * engine/cli/cli.h - the `weir` command's client subcommands (client.c)
- * and their usage texts.
+ * engine/cli/cli.h - the `weir` command's client subcommands (client.c),
+ * `weir cert` (cert.c) and their usage texts.
  *
  * Each usage text is the one source of what `weir CMD --help` prints and
  * of the lines `weir help` shows for CMD: it starts with "usage: weir CMD"
@@ -18,6 +18,7 @@ int weir_list_main(int argc, char **argv);
 int weir_cancel_main(int argc, char **argv);
 int weir_savepoint_main(int argc, char **argv);
 int weir_stop_main(int argc, char **argv);
+int weir_cert_main(int argc, char **argv); /* cert.c */
 
 extern const char weir_run_usage[];
 extern const char weir_list_usage[];
@@ -27,6 +28,8 @@ extern const char weir_stop_usage[];
 extern const char weir_cluster_start_usage[];
 extern const char weir_cluster_status_usage[];
 extern const char weir_cluster_stop_usage[];
+extern const char weir_cert_ca_usage[];
+extern const char weir_cert_host_usage[];
 
 /* Print n usage texts to f under one "usage:": the first as it is, each
  * further one with its "usage: " turned into as many spaces. */

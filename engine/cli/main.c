@@ -1,7 +1,7 @@
 /*
  * engine/cli/main.c - the `weir` command: its subcommands (local here, the
- * client commands in client.c, the daemons in cluster/), `weir version` and
- * `weir help`.
+ * client commands in client.c, `weir cert` in cert.c, the daemons in
+ * cluster/), `weir version` and `weir help`.
  *
  *   weir local JOB.so [options] [-- JOB ARGS...]   run a job in this process
  *   weir CMD --help (or -h)                        CMD's usage, on stdout
@@ -86,7 +86,7 @@ static void print_usage(FILE *f)
 	static const char *const texts[] = {
 		local_usage, weir_run_usage, weir_list_usage, weir_cancel_usage, weir_savepoint_usage,
 		weir_stop_usage, weir_cluster_start_usage, weir_cluster_status_usage, weir_cluster_stop_usage,
-		daemons_usage, version_usage, help_usage,
+		weir_cert_ca_usage, weir_cert_host_usage, daemons_usage, version_usage, help_usage,
 	};
 	weir_usage_print(f, texts, (int)(sizeof(texts) / sizeof(texts[0])));
 	fprintf(f, "\n%s", local_options);
@@ -314,6 +314,7 @@ static const struct {
 	{ "savepoint", weir_savepoint_main },
 	{ "stop", weir_stop_main },
 	{ "cluster", weir_cluster_main },
+	{ "cert", weir_cert_main },
 	{ "jobmanager", weir_jobmanager_main },
 	{ "taskmanager", weir_taskmanager_main },
 	{ "version", cmd_version },
