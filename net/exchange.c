@@ -51,6 +51,7 @@ struct peer {
 /* A connection's own state (weir_conn_data). */
 struct cstate {
 	uint64_t id;		/* weir_conn_id at open (on_close sees a new generation) */
+	uint64_t rx_ns, tx_ns;	/* the last frame received, and sent (keepalive) */
 	bool outgoing, proven, hello_sent;
 	int peer;		/* -1 until its XHELLO */
 	void *auth;
@@ -109,6 +110,7 @@ struct weir_xchg {
 	uint32_t nearly;
 	uint64_t early_seq;
 	bool stop;
+	uint32_t silence_ms;	/* the exchange's thread's copy of cfg.silence_ms */
 };
 
 /* ---- little-endian fields ---- */
@@ -278,6 +280,7 @@ static int on_hello(struct weir_xchg *x, struct weir_conn *c, struct cstate *cs,
 		return bad(x, "exchange: hello from id %llu on a connection made for another%.0llu", id, 0);
 	}
 	cs->peer = (int)id;
+	cs->tx_ns = weir_now_ns();
 	pe->state = P_READY;
 	pe->since_ns = 0;
 	weir_log(WEIR_LOG_INFO, "exchange: data connection with taskmanager %u (%s) ready", id, weir_conn_peer(c));
@@ -439,6 +442,7 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	struct cstate *cs = weir_conn_data(c);
 	if (!cs)
 		return -EPROTO;
+	cs->rx_ns = weir_now_ns();
 	if (!cs->proven) {
 		if (type != x->cfg.ctl_type)
 			return bad(x, "exchange: frame type %llu before the handshake%.0llu", type, 0);
@@ -466,6 +470,7 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	case WEIR_FRAME_XEVENT: return on_event(x, cs, p, len);
 	case WEIR_FRAME_XCREDIT: return on_credit(x, cs, p, len);
 	case WEIR_FRAME_XANNOUNCE: return on_announce(x, cs, p, len);
+	case WEIR_FRAME_XPING: return len == 8 ? 0 : bad(x, "exchange: a malformed keepalive (%llu bytes)%.0llu", len, 0);
 	case 1: return 0; /* a late control frame of the handshake's */
 	default: return bad(x, "exchange: unknown frame type %llu%.0llu", type, 0);
 	}
@@ -619,7 +624,13 @@ static bool pump(struct weir_xchg *x)
 		struct weir_conn *conn = peer_conn(x, c->d.peer);
 		if (!conn)
 			continue;
-		did |= c->d.send ? pump_out(x, s, c, conn) : pump_in(x, c, conn);
+		bool sent = c->d.send ? pump_out(x, s, c, conn) : pump_in(x, c, conn);
+		if (sent) {
+			struct cstate *cs = weir_conn_data(conn);
+			if (cs)
+				cs->tx_ns = weir_now_ns();
+		}
+		did |= sent;
 	}
 	return did;
 }
@@ -707,6 +718,36 @@ static void take_requests(struct weir_xchg *x)
 	}
 	if (x->removing)
 		finish_removals(x);
+}
+
+/* ---- keepalive ---- */
+
+/* The loop's timer: a connection that sent nothing for silence_ms (its
+ * host went away without a FIN: a cut link, a powered-off machine) is
+ * closed and its channels lost; to keep ours from looking silent, a
+ * keepalive goes out on every connection that sent nothing for a quarter
+ * of that. */
+static void keepalive(struct weir_loop *l, void *arg)
+{
+	(void)l;
+	struct weir_xchg *x = arg;
+	uint64_t now = weir_now_ns(), silence = (uint64_t)x->silence_ms * 1000000u;
+	for (uint32_t p = 0; p < WEIR_XCHG_MAX_PEERS; p++) {
+		struct weir_conn *c = x->peers[p].state == P_READY ? peer_conn(x, p) : NULL;
+		struct cstate *cs = c ? weir_conn_data(c) : NULL;
+		if (!cs)
+			continue;
+		if (now - cs->rx_ns > silence) {
+			weir_err_set("silent for %u ms (the link or the host is down)", x->silence_ms);
+			weir_conn_close(c, -ETIMEDOUT);
+			continue;
+		}
+		if (now - cs->tx_ns > silence / 4) {
+			uint8_t h[8] = { 0 };
+			weir_conn_send(c, WEIR_FRAME_XPING, h, sizeof(h));
+			cs->tx_ns = now;
+		}
+	}
 }
 
 /* ---- the thread ---- */
@@ -800,6 +841,12 @@ struct weir_xchg *weir_xchg_create(const struct weir_xchg_config *cfg)
 		goto fail;
 	if (weir_loop_listen(x->loop, x->cfg.listen_addr, x->cfg.listen_port, &x->port) < 0)
 		goto fail;
+	x->silence_ms = x->cfg.silence_ms ? x->cfg.silence_ms : 2000;
+	uint32_t tick = x->silence_ms / 8;
+	if (weir_loop_timer_add(x->loop, tick < 10 ? 10 : tick > 250 ? 250 : tick, keepalive, x) < 0) {
+		weir_err_set("exchange: no timer for its keepalive");
+		goto fail;
+	}
 	return x;
 fail:
 	weir_loop_destroy(x->loop);

@@ -31,6 +31,8 @@
  *   XCREDIT   { u64 key, u32 n, u32 0, u64 sum }
  *   XANNOUNCE { u64 key, u64 val, u64 sum }
  *   XHELLO    { u32 magic "WXCH", u32 version, u32 id, u32 0, u64 sum }
+ *   XPING     { u64 0 }  (keepalive: sent on a connection quiet for a
+ *             quarter of silence_ms; one silent for silence_ms is closed)
  *
  * little-endian; key names the channel (the layer above makes it unique:
  * job, attempt, channel); seq counts a channel's data and events from 0;
@@ -77,6 +79,7 @@ enum {
 	WEIR_FRAME_XEVENT = 0x22,
 	WEIR_FRAME_XCREDIT = 0x23,
 	WEIR_FRAME_XANNOUNCE = 0x24,
+	WEIR_FRAME_XPING = 0x25,
 };
 
 #define WEIR_XCHG_MAX_PEERS 256
@@ -89,6 +92,8 @@ struct weir_xchg_config {
 	uint32_t spin_us;		/* poll this long before sleeping (0: sleep at once) */
 	uint32_t connect_ms;		/* a peer not connected and proven within this: its channels are lost; 0: 5000 */
 	uint32_t stall_ms;		/* net/loop.h's stall_ms for data connections; 0: 10000 */
+	uint32_t silence_ms;		/* a connection that sent nothing this long is closed (its host is
+					 * gone without a FIN); keepalives go out every quarter of it; 0: 2000 */
 	/* The handshake that proves the cluster secret (the layer above's):
 	 * start on every new connection (outgoing: we connected), frame for
 	 * each control frame (type ctl_type) until it returns 1 (proven) or

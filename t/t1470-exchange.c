@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,9 +39,11 @@ static void *xrun(void *arg)
 	return NULL;
 }
 
+static uint32_t g_silence_ms; /* 0: the default */
+
 static void side_start(struct side *s, uint32_t id, uint32_t nsegs)
 {
-	struct weir_xchg_config cfg = { .id = id, .seg_size = SEG, .spin_us = 20 };
+	struct weir_xchg_config cfg = { .id = id, .seg_size = SEG, .spin_us = 20, .silence_ms = g_silence_ms };
 	s->x = weir_xchg_create(&cfg);
 	if (!s->x)
 		bail("exchange %u: %s", id, weir_err_msg());
@@ -148,10 +151,13 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
+static char g_lost_msg[512];
+
 static void lost_cb(void *arg, const char *msg)
 {
 	struct task *t = arg;
 	diag("lost: %s", msg);
+	snprintf(g_lost_msg, sizeof(g_lost_msg), "%s", msg);
 	pthread_mutex_lock(t->mu);
 	*t->lost = true;
 	pthread_cond_broadcast(t->cv);
@@ -338,10 +344,46 @@ static void test_hostile(void)
 	weir_pool_release(&s.pool);
 }
 
+/* a peer that says hello and then nothing (its link cut: no FIN) is
+ * noticed by the keepalive within silence_ms */
+static void test_silent(void)
+{
+	g_silence_ms = 300;
+	struct side s;
+	side_start(&s, 5, 16);
+	g_silence_ms = 0;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	bool lost = false, release = true;
+	int finished = 0;
+	struct task t = { .mu = &mu, .cv = &cv, .lost = &lost, .release = &release, .finished = &finished };
+	struct weir_chan P;
+	weir_doorbell_init(&t.db);
+	weir_chan_init(&P, &s.pool, CREDITS, 0, weir_xchg_doorbell(s.x), &t.db);
+	t.ch = &P;
+	struct weir_xchg_chan d = { .key = 900, .group = 90, .peer = 3, .send = true, .ch = &P, .credits = CREDITS,
+				    .lost = lost_cb, .arg = &t };
+	weir_xchg_add(s.x, &d, 1);
+	int fd = hostile(weir_xchg_port(s.x)); /* hello, then silence (it reads nothing either) */
+	pthread_mutex_lock(&mu);
+	while (!lost)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	ok(strstr(g_lost_msg, "silent for 300 ms") != NULL, "a peer silent for 300 ms: its channel is lost (%s)",
+	   g_lost_msg);
+	close(fd);
+	weir_xchg_remove(s.x, 90);
+	weir_chan_release(&P);
+	side_stop(&s);
+	weir_xchg_destroy(s.x);
+	weir_pool_release(&s.pool);
+}
+
 int main(void)
 {
 	alarm(120);
 	test_flow();
 	test_hostile();
+	test_silent();
 	done_testing();
 }
