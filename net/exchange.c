@@ -167,6 +167,7 @@ static struct weir_conn *peer_conn(struct weir_xchg *x, uint32_t p)
 /* Every channel with peer p can carry nothing more: tell their owners. */
 static void lose_peer(struct weir_xchg *x, uint32_t p, const char *why)
 {
+	x->peers[p].since_ns = 0; /* the next channel with it waits afresh */
 	for (uint32_t i = 0; i < x->nearly;)
 		if (x->early[i].peer == p)
 			x->early[i] = x->early[--x->nearly];
@@ -234,15 +235,20 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 		x->st.conns_lost++;
 		char why[300];
 		if (reason == 0)
-			snprintf(why, sizeof(why), "closed");
-		else
+			snprintf(why, sizeof(why), "was closed by the other side");
+		else if (reason == -EPROTO || reason == -EACCES || reason == -ETIMEDOUT)
 			snprintf(why, sizeof(why), "failed: %s", weir_err_msg()[0] ? weir_err_msg() : strerror(-reason));
+		else
+			snprintf(why, sizeof(why), "failed: %s", strerror(-reason));
 		bool live = false;
 		for (uint32_t s = 0; s < x->nchans_hw; s++)
 			live |= x->chans[s].used && !x->chans[s].dead && x->chans[s].d.peer == p;
 		weir_log(live ? WEIR_LOG_WARN : WEIR_LOG_DEBUG, "exchange: the connection to taskmanager %u %s", p, why);
 		lose_peer(x, p, why);
 	}
+	if (cs->peer < 0)
+		weir_log(WEIR_LOG_DEBUG, "exchange: a connection %s %s closed before its hello: %s",
+			 cs->outgoing ? "to" : "from", weir_conn_peer(c), reason ? weir_err_msg() : "by the other side");
 	if (cs->auth && x->cfg.auth_end)
 		x->cfg.auth_end(cs->auth, x->cfg.arg);
 	free(cs);
@@ -877,6 +883,7 @@ void weir_xchg_destroy(struct weir_xchg *x)
 }
 
 uint16_t weir_xchg_port(const struct weir_xchg *x) { return x->port; }
+void weir_xchg_set_id(struct weir_xchg *x, uint32_t id) { x->cfg.id = id; }
 struct weir_doorbell *weir_xchg_doorbell(struct weir_xchg *x) { return &x->db; }
 
 static void post(struct weir_xchg *x, struct req *r)

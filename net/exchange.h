@@ -121,6 +121,8 @@ int weir_xchg_run(struct weir_xchg *x);
 void weir_xchg_stop(struct weir_xchg *x);
 /* After run returned (or was never called). */
 void weir_xchg_destroy(struct weir_xchg *x);
+/* Its id, when it was not known at create (before weir_xchg_run). */
+void weir_xchg_set_id(struct weir_xchg *x, uint32_t id);
 /* The port it listens on. */
 uint16_t weir_xchg_port(const struct weir_xchg *x);
 /* The doorbell tasks ring for it: a channel's consumer_db on the sending

@@ -86,9 +86,10 @@ help_case() {
 	fi
 }
 for flag in --help -h; do
-	for cmd in local run list cancel savepoint stop jobmanager taskmanager; do
+	for cmd in local run list cancel savepoint stop jobmanager; do
 		help_case "$flag" "$cmd" 1 "$cmd"
 	done
+	help_case "$flag" taskmanager 2 taskmanager # in the local cluster, and from another host
 	help_case "$flag" version 1 version
 	help_case "$flag" help 1 help
 	help_case "$flag" 'cluster start' 3 cluster

@@ -110,12 +110,17 @@ static int print_status(const weir_msg *r)
 	const Weir__Ctl__ClusterStatus *cs = r->cluster_status;
 	printf("cluster %s: %zu taskmanagers, %u slots (%u used)\n", cs->cluster_id, cs->n_taskmanagers, cs->slots_total,
 	       cs->slots_used);
+	char here[128] = "";
+	weir_host_identity(here, sizeof(here));
 	for (size_t i = 0; i < cs->n_taskmanagers; i++) {
 		const Weir__Ctl__TaskManagerInfo *t = cs->taskmanagers[i];
+		bool elsewhere = t->host_id && *t->host_id && strcmp(t->host_id, here);
 		printf("  taskmanager %-3u pid %-7u %u slots (%u used)  NUMA node %d  pool %s (%u x %u bytes)  "
-		       "heartbeat %u ms ago\n",
+		       "heartbeat %u ms ago  data %s%s%s%s\n",
 		       t->tm_id, t->pid, t->slots, t->slots_used, t->numa_node, t->pool->name, t->pool->segments,
-		       t->pool->segment_size, t->has_last_heartbeat_ms ? t->last_heartbeat_ms : 0);
+		       t->pool->segment_size, t->has_last_heartbeat_ms ? t->last_heartbeat_ms : 0,
+		       t->data_address && *t->data_address ? t->data_address : "-", elsewhere ? "  on host " : "",
+		       elsewhere ? t->host : "", elsewhere ? " (another host)" : "");
 	}
 	return 0;
 }
@@ -214,7 +219,10 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 	int nodes[64];
 	int nnodes = weir_cpu_nodes(nodes, 64);
 	static char bufs[256][7][24];
-	static char *tm_args[256][24], *logs[256], **argp[256];
+	static char *tm_args[256][26], *logs[256], **argp[256];
+	/* their exchanges listen where the JobManager does: TaskManagers on
+	 * other hosts reach them there (loopback when it listens everywhere) */
+	const char *adv = !strcmp(cc->bind, "0.0.0.0") || !strcmp(cc->bind, "::") ? "127.0.0.1" : cc->bind;
 	char slotbuf[16], segbuf[24], sizebuf[24], cancelbuf[24], log[PATH_MAX];
 	snprintf(cancelbuf, sizeof(cancelbuf), "%ld", cc->cancel_timeout_ms);
 	snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
@@ -231,7 +239,7 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 		char *a[] = { "taskmanager", "--run-dir", rd->dir, "--id", bufs[i][0], "--slots", slotbuf,
 			      "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", bufs[i][1],
 			      "--first-core", bufs[i][2], "--ready-fd", "3", "--log-level", (char *)level,
-			      "--cancel-timeout", cancelbuf, NULL };
+			      "--cancel-timeout", cancelbuf, "--advertise", (char *)adv, NULL };
 		memcpy(tm_args[i], a, sizeof(a));
 		argp[i] = tm_args[i];
 	}
@@ -315,7 +323,7 @@ static int cmd_stop(struct weir_rundir *rd)
 	weir_rundir_path(rd, "jobmanager.pid", path, sizeof(path));
 	pid_t jm = weir_read_small_file(path, buf, sizeof(buf)) == 0 ? (pid_t)atoi(buf) : 0;
 	pid_t tms[256];
-	int ntm = 0;
+	int ntm = 0, nremote = 0;
 	/* first the supervisor, which would start stopped TaskManagers again */
 	weir_rundir_path(rd, "supervisor.pid", path, sizeof(path));
 	pid_t sup = weir_read_small_file(path, buf, sizeof(buf)) == 0 ? (pid_t)atoi(buf) : 0;
@@ -328,11 +336,19 @@ static int cmd_stop(struct weir_rundir *rd)
 	struct weir_ctl_client *c;
 	if (jm > 0 && alive(jm) && weir_ctl_client_open(&c, rd, "weir cluster stop") == 0) {
 		weir_msg *r;
+		char here[128] = "";
+		weir_host_identity(here, sizeof(here));
 		if (status_call(c, -1, &r) == 0) {
 			for (size_t i = 0; i < r->cluster_status->n_taskmanagers && ntm < 256; i++) {
-				uint32_t pid = r->cluster_status->taskmanagers[i]->pid;
-				if (pid >= 2 && pid <= INT_MAX) /* never kill(0) or kill(-1) */
-					tms[ntm++] = (pid_t)pid;
+				const Weir__Ctl__TaskManagerInfo *ti = r->cluster_status->taskmanagers[i];
+				/* a TaskManager on another host stops on the JobManager's
+				 * word; its pid means nothing here */
+				if (ti->host_id && *ti->host_id && strcmp(ti->host_id, here)) {
+					nremote++;
+					continue;
+				}
+				if (ti->pid >= 2 && ti->pid <= INT_MAX) /* never kill(0) or kill(-1) */
+					tms[ntm++] = (pid_t)ti->pid;
 			}
 			weir_ctl_free(r);
 		}
@@ -357,7 +373,11 @@ static int cmd_stop(struct weir_rundir *rd)
 				kill(tms[i], SIGKILL);
 				wait_exit(tms[i], 2000);
 			}
-		printf("cluster %s stopped: the jobmanager and %d taskmanagers\n", id, ntm);
+		if (nremote)
+			printf("cluster %s stopped: the jobmanager, %d taskmanagers here and %d on other hosts (told to stop)\n",
+			       id, ntm, nremote);
+		else
+			printf("cluster %s stopped: the jobmanager and %d taskmanagers\n", id, ntm);
 	} else {
 		printf("no cluster running in %s\n", rd->dir);
 	}

@@ -50,6 +50,7 @@
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
+#include "task/task.h"
 #include "shm/shmfile.h"
 #include <time.h>
 #include "base/clock.h"
@@ -232,6 +233,8 @@ static void send_status(struct weir_conn *c, uint64_t request_id)
 		pools[n] = pi;
 		ti.tm_id = t->id;
 		ti.host = t->host;
+		ti.host_id = t->host_id;
+		ti.data_address = t->data_addr;
 		ti.pid = t->pid;
 		ti.numa_node = t->numa_node;
 		ti.slots = t->slots;
@@ -1314,8 +1317,25 @@ static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, co
 {
 	const Weir__Ctl__RegisterTaskManager *r = m->register_tm;
 	int slot = -1;
+	uint32_t id = r->tm_id;
+	if (r->assign_id) {
+		/* from another host: the lowest id no live TaskManager has, above
+		 * the local cluster's (0..63, which its supervisor may be
+		 * starting again) */
+		for (id = 64; id < 256; id++) {
+			bool used = false;
+			for (int i = 0; i < MAX_TMS; i++)
+				used |= jm.tms[i].live && jm.tms[i].id == id;
+			if (!used)
+				break;
+		}
+		if (id >= 256)
+			return refuse_tm(c, p, rid, "no taskmanager id left (64..255 are in use)");
+	} else if (id > 255) {
+		return refuse_tm(c, p, rid, "a taskmanager's id is 0..255");
+	}
 	for (int i = 0; i < MAX_TMS; i++) {
-		if (jm.tms[i].live && jm.tms[i].id == r->tm_id) {
+		if (jm.tms[i].live && jm.tms[i].id == id) {
 			weir_log(WEIR_LOG_WARN, "taskmanager %u registers again: refused", r->tm_id);
 			return refuse_tm(c, p, rid, "a taskmanager with this id is registered already");
 		}
@@ -1335,15 +1355,18 @@ static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, co
 	struct tmrec *t = &jm.tms[slot];
 	memset(t, 0, sizeof(*t));
 	t->live = true;
-	t->id = r->tm_id;
+	t->id = id;
 	t->pid = r->pid;
 	t->numa_node = r->numa_node;
 	t->slots = r->slots;
 	snprintf(t->host, sizeof(t->host), "%s", r->host);
 	snprintf(t->host_id, sizeof(t->host_id), "%s", r->host_id ? r->host_id : r->host);
 	snprintf(t->data_addr, sizeof(t->data_addr), "%s", r->data_address ? r->data_address : "");
-	snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
-	t->pool_id = r->pool->pool_id;
+	if (r->pool->name && *r->pool->name)
+		snprintf(t->pool, sizeof(t->pool), "%s", r->pool->name);
+	else
+		weir_dist_pool_name(t->pool, sizeof(t->pool), jm.cluster_id, id); /* made after this answer */
+	t->pool_id = r->pool->name && *r->pool->name ? r->pool->pool_id : id;
 	t->segments = r->pool->segments;
 	t->segment_size = r->pool->segment_size;
 	t->pool_node = r->pool->numa_node;

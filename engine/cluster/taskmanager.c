@@ -131,9 +131,21 @@ static struct {
 	char host_id[128];	/* this machine and network namespace (weir_host_identity) */
 	char data_addr[96];	/* where the exchange listens: "addr:port" */
 	struct weir_log_limit xrefused;	/* refused data connections (the exchange's thread) */
+	/* on another host (--jobmanager): the id and the cluster come with the
+	 * RegisterAck, the pool is made then, and a lost JobManager is sought
+	 * again instead of ending the process */
+	bool remote;
+	char jm_host[96];
+	uint16_t jm_port;
+	uint32_t segments, seg_size;	/* the pool's, made at registration when remote */
+	uint64_t reconnect_at_ns;	/* remote, JobManager lost: the next try (0: none due) */
+	uint32_t reconnect_ms;		/* its backoff */
+	enum weir_log_level level;
 } tm = { .ready_fd = -1 };
 
 static void job_tick(void);
+static int jm_dial(void);
+static int registered(const Weir__Ctl__RegisterAck *a);
 static void job_timer(struct weir_loop *l, void *arg)
 {
 	(void)l, (void)arg;
@@ -149,7 +161,20 @@ static void heartbeat(struct weir_loop *l, void *arg)
 		weir_loop_stop(tm.loop);
 		return;
 	}
-	if (!tm.registered || !weir_conn_is_open(tm.jm))
+	if (tm.remote && !tm.jm && tm.reconnect_at_ns && weir_now_ns() >= tm.reconnect_at_ns) {
+		bool busy = false; /* the jobs of the lost connection end first */
+		for (int i = 0; i < MAX_TM_JOBS; i++)
+			busy |= tm.jobs[i] != NULL;
+		if (!busy && jm_dial() < 0) {
+			weir_log(WEIR_LOG_WARN, "the jobmanager at %s:%u: %s; trying again", tm.jm_host, tm.jm_port,
+				 weir_err_msg());
+			tm.reconnect_ms = tm.reconnect_ms * 2 > 2000 ? 2000 : tm.reconnect_ms * 2;
+			tm.reconnect_at_ns = weir_now_ns() + (uint64_t)tm.reconnect_ms * 1000000u;
+		} else if (!busy) {
+			tm.reconnect_at_ns = 0;
+		}
+	}
+	if (!tm.registered || !tm.jm || !weir_conn_is_open(tm.jm))
 		return;
 	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
 	hb.seq = ++tm.hb_seq;
@@ -163,13 +188,16 @@ static void do_register(struct weir_conn *c)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	Weir__Ctl__PoolInfo pi = WEIR__CTL__POOL_INFO__INIT;
-	pi.name = tm.pool_name;
-	pi.pool_id = tm.pool.id;
-	pi.segments = tm.pool.nsegs;
-	pi.segment_size = tm.pool.seg_size;
-	pi.numa_node = tm.pool.numa_bound ? tm.node : -1;
+	bool have_pool = tm.pool.hdr != NULL; /* remote, first registration: made once the id is known */
+	pi.name = have_pool ? tm.pool_name : "";
+	pi.pool_id = have_pool ? tm.pool.id : 0;
+	pi.segments = have_pool ? tm.pool.nsegs : tm.segments;
+	pi.segment_size = have_pool ? tm.pool.seg_size : tm.seg_size;
+	pi.numa_node = have_pool && tm.pool.numa_bound ? tm.node : -1;
 	Weir__Ctl__RegisterTaskManager r = WEIR__CTL__REGISTER_TASK_MANAGER__INIT;
-	r.tm_id = tm.id;
+	r.tm_id = tm.id == UINT32_MAX ? 0 : tm.id;
+	r.has_assign_id = tm.id == UINT32_MAX;
+	r.assign_id = r.has_assign_id;
 	r.host = host;
 	r.pid = (uint32_t)getpid();
 	r.numa_node = tm.node;
@@ -719,6 +747,13 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	}
 	switch (m->body_case) {
 	case WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK:
+		if (registered(m->register_ack) < 0) {
+			weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+			tm.exit_code = 1;
+			tm.stopping = true;
+			weir_loop_stop(tm.loop);
+			break;
+		}
 		tm.registered = true;
 		/* left by a TaskManager of this id that crashed (registered: no
 		 * live one has this id) */
@@ -752,7 +787,11 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	case WEIR__CTL__ENVELOPE__BODY_ERROR:
 		fetch_answer(m);
 		weir_log(WEIR_LOG_ERROR, "the jobmanager says: %s", m->error->message);
-		if (!tm.registered) {
+		if (!tm.registered && tm.remote && tm.pool.hdr) {
+			/* coming back: the JobManager may not have noticed yet that
+			 * our id's last connection is gone; try again later */
+			weir_conn_close(c, -EAGAIN);
+		} else if (!tm.registered) {
 			tm.exit_code = 1;
 			weir_loop_stop(tm.loop);
 		}
@@ -768,6 +807,24 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 static void on_close(struct weir_conn *c, int reason, void *arg)
 {
 	(void)c, (void)arg;
+	if (tm.remote && !tm.stopping && !tm.signalled && tm.pool.hdr) {
+		/* on another host nobody starts us again: our jobs end (their
+		 * attempts are over), and we seek the JobManager until it is back */
+		if (tm.registered)
+			weir_log(WEIR_LOG_WARN, "lost the jobmanager: %s; its jobs here end, and we register again",
+				 reason ? strerror(-reason) : "it closed the connection");
+		tm.registered = tm.authed = false;
+		tm.jm = NULL;
+		for (int i = 0; i < MAX_TM_JOBS; i++)
+			if (tm.jobs[i])
+				job_decide(tm.jobs[i]->id, WEIR__CTL__PHASE__PHASE_ABORT);
+		for (int i = 0; i < MAX_TM_JOBS; i++)
+			if (tm.fetches[i])
+				fetch_free(i);
+		tm.reconnect_ms = tm.reconnect_ms ? (tm.reconnect_ms * 2 > 2000 ? 2000 : tm.reconnect_ms * 2) : 100;
+		tm.reconnect_at_ns = weir_now_ns() + (uint64_t)tm.reconnect_ms * 1000000u;
+		return;
+	}
 	if (!tm.stopping) {
 		weir_log(WEIR_LOG_ERROR, "lost the jobmanager: %s; stopping",
 			 reason ? strerror(-reason) : "it closed the connection");
@@ -786,12 +843,14 @@ const char weir_taskmanager_usage[] =
 	"usage: weir taskmanager --id N [--run-dir D] [--slots S] [--segments N] [--segment-size BYTES]\n"
 	"                        [--numa-node N] [--first-core K] [--ready-fd FD] [--log-level L]\n"
 	"                        [--cancel-timeout MS] [--advertise ADDR] [--data-port P]\n"
+	"       weir taskmanager --jobmanager HOST:PORT --secret-file F [--advertise ADDR] [--id N]\n"
+	"                        [the other options above]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
-	"docs/configuration.md (\"The local cluster\") describes them.\n";
+	"with --jobmanager it joins a cluster from another host (docs/operations.md).\n";
 
 /* The flags of weir taskmanager. */
 struct tm_args {
-	const char *run_dir, *level, *advertise;
+	const char *run_dir, *level, *advertise, *jobmanager, *secret_file;
 	long long id, slots, segments, seg_size, node, first_core, ready, cancel_ms, data_port;
 };
 
@@ -828,6 +887,10 @@ static int parse_args(int argc, char **argv, struct tm_args *o)
 			o->level = argv[++i];
 		} else if (!strcmp(a, "--advertise") && v) {
 			o->advertise = argv[++i];
+		} else if (!strcmp(a, "--jobmanager") && v) {
+			o->jobmanager = argv[++i];
+		} else if (!strcmp(a, "--secret-file") && v) {
+			o->secret_file = argv[++i];
 		} else {
 			fprintf(stderr, "weir taskmanager: unknown or incomplete option '%s'\n", a);
 			return 2;
@@ -849,7 +912,7 @@ static int place(const struct tm_args *o, char *corelist, size_t n)
 	tm.slots = o->slots > 0 ? (uint32_t)o->slots : (uint32_t)ncpu;
 	/* slot k runs on allowed CPU (first_core + k) mod the count: TaskManagers
 	 * sharing a node are given different first cores by cluster start */
-	tm.first_core = o->first_core >= 0 ? (uint32_t)o->first_core : tm.id * tm.slots;
+	tm.first_core = o->first_core >= 0 ? (uint32_t)o->first_core : tm.id == UINT32_MAX ? 0 : tm.id * tm.slots;
 	corelist[0] = '\0';
 	for (uint32_t k = 0, l = 0; k < tm.slots && l < n - 16; k++)
 		l += (uint32_t)snprintf(corelist + l, n - l, k ? ",%d" : "%d", cpus[(tm.first_core + k) % (uint32_t)ncpu]);
@@ -925,7 +988,7 @@ static void *xchg_main(void *arg)
 static int start_exchange(const char *addr, uint16_t port)
 {
 	struct weir_xchg_config xc = {
-		.id = tm.id, .listen_addr = addr, .listen_port = port, .seg_size = tm.pool.seg_size,
+		.id = tm.id, .listen_addr = addr, .listen_port = port, .seg_size = tm.seg_size,
 		.spin_us = 50, .ctl_type = WEIR_FRAME_CTL,
 		.auth_start = xauth_start, .auth_frame = xauth_frame, .auth_end = xauth_end,
 	};
@@ -933,15 +996,81 @@ static int start_exchange(const char *addr, uint16_t port)
 	tm.xchg = weir_xchg_create(&xc);
 	if (!tm.xchg)
 		return weir_err_wrap("the data plane's listener on %s:%u", addr, port);
-	if (pthread_create(&tm.xchg_thread, NULL, xchg_main, tm.xchg) != 0) {
-		weir_xchg_destroy(tm.xchg);
-		tm.xchg = NULL;
-		return weir_err_set("cannot start the exchange's thread");
-	}
-	tm.xchg_running = true;
 	snprintf(tm.data_addr, sizeof(tm.data_addr), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
 		 weir_xchg_port(tm.xchg));
 	return 0;
+}
+
+/* Once registered (our id is known): the exchange's thread. */
+static int run_exchange(void)
+{
+	if (tm.xchg_running)
+		return 0;
+	weir_xchg_set_id(tm.xchg, tm.id);
+	if (pthread_create(&tm.xchg_thread, NULL, xchg_main, tm.xchg) != 0)
+		return weir_err_set("cannot start the exchange's thread");
+	tm.xchg_running = true;
+	return 0;
+}
+
+/* The pool in shared memory, named after the cluster and our id. 0, or -1
+ * with the trail set. */
+static int create_pool(void)
+{
+	weir_dist_pool_name(tm.pool_name, sizeof(tm.pool_name), tm.cluster, tm.id);
+	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, tm.segments, tm.seg_size, tm.node, false) < 0)
+		return weir_err_wrap("pool of %u segments of %u bytes (taskmanager.segments x taskmanager.segment_size)",
+				     tm.segments, tm.seg_size);
+	return 0;
+}
+
+/* Connect to the JobManager and say hello (a fresh handshake each time:
+ * a remote TaskManager comes back after losing it). 0, or -1 with the
+ * trail set. */
+static int jm_dial(void)
+{
+	weir_auth_release(&tm.auth);
+	weir_auth_client_init(&tm.auth, &tm.secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, tm.role);
+	struct weir_conn *c;
+	if (weir_loop_connect(tm.loop, tm.jm_host, tm.jm_port, 2000, &c) < 0)
+		return -1;
+	tm.jm = c;
+	tm.authed = tm.registered = false;
+	uint8_t hello[WEIR_AUTH_OUT_MAX];
+	long len = weir_auth_take_output(&tm.auth, hello, sizeof(hello));
+	if (len > 0)
+		weir_conn_send(tm.jm, WEIR_FRAME_CTL, hello, (uint32_t)len);
+	return 0;
+}
+
+/* The RegisterAck: our id (assigned, when we asked) and the cluster; a
+ * remote TaskManager makes its pool now. 0, or -1 with the trail set. */
+static int registered(const Weir__Ctl__RegisterAck *a)
+{
+	if (tm.id == UINT32_MAX) {
+		if (a->tm_id >= WEIR_XCHG_MAX_PEERS)
+			return weir_err_set("the jobmanager assigned id %u (0..255 expected)", a->tm_id);
+		tm.id = a->tm_id;
+		snprintf(tm.role, sizeof(tm.role), "taskmanager-%u", tm.id);
+		weir_log_init(tm.role, tm.level);
+		snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	} else if (a->tm_id != tm.id) {
+		return weir_err_set("the jobmanager registered us as %u, not %u", a->tm_id, tm.id);
+	}
+	if (!tm.pool.hdr) {
+		if (!a->cluster_id || !*a->cluster_id || strlen(a->cluster_id) >= sizeof(tm.cluster) ||
+		    strspn(a->cluster_id, "0123456789abcdefghijklmnopqrstuvwxyz") != strlen(a->cluster_id))
+			return weir_err_set("the jobmanager's cluster id is not a plain name");
+		snprintf(tm.cluster, sizeof(tm.cluster), "%s", a->cluster_id);
+		if (create_pool() < 0)
+			return -1;
+		weir_log(WEIR_LOG_INFO, "pool %s: %u x %u bytes on NUMA node %d%s", tm.pool_name, tm.pool.nsegs,
+			 tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)");
+	} else if (strcmp(a->cluster_id, tm.cluster)) {
+		return weir_err_set("the jobmanager now runs cluster %s, not %s: stopping", a->cluster_id, tm.cluster);
+	}
+	tm.reconnect_ms = 0;
+	return run_exchange();
 }
 
 static void stop_exchange(void)
@@ -955,79 +1084,83 @@ static void stop_exchange(void)
 	tm.xchg = NULL;
 }
 
-/* The pool in shared memory, named after the cluster read from the run
- * folder, and the loop, with the handshake set up with the cluster's
- * secret. 0, or -1 with the trail set (nothing left behind). */
-static int open_pool_and_loop(const struct tm_args *o, const char *role)
+/* The secret and the cluster (a TaskManager of the local cluster reads
+ * them in the run folder and makes its pool now; a remote one reads the
+ * secret in --secret-file and learns the cluster at registration), the
+ * loop, the handshake, the exchange's listener. 0, or -1 with the trail
+ * set (nothing left behind). */
+static int open_pool_and_loop(const struct tm_args *o)
 {
 	char path[PATH_MAX], cluster[64];
-	struct weir_auth_secret secret;
-	weir_rundir_path(&tm.rd, "cluster.id", path, sizeof(path));
-	if (weir_read_small_file(path, cluster, sizeof(cluster)) < 0)
-		return -1;
-	weir_rundir_path(&tm.rd, "secret", path, sizeof(path));
-	if (weir_auth_secret_load(path, &secret) < 0)
-		return -1;
-	snprintf(tm.cluster, sizeof(tm.cluster), "%s", cluster);
-	weir_dist_pool_name(tm.pool_name, sizeof(tm.pool_name), tm.cluster, tm.id);
-	if (weir_pool_create_shm(&tm.pool, tm.pool_name, tm.id, (uint32_t)o->segments, (uint32_t)o->seg_size, tm.node,
-				 false) < 0) {
-		weir_err_wrap("pool of %lld segments of %lld bytes (taskmanager.segments x taskmanager.segment_size)",
-			      o->segments, o->seg_size);
-		weir_auth_secret_wipe(&secret);
-		return -1;
+	if (tm.remote) {
+		snprintf(path, sizeof(path), "%s", o->secret_file);
+	} else {
+		weir_rundir_path(&tm.rd, "cluster.id", path, sizeof(path));
+		if (weir_read_small_file(path, cluster, sizeof(cluster)) < 0)
+			return -1;
+		snprintf(tm.cluster, sizeof(tm.cluster), "%s", cluster);
+		weir_rundir_path(&tm.rd, "secret", path, sizeof(path));
 	}
+	if (weir_auth_secret_load(path, &tm.secret) < 0)
+		return -1;
+	if (!tm.remote && create_pool() < 0)
+		goto fail;
 	struct weir_loop_config cfg = { .entries = 64, .max_conns = 16, .on_frame = on_frame, .on_close = on_close };
 	tm.loop = weir_loop_create(&cfg);
-	if (!tm.loop) {
-		weir_auth_secret_wipe(&secret);
-		weir_pool_release(&tm.pool);
-		return -1;
-	}
-	weir_auth_client_init(&tm.auth, &secret, WEIR__CTL__ROLE__ROLE_TASKMANAGER, role);
-	tm.secret = secret;
-	weir_auth_secret_wipe(&secret);
+	if (!tm.loop)
+		goto fail;
 	if (start_exchange(o->advertise ? o->advertise : "127.0.0.1", (uint16_t)o->data_port) < 0) {
 		weir_loop_destroy(tm.loop);
-		weir_pool_release(&tm.pool);
-		return -1;
+		goto fail;
 	}
 	return 0;
+fail:
+	weir_auth_secret_wipe(&tm.secret);
+	if (tm.pool.hdr)
+		weir_pool_release(&tm.pool);
+	return -1;
 }
 
-/* Connect to the JobManager at the address in the run folder (addr: that
- * file's text, cut into host and *port) and say hello. 0, or -1 with the
+/* Connect to the JobManager: the one named by --jobmanager, or the one at
+ * the address in the run folder (addr: for the log). 0, or -1 with the
  * trail set (the loop and pool released). */
-static int connect_jm(char *addr, size_t n, const char **port)
+static int connect_jm(const struct tm_args *o, char *addr, size_t n)
 {
 	char path[PATH_MAX];
-	weir_rundir_path(&tm.rd, "jobmanager.addr", path, sizeof(path));
-	char *colon;
-	if (weir_read_small_file(path, addr, n) < 0 || !(colon = strrchr(addr, ':'))) {
-		weir_err_wrap("the jobmanager's address");
-		stop_exchange();
-		weir_loop_destroy(tm.loop);
-		weir_pool_release(&tm.pool);
-		return -1;
+	if (tm.remote) {
+		snprintf(addr, n, "%s", o->jobmanager);
+	} else {
+		weir_rundir_path(&tm.rd, "jobmanager.addr", path, sizeof(path));
+		if (weir_read_small_file(path, addr, n) < 0) {
+			weir_err_wrap("the jobmanager's address");
+			goto fail;
+		}
+	}
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", addr);
+	char *colon = strrchr(buf, ':');
+	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	if (!colon || port < 1 || port > 65535) {
+		weir_err_set("the jobmanager's address '%s' is not HOST:PORT", addr);
+		goto fail;
 	}
 	*colon = '\0';
-	*port = colon + 1;
-	const char *host = addr; /* "[v6]:port" or "v4:port" */
-	if (addr[0] == '[' && colon > addr + 1 && colon[-1] == ']') {
+	const char *host = buf; /* "[v6]:port" or "v4:port" */
+	if (buf[0] == '[' && colon > buf + 1 && colon[-1] == ']') {
 		colon[-1] = '\0';
-		host = addr + 1;
+		host = buf + 1;
 	}
-	if (weir_loop_connect(tm.loop, host, (uint16_t)strtol(colon + 1, NULL, 10), 2000, &tm.jm) < 0) {
-		stop_exchange();
-		weir_loop_destroy(tm.loop);
-		weir_pool_release(&tm.pool);
-		return -1;
-	}
-	uint8_t hello[WEIR_AUTH_OUT_MAX];
-	long len = weir_auth_take_output(&tm.auth, hello, sizeof(hello));
-	if (len > 0)
-		weir_conn_send(tm.jm, WEIR_FRAME_CTL, hello, (uint32_t)len);
+	snprintf(tm.jm_host, sizeof(tm.jm_host), "%s", host);
+	tm.jm_port = (uint16_t)port;
+	if (jm_dial() < 0)
+		goto fail;
 	return 0;
+fail:
+	stop_exchange();
+	weir_loop_destroy(tm.loop);
+	if (tm.pool.hdr)
+		weir_pool_release(&tm.pool);
+	return -1;
 }
 
 /* After the loop: abort the jobs still here (waiting for their threads),
@@ -1060,16 +1193,22 @@ int weir_taskmanager_main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	tm.ready_fd = (int)o.ready;
-	enum weir_log_level lv;
-	if (o.id < 0 || weir_log_parse_level(o.level, &lv) < 0) {
-		fprintf(stderr, "weir taskmanager: needs --id 0..255 (and a valid --log-level)\n");
+	tm.remote = o.jobmanager != NULL;
+	if ((!tm.remote && o.id < 0) || weir_log_parse_level(o.level, &tm.level) < 0 ||
+	    (tm.remote && !o.secret_file)) {
+		fprintf(stderr, "weir taskmanager: needs --id 0..255, or --jobmanager HOST:PORT and --secret-file F "
+				"(and a valid --log-level)\n%s", weir_taskmanager_usage);
 		return 2;
 	}
-	char role[32];
-	snprintf(role, sizeof(role), "taskmanager-%lld", o.id);
-	weir_log_init(role, lv);
-	snprintf(tm.role, sizeof(tm.role), "%s", role);
-	tm.id = (uint32_t)o.id;
+	/* remote without --id: the JobManager assigns one at registration */
+	tm.id = o.id >= 0 ? (uint32_t)o.id : UINT32_MAX;
+	if (tm.id == UINT32_MAX)
+		snprintf(tm.role, sizeof(tm.role), "taskmanager");
+	else
+		snprintf(tm.role, sizeof(tm.role), "taskmanager-%u", tm.id);
+	weir_log_init(tm.role, tm.level);
+	tm.segments = (uint32_t)o.segments;
+	tm.seg_size = (uint32_t)o.seg_size;
 	if (weir_host_identity(tm.host_id, sizeof(tm.host_id)) < 0)
 		goto fail;
 	tm.cancel_timeout_ms = (uint32_t)o.cancel_ms;
@@ -1077,25 +1216,27 @@ int weir_taskmanager_main(int argc, char **argv)
 	if (place(&o, corelist, sizeof(corelist)) < 0)
 		goto fail;
 	weir_rundir_init(&tm.rd, o.run_dir);
-	int chk = weir_rundir_check(&tm.rd, false);
+	/* on another host the run folder is only ours (objects, nothing the
+	 * JobManager reads): made when missing */
+	int chk = weir_rundir_check(&tm.rd, tm.remote);
 	if (chk != 0) {
 		if (chk == 1)
 			weir_err_set("run folder '%s' does not exist", tm.rd.dir);
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
 		goto fail;
 	}
-	snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
+	if (tm.id != UINT32_MAX)
+		snprintf(tm.objdir, sizeof(tm.objdir), "%s/objects-tm%u", tm.rd.dir, tm.id);
 	/* a job's code that crashes, calls exit() or does not stop: a line
-	 * naming its operator here and in the note the JobManager and the
-	 * supervisor quote (runtime/run.h) */
+	 * naming its operator here and, on the JobManager's host, in the note
+	 * it and the supervisor quote (runtime/run.h) */
 	char note[PATH_MAX];
 	weir_tm_note_path(tm.rd.dir, (int)tm.id, note, sizeof(note));
-	if (weir_guard_start(role, true, note) < 0)
+	if (weir_guard_start(tm.role, true, tm.remote ? NULL : note) < 0)
 		weir_log(WEIR_LOG_WARN, "%s: a crash in a job will not be named", weir_err_msg());
 	tm.next_rid = 1; /* 1 is the registration's */
 	char addr[128];
-	const char *port;
-	if (open_pool_and_loop(&o, role) < 0 || connect_jm(addr, sizeof(addr), &port) < 0)
+	if (open_pool_and_loop(&o) < 0 || connect_jm(&o, addr, sizeof(addr)) < 0)
 		goto fail;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
@@ -1106,10 +1247,12 @@ int weir_taskmanager_main(int argc, char **argv)
 	 * expects one every 100 ms */
 	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
 	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
-	weir_log(WEIR_LOG_INFO,
-		 "pool %s: %u x %u bytes on NUMA node %d%s; %u slots on cores %s; connecting to the jobmanager at %s:%s",
-		 tm.pool_name, tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)",
-		 tm.slots, corelist, addr, port);
+	char poolmsg[256] = "";
+	if (tm.pool.hdr) /* remote: made at registration */
+		snprintf(poolmsg, sizeof(poolmsg), "pool %s: %u x %u bytes on NUMA node %d%s; ", tm.pool_name,
+			 tm.pool.nsegs, tm.pool.seg_size, tm.node, tm.pool.numa_bound ? "" : " (not bound)");
+	weir_log(WEIR_LOG_INFO, "%s%u slots on cores %s; data at %s; connecting to the jobmanager at %s", poolmsg,
+		 tm.slots, corelist, tm.data_addr, addr);
 	weir_loop_run(tm.loop);
 	shut_down();
 	weir_guard_end();
