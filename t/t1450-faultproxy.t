@@ -195,11 +195,11 @@ bg src5 "$FP" --source --to $lo:"$(cat "$T/px5.port")" --bytes 20000 --seed 51 -
 reap $bgpid; rs=$rc; reap "$sink"; rk=$rc
 logged_offsets "$T/px5.log" >"$T/logged5"
 changed_offsets "$T/sent5" "$T/got5" >"$T/changed5"
-if [ "$(echo $(cat "$T/logged5"))" = "0 100 19999" ] && cmp -s "$T/logged5" "$T/changed5"; then
+if [ "$(paste -sd' ' "$T/logged5")" = "0 100 19999" ] && cmp -s "$T/logged5" "$T/changed5"; then
 	pass "flip-at: bytes 0, 100 and 19999 changed, and only they (70000 is past the end)"
 else
 	fail "flip-at: bytes 0, 100 and 19999 changed, and only they"
-	diag "logged: $(cat "$T/logged5")" "changed: $(cat "$T/changed5")"
+	diag "logged: $(paste -sd' ' "$T/logged5")" "changed: $(paste -sd' ' "$T/changed5")"
 fi
 reply=$(sed -n 's/.*reply=\[\([^]]*\)\].*/\1/p' "$T/src5.res")
 check "flip-at --dir up: the reply down is untouched and the streams end cleanly" \
@@ -224,7 +224,7 @@ if [ "$(wc -l <"$T/logged6")" = 16 ] && [ "$blocks" = 16 ] && cmp -s "$T/logged6
 	pass "flip-every 4096: 16 bytes of 64 KiB changed, one per block, exactly those logged"
 else
 	fail "flip-every 4096: 16 bytes changed, one per block ($(wc -l <"$T/logged6") logged, $blocks blocks)"
-	diag "logged: $(echo $(cat "$T/logged6"))" "changed: $(echo $(cat "$T/changed6"))"
+	diag "logged: $(paste -sd' ' "$T/logged6")" "changed: $(paste -sd' ' "$T/changed6")"
 fi
 check "flip-every: the seed is logged" grep -q '^seed 4242$' "$T/px6a.log"
 check "flip-every: the same seed flips the same bytes the same way" \

@@ -21,9 +21,11 @@
  *                       (the connection stays open) until SIGUSR1
  *                       (repeatable: a stall at each point)
  *   --split             forward one byte per write, each sent before the
- *                       next is written (TCP_NOTSENT_LOWAT 1), so a frame
- *                       arrives cut at every byte (a poll per byte: for
- *                       streams of kilobytes, not gigabytes)
+ *                       next is written (TCP_NOTSENT_LOWAT 1): a segment
+ *                       per byte, so a receiver that keeps up reads each
+ *                       frame a byte at a time (one that falls behind gets
+ *                       the bytes queued since its last read). A poll per
+ *                       byte: for kilobytes, not gigabytes
  *   --flip-at K         XOR the byte at offset K of that stream with a
  *                       non-zero value (repeatable)
  *   --flip-every B      XOR one pseudo-random byte in each block of B bytes
