@@ -252,16 +252,15 @@ check "stall: the resume is logged" grep -q 'conn 1 up resumed at byte 10000' "$
 stop_proxy px7
 
 # ---- the target dies mid-stream: the client's connection goes too ----
-: >"$T/sink8.port"
-"$FP" --sink --listen $lo:0 --port-file "$T/sink8.port" --result "$T/sink8.res" >"$T/sink8.out" 2>&1 &
-sink=$!
-pids+=("$sink")
+bg sink8 "$FP" --sink --listen $lo:0 --port-file "$T/sink8.port" --result "$T/sink8.res"
+sink=$bgpid
 wait_for "$T/sink8.port" ""
+sinkprog=$(pgrep -P "$sink") # the sink itself, under timeout
 proxy px8 --to $lo:"$(cat "$T/sink8.port")" --dir up --stall-after 1000
 bg src8 "$FP" --source --to $lo:"$(cat "$T/px8.port")" --bytes 2000000 --seed 81 --result "$T/src8.res"
 src=$bgpid
 wait_for "$T/px8.log" 'conn 1 up stalled at byte 1000'
-kill -KILL "$sink"
+kill -KILL "$sinkprog"
 reap "$sink"
 # the sink's FIN comes down: passed on to the client
 check "target gone: its FIN is passed on to the client" wait_for "$T/px8.log" 'conn 1 down eof at byte 0'
