@@ -145,6 +145,9 @@ static struct {
 
 static void job_tick(void);
 static int jm_dial(void);
+/* The JobManager's connection is there (a remote TaskManager that lost it
+ * has none until it dials again). */
+static bool jm_up(void) { return tm.jm && weir_conn_is_open(tm.jm); }
 static int registered(const Weir__Ctl__RegisterAck *a);
 static void job_timer(struct weir_loop *l, void *arg)
 {
@@ -174,7 +177,7 @@ static void heartbeat(struct weir_loop *l, void *arg)
 			tm.reconnect_at_ns = 0;
 		}
 	}
-	if (!tm.registered || !tm.jm || !weir_conn_is_open(tm.jm))
+	if (!tm.registered || !jm_up())
 		return;
 	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
 	hb.seq = ++tm.hb_seq;
@@ -292,7 +295,7 @@ static void send_ack(uint64_t job, const struct ck_ack *a)
 	ca.bytes = a->bytes;
 	ca.sync_max_ns = a->sync_max_ns;
 	ca.inflight_bytes = a->inflight;
-	if (weir_conn_is_open(tm.jm))
+	if (jm_up())
 		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK, &ca);
 	free(fs);
 	free(fp);
@@ -340,7 +343,7 @@ static void send_phase_refused(uint64_t id, Weir__Ctl__Phase ph, const char *msg
 	jp.has_refused = refused;
 	jp.refused = refused;
 	jp.message = msg && *msg ? (char *)msg : NULL;
-	if (weir_conn_is_open(tm.jm))
+	if (jm_up())
 		weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
 }
 
@@ -623,7 +626,7 @@ static int fetch_next(struct fetch *f)
 	fo.has_offset = true;
 	fo.offset = f->in.got;
 	f->rid = ++tm.next_rid;
-	return weir_ctl_send_body(tm.jm, f->rid, WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT, &fo) < 0
+	return !jm_up() || weir_ctl_send_body(tm.jm, f->rid, WEIR__CTL__ENVELOPE__BODY_FETCH_OBJECT, &fo) < 0
 		       ? weir_err_set("cannot send to the jobmanager")
 		       : 0;
 }

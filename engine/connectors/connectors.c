@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/failpoint.h"
 #include "base/safedir.h"
+#include "base/clock.h"
 
 #include <dirent.h>
 #include <endian.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -528,11 +530,22 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
  *
  * With checkpoints, output is committed per checkpoint (two-phase commit):
  * at checkpoint n's barrier the in-progress file is fsync'ed and renamed
- * `.part-<i>-<n>.pending` (pre-commit; the snapshot lists it), and when n
- * completes it becomes `part-<i>-<n>`. A restore from n commits what n's
- * snapshot lists (again, harmlessly, if that was done already) and deletes
- * every other pending and in-progress file of the subtask: output after
- * the checkpoint is written again by the restored job, never twice.
+ * `.part-<i>-<n>-<token>.pending` (pre-commit; the snapshot lists it), and
+ * when n completes it becomes `part-<i>-<n>`. A restore from n commits
+ * what n's snapshot lists (again, harmlessly, if that was done already)
+ * and deletes every other pending and in-progress file of the subtask:
+ * output after the checkpoint is written again by the restored job, never
+ * twice.
+ *
+ * The token (random, per run of the subtask: `.part-<i>-<token>.inprogress`)
+ * fences off an earlier attempt that still runs: a TaskManager cut off
+ * from the cluster (its link down, no FIN) keeps writing until it notices,
+ * while the restarted attempt writes the same subtask's part in the same
+ * (shared) folder. Without the token both would write, and rename, the
+ * same names, and the zombie's records would be published by the live
+ * attempt beside their replay. With it, whatever the zombie writes or
+ * renames is its own and is never listed in a snapshot, so never published
+ * (the next restore removes it).
  */
 struct file_sink {
 	char *dir;
@@ -548,6 +561,7 @@ struct part_writer {
 	int npending, cappending;
 	char tmp[4096];
 	char final[4096];
+	char token[12];		/* this run's: in its in-progress and pending names */
 	char *buf;
 	size_t used, cap;
 };
@@ -595,7 +609,11 @@ static int file_sink_open(weir_ctx *ctx)
 	int i = weir_ctx_subtask(ctx);
 	w->index = i;
 	w->ck = ctx->st->job->ck_on;
-	snprintf(w->tmp, sizeof(w->tmp), "%s/.part-%d.inprogress", dir, i);
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)weir_real_now_ns() ^ (uint32_t)getpid();
+	snprintf(w->token, sizeof(w->token), "%08x", r);
+	snprintf(w->tmp, sizeof(w->tmp), "%s/.part-%d-%s.inprogress", dir, i, w->token);
 	snprintf(w->final, sizeof(w->final), "%s/part-%d", dir, i);
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (w->fd < 0)
@@ -642,9 +660,10 @@ static int file_sink_close(weir_ctx *ctx)
 	return 0;
 }
 
-static void sink_name(const struct file_sink *fs, int i, uint64_t id, bool pending, char *out, size_t n);
+static void sink_name(const struct file_sink *fs, int i, uint64_t id, const char *token, bool pending, char *out,
+		      size_t n);
 static void fsync_path(const char *dir);
-static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id);
+static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id, const char *token);
 
 static int file_sink_commit(weir_ctx *ctx)
 {
@@ -656,12 +675,12 @@ static int file_sink_commit(weir_ctx *ctx)
 		return 0;
 	if (w->ck) { /* the end: every pre-committed file, then whatever is left */
 		for (int k = 0; k < w->npending; k++)
-			if (sink_commit_one(fs, w->index, w->pending[k]) < 0)
+			if (sink_commit_one(fs, w->index, w->pending[k], w->token) < 0)
 				return -1;
 		w->npending = 0;
 		if (w->written) {
 			char to[4200];
-			sink_name(fs, w->index, ctx->st->ck_last + 1, false, to, sizeof(to));
+			sink_name(fs, w->index, ctx->st->ck_last + 1, NULL, false, to, sizeof(to));
 			if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
 				return weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, to);
 		} else {
@@ -687,9 +706,17 @@ static int file_sink_commit(weir_ctx *ctx)
 
 /* ---- the file sink's two-phase commit (checkpoints) ---- */
 
-static void sink_name(const struct file_sink *fs, int i, uint64_t id, bool pending, char *out, size_t n)
+/* part-<i>-<id>, or its pending name: .part-<i>-<id>-<token>.pending (an
+ * empty token: .part-<i>-<id>.pending, as snapshots before tokens name it) */
+static void sink_name(const struct file_sink *fs, int i, uint64_t id, const char *token, bool pending, char *out,
+		      size_t n)
 {
-	snprintf(out, n, pending ? "%s/.part-%d-%llu.pending" : "%s/part-%d-%llu", fs->dir, i, (unsigned long long)id);
+	if (!pending)
+		snprintf(out, n, "%s/part-%d-%llu", fs->dir, i, (unsigned long long)id);
+	else if (token && *token)
+		snprintf(out, n, "%s/.part-%d-%llu-%s.pending", fs->dir, i, (unsigned long long)id, token);
+	else
+		snprintf(out, n, "%s/.part-%d-%llu.pending", fs->dir, i, (unsigned long long)id);
 }
 
 static void fsync_path(const char *dir)
@@ -703,11 +730,11 @@ static void fsync_path(const char *dir)
 
 /* Publish pre-committed checkpoint id's file; done already is fine (a
  * restore repeats the commits its checkpoint covers). */
-static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id)
+static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id, const char *token)
 {
 	char from[4200], to[4200];
-	sink_name(fs, i, id, true, from, sizeof(from));
-	sink_name(fs, i, id, false, to, sizeof(to));
+	sink_name(fs, i, id, token, true, from, sizeof(from));
+	sink_name(fs, i, id, NULL, false, to, sizeof(to));
 	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
 		return 0;
 	int e = errno;
@@ -730,7 +757,7 @@ static int sink_precommit(weir_ctx *ctx, struct part_writer *w, uint64_t id)
 	if (w->fd >= 0 && fsync(w->fd) < 0)
 		return weir_fail(ctx, "fsync '%s': %s", w->tmp, strerror(errno));
 	char to[4200];
-	sink_name(fs, w->index, id, true, to, sizeof(to));
+	sink_name(fs, w->index, id, w->token, true, to, sizeof(to));
 	if (rename(w->tmp, to) < 0)
 		return weir_fail(ctx, "pre-commit '%s': %s", w->tmp, strerror(errno));
 	fsync_path(fs->dir); /* the pending name durable before the checkpoint that lists it */
@@ -753,7 +780,9 @@ static int sink_precommit(weir_ctx *ctx, struct part_writer *w, uint64_t id)
 	return 0;
 }
 
-/* [u32 n][u64 pending id] x n */
+/* [u32 SINK_SNAP_MAGIC][u32 token length][token][u32 n][u64 pending id] x n
+ * (before tokens: [u32 n][u64 id] x n, still read) */
+#define SINK_SNAP_MAGIC 0x32534657u /* "WFS2" */
 static int file_sink_snapshot(weir_ctx *ctx, struct snapbuf *b, uint64_t id)
 {
 	struct part_writer *w = weir_ctx_state(ctx);
@@ -763,6 +792,9 @@ static int file_sink_snapshot(weir_ctx *ctx, struct snapbuf *b, uint64_t id)
 	 * this subtask saw; the next one commits its file */
 	if (sink_precommit(ctx, w, id ? id : ctx->st->ck_last + 1) < 0)
 		return -1;
+	snap_u32(b, SINK_SNAP_MAGIC);
+	snap_u32(b, (uint32_t)strlen(w->token));
+	snap_put(b, w->token, strlen(w->token));
 	snap_u32(b, (uint32_t)w->npending);
 	for (int k = 0; k < w->npending; k++)
 		snap_u64(b, w->pending[k]);
@@ -781,7 +813,7 @@ static int file_sink_notify(weir_ctx *ctx, uint64_t id)
 	if (weir_failpoint("sink.commit") < 0)
 		return -1;
 	for (int j = 0; j < k; j++)
-		if (sink_commit_one(fs, w->index, w->pending[j]) < 0)
+		if (sink_commit_one(fs, w->index, w->pending[j], w->token) < 0)
 			return -1;
 	memmove(w->pending, w->pending + k, sizeof(uint64_t) * (size_t)(w->npending - k));
 	w->npending -= k;
@@ -801,9 +833,21 @@ static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id
 		struct snapreader sr;
 		snapreader_init(&sr, p, n);
 		uint32_t np = snap_get_u32(&sr);
+		char token[12] = "";
+		if (np == SINK_SNAP_MAGIC) {
+			uint32_t tl = snap_get_u32(&sr);
+			const void *t = tl < sizeof(token) ? snap_take(&sr, tl) : NULL;
+			if (!t)
+				return weir_err_set("file sink: a malformed snapshot");
+			memcpy(token, t, tl);
+			token[tl] = '\0';
+			if (strspn(token, "0123456789abcdef") != tl)
+				return weir_err_set("file sink: a malformed snapshot");
+			np = snap_get_u32(&sr);
+		}
 		for (uint32_t k = 0; k < np && !sr.bad; k++) {
 			uint64_t pid = snap_get_u64(&sr);
-			if (!sr.bad && sink_commit_one(fs, (int)idx, pid) < 0)
+			if (!sr.bad && sink_commit_one(fs, (int)idx, pid, token) < 0)
 				return -1;
 		}
 		if (sr.bad || sr.off != n)
@@ -813,6 +857,7 @@ static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id
 	 * files, and parts published by later checkpoints (when an older one
 	 * is restored, because a newer one was damaged or one was named): the
 	 * restored job writes all of it again, so it goes */
+	const struct part_writer *own = weir_ctx_state(ctx); /* opened already: its file stays */
 	DIR *d = opendir(fs->dir);
 	if (!d)
 		return weir_err_errno(errno, "output folder '%s'", fs->dir);
@@ -824,6 +869,10 @@ static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id
 		size_t l = strlen(e->d_name);
 		char *end;
 		bool drop = !strncmp(e->d_name, pending, (size_t)pl) && l > 8 && !strcmp(e->d_name + l - 8, ".pending");
+		/* and in-progress files of earlier runs (not this one's own) */
+		if (!strncmp(e->d_name, pending, (size_t)pl) && l > 11 && !strcmp(e->d_name + l - 11, ".inprogress") &&
+		    !(own && strstr(e->d_name, own->token)))
+			drop = true;
 		if (!strncmp(e->d_name, part, (size_t)ql) && e->d_name[ql] >= '0' && e->d_name[ql] <= '9') {
 			unsigned long long pid = strtoull(e->d_name + ql, &end, 10);
 			drop |= !*end && ((!p && !id) || pid > id); /* fresh: all of it; restored: what is newer */
