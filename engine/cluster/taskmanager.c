@@ -988,8 +988,29 @@ static void *xchg_main(void *arg)
 
 /* The exchange, listening on addr (port 0: any), on a thread of its own.
  * 0, or -1 with the trail set. */
-static int start_exchange(const char *addr, uint16_t port)
+static int start_exchange(const char *advertise, uint16_t port)
 {
+	/* --advertise ADDR, or ADDR:PORT ([V6]:PORT): others reach us there;
+	 * we listen on ADDR (at --data-port). With a port of its own it may be
+	 * a forwarder's (a NAT, the tests' fault proxy) that leads to ours. */
+	char addr[96], adv_port[8] = "";
+	snprintf(addr, sizeof(addr), "%s", advertise);
+	char *colon = strrchr(addr, ':');
+	bool v6 = addr[0] == '[';
+	if (colon && (v6 ? colon > addr && colon[-1] == ']' : strchr(addr, ':') == colon)) {
+		long ap = strtol(colon + 1, NULL, 10);
+		if (ap < 1 || ap > 65535 || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+			return weir_err_set("--advertise '%s': not ADDR or ADDR:PORT", advertise);
+		snprintf(adv_port, sizeof(adv_port), "%ld", ap);
+		*colon = '\0';
+	}
+	if (v6) {
+		size_t l = strlen(addr);
+		if (l < 2 || addr[l - 1] != ']')
+			return weir_err_set("--advertise '%s': not ADDR or ADDR:PORT", advertise);
+		memmove(addr, addr + 1, l - 2);
+		addr[l - 2] = '\0';
+	}
 	struct weir_xchg_config xc = {
 		.id = tm.id, .listen_addr = addr, .listen_port = port, .seg_size = tm.seg_size,
 		.spin_us = 50, .ctl_type = WEIR_FRAME_CTL,
@@ -999,8 +1020,14 @@ static int start_exchange(const char *addr, uint16_t port)
 	tm.xchg = weir_xchg_create(&xc);
 	if (!tm.xchg)
 		return weir_err_wrap("the data plane's listener on %s:%u", addr, port);
-	snprintf(tm.data_addr, sizeof(tm.data_addr), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
-		 weir_xchg_port(tm.xchg));
+	if (adv_port[0])
+		snprintf(tm.data_addr, sizeof(tm.data_addr), strchr(addr, ':') ? "[%s]:%s" : "%s:%s", addr, adv_port);
+	else
+		snprintf(tm.data_addr, sizeof(tm.data_addr), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
+			 weir_xchg_port(tm.xchg));
+	if (adv_port[0])
+		weir_log(WEIR_LOG_INFO, "data: listening on %s:%u, advertised as %s", addr, weir_xchg_port(tm.xchg),
+			 tm.data_addr);
 	return 0;
 }
 
