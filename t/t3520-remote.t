@@ -31,7 +31,7 @@ fi
 export WEIR_RUN_DIR="$T/run"
 cleanup() {
 	"$NB" exec "$bed" 0 "$WEIR" cluster stop >/dev/null 2>&1
-	for p in ${tmpid[1]:-} ${tmpid[2]:-}; do kill -9 "$p" 2>/dev/null; done
+	for p in ${tmpid[1]:-} ${tmpid[2]:-} ${tmpid[3]:-}; do kill -9 "$p" 2>/dev/null; done
 	"$NB" down "$bed"
 	[ -n "${WEIR_KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"
 }
@@ -137,10 +137,30 @@ rm -rf "$T/cl"
 run_weir0 run "$JOBS/wordcount.so" -p 5 --spread -- "$T/words.txt" "$T/cl"
 check "its slots serve again: a job on all 5 slots runs (rc $rc)" test "$rc" -eq 0
 
+# ---- checkpoint storage that is not shared ----
+# a TaskManager on host 1 whose view of the checkpoint folder is a file
+# system of its own (a private mount, as a host without the NFS mount): a
+# checkpointed job that needs it is refused, naming it and the folder
+mkdir -p "$T/ck"
+"$NB" exec "$bed" 1 unshare -m sh -c 'mount -t tmpfs none "$1" && shift && exec "$@"' sh "$T/ck" \
+	"$WEIR" taskmanager --jobmanager "$(cat "$T/run/jobmanager.addr")" --secret-file "$T/run/secret" \
+	--advertise "$("$NB" addr "$bed" 1)" --slots 2 --run-dir "$T/rd3" >"$T/tm3.log" 2>&1 &
+tmpid[3]=$!
+disown
+run_weir0 cluster status --wait 4
+rm -rf "$T/o"
+run_weir0 run "$TJOBS/ckjob.so" -p 7 --spread --checkpoint-interval 50 --checkpoint-dir "$T/ck" -- 1000 1000 "$T/o"
+check "a checkpointed job on a TaskManager that does not share the checkpoint folder fails (rc $rc)" test "$rc" -eq 1
+check 'naming the TaskManager and the folder' grep -q "does not see the jobmanager's checkpoint folder at '$T/ck/" "$T/err"
+[ "$rc" -eq 1 ] || diag "$(cat "$T/err")"
+rm -rf "$T/cl"
+run_weir0 run "$JOBS/wordcount.so" -p 7 --spread -- "$T/words.txt" "$T/cl"
+check "a job without checkpoints runs there (rc $rc)" test "$rc" -eq 0
+
 # ---- stop ----
 run_weir0 cluster stop
-check 'cluster stop names the TaskManagers on other hosts' grep -q '2 on other hosts' "$T/out"
-check 'and they exit' wait_gone "${tmpid[1]}" "${tmpid[2]}"
+check 'cluster stop names the TaskManagers on other hosts' grep -q '3 on other hosts' "$T/out"
+check 'and they exit' wait_gone "${tmpid[1]}" "${tmpid[2]}" "${tmpid[3]}"
 check 'no sanitizer report or crash from a remote TaskManager' bash -c "! grep -qE 'Sanitizer|runtime error|killed by signal' '$T'/tm*.log"
 wait_gone $(cat "$T/run/jobmanager.pid" 2>/dev/null) || true
 check 'no sanitizer report from the JobManager and the local TaskManager' \

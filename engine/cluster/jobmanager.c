@@ -63,6 +63,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +147,7 @@ struct jobrec {
 	uint64_t sp_conn, sp_rid;
 	bool sp_stop, sp_begun, stopped;
 	char sp_dir[PATH_MAX];
+	char ck_token[40];	/* in <checkpoint folder>/.storage-id: a TaskManager that reads it sees our folder */
 	char stop_msg[PATH_MAX + 64];
 };
 
@@ -840,6 +843,8 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 		cs.unaligned = j->unaligned;
 		cs.restarted = j->attempt > 0;
 		cs.restore = j->restore[0] ? j->restore : NULL;
+		cs.dir = j->ck.base;
+		cs.storage_id = j->ck_token;
 		d.checkpoints = &cs;
 	}
 	/* where each TaskManager of the job is: channels between two on
@@ -919,6 +924,32 @@ static int resolve_restore(const char *path, char *out, size_t n, uint64_t *id, 
 	return 0;
 }
 
+/* Write a fresh random token into dir/.storage-id (0600, replacing an
+ * older one of ours) and into token. 0, or -1 with the trail set. */
+static int write_storage_id(const char *dir, char *token, size_t n)
+{
+	uint8_t r[16];
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return weir_err_errno(errno, "getrandom");
+	for (size_t i = 0; i < sizeof(r) && 2 * i + 2 < n; i++)
+		snprintf(token + 2 * i, 3, "%02x", r[i]);
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/.storage-id", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.storage-id.%d", dir, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return weir_err_errno(errno, "checkpoint folder: create '%s'", tmp);
+	size_t len = strlen(token);
+	bool ok = write(fd, token, len) == (ssize_t)len && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return weir_err_errno(e, "checkpoint folder: write '%s'", path);
+	}
+	return 0;
+}
+
 /* A new job's checkpoint setup from its submission; NULL, or why not. */
 static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointConfig *cc, char *why, size_t wn)
 {
@@ -931,6 +962,13 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 	    (int)sizeof(base))
 		return "the checkpoint folder's path is too long";
 	if (weir_ckpt_prepare(base, sizeof(base)) < 0) {
+		snprintf(why, wn, "%s", weir_err_msg());
+		return why;
+	}
+	/* a token every TaskManager must read back from the folder: one that
+	 * sees a folder of its own there (storage not shared) is found before
+	 * the job starts */
+	if (write_storage_id(base, j->ck_token, sizeof(j->ck_token)) < 0) {
 		snprintf(why, wn, "%s", weir_err_msg());
 		return why;
 	}

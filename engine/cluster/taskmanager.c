@@ -78,6 +78,8 @@ struct tmjob {
 	char **argv;		/* the job's arguments: weir_job may keep pointers to them */
 	int argc;
 	char objpath[PATH_MAX + 96];	/* this job's copy of the object */
+	char *ck_dir;			/* the job's checkpoint folder (dist.ck_dir) */
+	char ck_storage_id[40];
 	/* thread -> loop (sent by the loop's tick) */
 	bool tell_prepared, tell_done, done_ok, done_refused, tell_released, released_ok;
 	char done_msg[1024], released_msg[1024];
@@ -327,6 +329,7 @@ static void job_free(struct tmjob *j)
 		ck_ack_free(&j->acks[i]);
 	free(j->acks);
 	free(j->ck_restore);
+	free(j->ck_dir);
 	for (int i = 0; j->argv && i < j->argc; i++)
 		free(j->argv[i]);
 	free(j->argv);
@@ -544,6 +547,15 @@ static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
 	j->dist.arg = j;
 	if (d->checkpoints) {
 		j->dist.ck_on = true;
+		if (d->checkpoints->dir && *d->checkpoints->dir) {
+			if (!(j->ck_dir = strdup(d->checkpoints->dir)))
+				return weir_err_set("out of memory");
+			j->dist.ck_dir = j->ck_dir;
+		}
+		if (d->checkpoints->storage_id && *d->checkpoints->storage_id) {
+			snprintf(j->ck_storage_id, sizeof(j->ck_storage_id), "%s", d->checkpoints->storage_id);
+			j->dist.ck_storage_id = j->ck_storage_id;
+		}
 		j->dist.restarted = d->checkpoints->restarted;
 		j->cfg.at_least_once = d->checkpoints->at_least_once;
 		j->cfg.unaligned = d->checkpoints->unaligned;

@@ -28,6 +28,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +248,45 @@ static int check_nodes(struct job *job, bool restoring)
 		if (nd->hooks.check && nd->hooks.check(nd->arg, restoring) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* dist: can this TaskManager write the job's checkpoint folder? Every
+ * part of a checkpoint is written where the JobManager reads it, so the
+ * folder must be one that every host reaches (a shared file system); one
+ * that is not is found here, before the job starts, naming the folder and
+ * the TaskManager. A probe file, made exclusively and removed. */
+static int check_ck_dir(const struct weir_dist *d)
+{
+	char probe[PATH_MAX + 64];
+	if (d->ck_storage_id) { /* the same folder as the JobManager's, not one of this host's own */
+		char got[64] = "";
+		snprintf(probe, sizeof(probe), "%s/.storage-id", d->ck_dir);
+		int fd = open(probe, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ssize_t n = fd >= 0 ? read(fd, got, sizeof(got) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		got[n > 0 ? n : 0] = '\0';
+		if (strcmp(got, d->ck_storage_id))
+			return weir_err_set("taskmanager %u does not see the jobmanager's checkpoint folder at '%s' (%s): "
+					    "checkpoints need one folder every TaskManager and the JobManager share, such "
+					    "as a shared file system", d->tm, d->ck_dir,
+					    fd < 0 ? "its .storage-id is missing here" : "its .storage-id differs here");
+	}
+	snprintf(probe, sizeof(probe), "%s/.probe-tm%u-%d", d->ck_dir, d->tm, (int)getpid());
+	int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, "w", 1) != 1 || fsync(fd) < 0) {
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(probe);
+		}
+		return weir_err_set("taskmanager %u cannot write the checkpoint folder '%s': %s (checkpoints need a "
+				    "folder every TaskManager and the JobManager reach, such as a shared file system)",
+				    d->tm, d->ck_dir, strerror(e));
+	}
+	close(fd);
+	unlink(probe);
 	return 0;
 }
 
@@ -473,7 +514,8 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	 * the JobManager then aborts the attempt before any TaskManager starts,
 	 * so no other one runs into its consequences (a channel this one never
 	 * made) and reports those first: the reason is this one, every time. */
-	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0)) {
+	if (check_nodes(&job, d->ck_restore || d->restarted) < 0 || (job.ck_on && ck_check_sources(&job) < 0) ||
+	    (job.ck_on && d->ck_dir && check_ck_dir(d) < 0)) {
 		snprintf(err, sizeof(err), "deploy: %s", weir_err_msg());
 		d->refused = true; /* the same again on a restart */
 		goto out;

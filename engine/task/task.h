@@ -207,6 +207,8 @@ struct weir_dist {
 	 * acknowledgement (checkpoint/writer.h: ck_ack_fn), on its thread */
 	bool ck_on;
 	const char *ck_restore;		/* a complete checkpoint's folder to start from, or NULL */
+	const char *ck_dir;		/* the job's checkpoint folder (NULL: not said): checked writable here */
+	const char *ck_storage_id;	/* what ck_dir/.storage-id holds at the JobManager (NULL: not said) */
 	bool restarted;			/* an earlier attempt ran: sinks may find its output */
 	bool refused;			/* set by the job's thread before done(): it failed before it ran,
 					 * for a reason a restart would meet again */
