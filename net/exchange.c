@@ -884,6 +884,7 @@ void weir_xchg_destroy(struct weir_xchg *x)
 
 uint16_t weir_xchg_port(const struct weir_xchg *x) { return x->port; }
 void weir_xchg_set_id(struct weir_xchg *x, uint32_t id) { x->cfg.id = id; }
+void weir_xchg_set_silence(struct weir_xchg *x, uint32_t ms) { x->silence_ms = ms; }
 struct weir_doorbell *weir_xchg_doorbell(struct weir_xchg *x) { return &x->db; }
 
 static void post(struct weir_xchg *x, struct req *r)

@@ -123,6 +123,8 @@ void weir_xchg_stop(struct weir_xchg *x);
 void weir_xchg_destroy(struct weir_xchg *x);
 /* Its id, when it was not known at create (before weir_xchg_run). */
 void weir_xchg_set_id(struct weir_xchg *x, uint32_t id);
+/* Its silence_ms, when known only after create (before weir_xchg_run). */
+void weir_xchg_set_silence(struct weir_xchg *x, uint32_t ms);
 /* The port it listens on. */
 uint16_t weir_xchg_port(const struct weir_xchg *x);
 /* The doorbell tasks ring for it: a channel's consumer_db on the sending

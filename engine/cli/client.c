@@ -179,7 +179,9 @@ static int prepare_run_dir(struct weir_rundir *rd, char *id, size_t idn, int *sw
 static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *level,
 			      const struct weir_cluster_config *cc)
 {
-	char portbuf[16], waitbuf[24], log[PATH_MAX];
+	char portbuf[16], waitbuf[24], log[PATH_MAX], hbbuf[24], hbtbuf[24];
+	snprintf(hbbuf, sizeof(hbbuf), "%ld", cc->hb_ms);
+	snprintf(hbtbuf, sizeof(hbtbuf), "%ld", cc->hb_timeout_ms);
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
 	snprintf(waitbuf, sizeof(waitbuf), "%ld", cc->slot_wait_ms);
 	/* the checkpoint defaults of jobs submitted without checkpoint flags */
@@ -195,6 +197,7 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--checkpoint-interval", ck[0], "--checkpoint-timeout", ck[1], "--checkpoint-min-pause", ck[2],
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
+			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf,
 			    cc->ck_at_least_once ? "--at-least-once" : cc->ck_unaligned ? "--unaligned" : NULL,
 			    cc->ck_at_least_once && cc->ck_unaligned ? "--unaligned" : NULL, NULL };
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));

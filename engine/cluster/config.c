@@ -28,6 +28,8 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	c->restart_attempts = 3;
 	c->restart_delay_ms = 100;
 	snprintf(c->exchange, sizeof(c->exchange), "auto");
+	c->hb_ms = 100;
+	c->hb_timeout_ms = 2000;
 }
 
 enum kind { NUM, STR };
@@ -64,6 +66,8 @@ static const struct key keys[] = {
 	NUMKEY("restart.delay_ms", restart_delay_ms, 0, 3600 * 1000),
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 	STRKEY("cluster.exchange", exchange),
+	NUMKEY("heartbeat.interval_ms", hb_ms, 10, 600000),
+	NUMKEY("heartbeat.timeout_ms", hb_timeout_ms, 20, 600000),
 };
 
 static int set(const char *path, int line, const char *k, const char *v, struct weir_cluster_config *c, unsigned *seen)

@@ -41,6 +41,8 @@ struct weir_cluster_config {
 	long restart_attempts;	/* restart.attempts */
 	long restart_delay_ms;	/* restart.delay_ms */
 	long restart_max_delay_ms;	/* restart.max_delay_ms: exponential backoff up to it (0: fixed) */
+	long hb_ms;		/* heartbeat.interval_ms */
+	long hb_timeout_ms;	/* heartbeat.timeout_ms: a TaskManager (or a data connection) silent this long is lost */
 	char exchange[8];	/* cluster.exchange: "auto" (shared memory on one host, TCP between
 				 * hosts) or "tcp" (TCP between every two TaskManagers) */
 };

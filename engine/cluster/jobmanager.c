@@ -72,8 +72,11 @@
 
 #define MAX_TMS 256
 #define MAX_WAITERS 64
-#define HEARTBEAT_MS 100
-#define HEARTBEAT_TIMEOUT_MS 2000
+/* heartbeats: how often TaskManagers send them, how long without one
+ * drops a TaskManager (jm.hb_ms, jm.hb_timeout_ms: heartbeat.interval_ms
+ * and heartbeat.timeout_ms; 100 and 2000 by default, so a host gone
+ * silent on a LAN is noticed within 2 s). The TaskManagers' exchanges use
+ * the same timeout for their data connections. */
 #define STOP_GRACE_MS 5000
 #define MAX_CONNS 4096		/* the connection table, if the descriptor limit allows */
 #define STALL_MS 30000		/* a frame begun, or answers not read, for this long: closed */
@@ -185,6 +188,7 @@ static struct {
 	int nparked;
 	long slot_wait_ms;
 	bool force_tcp;		/* --exchange tcp: channels between TaskManagers over TCP even on one host */
+	uint32_t hb_ms, hb_timeout_ms;	/* --heartbeat-interval, --heartbeat-timeout */
 	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
 	bool stopping;
 	uint64_t stop_deadline_ns;
@@ -1418,8 +1422,8 @@ static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, co
 	Weir__Ctl__RegisterAck ack = WEIR__CTL__REGISTER_ACK__INIT;
 	ack.tm_id = t->id;
 	ack.cluster_id = jm.cluster_id;
-	ack.heartbeat_interval_ms = HEARTBEAT_MS;
-	ack.heartbeat_timeout_ms = HEARTBEAT_TIMEOUT_MS;
+	ack.heartbeat_interval_ms = jm.hb_ms;
+	ack.heartbeat_timeout_ms = jm.hb_timeout_ms;
 	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_REGISTER_ACK, &ack);
 	wake_waiters(false);
 	return 0;
@@ -1743,9 +1747,9 @@ static void tick(struct weir_loop *l, void *arg)
 	uint64_t now = weir_now_ns();
 	for (int i = 0; i < MAX_TMS; i++) {
 		struct tmrec *t = &jm.tms[i];
-		if (t->live && now - t->last_hb_ns > HEARTBEAT_TIMEOUT_MS * 1000000ull) {
+		if (t->live && now - t->last_hb_ns > jm.hb_timeout_ms * 1000000ull) {
 			weir_log(WEIR_LOG_WARN, "taskmanager %u missed its heartbeats for %d ms: dropped", t->id,
-				 HEARTBEAT_TIMEOUT_MS);
+				 jm.hb_timeout_ms);
 			struct weir_conn *c = weir_loop_conn(l, t->conn);
 			t->live = false;
 			jobs_lost_tm(t->id, NULL);
@@ -1791,21 +1795,23 @@ static void on_signal(int sig)
 
 const char weir_jobmanager_usage[] =
 	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
-	"                       [--exchange auto|tcp] [--log-level L] [checkpoint and restart options of weir local]\n"
+	"                       [--exchange auto|tcp] [--heartbeat-interval MS] [--heartbeat-timeout MS]\n"
+	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
 	"docs/configuration.md (\"The local cluster\") describes them.\n";
 
 /* The flags of weir jobmanager (the checkpoint and restart ones go to jm.ckdef). */
 struct jm_args {
 	const char *run_dir, *bind, *level;
-	long long port, ready, wait;
+	long long port, ready, wait, hb, hb_timeout;
 };
 
 /* Parse the flags into *o. -1 to go on, else the exit status (0 after
  * --help, 2 for bad usage, named on stderr). */
 static int parse_args(int argc, char **argv, struct jm_args *o)
 {
-	*o = (struct jm_args){ .bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000 };
+	*o = (struct jm_args){ .bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000, .hb = 100,
+			       .hb_timeout = 2000 };
 	weir_config_defaults(&jm.ckdef);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1819,8 +1825,10 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 		if (ckr > 0)
 			continue;
 		long long *num = !strcmp(a, "--port") ? &o->port : !strcmp(a, "--ready-fd") ? &o->ready
-			       : !strcmp(a, "--slot-wait") ? &o->wait : NULL;
-		long long hi = num == &o->port ? 65535 : num == &o->wait ? 600000 : INT_MAX;
+			       : !strcmp(a, "--slot-wait") ? &o->wait : !strcmp(a, "--heartbeat-interval") ? &o->hb
+			       : !strcmp(a, "--heartbeat-timeout") ? &o->hb_timeout : NULL;
+		long long hi = num == &o->port ? 65535 : num == &o->wait ? 600000
+			     : num == &o->hb || num == &o->hb_timeout ? 600000 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], 0, hi, false, num) < 0) {
 				fprintf(stderr, "weir jobmanager: %s: %s\n", a, weir_err_msg());
@@ -1970,6 +1978,13 @@ int weir_jobmanager_main(int argc, char **argv)
 		return rc;
 	int ready_fd = (int)o.ready;
 	jm.slot_wait_ms = (long)o.wait;
+	if (o.hb < 10 || o.hb_timeout < 2 * o.hb) {
+		fprintf(stderr, "weir jobmanager: --heartbeat-interval must be at least 10 ms and --heartbeat-timeout "
+				"at least twice it\n");
+		return 2;
+	}
+	jm.hb_ms = (uint32_t)o.hb;
+	jm.hb_timeout_ms = (uint32_t)o.hb_timeout;
 	enum weir_log_level lv;
 	if (weir_log_parse_level(o.level, &lv) < 0) {
 		fprintf(stderr, "weir jobmanager: bad --log-level '%s'\n", o.level);

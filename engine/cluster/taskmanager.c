@@ -122,6 +122,8 @@ static struct {
 	char cluster[64];	/* the cluster id, from the run folder: names the pools */
 	int ready_fd;
 	uint64_t hb_seq;
+	uint32_t hb_ms;		/* the JobManager's heartbeat interval (RegisterAck) */
+	uint64_t hb_last_ns;
 	volatile sig_atomic_t signalled;
 	uint32_t cancel_timeout_ms;	/* each job's (runtime/run.h: the watchdog) */
 	/* the data plane: channels to TaskManagers on other hosts */
@@ -181,6 +183,10 @@ static void heartbeat(struct weir_loop *l, void *arg)
 	}
 	if (!tm.registered || !jm_up())
 		return;
+	uint64_t now = weir_now_ns();
+	if (now - tm.hb_last_ns < (uint64_t)tm.hb_ms * 1000000u)
+		return; /* the JobManager's interval (RegisterAck); the timer ticks faster */
+	tm.hb_last_ns = now;
 	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
 	hb.seq = ++tm.hb_seq;
 	weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_HEARTBEAT, &hb);
@@ -1112,6 +1118,10 @@ static int registered(const Weir__Ctl__RegisterAck *a)
 		return weir_err_set("the jobmanager now runs cluster %s, not %s: stopping", a->cluster_id, tm.cluster);
 	}
 	tm.reconnect_ms = 0;
+	tm.hb_ms = a->heartbeat_interval_ms >= 10 ? a->heartbeat_interval_ms : 100;
+	/* data connections: as silent as the JobManager lets us be */
+	if (!tm.xchg_running && a->heartbeat_timeout_ms >= 2 * tm.hb_ms)
+		weir_xchg_set_silence(tm.xchg, a->heartbeat_timeout_ms);
 	return run_exchange();
 }
 
@@ -1287,7 +1297,7 @@ int weir_taskmanager_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* heartbeats (once registered) and signal checks; the JobManager
 	 * expects one every 100 ms */
-	weir_loop_timer_add(tm.loop, 100, heartbeat, NULL);
+	weir_loop_timer_add(tm.loop, 10, heartbeat, NULL); /* sends at the JobManager's interval */
 	weir_loop_timer_add(tm.loop, 5, job_timer, NULL);
 	char poolmsg[256] = "";
 	if (tm.pool.hdr) /* remote: made at registration */
