@@ -35,6 +35,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "net/frame.h"
+#include "net/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -111,7 +112,14 @@ struct weir_conn {
 	uint64_t rx_since_ns;	/* the first byte of the frame held (0: none held) */
 	uint64_t tx_since_ns;	/* the send queue last made progress (0: empty) */
 	char peer[64];		/* "addr:port" of an accepted peer, "" otherwise */
+	/* TLS (cfg.tls_server / tls_client): the session, a buffer for the
+	 * plaintext it gives, and how many of its ciphertext bytes the send
+	 * in flight carries (sent from its ring: out_peek/out_consume) */
+	struct weir_tls *tls;
+	uint8_t *plain;
+	uint32_t tls_sending;
 };
+#define TLS_PLAIN 16384
 
 struct timer {
 	void (*fn)(struct weir_loop *l, void *arg);
@@ -208,6 +216,56 @@ static void pend(struct weir_loop *l, uint32_t v)
 	l->st.deferred++;
 }
 
+static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason);
+static void sendbuf_put(struct weir_loop *l, struct sendbuf *b);
+
+/* TLS: a session that failed closes its connection, the trail saying why. */
+static int tls_failed(struct weir_loop *l, struct weir_conn *c)
+{
+	weir_err_set("TLS with %s: %s", c->peer[0] ? c->peer : "the peer", weir_tls_error(c->tls));
+	conn_close(l, c, -EPROTO);
+	return -1;
+}
+
+/* TLS: move queued plaintext into the session while it takes it (none
+ * before the handshake is done, or while its ring is full). A buffer wholly
+ * taken is done: an external one's payload is encrypted, so its on_sent
+ * runs now. 0, or -1 when the session failed (c closed). */
+static int tls_fill(struct weir_loop *l, struct weir_conn *c)
+{
+	while (c->sq_head) {
+		struct sendbuf *b = c->sq_head;
+		const uint8_t *p;
+		size_t n;
+		if (b->off < b->inl) {
+			p = b->data + b->off;
+			n = b->inl - b->off;
+		} else {
+			p = b->ext + (b->off - b->inl);
+			n = b->len - b->off;
+		}
+		ssize_t k = n ? weir_tls_write(c->tls, p, n) : 0;
+		if (k < 0)
+			return tls_failed(l, c);
+		b->off += (uint32_t)k;
+		if (b->off < b->len) {
+			if (k == 0)
+				return 0; /* it takes no more now */
+			continue;
+		}
+		c->sq_head = b->next;
+		if (!c->sq_head)
+			c->sq_tail = NULL;
+		c->sq_bytes -= b->len;
+		if (b->is_ext && l->cfg.on_sent)
+			l->cfg.on_sent(c, b->cookie, 0, l->cfg.arg);
+		sendbuf_put(l, b);
+		if (c->state != S_OPEN)
+			return -1;
+	}
+	return 0;
+}
+
 /* Issue what c wants, as far as the CQ has room. False if some is left. */
 static bool issue(struct weir_loop *l, struct weir_conn *c)
 {
@@ -251,7 +309,26 @@ static bool issue(struct weir_loop *l, struct weir_conn *c)
 		c->armed |= W_RECV;
 		took(l, c, 1);
 	}
-	if ((c->want & W_SEND) && conn_room(l, 1) && (sqe = sqe_get(l))) {
+	if ((c->want & W_SEND) && c->tls) {
+		/* TLS: the queue's plaintext goes into the session, and its
+		 * ciphertext out of its ring, in place; nothing to send yet
+		 * (a handshake under way, waiting for the peer) asks nothing */
+		const uint8_t *cp = NULL;
+		size_t cn = tls_fill(l, c) < 0 ? 0 : weir_tls_out_peek(c->tls, &cp);
+		if (c->state != S_OPEN || cn == 0)
+			c->want &= (uint8_t)~W_SEND;
+	}
+	if ((c->want & W_SEND) && c->tls && conn_room(l, 1) && (sqe = sqe_get(l))) {
+		const uint8_t *cp;
+		size_t cn = weir_tls_out_peek(c->tls, &cp);
+		c->tls_sending = (uint32_t)(cn > (1u << 30) ? 1u << 30 : cn);
+		io_uring_prep_send(sqe, c->fd, cp, c->tls_sending, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, ud(OP_SEND, c->slot, c->gen));
+		c->want &= (uint8_t)~W_SEND;
+		c->armed |= W_SEND;
+		took(l, c, 1);
+	}
+	if ((c->want & W_SEND) && !c->tls && conn_room(l, 1) && (sqe = sqe_get(l))) {
 		/* gather the queue's head into one sendmsg: several small frames,
 		 * or a frame's header and its payload in the caller's memory */
 		int n = 0;
@@ -383,6 +460,10 @@ static void slot_free(struct weir_loop *l, struct weir_conn *c)
 	sq_free(c); /* before c->data goes: on_sent may want it */
 	free(c->rbuf);
 	c->rbuf = NULL;
+	weir_tls_destroy(c->tls);
+	c->tls = NULL;
+	free(c->plain);
+	c->plain = NULL;
 	weir_frame_dec_release(&c->dec);
 	c->state = S_FREE;
 	c->want = c->armed = 0;
@@ -422,10 +503,20 @@ static void slot_unalloc(struct weir_loop *l, struct weir_conn *c)
 	slot_free(l, c);
 }
 
-/* A connection slot: receive buffer and decoder. 0 or -ENOMEM. */
-static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd)
+/* A connection slot: receive buffer and decoder, and with TLS a session
+ * (server: accepted). 0 or -ENOMEM. */
+static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd, bool server)
 {
 	c->fd = fd;
+	c->tls = NULL;
+	c->plain = NULL;
+	c->tls_sending = 0;
+	struct weir_tls_ctx *ctx = server ? l->cfg.tls_server : l->cfg.tls_client;
+	if (ctx && (!(c->tls = weir_tls_create(ctx)) || !(c->plain = malloc(TLS_PLAIN)))) {
+		weir_tls_destroy(c->tls);
+		c->tls = NULL;
+		return -ENOMEM;
+	}
 	c->trusted = true;
 	c->peer[0] = '\0';
 	c->rx_since_ns = c->tx_since_ns = 0;
@@ -470,8 +561,6 @@ static void untrusted_unlink(struct weir_loop *l, struct weir_conn *c)
 		l->utail = c->uprev;
 	l->nuntrusted--;
 }
-
-static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason);
 
 /* Close the oldest untrusted connection to make room (-EOVERFLOW). False
  * when there is none. */
@@ -585,7 +674,7 @@ static void on_accept(struct weir_loop *l, struct weir_conn *ls, int res)
 		refuse(l, peer, -EMFILE);
 		return;
 	}
-	if (conn_setup(l, c, res) < 0) {
+	if (conn_setup(l, c, res, true) < 0) {
 		close(res);
 		c->fd = -1;
 		slot_unalloc(l, c);
@@ -603,6 +692,42 @@ static void on_accept(struct weir_loop *l, struct weir_conn *ls, int res)
 		l->cfg.on_open(c, l->cfg.arg);
 	if (c->state == S_OPEN)
 		want(l, c, W_RECV);
+}
+
+/* TLS: received ciphertext into the session, its plaintext into the frame
+ * decoder, and whatever the session owes the peer (handshake messages)
+ * out. Returns as weir_frame_dec_feed; c may be closed on return. */
+static int tls_recv(struct weir_loop *l, struct weir_conn *c, const uint8_t *p, size_t n)
+{
+	int frames = 0;
+	for (;;) {
+		ssize_t k = n ? weir_tls_feed_in(c->tls, p, n) : 0;
+		if (k < 0)
+			return tls_failed(l, c), 0;
+		p += k;
+		n -= (size_t)k;
+		ssize_t m, got = 0;
+		while ((m = weir_tls_read(c->tls, c->plain, TLS_PLAIN)) > 0) {
+			got += m;
+			int rc = weir_frame_dec_feed(&c->dec, c->plain, (size_t)m, frame_cb, c);
+			if (rc < 0 || c->state != S_OPEN)
+				return rc < 0 ? rc : 0;
+			frames += rc;
+		}
+		if (m < 0)
+			return tls_failed(l, c), 0;
+		if (n == 0)
+			break;
+		if (k == 0 && got == 0) {
+			weir_err_set("TLS with %s: the session takes no more input", c->peer[0] ? c->peer : "the peer");
+			return -EPROTO;
+		}
+	}
+	/* replies the handshake owes, and plaintext that waited for it */
+	const uint8_t *q;
+	if (!(c->armed & W_SEND) && (weir_tls_out_peek(c->tls, &q) > 0 || (c->sq_head && weir_tls_handshake_done(c->tls))))
+		want(l, c, W_SEND);
+	return frames;
 }
 
 /* Give provided buffer bid back to the kernel's ring. */
@@ -632,7 +757,7 @@ static void on_recv(struct weir_loop *l, struct weir_conn *c, int res, uint32_t 
 			bid = flags >> IORING_CQE_BUFFER_SHIFT;
 			p = l->rx_mem + (size_t)bid * l->cfg.recv_size;
 		}
-		int rc = weir_frame_dec_feed(&c->dec, p, (size_t)res, frame_cb, c);
+		int rc = c->tls ? tls_recv(l, c, p, (size_t)res) : weir_frame_dec_feed(&c->dec, p, (size_t)res, frame_cb, c);
 		if (bid != UINT32_MAX)
 			rx_recycle(l, bid);
 		if (c->state != S_OPEN)
@@ -660,6 +785,22 @@ static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
 {
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		conn_close(l, c, res);
+		return;
+	}
+	if (c->tls) { /* the kernel took res bytes of the session's ring */
+		if (res > 0) {
+			c->tx_since_ns = weir_real_now_ns();
+			l->st.bytes_out += (uint64_t)res;
+			weir_tls_out_consume(c->tls, (size_t)res);
+		}
+		c->tls_sending = 0;
+		const uint8_t *q;
+		if (tls_fill(l, c) < 0)
+			return;
+		if (weir_tls_out_peek(c->tls, &q) > 0 || c->sq_head)
+			want(l, c, W_SEND);
+		else
+			c->tx_since_ns = 0;
 		return;
 	}
 	if (res > 0) {
@@ -704,8 +845,9 @@ static void on_connect(struct weir_loop *l, struct weir_conn *c, int res)
 		l->cfg.on_open(c, l->cfg.arg);
 	if (c->state != S_OPEN)
 		return;
-	/* on_open may have queued (and issued) a send already: one at a time */
-	want(l, c, c->sq_head && !(c->armed & W_SEND) ? W_RECV | W_SEND : W_RECV);
+	/* on_open may have queued (and issued) a send already: one at a time;
+	 * a TLS client starts with its ClientHello */
+	want(l, c, (c->sq_head || c->tls) && !(c->armed & W_SEND) ? W_RECV | W_SEND : W_RECV);
 }
 
 static void on_timer(struct weir_loop *l, uint32_t i, uint32_t gen, int res)
@@ -1194,7 +1336,7 @@ int weir_loop_connect(struct weir_loop *l, const char *addr, uint16_t port, uint
 		slot_unalloc(l, c);
 		return weir_err_errno(-rc, "connect %s: socket", hp), rc;
 	}
-	if (conn_setup(l, c, fd) < 0) {
+	if (conn_setup(l, c, fd, false) < 0) {
 		slot_unalloc(l, c); /* closes fd */
 		return weir_err_set("connect %s: out of memory", hp), -ENOMEM;
 	}

@@ -112,6 +112,11 @@ struct weir_loop_config {
 	 * segments; NULL: the loop allocates them) */
 	uint32_t rx_bufs;
 	void *rx_mem;
+	/* TLS (net/tls.h): every accepted connection speaks it with
+	 * tls_server, every outgoing one with tls_client (NULL: plain). Frames
+	 * are the same inside; external sends are encrypted (so copied) when
+	 * queued into the session, and their on_sent comes then. */
+	struct weir_tls_ctx *tls_server, *tls_client;
 	void (*on_refuse)(const char *peer, int reason, void *arg);
 	/* an external send's bytes are the caller's again (weir_conn_send_ext):
 	 * res 0 sent, < 0 the connection closed before */
