@@ -576,15 +576,18 @@ static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_
 		put32(h + 8, c->seq);
 		put32(h + 12, (uint32_t)m.val);
 		put64(h + 16, checksum(h, 16, bytes, (size_t)m.val));
+		/* counted before the call: with TLS the loop may encrypt the
+		 * payload at once and call on_sent before send_ext returns */
+		c->inflight++;
 		if (weir_conn_send_ext(conn, WEIR_FRAME_XDATA, h, 24, bytes, (uint32_t)m.val,
 				       cookie_of(s, c->gen, m.seg)) < 0) {
+			c->inflight--;
 			weir_chan_give(c->d.ch, m.seg);
 			c->dead = true;
 			if (c->d.lost)
 				c->d.lost(c->d.arg, weir_err_msg());
 			return true;
 		}
-		c->inflight++;
 		c->credit--;
 		c->seq++;
 		x->st.frames_out++;
@@ -841,6 +844,8 @@ struct weir_xchg *weir_xchg_create(const struct weir_xchg_config *cfg)
 		.on_close = on_close,
 		.on_sent = on_sent,
 		.arg = x,
+		.tls_server = x->cfg.tls_server,
+		.tls_client = x->cfg.tls_client,
 	};
 	x->loop = weir_loop_create(&lc);
 	if (!x->loop)

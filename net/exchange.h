@@ -72,6 +72,7 @@
 
 struct weir_xchg;
 struct weir_conn;
+struct weir_tls_ctx;
 
 enum {
 	WEIR_FRAME_XHELLO = 0x20,
@@ -98,6 +99,7 @@ struct weir_xchg_config {
 	 * start on every new connection (outgoing: we connected), frame for
 	 * each control frame (type ctl_type) until it returns 1 (proven) or
 	 * < 0 (refused: the connection closes); end frees its state. */
+	struct weir_tls_ctx *tls_server, *tls_client;	/* TLS on data connections (net/loop.h); NULL: plain */
 	uint16_t ctl_type;
 	void *(*auth_start)(struct weir_conn *c, bool outgoing, void *arg);
 	int (*auth_frame)(struct weir_conn *c, void *st, const uint8_t *p, uint32_t len, void *arg);

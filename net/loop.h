@@ -206,7 +206,9 @@ int weir_conn_send(struct weir_conn *c, uint16_t type, const void *p, uint32_t l
  * 0 once sent, or -ECONNRESET once c closed and every SQE that could read
  * the bytes completed. Sends are gathered (sendmsg over up to 32 iovecs),
  * so a frame's header and payload, and small frames queued together,
- * leave in one submission. Returns as weir_conn_send. */
+ * leave in one submission. Returns as weir_conn_send. With TLS the payload
+ * may be encrypted (copied) at once, and on_sent called before this
+ * returns: count the send as pending before calling. */
 #define WEIR_SEND_EXT_HDR 64
 int weir_conn_send_ext(struct weir_conn *c, uint16_t type, const void *hdr, uint32_t hlen, const void *payload,
 		       uint32_t plen, uint64_t cookie);

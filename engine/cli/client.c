@@ -16,6 +16,7 @@
  */
 #include "cli/cli.h"
 #include "cluster/ctlio.h"
+#include "net/tls.h"
 #include "cluster/config.h"
 #include "cluster/daemons.h"
 #include "cluster/supervisor.h"
@@ -198,8 +199,21 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
 			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf,
-			    cc->ck_at_least_once ? "--at-least-once" : cc->ck_unaligned ? "--unaligned" : NULL,
-			    cc->ck_at_least_once && cc->ck_unaligned ? "--unaligned" : NULL, NULL };
+			    /* optional ones last: the first NULL ends the list */
+			    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	int na = 0;
+	while (jm_args[na])
+		na++;
+	if (cc->tls_enabled) {
+		jm_args[na++] = "--tls-dir";
+		jm_args[na++] = (char *)cc->tls_dir;
+		jm_args[na++] = "--tls-name";
+		jm_args[na++] = (char *)cc->tls_name;
+	}
+	if (cc->ck_at_least_once)
+		jm_args[na++] = "--at-least-once";
+	if (cc->ck_unaligned)
+		jm_args[na++] = "--unaligned";
 	weir_rundir_path(rd, "jobmanager.log", log, sizeof(log));
 	pid_t jm = weir_spawn(jm_args, log, 10000);
 	if (jm < 0) {
@@ -222,7 +236,7 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 	int nodes[64];
 	int nnodes = weir_cpu_nodes(nodes, 64);
 	static char bufs[256][7][24];
-	static char *tm_args[256][26], *logs[256], **argp[256];
+	static char *tm_args[256][30], *logs[256], **argp[256];
 	/* their exchanges listen where the JobManager does: TaskManagers on
 	 * other hosts reach them there (loopback when it listens everywhere) */
 	const char *adv = !strcmp(cc->bind, "0.0.0.0") || !strcmp(cc->bind, "::") ? "127.0.0.1" : cc->bind;
@@ -242,7 +256,9 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 		char *a[] = { "taskmanager", "--run-dir", rd->dir, "--id", bufs[i][0], "--slots", slotbuf,
 			      "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", bufs[i][1],
 			      "--first-core", bufs[i][2], "--ready-fd", "3", "--log-level", (char *)level,
-			      "--cancel-timeout", cancelbuf, "--advertise", (char *)adv, NULL };
+			      "--cancel-timeout", cancelbuf, "--advertise", (char *)adv,
+			      cc->tls_enabled ? "--tls-dir" : NULL, (char *)cc->tls_dir, "--tls-name", (char *)cc->tls_name,
+			      NULL };
 		memcpy(tm_args[i], a, sizeof(a));
 		argp[i] = tm_args[i];
 	}
@@ -262,6 +278,25 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 	int swept = 0, rc = prepare_run_dir(rd, id, sizeof(id), &swept);
 	if (rc)
 		return rc;
+	/* TLS: checked here (a missing or foreign certificate is named before
+	 * anything starts), and named in the run folder for the commands */
+	weir_rundir_path(rd, "tls", path, sizeof(path));
+	unlink(path);
+	if (cc->tls_enabled) {
+		struct weir_tls_ctx *s = NULL, *c = NULL;
+		if (!cc->tls_dir[0] || !cc->tls_name[0]) {
+			fprintf(stderr, "weir cluster start: tls.enabled needs tls.dir and tls.name\n");
+			return EXIT_USAGE;
+		}
+		if (weir_cluster_tls(cc->tls_dir, cc->tls_name, &s, &c) < 0)
+			return fail("start");
+		weir_tls_ctx_destroy(s);
+		weir_tls_ctx_destroy(c);
+		char text[PATH_MAX + 160];
+		snprintf(text, sizeof(text), "%s\n%s\n", cc->tls_dir, cc->tls_name);
+		if (weir_write_file_atomic(path, text) < 0)
+			return fail("start");
+	}
 	pid_t jm = start_jobmanager(rd, port, level, cc), tms[256], sup;
 	if (jm < 0 || start_taskmanagers(rd, jm, ntm, slots, level, cc, tms, &sup) < 0)
 		return EXIT_FAIL;

@@ -67,6 +67,9 @@ static const struct key keys[] = {
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 	STRKEY("cluster.exchange", exchange),
 	NUMKEY("heartbeat.interval_ms", hb_ms, 10, 600000),
+	NUMKEY("tls.enabled", tls_enabled, 0, 1),
+	STRKEY("tls.dir", tls_dir),
+	STRKEY("tls.name", tls_name),
 	NUMKEY("heartbeat.timeout_ms", hb_timeout_ms, 20, 600000),
 };
 

@@ -43,6 +43,9 @@ struct weir_cluster_config {
 	long restart_max_delay_ms;	/* restart.max_delay_ms: exponential backoff up to it (0: fixed) */
 	long hb_ms;		/* heartbeat.interval_ms */
 	long hb_timeout_ms;	/* heartbeat.timeout_ms: a TaskManager (or a data connection) silent this long is lost */
+	long tls_enabled;	/* tls.enabled: every connection of the cluster speaks TLS */
+	char tls_dir[PATH_MAX - 64];	/* tls.dir: the certificate folder (weir cert) */
+	char tls_name[128];	/* tls.name: this host's certificate in it */
 	char exchange[8];	/* cluster.exchange: "auto" (shared memory on one host, TCP between
 				 * hosts) or "tcp" (TCP between every two TaskManagers) */
 };

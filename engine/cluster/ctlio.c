@@ -1,5 +1,7 @@
 /* engine/cluster/ctlio.c - see ctlio.h. */
 #include "cluster/ctlio.h"
+#include "net/cert.h"
+#include "net/tls.h"
 #include "graph/graph.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -102,6 +104,7 @@ int weir_ctl_send_body(struct weir_conn *c, uint64_t rid, Weir__Ctl__Envelope__B
 
 struct weir_ctl_client {
 	struct weir_loop *loop;
+	struct weir_tls_ctx *tls;	/* the cluster speaks TLS (run folder's tls file), else NULL */
 	struct weir_conn *conn;
 	struct weir_auth auth;
 	bool authed;
@@ -220,13 +223,25 @@ int weir_ctl_client_open_as(struct weir_ctl_client **out, const struct weir_rund
 	weir_rundir_path(rd, "secret", secret_path, sizeof(secret_path));
 	if (weir_auth_secret_load(secret_path, &secret) < 0)
 		return -1;
+	/* a cluster started with TLS: towards the JobManager too */
+	char tdir[PATH_MAX], tname[256];
+	struct weir_tls_ctx *tls = NULL;
+	int t = weir_rundir_tls(rd, tdir, sizeof(tdir), tname, sizeof(tname));
+	if (t < 0 || (t == 1 && weir_cluster_tls(tdir, tname, NULL, &tls) < 0)) {
+		weir_auth_secret_wipe(&secret);
+		return -1;
+	}
 	struct weir_ctl_client *cl = calloc(1, sizeof(*cl));
-	if (!cl)
+	if (!cl) {
+		weir_tls_ctx_destroy(tls);
 		return weir_err_set("out of memory");
+	}
+	cl->tls = tls;
 	struct weir_loop_config cfg = { .entries = 16, .max_conns = 4, .on_frame = client_frame,
-					.on_close = client_close, .arg = cl };
+					.on_close = client_close, .arg = cl, .tls_client = tls };
 	cl->loop = weir_loop_create(&cfg);
 	if (!cl->loop) {
+		weir_tls_ctx_destroy(tls);
 		free(cl);
 		return -1;
 	}
@@ -320,6 +335,7 @@ void weir_ctl_client_close(struct weir_ctl_client *cl)
 	for (int i = 0; i < cl->nqueued; i++)
 		weir_ctl_free(cl->queued[i]);
 	weir_auth_release(&cl->auth);
+	weir_tls_ctx_destroy(cl->tls); /* after the loop: its sessions used it */
 	free(cl);
 }
 
@@ -357,4 +373,41 @@ int weir_host_identity(char *buf, size_t n)
 		return weir_err_errno(errno, "this machine's identity: its network namespace");
 	snprintf(buf, n, "%s/shm%llx/net%llu", boot, (unsigned long long)shm.st_dev, (unsigned long long)net.st_ino);
 	return 0;
+}
+
+int weir_cluster_tls(const char *dir, const char *name, struct weir_tls_ctx **server, struct weir_tls_ctx **client)
+{
+	struct weir_cert_paths cp;
+	if (weir_cert_paths(dir, name, &cp) < 0)
+		return -1;
+	struct weir_tls_files f = { cp.ca, cp.crt, cp.key };
+	if (server && !(*server = weir_tls_ctx_create(&f, true)))
+		return weir_err_wrap("TLS (certificate '%s' in '%s')", name, dir);
+	if (client && !(*client = weir_tls_ctx_create(&f, false))) {
+		if (server) {
+			weir_tls_ctx_destroy(*server);
+			*server = NULL;
+		}
+		return weir_err_wrap("TLS (certificate '%s' in '%s')", name, dir);
+	}
+	return 0;
+}
+
+int weir_rundir_tls(const struct weir_rundir *rd, char *dir, size_t dn, char *name, size_t nn)
+{
+	char path[PATH_MAX], buf[PATH_MAX + 320];
+	weir_rundir_path(rd, "tls", path, sizeof(path));
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	if (weir_read_small_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	char *nl = strchr(buf, '\n');
+	if (!nl || nl == buf || !nl[1])
+		return weir_err_set("'%s' does not hold a certificate folder and a name", path);
+	*nl = '\0';
+	char *n2 = nl + 1;
+	n2[strcspn(n2, "\n")] = '\0';
+	snprintf(dir, dn, "%s", buf);
+	snprintf(name, nn, "%s", n2);
+	return 1;
 }

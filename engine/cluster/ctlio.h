@@ -94,4 +94,19 @@ void weir_ctl_client_close(struct weir_ctl_client *c);
  */
 int weir_host_identity(char *buf, size_t n);
 
+/*
+ * TLS between the cluster's processes (net/tls.h, certificates made by
+ * `weir cert`, net/cert.h): the contexts for this host's certificate NAME
+ * in the certificate folder DIR, a server one and/or a client one (NULL
+ * out-pointers are skipped). 0, or -1 with the trail naming the file and
+ * the reason.
+ */
+struct weir_tls_ctx;
+int weir_cluster_tls(const char *dir, const char *name, struct weir_tls_ctx **server, struct weir_tls_ctx **client);
+/* The run folder's `tls` file ("DIR\nNAME\n"), written by `weir cluster
+ * start` when tls.enabled: the certificate folder and name its commands
+ * use towards the JobManager. 1 read, 0 no such file (plain), -1 with the
+ * trail set. */
+int weir_rundir_tls(const struct weir_rundir *rd, char *dir, size_t dn, char *name, size_t nn);
+
 #endif

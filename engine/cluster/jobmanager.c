@@ -51,6 +51,7 @@
 #include "ctl/sha.h"
 #include "sched/placement.h"
 #include "task/task.h"
+#include "net/tls.h"
 #include "shm/shmfile.h"
 #include <time.h>
 #include "base/clock.h"
@@ -189,6 +190,7 @@ static struct {
 	long slot_wait_ms;
 	bool force_tcp;		/* --exchange tcp: channels between TaskManagers over TCP even on one host */
 	uint32_t hb_ms, hb_timeout_ms;	/* --heartbeat-interval, --heartbeat-timeout */
+	struct weir_tls_ctx *tls;	/* --tls-dir/--tls-name: every connection speaks TLS (NULL: plain) */
 	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
 	bool stopping;
 	uint64_t stop_deadline_ns;
@@ -1796,13 +1798,14 @@ static void on_signal(int sig)
 const char weir_jobmanager_usage[] =
 	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
 	"                       [--exchange auto|tcp] [--heartbeat-interval MS] [--heartbeat-timeout MS]\n"
+	"                       [--tls-dir D --tls-name NAME]\n"
 	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
 	"docs/configuration.md (\"The local cluster\") describes them.\n";
 
 /* The flags of weir jobmanager (the checkpoint and restart ones go to jm.ckdef). */
 struct jm_args {
-	const char *run_dir, *bind, *level;
+	const char *run_dir, *bind, *level, *tls_dir, *tls_name;
 	long long port, ready, wait, hb, hb_timeout;
 };
 
@@ -1838,6 +1841,10 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 			o->run_dir = argv[++i];
 		} else if (!strcmp(a, "--bind") && v) {
 			o->bind = argv[++i];
+		} else if (!strcmp(a, "--tls-dir") && v) {
+			o->tls_dir = argv[++i];
+		} else if (!strcmp(a, "--tls-name") && v) {
+			o->tls_name = argv[++i];
 		} else if (!strcmp(a, "--exchange") && v && (!strcmp(v, "auto") || !strcmp(v, "tcp"))) {
 			jm.force_tcp = !strcmp(argv[++i], "tcp");
 		} else if (!strcmp(a, "--log-level") && v) {
@@ -1911,7 +1918,7 @@ static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, cha
 	struct weir_loop_config cfg = { .entries = entries, .max_conns = max_conns,
 					.untrusted_max = max_conns / 4, .untrusted_ms = WEIR_AUTH_TIMEOUT_MS,
 					.stall_ms = STALL_MS, .on_frame = on_frame, .on_open = on_open,
-					.on_close = on_close, .on_refuse = on_refuse };
+					.on_close = on_close, .on_refuse = on_refuse, .tls_server = jm.tls };
 	weir_log_limit_init(&jm.refused, "refused connections", WEIR_LOG_WARN, REFUSED_LOG_MS);
 	jm.max_conns = max_conns;
 	jm.loop = weir_loop_create(&cfg);
@@ -1951,6 +1958,7 @@ static void shut_down(void)
 	struct weir_loop_stats st;
 	weir_loop_stats(jm.loop, &st);
 	weir_loop_destroy(jm.loop);
+	weir_tls_ctx_destroy(jm.tls); /* after the loop: its sessions used it */
 	char path[PATH_MAX];
 	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
 	unlink(path);
@@ -1985,6 +1993,14 @@ int weir_jobmanager_main(int argc, char **argv)
 	}
 	jm.hb_ms = (uint32_t)o.hb;
 	jm.hb_timeout_ms = (uint32_t)o.hb_timeout;
+	if (!o.tls_dir != !o.tls_name) {
+		fprintf(stderr, "weir jobmanager: --tls-dir and --tls-name go together\n");
+		return 2;
+	}
+	if (o.tls_dir && weir_cluster_tls(o.tls_dir, o.tls_name, &jm.tls, NULL) < 0) {
+		fprintf(stderr, "weir jobmanager: %s\n", weir_err_msg());
+		return 1;
+	}
 	enum weir_log_level lv;
 	if (weir_log_parse_level(o.level, &lv) < 0) {
 		fprintf(stderr, "weir jobmanager: bad --log-level '%s'\n", o.level);

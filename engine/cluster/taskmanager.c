@@ -45,6 +45,7 @@
 #include "sched/cpu.h"
 #include "shm/pool.h"
 #include "net/exchange.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -143,8 +144,11 @@ static struct {
 	uint16_t jm_port;
 	uint32_t segments, seg_size;	/* the pool's, made at registration when remote */
 	uint64_t reconnect_at_ns;	/* remote, JobManager lost: the next try (0: none due) */
+	uint64_t lost_since_ns;		/* remote: the JobManager lost since (0: registered) */
+	uint32_t registration_timeout_ms;	/* remote: give up (exit 1) after this long without it */
 	uint32_t reconnect_ms;		/* its backoff */
 	enum weir_log_level level;
+	struct weir_tls_ctx *tls_server, *tls_client;	/* --tls-dir/--tls-name (NULL: plain) */
 } tm = { .ready_fd = -1 };
 
 static void job_tick(void);
@@ -164,6 +168,15 @@ static void heartbeat(struct weir_loop *l, void *arg)
 	(void)l, (void)arg;
 	if (tm.signalled && !tm.stopping) {
 		weir_log(WEIR_LOG_INFO, "signal: stopping");
+		tm.stopping = true;
+		weir_loop_stop(tm.loop);
+		return;
+	}
+	if (tm.remote && !tm.registered && tm.lost_since_ns &&
+	    weir_now_ns() - tm.lost_since_ns > (uint64_t)tm.registration_timeout_ms * 1000000u) {
+		weir_log(WEIR_LOG_ERROR, "no jobmanager at %s:%u for %u ms: stopping", tm.jm_host, tm.jm_port,
+			 tm.registration_timeout_ms);
+		tm.exit_code = 1;
 		tm.stopping = true;
 		weir_loop_stop(tm.loop);
 		return;
@@ -836,6 +849,8 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 				 reason ? strerror(-reason) : "it closed the connection");
 		tm.registered = tm.authed = false;
 		tm.jm = NULL;
+		if (!tm.lost_since_ns)
+			tm.lost_since_ns = weir_now_ns();
 		for (int i = 0; i < MAX_TM_JOBS; i++)
 			if (tm.jobs[i])
 				job_decide(tm.jobs[i]->id, WEIR__CTL__PHASE__PHASE_ABORT);
@@ -864,6 +879,7 @@ const char weir_taskmanager_usage[] =
 	"usage: weir taskmanager --id N [--run-dir D] [--slots S] [--segments N] [--segment-size BYTES]\n"
 	"                        [--numa-node N] [--first-core K] [--ready-fd FD] [--log-level L]\n"
 	"                        [--cancel-timeout MS] [--advertise ADDR] [--data-port P]\n"
+	"                        [--tls-dir D --tls-name NAME] [--registration-timeout MS]\n"
 	"       weir taskmanager --jobmanager HOST:PORT --secret-file F [--advertise ADDR] [--id N]\n"
 	"                        [the other options above]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
@@ -871,8 +887,8 @@ const char weir_taskmanager_usage[] =
 
 /* The flags of weir taskmanager. */
 struct tm_args {
-	const char *run_dir, *level, *advertise, *jobmanager, *secret_file;
-	long long id, slots, segments, seg_size, node, first_core, ready, cancel_ms, data_port;
+	const char *run_dir, *level, *advertise, *jobmanager, *secret_file, *tls_dir, *tls_name;
+	long long id, slots, segments, seg_size, node, first_core, ready, cancel_ms, data_port, reg_timeout;
 };
 
 /* Parse the flags into *o. -1 to go on, else the exit status (0 after
@@ -880,7 +896,7 @@ struct tm_args {
 static int parse_args(int argc, char **argv, struct tm_args *o)
 {
 	*o = (struct tm_args){ .level = "info", .id = -1, .segments = 256, .seg_size = 32768, .node = -1,
-			       .first_core = -1, .ready = -1, .cancel_ms = 30000 };
+			       .first_core = -1, .ready = -1, .cancel_ms = 30000, .reg_timeout = 300000 };
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (weir_help_flag(a)) {
@@ -892,11 +908,13 @@ static int parse_args(int argc, char **argv, struct tm_args *o)
 			       : !strcmp(a, "--numa-node") ? &o->node : !strcmp(a, "--first-core") ? &o->first_core
 			       : !strcmp(a, "--ready-fd") ? &o->ready
 			       : !strcmp(a, "--cancel-timeout") ? &o->cancel_ms
-			       : !strcmp(a, "--data-port") ? &o->data_port : NULL;
+			       : !strcmp(a, "--data-port") ? &o->data_port
+			       : !strcmp(a, "--registration-timeout") ? &o->reg_timeout : NULL;
 		long long lo = num == &o->slots || num == &o->segments ? 1 : num == &o->seg_size ? 4096 : 0;
 		long long hi = num == &o->id ? 255 : num == &o->slots ? 1024 : num == &o->segments ? 16777215
 			     : num == &o->seg_size ? 64 << 20 : num == &o->node ? 4095
-			     : num == &o->cancel_ms ? 24 * 3600 * 1000 : num == &o->data_port ? 65535 : INT_MAX;
+			     : num == &o->cancel_ms || num == &o->reg_timeout ? 24 * 3600 * 1000
+			     : num == &o->data_port ? 65535 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], lo, hi, false, num) < 0) {
 				fprintf(stderr, "weir taskmanager: %s: %s\n", a, weir_err_msg());
@@ -910,6 +928,10 @@ static int parse_args(int argc, char **argv, struct tm_args *o)
 			o->advertise = argv[++i];
 		} else if (!strcmp(a, "--jobmanager") && v) {
 			o->jobmanager = argv[++i];
+		} else if (!strcmp(a, "--tls-dir") && v) {
+			o->tls_dir = argv[++i];
+		} else if (!strcmp(a, "--tls-name") && v) {
+			o->tls_name = argv[++i];
 		} else if (!strcmp(a, "--secret-file") && v) {
 			o->secret_file = argv[++i];
 		} else {
@@ -1031,7 +1053,7 @@ static int start_exchange(const char *advertise, uint16_t port)
 	}
 	struct weir_xchg_config xc = {
 		.id = tm.id, .listen_addr = addr, .listen_port = port, .seg_size = tm.seg_size,
-		.spin_us = 50, .ctl_type = WEIR_FRAME_CTL,
+		.spin_us = 50, .ctl_type = WEIR_FRAME_CTL, .tls_server = tm.tls_server, .tls_client = tm.tls_client,
 		.auth_start = xauth_start, .auth_frame = xauth_frame, .auth_end = xauth_end,
 	};
 	weir_log_limit_init(&tm.xrefused, "data connections refused", WEIR_LOG_WARN, 10000);
@@ -1118,6 +1140,7 @@ static int registered(const Weir__Ctl__RegisterAck *a)
 		return weir_err_set("the jobmanager now runs cluster %s, not %s: stopping", a->cluster_id, tm.cluster);
 	}
 	tm.reconnect_ms = 0;
+	tm.lost_since_ns = 0;
 	tm.hb_ms = a->heartbeat_interval_ms >= 10 ? a->heartbeat_interval_ms : 100;
 	/* data connections: as silent as the JobManager lets us be */
 	if (!tm.xchg_running && a->heartbeat_timeout_ms >= 2 * tm.hb_ms)
@@ -1157,7 +1180,8 @@ static int open_pool_and_loop(const struct tm_args *o)
 		return -1;
 	if (!tm.remote && create_pool() < 0)
 		goto fail;
-	struct weir_loop_config cfg = { .entries = 64, .max_conns = 16, .on_frame = on_frame, .on_close = on_close };
+	struct weir_loop_config cfg = { .entries = 64, .max_conns = 16, .on_frame = on_frame, .on_close = on_close,
+					.tls_client = tm.tls_client };
 	tm.loop = weir_loop_create(&cfg);
 	if (!tm.loop)
 		goto fail;
@@ -1231,6 +1255,8 @@ static void shut_down(void)
 			fetch_free(i);
 	stop_exchange(); /* after the jobs: none of theirs is registered with it now */
 	weir_loop_destroy(tm.loop);
+	weir_tls_ctx_destroy(tm.tls_server); /* after the loops: their sessions used them */
+	weir_tls_ctx_destroy(tm.tls_client);
 	weir_auth_release(&tm.auth);
 	weir_auth_secret_wipe(&tm.secret);
 	weir_pool_release(&tm.pool);
@@ -1247,9 +1273,9 @@ int weir_taskmanager_main(int argc, char **argv)
 	tm.ready_fd = (int)o.ready;
 	tm.remote = o.jobmanager != NULL;
 	if ((!tm.remote && o.id < 0) || weir_log_parse_level(o.level, &tm.level) < 0 ||
-	    (tm.remote && !o.secret_file)) {
+	    (tm.remote && !o.secret_file) || !o.tls_dir != !o.tls_name) {
 		fprintf(stderr, "weir taskmanager: needs --id 0..255, or --jobmanager HOST:PORT and --secret-file F "
-				"(and a valid --log-level)\n%s", weir_taskmanager_usage);
+				"(and a valid --log-level; --tls-dir and --tls-name go together)\n%s", weir_taskmanager_usage);
 		return 2;
 	}
 	/* remote without --id: the JobManager assigns one at registration */
@@ -1263,7 +1289,11 @@ int weir_taskmanager_main(int argc, char **argv)
 	tm.seg_size = (uint32_t)o.seg_size;
 	if (weir_host_identity(tm.host_id, sizeof(tm.host_id)) < 0)
 		goto fail;
+	/* TLS on every connection: to the JobManager, and between exchanges */
+	if (o.tls_dir && weir_cluster_tls(o.tls_dir, o.tls_name, &tm.tls_server, &tm.tls_client) < 0)
+		goto fail;
 	tm.cancel_timeout_ms = (uint32_t)o.cancel_ms;
+	tm.registration_timeout_ms = (uint32_t)o.reg_timeout;
 	char corelist[128];
 	if (place(&o, corelist, sizeof(corelist)) < 0)
 		goto fail;

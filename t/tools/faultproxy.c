@@ -32,6 +32,10 @@
  *                       (offsets and values from --seed, the connection's
  *                       number and the direction; the seed is logged)
  *
+ * --record DIR keeps every connection's bytes as received, direction by
+ * direction, in DIR/c<N>.up and DIR/c<N>.down (N from 1, as --conn counts):
+ * what a capture of the wire would see.
+ *
  * Every event is a line of --log F (else stderr): listening, accepted,
  * connected, "conn 3 up flipped offset K ...", "conn 3 up stalled at byte
  * B", "resumed", "dropped at byte B", "eof at byte B", a reset or error,
@@ -307,6 +311,19 @@ struct conn {
 	bool drop_sent;		/* nothing of those bytes left unsent: waiting for their ACK */
 	struct dir d[2];
 };
+
+static const char *record_dir;	/* --record DIR: each connection's bytes, DIR/c<N>.up and .down */
+
+/* --record: append what direction k of connection c received. */
+static void record(const struct conn *c, int k, const uint8_t *p, size_t n)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/c%" PRIu64 ".%s", record_dir, c->id, dir_name[k]);
+	FILE *f = fopen(path, "ab");
+	if (!f || fwrite(p, 1, n, f) != n)
+		die("record %s: %s", path, strerror(errno));
+	fclose(f);
+}
 
 static struct conn *conns[MAX_CONNS];
 static size_t nconns;
@@ -670,6 +687,8 @@ static bool do_read(struct conn *c, int k)
 		d->eof = true;
 		return true;
 	}
+	if (record_dir)
+		record(c, k, d->buf + d->len, (size_t)n);
 	apply_flips(c, k, d->buf + d->len, (size_t)n);
 	d->in += (uint64_t)n;
 	d->len += (size_t)n;
@@ -1063,7 +1082,8 @@ static int run_sink(const struct addr *to, int lfd, uint64_t nconn, const char *
 int main(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_TO, O_PORT_FILE, O_LOG, O_SEED, O_CONN, O_DIR, O_DROP, O_STALL, O_SPLIT,
-	       O_FLIP_AT, O_FLIP_EVERY, O_SOURCE, O_SINK, O_BYTES, O_CHUNK, O_SAVE, O_RESULT, O_CONNS, O_HELP };
+	       O_FLIP_AT, O_FLIP_EVERY, O_SOURCE, O_SINK, O_BYTES, O_CHUNK, O_SAVE, O_RESULT, O_CONNS, O_RECORD,
+	       O_HELP };
 	static const struct option opts[] = {
 		{ "listen", required_argument, 0, O_LISTEN },
 		{ "to", required_argument, 0, O_TO },
@@ -1085,6 +1105,7 @@ int main(int argc, char **argv)
 		{ "result", required_argument, 0, O_RESULT },
 		{ "digest-out", required_argument, 0, O_RESULT },
 		{ "conns", required_argument, 0, O_CONNS },
+		{ "record", required_argument, 0, O_RECORD },
 		{ "help", no_argument, 0, O_HELP },
 		{ 0, 0, 0, 0 },
 	};
@@ -1115,6 +1136,9 @@ int main(int argc, char **argv)
 			break;
 		case O_LOG:
 			log_path = optarg;
+			break;
+		case O_RECORD:
+			record_dir = optarg;
 			break;
 		case O_SEED:
 			seed = parse_u64("seed", optarg, UINT64_MAX);
