@@ -1,5 +1,6 @@
 /* engine/cluster/config.c - see config.h. */
 #include "cluster/config.h"
+#include "cluster/hosts.h"
 #include "graph/graph.h"
 #include "base/err.h"
 #include "base/num.h"
@@ -28,6 +29,8 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	c->restart_attempts = 3;
 	c->restart_delay_ms = 100;
 	snprintf(c->exchange, sizeof(c->exchange), "auto");
+	snprintf(c->launcher, sizeof(c->launcher), "ssh");
+	c->launch_timeout_ms = 30000;
 }
 
 enum kind { NUM, STR };
@@ -64,7 +67,13 @@ static const struct key keys[] = {
 	NUMKEY("restart.delay_ms", restart_delay_ms, 0, 3600 * 1000),
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 	STRKEY("cluster.exchange", exchange),
+	STRKEY("cluster.hosts", hosts),
+	STRKEY("cluster.launcher", launcher),
+	STRKEY("cluster.remote_weir", remote_weir),
+	STRKEY("cluster.remote_run_dir", remote_run_dir),
+	NUMKEY("cluster.launch_timeout_ms", launch_timeout_ms, 1000, 600000),
 };
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 32, "set() keeps the keys seen in an unsigned");
 
 static int set(const char *path, int line, const char *k, const char *v, struct weir_cluster_config *c, unsigned *seen)
 {
@@ -83,6 +92,11 @@ static int set(const char *path, int line, const char *k, const char *v, struct 
 				return weir_err_set("%s:%d: %s: '%s' is not debug, info, warn or error", path, line, k, v);
 			if (!strcmp(k, "cluster.exchange") && strcmp(v, "auto") && strcmp(v, "tcp"))
 				return weir_err_set("%s:%d: %s: '%s' is not auto or tcp", path, line, k, v);
+			/* words given to a launcher and a shell there: no control characters */
+			if (!strncmp(k, "cluster.", 8) && strcmp(k, "cluster.exchange") &&
+			    (!weir_hosts_command_ok(v) || (strcmp(k, "cluster.launcher") && strchr(v, '\t'))))
+				return weir_err_set("%s:%d: %s: '%.100s' has control characters or only blanks", path,
+						    line, k, v);
 			snprintf((char *)c + key->off, key->len, "%s", v);
 			return 0;
 		}
