@@ -81,9 +81,20 @@ static bool wait_exit(pid_t pid, int timeout_ms)
 	return r == 1;
 }
 
+/* A live process: not a zombie (one that exited but was not reaped yet:
+ * its parent's business, and slow where init reaps late). */
 static bool alive(pid_t pid)
 {
-	return pid > 0 && kill(pid, 0) == 0;
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	char path[64], st[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (weir_read_small_file(path, st, sizeof(st)) < 0) {
+		weir_err_clear();
+		return true;
+	}
+	const char *end = strrchr(st, ')'); /* "pid (comm) S ...": the comm may hold anything */
+	return !end || (end[1] != ' ' || (end[2] != 'Z' && end[2] != 'X'));
 }
 
 /* Is pid a weir process (this very program)? A pid file outlives its
