@@ -14,6 +14,9 @@
 #  - wordcount across the three gives local mode's output;
 #  - stop: the remote TaskManagers stop on the JobManager's word, the
 #    launcher finds none left, and no weir process of the test is left;
+#  - a file without a TaskManager on the JobManager's host (no supervisor);
+#    the JobManager killed: start refuses while its remote TaskManagers
+#    may run, and stop stops them through the launcher, naming them;
 #  - a launcher that fails for one host, a weir missing there, a host the
 #    launcher cannot reach: start exits 1 naming the host and quoting the
 #    launcher's stderr, and nothing is left running, here or there;
@@ -161,6 +164,30 @@ check 'the remote taskmanagers stopped on the jobmanager'"'"'s word' \
 	grep -q 'the jobmanager says stop' "$T/run/remote-1/taskmanager.log" "$T/run/remote-2/taskmanager.log"
 check 'no sanitizer report or crash in any log' \
 	bash -c "! grep -qE 'Sanitizer|runtime error|killed by signal' '$T'/run/*.log '$T'/run/remote-*/*.log"
+
+# ---- no taskmanager on the jobmanager's host; the jobmanager dies: stop finds them through the launcher ----
+grep -v "address: $a0\|slots: 1" "$T/hosts.yaml" >"$T/hosts-remote.yaml"
+run_weir0 cluster start --config "$T/cluster.yaml" --hosts "$T/hosts-remote.yaml"
+check "a cluster of two remote taskmanagers only (rc $rc)" test "$rc" -eq 0 -a "$(grep -c '^  taskmanager ' "$T/out")" -eq 2
+check 'no supervisor started' bash -c "! grep -q supervisor '$T/out'"
+run_weir0 cluster status
+check 'status says why no supervisor runs' grep -q 'supervisor: none (no taskmanager of the cluster on this host)' "$T/out"
+pids=$(sed -n 's/^  taskmanager [0-9]* *pid \([0-9]*\) .*/\1/p' "$T/out")
+jm=$(cat "$T/run/jobmanager.pid")
+kill -9 "$jm"
+wait_gone "$jm"
+wait_for "$T/run/remote-1/taskmanager.log" 'lost the jobmanager' || fail 'the taskmanager on host 1 saw the jobmanager go'
+run_weir0 cluster start --config "$T/cluster.yaml" --hosts "$T/hosts-remote.yaml"
+check "start refuses while they may still run (rc $rc)" test "$rc" -eq 1
+check '... saying to stop first' grep -q 'lists taskmanagers on other hosts of a cluster that was not stopped: run weir cluster stop first' "$T/err"
+check '... and the remote taskmanagers still run' bash -c "kill -0 $(echo $pids)"
+run_weir0 cluster stop
+check "cluster stop without a jobmanager (rc $rc)" test "$rc" -eq 0
+check 'stops the two it finds through the launcher, naming them' \
+	test "$(grep -c 'taskmanager pid [0-9]* had not stopped: stopped it (SIGTERM)' "$T/out")" -eq 2
+check 'they are gone' wait_gone $pids
+none_left 'no weir process of the test is left'
+[ -z "${WEIR_VERBOSE:-}" ] || diag "$(cat "$T/out" "$T/err")"
 
 # ---- launchers that fail: exit 1 naming the host, nothing left running ----
 cat >"$T/unreachable" <<'EOF'
