@@ -18,8 +18,9 @@
 #    the JobManager killed: start refuses while its remote TaskManagers
 #    may run, and stop stops them through the launcher, naming them;
 #  - a launcher that fails for one host, a weir missing there, a host the
-#    launcher cannot reach: start exits 1 naming the host and quoting the
-#    launcher's stderr, and nothing is left running, here or there;
+#    launcher cannot reach, a launcher that hangs, a TaskManager that cannot
+#    start there: start exits 1 naming the host and quoting the launcher's
+#    stderr, and nothing is left running, here or there;
 #  - the bed removed leaves no namespace.
 # The namespace part is skipped, saying why, where namespaces cannot be
 # made (not root, no iproute2).
@@ -219,6 +220,18 @@ sed "s|host: h2 .*|host: h9|" "$T/hosts.yaml" >"$T/hosts-h9.yaml"
 run_weir0 cluster start --config "$T/cluster.yaml" --hosts "$T/hosts-h9.yaml"
 check "a host the launcher cannot reach: exit 1 (rc $rc)" test "$rc" -eq 1
 check 'named, with the launcher'"'"'s reason' grep -q "no such host on bed '$bed'" "$T/err"
+none_left 'nothing left running'
+
+# a launcher that hangs (ssh to a host that drops packets): killed after cluster.launch_timeout_ms + 5 s
+printf '#!/bin/sh\necho $$ >"%s/hang.pid"\necho "connecting to $1 ..." >&2\nexec sleep 1000\n' "$T" >"$T/hang"
+chmod +x "$T/hang"
+sed "s|host: h2 .*|launcher: $T/hang|" "$T/hosts.yaml" >"$T/hosts-hang.yaml"
+printf 'cluster.launcher: %s\ncluster.launch_timeout_ms: 1000\n' "$LAUNCHER" >"$T/hang.yaml"
+run_weir0 cluster start --config "$T/hang.yaml" --hosts "$T/hosts-hang.yaml"
+check "a launcher that hangs: exit 1 (rc $rc)" test "$rc" -eq 1
+check 'named, killed after 6000 ms, its stderr quoted' \
+	grep -qF "taskmanager on host $a2 ($T/hosts-hang.yaml:8): the launcher '$T/hang' did not finish within 6000 ms: killed" "$T/err"
+check 'and the launcher is gone (killed and reaped)' bash -c "! kill -0 $(cat "$T/hang.pid" 2>/dev/null || echo 1) 2>/dev/null"
 none_left 'nothing left running'
 
 # a TaskManager that cannot start there (an address not of its host): join says why, from its log

@@ -423,18 +423,25 @@ static int start_remote(const struct weir_rundir *rd, struct remote *r, int n, c
 		long long pid = 0;
 		const char *failed = weir_launch_failed(&r[i].l, r[i].launcher, (int)cc->launch_timeout_ms + 5000, why,
 							sizeof(why));
+		/* join's last line (a login script there may have printed before) */
 		char out[sizeof(r[i].l.outbuf)];
 		snprintf(out, sizeof(out), "%s", r[i].l.outbuf);
-		out[strcspn(out, "\n")] = '\0';
-		if (!failed && weir_parse_num(out, 2, INT_MAX, false, &pid) < 0)
+		size_t ol = strlen(out);
+		while (ol && (out[ol - 1] == '\n' || out[ol - 1] == '\r'))
+			out[--ol] = '\0';
+		const char *last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+		if (!failed && weir_parse_num(last, 2, INT_MAX, false, &pid) < 0)
 			failed = "the launcher succeeded, but no taskmanager pid came back (does it pass stdout on?)";
 		if (failed) {
 			fprintf(stderr, "weir cluster start: taskmanager on %s: %s%s\n", r[i].label, failed,
 				r[i].l.errn ? ":" : "");
 			weir_launch_print_stderr(&r[i].l, stderr, "  ");
+			/* nothing of it outlives this start: join ended and left nothing,
+			 * or (timed out) its TaskManager is stopped by the JobManager if
+			 * it registered, refused or finds no JobManager if not, and
+			 * killed by join itself if it never registers */
 			bad++;
-			if (!r[i].l.timed_out)
-				continue; /* join ended: it left nothing running there */
+			continue;
 		}
 		r[i].pid = (pid_t)pid;
 		if (kept != i) {

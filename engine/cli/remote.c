@@ -83,7 +83,7 @@ int weir_launch_start(struct weir_launch *l, const char *launcher, const char *h
 	memset(l, 0, sizeof(*l));
 	l->pidfd = l->out = l->err = -1;
 	/* the words, split before the fork */
-	static char copy[1024];
+	char copy[1024];
 	char *argv[MAX_WORDS + 3];
 	int k = 0;
 	snprintf(copy, sizeof(copy), "%s", launcher);
@@ -251,7 +251,7 @@ const char *weir_launch_failed(const struct weir_launch *l, const char *launcher
 	if (l->pid == 0)
 		snprintf(buf, n, "the launcher '%s' could not be started: %s", name, l->why);
 	else if (l->timed_out)
-		snprintf(buf, n, "the launcher '%s' did not finish within %d ms (cluster.launch_timeout_ms): killed",
+		snprintf(buf, n, "the launcher '%s' did not finish within %d ms: killed, with its process group",
 			 name, timeout_ms);
 	else if (WIFSIGNALED(l->status))
 		snprintf(buf, n, "the launcher '%s' was killed by signal %d", name, WTERMSIG(l->status));
