@@ -92,8 +92,8 @@ for flag in --help -h; do
 	help_case "$flag" taskmanager 2 taskmanager # in the local cluster, and from another host
 	help_case "$flag" version 1 version
 	help_case "$flag" help 1 help
-	help_case "$flag" 'cluster start' 3 cluster
-	for sub in start status stop; do
+	help_case "$flag" 'cluster start' 5 cluster
+	for sub in start status stop join leave; do
 		help_case "$flag" "cluster $sub" 1 cluster "$sub"
 	done
 	help_case "$flag" 'cert ca' 2 cert
@@ -109,7 +109,7 @@ check 'weir local --help before the job arguments: the usage, exit 0' test "$rc"
 # weir help CMD prints what weir CMD --help does; weir help holds every
 # command's usage lines (one text each: they cannot drift apart)
 for cmd in local run list cancel savepoint stop version 'cluster start' 'cluster status' 'cluster stop' \
-	'cert ca' 'cert host'; do
+	'cluster join' 'cluster leave' 'cert ca' 'cert host'; do
 	run_weir $cmd --help
 	cp "$T/out" "$T/cmdhelp"
 	run_weir help $cmd
@@ -123,11 +123,22 @@ expect 2 "unknown command 'frobnicate'" 'weir help of an unknown command' -- hel
 
 # an unknown option is still refused, named, with nothing on stdout
 for cmd in local run list cancel savepoint stop jobmanager taskmanager version 'cluster start' 'cluster status' \
-	'cluster stop' 'cert ca' 'cert host'; do
+	'cluster stop' 'cluster join' 'cluster leave' 'cert ca' 'cert host'; do
 	expect 2 "option '--bogus'" "weir $cmd --bogus names the option" -- $cmd --bogus
 	check "weir $cmd --bogus prints nothing on stdout" test ! -s "$T/out"
 done
 expect 2 "unknown command 'frob'" 'an unknown cluster command is named, also with --help' -- cluster frob --help
+# the commands a launcher runs on another host (t3530 runs them there)
+expect 2 '--run-dir D is required' 'cluster join needs its own --run-dir' -- cluster join -- --slots 2
+expect 2 '--run-dir D is required' 'cluster leave needs its own --run-dir' -- cluster leave
+expect 2 "timeout: '10' is not a whole number from 1000 to 600000" 'cluster join --timeout out of range' -- \
+	cluster join --run-dir "$T/j" --timeout 10 -- --slots 2
+expect 2 "secret-file is join's to give" 'cluster join refuses a --secret-file to pass on' -- \
+	cluster join --run-dir "$T/j" -- --secret-file /etc/passwd
+expect 1 'no cluster secret on stdin' 'cluster join without the secret on stdin' -- cluster join --run-dir "$T/j" -- --slots 2 </dev/null
+check 'and it starts nothing' test ! -e "$T/j/taskmanager.pid"
+expect 2 "hosts file '$T/none.yaml': No such file or directory" 'cluster start --hosts of a missing file' -- \
+	cluster start --run-dir "$T/run" --hosts "$T/none.yaml"
 expect 2 "unexpected argument '2'" 'weir cancel refuses a second job id' -- cancel 1 2
 expect 2 '--run-dir needs a value' 'a flag without its value is named' -- list --run-dir
 # the stdout sink: parallel subtasks buffer their lines, and no line is

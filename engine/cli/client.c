@@ -15,10 +15,12 @@
  *         crashed process may have left in /dev/shm and in the run folder.
  */
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "cluster/ctlio.h"
 #include "net/tls.h"
 #include "cluster/config.h"
 #include "cluster/daemons.h"
+#include "cluster/hosts.h"
 #include "cluster/supervisor.h"
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
@@ -33,6 +35,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <numa.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,6 +49,13 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+
+/* The run folder's record of the TaskManagers started on other hosts
+ * (one line each: timeout, launcher, host, weir there, run folder there,
+ * label), written before they are launched and removed by the stop that
+ * checked them: `stop` runs `weir cluster leave` there through it, also
+ * after the JobManager died. */
+#define REMOTE_RECORD "remote-taskmanagers"
 
 static int absolute(const char *what, const char *path, char *out, size_t n, bool must_exist);
 
@@ -72,9 +82,20 @@ static bool wait_exit(pid_t pid, int timeout_ms)
 	return r == 1;
 }
 
+/* A live process: not a zombie (one that exited but was not reaped yet:
+ * its parent's business, and slow where init reaps late). */
 static bool alive(pid_t pid)
 {
-	return pid > 0 && kill(pid, 0) == 0;
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	char path[64], st[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (weir_read_small_file(path, st, sizeof(st)) < 0) {
+		weir_err_clear();
+		return true;
+	}
+	const char *end = strrchr(st, ')'); /* "pid (comm) S ...": the comm may hold anything */
+	return !end || (end[1] != ' ' || (end[2] != 'Z' && end[2] != 'X'));
 }
 
 /* Is pid a weir process (this very program)? A pid file outlives its
@@ -156,6 +177,12 @@ static int prepare_run_dir(struct weir_rundir *rd, char *id, size_t idn, int *sw
 		return weir_err_set("a cluster is already running in '%s' (jobmanager pid %s); stop it with "
 				    "weir cluster stop", rd->dir, pidbuf), fail("start");
 	weir_err_clear();
+	/* TaskManagers on other hosts of a cluster not stopped seek its
+	 * JobManager forever: stop checks them through their launchers */
+	weir_rundir_path(rd, REMOTE_RECORD, path, sizeof(path));
+	if (access(path, F_OK) == 0)
+		return weir_err_set("'%s' lists taskmanagers on other hosts of a cluster that was not stopped: run weir "
+				    "cluster stop first (it stops them through the launcher)", path), fail("start");
 	/* a fresh id per start: /dev/shm names never meet a dead cluster's */
 	unsigned char idb[4];
 	if (RAND_bytes(idb, sizeof(idb)) != 1)
@@ -224,36 +251,40 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 	return jm;
 }
 
+/* Where TaskManager i of this host runs, and its slots. */
+struct local_tm {
+	int slots, node, first_core;
+};
+
 /* Start ntm TaskManagers through the supervisor, whose children they are
  * (it restarts one that dies), and wait until all are registered: 0 with
  * tms[] and *sup set, or -1 with the message printed and the JobManager
- * stopped (it stops the others). TaskManager i goes on the i-th NUMA node
- * (round robin over the nodes with CPUs we may use); those sharing a node
- * start at different cores. */
-static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slots, const char *level,
+ * stopped (it stops the others). TaskManager i runs as lt[i] says (its
+ * NUMA node, and its first core: those sharing a node start at different
+ * cores). */
+static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, const struct local_tm *lt, const char *level,
 			      const struct weir_cluster_config *cc, pid_t *tms, pid_t *sup)
 {
-	int nodes[64];
-	int nnodes = weir_cpu_nodes(nodes, 64);
-	static char bufs[256][7][24];
+	static char bufs[256][4][24];
 	static char *tm_args[256][30], *logs[256], **argp[256];
 	/* their exchanges listen where the JobManager does: TaskManagers on
 	 * other hosts reach them there (loopback when it listens everywhere) */
 	const char *adv = !strcmp(cc->bind, "0.0.0.0") || !strcmp(cc->bind, "::") ? "127.0.0.1" : cc->bind;
-	char slotbuf[16], segbuf[24], sizebuf[24], cancelbuf[24], log[PATH_MAX];
+	char segbuf[24], sizebuf[24], cancelbuf[24], log[PATH_MAX];
 	snprintf(cancelbuf, sizeof(cancelbuf), "%ld", cc->cancel_timeout_ms);
-	snprintf(slotbuf, sizeof(slotbuf), "%d", slots);
 	snprintf(segbuf, sizeof(segbuf), "%ld", cc->segments);
 	snprintf(sizebuf, sizeof(sizebuf), "%ld", cc->segment_size);
 	for (int i = 0; i < ntm; i++) {
 		char name[64];
 		snprintf(bufs[i][0], 24, "%d", i);
-		snprintf(bufs[i][1], 24, "%d", nodes[i % nnodes]);
-		snprintf(bufs[i][2], 24, "%d", i / nnodes * slots);
+		snprintf(bufs[i][1], 24, "%d", lt[i].node);
+		snprintf(bufs[i][2], 24, "%d", lt[i].first_core);
+		snprintf(bufs[i][3], 24, "%d", lt[i].slots);
 		snprintf(name, sizeof(name), "taskmanager-%d.log", i);
 		weir_rundir_path(rd, name, log, sizeof(log));
+		free(logs[i]);
 		logs[i] = strdup(log);
-		char *a[] = { "taskmanager", "--run-dir", rd->dir, "--id", bufs[i][0], "--slots", slotbuf,
+		char *a[] = { "taskmanager", "--run-dir", rd->dir, "--id", bufs[i][0], "--slots", bufs[i][3],
 			      "--segments", segbuf, "--segment-size", sizebuf, "--numa-node", bufs[i][1],
 			      "--first-core", bufs[i][2], "--ready-fd", "3", "--log-level", (char *)level,
 			      "--cancel-timeout", cancelbuf, "--advertise", (char *)adv,
@@ -271,8 +302,313 @@ static int start_taskmanagers(struct weir_rundir *rd, pid_t jm, int ntm, int slo
 	return 0;
 }
 
-static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, const char *level,
-		     const struct weir_cluster_config *cc)
+/* ---- a cluster across hosts: TaskManagers started elsewhere through the launcher ---- */
+
+struct remote {
+	char launcher[512], host[256], weir[PATH_MAX], dir[PATH_MAX], label[PATH_MAX], address[64];
+	long slots, node, first_core;	/* 0, -1, -1: not given */
+	long timeout_ms;
+	struct weir_launch l;
+	pid_t pid;			/* the TaskManager's, as join printed it */
+};
+
+static void no_tabs(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\t' || *s == '\n')
+			*s = ' ';
+}
+
+static int write_record(const struct weir_rundir *rd, const struct remote *r, int n)
+{
+	char path[PATH_MAX];
+	weir_rundir_path(rd, REMOTE_RECORD, path, sizeof(path));
+	if (n == 0) {
+		unlink(path);
+		return 0;
+	}
+	size_t cap = (size_t)n * (sizeof(*r) - sizeof(r->l)) + 1, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return weir_err_set("out of memory");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%ld\t%s\t%s\t%s\t%s\t%s\n", r[i].timeout_ms, r[i].launcher,
+					r[i].host, r[i].weir, r[i].dir, r[i].label);
+	int rc = weir_write_file_atomic(path, buf);
+	free(buf);
+	return rc;
+}
+
+/* The record's entries (calloc'd; *n of them), or NULL when there is none. */
+static struct remote *read_record(const struct weir_rundir *rd, int *n)
+{
+	char path[PATH_MAX];
+	*n = 0;
+	weir_rundir_path(rd, REMOTE_RECORD, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	struct remote *r = calloc(WEIR_HOSTS_REMOTE_MAX, sizeof(*r));
+	char line[5 * PATH_MAX];
+	while (r && *n < WEIR_HOSTS_REMOTE_MAX && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *f6[6], *save = NULL;
+		int k = 0;
+		for (char *w = strtok_r(line, "\t", &save); w && k < 6; w = strtok_r(NULL, "\t", &save))
+			f6[k++] = w;
+		if (k != 6)
+			continue;
+		struct remote *x = &r[(*n)++];
+		x->timeout_ms = atol(f6[0]);
+		snprintf(x->launcher, sizeof(x->launcher), "%s", f6[1]);
+		snprintf(x->host, sizeof(x->host), "%s", f6[2]);
+		snprintf(x->weir, sizeof(x->weir), "%s", f6[3]);
+		snprintf(x->dir, sizeof(x->dir), "%s", f6[4]);
+		snprintf(x->label, sizeof(x->label), "%s", f6[5]);
+	}
+	fclose(f);
+	return r;
+}
+
+/* The command line that starts remote r's TaskManager there: `weir cluster
+ * join` (engine/cli/remote.c), its words quoted for the shell there. */
+static int join_cmdline(const struct remote *r, const char *jm_addr, const struct weir_cluster_config *cc,
+			const char *level, char *buf, size_t n)
+{
+	char to[24], seg[24], size[24], cancel[24], slots[24], node[24], first[24];
+	snprintf(to, sizeof(to), "%ld", r->timeout_ms);
+	snprintf(seg, sizeof(seg), "%ld", cc->segments);
+	snprintf(size, sizeof(size), "%ld", cc->segment_size);
+	snprintf(cancel, sizeof(cancel), "%ld", cc->cancel_timeout_ms);
+	snprintf(slots, sizeof(slots), "%ld", r->slots);
+	snprintf(node, sizeof(node), "%ld", r->node);
+	snprintf(first, sizeof(first), "%ld", r->first_core);
+	const char *w[32] = { r->weir, "cluster", "join", "--run-dir", r->dir, "--timeout", to, "--",
+			      "--jobmanager", jm_addr, "--advertise", r->address, "--segments", seg,
+			      "--segment-size", size, "--cancel-timeout", cancel, "--log-level", level };
+	int k = 20;
+	if (r->slots > 0)
+		w[k++] = "--slots", w[k++] = slots;
+	if (r->node >= 0)
+		w[k++] = "--numa-node", w[k++] = node;
+	if (r->first_core >= 0)
+		w[k++] = "--first-core", w[k++] = first;
+	/* TLS: the host's own certificate, named as the host is, in the same
+	 * certificate folder there */
+	if (cc->tls_enabled)
+		w[k++] = "--tls-dir", w[k++] = cc->tls_dir, w[k++] = "--tls-name", w[k++] = r->host;
+	size_t len = (size_t)snprintf(buf, n, "exec");
+	for (int i = 0; i < k; i++)
+		if (len + 1 >= n || (buf[len++] = ' ', weir_shell_word(buf, n, &len, w[i]) < 0))
+			return weir_err_set("the command line for %s is too long", r->label);
+	return 0;
+}
+
+/* Start the TaskManagers of r[0..n) through their launchers, all at once
+ * (join on each host waits until its TaskManager registered). 0 with each
+ * pid set; or -1 with every failure printed, naming the host and quoting
+ * the launcher's stderr, and the record cut to those that did start. */
+static int start_remote(const struct weir_rundir *rd, struct remote *r, int n, const char *jm_addr,
+			const struct weir_cluster_config *cc, const char *level)
+{
+	char path[PATH_MAX], secret[80];
+	weir_rundir_path(rd, "secret", path, sizeof(path));
+	if (weir_read_small_file(path, secret, sizeof(secret) - 1) < 0) {
+		fprintf(stderr, "weir cluster start: %s\n", weir_err_msg());
+		return -1;
+	}
+	strcat(secret, "\n"); /* given on stdin only: never on a command line, never in a file others read */
+	static char cmd[4 * PATH_MAX + 1024];
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		if (join_cmdline(&r[i], jm_addr, cc, level, cmd, sizeof(cmd)) < 0) {
+			snprintf(r[i].l.why, sizeof(r[i].l.why), "%s", weir_err_msg());
+			r[i].l.done = true;
+			continue;
+		}
+		weir_launch_start(&r[i].l, r[i].launcher, r[i].host, cmd, secret);
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	/* join waits timeout_ms for its TaskManager; the launcher has 5 s more
+	 * to connect and to bring its answer back */
+	struct weir_launch *ls = calloc((size_t)n, sizeof(*ls));
+	if (!ls) {
+		fprintf(stderr, "weir cluster start: out of memory\n");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		ls[i] = r[i].l;
+	weir_launch_wait(ls, n, (int)cc->launch_timeout_ms + 5000);
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		r[i].l = ls[i];
+		char why[512];
+		long long pid = 0;
+		const char *failed = weir_launch_failed(&r[i].l, r[i].launcher, (int)cc->launch_timeout_ms + 5000, why,
+							sizeof(why));
+		/* join's last line (a login script there may have printed before) */
+		char out[sizeof(r[i].l.outbuf)];
+		snprintf(out, sizeof(out), "%s", r[i].l.outbuf);
+		size_t ol = strlen(out);
+		while (ol && (out[ol - 1] == '\n' || out[ol - 1] == '\r'))
+			out[--ol] = '\0';
+		const char *last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+		if (!failed && weir_parse_num(last, 2, INT_MAX, false, &pid) < 0)
+			failed = "the launcher succeeded, but no taskmanager pid came back (does it pass stdout on?)";
+		if (failed) {
+			fprintf(stderr, "weir cluster start: taskmanager on %s: %s%s\n", r[i].label, failed,
+				r[i].l.errn ? ":" : "");
+			weir_launch_print_stderr(&r[i].l, stderr, "  ");
+			/* nothing of it outlives this start: join ended and left nothing,
+			 * or (timed out) its TaskManager is stopped by the JobManager if
+			 * it registered, refused or finds no JobManager if not, and
+			 * killed by join itself if it never registers */
+			bad++;
+			continue;
+		}
+		r[i].pid = (pid_t)pid;
+		if (kept != i) {
+			struct remote tmp = r[kept];
+			r[kept] = r[i];
+			r[i] = tmp;
+		}
+		kept++;
+	}
+	free(ls);
+	if (!bad)
+		return 0;
+	if (write_record(rd, r, kept) < 0)
+		fprintf(stderr, "weir cluster start: %s\n", weir_err_msg());
+	return -1;
+}
+
+/* The host part of a data address ("10.0.0.2:4000", "[::1]:4000"). */
+static void addr_host(const char *a, char *out, size_t n)
+{
+	snprintf(out, n, "%s", a && *a == '[' ? a + 1 : a ? a : "");
+	char *c = strrchr(out, a && *a == '[' ? ']' : ':');
+	if (c)
+		*c = '\0';
+}
+
+/* After a stop: check the TaskManagers started on other hosts (the
+ * record) through their launchers with `weir cluster leave`, which stops
+ * one still running and says so. 0, or -1 when a host could not be
+ * checked (named; the record keeps it for the next stop). */
+static int sweep_remote(const struct weir_rundir *rd)
+{
+	int n;
+	struct remote *r = read_record(rd, &n);
+	if (!r)
+		return 0;
+	static char cmd[2 * PATH_MAX + 256];
+	long wait = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = (size_t)snprintf(cmd, sizeof(cmd), "exec");
+		const char *w[] = { r[i].weir, "cluster", "leave", "--run-dir", r[i].dir, "--timeout", "5000" };
+		bool fits = true;
+		for (size_t k = 0; fits && k < sizeof(w) / sizeof(w[0]); k++)
+			fits = len + 1 < sizeof(cmd) && (cmd[len++] = ' ', weir_shell_word(cmd, sizeof(cmd), &len, w[k]) == 0);
+		if (fits) {
+			weir_launch_start(&r[i].l, r[i].launcher, r[i].host, cmd, NULL);
+		} else {
+			snprintf(r[i].l.why, sizeof(r[i].l.why), "the command line is too long");
+			r[i].l.done = true;
+		}
+		wait = r[i].timeout_ms > wait ? r[i].timeout_ms : wait;
+	}
+	struct weir_launch *ls = calloc((size_t)n, sizeof(*ls));
+	for (int i = 0; ls && i < n; i++)
+		ls[i] = r[i].l;
+	/* leave waits 5 s for it to stop by itself, then 12 s for signals */
+	if (ls)
+		weir_launch_wait(ls, n, (int)wait + 5000 + 17000);
+	int bad = 0, left = 0;
+	for (int i = 0; ls && i < n; i++) {
+		r[i].l = ls[i];
+		char why[512];
+		const char *failed = weir_launch_failed(&r[i].l, r[i].launcher, (int)wait + 22000, why, sizeof(why));
+		if (failed) {
+			fprintf(stderr, "weir cluster stop: could not check the taskmanager on %s: %s%s\n", r[i].label, failed,
+				r[i].l.errn ? ":" : "");
+			weir_launch_print_stderr(&r[i].l, stderr, "  ");
+			r[bad++] = r[i]; /* kept for the next stop */
+		} else if (r[i].l.outn) {
+			printf("  on %s: %s", r[i].label, r[i].l.outbuf);
+			left++;
+		}
+	}
+	if (ls)
+		printf("checked %d other hosts through the launcher: %s\n", n - bad,
+		       left ? "stopped what was left (above)" : "no taskmanager left running");
+	free(ls);
+	if (write_record(rd, r, bad) < 0)
+		fprintf(stderr, "weir cluster stop: %s\n", weir_err_msg());
+	free(r);
+	return bad || !ls ? -1 : 0;
+}
+
+static int cmd_stop(struct weir_rundir *rd);
+
+/* Where each TaskManager goes: lt[] for those on this host, r[] (calloc'd,
+ * *nremote) for the others. Without a hosts file, ntm here as today: the
+ * i-th on the (i mod n)-th NUMA node, at first core (i / n) x slots. */
+static struct remote *plan(const struct weir_rundir *rd, int ntm, int slots, long given_slots,
+			   const struct weir_cluster_config *cc, const struct weir_hosts *h, const char *hosts_path,
+			   struct local_tm *lt, int *nlocal, int *nremote)
+{
+	int nodes[64];
+	int nnodes = weir_cpu_nodes(nodes, 64);
+	if (nnodes < 1)
+		nodes[0] = 0, nnodes = 1;
+	*nlocal = *nremote = 0;
+	if (!h) {
+		for (int i = 0; i < ntm; i++)
+			lt[i] = (struct local_tm){ slots, nodes[i % nnodes], i / nnodes * slots };
+		*nlocal = ntm;
+		return NULL;
+	}
+	struct remote *r = calloc(WEIR_HOSTS_REMOTE_MAX, sizeof(*r));
+	char self[PATH_MAX];
+	ssize_t sn = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[sn > 0 ? sn : 0] = '\0';
+	for (int i = 0; r && i < h->n; i++) {
+		const struct weir_hosts_tm *t = &h->tm[i];
+		/* slots taken on its node (and host) by those before it: where it starts */
+		long node = t->local && t->numa_node < 0 ? nodes[*nlocal % nnodes] : t->numa_node, first = 0;
+		bool known = true; /* the slots of all those before it (a TaskManager without: all CPUs there) */
+		if (t->local) {
+			for (int j = 0; j < *nlocal; j++)
+				if (lt[j].node == node)
+					first += lt[j].slots;
+			lt[*nlocal] = (struct local_tm){ t->slots ? (int)t->slots : slots, (int)node, (int)first };
+			(*nlocal)++;
+			continue;
+		}
+		for (int j = 0; j < *nremote; j++)
+			if (!strcmp(r[j].address, t->address) && r[j].node == node) {
+				known &= r[j].slots > 0;
+				first += r[j].slots;
+			}
+		struct remote *x = &r[(*nremote)++];
+		snprintf(x->address, sizeof(x->address), "%s", t->address);
+		snprintf(x->host, sizeof(x->host), "%s", t->host);
+		snprintf(x->launcher, sizeof(x->launcher), "%s", t->launcher[0] ? t->launcher : cc->launcher);
+		snprintf(x->weir, sizeof(x->weir), "%s", cc->remote_weir[0] ? cc->remote_weir : self);
+		snprintf(x->dir, sizeof(x->dir), "%s/remote-%d", cc->remote_run_dir[0] ? cc->remote_run_dir : rd->dir, i);
+		snprintf(x->label, sizeof(x->label), "host %s (%s:%d)", t->host, hosts_path, t->line);
+		no_tabs(x->launcher);
+		no_tabs(x->label);
+		x->slots = t->slots ? t->slots : given_slots;
+		x->node = node;
+		x->first_core = known && first > 0 ? first : -1;
+		x->timeout_ms = cc->launch_timeout_ms;
+	}
+	return r;
+}
+
+static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long given_slots, long port, const char *level,
+		     const struct weir_cluster_config *cc, const struct weir_hosts *h, const char *hosts_path)
 {
 	char id[16], path[PATH_MAX];
 	int swept = 0, rc = prepare_run_dir(rd, id, sizeof(id), &swept);
@@ -297,19 +633,82 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long port, cons
 		if (weir_write_file_atomic(path, text) < 0)
 			return fail("start");
 	}
-	pid_t jm = start_jobmanager(rd, port, level, cc), tms[256], sup;
-	if (jm < 0 || start_taskmanagers(rd, jm, ntm, slots, level, cc, tms, &sup) < 0)
+	static struct local_tm lt[WEIR_HOSTS_LOCAL_MAX];
+	int nlocal, nremote;
+	struct remote *r = plan(rd, ntm, slots, given_slots, cc, h, hosts_path, lt, &nlocal, &nremote);
+	if (h && !r)
+		return weir_err_set("out of memory"), fail("start");
+	/* recorded before anything is launched: a stop finds them all */
+	if (nremote && write_record(rd, r, nremote) < 0) {
+		free(r);
+		return fail("start");
+	}
+	pid_t jm = start_jobmanager(rd, port, level, cc), tms[256], sup = 0;
+	if (jm < 0 || (nlocal && start_taskmanagers(rd, jm, nlocal, lt, level, cc, tms, &sup) < 0)) {
+		write_record(rd, r, 0);
+		free(r);
 		return EXIT_FAIL;
+	}
+	if (!nlocal) { /* no supervisor: no pid file of an earlier one */
+		weir_rundir_path(rd, "supervisor.pid", path, sizeof(path));
+		unlink(path);
+	}
 	char addr[128];
 	weir_rundir_path(rd, "jobmanager.addr", path, sizeof(path));
 	weir_read_small_file(path, addr, sizeof(addr));
+	weir_msg *st = NULL;
+	if (nremote) {
+		struct weir_ctl_client *c = NULL;
+		if (start_remote(rd, r, nremote, addr, cc, level) < 0) {
+			rc = EXIT_FAIL;
+		} else if (weir_ctl_client_open(&c, rd, "weir cluster start") < 0 ||
+			   status_call(c, nlocal + nremote, &st) < 0 ||
+			   st->body_case != WEIR__CTL__ENVELOPE__BODY_CLUSTER_STATUS) {
+			fprintf(stderr, "weir cluster start: %s\n", weir_err_msg());
+			rc = EXIT_FAIL;
+		} else if ((int)st->cluster_status->n_taskmanagers != nlocal + nremote) {
+			fprintf(stderr, "weir cluster start: %zu taskmanagers registered, not %d\n",
+				st->cluster_status->n_taskmanagers, nlocal + nremote);
+			rc = EXIT_FAIL;
+		}
+		if (c)
+			weir_ctl_client_close(c);
+		if (rc) { /* stop what did start, here and there */
+			fprintf(stderr, "weir cluster start: stopping what started\n");
+			if (st)
+				weir_ctl_free(st);
+			free(r);
+			cmd_stop(rd);
+			return rc;
+		}
+	}
 	printf("cluster %s started in %s%s\n", id, rd->dir, swept > 0 ? " (removed stale shared memory of a crashed "
 								    "cluster)" : "");
 	printf("  jobmanager        %s  pid %d  log %s/jobmanager.log\n", addr, (int)jm, rd->dir);
-	printf("  supervisor        pid %d  log %s/supervisor.log\n", (int)sup, rd->dir);
-	for (int i = 0; i < ntm; i++)
-		printf("  taskmanager %-3d  %d slots  pid %d  log %s/taskmanager-%d.log\n", i, slots, (int)tms[i], rd->dir,
-		       i);
+	if (nlocal)
+		printf("  supervisor        pid %d  log %s/supervisor.log\n", (int)sup, rd->dir);
+	for (int i = 0; i < nlocal; i++)
+		printf("  taskmanager %-3d  %d slots  pid %d  log %s/taskmanager-%d.log\n", i, lt[i].slots, (int)tms[i],
+		       rd->dir, i);
+	for (int i = 0; i < nremote; i++) {
+		const Weir__Ctl__TaskManagerInfo *t = NULL;
+		for (size_t j = 0; st && j < st->cluster_status->n_taskmanagers; j++) {
+			const Weir__Ctl__TaskManagerInfo *u = st->cluster_status->taskmanagers[j];
+			char host[64];
+			addr_host(u->data_address, host, sizeof(host));
+			if (u->pid == (uint32_t)r[i].pid && !strcmp(host, r[i].address))
+				t = u;
+		}
+		if (t)
+			printf("  taskmanager %-3u  %u slots  pid %d  on %s  log %s/taskmanager.log there\n", t->tm_id,
+			       t->slots, (int)r[i].pid, r[i].label, r[i].dir);
+		else
+			printf("  taskmanager ?    pid %d  on %s  log %s/taskmanager.log there\n", (int)r[i].pid, r[i].label,
+			       r[i].dir);
+	}
+	if (st)
+		weir_ctl_free(st);
+	free(r);
 	return 0;
 }
 
@@ -333,9 +732,14 @@ static int cmd_status(struct weir_rundir *rd, int wait)
 	/* the supervisor is not the JobManager's to know: its pid file says */
 	char path[PATH_MAX], buf[64];
 	weir_rundir_path(rd, "supervisor.pid", path, sizeof(path));
+	bool none = access(path, F_OK) < 0 && errno == ENOENT;
 	pid_t sup = weir_read_small_file(path, buf, sizeof(buf)) == 0 ? (pid_t)atoi(buf) : 0;
+	char rec[PATH_MAX];
+	weir_rundir_path(rd, REMOTE_RECORD, rec, sizeof(rec));
 	if (sup > 1 && alive(sup) && is_weir(sup))
 		printf("  supervisor      pid %d\n", (int)sup);
+	else if (none && access(rec, F_OK) == 0) /* a hosts file without a taskmanager on this host */
+		printf("  supervisor: none (no taskmanager of the cluster on this host)\n");
 	else
 		printf("  supervisor: gone: a taskmanager that dies is not started again (weir cluster stop, then "
 		       "start)\n");
@@ -440,12 +844,16 @@ static int cmd_stop(struct weir_rundir *rd)
 	unlink(path);
 	weir_rundir_path(rd, "jobmanager.pid", path, sizeof(path));
 	unlink(path);
-	return 0;
+	/* the TaskManagers on other hosts stopped on the JobManager's word;
+	 * their launchers tell whether one is left (cut off, or the JobManager
+	 * was gone) */
+	return sweep_remote(rd) < 0 ? EXIT_FAIL : 0;
 }
 
 const char weir_cluster_start_usage[] =
-	"usage: weir cluster start [--config FILE] [--taskmanagers N] [--slots S] [--port P] [--run-dir D]\n"
-	"                          [--slot-wait MS] [--cancel-timeout MS] [--exchange auto|tcp] [--log-level L]\n";
+	"usage: weir cluster start [--config FILE] [--taskmanagers N | --hosts FILE] [--slots S] [--port P]\n"
+	"                          [--run-dir D] [--slot-wait MS] [--cancel-timeout MS] [--exchange auto|tcp]\n"
+	"                          [--log-level L]\n";
 const char weir_cluster_status_usage[] = "usage: weir cluster status [--wait N] [--run-dir D]\n";
 const char weir_cluster_stop_usage[] = "usage: weir cluster stop [--run-dir D]\n";
 
@@ -467,6 +875,8 @@ static const struct {
 	{ "start", weir_cluster_start_usage },
 	{ "status", weir_cluster_status_usage },
 	{ "stop", weir_cluster_stop_usage },
+	{ "join", weir_cluster_join_usage }, /* run on another host by the launcher (cli/remote.c) */
+	{ "leave", weir_cluster_leave_usage },
 };
 #define NCLUSTER_CMDS ((int)(sizeof(cluster_cmds) / sizeof(cluster_cmds[0])))
 
@@ -483,7 +893,7 @@ static bool cluster_flag_takes_value(const char *a)
 {
 	static const char *const flags[] = { "--config", "--taskmanagers", "--slots", "--port",
 					     "--wait", "--slot-wait", "--cancel-timeout", "--run-dir", "--log-level",
-					     "--exchange" };
+					     "--exchange", "--hosts" };
 	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
 		if (!strcmp(a, flags[k]))
 			return true;
@@ -505,6 +915,11 @@ int weir_cluster_main(int argc, char **argv)
 		cluster_usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* the commands run on another host: their own flags, no configuration */
+	if (!strcmp(cmd, "join"))
+		return weir_cluster_join_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "leave"))
+		return weir_cluster_leave_main(argc - 1, argv + 1);
 	/* --help, and the file: first, then the flags over it */
 	for (int i = 1; i < argc; i++) {
 		if (weir_help_flag(argv[i])) {
@@ -528,6 +943,8 @@ int weir_cluster_main(int argc, char **argv)
 	}
 	long ntm = cc.taskmanagers ? cc.taskmanagers : numa_nodes > 0 ? numa_nodes : 1, slots = cc.slots,
 	     port = cc.port, wait = -1;
+	const char *hosts_path = cc.hosts[0] ? cc.hosts : NULL;
+	bool ntm_flag = false;
 	if (cc.run_dir[0])
 		run_dir = cc.run_dir;
 	level = cc.log_level;
@@ -554,6 +971,7 @@ int weir_cluster_main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			*num = (long)got;
+			ntm_flag |= num == &ntm;
 			i++;
 		} else if (!strcmp(a, "--run-dir") && v) {
 			run_dir = argv[++i];
@@ -565,6 +983,8 @@ int weir_cluster_main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			snprintf(cc.exchange, sizeof(cc.exchange), "%s", argv[++i]);
+		} else if (!strcmp(a, "--hosts") && v) {
+			hosts_path = argv[++i];
 		} else if (!strcmp(a, "--config") && v) {
 			i++; /* read above */
 		} else {
@@ -577,6 +997,22 @@ int weir_cluster_main(int argc, char **argv)
 			"--slot-wait 0..600000\n", cmd);
 		return EXIT_USAGE;
 	}
+	long given_slots = slots; /* for TaskManagers on other hosts: 0 leaves it to them (their CPUs) */
+	static struct weir_hosts hosts;
+	if (hosts_path && !strcmp(cmd, "start")) {
+		if (ntm_flag || cc.taskmanagers) {
+			fprintf(stderr, "weir cluster start: the hosts file '%s' lists the taskmanagers: %s does not "
+				"apply\n", hosts_path, ntm_flag ? "--taskmanagers" : "the configuration's taskmanagers");
+			return EXIT_USAGE;
+		}
+		if (weir_hosts_load(hosts_path, &hosts) < 0) {
+			fprintf(stderr, "weir cluster start: %s\n", weir_err_msg());
+			return EXIT_USAGE;
+		}
+		/* the JobManager binds the address the others reach it on */
+		snprintf(cc.bind, sizeof(cc.bind), "%s", hosts.jobmanager);
+		ntm = hosts.nlocal > 0 ? hosts.nlocal : 1;
+	}
 	if (!slots)
 		slots = ncpu / ntm > 0 ? ncpu / ntm : 1;
 	struct weir_rundir rd;
@@ -587,7 +1023,8 @@ int weir_cluster_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!strcmp(cmd, "start"))
-		return cmd_start(&rd, (int)ntm, (int)slots, port, level, &cc);
+		return cmd_start(&rd, (int)ntm, (int)slots, given_slots, port, level, &cc,
+				 hosts_path ? &hosts : NULL, hosts_path);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(&rd, (int)wait);
 	return cmd_stop(&rd);

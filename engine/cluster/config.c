@@ -1,5 +1,6 @@
 /* engine/cluster/config.c - see config.h. */
 #include "cluster/config.h"
+#include "cluster/hosts.h"
 #include "graph/graph.h"
 #include "base/err.h"
 #include "base/num.h"
@@ -30,6 +31,8 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	snprintf(c->exchange, sizeof(c->exchange), "auto");
 	c->hb_ms = 100;
 	c->hb_timeout_ms = 2000;
+	snprintf(c->launcher, sizeof(c->launcher), "ssh");
+	c->launch_timeout_ms = 30000;
 }
 
 enum kind { NUM, STR };
@@ -67,21 +70,27 @@ static const struct key keys[] = {
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 	STRKEY("cluster.exchange", exchange),
 	NUMKEY("heartbeat.interval_ms", hb_ms, 10, 600000),
+	NUMKEY("heartbeat.timeout_ms", hb_timeout_ms, 20, 600000),
 	NUMKEY("tls.enabled", tls_enabled, 0, 1),
 	STRKEY("tls.dir", tls_dir),
 	STRKEY("tls.name", tls_name),
-	NUMKEY("heartbeat.timeout_ms", hb_timeout_ms, 20, 600000),
+	STRKEY("cluster.hosts", hosts),
+	STRKEY("cluster.launcher", launcher),
+	STRKEY("cluster.remote_weir", remote_weir),
+	STRKEY("cluster.remote_run_dir", remote_run_dir),
+	NUMKEY("cluster.launch_timeout_ms", launch_timeout_ms, 1000, 600000),
 };
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "set() keeps the keys seen in a uint64_t");
 
-static int set(const char *path, int line, const char *k, const char *v, struct weir_cluster_config *c, unsigned *seen)
+static int set(const char *path, int line, const char *k, const char *v, struct weir_cluster_config *c, uint64_t *seen)
 {
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct key *key = &keys[i];
 		if (strcmp(key->name, k))
 			continue;
-		if (*seen & (1u << i))
+		if (*seen & (1ull << i))
 			return weir_err_set("%s:%d: '%s' is given twice", path, line, k);
-		*seen |= 1u << i;
+		*seen |= 1ull << i;
 		if (key->kind == STR) {
 			if (!*v || strlen(v) >= key->len)
 				return weir_err_set("%s:%d: %s: '%s' is empty or too long", path, line, k, v);
@@ -90,6 +99,11 @@ static int set(const char *path, int line, const char *k, const char *v, struct 
 				return weir_err_set("%s:%d: %s: '%s' is not debug, info, warn or error", path, line, k, v);
 			if (!strcmp(k, "cluster.exchange") && strcmp(v, "auto") && strcmp(v, "tcp"))
 				return weir_err_set("%s:%d: %s: '%s' is not auto or tcp", path, line, k, v);
+			/* words given to a launcher and a shell there: no control characters */
+			if (!strncmp(k, "cluster.", 8) && strcmp(k, "cluster.exchange") &&
+			    (!weir_hosts_command_ok(v) || (strcmp(k, "cluster.launcher") && strchr(v, '\t'))))
+				return weir_err_set("%s:%d: %s: '%.100s' has control characters or only blanks", path,
+						    line, k, v);
 			snprintf((char *)c + key->off, key->len, "%s", v);
 			return 0;
 		}
@@ -117,7 +131,7 @@ int weir_cluster_config_load(const char *path, struct weir_cluster_config *c)
 	yaml_parser_initialize(&p);
 	yaml_parser_set_input_file(&p, f);
 	int rc = 0, depth = 0;
-	unsigned seen = 0;
+	uint64_t seen = 0;
 	char key[128] = "";
 	bool have_key = false, done = false;
 	while (!done) {

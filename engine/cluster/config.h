@@ -48,6 +48,13 @@ struct weir_cluster_config {
 	char tls_name[128];	/* tls.name: this host's certificate in it */
 	char exchange[8];	/* cluster.exchange: "auto" (shared memory on one host, TCP between
 				 * hosts) or "tcp" (TCP between every two TaskManagers) */
+	/* a cluster across hosts (docs/operations.md, "A cluster across hosts") */
+	char hosts[PATH_MAX - 64];	/* cluster.hosts: the hosts file ("": none) */
+	char launcher[512];		/* cluster.launcher: the command prefix that runs a command on a host */
+	char remote_weir[PATH_MAX - 64];	/* cluster.remote_weir: weir there ("": this weir's path) */
+	char remote_run_dir[PATH_MAX - 64];	/* cluster.remote_run_dir: the run folders' parent there
+						 * ("": this cluster's run folder's path) */
+	long launch_timeout_ms;		/* cluster.launch_timeout_ms: how long a launcher may take */
 };
 
 void weir_cluster_config_defaults(struct weir_cluster_config *c);
