@@ -1006,9 +1006,13 @@ bool weir_loop_stopped(struct weir_loop *l) { return atomic_load(&l->stop); }
 
 bool weir_loop_sending(const struct weir_loop *l)
 {
-	for (uint32_t i = 0; i < l->nslots; i++)
-		if (l->slots[i].state == S_OPEN && l->slots[i].sq_bytes > 0)
+	for (uint32_t i = 0; i < l->nslots; i++) {
+		const struct weir_conn *c = &l->slots[i];
+		const uint8_t *q;
+		if (c->state == S_OPEN && (c->sq_bytes > 0 || c->tls_sending ||
+					   (c->tls && weir_tls_out_peek(c->tls, &q) > 0))) /* TLS: ciphertext waits */
 			return true;
+	}
 	return false;
 }
 

@@ -51,6 +51,10 @@ check 'the TaskManagers made a data connection after proving the secret' \
 	grep -q 'exchange: data connection with taskmanager 1 (.*) ready' "$WEIR_RUN_DIR/taskmanager-0.log"
 check 'and no channel was lost' bash -c "! grep -q 'lost\\|refused' '$WEIR_RUN_DIR'/taskmanager-*.log"
 run_weir cluster stop
+wait_for "$WEIR_RUN_DIR/taskmanager-0.log" 'exchange: ' || true
+check 'the exchanges carried frames, their CQs never overflowed' bash -c \
+	"grep -h 'exchange: [0-9]* frames out' '$WEIR_RUN_DIR'/taskmanager-*.log | grep -q 'CQ overflow 0' &&
+	 ! grep -h 'exchange: [0-9]* frames out' '$WEIR_RUN_DIR'/taskmanager-*.log | grep -qv 'CQ overflow 0$'"
 check_logs "$T/run"
 
 # exactly once across TCP while a TaskManager dies: 2 TaskManagers of 1

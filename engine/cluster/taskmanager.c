@@ -1154,6 +1154,16 @@ static void stop_exchange(void)
 		weir_xchg_stop(tm.xchg);
 		pthread_join(tm.xchg_thread, NULL);
 		tm.xchg_running = false;
+		struct weir_xchg_stats st;
+		weir_xchg_stats(tm.xchg, &st);
+		weir_log(WEIR_LOG_INFO,
+			 "exchange: %llu frames out, %llu in, %llu bytes out, %llu in, %llu credits granted, %llu received, "
+			 "%llu bad frames, %llu connections lost, CQ overflow %llu",
+			 (unsigned long long)st.frames_out, (unsigned long long)st.frames_in,
+			 (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in,
+			 (unsigned long long)st.credits_out, (unsigned long long)st.credits_in,
+			 (unsigned long long)st.bad_frames, (unsigned long long)st.conns_lost,
+			 (unsigned long long)st.cq_overflow);
 	}
 	weir_xchg_destroy(tm.xchg);
 	tm.xchg = NULL;
