@@ -236,7 +236,7 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 		char why[300];
 		if (reason == 0)
 			snprintf(why, sizeof(why), "was closed by the other side");
-		else if (reason == -EPROTO || reason == -EACCES || reason == -ETIMEDOUT)
+		else if (reason == -EPROTO || reason == -EMSGSIZE || reason == -EACCES || reason == -ETIMEDOUT)
 			snprintf(why, sizeof(why), "failed: %s", weir_err_msg()[0] ? weir_err_msg() : strerror(-reason));
 		else
 			snprintf(why, sizeof(why), "failed: %s", strerror(-reason));

@@ -171,7 +171,8 @@ wait_for "$T/run/jobmanager.log" "checkpoint 3 complete ("
 kill -9 "$(tm_pid 0)"
 rc=0; wait "$runpid" || rc=$?
 check "a restore that fails once: the job finishes (rc $rc)" test "$rc" -eq 0
-check "after restarting again" grep -q 'restore: failpoint recovery.restore; restart 2 of' "$T/run/jobmanager.log"
+check "after restarting again" grep -q 'restore: failpoint recovery.restore; restart 2 of' "$T/run/jobmanager.log" ||
+	diag "$(grep -E 'restart|lost|failed' "$T/run/jobmanager.log" | tail -8)"
 exact "$T/o" "a restore that fails once: exactly once"
 stop_cluster 1
 

@@ -47,6 +47,8 @@ same_as_local() { # same_as_local DESC JOB ARGS... (the output folder goes after
 same_as_local wordcount "$JOBS/wordcount.so" "$T/words.txt"
 same_as_local 'windowed wordcount' "$JOBS/windowed_wordcount.so" "$T/in.txt"
 same_as_local 'session windows' "$JOBS/sessions.so" "$T/sess.txt" 3000
+same_as_local 'interval join' "$TJOBS/joinjob.so" 20000 interval
+same_as_local 'window join' "$TJOBS/joinjob.so" 20000 window
 check 'the TaskManagers made a data connection after proving the secret' \
 	grep -q 'exchange: data connection with taskmanager 1 (.*) ready' "$WEIR_RUN_DIR/taskmanager-0.log"
 check 'and no channel was lost' bash -c "! grep -q 'lost\\|refused' '$WEIR_RUN_DIR'/taskmanager-*.log"

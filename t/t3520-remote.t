@@ -7,7 +7,7 @@
 # started there (weir taskmanager --jobmanager --secret-file --advertise),
 # which register with ids the JobManager assigns. Checked:
 #  - cluster status shows the three, two on another host;
-#  - wordcount, windowed wordcount and session windows over all of them
+#  - wordcount, windowed wordcount, session windows, interval and window joins over all of them
 #    give local mode's output (channels inside a host through shared
 #    memory, between hosts over TCP);
 #  - the checkpointed keyed job (t/jobs/ckjob.c) while a remote
@@ -93,6 +93,8 @@ same_as_local() { # same_as_local DESC JOB IN [ARGS...]
 same_as_local wordcount "$JOBS/wordcount.so" "$T/words.txt"
 same_as_local 'windowed wordcount' "$JOBS/windowed_wordcount.so" "$T/in.txt"
 same_as_local 'session windows' "$JOBS/sessions.so" "$T/sess.txt" 3000
+same_as_local 'interval join' "$TJOBS/joinjob.so" 20000 interval
+same_as_local 'window join' "$TJOBS/joinjob.so" 20000 window
 check 'host 1 and host 2 exchanged data over TCP' grep -q 'exchange: data connection with taskmanager 6[45] (.*) ready' "$T/tm1.log" "$T/tm2.log"
 
 # ---- exactly once while a remote TaskManager dies, and while a host is cut off ----
