@@ -101,13 +101,14 @@ check 'host 1 and host 2 exchanged data over TCP' grep -q 'exchange: data connec
 COUNT=40000 RATE=20000
 "$WEIR" local "$TJOBS/ckjob.so" -q -p 3 -- $COUNT $RATE "$T/ref" 2>"$T/err" || { fail "reference run"; diag "$(cat "$T/err")"; }
 ck_output "$T/ref" >"$T/want"
-job=6
-submit() {
+submit() { # the job's id in $job, from weir run's first line
 	rm -rf "$T/ck" "$T/o"
-	job=$((job + 1))
+	: >"$T/run.err"
 	on0 "$WEIR" run "$TJOBS/ckjob.so" -p 3 --spread --checkpoint-interval 50 --checkpoint-dir "$T/ck" \
 		--restart-attempts 10 -- $COUNT $RATE "$T/o" >"$T/run.out" 2>"$T/run.err" &
 	runpid=$!
+	wait_for "$T/run.err" submitted || fail 'the job was submitted'
+	job=$(sed -n 's/^weir run: job \([0-9]*\) .*submitted$/\1/p' "$T/run.err")
 }
 submit
 wait_for "$T/run/jobmanager.log" "job $job: checkpoint $((2 + RANDOM % 3)) complete (" || fail "job $job never checkpointed"
