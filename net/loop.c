@@ -219,6 +219,22 @@ static void pend(struct weir_loop *l, uint32_t v)
 static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason);
 static void sendbuf_put(struct weir_loop *l, struct sendbuf *b);
 
+/* The queue's head is wholly sent (or, with TLS, taken into the session):
+ * off the queue, its on_sent if external, back to the cache. False when
+ * on_sent closed c. */
+static bool sq_done(struct weir_loop *l, struct weir_conn *c)
+{
+	struct sendbuf *b = c->sq_head;
+	c->sq_head = b->next;
+	if (!c->sq_head)
+		c->sq_tail = NULL;
+	c->sq_bytes -= b->len;
+	if (b->is_ext && l->cfg.on_sent)
+		l->cfg.on_sent(c, b->cookie, 0, l->cfg.arg);
+	sendbuf_put(l, b);
+	return c->state == S_OPEN;
+}
+
 /* TLS: a session that failed closes its connection, the trail saying why. */
 static int tls_failed(struct weir_loop *l, struct weir_conn *c)
 {
@@ -253,14 +269,7 @@ static int tls_fill(struct weir_loop *l, struct weir_conn *c)
 				return 0; /* it takes no more now */
 			continue;
 		}
-		c->sq_head = b->next;
-		if (!c->sq_head)
-			c->sq_tail = NULL;
-		c->sq_bytes -= b->len;
-		if (b->is_ext && l->cfg.on_sent)
-			l->cfg.on_sent(c, b->cookie, 0, l->cfg.arg);
-		sendbuf_put(l, b);
-		if (c->state != S_OPEN)
+		if (!sq_done(l, c))
 			return -1;
 	}
 	return 0;
@@ -816,14 +825,7 @@ static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
 			left -= take;
 			if (b->off < b->len)
 				break;
-			c->sq_head = b->next;
-			if (!c->sq_head)
-				c->sq_tail = NULL;
-			c->sq_bytes -= b->len;
-			if (b->is_ext && l->cfg.on_sent)
-				l->cfg.on_sent(c, b->cookie, 0, l->cfg.arg);
-			sendbuf_put(l, b);
-			if (c->state != S_OPEN)
+			if (!sq_done(l, c))
 				return; /* on_sent closed it */
 		}
 	}

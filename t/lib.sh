@@ -201,3 +201,26 @@ other_user_ok() {
 # as_other CMD...: run CMD as nobody:nogroup with no supplementary groups
 # and no capabilities. Folders it must reach need o+x (tests chmod them).
 as_other() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -- "$@"; }
+
+# same_as_cluster DESC JOB IN [ARGS...]: JOB run in local mode at parallelism
+# $SAME_P, then with weir run once per entry of the array SAME_MODES (weir
+# run's flags, e.g. "-p 4 --spread"), through the command $SAME_RUN (default
+# run_weir; a function that runs weir and sets rc, as run_weir does), each
+# sorted output compared with local mode's. The job's arguments are IN, the
+# output folder, then ARGS. $SAME_WHERE ends each passing line.
+same_as_cluster() {
+	local desc=$1 job=$2 in=$3 mode
+	shift 3
+	rm -rf "$T/local"
+	run_weir local "$job" -q -p "${SAME_P:-2}" -- "$in" "$T/local" "$@"
+	[ "$rc" -eq 0 ] || { fail "$desc: local run"; diag "$(cat "$T/err")"; return; }
+	LC_ALL=C sort "$T/local"/part-* >"$T/want"
+	for mode in "${SAME_MODES[@]}"; do
+		rm -rf "$T/cl"
+		${SAME_RUN:-run_weir} run "$job" $mode -- "$in" "$T/cl" "$@"
+		if [ "$rc" -ne 0 ]; then fail "$desc ($mode): runs"; diag "$(cat "$T/err")"; continue; fi
+		LC_ALL=C sort "$T/cl"/part-* >"$T/got"
+		if cmp -s "$T/want" "$T/got"; then pass "$desc ($mode)${SAME_WHERE:-}: same output as local mode"
+		else fail "$desc ($mode): same output as local mode"; diag "$(diff "$T/want" "$T/got" | head -5)"; fi
+	done
+}

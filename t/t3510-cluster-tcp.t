@@ -28,27 +28,12 @@ perl -e 'srand($ARGV[0]); my $t = 0; for (1..5000) { $t += int rand 900; printf 
 run_weir cluster start --taskmanagers 2 --slots 2 --slot-wait 60000 --exchange tcp
 check "cluster start --exchange tcp (rc $rc)" grep -q 'started in' "$T/out"
 
-same_as_local() { # same_as_local DESC JOB ARGS... (the output folder goes after the first argument)
-	local desc=$1 job=$2 in=$3
-	shift 3
-	rm -rf "$T/local"
-	run_weir local "$job" -q -p 4 -- "$in" "$T/local" "$@"
-	[ "$rc" -eq 0 ] || { fail "$desc: local run"; diag "$(cat "$T/err")"; return; }
-	LC_ALL=C sort "$T/local"/part-* >"$T/want"
-	for mode in "-p 4 --spread" "-p 3"; do
-		rm -rf "$T/cl"
-		run_weir run "$job" $mode -- "$in" "$T/cl" "$@"
-		if [ "$rc" -ne 0 ]; then fail "$desc ($mode): runs"; diag "$(cat "$T/err")"; continue; fi
-		LC_ALL=C sort "$T/cl"/part-* >"$T/got"
-		if cmp -s "$T/want" "$T/got"; then pass "$desc ($mode), channels between TaskManagers over TCP: same output as local mode"
-		else fail "$desc ($mode): same output as local mode"; diag "$(diff "$T/want" "$T/got" | head -5)"; fi
-	done
-}
-same_as_local wordcount "$JOBS/wordcount.so" "$T/words.txt"
-same_as_local 'windowed wordcount' "$JOBS/windowed_wordcount.so" "$T/in.txt"
-same_as_local 'session windows' "$JOBS/sessions.so" "$T/sess.txt" 3000
-same_as_local 'interval join' "$TJOBS/joinjob.so" 20000 interval
-same_as_local 'window join' "$TJOBS/joinjob.so" 20000 window
+SAME_P=4 SAME_MODES=("-p 4 --spread" "-p 3") SAME_WHERE=", channels between TaskManagers over TCP"
+same_as_cluster wordcount "$JOBS/wordcount.so" "$T/words.txt"
+same_as_cluster 'windowed wordcount' "$JOBS/windowed_wordcount.so" "$T/in.txt"
+same_as_cluster 'session windows' "$JOBS/sessions.so" "$T/sess.txt" 3000
+same_as_cluster 'interval join' "$TJOBS/joinjob.so" 20000 interval
+same_as_cluster 'window join' "$TJOBS/joinjob.so" 20000 window
 check 'the TaskManagers made a data connection after proving the secret' \
 	grep -q 'exchange: data connection with taskmanager 1 (.*) ready' "$WEIR_RUN_DIR/taskmanager-0.log"
 check 'and no channel was lost' bash -c "! grep -q 'lost\\|refused' '$WEIR_RUN_DIR'/taskmanager-*.log"

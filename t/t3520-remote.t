@@ -74,27 +74,12 @@ perl -e 'srand($ARGV[0]); my @v = map { join "", map { ("a".."z")[rand 26] } 1..
 cut -d' ' -f2- "$T/in.txt" >"$T/words.txt"
 perl -e 'srand($ARGV[0]); my $t = 0; for (1..5000) { $t += int rand 900; printf "%d,u%d,e%d\n", $t, rand 40, rand 5 }' \
 	"$seed" >"$T/sess.txt"
-same_as_local() { # same_as_local DESC JOB IN [ARGS...]
-	local desc=$1 job=$2 in=$3
-	shift 3
-	rm -rf "$T/local"
-	run_weir local "$job" -q -p 5 -- "$in" "$T/local" "$@"
-	[ "$rc" -eq 0 ] || { fail "$desc: local run"; diag "$(cat "$T/err")"; return; }
-	LC_ALL=C sort "$T/local"/part-* >"$T/want"
-	for mode in "-p 5 --spread" "-p 4"; do
-		rm -rf "$T/cl"
-		run_weir0 run "$job" $mode -- "$in" "$T/cl" "$@"
-		if [ "$rc" -ne 0 ]; then fail "$desc ($mode): runs across hosts"; diag "$(cat "$T/err")"; continue; fi
-		LC_ALL=C sort "$T/cl"/part-* >"$T/got"
-		if cmp -s "$T/want" "$T/got"; then pass "$desc ($mode) across 3 hosts: same output as local mode"
-		else fail "$desc ($mode) across 3 hosts: same output as local mode"; diag "$(diff "$T/want" "$T/got" | head -5)"; fi
-	done
-}
-same_as_local wordcount "$JOBS/wordcount.so" "$T/words.txt"
-same_as_local 'windowed wordcount' "$JOBS/windowed_wordcount.so" "$T/in.txt"
-same_as_local 'session windows' "$JOBS/sessions.so" "$T/sess.txt" 3000
-same_as_local 'interval join' "$TJOBS/joinjob.so" 20000 interval
-same_as_local 'window join' "$TJOBS/joinjob.so" 20000 window
+SAME_P=5 SAME_MODES=("-p 5 --spread" "-p 4") SAME_RUN=run_weir0 SAME_WHERE=" across 3 hosts"
+same_as_cluster wordcount "$JOBS/wordcount.so" "$T/words.txt"
+same_as_cluster 'windowed wordcount' "$JOBS/windowed_wordcount.so" "$T/in.txt"
+same_as_cluster 'session windows' "$JOBS/sessions.so" "$T/sess.txt" 3000
+same_as_cluster 'interval join' "$TJOBS/joinjob.so" 20000 interval
+same_as_cluster 'window join' "$TJOBS/joinjob.so" 20000 window
 check 'host 1 and host 2 exchanged data over TCP' grep -q 'exchange: data connection with taskmanager 6[45] (.*) ready' "$T/tm1.log" "$T/tm2.log"
 
 # ---- exactly once while a remote TaskManager dies, and while a host is cut off ----
