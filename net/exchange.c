@@ -111,6 +111,7 @@ struct weir_xchg {
 	uint64_t early_seq;
 	bool stop;
 	uint32_t silence_ms;	/* the exchange's thread's copy of cfg.silence_ms */
+	bool posted;		/* atomic: a request or the stop was posted since the thread looked */
 };
 
 /* ---- little-endian fields ---- */
@@ -766,12 +767,18 @@ int weir_xchg_run(struct weir_xchg *x)
 	uint64_t idle_since = weir_now_ns();
 	uint64_t spin = (uint64_t)x->cfg.spin_us * 1000u;
 	for (;;) {
-		pthread_mutex_lock(&x->mu);
-		bool stop = x->stop;
-		bool reqs = x->reqs != NULL;
-		pthread_mutex_unlock(&x->mu);
-		if (stop)
-			break;
+		/* the mutex only when a request was posted (the flag is set
+		 * under it, after the request; cleared here before taking them) */
+		bool reqs = __atomic_load_n(&x->posted, __ATOMIC_ACQUIRE);
+		if (reqs) {
+			__atomic_store_n(&x->posted, false, __ATOMIC_RELAXED);
+			pthread_mutex_lock(&x->mu);
+			bool stop = x->stop;
+			reqs = x->reqs != NULL;
+			pthread_mutex_unlock(&x->mu);
+			if (stop)
+				break;
+		}
 		if (reqs || x->removing)
 			take_requests(x);
 		bool did = pump(x);
@@ -787,9 +794,7 @@ int weir_xchg_run(struct weir_xchg *x)
 		/* sleep on the doorbell and the sockets at once: announce, look
 		 * once more (doorbell.h's protocol), then wait in the ring */
 		uint32_t seq = weir_doorbell_prepare(&x->db);
-		pthread_mutex_lock(&x->mu);
-		reqs = x->reqs != NULL || x->stop;
-		pthread_mutex_unlock(&x->mu);
+		reqs = __atomic_load_n(&x->posted, __ATOMIC_ACQUIRE);
 		if (reqs || pump(x)) {
 			weir_doorbell_cancel(&x->db);
 			continue;
@@ -892,6 +897,7 @@ void weir_xchg_set_id(struct weir_xchg *x, uint32_t id) { x->cfg.id = id; }
 void weir_xchg_set_silence(struct weir_xchg *x, uint32_t ms) { x->silence_ms = ms; }
 struct weir_doorbell *weir_xchg_doorbell(struct weir_xchg *x) { return &x->db; }
 
+/* Under mu: queue r; the thread sees `posted` and takes the mutex. */
 static void post(struct weir_xchg *x, struct req *r)
 {
 	r->next = NULL;
@@ -900,12 +906,14 @@ static void post(struct weir_xchg *x, struct req *r)
 	else
 		x->reqs = r;
 	x->reqs_tail = r;
+	__atomic_store_n(&x->posted, true, __ATOMIC_RELEASE);
 }
 
 void weir_xchg_stop(struct weir_xchg *x)
 {
 	pthread_mutex_lock(&x->mu);
 	x->stop = true;
+	__atomic_store_n(&x->posted, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&x->mu);
 	weir_doorbell_ring(&x->db);
 	weir_loop_stop(x->loop);
