@@ -4,7 +4,7 @@
  * segment pool, an exchange (net/exchange.h) on its own thread and the
  * channel halves, a task thread at either end.
  *
- *   weir-bench-exchange recv --listen ADDR:PORT [--port-file F] [--dump F] [--id 2] [common options]
+ *   weir-bench-exchange recv --listen ADDR:PORT [--port-file F] [--dump F] [--give-batch K] [--id 2] [common options]
  *   weir-bench-exchange send --to ADDR:PORT [--listen ADDR:PORT] [--id 1] [--peer-id 2]
  *                            [--mode throughput] [--records N] [--fill K] [common options]
  *   weir-bench-exchange send ... --mode latency --rate R [--count N] [--warmup W] [common options]
@@ -49,7 +49,11 @@
  * long before sleeping; 50, as a TaskManager's), --task-spin-us US (the
  * producer and consumer threads likewise; 50, as the engine's workers),
  * --timeout S (give up after S seconds, 120), --stats (the exchange's
- * counters on stderr), --json. --tls is the hook for issue 14's "TLS on":
+ * counters on stderr), --json. The receiver also takes --dump F (every
+ * latency sample: sequence number, send stamp, latency in ns) and
+ * --give-batch K (the consumer hands read segments back K at a time, at
+ * most --credits: the exchange then grants their credit in one frame,
+ * an experiment for coalesced credit; the sender accepts and ignores it). --tls is the hook for issue 14's "TLS on":
  * the exchange carries no TLS yet, so it is refused (exit 3) and the
  * scripts report TLS as not measured.
  *
@@ -99,6 +103,7 @@ struct opts {
 	const char *dump;
 	uint32_t id, peer_id;
 	uint32_t seg, credits, spin_us, task_spin_us, record, fill;
+	uint32_t give_batch;	/* recv: hand read segments back this many at a time */
 	enum mode mode;
 	uint64_t records, count, warmup;
 	double rate;
@@ -113,7 +118,7 @@ static void usage_exit(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr,
-		"\nusage: %s recv --listen ADDR:PORT [--port-file F] [--dump F] [--id 2] [common options]\n"
+		"\nusage: %s recv --listen ADDR:PORT [--port-file F] [--dump F] [--give-batch K] [--id 2] [common options]\n"
 		"       %s send --to ADDR:PORT [--listen ADDR:PORT] [--id 1] [--peer-id 2]\n"
 		"            [--mode throughput --records N [--record B] [--fill K]]\n"
 		"            [--mode latency --rate R [--count N] [--warmup W] [--record B]] [common options]\n"
@@ -388,6 +393,8 @@ static int run_recv(const struct opts *o)
 	uint64_t warmup = 0, expect = 0, bad = 0, t_first = 0, t_last = 0, nlat = 0, caplat = 0, seen = 0;
 	uint64_t *lat = NULL;
 	bool started = false, ended = false;
+	weir_seg held[64];
+	uint32_t nheld = 0;
 	FILE *dump = o->dump ? fopen(o->dump, "w") : NULL;
 	if (o->dump && !dump)
 		die("--dump '%s': %s", o->dump, strerror(errno));
@@ -443,8 +450,18 @@ static int run_recv(const struct opts *o)
 			bad += q != expect;
 			expect = q + 1;
 		}
-		weir_chan_give(&s.in, m.seg);
+		/* --give-batch: hold read segments and hand them back together,
+		 * so the receiving exchange grants their credit in one frame
+		 * (what coalesced credit would do inside the exchange) */
+		held[nheld++] = m.seg;
+		if (nheld >= o->give_batch) {
+			for (uint32_t i = 0; i < nheld; i++)
+				weir_chan_give(&s.in, held[i]);
+			nheld = 0;
+		}
 	}
+	for (uint32_t i = 0; i < nheld; i++)
+		weir_chan_give(&s.in, held[i]);
 	double cpu = cpu_s() - c0;
 	uint64_t r[R_N] = { 0 };
 	r[R_RECORDS] = expect;
@@ -670,7 +687,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	struct opts o = { .seg = 32768, .credits = 4, .spin_us = 50, .task_spin_us = 50, .record = 32,
-			  .count = 50000, .warmup = 1000, .timeout_s = 120 };
+			  .count = 50000, .warmup = 1000, .timeout_s = 120, .give_batch = 1 };
 	if (!strcmp(argv[1], "send"))
 		o.send = true;
 	else if (strcmp(argv[1], "recv"))
@@ -704,6 +721,8 @@ int main(int argc, char **argv)
 			o.port_file = v;
 		} else if (!o.send && !strcmp(a, "--dump")) {
 			o.dump = v;
+		} else if (!strcmp(a, "--give-batch")) { /* the sender ignores it: one option list serves both */
+			o.give_batch = (uint32_t)parse_num(a, v, 1, 64);
 		} else if (o.send && !strcmp(a, "--to")) {
 			parse_hostport(a, v, o.to, sizeof(o.to), &o.to_port);
 			have_to = true;
@@ -777,6 +796,9 @@ int main(int argc, char **argv)
 		usage_exit("the receiver waits for the sender to connect, so its --id (%u) must be above --peer-id (%u)",
 			   o.id, o.peer_id);
 	}
+	if (o.give_batch > o.credits)
+		usage_exit("--give-batch %u is above --credits %u: the sender would wait for credit forever", o.give_batch,
+			   o.credits);
 	if (o.record > o.seg)
 		usage_exit("--record %u is larger than --seg %u", o.record, o.seg);
 	signal(SIGPIPE, SIG_IGN);
