@@ -300,6 +300,10 @@ static int client(const struct sockaddr_storage *ss, socklen_t len, bool zc, uin
 	       notifs, copied);
 	io_uring_queue_exit(&ring);
 	close(fd);
+	free(buf);
+	free(left);
+	free(off);
+	free(owed);
 	return 0;
 }
 
