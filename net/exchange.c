@@ -478,7 +478,7 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	case WEIR_FRAME_XCREDIT: return on_credit(x, cs, p, len);
 	case WEIR_FRAME_XANNOUNCE: return on_announce(x, cs, p, len);
 	case WEIR_FRAME_XPING: return len == 8 ? 0 : bad(x, "exchange: a malformed keepalive (%llu bytes)%.0llu", len, 0);
-	case 1: return 0; /* a late control frame of the handshake's */
+	/* the handshake's control frames all came before it was proven */
 	default: return bad(x, "exchange: unknown frame type %llu%.0llu", type, 0);
 	}
 }

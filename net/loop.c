@@ -1040,6 +1040,9 @@ static void sweep(struct weir_loop *l, void *arg)
 		if ((c->rx_since_ns && now - c->rx_since_ns >= stall) ||
 		    (c->tx_since_ns && now - c->tx_since_ns >= stall)) {
 			l->st.stalled++;
+			weir_err_set("no progress for %u ms (%s)", l->cfg.stall_ms,
+				     c->rx_since_ns && now - c->rx_since_ns >= stall ? "a frame begun and not finished"
+										     : "queued bytes the peer does not take");
 			conn_close(l, c, -ETIMEDOUT);
 		}
 	}
