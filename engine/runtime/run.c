@@ -558,10 +558,15 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	for (int s = 0; s < job.nsub; s++)
 		if (job.subtasks[s].ops)
 			all_done &= job.subtasks[s].state == ST_DONE;
-	success = !job.failed && all_done;
-	if (job.failed)
+	/* under the lock: the exchange's thread may still fail the job (a
+	 * channel across hosts lost) until weir_release_remote removes them */
+	pthread_mutex_lock(&job.lock);
+	bool failed = job.failed;
+	if (failed)
 		snprintf(err, sizeof(err), "%s", job.error);
-	else if (!all_done || __atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE))
+	pthread_mutex_unlock(&job.lock);
+	success = !failed && all_done;
+	if (!failed && (!all_done || __atomic_load_n(&job.cancelled, __ATOMIC_ACQUIRE)))
 		snprintf(err, sizeof(err), "cancelled");
 out:
 	free(links);
