@@ -228,13 +228,23 @@ done
 rm -rf "$T/ck" "$T/o"
 WEIR_FAILPOINT=sink.committed:20:kill-self job --checkpoint-interval 20 --checkpoint-dir "$T/ck" -- $COUNT $RATE "$T/o" 2>"$T/err"
 base=$(ls -d "$T"/ck/job-* | head -1)
-newest=$(ls "$base" | sed -n 's/^chk-//p' | sort -n | tail -1)
+# the newest checkpoint whose parts the crash had published: a newer one
+# may have completed before the sinks were told of this one (notification
+# is asynchronous); such a newer one is taken away, as if the crash had come
+# before its metadata, so that this one is the newest
+newest=$(find "$T/o" -name 'part-*-*' | sed -n 's/.*part-[0-9]*-\([0-9]*\)$/\1/p' | sort -n | tail -1)
+for d in "$base"/chk-*; do [ "${d##*chk-}" -gt "${newest:-0}" ] && rm -rf "$d"; done
 pub=$(find "$T/o" -name "part-*-$newest" | wc -l)
-check "the crash came after checkpoint $newest published parts ($pub)" test "$pub" -gt 0
+check "the crash came after checkpoint $newest published parts ($pub)" test -d "$base/chk-$newest" -a "$pub" -gt 0
 printf 'x' | dd of="$base/chk-$newest/_metadata" bs=1 seek=20 conv=notrunc status=none
-rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/ck2" --from-checkpoint "$base" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
-check "checkpoint $newest is skipped, $((newest - 1)) restored (rc $rc)" grep -q "restoring checkpoint $((newest - 1))" "$T/err"
-exact "$T/o" "the parts checkpoint $newest had published are replaced: exactly once"
+prev=$(ls "$base" | sed -n 's/^chk-//p' | sort -n | awk -v n="${newest:-0}" '$1 < n' | tail -1)
+if [ -z "$prev" ]; then # retention took the older ones while notification lagged: nothing older to restore
+	skip "no checkpoint older than $newest retained (notification lagged more than the retained count)" 2
+else
+	rc=0; job --checkpoint-interval 20 --checkpoint-dir "$T/ck2" --from-checkpoint "$base" -- $COUNT $RATE "$T/o" 2>"$T/err" || rc=$?
+	check "checkpoint $newest is skipped, $prev restored (rc $rc)" grep -q "restoring checkpoint $prev" "$T/err"
+	exact "$T/o" "the parts checkpoint $newest had published are replaced: exactly once"
+fi
 # every retained checkpoint damaged: refuse to start, listing why
 rm -rf "$T/ck"; mkdir -p "$T/ck"; base="$T/ck/job-damaged"
 rm -rf "$base" "$T/o"; cp -a "$T/pristine-ck" "$base"; cp -a "$T/pristine-o" "$T/o"
