@@ -45,7 +45,6 @@ struct peer {
 	enum pstate state;
 	uint64_t conn;		/* the loop's id of its connection (0: none) */
 	uint64_t since_ns;	/* wanted since (a connection, or its proof) */
-	uint32_t nchans;	/* channels registered with it */
 };
 
 /* A connection's own state (weir_conn_data). */
@@ -662,7 +661,6 @@ static void finish_removals(struct weir_xchg *x)
 		for (uint32_t s = 0; s < x->nchans_hw; s++) {
 			struct xc *c = &x->chans[s];
 			if (c->used && c->d.group == r->group) {
-				x->peers[c->d.peer].nchans--;
 				c->used = false;
 				c->gen++;
 			}
@@ -706,7 +704,6 @@ static void take_requests(struct weir_xchg *x)
 			c->d = r->c;
 			if (s >= x->nchans_hw)
 				x->nchans_hw = s + 1;
-			x->peers[c->d.peer].nchans++;
 			uint32_t h = hash_key(c->d.key);
 			while (x->idx[h] >= 0)
 				h = (h + 1) & (IDX_SIZE - 1);
