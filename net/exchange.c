@@ -596,13 +596,21 @@ static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_
 	return did;
 }
 
-/* One receiving channel: grant a credit for every free segment not granted. */
+/* One receiving channel: grant a credit for every free segment not granted,
+ * a quarter of the channel's credits at a time while the sender still holds
+ * some (fewer frames, fewer wake-ups of the sending exchange), at once when
+ * it may hold none. c->credit (granted, not yet used by data that arrived)
+ * is at least what the sender holds, so while it is above 0 the sender can
+ * send, its data arrives and brings it to 0: a withheld grant never stalls
+ * the channel. */
 static bool pump_in(struct weir_xchg *x, struct xc *c, struct weir_conn *conn)
 {
 	uint32_t spare = weir_chan_spare(c->d.ch);
 	if (spare <= c->credit)
 		return false;
 	uint32_t n = spare - c->credit;
+	if (c->credit > 0 && n < (c->d.credits + 3) / 4)
+		return false;
 	uint8_t h[24];
 	put64(h, c->d.key);
 	put32(h + 8, n);

@@ -66,6 +66,7 @@ bad 'not YAML at all' $'taskmanagers: "1\n' 'bad.yaml:'
 bad 'a bad log level in the file is named with its line' $'taskmanagers: 1\nlog_level: loud' "bad.yaml:2: log_level: 'loud' is not debug"
 bad 'a bad checkpoint interval' 'checkpoint.interval_ms: -5' "checkpoint.interval_ms: '-5' is not a whole number"
 bad 'more segments than a pool can index' 'taskmanager.segments: 16777216' "from 16 to 16777215"
+bad 'no credit for channels between hosts' 'exchange.credits: 0' "exchange.credits: '0' is not a whole number from 1 to 1024"
 run_weir cluster start --config "$T/missing.yaml"
 check "a missing file is named (rc $rc)" grep -q "configuration '$T/missing.yaml': No such file" "$T/err"
 check 'and nothing started' test ! -e "$WEIR_RUN_DIR/jobmanager.addr"

@@ -207,7 +207,8 @@ static int prepare_run_dir(struct weir_rundir *rd, char *id, size_t idn, int *sw
 static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *level,
 			      const struct weir_cluster_config *cc)
 {
-	char portbuf[16], waitbuf[24], log[PATH_MAX], hbbuf[24], hbtbuf[24];
+	char portbuf[16], waitbuf[24], log[PATH_MAX], hbbuf[24], hbtbuf[24], xcbuf[24];
+	snprintf(xcbuf, sizeof(xcbuf), "%ld", cc->net_credits);
 	snprintf(hbbuf, sizeof(hbbuf), "%ld", cc->hb_ms);
 	snprintf(hbtbuf, sizeof(hbtbuf), "%ld", cc->hb_timeout_ms);
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
@@ -225,7 +226,7 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--checkpoint-interval", ck[0], "--checkpoint-timeout", ck[1], "--checkpoint-min-pause", ck[2],
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
-			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf,
+			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf, "--exchange-credits", xcbuf,
 			    /* optional ones last: the first NULL ends the list */
 			    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int na = 0;

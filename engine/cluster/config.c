@@ -19,7 +19,7 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
-	c->segments = 256;
+	c->segments = 1024;
 	c->slot_wait_ms = 5000;
 	c->cancel_timeout_ms = 30000;
 	c->segment_size = 32768;
@@ -30,6 +30,7 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	c->restart_delay_ms = 100;
 	snprintf(c->exchange, sizeof(c->exchange), "auto");
 	c->hb_ms = 100;
+	c->net_credits = 16;
 	c->hb_timeout_ms = 2000;
 	snprintf(c->launcher, sizeof(c->launcher), "ssh");
 	c->launch_timeout_ms = 30000;
@@ -69,6 +70,7 @@ static const struct key keys[] = {
 	NUMKEY("restart.delay_ms", restart_delay_ms, 0, 3600 * 1000),
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 	STRKEY("cluster.exchange", exchange),
+	NUMKEY("exchange.credits", net_credits, 1, 1024),
 	NUMKEY("heartbeat.interval_ms", hb_ms, 10, 600000),
 	NUMKEY("heartbeat.timeout_ms", hb_timeout_ms, 20, 600000),
 	NUMKEY("tls.enabled", tls_enabled, 0, 1),

@@ -42,6 +42,7 @@ struct weir_cluster_config {
 	long restart_delay_ms;	/* restart.delay_ms */
 	long restart_max_delay_ms;	/* restart.max_delay_ms: exponential backoff up to it (0: fixed) */
 	long hb_ms;		/* heartbeat.interval_ms */
+	long net_credits;	/* exchange.credits: segments a receiver grants a channel between hosts */
 	long hb_timeout_ms;	/* heartbeat.timeout_ms: a TaskManager (or a data connection) silent this long is lost */
 	long tls_enabled;	/* tls.enabled: every connection of the cluster speaks TLS */
 	char tls_dir[PATH_MAX - 64];	/* tls.dir: the certificate folder (weir cert) */

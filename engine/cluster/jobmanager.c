@@ -189,6 +189,7 @@ static struct {
 	int nparked;
 	long slot_wait_ms;
 	bool force_tcp;		/* --exchange tcp: channels between TaskManagers over TCP even on one host */
+	uint32_t net_credits;	/* --exchange-credits: segments a receiver grants a channel over TCP */
 	uint32_t hb_ms, hb_timeout_ms;	/* --heartbeat-interval, --heartbeat-timeout */
 	struct weir_tls_ctx *tls;	/* --tls-dir/--tls-name: every connection speaks TLS (NULL: plain) */
 	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
@@ -872,6 +873,8 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 	d.peers = peerp;
 	d.has_force_tcp = jm.force_tcp;
 	d.force_tcp = jm.force_tcp;
+	d.has_net_credits = true;
+	d.net_credits = jm.net_credits;
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = tm_by_id(j->tm_ids[k]);
 		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
@@ -1797,7 +1800,7 @@ static void on_signal(int sig)
 
 const char weir_jobmanager_usage[] =
 	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
-	"                       [--exchange auto|tcp] [--heartbeat-interval MS] [--heartbeat-timeout MS]\n"
+	"                       [--exchange auto|tcp] [--exchange-credits N] [--heartbeat-interval MS] [--heartbeat-timeout MS]\n"
 	"                       [--tls-dir D --tls-name NAME]\n"
 	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
@@ -1806,7 +1809,7 @@ const char weir_jobmanager_usage[] =
 /* The flags of weir jobmanager (the checkpoint and restart ones go to jm.ckdef). */
 struct jm_args {
 	const char *run_dir, *bind, *level, *tls_dir, *tls_name;
-	long long port, ready, wait, hb, hb_timeout;
+	long long port, ready, wait, hb, hb_timeout, net_credits;
 };
 
 /* Parse the flags into *o. -1 to go on, else the exit status (0 after
@@ -1814,7 +1817,7 @@ struct jm_args {
 static int parse_args(int argc, char **argv, struct jm_args *o)
 {
 	*o = (struct jm_args){ .bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000, .hb = 100,
-			       .hb_timeout = 2000 };
+			       .hb_timeout = 2000, .net_credits = 16 };
 	weir_config_defaults(&jm.ckdef);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1829,8 +1832,9 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 			continue;
 		long long *num = !strcmp(a, "--port") ? &o->port : !strcmp(a, "--ready-fd") ? &o->ready
 			       : !strcmp(a, "--slot-wait") ? &o->wait : !strcmp(a, "--heartbeat-interval") ? &o->hb
-			       : !strcmp(a, "--heartbeat-timeout") ? &o->hb_timeout : NULL;
-		long long hi = num == &o->port ? 65535 : num == &o->wait ? 600000
+			       : !strcmp(a, "--heartbeat-timeout") ? &o->hb_timeout
+			       : !strcmp(a, "--exchange-credits") ? &o->net_credits : NULL;
+		long long hi = num == &o->port ? 65535 : num == &o->wait ? 600000 : num == &o->net_credits ? 1024
 			     : num == &o->hb || num == &o->hb_timeout ? 600000 : INT_MAX;
 		if (num && v) {
 			if (weir_parse_num(argv[++i], 0, hi, false, num) < 0) {
@@ -1993,6 +1997,11 @@ int weir_jobmanager_main(int argc, char **argv)
 	}
 	jm.hb_ms = (uint32_t)o.hb;
 	jm.hb_timeout_ms = (uint32_t)o.hb_timeout;
+	if (o.net_credits < 1) {
+		fprintf(stderr, "weir jobmanager: --exchange-credits must be from 1 to 1024\n");
+		return 2;
+	}
+	jm.net_credits = (uint32_t)o.net_credits;
 	if (!o.tls_dir != !o.tls_name) {
 		fprintf(stderr, "weir jobmanager: --tls-dir and --tls-name go together\n");
 		return 2;

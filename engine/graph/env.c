@@ -20,6 +20,7 @@ void weir_config_defaults(struct weir_config *c)
 	c->pin = true;
 	c->segment_size = 32 * 1024;
 	c->credits = 4;
+	c->net_credits = 16;
 	c->floating = 64;
 	c->buffer_timeout_ns = 100 * 1000 * 1000ull;
 	c->spin_ns = 50 * 1000ull;

@@ -161,6 +161,7 @@ struct weir_config {
 	bool pin;			/* pin workers to cores */
 	uint32_t segment_size;		/* bytes, power of two */
 	uint32_t credits;		/* exclusive segments per channel */
+	uint32_t net_credits;		/* a channel between hosts: its receiving half's segments (exchange.credits) */
 	uint32_t floating;		/* extra pool segments shared by all channels */
 	uint64_t buffer_timeout_ns;	/* longest a partly filled segment waits */
 	uint64_t spin_ns;		/* busy-poll before sleeping */

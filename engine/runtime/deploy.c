@@ -119,9 +119,12 @@ static int make_workers(struct deployment *dp)
 }
 
 /* dist: how many channels this TaskManager produces into (each takes its
- * credits from our share; the others' segments are their producers'). */
-static int channels_from_here(struct deployment *dp)
+ * credits from our share; the others' segments are their producers'), and
+ * of the channels from other hosts, how many are received here (*net_in:
+ * their receiving halves take exchange.credits from our share). */
+static int channels_from_here(struct deployment *dp, int *net_in)
 {
+	*net_in = 0;
 	struct plan *p = &dp->job->plan;
 	int n = 0;
 	for (int l = 0; l < dp->nlinks; l++) {
@@ -139,7 +142,7 @@ static int channels_from_here(struct deployment *dp)
 				if (lk->part == PART_FORWARD && i != j)
 					continue;
 				size_t cs = (size_t)(subtask_of(dp->job, lk->consumer, j) - dp->job->subtasks);
-				n += dp->d->sub_tm[cs] == dp->d->tm;
+				*net_in += dp->d->sub_tm[cs] == dp->d->tm;
 			}
 		}
 	}
@@ -154,18 +157,21 @@ static int take_share(struct deployment *dp)
 	struct job *job = dp->job;
 	const struct weir_config *cfg = &job->cfg;
 	const struct weir_dist *d = dp->d;
-	int nch = channels_from_here(dp);
-	if (nch == 0)
+	int nin, nch = channels_from_here(dp, &nin);
+	if (nch + nin == 0)
 		return 0; /* only consumers here: every segment they read is a producer's */
-	uint64_t nsegs = (uint64_t)nch * cfg->credits + cfg->floating;
+	uint64_t nsegs = (uint64_t)nch * cfg->credits + (uint64_t)nin * cfg->net_credits + cfg->floating;
 	uint32_t total = d->pool->nsegs;
 	if (nsegs > total)
 		job->deploy_refused = true; /* it never fits: a restart would meet it again */
 	int rc = nsegs > total ? -ENOBUFS : weir_pool_share(&job->pool, d->pool, (uint32_t)nsegs);
+	char net[96] = "";
+	if (nin)
+		snprintf(net, sizeof(net), " + %d from other hosts x %u (exchange.credits)", nin, cfg->net_credits);
 	if (rc == -ENOBUFS)
-		return weir_err_set("the job needs %llu segments on taskmanager %u (%d channels from here x %u credits + %u "
-				    "floating), but its pool has %u free of %u%s (taskmanager.segments)",
-				    (unsigned long long)nsegs, d->tm, nch, cfg->credits, cfg->floating,
+		return weir_err_set("the job needs %llu segments on taskmanager %u (%d channels from here x %u credits%s + "
+				    "%u floating), but its pool has %u free of %u%s (taskmanager.segments)",
+				    (unsigned long long)nsegs, d->tm, nch, cfg->credits, net, cfg->floating,
 				    weir_pool_free_count(d->pool), total, nsegs > total ? "" : ": other jobs hold the rest");
 	if (rc < 0)
 		return -1;
@@ -282,7 +288,7 @@ static int make_channel(struct deployment *dp, int c, struct subtask *prod, stru
 			bool out = ptm == d->tm;
 			job->chan_side[c] = out ? CS_NET_OUT : CS_NET_IN;
 			struct weir_doorbell *xdb = weir_xchg_doorbell(d->xchg);
-			int rc = weir_chan_init(ch, &job->pool, cfg->credits, out ? cfg->floating : 0,
+			int rc = weir_chan_init(ch, &job->pool, out ? cfg->credits : cfg->net_credits, out ? cfg->floating : 0,
 						out ? xdb : weir_sched_doorbell(&job->sched, cons->task.worker),
 						out ? weir_sched_doorbell(&job->sched, prod->task.worker) : xdb);
 			ch->producer_stays = !out; /* it has no floating segments to settle */
@@ -496,7 +502,7 @@ int weir_attach_remote(struct job *job, const struct link *links, int nlinks)
 					struct weir_xchg_chan xc = {
 						.key = net_key(d, c), .group = net_group(d),
 						.peer = out ? d->sub_tm[cs] : d->sub_tm[ps], .send = out,
-						.ch = &job->chans[c], .credits = job->cfg.credits,
+						.ch = &job->chans[c], .credits = job->cfg.net_credits,
 						.lost = net_lost, .arg = job,
 					};
 					if (weir_xchg_add(d->xchg, &xc, 1) < 0)
