@@ -45,8 +45,8 @@
  * "exchange-recv ..." with its first-to-last receive and its CPU.
  *
  * Common options: --seg BYTES (segment size, a power of two, default
- * 32768), --credits N (4), --spin-us US (the exchange thread polls this
- * long before sleeping; 50, as a TaskManager's), --task-spin-us US (the
+ * 32768), --credits N (16, as exchange.credits), --spin-us US (the exchange
+ * thread polls this long before sleeping; 0, as a TaskManager's), --task-spin-us US (the
  * producer and consumer threads likewise; 50, as the engine's workers),
  * --timeout S (give up after S seconds, 120), --stats (the exchange's
  * counters on stderr), --json. The receiver also takes --dump F (every
@@ -63,7 +63,9 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "net/cert.h"
 #include "net/exchange.h"
+#include "net/tls.h"
 #include "shm/channel.h"
 #include "shm/doorbell.h"
 #include "shm/pool.h"
@@ -97,6 +99,8 @@ enum mode { M_THROUGHPUT = 0, M_LATENCY = 1 };
 
 struct opts {
 	bool send, json, stats;
+	bool no_direct;		/* every frame through the exchange's thread (weir_xchg_config.no_direct) */
+	const char *tls_dir;	/* TLS with the certificate "bench" there (tls-setup makes it) */
 	char listen[64], to[64];
 	uint16_t listen_port, to_port;
 	const char *port_file;
@@ -123,8 +127,9 @@ static void usage_exit(const char *fmt, ...)
 		"            [--mode throughput --records N [--record B] [--fill K]]\n"
 		"            [--mode latency --rate R [--count N] [--warmup W] [--record B]] [common options]\n"
 		"common: [--seg BYTES] [--credits N] [--spin-us US] [--task-spin-us US] [--timeout S] [--stats]\n"
-		"        [--json] [--tls (not available yet)]\n",
-		prog, prog);
+		"        [--json] [--tls DIR] [--no-direct]\n"
+		"       %s tls-setup DIR IP...\n",
+		prog, prog, prog);
 	exit(2);
 }
 
@@ -202,6 +207,7 @@ struct side {
 	struct weir_xchg *x;
 	pthread_t xth;
 	struct weir_chan out, in;	/* the half we produce into, the half we consume */
+	struct weir_tls_ctx *tls_server, *tls_client;
 	struct weir_doorbell out_db, in_db;	/* their task ends' doorbells */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -254,7 +260,18 @@ static void side_start(struct side *s, const struct opts *o, uint64_t out_key, u
 		.seg_size = o->seg,
 		.spin_us = o->spin_us,
 		.connect_ms = o->timeout_s * 1000,
+		.no_direct = o->no_direct,
 	};
+	if (o->tls_dir) {
+		struct weir_cert_paths cp;
+		if (weir_cert_paths(o->tls_dir, "bench", &cp) < 0)
+			die("tls: %s", weir_err_msg());
+		struct weir_tls_files f = { cp.ca, cp.crt, cp.key };
+		if (!(s->tls_server = weir_tls_ctx_create(&f, true)) || !(s->tls_client = weir_tls_ctx_create(&f, false)))
+			die("tls: %s", weir_err_msg());
+		cfg.tls_server = s->tls_server;
+		cfg.tls_client = s->tls_client;
+	}
 	if (!(s->x = weir_xchg_create(&cfg)))
 		die("exchange: %s", weir_err_msg());
 	if (weir_pool_init(&s->pool, o->id, ocr + icr + 8, o->seg, -1) < 0)
@@ -296,6 +313,8 @@ static void side_stop(struct side *s)
 			st.credits_in, st.unknown, st.bad_frames, st.conns_lost, st.cq_overflow);
 	}
 	weir_xchg_destroy(s->x);
+	weir_tls_ctx_destroy(s->tls_server);
+	weir_tls_ctx_destroy(s->tls_client);
 	weir_chan_release(&s->out);
 	weir_chan_release(&s->in);
 	weir_pool_release(&s->pool);
@@ -683,10 +702,21 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage_exit("which side? recv or send");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		printf("usage: %s recv|send ... (see bench/exchange.c)\n", prog);
+		printf("usage: %s recv|send|tls-setup ... (see bench/exchange.c)\n", prog);
 		return 0;
 	}
-	struct opts o = { .seg = 32768, .credits = 4, .spin_us = 50, .task_spin_us = 50, .record = 32,
+	if (!strcmp(argv[1], "tls-setup")) {
+		/* a cluster CA and the certificate "bench" for the addresses given */
+		if (argc < 4)
+			usage_exit("tls-setup DIR IP...");
+		if (weir_cert_ca_create(argv[2]) < 0 ||
+		    weir_cert_host_create(argv[2], "bench", (const char *const *)argv + 3, (size_t)(argc - 3)) < 0) {
+			fprintf(stderr, "%s: tls-setup: %s\n", prog, weir_err_msg());
+			return 1;
+		}
+		return 0;
+	}
+	struct opts o = { .seg = 32768, .credits = 16, .spin_us = 0, .task_spin_us = 50, .record = 32,
 			  .count = 50000, .warmup = 1000, .timeout_s = 120, .give_batch = 1 };
 	if (!strcmp(argv[1], "send"))
 		o.send = true;
@@ -705,9 +735,15 @@ int main(int argc, char **argv)
 			o.stats = true;
 			continue;
 		}
+		if (!strcmp(a, "--no-direct")) {
+			o.no_direct = true;
+			continue;
+		}
 		if (!strcmp(a, "--tls")) {
-			fprintf(stderr, "%s: --tls: no certificates are set up for the exchange's TLS yet (not measured)\n", prog);
-			return 3;
+			if (i + 1 >= argc)
+				usage_exit("--tls wants a folder (made by %s tls-setup)", prog);
+			o.tls_dir = argv[++i];
+			continue;
 		}
 		if (strncmp(a, "--", 2))
 			usage_exit("unexpected argument '%s'", a);

@@ -12,6 +12,18 @@
  *   receiving: credit  = credits granted and not yet used by data
  * A segment on its way out is named in the loop's cookie by (slot,
  * generation, descriptor): on_sent gives the descriptor back to P.
+ *
+ * Direct sends (no TLS): a sending channel's consumer side is pumped by
+ * whoever holds its `pumping` lock: this thread (frames queued through
+ * the loop), or the producer's own thread, from weir_chan_send through the
+ * channel's kick, which writes the frame to the socket itself
+ * (weir_conn_direct_*) and gives the segment back at once: no hand-off, no
+ * wake-up of this thread on the way out. A producer that finds the lock
+ * or the socket taken rings the doorbell instead, as without. Shared with
+ * the producers, so atomic: credit, opened, dead (sending channels), the
+ * peers' dconn/did/broken, frames_out and bytes_out. seq and announced
+ * belong to the lock's holder. A segment whose send completes while a
+ * producer holds the lock waits in `later` until this thread holds it.
  */
 #define XXH_INLINE_ALL
 #include "net/exchange.h"
@@ -24,9 +36,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <xxhash.h>
 
 #define MAX_CHANS 4096
@@ -45,6 +60,11 @@ struct peer {
 	enum pstate state;
 	uint64_t conn;		/* the loop's id of its connection (0: none) */
 	uint64_t since_ns;	/* wanted since (a connection, or its proof) */
+	/* for producers' direct writes: the ready connection (NULL: none, or
+	 * TLS) and its id; broken: a direct write failed, close it */
+	struct weir_conn *_Atomic dconn;
+	_Atomic uint64_t did;
+	_Atomic bool broken;
 };
 
 /* A connection's own state (weir_conn_data). */
@@ -75,6 +95,14 @@ struct xc {
 	uint32_t inflight;
 	uint32_t seq;
 	uint64_t announced;
+	/* sending channels: direct sends (see the top) */
+	struct weir_chan_kick kick;	/* d.ch->kick while registered */
+	struct weir_xchg *x;
+	uint32_t slot;
+	_Atomic uint32_t pumping;	/* the lock: 1 while someone pumps it */
+	_Atomic bool missed;		/* this thread found it locked: the holder rings */
+	weir_seg *later;		/* sent segments to give back once we hold the lock */
+	uint32_t nlater;
 };
 
 struct req {
@@ -111,7 +139,13 @@ struct weir_xchg {
 	bool stop;
 	uint32_t silence_ms;	/* the exchange's thread's copy of cfg.silence_ms */
 	bool posted;		/* atomic: a request or the stop was posted since the thread looked */
+	bool direct;		/* producers may write to sockets themselves (no TLS) */
+	_Atomic bool broken_any;	/* some peer's broken is set */
 };
+
+/* fields a producer's direct send shares with this thread */
+#define LD(f) __atomic_load_n(&(f), __ATOMIC_ACQUIRE)
+#define ST(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELEASE)
 
 /* ---- little-endian fields ---- */
 
@@ -178,8 +212,8 @@ static void lose_peer(struct weir_xchg *x, uint32_t p, const char *why)
 		 x->peers[p].port, why);
 	for (uint32_t s = 0; s < x->nchans_hw; s++) {
 		struct xc *c = &x->chans[s];
-		if (c->used && !c->dead && c->d.peer == p) {
-			c->dead = true;
+		if (c->used && !LD(c->dead) && c->d.peer == p) {
+			ST(c->dead, true);
 			if (c->d.lost)
 				c->d.lost(c->d.arg, msg);
 		}
@@ -231,6 +265,8 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 			continue;
 		x->peers[p].conn = 0;
 		x->peers[p].state = P_NONE;
+		atomic_store(&x->peers[p].dconn, NULL);
+		atomic_store(&x->peers[p].broken, false);
 		x->peers[p].since_ns = 0;
 		x->st.conns_lost++;
 		char why[300];
@@ -242,7 +278,7 @@ static void on_close(struct weir_conn *c, int reason, void *arg)
 			snprintf(why, sizeof(why), "failed: %s", strerror(-reason));
 		bool live = false;
 		for (uint32_t s = 0; s < x->nchans_hw; s++)
-			live |= x->chans[s].used && !x->chans[s].dead && x->chans[s].d.peer == p;
+			live |= x->chans[s].used && !LD(x->chans[s].dead) && x->chans[s].d.peer == p;
 		weir_log(live ? WEIR_LOG_WARN : WEIR_LOG_DEBUG, "exchange: the connection to taskmanager %u %s", p, why);
 		lose_peer(x, p, why);
 	}
@@ -289,6 +325,10 @@ static int on_hello(struct weir_xchg *x, struct weir_conn *c, struct cstate *cs,
 	cs->tx_ns = weir_now_ns();
 	pe->state = P_READY;
 	pe->since_ns = 0;
+	if (x->direct) { /* producers may write on it now (id first: they check it after taking the socket) */
+		atomic_store(&pe->did, weir_conn_id(c));
+		atomic_store(&pe->dconn, c);
+	}
 	weir_log(WEIR_LOG_INFO, "exchange: data connection with taskmanager %u (%s) ready", id, weir_conn_peer(c));
 	if (!cs->hello_sent) {
 		send_hello(x, c);
@@ -305,7 +345,7 @@ static struct xc *frame_chan(struct weir_xchg *x, struct cstate *cs, uint64_t ke
 		return NULL;
 	}
 	struct xc *c = &x->chans[s];
-	if (c->dead || c->removing || (int)c->d.peer != cs->peer) {
+	if (LD(c->dead) || c->removing || (int)c->d.peer != cs->peer) {
 		x->st.unknown++;
 		return NULL;
 	}
@@ -390,12 +430,12 @@ static void take_early(struct weir_xchg *x, struct xc *c)
 		if (x->early[i].key != c->d.key || x->early[i].peer != c->d.peer)
 			continue;
 		if ((uint64_t)x->early[i].n > c->d.credits) {
-			c->dead = true;
+			ST(c->dead, true);
 			if (c->d.lost)
 				c->d.lost(c->d.arg, "exchange: more credit than the channel has came before it was registered");
 		} else {
-			c->credit = x->early[i].n;
-			c->opened = true;
+			ST(c->credit, x->early[i].n);
+			ST(c->opened, true);
 			x->st.credits_in += x->early[i].n;
 		}
 		x->early[i] = x->early[--x->nearly];
@@ -420,11 +460,13 @@ static int on_credit(struct weir_xchg *x, struct cstate *cs, const uint8_t *p, u
 		return 0;
 	/* forged or doubled credit would let us overrun the receiver */
 	/* an honest receiver never grants beyond its free segments, so credit
-	 * held (granted less sent) never exceeds the channel's credits */
-	if (!c->d.send || (uint64_t)c->credit + n > c->d.credits)
+	 * held (granted less sent) never exceeds the channel's credits. Only
+	 * this thread adds to it, a producer's direct send only takes from it
+	 * meanwhile: the value read is never below what the receiver knew */
+	if (!c->d.send || (uint64_t)LD(c->credit) + n > c->d.credits)
 		return bad(x, "exchange: channel %#llx: %llu credits beyond what it may grant", key, n);
-	c->credit += n;
-	c->opened = true;
+	__atomic_add_fetch(&c->credit, n, __ATOMIC_ACQ_REL);
+	ST(c->opened, true);
 	x->st.credits_in += n;
 	return 0;
 }
@@ -482,6 +524,35 @@ static int on_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32
 	}
 }
 
+/* ---- a sending channel's lock ---- */
+
+static bool chan_trylock(struct xc *c)
+{
+	uint32_t v = 0;
+	return atomic_compare_exchange_strong(&c->pumping, &v, 1);
+}
+
+/* This thread: the lock, or else a note that the holder must ring us when
+ * it lets go (set before the second try: the holder's look after its
+ * unlock sees it, or the second try gets the lock). */
+static bool chan_lock_or_note(struct xc *c)
+{
+	if (chan_trylock(c))
+		return true;
+	atomic_store(&c->missed, true);
+	if (!chan_trylock(c))
+		return false;
+	atomic_store(&c->missed, false);
+	return true;
+}
+
+/* This thread, holding the lock: segments whose sends completed meanwhile. */
+static void give_later(struct xc *c)
+{
+	while (c->nlater > 0)
+		weir_chan_give(c->d.ch, c->later[--c->nlater]);
+}
+
 static uint64_t cookie_of(uint32_t slot, uint32_t gen, weir_seg seg)
 {
 	return (uint64_t)(slot & 0xfff) << 52 | (uint64_t)(gen & 0xfffff) << 32 | seg;
@@ -497,7 +568,13 @@ static void on_sent(struct weir_conn *conn, uint64_t cookie, int res, void *arg)
 	if (!c || !c->used || (c->gen & 0xfffff) != gen || c->inflight == 0)
 		return; /* cannot happen: a channel is removed only once nothing of it is in flight */
 	c->inflight--;
-	weir_chan_give(c->d.ch, (weir_seg)cookie);
+	/* the channel's consumer side is the lock holder's: a producer's
+	 * direct send may hold it now */
+	c->later[c->nlater++] = (weir_seg)cookie;
+	if (chan_lock_or_note(c)) {
+		give_later(c);
+		atomic_store(&c->pumping, 0);
+	}
 }
 
 /* ---- moving segments ---- */
@@ -530,31 +607,61 @@ static void want_peer(struct weir_xchg *x, uint32_t p)
 	pe->state = P_CONNECTING;
 }
 
-/* One sending channel: announcement first, then data and events within
- * the credit. Returns whether it did anything. */
-static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_conn *conn)
+/* Write one frame (type, header h[0..hlen), payload) on a producer's
+ * thread; 0 or -errno (the connection broke: half a frame may be out). */
+static int direct_frame(struct weir_conn *conn, uint16_t type, const uint8_t *h, uint32_t hlen, const void *p,
+			uint32_t n)
+{
+	uint8_t fh[WEIR_FRAME_HDR + 32];
+	weir_frame_put_hdr(fh, type, hlen + n);
+	memcpy(fh + WEIR_FRAME_HDR, h, hlen);
+	struct iovec iov[2] = { { fh, WEIR_FRAME_HDR + hlen }, { (void *)(uintptr_t)p, n } };
+	return weir_conn_direct_write(conn, iov, n ? 2 : 1);
+}
+
+/* A frame of channel c: written now (direct, on a producer's thread that
+ * holds the socket) or queued through the loop (this thread). 0, or < 0
+ * when it could not be (direct: the connection broke). */
+static int out_frame(struct xc *c, struct weir_conn *conn, bool direct, uint16_t type, const uint8_t *h,
+		     uint32_t hlen)
+{
+	(void)c;
+	return direct ? direct_frame(conn, type, h, hlen, NULL, 0) : weir_conn_send(conn, type, h, hlen);
+}
+
+/* One sending channel, by the holder of its lock: announcement first, then
+ * data and events within the credit. direct: on a producer's thread that
+ * holds the socket (weir_conn_direct_begin); else on this thread, through
+ * the loop. Returns whether it did anything; *broken: a direct write
+ * failed (the connection must close). */
+static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_conn *conn, bool direct,
+		     bool *broken)
 {
 	bool did = false;
 	uint64_t a = weir_chan_announced(c->d.ch);
 	uint8_t h[32];
 	/* only once the receiver is there (it granted credit): one sent
 	 * before would be dropped as for an unknown channel */
-	if (a > c->announced && c->opened) {
+	if (a > c->announced && LD(c->opened)) {
 		put64(h, c->d.key);
 		put64(h + 8, a);
 		put64(h + 16, checksum(h, 16, NULL, 0));
-		if (weir_conn_send(conn, WEIR_FRAME_XANNOUNCE, h, 24) == 0) {
+		int rc = out_frame(c, conn, direct, WEIR_FRAME_XANNOUNCE, h, 24);
+		if (rc == 0) {
 			c->announced = a;
 			did = true;
+		} else if (direct) {
+			*broken = true;
+			return true;
 		}
 	}
-	while (c->credit > 0) {
+	while (LD(c->credit) > 0) {
 		struct weir_chan_msg m;
 		int rc = weir_chan_recv(c->d.ch, &m);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			c->dead = true;
+			ST(c->dead, true);
 			if (c->d.lost)
 				c->d.lost(c->d.arg, weir_err_msg());
 			return true;
@@ -566,9 +673,12 @@ static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_
 			put32(h + 12, m.seg);
 			put64(h + 16, m.val);
 			put64(h + 24, checksum(h, 24, NULL, 0));
-			weir_conn_send(conn, WEIR_FRAME_XEVENT, h, 32);
+			if (out_frame(c, conn, direct, WEIR_FRAME_XEVENT, h, 32) < 0 && direct) {
+				*broken = true;
+				return true;
+			}
 			c->seq++;
-			x->st.frames_out++;
+			__atomic_add_fetch(&x->st.frames_out, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		const uint8_t *bytes = weir_pool_addr(c->d.ch->pool, m.seg);
@@ -576,24 +686,66 @@ static bool pump_out(struct weir_xchg *x, uint32_t s, struct xc *c, struct weir_
 		put32(h + 8, c->seq);
 		put32(h + 12, (uint32_t)m.val);
 		put64(h + 16, checksum(h, 16, bytes, (size_t)m.val));
-		/* counted before the call: with TLS the loop may encrypt the
-		 * payload at once and call on_sent before send_ext returns */
-		c->inflight++;
-		if (weir_conn_send_ext(conn, WEIR_FRAME_XDATA, h, 24, bytes, (uint32_t)m.val,
-				       cookie_of(s, c->gen, m.seg)) < 0) {
-			c->inflight--;
+		/* the credit is used before the frame can arrive: the receiver
+		 * may grant it back before a producer's write returns, and
+		 * on_credit must not see it still held */
+		__atomic_sub_fetch(&c->credit, 1, __ATOMIC_ACQ_REL);
+		if (direct) {
+			/* the kernel copied the bytes when the write returns */
+			rc = direct_frame(conn, WEIR_FRAME_XDATA, h, 24, bytes, (uint32_t)m.val);
 			weir_chan_give(c->d.ch, m.seg);
-			c->dead = true;
-			if (c->d.lost)
-				c->d.lost(c->d.arg, weir_err_msg());
-			return true;
+			if (rc < 0) {
+				*broken = true;
+				return true;
+			}
+		} else {
+			/* counted before the call: with TLS the loop may encrypt the
+			 * payload at once and call on_sent before send_ext returns */
+			c->inflight++;
+			if (weir_conn_send_ext(conn, WEIR_FRAME_XDATA, h, 24, bytes, (uint32_t)m.val,
+					       cookie_of(s, c->gen, m.seg)) < 0) {
+				c->inflight--;
+				weir_chan_give(c->d.ch, m.seg);
+				ST(c->dead, true);
+				if (c->d.lost)
+					c->d.lost(c->d.arg, weir_err_msg());
+				return true;
+			}
 		}
-		c->credit--;
 		c->seq++;
-		x->st.frames_out++;
-		x->st.bytes_out += m.val;
+		__atomic_add_fetch(&x->st.frames_out, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&x->st.bytes_out, m.val, __ATOMIC_RELAXED);
 	}
 	return did;
+}
+
+/* A producer's thread (weir_chan_send and the like, through d.ch->kick):
+ * send what the channel holds itself, when its lock and the socket are
+ * free; else ring this thread, as a channel without a kick would. */
+static void direct_kick(struct weir_chan_kick *k)
+{
+	struct xc *c = (struct xc *)((char *)k - offsetof(struct xc, kick));
+	struct weir_xchg *x = c->x;
+	bool handled = false;
+	if (chan_trylock(c)) {
+		struct peer *pe = &x->peers[c->d.peer];
+		uint64_t id = atomic_load(&pe->did);
+		struct weir_conn *conn = atomic_load(&pe->dconn);
+		if (conn && LD(c->opened) && !LD(c->dead) &&
+		    weir_conn_direct_begin(conn, id) == 0) {
+			bool broken = false;
+			pump_out(x, c->slot, c, conn, true, &broken);
+			weir_conn_direct_end(conn, broken);
+			if (broken) {
+				atomic_store(&pe->broken, true);
+				atomic_store(&x->broken_any, true);
+			}
+			handled = !broken;
+		}
+		atomic_store(&c->pumping, 0);
+	}
+	if (!handled || atomic_exchange(&c->missed, false))
+		weir_doorbell_ring(&x->db);
 }
 
 /* One receiving channel: grant a credit for every free segment not granted,
@@ -628,7 +780,7 @@ static bool pump(struct weir_xchg *x)
 	bool did = false;
 	for (uint32_t s = 0; s < x->nchans_hw; s++) {
 		struct xc *c = &x->chans[s];
-		if (!c->used || c->dead || c->removing)
+		if (!c->used || LD(c->dead) || c->removing)
 			continue;
 		struct peer *pe = &x->peers[c->d.peer];
 		if (pe->state != P_READY) {
@@ -641,7 +793,15 @@ static bool pump(struct weir_xchg *x)
 		struct weir_conn *conn = peer_conn(x, c->d.peer);
 		if (!conn)
 			continue;
-		bool sent = c->d.send ? pump_out(x, s, c, conn) : pump_in(x, c, conn);
+		bool sent = false;
+		if (!c->d.send) {
+			sent = pump_in(x, c, conn);
+		} else if (chan_lock_or_note(c)) {
+			give_later(c);
+			bool broken = false;
+			sent = pump_out(x, s, c, conn, false, &broken);
+			atomic_store(&c->pumping, 0);
+		}
 		if (sent) {
 			struct cstate *cs = weir_conn_data(conn);
 			if (cs)
@@ -669,6 +829,15 @@ static void finish_removals(struct weir_xchg *x)
 		for (uint32_t s = 0; s < x->nchans_hw; s++) {
 			struct xc *c = &x->chans[s];
 			if (c->used && c->d.group == r->group) {
+				/* its producer is done with it (weir_xchg_remove's
+				 * contract): the lock is free, the kick unused */
+				if (c->d.send) {
+					__atomic_store_n(&c->d.ch->kick, NULL, __ATOMIC_RELEASE);
+					if (c->later)
+						give_later(c);
+				}
+				free(c->later);
+				c->later = NULL;
 				c->used = false;
 				c->gen++;
 			}
@@ -710,6 +879,13 @@ static void take_requests(struct weir_xchg *x)
 			c->gen = gen;
 			c->used = true;
 			c->d = r->c;
+			c->x = x;
+			c->slot = s;
+			if (c->d.send && !(c->later = malloc(sizeof(weir_seg) * (c->d.ch->max_owned + 1u)))) {
+				c->dead = true;
+				if (c->d.lost)
+					c->d.lost(c->d.arg, "exchange: out of memory");
+			}
 			if (s >= x->nchans_hw)
 				x->nchans_hw = s + 1;
 			uint32_t h = hash_key(c->d.key);
@@ -718,6 +894,11 @@ static void take_requests(struct weir_xchg *x)
 			x->idx[h] = (int32_t)s;
 			if (c->d.send)
 				take_early(x, c);
+			if (c->d.send && c->later && x->direct) {
+				c->kick.fn = direct_kick;
+				/* release: the producer sees the channel set up */
+				__atomic_store_n(&c->d.ch->kick, &c->kick, __ATOMIC_RELEASE);
+			}
 			free(r);
 		} else {
 			r->n = 0;
@@ -765,6 +946,23 @@ static void keepalive(struct weir_loop *l, void *arg)
 	}
 }
 
+/* A producer's direct write failed: half a frame may be on the wire, and
+ * the socket is nobody's (weir_conn_direct_end): close the connection, its
+ * channels are lost. */
+static void close_broken(struct weir_xchg *x)
+{
+	atomic_store(&x->broken_any, false);
+	for (uint32_t p = 0; p < WEIR_XCHG_MAX_PEERS; p++) {
+		if (!atomic_exchange(&x->peers[p].broken, false))
+			continue;
+		struct weir_conn *c = peer_conn(x, p);
+		if (c) {
+			weir_err_set("a frame could not be written to it");
+			weir_conn_close(c, -EPIPE);
+		}
+	}
+}
+
 /* ---- the thread ---- */
 
 int weir_xchg_run(struct weir_xchg *x)
@@ -786,6 +984,8 @@ int weir_xchg_run(struct weir_xchg *x)
 		}
 		if (reqs || x->removing)
 			take_requests(x);
+		if (atomic_load(&x->broken_any))
+			close_broken(x);
 		bool did = pump(x);
 		int n = weir_loop_run_once(x->loop, 0);
 		if (n < 0)
@@ -828,6 +1028,7 @@ struct weir_xchg *weir_xchg_create(const struct weir_xchg_config *cfg)
 		return NULL;
 	}
 	x->cfg = *cfg;
+	x->direct = !cfg->tls_server && !cfg->tls_client && !cfg->no_direct;
 	if (!x->cfg.connect_ms)
 		x->cfg.connect_ms = 5000;
 	if (!x->cfg.stall_ms)
@@ -882,6 +1083,8 @@ void weir_xchg_destroy(struct weir_xchg *x)
 	if (!x)
 		return;
 	weir_loop_destroy(x->loop); /* on_sent for every send not completed */
+	for (uint32_t s = 0; s < MAX_CHANS; s++)
+		free(x->chans[s].later);
 	for (struct req *r = x->reqs, *n; r; r = n) {
 		n = r->next;
 		free(r);
@@ -1005,5 +1208,7 @@ void weir_xchg_remove(struct weir_xchg *x, uint64_t group)
 void weir_xchg_stats(struct weir_xchg *x, struct weir_xchg_stats *out)
 {
 	*out = x->st;
+	out->frames_out = __atomic_load_n(&x->st.frames_out, __ATOMIC_RELAXED);
+	out->bytes_out = __atomic_load_n(&x->st.bytes_out, __ATOMIC_RELAXED);
 	out->cq_overflow = weir_loop_cq_overflow(x->loop);
 }

@@ -11,7 +11,16 @@
  *
  * Exchange A is P's consumer: it takes each segment the producer sends and
  * hands it to the kernel as it is (no copy), and gives it back to P once
- * the kernel has sent it. Exchange B is C's producer: each frame that
+ * the kernel has sent it. Direct sends (without TLS): the producer's own
+ * thread does that work in weir_chan_send (the channel's kick, shm/
+ * channel.h) when the connection's socket is free, writing the frame with
+ * one sendmsg (net/loop.h's direct writes) and taking the segment back at
+ * once, so a segment leaves without waking exchange A; it rings A's
+ * doorbell as before when A is sending on that connection (a credit, a
+ * keepalive) or pumping the channel, or when the channel has no credit
+ * (A then sends it when credit comes). A socket whose buffer is full makes
+ * the producer wait for room (poll), which bounded credit makes short, and
+ * a close (a silent peer) ends. Exchange B is C's producer: each frame that
  * arrives is copied into an exclusive segment of C and sent on C. Credits
  * are C's exclusive segments: B grants the sender one credit per segment of
  * C that is free, A sends a segment only against a credit, so the sender
@@ -59,7 +68,8 @@
  * and hands its request to that thread (a mutex, never on the record
  * path, and a ring of the exchange's doorbell). The record path is the
  * producer's and consumer's own channels: tasks ring the exchange's
- * doorbell as they would a worker's.
+ * doorbell as they would a worker's, or (direct sends) write the frame
+ * themselves.
  */
 #ifndef WEIR_NET_EXCHANGE_H
 #define WEIR_NET_EXCHANGE_H
@@ -95,6 +105,9 @@ struct weir_xchg_config {
 	uint32_t stall_ms;		/* net/loop.h's stall_ms for data connections; 0: 10000 */
 	uint32_t silence_ms;		/* a connection that sent nothing this long is closed (its host is
 					 * gone without a FIN); keepalives go out every quarter of it; 0: 2000 */
+	bool no_direct;			/* producers never write to sockets themselves (see "Direct
+					 * sends" above; for measuring): every frame goes through this
+					 * thread. TLS implies it */
 	/* The handshake that proves the cluster secret (the layer above's):
 	 * start on every new connection (outgoing: we connected), frame for
 	 * each control frame (type ctl_type) until it returns 1 (proven) or
@@ -159,7 +172,9 @@ struct weir_xchg_chan {
 int weir_xchg_add(struct weir_xchg *x, const struct weir_xchg_chan *c, int n);
 /* Remove every channel of group and return once the exchange no longer
  * touches them: no send of their segments in flight, nothing of them
- * queued. Their channels are the caller's again (to release). */
+ * queued. Their channels are the caller's again (to release). Call it only
+ * once the producers of the group's sending channels are done with them
+ * (their threads may be inside weir_chan_send until then: direct sends). */
 void weir_xchg_remove(struct weir_xchg *x, uint64_t group);
 
 /* Its figures; on its thread, or once run has returned. */

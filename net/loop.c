@@ -48,6 +48,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,7 +120,18 @@ struct weir_conn {
 	struct weir_tls *tls;
 	uint8_t *plain;
 	uint32_t tls_sending;
+	/* Who may write to the socket (weir_conn_direct_begin): TX_LOOP from
+	 * the first queued byte until the queue is empty and nothing is in
+	 * flight, TX_DIRECT while another thread writes a frame, TX_FREE
+	 * otherwise (so: free only with nothing queued, and nothing queued
+	 * is ever overtaken). With TLS, or once closed, the loop keeps it.
+	 * TX_WAIT (with TX_DIRECT): the loop queued bytes meanwhile; the
+	 * writer hands the socket to the loop when done and wakes it.
+	 * tx_blocked: the loop's own note that its queue waits for that. */
+	_Atomic uint32_t tx;
+	bool tx_blocked;
 };
+enum { TX_FREE, TX_LOOP, TX_DIRECT, TX_BROKEN, TX_OWNER = 3, TX_WAIT = 4 };
 #define TLS_PLAIN 16384
 
 struct timer {
@@ -138,6 +151,7 @@ struct weir_loop {
 	struct weir_conn *slots;
 	uint32_t nslots, free_head, live, listeners;
 	uint32_t *pending;	/* FIFO of connection slot indices */
+	uint32_t tx_blocked;	/* connections whose send waits for a direct writer */
 	uint32_t pcap, phead, pcount;
 	uint32_t prio_waiting;	/* timers and listeners waiting for CQ room (never behind connections) */
 	unsigned conn_budget;	/* SQEs in flight allowed for connections: budget less the reserve */
@@ -276,6 +290,34 @@ static int tls_fill(struct weir_loop *l, struct weir_conn *c)
 }
 
 /* Issue what c wants, as far as the CQ has room. False if some is left. */
+/* The loop takes the socket for its queue (its thread): true when it has
+ * it; false while a direct writer has it (which hands it over when done:
+ * TX_WAIT) or a direct write broke it (the connection is to be closed). */
+static bool tx_take(struct weir_loop *l, struct weir_conn *c)
+{
+	for (;;) {
+		uint32_t v = atomic_load(&c->tx);
+		switch (v & TX_OWNER) {
+		case TX_LOOP:
+			return true;
+		case TX_BROKEN:
+			return false;
+		case TX_FREE:
+			if (atomic_compare_exchange_weak(&c->tx, &v, TX_LOOP))
+				return true;
+			continue;
+		default: /* TX_DIRECT */
+			if (!(v & TX_WAIT) && !atomic_compare_exchange_weak(&c->tx, &v, v | TX_WAIT))
+				continue;
+			if (!c->tx_blocked) {
+				c->tx_blocked = true;
+				l->tx_blocked++;
+			}
+			return false;
+		}
+	}
+}
+
 static bool issue(struct weir_loop *l, struct weir_conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -337,6 +379,8 @@ static bool issue(struct weir_loop *l, struct weir_conn *c)
 		c->armed |= W_SEND;
 		took(l, c, 1);
 	}
+	if ((c->want & W_SEND) && !c->tls && !tx_take(l, c))
+		c->want &= (uint8_t)~W_SEND; /* a direct writer has the socket: asked again when it lets go */
 	if ((c->want & W_SEND) && !c->tls && conn_room(l, 1) && (sqe = sqe_get(l))) {
 		/* gather the queue's head into one sendmsg: several small frames,
 		 * or a frame's header and its payload in the caller's memory */
@@ -428,6 +472,21 @@ static void flush_pending(struct weir_loop *l)
 			return;
 		l->phead = (l->phead + 1) % l->pcap;
 		l->pcount--;
+	}
+}
+
+/* Connections whose queue waited for a direct writer: once it handed the
+ * socket over, send. */
+static void tx_takeback(struct weir_loop *l)
+{
+	for (uint32_t i = 0; l->tx_blocked && i < l->nslots; i++) {
+		struct weir_conn *c = &l->slots[i];
+		if (!c->tx_blocked || (c->state == S_OPEN && (atomic_load(&c->tx) & TX_OWNER) == TX_DIRECT))
+			continue;
+		c->tx_blocked = false;
+		l->tx_blocked--;
+		if (c->state == S_OPEN && c->sq_head && !(c->armed & W_SEND))
+			want(l, c, W_SEND);
 	}
 }
 
@@ -535,6 +594,9 @@ static int conn_setup(struct weir_loop *l, struct weir_conn *c, int fd, bool ser
 	weir_frame_dec_init(&c->dec, l->cfg.max_frame);
 	c->sq_head = c->sq_tail = NULL;
 	c->sq_bytes = 0;
+	c->tx_blocked = false;
+	/* after fd: a direct writer that takes the socket sees this one's */
+	atomic_store(&c->tx, c->tls ? TX_LOOP : TX_FREE);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return 0;
@@ -594,9 +656,28 @@ static void conn_close(struct weir_loop *l, struct weir_conn *c, int reason)
 	if (!was_listener)
 		untrusted_unlink(l, c);
 	c->state = S_DEAD;
-	c->gen++;
+	__atomic_store_n(&c->gen, c->gen + 1, __ATOMIC_RELAXED); /* direct writers read it */
 	c->want = 0;
 	shutdown(c->fd, SHUT_RDWR);
+	if (!was_listener) {
+		/* the socket is the loop's for good (until the slot is reused):
+		 * a direct writer mid-frame returns at once (the shutdown fails
+		 * its write), and none starts after this, so the descriptor is
+		 * never closed under one */
+		for (;;) {
+			uint32_t v = atomic_load(&c->tx);
+			if ((v & TX_OWNER) == TX_DIRECT) {
+				sched_yield();
+				continue;
+			}
+			if (atomic_compare_exchange_strong(&c->tx, &v, TX_LOOP))
+				break;
+		}
+		if (c->tx_blocked) {
+			c->tx_blocked = false;
+			l->tx_blocked--;
+		}
+	}
 	if (was_listener) {
 		l->listeners--;
 	} else {
@@ -829,10 +910,12 @@ static void on_send(struct weir_loop *l, struct weir_conn *c, int res)
 				return; /* on_sent closed it */
 		}
 	}
-	if (c->sq_head)
+	if (c->sq_head) {
 		want(l, c, W_SEND);
-	else
+	} else {
 		c->tx_since_ns = 0;
+		atomic_store(&c->tx, TX_FREE); /* nothing queued or in flight: direct writers may */
+	}
 }
 
 static void on_connect(struct weir_loop *l, struct weir_conn *c, int res)
@@ -968,6 +1051,8 @@ int weir_loop_run_once(struct weir_loop *l, int timeout_ms)
 	int rc;
 	if (!l->wake_armed && !atomic_load(&l->stop))
 		arm_wake(l);
+	if (l->tx_blocked)
+		tx_takeback(l);
 	flush_pending(l);
 	if (timeout_ms < 0) {
 		rc = io_uring_submit_and_wait(&l->ring, 1);
@@ -982,6 +1067,8 @@ int weir_loop_run_once(struct weir_loop *l, int timeout_ms)
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return weir_err_errno(-rc, "event loop: io_uring_enter"), rc;
 	int n = reap(l);
+	if (l->tx_blocked)
+		tx_takeback(l);
 	flush_pending(l);
 	return n;
 }
@@ -1460,6 +1547,8 @@ static void enqueue(struct weir_conn *c, struct sendbuf *b)
 	}
 	c->sq_tail = b;
 	c->sq_bytes += b->len;
+	if (!c->tls)
+		tx_take(l, c); /* queued: no direct writer may start before it is sent */
 	if (c->state == S_OPEN && !(c->armed & W_SEND))
 		want(l, c, W_SEND);
 }
@@ -1585,3 +1674,76 @@ uint64_t weir_loop_cq_overflow(struct weir_loop *l)
 
 unsigned weir_loop_cq_entries(const struct weir_loop *l) { return l->cq_entries; }
 uint32_t weir_loop_conns(const struct weir_loop *l) { return l->live; }
+
+/* ---- direct writes (any thread) ---- */
+
+static void loop_wake(struct weir_loop *l)
+{
+	uint64_t one = 1;
+	ssize_t w = write(l->wakefd, &one, sizeof(one));
+	(void)w; /* a full counter already wakes the loop */
+}
+
+int weir_conn_direct_begin(struct weir_conn *c, uint64_t id)
+{
+	uint32_t v = TX_FREE;
+	if (!atomic_compare_exchange_strong(&c->tx, &v, TX_DIRECT))
+		return -EBUSY;
+	/* the socket is ours: is it still the connection id named? (closing
+	 * bumps the generation before it takes the socket back) */
+	if (((uint64_t)c->slot << 32 | __atomic_load_n(&c->gen, __ATOMIC_RELAXED)) != id) {
+		weir_conn_direct_end(c, false);
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+int weir_conn_direct_write(struct weir_conn *c, struct iovec *iov, int n)
+{
+	uint32_t gen = __atomic_load_n(&c->gen, __ATOMIC_RELAXED);
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	bool started = false;
+	for (;;) {
+		ssize_t w = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!started)
+				return -EAGAIN;
+			/* half a frame is out: the rest must follow before any
+			 * other byte. Wait for room (the peer reads: credit
+			 * bounds what we send); a close shuts the socket down,
+			 * which ends the wait */
+			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+			if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+				return -errno;
+			if (__atomic_load_n(&c->gen, __ATOMIC_RELAXED) != gen)
+				return -ENOTCONN;
+			continue;
+		}
+		if (w < 0)
+			return errno == EAGAIN ? -EPIPE : -errno; /* never -EAGAIN: that says nothing was written */
+		started = true;
+		size_t left = (size_t)w;
+		while (m.msg_iovlen > 0 && left >= m.msg_iov->iov_len) {
+			left -= m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen == 0)
+			return 0;
+		m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + left;
+		m.msg_iov->iov_len -= left;
+	}
+}
+
+void weir_conn_direct_end(struct weir_conn *c, bool broken)
+{
+	/* the loop may add TX_WAIT meanwhile: then the socket is its own */
+	uint32_t v = atomic_load(&c->tx);
+	while (!atomic_compare_exchange_weak(&c->tx, &v,
+					     broken ? TX_BROKEN : (v & TX_WAIT) ? TX_LOOP : TX_FREE))
+		;
+	if (v & TX_WAIT)
+		loop_wake(c->loop);
+}

@@ -218,6 +218,30 @@ int weir_conn_send_ext(struct weir_conn *c, uint16_t type, const void *hdr, uint
  * armed already (it completes on the next wake), 0 armed now, -ENOSYS
  * when the kernel refused it before (Linux < 6.7: poll instead). */
 int weir_loop_futex_wait(struct weir_loop *l, uint32_t *word, uint32_t val);
+/*
+ * Direct writes: a thread other than the loop's may write whole frames to
+ * an open connection without TLS itself (a syscall on its own thread, no
+ * hand-off to the loop's), while the loop has nothing of it queued or in
+ * flight. The socket has one writer at a time: the loop from its first
+ * queued byte until its queue is empty, or one direct writer between
+ * begin and end; a send the loop wants meanwhile waits, and end wakes the
+ * loop for it. With TLS, and once c closed, begin always fails.
+ *
+ * begin (any thread): 0, the socket is the caller's until end; -EBUSY,
+ * the loop or another writer has it (queue the frame through the loop's
+ * thread instead); -ENOTCONN, id no longer names an open connection.
+ * write: all of iov's bytes. -EAGAIN when the socket's buffer is full and
+ * nothing was written (the caller may queue instead); once a byte is out,
+ * it waits for room (poll(2): the rest must follow before any other
+ * byte), and returns 0, or -errno when the connection broke or closed
+ * meanwhile. end: broken (write failed other than -EAGAIN: half a frame
+ * may be on the wire) leaves the socket to nobody, so that nothing more
+ * is sent on it; the caller must then have the loop's thread close c.
+ */
+struct iovec;
+int weir_conn_direct_begin(struct weir_conn *c, uint64_t id);
+int weir_conn_direct_write(struct weir_conn *c, struct iovec *iov, int n);
+void weir_conn_direct_end(struct weir_conn *c, bool broken);
 /* Queue n bytes as they are (no framing; for tests and proxies). Same returns. */
 int weir_conn_send_raw(struct weir_conn *c, const void *p, size_t n);
 /* Close c now (its queued sends are dropped); on_close(c, reason) runs

@@ -312,6 +312,16 @@ void weir_chan_recycle(struct weir_chan *c, weir_seg seg)
 	}
 }
 
+/* Tell the consumer: its kick, or its doorbell. */
+static void notify(struct weir_chan *c)
+{
+	struct weir_chan_kick *k = __atomic_load_n(&c->kick, __ATOMIC_ACQUIRE);
+	if (k)
+		k->fn(k);
+	else
+		weir_doorbell_ring(c->consumer_db);
+}
+
 int weir_chan_send(struct weir_chan *c, weir_seg seg, uint32_t len)
 {
 	struct weir_chan_msg m = { .kind = WEIR_MSG_DATA, .seg = seg, .val = len };
@@ -324,7 +334,7 @@ int weir_chan_send(struct weir_chan *c, weir_seg seg, uint32_t len)
 	c->out[c->nout++] = seg;
 	c->stats.segs_sent++;
 	c->stats.bytes_sent += len;
-	weir_doorbell_ring(c->consumer_db);
+	notify(c);
 	return 0;
 }
 
@@ -334,7 +344,7 @@ int weir_chan_send_event(struct weir_chan *c, uint32_t code, uint64_t val)
 	if (!weir_ring_msg_put(&c->r->data, c->data_buf, &m))
 		return -EAGAIN;
 	c->stats.events_sent++;
-	weir_doorbell_ring(c->consumer_db);
+	notify(c);
 	return 0;
 }
 
@@ -343,7 +353,7 @@ void weir_chan_announce(struct weir_chan *c, uint64_t v)
 	/* release: what the producer did before announcing is visible to a
 	 * consumer that sees the value */
 	__atomic_store_n(&c->r->announced, v, __ATOMIC_RELEASE);
-	weir_doorbell_ring(c->consumer_db);
+	notify(c);
 }
 
 int weir_chan_recv(struct weir_chan *c, struct weir_chan_msg *m)

@@ -86,6 +86,12 @@ struct weir_chan_stats {
 	uint64_t bad_returns;		/* handed back but not ours to take */
 };
 
+/* A consumer in the producer's process that would rather be called than
+ * rung (see weir_chan.kick). */
+struct weir_chan_kick {
+	void (*fn)(struct weir_chan_kick *k);
+};
+
 struct weir_chan {
 	struct weir_chan_region *r;
 	struct weir_chan_msg *data_buf;
@@ -93,6 +99,12 @@ struct weir_chan {
 	struct weir_pool *pool;
 	struct weir_doorbell *consumer_db;	/* rung after send */
 	struct weir_doorbell *producer_db;	/* rung after give */
+	/* Called on the producer's thread instead of ringing consumer_db after
+	 * a send, an event or an announcement, when set (NULL: rung): the
+	 * exchange (net/exchange.h) then writes the segment to its socket on
+	 * that thread. Its consumer sets it (release) while the producer may
+	 * run, and keeps it valid until the producer is done with the channel. */
+	struct weir_chan_kick *kick;
 	/* producer side only */
 	weir_seg *spare;	/* empty segments ready to fill */
 	uint32_t nspare;

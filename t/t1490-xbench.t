@@ -3,8 +3,10 @@
 # build/bench/weir-bench-exchange) and the zero-copy probe (bench/zcprobe.c)
 # over loopback with tiny counts: each mode runs to the end with every
 # record in sequence, its line (and its --json object) parses, the
-# latency percentiles are in order; --tls says it is not set up yet (exit
-# 3); bad usage exits 2. No timing is judged.
+# latency percentiles are in order; over TLS (tls-setup's certificates) and
+# with every frame through the exchange's thread (--no-direct) too; a --tls
+# folder without certificates is named; bad usage exits 2. No timing is
+# judged.
 . "$(dirname "$0")/lib.sh"
 
 XB=$WEIR_BUILD/bench/weir-bench-exchange
@@ -81,15 +83,15 @@ usage 'a segment not a power of two' 'not a power of two' recv --listen $lo:0 --
 usage 'recv without --listen' 'recv needs --listen' recv
 usage 'a sender with the higher id' 'must be below' send --to $lo:1 --records 10 --id 3
 usage 'an option of the sender for recv' "unknown option '--rate' for recv" recv --listen $lo:0 --rate 5
-run tls "$XB" send --to $lo:1 --records 10 --tls
-check "--tls: not there yet, exit 3 ($rc)" test "$rc" -eq 3
-check '--tls: says so' grep -q 'no certificates are set up' "$T/tls.err"
+run tls "$XB" send --to $lo:1 --records 10 --tls "$T/none"
+check "--tls: a folder without certificates fails (exit $rc)" test "$rc" -eq 1
+check '--tls: naming the file' grep -q "tls: .*$T/none/ca.crt" "$T/tls.err"
 
 # ---- throughput: packed records, then lone records ----
 server r1 "$XB" recv --credits 2 --seg 4096
 run s1 "$XB" send --to $lo:"$port" --mode throughput --records 100000 --credits 2 --seg 4096
 check "throughput: the sender exits 0 (exit $rc)" test "$rc" -eq 0
-matches "$T/s1.out" "^exchange mode=throughput records=100000 record=32 fill=128 seg=4096 credits=2 spin_us=50 task_spin_us=50 seconds=$num gbps=$num GBps=$num records_per_s=$num recv_seconds=$num bad=0 cpu_s=$num\$" \
+matches "$T/s1.out" "^exchange mode=throughput records=100000 record=32 fill=128 seg=4096 credits=2 spin_us=0 task_spin_us=50 seconds=$num gbps=$num GBps=$num records_per_s=$num recv_seconds=$num bad=0 cpu_s=$num\$" \
 	'throughput: its line parses, no record out of sequence'
 reap "$srv"
 check "throughput: the receiver exits 0 (exit $rc)" test "$rc" -eq 0
@@ -109,13 +111,30 @@ check "lone records: the receiver exits 0 (exit $rc)" test "$rc" -eq 0
 server r3 "$XB" recv --dump "$T/dump"
 run s3 "$XB" send --to $lo:"$port" --mode latency --rate 2000 --count 300 --warmup 20
 check "latency: the sender exits 0 (exit $rc)" test "$rc" -eq 0
-matches "$T/s3.out" "^exchange mode=latency rate=2000 achieved_rate=$num count=300 warmup=20 late=[0-9]+ record=32 seg=32768 credits=4 spin_us=50 task_spin_us=50 min_us=$num p50_us=$num p99_us=$num p999_us=$num max_us=$num mean_us=$num bad=0 cpu_s=$num\$" \
+matches "$T/s3.out" "^exchange mode=latency rate=2000 achieved_rate=$num count=300 warmup=20 late=[0-9]+ record=32 seg=32768 credits=16 spin_us=0 task_spin_us=50 min_us=$num p50_us=$num p99_us=$num p999_us=$num max_us=$num mean_us=$num bad=0 cpu_s=$num\$" \
 	'latency: its line parses'
 ordered=$(perl -ne 'my %v = /(\w+)_us=([0-9.]+)/g; print(($v{min} > 0 && $v{min} <= $v{p50} && $v{p50} <= $v{p99} && $v{p99} <= $v{p999} && $v{p999} <= $v{max} && $v{min} <= $v{mean} && $v{mean} <= $v{max}) ? "yes" : "no")' "$T/s3.out")
 check 'latency: 0 < min <= p50 <= p99 <= p99.9 <= max, mean between min and max' test "$ordered" = yes
 reap "$srv"
 check "latency: the receiver exits 0 (exit $rc)" test "$rc" -eq 0
 check 'latency: --dump has a line per sample after the warmup' test "$(wc -l <"$T/dump")" -eq 300
+
+# ---- TLS on, and every frame through the exchange's thread ----
+run tlssetup "$XB" tls-setup "$T/tls" $lo
+check "tls-setup: a CA and a certificate (exit $rc)" test "$rc" -eq 0 -a -s "$T/tls/bench.crt"
+for v in "tls:--tls $T/tls" "no-direct:--no-direct"; do
+	name=${v%%:*}
+	read -r -a opt <<<"${v#*:}"
+	server "r$name" "$XB" recv --seg 4096 "${opt[@]}"
+	run "s$name" "$XB" send --to $lo:"$port" --mode throughput --records 50000 --seg 4096 "${opt[@]}"
+	check "$name: the sender exits 0 (exit $rc)" test "$rc" -eq 0
+	matches "$T/s$name.out" "^exchange mode=throughput records=50000 .* bad=0 cpu_s=$num\$" \
+		"$name: no record out of sequence"
+	reap "$srv"
+	check "$name: the receiver exits 0 (exit $rc)" test "$rc" -eq 0
+	matches "$T/r$name.out" "^exchange-recv mode=throughput records=50000 seconds=$num GBps=$num bad=0 cpu_s=$num\$" \
+		"$name: the receiver counted every record"
+done
 
 # ---- the zero-copy probe ----
 for m in copy zc; do
