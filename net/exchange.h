@@ -173,8 +173,9 @@ int weir_xchg_add(struct weir_xchg *x, const struct weir_xchg_chan *c, int n);
 /* Remove every channel of group and return once the exchange no longer
  * touches them: no send of their segments in flight, nothing of them
  * queued. Their channels are the caller's again (to release). Call it only
- * once the producers of the group's sending channels are done with them
- * (their threads may be inside weir_chan_send until then: direct sends). */
+ * once the tasks at the group's channels are done with them (a producer
+ * may be inside weir_chan_send until then, writing a frame itself; a
+ * consumer inside weir_chan_give, deciding whether to ring us). */
 void weir_xchg_remove(struct weir_xchg *x, uint64_t group);
 
 /* Its figures; on its thread, or once run has returned. */

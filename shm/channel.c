@@ -384,5 +384,9 @@ void weir_chan_give(struct weir_chan *c, weir_seg seg)
 {
 	bool ok = weir_ring_seg_put_sp(&c->r->ret, c->ret_buf, seg);
 	(void)ok; /* cannot fail: the ring is larger than the pool */
-	weir_doorbell_ring(c->producer_db);
+	struct weir_chan_kick *k = __atomic_load_n(&c->give_kick, __ATOMIC_ACQUIRE);
+	if (k)
+		k->fn(k);
+	else
+		weir_doorbell_ring(c->producer_db);
 }

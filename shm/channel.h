@@ -105,6 +105,10 @@ struct weir_chan {
 	 * that thread. Its consumer sets it (release) while the producer may
 	 * run, and keeps it valid until the producer is done with the channel. */
 	struct weir_chan_kick *kick;
+	/* Likewise on the consumer's thread instead of ringing producer_db
+	 * after a give (the exchange rings itself only when it has credit to
+	 * grant). Its producer sets it, with the same rules. */
+	struct weir_chan_kick *give_kick;
 	/* producer side only */
 	weir_seg *spare;	/* empty segments ready to fill */
 	uint32_t nspare;
