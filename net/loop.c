@@ -1702,18 +1702,16 @@ int weir_conn_direct_write(struct weir_conn *c, struct iovec *iov, int n)
 {
 	uint32_t gen = __atomic_load_n(&c->gen, __ATOMIC_RELAXED);
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-	bool started = false;
 	for (;;) {
 		ssize_t w = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!started)
-				return -EAGAIN;
-			/* half a frame is out: the rest must follow before any
-			 * other byte. Wait for room (the peer reads: credit
-			 * bounds what we send); a close shuts the socket down,
-			 * which ends the wait */
+			/* the socket's buffer is full: wait for room (the peer
+			 * reads; credit bounds what we send). Also with half a
+			 * frame out, whose rest must follow before any other
+			 * byte. A close shuts the socket down, which ends the
+			 * wait */
 			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 			if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
 				return -errno;
@@ -1722,8 +1720,7 @@ int weir_conn_direct_write(struct weir_conn *c, struct iovec *iov, int n)
 			continue;
 		}
 		if (w < 0)
-			return errno == EAGAIN ? -EPIPE : -errno; /* never -EAGAIN: that says nothing was written */
-		started = true;
+			return -errno;
 		size_t left = (size_t)w;
 		while (m.msg_iovlen > 0 && left >= m.msg_iov->iov_len) {
 			left -= m.msg_iov->iov_len;

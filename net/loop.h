@@ -228,15 +228,15 @@ int weir_loop_futex_wait(struct weir_loop *l, uint32_t *word, uint32_t val);
  * loop for it. With TLS, and once c closed, begin always fails.
  *
  * begin (any thread): 0, the socket is the caller's until end; -EBUSY,
- * the loop or another writer has it (queue the frame through the loop's
- * thread instead); -ENOTCONN, id no longer names an open connection.
- * write: all of iov's bytes. -EAGAIN when the socket's buffer is full and
- * nothing was written (the caller may queue instead); once a byte is out,
- * it waits for room (poll(2): the rest must follow before any other
- * byte), and returns 0, or -errno when the connection broke or closed
- * meanwhile. end: broken (write failed other than -EAGAIN: half a frame
- * may be on the wire) leaves the socket to nobody, so that nothing more
- * is sent on it; the caller must then have the loop's thread close c.
+ * the loop or another writer has it, or c closed (queue the frame through
+ * the loop's thread instead); -ENOTCONN, c's slot holds another
+ * connection than id now. write: all of iov's bytes (iov is consumed),
+ * waiting for room in poll(2) while the socket's buffer is full (half a
+ * frame's rest must follow before any other byte): 0, or -errno when the
+ * connection broke or closed meanwhile. end: broken (the write failed:
+ * half a frame may be on the wire) leaves the socket to nobody, so that
+ * nothing more is sent on it; the caller must then have the loop's thread
+ * close c.
  */
 struct iovec;
 int weir_conn_direct_begin(struct weir_conn *c, uint64_t id);

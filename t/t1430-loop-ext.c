@@ -5,11 +5,22 @@
  * peer not reading) gives each of the rest -ECONNRESET, after on_close,
  * and never twice. Multishot receives into provided buffers in memory the
  * caller owns. A futex wait (weir_loop_futex_wait) ends run_once when a
- * doorbell is rung from another thread. alarm() catches a hang. */
+ * doorbell is rung from another thread. Direct writes (weir_conn_direct_*)
+ * from another thread never overtake what the loop has queued and never
+ * interleave with its sends: frames of both arrive whole and each stream
+ * in order, also when both write at once; a queued frame waits while a
+ * direct writer holds the socket and goes when it lets go; a broken
+ * direct write leaves the socket to nobody; a closed connection refuses
+ * direct writers. alarm() catches a hang. */
 #include "tap.h"
+#include "net/frame.h"
 #include "net/loop.h"
 #include "base/err.h"
 #include "shm/doorbell.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -245,11 +256,180 @@ static void test_futex(void)
 	ok(1, "destroy with a futex wait armed returns");
 }
 
+/* ---- direct writes ---- */
+
+enum { NDIRECT = 3000 };
+
+/* Two streams on one connection: type 7 through the loop's queue, type 8
+ * written directly; each frame {u32 seq} + plen(seq) bytes of pat. */
+struct dside {
+	struct weir_conn *client;
+	int opened;
+	uint32_t next[2];
+	int frames[2], bad;
+};
+
+static int d_frame(struct weir_conn *c, uint16_t type, const uint8_t *p, uint32_t len, void *arg)
+{
+	struct dside *s = arg;
+	(void)c;
+	uint32_t seq, k = type == 8;
+	if ((type != 7 && type != 8) || len < 4) {
+		s->bad++;
+		return 0;
+	}
+	memcpy(&seq, p, 4);
+	if (seq != s->next[k]++ || len != 4 + plen(seq) % 3000)
+		s->bad++;
+	else
+		for (uint32_t j = 0; j < plen(seq) % 3000; j++)
+			if (p[4 + j] != pat(seq, j)) {
+				s->bad++;
+				break;
+			}
+	s->frames[k]++;
+	return 0;
+}
+
+static void d_open(struct weir_conn *c, void *arg)
+{
+	struct dside *s = arg;
+	if (weir_conn_peer(c)[0] == '?')
+		s->client = c;
+	s->opened++;
+}
+
+/* frame `seq` of stream type into buf: header, seq, payload */
+static uint32_t d_build(uint8_t *buf, uint16_t type, uint32_t seq)
+{
+	uint32_t n = plen(seq) % 3000;
+	weir_frame_put_hdr(buf, type, 4 + n);
+	memcpy(buf + WEIR_FRAME_HDR, &seq, 4);
+	for (uint32_t j = 0; j < n; j++)
+		buf[WEIR_FRAME_HDR + 4 + j] = pat(seq, j);
+	return WEIR_FRAME_HDR + 4 + n;
+}
+
+/* one direct frame: 0, or the error of begin or write */
+static int d_write(struct weir_conn *c, uint64_t id, uint32_t seq)
+{
+	static _Thread_local uint8_t buf[WEIR_FRAME_HDR + 4 + 3000];
+	int rc = weir_conn_direct_begin(c, id);
+	if (rc < 0)
+		return rc;
+	struct iovec iov = { buf, d_build(buf, 8, seq) };
+	rc = weir_conn_direct_write(c, &iov, 1);
+	weir_conn_direct_end(c, rc < 0);
+	return rc;
+}
+
+struct dwriter {
+	struct weir_conn *c;
+	uint64_t id;
+	int failed, busy;
+	_Atomic bool done;
+};
+
+static void *dwriter_main(void *arg)
+{
+	struct dwriter *w = arg;
+	for (uint32_t q = 2; q < 2 + NDIRECT; q++) { /* 0 and 1 went before */
+		int rc;
+		while ((rc = d_write(w->c, w->id, q)) == -EBUSY) {
+			w->busy++;
+			sched_yield();
+		}
+		w->failed += rc < 0;
+	}
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static void d_queue(struct weir_conn *c, uint32_t seq)
+{
+	uint8_t buf[WEIR_FRAME_HDR + 4 + 3000];
+	uint32_t n = d_build(buf, 7, seq);
+	weir_conn_send(c, 7, buf + WEIR_FRAME_HDR, n - WEIR_FRAME_HDR);
+}
+
+static void test_direct(void)
+{
+	struct dside s = { 0 };
+	struct weir_loop_config cfg = { .max_frame = 1 << 16, .on_frame = d_frame, .on_open = d_open, .arg = &s };
+	struct weir_loop *l = weir_loop_create(&cfg);
+	if (!l)
+		bail("loop: %s", weir_err_msg());
+	uint16_t port;
+	weir_loop_listen(l, NULL, 0, &port);
+	struct weir_conn *c;
+	if (weir_loop_connect(l, "127.0.0.1", port, 2000, &c) < 0)
+		bail("connect: %s", weir_err_msg());
+	while (s.opened < 2)
+		weir_loop_run_once(l, -1);
+	uint64_t id = weir_conn_id(c);
+
+	/* queued first: the socket is the loop's until it is sent */
+	d_queue(c, 0);
+	is_int(weir_conn_direct_begin(c, id), -EBUSY, "with a frame queued, a direct writer is refused");
+	while (s.frames[0] < 1)
+		weir_loop_run_once(l, -1);
+	is_int(d_write(c, id, 0), 0, "once it is sent, a direct write goes");
+	/* the loop queues while a direct writer holds the socket: it waits */
+	ok(weir_conn_direct_begin(c, id) == 0, "the socket taken again");
+	d_queue(c, 1);
+	struct weir_loop_stats st0, st1;
+	weir_loop_stats(l, &st0);
+	for (int i = 0; i < 5; i++)
+		weir_loop_run_once(l, 0);
+	weir_loop_stats(l, &st1);
+	is_int(st1.bytes_out - st0.bytes_out, 0, "the loop sends nothing while a direct writer holds the socket");
+	uint8_t buf[WEIR_FRAME_HDR + 4 + 3000];
+	struct iovec iov = { buf, d_build(buf, 8, 1) };
+	is_int(weir_conn_direct_write(c, &iov, 1), 0, "the direct frame written");
+	weir_conn_direct_end(c, false);
+	while (s.frames[0] < 2 || s.frames[1] < 2)
+		weir_loop_run_once(l, -1);
+	ok(s.bad == 0, "then the queued frame goes, after it; both whole and in order");
+
+	/* both at once: a thread writing directly, this one queueing */
+	struct dwriter w = { .c = c, .id = id };
+	pthread_t th;
+	pthread_create(&th, NULL, dwriter_main, &w);
+	for (uint32_t q = 2; q < NDIRECT; q++) {
+		d_queue(c, q);
+		weir_loop_run_once(l, 0);
+	}
+	/* the loop also receives: run it until the writer is done, or it
+	 * could wait for room forever */
+	while (!atomic_load(&w.done) || ((s.frames[0] < NDIRECT || s.frames[1] < 2 + NDIRECT) && s.bad == 0))
+		weir_loop_run_once(l, 10);
+	pthread_join(th, NULL);
+	is_int(w.failed, 0, "the writer's %d frames written (%d times it found the socket taken)", NDIRECT, w.busy);
+	ok(s.frames[0] == NDIRECT && s.frames[1] == 2 + NDIRECT && s.bad == 0,
+	   "written at once from two threads: %d + %d frames, every one whole, each stream in order (%d bad)",
+	   s.frames[0], s.frames[1], s.bad);
+
+	/* broken: the socket is nobody's; the loop sends nothing more */
+	ok(weir_conn_direct_begin(c, id) == 0, "taken once more");
+	weir_conn_direct_end(c, true);
+	weir_loop_stats(l, &st0);
+	d_queue(c, NDIRECT);
+	for (int i = 0; i < 5; i++)
+		weir_loop_run_once(l, 0);
+	weir_loop_stats(l, &st1);
+	is_int(st1.bytes_out - st0.bytes_out, 0, "after a broken direct write, the loop sends nothing on it");
+	is_int(weir_conn_direct_begin(c, id), -EBUSY, "nor may a direct writer");
+	weir_conn_close(c, -EPIPE);
+	ok(weir_conn_direct_begin(c, id) < 0, "a closed connection refuses direct writers");
+	weir_loop_destroy(l);
+}
+
 int main(void)
 {
 	alarm(120);
 	test_ext_sends();
 	test_close_with_queue();
 	test_futex();
+	test_direct();
 	done_testing();
 }
