@@ -96,6 +96,19 @@ static void on_sent(struct weir_conn *c, uint64_t cookie, int res, void *arg)
 		s->sent_after_close++;
 }
 
+/* A loop listening on loopback with a connection *c to itself. */
+static struct weir_loop *loop_to_self(const struct weir_loop_config *cfg, struct weir_conn **c)
+{
+	struct weir_loop *l = weir_loop_create(cfg);
+	if (!l)
+		bail("loop: %s", weir_err_msg());
+	uint16_t port;
+	weir_loop_listen(l, NULL, 0, &port);
+	if (weir_loop_connect(l, "127.0.0.1", port, 2000, c) < 0)
+		bail("connect: %s", weir_err_msg());
+	return l;
+}
+
 static void test_ext_sends(void)
 {
 	struct side s = { 0 };
@@ -105,14 +118,8 @@ static void test_ext_sends(void)
 	struct weir_loop_config cfg = { .rx_bufs = 32, .recv_size = 16384, .rx_mem = rx, .max_frame = 1 << 21,
 					.on_frame = on_frame, .on_open = on_open, .on_close = on_close,
 					.on_sent = on_sent, .arg = &s };
-	struct weir_loop *l = weir_loop_create(&cfg);
-	if (!l)
-		bail("loop: %s", weir_err_msg());
-	uint16_t port;
-	weir_loop_listen(l, NULL, 0, &port);
 	struct weir_conn *c;
-	if (weir_loop_connect(l, "127.0.0.1", port, 2000, &c) < 0)
-		bail("connect: %s", weir_err_msg());
+	struct weir_loop *l = loop_to_self(&cfg, &c);
 	/* payloads in one block the test keeps: the loop must not copy them */
 	uint8_t *mem = malloc((size_t)NFRAMES * 40000);
 	int queued = 0;
@@ -356,14 +363,8 @@ static void test_direct(void)
 {
 	struct dside s = { 0 };
 	struct weir_loop_config cfg = { .max_frame = 1 << 16, .on_frame = d_frame, .on_open = d_open, .arg = &s };
-	struct weir_loop *l = weir_loop_create(&cfg);
-	if (!l)
-		bail("loop: %s", weir_err_msg());
-	uint16_t port;
-	weir_loop_listen(l, NULL, 0, &port);
 	struct weir_conn *c;
-	if (weir_loop_connect(l, "127.0.0.1", port, 2000, &c) < 0)
-		bail("connect: %s", weir_err_msg());
+	struct weir_loop *l = loop_to_self(&cfg, &c);
 	while (s.opened < 2)
 		weir_loop_run_once(l, -1);
 	uint64_t id = weir_conn_id(c);
