@@ -1,12 +1,13 @@
 /*
  * engine/connectors/connectors.c - built-in sources and sinks: files, sequences,
- * stdout, discard.
+ * stdout, discard (the file sink, on the connector API: file_sink.c).
  *
  * They are ordinary operators written against the public API, plus the
  * engine-internal hooks (idle, commit, abort) from graph.h. Paths are
  * checked when the job is built, so a missing input or an unusable output
  * folder fails `weir local` before anything runs.
  */
+#include "connectors/internal.h"
 #include "operators/chain.h"
 #include "state/snapshot.h"
 #include "base/err.h"
@@ -28,7 +29,7 @@
 #include <unistd.h>
 
 /* "base", "base-2", ...: the first name no operator has yet. */
-static void unique_name(weir_env *env, const char *base, char *out, size_t len)
+void weir_unique_name(weir_env *env, const char *base, char *out, size_t len)
 {
 	for (int k = 1;; k++) {
 		if (k == 1)
@@ -386,7 +387,7 @@ weir_stream *weir_source_file(weir_env *env, const char *path)
 		close(fd);
 	}
 	char name[WEIR_NAME_MAX];
-	unique_name(env, "file-source", name, sizeof(name));
+	weir_unique_name(env, "file-source", name, sizeof(name));
 	struct node *n = weir_env_add(env, OP_SOURCE, name, NULL);
 	if (!n)
 		goto fail;
@@ -504,7 +505,7 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
 	c->count = count;
 	c->rate = rate;
 	char name[WEIR_NAME_MAX];
-	unique_name(env, "sequence", name, sizeof(name));
+	weir_unique_name(env, "sequence", name, sizeof(name));
 	struct node *n = weir_env_add(env, OP_SOURCE, name, NULL);
 	if (!n) {
 		free(c);
@@ -518,474 +519,6 @@ weir_stream *weir_source_sequence(weir_env *env, int64_t count, double rate)
 	n->hooks.free_arg = free;
 	n->hooks.snapshot = seq_snapshot;
 	n->hooks.restore = seq_restore;
-	return weir_env_stream(env, n);
-}
-
-/* ---- file sink ----------------------------------------------------------- */
-
-/*
- * Each subtask writes `.part-<i>.inprogress` in the folder; the job's
- * commit renames it to `part-<i>` (after fsync), its abort unlinks it. A
- * reader of the folder thus sees either finished parts or nothing.
- *
- * With checkpoints, output is committed per checkpoint (two-phase commit):
- * at checkpoint n's barrier the in-progress file is fsync'ed and renamed
- * `.part-<i>-<n>-<token>.pending` (pre-commit; the snapshot lists it), and
- * when n completes it becomes `part-<i>-<n>`. A restore from n commits
- * what n's snapshot lists (again, harmlessly, if that was done already)
- * and deletes every other pending and in-progress file of the subtask:
- * output after the checkpoint is written again by the restored job, never
- * twice.
- *
- * The token (random, per run of the subtask: `.part-<i>-<token>.inprogress`)
- * fences off an earlier attempt that still runs: a TaskManager cut off
- * from the cluster (its link down, no FIN) keeps writing until it notices,
- * while the restarted attempt writes the same subtask's part in the same
- * (shared) folder. Without the token both would write, and rename, the
- * same names, and the zombie's records would be published by the live
- * attempt beside their replay. With it, whatever the zombie writes or
- * renames is its own and is never listed in a snapshot, so never published
- * (the next restore removes it).
- */
-struct file_sink {
-	char *dir;
-};
-
-struct part_writer {
-	int fd;
-	bool committed;
-	bool ck;		/* checkpointing: committed per checkpoint */
-	int index;
-	uint64_t written;	/* bytes in the in-progress file */
-	uint64_t *pending;	/* pre-committed checkpoints, oldest first */
-	int npending, cappending;
-	char tmp[4096];
-	char final[4096];
-	char token[12];		/* this run's: in its in-progress and pending names */
-	char *buf;
-	size_t used, cap;
-};
-
-static void file_sink_free(void *arg)
-{
-	struct file_sink *fs = arg;
-	free(fs->dir);
-	free(fs);
-}
-
-static int part_flush(weir_ctx *ctx, struct part_writer *w)
-{
-	size_t off = 0;
-	while (off < w->used) {
-		ssize_t n = write(w->fd, w->buf + off, w->used - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return weir_fail(ctx, "write '%s': %s", w->tmp, strerror(errno));
-		off += (size_t)n;
-	}
-	w->written += w->used;
-	w->used = 0;
-	return 0;
-}
-
-static int file_sink_open(weir_ctx *ctx)
-{
-	struct file_sink *fs = weir_ctx_arg(ctx);
-	struct part_writer *w = calloc(1, sizeof(*w));
-	if (!w)
-		return weir_fail(ctx, "out of memory");
-	w->fd = -1;
-	weir_ctx_set_state(ctx, w);
-	w->cap = 256 * 1024;
-	if (!(w->buf = malloc(w->cap)))
-		return weir_fail(ctx, "out of memory");
-	/* the user's own folder, which nobody else can plant names in
-	 * (base/safedir.h); its files are still never reached through a link */
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", fs->dir);
-	if (weir_safedir_check(dir, sizeof(dir), WEIR_SAFEDIR_CREATE, "output folder") < 0)
-		return weir_fail(ctx, "%s", weir_err_msg());
-	int i = weir_ctx_subtask(ctx);
-	w->index = i;
-	w->ck = ctx->st->job->ck_on;
-	uint32_t r = 0;
-	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = (uint32_t)weir_real_now_ns() ^ (uint32_t)getpid();
-	snprintf(w->token, sizeof(w->token), "%08x", r);
-	snprintf(w->tmp, sizeof(w->tmp), "%s/.part-%d-%s.inprogress", dir, i, w->token);
-	snprintf(w->final, sizeof(w->final), "%s/part-%d", dir, i);
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (w->fd < 0)
-		return weir_fail(ctx, "create '%s': %s", w->tmp, strerror(errno));
-	return 0;
-}
-
-static int file_sink_write(weir_ctx *ctx, const weir_rec *in)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	if (w->cap - w->used < (size_t)in->len + 1) {
-		if (part_flush(ctx, w) < 0)
-			return -1;
-		if (w->cap < (size_t)in->len + 1) {
-			/* a record larger than the buffer goes straight out */
-			struct part_writer big = *w;
-			big.buf = (char *)in->data;
-			big.used = in->len;
-			if (part_flush(ctx, &big) < 0)
-				return -1;
-			w->buf[w->used++] = '\n';
-			return 0;
-		}
-	}
-	memcpy(w->buf + w->used, in->data, in->len);
-	w->used += in->len;
-	w->buf[w->used++] = '\n';
-	return 0;
-}
-
-static int file_sink_close(weir_ctx *ctx)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	if (!w || w->fd < 0)
-		return 0;
-	if (part_flush(ctx, w) < 0)
-		return -1;
-	if (fsync(w->fd) < 0)
-		return weir_fail(ctx, "fsync '%s': %s", w->tmp, strerror(errno));
-	int fd = w->fd;
-	w->fd = -1;
-	if (close(fd) < 0)
-		return weir_fail(ctx, "close '%s': %s", w->tmp, strerror(errno));
-	return 0;
-}
-
-static void sink_name(const struct file_sink *fs, int i, uint64_t id, const char *token, bool pending, char *out,
-		      size_t n);
-static void fsync_path(const char *dir);
-static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id, const char *token);
-
-static int file_sink_commit(weir_ctx *ctx)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	struct file_sink *fs = weir_ctx_arg(ctx);
-	if (!w)
-		return 0;
-	if (w->committed)
-		return 0;
-	if (w->ck) { /* the end: every pre-committed file, then whatever is left */
-		for (int k = 0; k < w->npending; k++)
-			if (sink_commit_one(fs, w->index, w->pending[k], w->token) < 0)
-				return -1;
-		w->npending = 0;
-		if (w->written) {
-			char to[4200];
-			sink_name(fs, w->index, ctx->st->ck_last + 1, NULL, false, to, sizeof(to));
-			if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
-				return weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, to);
-		} else {
-			unlink(w->tmp);
-		}
-		w->committed = true;
-		fsync_path(fs->dir);
-		return 0;
-	}
-	/* Never replace a part file someone put there since the job was built
-	 * (the abort would then delete theirs). */
-	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_NOREPLACE) < 0)
-		return weir_err_errno(errno, "rename '%s' to '%s'", w->tmp, w->final);
-	w->committed = true;
-	/* make the rename itself durable */
-	int dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
-
-/* ---- the file sink's two-phase commit (checkpoints) ---- */
-
-/* part-<i>-<id>, or its pending name: .part-<i>-<id>-<token>.pending (an
- * empty token: .part-<i>-<id>.pending, as snapshots before tokens name it) */
-static void sink_name(const struct file_sink *fs, int i, uint64_t id, const char *token, bool pending, char *out,
-		      size_t n)
-{
-	if (!pending)
-		snprintf(out, n, "%s/part-%d-%llu", fs->dir, i, (unsigned long long)id);
-	else if (token && *token)
-		snprintf(out, n, "%s/.part-%d-%llu-%s.pending", fs->dir, i, (unsigned long long)id, token);
-	else
-		snprintf(out, n, "%s/.part-%d-%llu.pending", fs->dir, i, (unsigned long long)id);
-}
-
-static void fsync_path(const char *dir)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-}
-
-/* Publish pre-committed checkpoint id's file; done already is fine (a
- * restore repeats the commits its checkpoint covers). */
-static int sink_commit_one(const struct file_sink *fs, int i, uint64_t id, const char *token)
-{
-	char from[4200], to[4200];
-	sink_name(fs, i, id, token, true, from, sizeof(from));
-	sink_name(fs, i, id, NULL, false, to, sizeof(to));
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	int e = errno;
-	if (e == ENOENT && access(to, F_OK) == 0)
-		return 0; /* committed before */
-	/* both names exist: a part of this checkpoint id was published by
-	 * another run; never overwrite or drop either */
-	return weir_err_errno(e, "commit '%s' as '%s'", from, to);
-}
-
-/* Pre-commit: the in-progress file, when it holds anything, becomes the
- * pending file of id, durably; a new in-progress file follows. */
-static int sink_precommit(weir_ctx *ctx, struct part_writer *w, uint64_t id)
-{
-	struct file_sink *fs = weir_ctx_arg(ctx);
-	if (w->used && part_flush(ctx, w) < 0)
-		return -1;
-	if (!w->written)
-		return 0;
-	if (w->fd >= 0 && fsync(w->fd) < 0)
-		return weir_fail(ctx, "fsync '%s': %s", w->tmp, strerror(errno));
-	char to[4200];
-	sink_name(fs, w->index, id, w->token, true, to, sizeof(to));
-	if (rename(w->tmp, to) < 0)
-		return weir_fail(ctx, "pre-commit '%s': %s", w->tmp, strerror(errno));
-	fsync_path(fs->dir); /* the pending name durable before the checkpoint that lists it */
-	if (w->npending == w->cappending) {
-		int cap = w->cappending ? w->cappending * 2 : 8;
-		uint64_t *p = realloc(w->pending, sizeof(uint64_t) * (size_t)cap);
-		if (!p)
-			return weir_fail(ctx, "out of memory");
-		w->pending = p;
-		w->cappending = cap;
-	}
-	w->pending[w->npending++] = id;
-	w->written = 0;
-	if (w->fd >= 0) { /* still running: a fresh in-progress file */
-		close(w->fd);
-		w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-		if (w->fd < 0)
-			return weir_fail(ctx, "create '%s': %s", w->tmp, strerror(errno));
-	}
-	return 0;
-}
-
-/* [u32 SINK_SNAP_MAGIC][u32 token length][token][u32 n][u64 pending id] x n
- * (before tokens: [u32 n][u64 id] x n, still read) */
-#define SINK_SNAP_MAGIC 0x32534657u /* "WFS2" */
-static int file_sink_snapshot(weir_ctx *ctx, struct snapbuf *b, uint64_t id)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	if (weir_failpoint("sink.precommit") < 0)
-		return weir_fail(ctx, "%s", weir_err_msg());
-	/* id 0: the snapshot at the end, for checkpoints after the last one
-	 * this subtask saw; the next one commits its file */
-	if (sink_precommit(ctx, w, id ? id : ctx->st->ck_last + 1) < 0)
-		return -1;
-	snap_u32(b, SINK_SNAP_MAGIC);
-	snap_u32(b, (uint32_t)strlen(w->token));
-	snap_put(b, w->token, strlen(w->token));
-	snap_u32(b, (uint32_t)w->npending);
-	for (int k = 0; k < w->npending; k++)
-		snap_u64(b, w->pending[k]);
-	return 0;
-}
-
-static int file_sink_notify(weir_ctx *ctx, uint64_t id)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	struct file_sink *fs = weir_ctx_arg(ctx);
-	int k = 0;
-	while (k < w->npending && w->pending[k] <= id)
-		k++;
-	if (!k)
-		return 0;
-	if (weir_failpoint("sink.commit") < 0)
-		return -1;
-	for (int j = 0; j < k; j++)
-		if (sink_commit_one(fs, w->index, w->pending[j], w->token) < 0)
-			return -1;
-	memmove(w->pending, w->pending + k, sizeof(uint64_t) * (size_t)(w->npending - k));
-	w->npending -= k;
-	fsync_path(fs->dir);
-	if (weir_failpoint("sink.committed") < 0) /* published; a crash here makes a restore commit again */
-		return -1;
-	return 0;
-}
-
-static int file_sink_restore(weir_ctx *ctx, const void *p, size_t n, uint64_t id)
-{
-	struct file_sink *fs = weir_ctx_arg(ctx);
-	/* the subtask that wrote the snapshot: after a rescale, another one's
-	 * files may be ours to finish */
-	uint32_t idx = ctx->st->restore_index;
-	if (p) { /* what the checkpoint covers is published: finish its commits */
-		struct snapreader sr;
-		snapreader_init(&sr, p, n);
-		uint32_t np = snap_get_u32(&sr);
-		char token[12] = "";
-		if (np == SINK_SNAP_MAGIC) {
-			uint32_t tl = snap_get_u32(&sr);
-			const void *t = tl < sizeof(token) ? snap_take(&sr, tl) : NULL;
-			if (!t)
-				return weir_err_set("file sink: a malformed snapshot");
-			memcpy(token, t, tl);
-			token[tl] = '\0';
-			if (strspn(token, "0123456789abcdef") != tl)
-				return weir_err_set("file sink: a malformed snapshot");
-			np = snap_get_u32(&sr);
-		}
-		for (uint32_t k = 0; k < np && !sr.bad; k++) {
-			uint64_t pid = snap_get_u64(&sr);
-			if (!sr.bad && sink_commit_one(fs, (int)idx, pid, token) < 0)
-				return -1;
-		}
-		if (sr.bad || sr.off != n)
-			return weir_err_set("file sink: a malformed snapshot");
-	}
-	/* everything else of this subtask's came after the checkpoint: pending
-	 * files, and parts published by later checkpoints (when an older one
-	 * is restored, because a newer one was damaged or one was named): the
-	 * restored job writes all of it again, so it goes */
-	const struct part_writer *own = weir_ctx_state(ctx); /* opened already: its file stays */
-	DIR *d = opendir(fs->dir);
-	if (!d)
-		return weir_err_errno(errno, "output folder '%s'", fs->dir);
-	char pending[32], part[32], path[4400];
-	int pl = snprintf(pending, sizeof(pending), ".part-%u-", idx);
-	int ql = snprintf(part, sizeof(part), "part-%u-", idx);
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		char *end;
-		bool drop = !strncmp(e->d_name, pending, (size_t)pl) && l > 8 && !strcmp(e->d_name + l - 8, ".pending");
-		/* and in-progress files of earlier runs (not this one's own) */
-		if (!strncmp(e->d_name, pending, (size_t)pl) && l > 11 && !strcmp(e->d_name + l - 11, ".inprogress") &&
-		    !(own && strstr(e->d_name, own->token)))
-			drop = true;
-		if (!strncmp(e->d_name, part, (size_t)ql) && e->d_name[ql] >= '0' && e->d_name[ql] <= '9') {
-			unsigned long long pid = strtoull(e->d_name + ql, &end, 10);
-			drop |= !*end && ((!p && !id) || pid > id); /* fresh: all of it; restored: what is newer */
-		}
-		if (drop) {
-			snprintf(path, sizeof(path), "%s/%s", fs->dir, e->d_name);
-			unlink(path);
-		}
-	}
-	closedir(d);
-	fsync_path(fs->dir);
-	return 0;
-}
-
-static void part_free(weir_ctx *ctx)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	if (!w)
-		return;
-	if (w->fd >= 0)
-		close(w->fd);
-	free(w->buf);
-	free(w->pending);
-	free(w);
-	weir_ctx_set_state(ctx, NULL);
-}
-
-/* Discard this part: the in-progress file, or, when another sink's commit
- * failed after this one committed, the committed file (the folder held no
- * part files when the job started, so it is ours). */
-static void file_sink_abort(weir_ctx *ctx)
-{
-	struct part_writer *w = weir_ctx_state(ctx);
-	if (!w)
-		return;
-	if (w->ck) {
-		/* what a complete checkpoint covers is published now (its
-		 * announcement may have come just before the cancel, as with a
-		 * stop with a savepoint); the other pre-committed files wait for
-		 * a restore to sort them */
-		uint64_t done = __atomic_load_n(&ctx->st->job->ck_complete, __ATOMIC_ACQUIRE);
-		if (done > ctx->st->ck_committed && file_sink_notify(ctx, done) < 0)
-			weir_log(WEIR_LOG_WARN, "file sink: %s (a restore commits it)", weir_err_msg());
-		unlink(w->tmp);
-	}
-	else if (w->committed)
-		unlink(w->final);
-	else if (w->tmp[0])
-		unlink(w->tmp);
-	part_free(ctx);
-}
-
-/* A new run never mixes its output with parts already there; a restored
- * one finds its own committed parts there, by design. */
-static int file_sink_check(void *arg, bool restoring)
-{
-	const struct file_sink *fs = arg;
-	DIR *d = opendir(fs->dir);
-	if (!d)
-		return errno == ENOENT ? 0 : weir_err_errno(errno, "file sink: output folder '%s'", fs->dir);
-	struct dirent *de;
-	bool parts = false;
-	while ((de = readdir(d)))
-		parts |= !strncmp(de->d_name, "part-", 5);
-	closedir(d);
-	if (parts && !restoring)
-		return weir_err_set("file sink: '%s' already holds part files; remove them or choose another folder",
-				    fs->dir);
-	return 0;
-}
-
-weir_stream *weir_sink_file(weir_stream *in, const char *dir)
-{
-	if (!in)
-		return NULL;
-	weir_env *env = in->env;
-	if (!dir || !*dir)
-		return weir_env_error(env, "file sink: no output folder given"), NULL;
-	struct stat st;
-	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-		return weir_env_error(env, "file sink: '%s' exists and is not a folder", dir), NULL;
-	if (stat(dir, &st) < 0 && errno != ENOENT)
-		return weir_env_error(env, "file sink: output folder '%s': %s", dir, strerror(errno)), NULL;
-	for (int i = 0; i < env->nnodes; i++) {
-		struct node *o = env->nodes[i];
-		if (o->kind == OP_SINK && o->open == file_sink_open && !strcmp(((struct file_sink *)o->arg)->dir, dir))
-			return weir_env_error(env, "file sink: two sinks write to '%s'", dir), NULL;
-	}
-	struct file_sink *fs = calloc(1, sizeof(*fs));
-	if (!fs || !(fs->dir = strdup(dir))) {
-		free(fs);
-		return weir_env_error(env, "out of memory"), NULL;
-	}
-	char name[WEIR_NAME_MAX];
-	unique_name(env, "file-sink", name, sizeof(name));
-	struct node *n = weir_env_add(env, OP_SINK, name, in);
-	if (!n) {
-		file_sink_free(fs);
-		return NULL;
-	}
-	n->fn.sink = file_sink_write;
-	n->builtin = true;
-	n->arg = fs;
-	n->open = file_sink_open;
-	n->close = file_sink_close;
-	n->hooks.commit = file_sink_commit;
-	n->hooks.abort = file_sink_abort;
-	n->hooks.snapshot = file_sink_snapshot;
-	n->hooks.restore = file_sink_restore;
-	n->hooks.notify = file_sink_notify;
-	n->hooks.check = file_sink_check;
-	n->hooks.release = part_free;
-	n->hooks.free_arg = file_sink_free;
 	return weir_env_stream(env, n);
 }
 
@@ -1057,7 +590,7 @@ weir_stream *weir_sink_stdout(weir_stream *in)
 	if (!in)
 		return NULL;
 	char name[WEIR_NAME_MAX];
-	unique_name(in->env, "stdout", name, sizeof(name));
+	weir_unique_name(in->env, "stdout", name, sizeof(name));
 	struct node *n = weir_env_add(in->env, OP_SINK, name, in);
 	if (!n)
 		return NULL;
@@ -1080,7 +613,7 @@ weir_stream *weir_sink_discard(weir_stream *in)
 	if (!in)
 		return NULL;
 	char name[WEIR_NAME_MAX];
-	unique_name(in->env, "discard", name, sizeof(name));
+	weir_unique_name(in->env, "discard", name, sizeof(name));
 	struct node *n = weir_env_add(in->env, OP_SINK, name, in);
 	if (!n)
 		return NULL;

@@ -56,6 +56,7 @@ void weir_env_destroy(weir_env *env)
 		struct node *n = env->nodes[i];
 		if (n->hooks.free_arg)
 			n->hooks.free_arg(n->impl_arg ? n->impl_arg : n->arg);
+		free(n->sink2);
 		for (int k = 0; k < n->nstates; k++)
 			free((char *)n->states[k].name);
 		free(n->states);

@@ -47,6 +47,7 @@ struct edge {
 };
 
 struct snapbuf;
+struct node;
 
 /* Engine-internal hooks of built-in operators (connectors). */
 struct op_hooks {
@@ -65,7 +66,7 @@ struct op_hooks {
 	int (*notify)(weir_ctx *ctx, uint64_t id);
 	/* Once per run, before anything starts: may the job run? restoring:
 	 * it starts from a checkpoint. 0, or -1 with the trail set. */
-	int (*check)(void *arg, bool restoring);
+	int (*check)(const struct node *nd, bool restoring);
 	int (*idle)(weir_ctx *ctx);		/* the subtask ran out of input */
 	int (*commit)(weir_ctx *ctx);		/* job succeeded: publish output */
 	void (*abort)(weir_ctx *ctx);		/* job failed: discard output, even if committed */
@@ -74,6 +75,7 @@ struct op_hooks {
 };
 
 struct keyed_impl;	/* engine/operators/keyed.h */
+struct weir_sink_impl;	/* weir/connector.h */
 
 struct node {
 	int id;
@@ -112,6 +114,12 @@ struct node {
 	char (*tags)[WEIR_NAME_MAX];	/* side output tags; id = index + 1 */
 	int ntags;
 	int late_tag;			/* windows, joins: the late-records output */
+	/* OP_SINK of weir_sink_two_phase (connectors/two_phase.c): its impl
+	 * (owned), the user's arg, and, for the built-in file sink, a reader
+	 * of its snapshots from before that API, which commits what they list */
+	struct weir_sink_impl *sink2;
+	void *sink2_arg;
+	int (*sink2_legacy)(weir_ctx *ctx, const void *p, size_t n);
 };
 
 struct stream_part {

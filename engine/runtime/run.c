@@ -245,7 +245,7 @@ static int check_nodes(struct job *job, bool restoring)
 {
 	for (int n = 0; n < job->env->nnodes; n++) {
 		struct node *nd = job->env->nodes[n];
-		if (nd->hooks.check && nd->hooks.check(nd->arg, restoring) < 0)
+		if (nd->hooks.check && nd->hooks.check(nd, restoring) < 0)
 			return -1;
 	}
 	return 0;

@@ -45,6 +45,7 @@ struct weir_ctx {
 	bool capturing;
 	struct kv_slot *rslot;
 	struct weir_kv *capture_kv;
+	void *engine;		/* the engine's own per-instance state (two-phase sinks) */
 };
 
 struct opinst {
