@@ -17,10 +17,11 @@
 
 /* The operators' private state has its own hook; an operator without one
  * must have written nothing. With own false the bytes are skipped: after
- * a rescale, the private state of an old subtask goes to one new one. */
+ * a rescale, the private state of an old subtask goes to one new one, but
+ * for an operator that takes every one (restore_all: split sources). */
 static int restore_private(struct subtask *st, struct opinst *op, const void *priv, uint64_t plen, bool own)
 {
-	if (!own)
+	if (!own && !op->node->restore_all)
 		return 0;
 	if (!op->node->hooks.restore)
 		return plen ? 1 : 0;

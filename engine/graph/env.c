@@ -57,6 +57,7 @@ void weir_env_destroy(weir_env *env)
 		if (n->hooks.free_arg)
 			n->hooks.free_arg(n->impl_arg ? n->impl_arg : n->arg);
 		free(n->sink2);
+		free(n->src2);
 		for (int k = 0; k < n->nstates; k++)
 			free((char *)n->states[k].name);
 		free(n->states);

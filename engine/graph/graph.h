@@ -76,6 +76,7 @@ struct op_hooks {
 
 struct keyed_impl;	/* engine/operators/keyed.h */
 struct weir_sink_impl;	/* weir/connector.h */
+struct weir_source_impl;
 
 struct node {
 	int id;
@@ -120,6 +121,15 @@ struct node {
 	struct weir_sink_impl *sink2;
 	void *sink2_arg;
 	int (*sink2_legacy)(weir_ctx *ctx, const void *p, size_t n);
+	/* OP_SOURCE of weir_source_splits (connectors/split_source.c): its impl
+	 * (owned) and watermarks per split (weir_source_watermarks) */
+	struct weir_source_impl *src2;
+	bool src2_wm;
+	int64_t src2_ooo_ms, src2_idle_ms;
+	/* restore: every old subtask's private bytes go to every new subtask
+	 * (its hook keeps what is its own), and a rescale is allowed for a
+	 * source (its positions are per split, not per subtask) */
+	bool restore_all;
 };
 
 struct stream_part {

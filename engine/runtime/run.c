@@ -217,7 +217,8 @@ static int assign_restore(struct job *job, const struct weir_ckpt_meta *m)
 					    "chained to a neighbour of fixed parallelism at one parallelism and not at "
 					    "another cannot be restored)", (unsigned long long)m->id, name);
 		bool same = oldp == (uint32_t)st->v->parallelism;
-		if (!same && job->env->nodes[st->v->nodes[0]]->kind == OP_SOURCE)
+		const struct node *head = job->env->nodes[st->v->nodes[0]];
+		if (!same && head->kind == OP_SOURCE && !head->restore_all)
 			return weir_err_set("source '%s' had parallelism %u in checkpoint %llu and has %d now: a source "
 					    "keeps its parallelism across a restore (set it with weir_set_parallelism)",
 					    name, oldp, (unsigned long long)m->id, st->v->parallelism);

@@ -90,6 +90,89 @@ int weir_committable_add(weir_ctx *ctx, const void *data, uint32_t len);
 /* In check: say why the job may not run; returns -1. */
 int weir_check_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ==== sources with splits ================================================ */
+
+/*
+ * A source reads splits: parts of its input that one subtask reads at a
+ * time, in order (a partition, a file, a subject, a shard), each named by
+ * a unique id. weir decides which subtask reads which split, keeps each
+ * split's position in the checkpoints, and gives it back after a restore,
+ * also at another parallelism:
+ *
+ *   discover    every split there is now: weir_split_found for each, with
+ *               its id, an index (>= 0: the split goes to subtask index
+ *               modulo the parallelism, as a partition number; < 0: by a
+ *               hash of its id) and what the reader needs to read it.
+ *               Called in every subtask, first after the restore, then
+ *               every discover_ms (0: once); a split found again is not
+ *               given again. It must find the same splits everywhere.
+ *   add_split   a split this subtask reads from now on. pos NULL: a new
+ *               split, from its beginning; else (after a restore) where it
+ *               resumes, the bytes position gave (len may be 0).
+ *   poll        emit up to weir_ctx_batch records of the splits it holds,
+ *               with weir_emit_split, and return a weir_source_status. A
+ *               split with no more records: weir_split_finished. Without
+ *               discovery the source ends once every split it holds
+ *               finished (also when it holds none); with it, only when poll
+ *               returns WEIR_SOURCE_END.
+ *   position    at a checkpoint's barrier (between polls, so after the
+ *               records emitted so far), and at the end: where split s
+ *               resumes; at most WEIR_SPLIT_POS_MAX bytes into pos, returns
+ *               how many. Asked once more after the split finished, then
+ *               never again (a reader may free its state of a finished
+ *               split after that; a split restored finished never comes to
+ *               the reader at all).
+ *
+ * The reader keeps its per-split state with weir_split_set_data. A source
+ * of splits takes part in exactly-once checkpoints and may be restored at
+ * another parallelism (each new subtask takes the splits it owns now, with
+ * their positions). open, close and release may be NULL; close comes at
+ * the end of the input or when the run fails, release after everything.
+ */
+#define WEIR_SPLIT_ID_MAX 255
+#define WEIR_SPLIT_DESC_MAX 4096
+#define WEIR_SPLIT_POS_MAX 256
+
+typedef struct weir_split weir_split;	/* the engine's; valid while the subtask runs */
+
+typedef struct weir_source_impl {
+	int (*open)(weir_ctx *ctx);
+	int (*discover)(weir_ctx *ctx);
+	int (*add_split)(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len);
+	int (*poll)(weir_ctx *ctx);
+	int (*position)(weir_ctx *ctx, weir_split *s, void *pos, uint32_t cap);
+	int (*close)(weir_ctx *ctx);
+	void (*release)(weir_ctx *ctx);
+	void (*free_arg)(void *arg);
+	uint32_t discover_ms;
+} weir_source_impl;
+
+/* A source of impl (copied); arg is what weir_ctx_arg returns. */
+weir_stream *weir_source_splits(weir_env *env, const char *name, const weir_source_impl *impl, void *arg);
+/* In discover: a split (id 1..WEIR_SPLIT_ID_MAX bytes, NUL-terminated;
+ * desc at most WEIR_SPLIT_DESC_MAX bytes, copied). 0, or -1 (failing). */
+int weir_split_found(weir_ctx *ctx, const char *id, int64_t index, const void *desc, uint32_t len);
+const char *weir_split_id(const weir_split *s);
+const void *weir_split_desc(const weir_split *s, uint32_t *len);
+void *weir_split_data(const weir_split *s);
+void weir_split_set_data(weir_split *s, void *data);
+/* The splits this subtask holds (*out: an array the engine owns, valid
+ * until the next discover); returns how many. */
+int weir_splits_held(const weir_ctx *ctx, weir_split ***out);
+/* In poll: a record of split s, with its event time (WEIR_TS_NONE: none). */
+int weir_emit_split(weir_ctx *ctx, weir_split *s, const void *data, uint32_t len, int64_t ts);
+/* Split s has no more records (it stops holding back the watermark). */
+void weir_split_finished(weir_ctx *ctx, weir_split *s);
+/* Split s has nothing now: it stops holding back the watermark until its
+ * next record. */
+void weir_split_idle(weir_ctx *ctx, weir_split *s);
+/* Watermarks per split for a stream of weir_source_splits: each split's
+ * trails its largest event time by max_out_of_orderness_ms (W = max -
+ * bound - 1), the source's is the smallest over splits neither finished
+ * nor idle; idle_timeout_ms > 0: a split without records that long is
+ * idle until its next one. All idle: the stream is. Returns s. */
+weir_stream *weir_source_watermarks(weir_stream *s, int64_t max_out_of_orderness_ms, int64_t idle_timeout_ms);
+
 /* Does this run take checkpoints (or start from one)? */
 bool weir_ctx_checkpointing(const weir_ctx *ctx);
 /* In close: is the run failing or cancelled? (Nothing that was not
