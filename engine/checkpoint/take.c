@@ -237,7 +237,8 @@ int ck_check_sources(struct job *job)
 		struct node *nd = job->env->nodes[n];
 		if (nd->kind == OP_SOURCE && !nd->hooks.snapshot)
 			return weir_err_set("source '%s' cannot be checkpointed (it keeps its position itself); "
-					    "run without --checkpoint-interval, or read through a built-in source",
+					    "run without --checkpoint-interval, read through a built-in source, or write it "
+					    "with weir_source_splits (weir/connector.h)",
 					    nd->name);
 	}
 	return 0;
