@@ -235,6 +235,9 @@ int ck_check_sources(struct job *job)
 {
 	for (int n = 0; n < job->env->nnodes; n++) {
 		struct node *nd = job->env->nodes[n];
+		if (nd->kind == OP_SOURCE && !nd->hooks.snapshot && nd->no_ck_why)
+			return weir_err_set("source '%s' cannot be checkpointed (%s); run without --checkpoint-interval",
+					    nd->name, nd->no_ck_why);
 		if (nd->kind == OP_SOURCE && !nd->hooks.snapshot)
 			return weir_err_set("source '%s' cannot be checkpointed (it keeps its position itself); "
 					    "run without --checkpoint-interval, read through a built-in source, or write it "

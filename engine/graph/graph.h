@@ -130,6 +130,9 @@ struct node {
 	 * (its hook keeps what is its own), and a rescale is allowed for a
 	 * source (its positions are per split, not per subtask) */
 	bool restore_all;
+	/* OP_SOURCE: why it cannot be checkpointed (NULL: it keeps its
+	 * position itself, when it has no snapshot hook) */
+	const char *no_ck_why;
 };
 
 struct stream_part {

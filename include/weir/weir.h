@@ -102,6 +102,13 @@ weir_stream *weir_source(weir_env *env, const char *name, weir_source_fn poll, v
  * folder (sorted by name). Each subtask reads its own byte range of each
  * file, split at line boundaries. Records have no timestamp. */
 weir_stream *weir_source_file(weir_env *env, const char *path);
+/* Lines of text (without the newline, and a "\r" before it) read from a
+ * TCP server at host:port, as Flink's socketTextStream: one subtask, not
+ * checkpointable. The connection is made again after it fails or ends,
+ * waiting from 100 ms doubling to 5 s, until max_retry_s seconds passed
+ * without one (< 0: for ever); then the source ends, or fails naming the
+ * address when it never connected. For demos: `nc -lk 9999`. */
+weir_stream *weir_source_socket(weir_env *env, const char *host, uint16_t port, int64_t max_retry_s);
 /* The numbers 0 .. count-1 as 8-byte little-endian integers, subtask i
  * emitting i, i+P, i+2P, ...; the timestamp of n is n. count < 0: never
  * ends. rate > 0: at most `rate` records per second in all. */
