@@ -105,10 +105,12 @@ static int hold(weir_ctx *ctx, const char *id, uint16_t idlen, int64_t index, co
 	s->id[idlen] = '\0';
 	s->idlen = idlen;
 	s->index = index;
-	memcpy(s->desc, desc, desclen);
+	if (desclen)
+		memcpy(s->desc, desc, desclen);
 	s->desclen = desclen;
 	if (pos) {
-		memcpy(s->pos, pos, poslen);
+		if (poslen)
+			memcpy(s->pos, pos, poslen);
 		s->poslen = poslen;
 		s->has_pos = true;
 	}

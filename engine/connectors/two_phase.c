@@ -83,7 +83,8 @@ int weir_committable_add(weir_ctx *ctx, const void *data, uint32_t len)
 	uint8_t *d = malloc(len ? len : 1);
 	if (!d)
 		return weir_fail(ctx, "out of memory");
-	memcpy(d, data, len);
+	if (len)
+		memcpy(d, data, len);
 	t->v[t->n++] = (struct tp_item){ .id = t->prep_id, .len = len, .data = d };
 	return 0;
 }
@@ -116,6 +117,8 @@ static int prepare(weir_ctx *ctx, uint64_t id)
 static int commit_first(weir_ctx *ctx, int k)
 {
 	struct tp_sub *t = ctx->engine;
+	if (k == 0)
+		return 0; /* t->v may be NULL: nothing ever prepared */
 	for (int i = 0; i < k; i++)
 		if (impl_of(ctx)->commit(ctx, t->v[i].data, t->v[i].len) < 0)
 			return -1;
