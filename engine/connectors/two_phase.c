@@ -90,6 +90,7 @@ int weir_committable_add(weir_ctx *ctx, const void *data, uint32_t len)
 }
 
 bool weir_ctx_checkpointing(const weir_ctx *ctx) { return ctx->st->job->ck_on; }
+const char *weir_ctx_checkpoint_dir(const weir_ctx *ctx) { return ctx->st->job->ck_folder; }
 bool weir_ctx_failing(const weir_ctx *ctx) { return ctx->st->discarding || ctx->st->failed; }
 
 static char check_msg[1024];

@@ -301,6 +301,7 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	job.env = env;
 	job.cfg = *cfg;
 	job.ck_on = base != NULL;
+	job.ck_folder = base;
 	pthread_mutex_init(&job.lock, NULL);
 	struct link *links = NULL;
 	int nlinks = 0;
@@ -511,6 +512,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 	struct weir_ckpt_meta from;
 	memset(&from, 0, sizeof(from));
 	job.ck_on = d->ck_on;
+	job.ck_folder = d->ck_on ? d->ck_dir : NULL;
 	/* A failure before `prepared` is reported instead of it (done, below):
 	 * the JobManager then aborts the attempt before any TaskManager starts,
 	 * so no other one runs into its consequences (a channel this one never

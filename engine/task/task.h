@@ -227,6 +227,7 @@ struct job {
 	struct ck_writer *ck;
 	struct ck_driver *ck_driver;	/* local mode: the coordinator's thread (runtime/local.c) */
 	bool ck_on;
+	const char *ck_folder;		/* the run's checkpoint folder (weir_ctx_checkpoint_dir), or NULL */
 	uint64_t ck_trigger;		/* atomic: sources snapshot when it passes their ck_last */
 	uint64_t ck_complete;		/* atomic: the newest complete checkpoint */
 	uint64_t ck_aborted;		/* atomic: the newest aborted one: its alignments end */

@@ -175,6 +175,10 @@ weir_stream *weir_source_watermarks(weir_stream *s, int64_t max_out_of_orderness
 
 /* Does this run take checkpoints (or start from one)? */
 bool weir_ctx_checkpointing(const weir_ctx *ctx);
+/* The run's checkpoint folder (NULL without checkpoints): on the cluster a
+ * folder every TaskManager shares, where a sink may stage what its
+ * committables name. */
+const char *weir_ctx_checkpoint_dir(const weir_ctx *ctx);
 /* In close: is the run failing or cancelled? (Nothing that was not
  * committed will be: a writer may drop what it holds.) */
 bool weir_ctx_failing(const weir_ctx *ctx);
