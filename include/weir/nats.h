@@ -9,7 +9,8 @@
  * position, so a restore resumes exactly after what the checkpoint covers.
  * A record is the message's payload; its event time the stream's timestamp
  * of the message in milliseconds (or ts_fn's). Split sources rescale and
- * make watermarks per split (weir_source_watermarks).
+ * make watermarks per split (weir_source_watermarks, from weir/connector.h,
+ * which this header includes).
  *
  * Sink: every record a message to `subject`, published only once the
  * checkpoint that covers it completed: at the barrier the subtask's
@@ -29,7 +30,7 @@
 #ifndef WEIR_NATS_H
 #define WEIR_NATS_H
 
-#include <weir/weir.h>
+#include <weir/connector.h>
 
 #ifdef __cplusplus
 extern "C" {
