@@ -188,6 +188,9 @@ check_logs() {
 		local lines
 		mapfile -t lines < <(grep -hE 'supervisor: taskmanager|jobmanager: taskmanager .* lost' "$dir/supervisor.log" "$dir/jobmanager.log" 2>/dev/null | sort | tail -30)
 		diag "${lines[@]}"
+		# and what the TaskManagers said last: why one ended that the test did not end
+		mapfile -t lines < <(grep -HE ' (ERROR|WARN) ' "$dir"/taskmanager-*.log 2>/dev/null | sed 's|.*/||' | tail -12)
+		diag "${lines[@]}"
 	fi
 }
 

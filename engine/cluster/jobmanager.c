@@ -1750,6 +1750,20 @@ static void tick(struct weir_loop *l, void *arg)
 {
 	(void)arg;
 	uint64_t now = weir_now_ns();
+	/* A tick this late means our own loop stood still (a slow fsync of a
+	 * checkpoint's metadata, a starved CPU): heartbeats that arrived
+	 * meanwhile wait unread in the sockets, so silence in that time says
+	 * nothing about the TaskManagers. Counting from now is fair to them
+	 * and still drops one that stays silent. */
+	static uint64_t last_tick_ns;
+	if (last_tick_ns && now - last_tick_ns > (uint64_t)jm.hb_timeout_ms * 1000000ull / 4) {
+		weir_log(WEIR_LOG_WARN, "the jobmanager's loop stood still for %llu ms: heartbeats not judged for that time",
+			 (unsigned long long)((now - last_tick_ns) / 1000000u));
+		for (int i = 0; i < MAX_TMS; i++)
+			if (jm.tms[i].live && now - jm.tms[i].last_hb_ns > (uint64_t)jm.hb_timeout_ms * 1000000ull / 4)
+				jm.tms[i].last_hb_ns = now - (uint64_t)jm.hb_timeout_ms * 1000000ull / 4;
+	}
+	last_tick_ns = now;
 	for (int i = 0; i < MAX_TMS; i++) {
 		struct tmrec *t = &jm.tms[i];
 		if (t->live && now - t->last_hb_ns > jm.hb_timeout_ms * 1000000ull) {

@@ -166,6 +166,13 @@ static void job_timer(struct weir_loop *l, void *arg)
 static void heartbeat(struct weir_loop *l, void *arg)
 {
 	(void)l, (void)arg;
+	/* a timer of 10 ms this late: our loop stood still (said, because
+	 * the JobManager may drop us for the heartbeats it missed) */
+	static uint64_t last_ns;
+	uint64_t now = weir_now_ns();
+	if (last_ns && now - last_ns > 500000000ull)
+		weir_log(WEIR_LOG_WARN, "the loop stood still for %llu ms", (unsigned long long)((now - last_ns) / 1000000u));
+	last_ns = now;
 	if (tm.signalled && !tm.stopping) {
 		weir_log(WEIR_LOG_INFO, "signal: stopping");
 		tm.stopping = true;
@@ -196,7 +203,7 @@ static void heartbeat(struct weir_loop *l, void *arg)
 	}
 	if (!tm.registered || !jm_up())
 		return;
-	uint64_t now = weir_now_ns();
+	now = weir_now_ns();
 	if (now - tm.hb_last_ns < (uint64_t)tm.hb_ms * 1000000u)
 		return; /* the JobManager's interval (RegisterAck); the timer ticks faster */
 	tm.hb_last_ns = now;

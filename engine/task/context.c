@@ -14,12 +14,13 @@ __thread struct subtask *weir_cur_st __attribute__((tls_model("initial-exec")));
 
 static int vfail(struct subtask *st, struct opinst *op, const char *fmt, va_list ap)
 {
+	char msg[768];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	weir_err_set("%s", msg); /* also for the engine's code that called the hook */
 	/* Errors while tearing a stopped job down (a close hook flushing a
 	 * file that is about to be discarded) are not the job's error. */
 	if (st->failed || st->discarding)
 		return -1;
-	char msg[768];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	char full[1024];
 	snprintf(full, sizeof(full), "operator '%s' (subtask %d/%d): %s", op ? op->node->name : st->ops[0].node->name,
 		 st->index + 1, st->v->parallelism, msg);
