@@ -1,0 +1,367 @@
+/*
+ * bench/ysb_job.c - the Yahoo Streaming Benchmark as a weir job (bench/ysb.h
+ * says what it computes):
+ *
+ *   generator (a source of splits: checkpointed, rescalable) -> filter views
+ *   -> join ad to campaign -> keyBy campaign -> 10 s tumbling event-time
+ *   window: count and newest ts -> sink (one subtask)
+ *
+ *   weir local build/jobs/ysb.so -q -p P -- COUNT RATE CLOCK OUTPUT
+ *
+ * COUNT events in all (event v for v < COUNT, in YSB_SPLITS splits);
+ * RATE events per second in all (0: as fast as it goes); CLOCK "wall" or
+ * E, a synthetic clock of E events per second of event time (exact,
+ * reproducible results: the tests; RATE still paces them); OUTPUT "print"
+ * (a line per result: campaign, window start ms, count, newest ts),
+ * "dir:FOLDER" (the same lines through the file sink: exactly once with
+ * checkpoints) or "stats" (at the end one
+ * line: "ysb results N checksum HEX latency_ns p50 P p99 P p99.9 P p99.99
+ * P max M"; latency is the wall clock at the sink minus the newest event's
+ * ts, with CLOCK wall only).
+ */
+#include <weir/connector.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ysb.h"
+
+struct ysb_args {
+	uint64_t count;
+	uint64_t rate; /* events/s, 0: unpaced */
+	uint64_t eps;  /* synthetic clock: events per second of event time; 0: wall */
+	int print;
+	const char *dir; /* results as text lines into a file sink there */
+};
+
+/* weir_job builds the same graph each time, so a static is fine */
+static struct ysb_args args;
+static weir_window_spec window;
+
+/* ---- the generator ---- */
+
+struct ysplit {
+	uint64_t next;	      /* the next event of the split */
+	uint64_t k0;	      /* its index within the split when added */
+	uint64_t mono0, wall0; /* then, for pacing */
+	int done;
+};
+
+static int gen_discover(weir_ctx *ctx)
+{
+	for (int i = 0; i < YSB_SPLITS; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "ysb-%d", i);
+		uint64_t first = (uint64_t)i;
+		if (weir_split_found(ctx, id, i, &first, sizeof(first)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
+{
+	struct ysplit *p = calloc(1, sizeof(*p));
+	if (!p)
+		return weir_fail(ctx, "out of memory");
+	uint32_t dl;
+	const void *d = weir_split_desc(s, &dl);
+	if (pos && len == sizeof(p->next))
+		memcpy(&p->next, pos, sizeof(p->next));
+	else if (!pos && dl == sizeof(p->next))
+		memcpy(&p->next, d, sizeof(p->next));
+	else
+		return free(p), weir_fail(ctx, "split %s: a position of %u bytes", weir_split_id(s), len);
+	p->k0 = p->next / YSB_SPLITS;
+	p->mono0 = weir_ctx_now_ns(ctx);
+	p->wall0 = ysb_wall_ns();
+	weir_split_set_data(s, p);
+	return 0;
+}
+
+static int gen_poll(weir_ctx *ctx)
+{
+	weir_split **v;
+	int n = weir_splits_held(ctx, &v);
+	if (!n)
+		return WEIR_SOURCE_END;
+	uint32_t per = weir_ctx_batch(ctx) / (uint32_t)n + 1;
+	/* unpaced on the wall clock: one reading per poll stamps its batch */
+	uint64_t now_wall = !args.eps && !args.rate ? ysb_wall_ns() : 0;
+	uint64_t now = args.rate ? weir_ctx_now_ns(ctx) : 0, next_due = UINT64_MAX;
+	/* a split's events are YSB_SPLITS apart: its period at the whole rate */
+	uint64_t period = args.rate ? 1000000000ull * YSB_SPLITS / args.rate : 0;
+	int open = 0;
+	for (int i = 0; i < n; i++) {
+		struct ysplit *p = weir_split_data(v[i]);
+		if (!p || p->done)
+			continue;
+		struct ysb_event e;
+		for (uint32_t k = 0; k < per && p->next < args.count; k++) {
+			uint64_t ts = now_wall;
+			if (args.rate) {
+				uint64_t off = (p->next / YSB_SPLITS - p->k0) * period;
+				if (p->mono0 + off > now) {
+					if (p->mono0 + off < next_due)
+						next_due = p->mono0 + off;
+					break;
+				}
+				ts = p->wall0 + off; /* when it was due: waiting counts */
+			}
+			if (args.eps)
+				ts = ysb_synthetic_ts(p->next, args.eps);
+			ysb_make(p->next, ts, &e);
+			if (weir_emit_split(ctx, v[i], &e, sizeof(e), (int64_t)(ts / 1000000u)) < 0)
+				return -1;
+			p->next += YSB_SPLITS;
+		}
+		if (p->next >= args.count) {
+			p->done = 1;
+			weir_split_finished(ctx, v[i]);
+		} else {
+			open++;
+		}
+	}
+	if (!open)
+		return WEIR_SOURCE_END;
+	if (next_due != UINT64_MAX) {
+		weir_ctx_idle_until(ctx, next_due);
+		return WEIR_SOURCE_IDLE;
+	}
+	return WEIR_SOURCE_MORE;
+}
+
+static int gen_position(weir_ctx *ctx, weir_split *s, void *pos, uint32_t cap)
+{
+	(void)ctx, (void)cap;
+	const struct ysplit *p = weir_split_data(s);
+	memcpy(pos, &p->next, sizeof(p->next));
+	return sizeof(p->next);
+}
+
+static void gen_release(weir_ctx *ctx)
+{
+	weir_split **v;
+	int n = weir_splits_held(ctx, &v);
+	for (int i = 0; i < n; i++) {
+		free(weir_split_data(v[i]));
+		weir_split_set_data(v[i], NULL);
+	}
+}
+
+/* ---- filter, join ---- */
+
+static int is_view(weir_ctx *ctx, const weir_rec *in)
+{
+	(void)ctx;
+	const struct ysb_event *e = (const struct ysb_event *)in->data;
+	return in->len == sizeof(*e) && e->event_type == 0;
+}
+
+static int join_open(weir_ctx *ctx)
+{
+	struct ysb_table *t = malloc(sizeof(*t));
+	if (!t)
+		return weir_fail(ctx, "out of memory");
+	ysb_table_load(t);
+	weir_ctx_set_state(ctx, t);
+	return 0;
+}
+
+static int join_close(weir_ctx *ctx)
+{
+	free(weir_ctx_state(ctx));
+	weir_ctx_set_state(ctx, NULL);
+	return 0;
+}
+
+static int join(weir_ctx *ctx, const weir_rec *in)
+{
+	struct ysb_event e;
+	memcpy(&e, in->data, sizeof(e));
+	int64_t c = ysb_table_find(weir_ctx_state(ctx), e.ad_id);
+	if (c < 0)
+		return 0;
+	struct ysb_joined j = { .campaign = (uint64_t)c, .ts = e.ts };
+	return weir_emit(ctx, &j, sizeof(j));
+}
+
+static int campaign_of(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	key->data = in->data; /* the first 8 bytes */
+	key->len = sizeof(uint64_t);
+	return 0;
+}
+
+/* ---- the window: count and newest ts ---- */
+
+struct ysb_acc {
+	uint64_t count;
+	uint64_t newest;
+};
+
+static int acc_create(weir_ctx *ctx, void *acc)
+{
+	(void)ctx;
+	memset(acc, 0, sizeof(struct ysb_acc));
+	return 0;
+}
+
+static int acc_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	(void)ctx;
+	struct ysb_acc a;
+	struct ysb_joined j;
+	memcpy(&a, acc, sizeof(a));
+	memcpy(&j, in->data, sizeof(j));
+	a.count++;
+	if (j.ts > a.newest)
+		a.newest = j.ts;
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int acc_merge(weir_ctx *ctx, void *acc, const void *other)
+{
+	(void)ctx;
+	struct ysb_acc a, b;
+	memcpy(&a, acc, sizeof(a));
+	memcpy(&b, other, sizeof(b));
+	a.count += b.count;
+	if (b.newest > a.newest)
+		a.newest = b.newest;
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int acc_result(weir_ctx *ctx, const void *acc)
+{
+	struct ysb_acc a;
+	struct ysb_result r;
+	weir_key k;
+	int64_t end;
+	memcpy(&a, acc, sizeof(a));
+	if (weir_ctx_key(ctx, &k) < 0 || k.len != sizeof(r.campaign) || weir_ctx_window(ctx, &r.start, &end) < 0)
+		return weir_fail(ctx, "no key or window in the result function");
+	memcpy(&r.campaign, k.data, sizeof(r.campaign));
+	r.count = a.count;
+	r.newest = a.newest;
+	return weir_emit(ctx, &r, sizeof(r));
+}
+
+static const weir_aggregate counter = {
+	.acc_size = sizeof(struct ysb_acc),
+	.create = acc_create,
+	.add = acc_add,
+	.merge = acc_merge,
+	.result = acc_result,
+};
+
+/* ---- the sink ---- */
+
+struct stats {
+	uint64_t results, x;
+	struct ysb_hist lat;
+};
+
+static int sink_open(weir_ctx *ctx)
+{
+	struct stats *s = calloc(1, sizeof(*s));
+	if (!s)
+		return weir_fail(ctx, "out of memory");
+	weir_ctx_set_state(ctx, s);
+	return 0;
+}
+
+static int sink_add(weir_ctx *ctx, const weir_rec *in)
+{
+	struct stats *s = weir_ctx_state(ctx);
+	struct ysb_result r;
+	if (in->len != sizeof(r))
+		return weir_fail(ctx, "a result of %u bytes, expected %zu", in->len, sizeof(r));
+	memcpy(&r, in->data, sizeof(r));
+	if (!args.eps) {
+		uint64_t now = ysb_wall_ns();
+		ysb_hist_add(&s->lat, now > r.newest ? now - r.newest : 0);
+	}
+	s->results++;
+	s->x ^= ysb_result_hash(&r, args.eps != 0);
+	if (args.print)
+		printf("%" PRIu64 " %" PRId64 " %" PRIu64 " %" PRIu64 "\n", r.campaign, r.start, r.count, r.newest);
+	return 0;
+}
+
+static int sink_close(weir_ctx *ctx)
+{
+	struct stats *s = weir_ctx_state(ctx);
+	if (!s)
+		return 0;
+	if (!args.print && !weir_ctx_failing(ctx))
+		printf("ysb results %" PRIu64 " checksum %016" PRIx64 " latency_ns p50 %" PRIu64 " p99 %" PRIu64
+		       " p99.9 %" PRIu64 " p99.99 %" PRIu64 " max %" PRIu64 "\n",
+		       s->results, s->x, ysb_hist_at(&s->lat, 0.5), ysb_hist_at(&s->lat, 0.99),
+		       ysb_hist_at(&s->lat, 0.999), ysb_hist_at(&s->lat, 0.9999), s->lat.max);
+	fflush(stdout);
+	free(s);
+	weir_ctx_set_state(ctx, NULL);
+	return 0;
+}
+
+/* for the file sink: a result as a text line */
+static int result_text(weir_ctx *ctx, const weir_rec *in)
+{
+	struct ysb_result r;
+	if (in->len != sizeof(r))
+		return weir_fail(ctx, "a result of %u bytes, expected %zu", in->len, sizeof(r));
+	memcpy(&r, in->data, sizeof(r));
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRId64 " %" PRIu64 " %" PRIu64, r.campaign, r.start,
+			 r.count, r.newest);
+	return weir_emit(ctx, line, (uint32_t)n);
+}
+
+static int num(const char *s, uint64_t *out)
+{
+	char *e;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (!*s || *e || *s == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int weir_job(weir_env *env, int argc, char **argv)
+{
+	memset(&args, 0, sizeof(args));
+	if (argc != 5 || num(argv[1], &args.count) < 0 || num(argv[2], &args.rate) < 0 ||
+	    (strcmp(argv[3], "wall") && (num(argv[3], &args.eps) < 0 || !args.eps)) ||
+	    (strcmp(argv[4], "print") && strcmp(argv[4], "stats") && strncmp(argv[4], "dir:", 4)))
+		return weir_env_fail(env, "usage: ysb.so -- COUNT RATE wall|EVENTS_PER_S print|stats|dir:FOLDER "
+				     "(RATE 0: unpaced; EVENTS_PER_S >= 1: a synthetic clock)");
+	args.print = !strcmp(argv[4], "print");
+	args.dir = !strncmp(argv[4], "dir:", 4) ? argv[4] + 4 : NULL;
+	static const weir_source_impl gen = {
+		.discover = gen_discover,
+		.add_split = gen_add,
+		.poll = gen_poll,
+		.position = gen_position,
+		.release = gen_release,
+	};
+	window = weir_tumbling(WEIR_EVENT_TIME, YSB_WINDOW_MS);
+	weir_stream *events = weir_source_watermarks(weir_source_splits(env, "ysb-generator", &gen, NULL), 0, 0);
+	weir_stream *views = weir_filter(events, "views", is_view, NULL);
+	weir_stream *joined = weir_on_close(weir_on_open(weir_map(views, "join", join, NULL), join_open), join_close);
+	weir_stream *counts =
+		weir_window_aggregate(weir_key_by(joined, campaign_of, NULL), "campaign-counts", &window, &counter, NULL);
+	if (args.dir) { /* exactly once with checkpoints (the tests' crashes) */
+		weir_sink_file(weir_map(counts, "text", result_text, NULL), args.dir);
+		return 0;
+	}
+	weir_stream *sink = weir_set_parallelism(weir_sink(counts, "ysb-sink", sink_add, NULL), 1);
+	weir_on_open(sink, sink_open);
+	weir_on_close(sink, sink_close);
+	return 0;
+}
