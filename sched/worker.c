@@ -6,8 +6,28 @@
 
 #include <ck_pr.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define BACKOFF_YIELD_NS 1000000ull /* BACKOFF: yielding this long before sleeping */
+
+static const char *const idle_names[] = { "sleep", "busy", "yield", "backoff" };
+
+int weir_idle_parse(const char *name, enum weir_idle *out)
+{
+	for (size_t i = 0; i < sizeof(idle_names) / sizeof(idle_names[0]); i++)
+		if (!strcmp(name, idle_names[i])) {
+			*out = (enum weir_idle)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *weir_idle_name(enum weir_idle idle)
+{
+	return (unsigned)idle < sizeof(idle_names) / sizeof(idle_names[0]) ? idle_names[idle] : "?";
+}
 
 int weir_sched_init(struct weir_sched *s, int nworkers, bool pin, int first_cpu, uint64_t spin_ns)
 {
@@ -119,8 +139,13 @@ static void *worker_main(void *arg)
 			continue;
 		if (idle_since == 0)
 			idle_since = now;
-		if (now - idle_since < s->spin_ns) {
+		if (s->idle == WEIR_IDLE_BUSY || now - idle_since < s->spin_ns) {
 			ck_pr_stall();
+			continue;
+		}
+		if (s->idle == WEIR_IDLE_YIELD ||
+		    (s->idle == WEIR_IDLE_BACKOFF && now - idle_since < s->spin_ns + BACKOFF_YIELD_NS)) {
+			sched_yield();
 			continue;
 		}
 		/* Announce sleep, then look once more: work published before

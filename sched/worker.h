@@ -6,10 +6,19 @@
  * bounded batch of work and returns. No thread per task, no locks between
  * tasks: a task is only ever stepped by its own worker.
  *
- * When no task made progress the worker spins for `spin_ns`, then sleeps
- * on its doorbell (shm/doorbell.h) until someone publishes work for it, or
- * until the earliest wake_at a task asked for. The scheduler knows nothing
- * of operators or records; the engine's subtasks are tasks.
+ * When no task made progress the worker waits as its idle strategy says
+ * (as Aeron's idle strategies; docs/configuration.md weir.idle):
+ *   SLEEP    spin for `spin_ns`, then sleep on its doorbell (shm/doorbell.h)
+ *            until someone publishes work for it, or until the earliest
+ *            wake_at a task asked for (the default: kind to shared machines;
+ *            a wake-up from sleep costs a futex wake, tens of microseconds)
+ *   BUSY     never sleep: poll again at once (a core per worker, always)
+ *   YIELD    spin for `spin_ns`, then give the CPU away with sched_yield
+ *            between polls, never sleeping (a runnable thread per worker)
+ *   BACKOFF  spin for `spin_ns`, yield for up to 1 ms more, then sleep
+ * A worker that never sleeps is never woken either: producers ring only
+ * announced sleepers. The scheduler knows nothing of operators or records;
+ * the engine's subtasks are tasks.
  */
 #ifndef WEIR_SCHED_WORKER_H
 #define WEIR_SCHED_WORKER_H
@@ -58,10 +67,22 @@ struct weir_worker {
 	struct weir_worker_stats stats;
 };
 
+enum weir_idle {
+	WEIR_IDLE_SLEEP = 0,
+	WEIR_IDLE_BUSY,
+	WEIR_IDLE_YIELD,
+	WEIR_IDLE_BACKOFF,
+};
+
+/* "sleep", "busy", "yield", "backoff" to a strategy: 0, or -1 */
+int weir_idle_parse(const char *name, enum weir_idle *out);
+const char *weir_idle_name(enum weir_idle idle);
+
 struct weir_sched {
 	struct weir_worker *workers;
 	int nworkers;
 	uint64_t spin_ns;
+	enum weir_idle idle;	/* set before start (default SLEEP) */
 	uint32_t stop;		/* set by weir_sched_stop; read by workers */
 	bool started;
 };

@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/num.h"
 #include "sched/cpu.h"
+#include "sched/worker.h"
 #include "shm/shmfile.h"
 
 #include <dirent.h>
@@ -207,8 +208,9 @@ static int prepare_run_dir(struct weir_rundir *rd, char *id, size_t idn, int *sw
 static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *level,
 			      const struct weir_cluster_config *cc)
 {
-	char portbuf[16], waitbuf[24], log[PATH_MAX], hbbuf[24], hbtbuf[24], xcbuf[24];
+	char portbuf[16], waitbuf[24], log[PATH_MAX], hbbuf[24], hbtbuf[24], xcbuf[24], spinbuf[24];
 	snprintf(xcbuf, sizeof(xcbuf), "%ld", cc->net_credits);
+	snprintf(spinbuf, sizeof(spinbuf), "%ld", cc->spin_us);
 	snprintf(hbbuf, sizeof(hbbuf), "%ld", cc->hb_ms);
 	snprintf(hbtbuf, sizeof(hbtbuf), "%ld", cc->hb_timeout_ms);
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
@@ -227,6 +229,7 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
 			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf, "--exchange-credits", xcbuf,
+			    "--idle", (char *)cc->idle, "--spin-us", spinbuf,
 			    /* optional ones last: the first NULL ends the list */
 			    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int na = 0;
@@ -1126,7 +1129,7 @@ static int bad_argument(const char *cmd, int argc, char **argv, int i, const cha
 }
 
 const char weir_run_usage[] =
-	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D]\n"
+	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [--idle MODE] [--spin-us N]\n"
 	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
 
 /* path made absolute (the JobManager runs elsewhere); must_exist: resolved
@@ -1211,6 +1214,9 @@ static int run_parse(struct run *r, int argc, char **argv)
 			if (ckr < 0)
 				return EXIT_USAGE;
 			r->ck = true;
+		} else if ((ckr = weir_config_idle_option(&r->ckcfg, argc, argv, &i)) != 0) {
+			if (ckr < 0)
+				return EXIT_USAGE;
 		} else if (!strcmp(a, "--")) {
 			r->jargc = argc - i - 1;
 			r->jargv = argv + i + 1;
@@ -1357,6 +1363,13 @@ static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 	sj.object.len = r->inline_obj ? (size_t)r->size : 0;
 	sj.graph = &g;
 	sj.checkpoints = r->ck ? &r->ckc : NULL;
+	char idle_name[16];
+	if (r->ckcfg.idle_set) { /* else the cluster's (worker.idle, worker.spin_us) */
+		snprintf(idle_name, sizeof(idle_name), "%s", weir_idle_name((enum weir_idle)r->ckcfg.idle));
+		sj.idle = idle_name;
+		sj.has_spin_us = true;
+		sj.spin_us = (uint32_t)(r->ckcfg.spin_ns / 1000u);
+	}
 	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *ans = NULL;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;
 	m.submit_job = &sj;

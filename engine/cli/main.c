@@ -47,7 +47,10 @@ static const char local_options[] =
 	"  --credits N             exclusive segments per channel (4)\n"
 	"  --floating N            pool segments beyond the credits (64)\n"
 	"  --buffer-timeout MS     longest a partly filled segment waits (100)\n"
-	"  --spin-us N             busy-poll this long before a worker sleeps (50)\n"
+	"  --idle MODE             how a worker with nothing to do waits: sleep (spin,\n"
+	"                          then sleep until work comes; the default), busy (never\n"
+	"                          sleeps: lowest latency, a core per worker), yield, backoff\n"
+	"  --spin-us N             busy-poll this long before sleeping or yielding (50)\n"
 	"  --batch N               records per step (256)\n"
 	"  --max-parallelism N     key groups (128)\n"
 	"  --shm                   pool and channels in /dev/shm, as between processes\n"
@@ -191,9 +194,9 @@ static int parse_local(int argc, char **argv, struct local_args *o)
 		} else if (!strcmp(a, "--buffer-timeout")) {
 			NUM(0, 3600 * 1000, false);
 			c->buffer_timeout_ns = (uint64_t)v * 1000000u;
-		} else if (!strcmp(a, "--spin-us")) {
-			NUM(0, 10 * 1000 * 1000, false);
-			c->spin_ns = (uint64_t)v * 1000u;
+		} else if ((r = weir_config_idle_option(c, argc, argv, &i)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
 		} else if (!strcmp(a, "--batch")) {
 			NUM(1, 1 << 20, false);
 			c->batch = (uint32_t)v;

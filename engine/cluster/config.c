@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "base/log.h"
+#include "sched/worker.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -31,6 +32,8 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 	snprintf(c->exchange, sizeof(c->exchange), "auto");
 	c->hb_ms = 100;
 	c->net_credits = 16;
+	snprintf(c->idle, sizeof(c->idle), "sleep");
+	c->spin_us = 50;
 	c->hb_timeout_ms = 2000;
 	snprintf(c->launcher, sizeof(c->launcher), "ssh");
 	c->launch_timeout_ms = 30000;
@@ -71,6 +74,8 @@ static const struct key keys[] = {
 	NUMKEY("restart.max_delay_ms", restart_max_delay_ms, 0, 3600 * 1000),
 	STRKEY("cluster.exchange", exchange),
 	NUMKEY("exchange.credits", net_credits, 1, 1024),
+	STRKEY("worker.idle", idle),
+	NUMKEY("worker.spin_us", spin_us, 0, 10 * 1000 * 1000),
 	NUMKEY("heartbeat.interval_ms", hb_ms, 10, 600000),
 	NUMKEY("heartbeat.timeout_ms", hb_timeout_ms, 20, 600000),
 	NUMKEY("tls.enabled", tls_enabled, 0, 1),
@@ -101,6 +106,9 @@ static int set(const char *path, int line, const char *k, const char *v, struct 
 				return weir_err_set("%s:%d: %s: '%s' is not debug, info, warn or error", path, line, k, v);
 			if (!strcmp(k, "cluster.exchange") && strcmp(v, "auto") && strcmp(v, "tcp"))
 				return weir_err_set("%s:%d: %s: '%s' is not auto or tcp", path, line, k, v);
+			enum weir_idle idle;
+			if (!strcmp(k, "worker.idle") && weir_idle_parse(v, &idle) < 0)
+				return weir_err_set("%s:%d: %s: '%s' is not sleep, busy, yield or backoff", path, line, k, v);
 			/* words given to a launcher and a shell there: no control characters */
 			if (!strncmp(k, "cluster.", 8) && strcmp(k, "cluster.exchange") &&
 			    (!weir_hosts_command_ok(v) || (strcmp(k, "cluster.launcher") && strchr(v, '\t'))))
@@ -185,6 +193,34 @@ int weir_cluster_config_load(const char *path, struct weir_cluster_config *c)
 	if (rc == 0 && c->ck_at_least_once && c->ck_unaligned)
 		rc = weir_err_set("%s: checkpoint.at_least_once and checkpoint.unaligned exclude each other", path);
 	return rc;
+}
+
+int weir_config_idle_option(struct weir_config *cfg, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(a, "--idle")) {
+		enum weir_idle idle;
+		if (!val || weir_idle_parse(val, &idle) < 0) {
+			fprintf(stderr, "weir: --idle: '%s' is not sleep, busy, yield or backoff\n", val ? val : "");
+			return -1;
+		}
+		cfg->idle = (int)idle;
+		cfg->idle_set = true;
+		(*i)++;
+		return 1;
+	}
+	if (!strcmp(a, "--spin-us")) {
+		long long v;
+		if (!val || weir_parse_num(val, 0, 10 * 1000 * 1000, false, &v) < 0) {
+			fprintf(stderr, "weir: --spin-us: %s\n", val ? weir_err_msg() : "needs a number of microseconds");
+			return -1;
+		}
+		cfg->spin_ns = (uint64_t)v * 1000u;
+		cfg->idle_set = true;
+		(*i)++;
+		return 1;
+	}
+	return 0;
 }
 
 int weir_config_ck_option(struct weir_config *cfg, int argc, char **argv, int *i, long long interval_min)

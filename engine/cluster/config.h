@@ -43,6 +43,8 @@ struct weir_cluster_config {
 	long restart_max_delay_ms;	/* restart.max_delay_ms: exponential backoff up to it (0: fixed) */
 	long hb_ms;		/* heartbeat.interval_ms */
 	long net_credits;	/* exchange.credits: segments a receiver grants a channel between hosts */
+	char idle[16];		/* worker.idle: how idle workers wait (sleep, busy, yield, backoff) */
+	long spin_us;		/* worker.spin_us: their spin before yielding or sleeping */
 	long hb_timeout_ms;	/* heartbeat.timeout_ms: a TaskManager (or a data connection) silent this long is lost */
 	long tls_enabled;	/* tls.enabled: every connection of the cluster speaks TLS */
 	char tls_dir[PATH_MAX - 64];	/* tls.dir: the certificate folder (weir cert) */
@@ -73,5 +75,12 @@ struct weir_config;
  * takes 0: savepoints only).
  */
 int weir_config_ck_option(struct weir_config *cfg, int argc, char **argv, int *i, long long interval_min);
+
+/* The idle strategy's flags, shared by weir local, weir run and the
+ * JobManager: --idle sleep|busy|yield|backoff and --spin-us N (into
+ * cfg->idle, cfg->spin_ns; idle_set). Like weir_config_ck_option: 1 when
+ * argv[*i] was one (its value consumed), 0 when not, -1 after a usage
+ * error named on stderr. */
+int weir_config_idle_option(struct weir_config *cfg, int argc, char **argv, int *i);
 
 #endif

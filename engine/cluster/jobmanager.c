@@ -50,6 +50,7 @@
 #include "ctl/objstore.h"
 #include "ctl/sha.h"
 #include "sched/placement.h"
+#include "sched/worker.h"
 #include "task/task.h"
 #include "net/tls.h"
 #include "shm/shmfile.h"
@@ -875,6 +876,12 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 	d.force_tcp = jm.force_tcp;
 	d.has_net_credits = true;
 	d.net_credits = jm.net_credits;
+	/* the workers' idle strategy: the job's (weir run --idle), else the cluster's */
+	char idle[16];
+	snprintf(idle, sizeof(idle), "%s", sj->idle ? sj->idle : weir_idle_name((enum weir_idle)jm.ckdef.idle));
+	d.idle = idle;
+	d.has_spin_us = true;
+	d.spin_us = sj->idle && sj->has_spin_us ? sj->spin_us : (uint32_t)(jm.ckdef.spin_ns / 1000u);
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = tm_by_id(j->tm_ids[k]);
 		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
@@ -1071,6 +1078,15 @@ static struct jobrec *submit_record(const Weir__Ctl__SubmitJob *sj, char *why, s
 			j = &jm.jobs[i];
 	if (!j) {
 		snprintf(why, n, "too many jobs");
+		return NULL;
+	}
+	enum weir_idle idle;
+	if (sj->idle && weir_idle_parse(sj->idle, &idle) < 0) {
+		snprintf(why, n, "unknown idle strategy '%.32s' (sleep, busy, yield or backoff)", sj->idle);
+		return NULL;
+	}
+	if (sj->has_spin_us && sj->spin_us > 10 * 1000 * 1000) {
+		snprintf(why, n, "a spin of %u us is over the limit (10 s)", sj->spin_us);
 		return NULL;
 	}
 	jobrec_clear(j);
@@ -1815,6 +1831,7 @@ static void on_signal(int sig)
 const char weir_jobmanager_usage[] =
 	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
 	"                       [--exchange auto|tcp] [--exchange-credits N] [--heartbeat-interval MS] [--heartbeat-timeout MS]\n"
+	"                       [--idle MODE] [--spin-us N]\n"
 	"                       [--tls-dir D --tls-name NAME]\n"
 	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"
@@ -1840,6 +1857,8 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 			return 0;
 		}
 		int ckr = weir_config_ck_option(&jm.ckdef, argc, argv, &i, 0);
+		if (ckr == 0)
+			ckr = weir_config_idle_option(&jm.ckdef, argc, argv, &i); /* the jobs' default */
 		if (ckr < 0)
 			return 2;
 		if (ckr > 0)

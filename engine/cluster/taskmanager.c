@@ -43,6 +43,7 @@
 #include "base/log.h"
 #include "base/num.h"
 #include "sched/cpu.h"
+#include "sched/worker.h"
 #include "shm/pool.h"
 #include "net/exchange.h"
 #include "net/tls.h"
@@ -620,6 +621,13 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 	j->cfg.cancel_timeout_ms = tm.cancel_timeout_ms;
 	if (d->has_max_parallelism)
 		j->cfg.max_parallelism = d->max_parallelism;
+	enum weir_idle idle = WEIR_IDLE_SLEEP;
+	if (d->idle && weir_idle_parse(d->idle, &idle) < 0)
+		weir_log(WEIR_LOG_WARN, "job %llu: unknown idle strategy '%.32s': sleep", (unsigned long long)d->job_id,
+			 d->idle);
+	j->cfg.idle = (int)idle;
+	if (d->spin_us <= 10 * 1000 * 1000)
+		j->cfg.spin_ns = (uint64_t)d->spin_us * 1000u;
 	if (d->net_credits >= 1 && d->net_credits <= 1024)
 		j->cfg.net_credits = d->net_credits;
 	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
@@ -637,8 +645,9 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		goto fail;
 	}
 	tm.jobs[slot] = j;
-	weir_log(WEIR_LOG_INFO, "job %llu (%s): %ld of %zu subtasks here", (unsigned long long)d->job_id, d->job_name,
-		 mine, d->n_placements);
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %ld of %zu subtasks here (workers idle: %s, spin %llu us)",
+		 (unsigned long long)d->job_id, d->job_name, mine, d->n_placements,
+		 weir_idle_name((enum weir_idle)j->cfg.idle), (unsigned long long)(j->cfg.spin_ns / 1000u));
 	return;
 fail:
 	if (!why[0])

@@ -186,6 +186,8 @@ struct weir_config {
 	uint32_t floating;		/* extra pool segments shared by all channels */
 	uint64_t buffer_timeout_ns;	/* longest a partly filled segment waits */
 	uint64_t spin_ns;		/* busy-poll before sleeping */
+	int idle;			/* how idle workers wait: enum weir_idle (sched/worker.h) */
+	bool idle_set;			/* idle or spin_ns given (weir run: else the cluster's) */
 	uint32_t batch;			/* records per step and per source poll */
 	uint32_t max_parallelism;	/* key groups */
 	uint32_t max_record;		/* largest record, bytes */

@@ -104,6 +104,7 @@ static int make_workers(struct deployment *dp)
 	dp->node = weir_cpu_node(cpus[0]); /* local mode: the pool lives on the node of our first core */
 	if (weir_sched_init(&job->sched, dp->nworkers, cfg->pin, d ? (int)d->first_cpu : 0, cfg->spin_ns) < 0)
 		return -1;
+	job->sched.idle = (enum weir_idle)cfg->idle;
 	if (d) {
 		char name[160];
 		snprintf(name, sizeof(name), "%s-tm%u-db", d->prefix, d->tm);
