@@ -34,34 +34,33 @@ int main(int argc, char **argv)
 	int64_t win = INT64_MIN; /* the open window's start, ms */
 	uint64_t results = 0, x = 0, now_wall = 0;
 	struct ysb_result r;
-	for (uint64_t v = 0; v <= count; v++) {
+	/* the window [win, win + 10 s) closes when an event of a later one
+	 * comes (or at the end): its results go */
+#define CLOSE_WINDOW() \
+	do { \
+		uint64_t at = eps ? 0 : ysb_wall_ns(); \
+		for (int c = 0; c < YSB_CAMPAIGNS; c++) { \
+			if (!counts[c]) \
+				continue; \
+			r = (struct ysb_result){ .campaign = (uint64_t)c, .start = win, .count = counts[c], .newest = newest[c] }; \
+			x ^= ysb_result_hash(&r, eps != 0); \
+			results++; \
+			if (!eps) \
+				ysb_hist_add(&lat, at > r.newest ? at - r.newest : 0); \
+			counts[c] = newest[c] = 0; \
+		} \
+		win = INT64_MIN; \
+	} while (0)
+	for (uint64_t v = 0; v < count; v++) {
 		struct ysb_event e;
-		int64_t ms = INT64_MAX;
-		if (v < count) {
-			if (eps)
-				now_wall = ysb_synthetic_ts(v, eps);
-			else if ((v & 1023) == 0) /* the job reads the clock once per batch */
-				now_wall = ysb_wall_ns();
-			ysb_make(v, now_wall, &e);
-			ms = (int64_t)(e.ts / 1000000u);
-		}
-		/* the window closes when an event of a later one comes (or the end) */
-		if (win != INT64_MIN && ms >= win + YSB_WINDOW_MS) {
-			uint64_t at = eps ? 0 : ysb_wall_ns();
-			for (int c = 0; c < YSB_CAMPAIGNS; c++) {
-				if (!counts[c])
-					continue;
-				r = (struct ysb_result){ .campaign = (uint64_t)c, .start = win, .count = counts[c], .newest = newest[c] };
-				x ^= ysb_result_hash(&r, eps != 0);
-				results++;
-				if (!eps)
-					ysb_hist_add(&lat, at > r.newest ? at - r.newest : 0);
-				counts[c] = newest[c] = 0;
-			}
-			win = INT64_MIN;
-		}
-		if (v == count)
-			break;
+		if (eps)
+			now_wall = ysb_synthetic_ts(v, eps);
+		else if ((v & 1023) == 0) /* the job reads the clock once per batch */
+			now_wall = ysb_wall_ns();
+		ysb_make(v, now_wall, &e);
+		int64_t ms = (int64_t)(e.ts / 1000000u);
+		if (win != INT64_MIN && ms >= win + YSB_WINDOW_MS)
+			CLOSE_WINDOW();
 		if (e.event_type != 0)
 			continue;
 		int64_t c = ysb_table_find(&table, e.ad_id);
@@ -73,6 +72,8 @@ int main(int argc, char **argv)
 		if (e.ts > newest[c])
 			newest[c] = e.ts;
 	}
+	if (win != INT64_MIN)
+		CLOSE_WINDOW();
 	printf("ysb results %" PRIu64 " checksum %016" PRIx64 " latency_ns p50 %" PRIu64 " p99 %" PRIu64
 	       " p99.9 %" PRIu64 " p99.99 %" PRIu64 " max %" PRIu64 "\n",
 	       results, x, ysb_hist_at(&lat, 0.5), ysb_hist_at(&lat, 0.99), ysb_hist_at(&lat, 0.999),
