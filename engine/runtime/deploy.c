@@ -179,6 +179,17 @@ static int take_share(struct deployment *dp)
 	return 0;
 }
 
+/* calloc on whole cache lines (struct subtask and opinst are line-aligned
+ * types, so n * size is a multiple of 64); free() frees it */
+static void *calloc_lines(size_t n, size_t size)
+{
+	size_t bytes = n * size;
+	void *p = aligned_alloc(64, bytes ? bytes : 64);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
 /* The pool: local mode, every channel's credits plus the floating reserve;
  * in a cluster, a share of the TaskManager's pool. */
 static int make_pool(struct deployment *dp)
@@ -186,7 +197,10 @@ static int make_pool(struct deployment *dp)
 	struct job *job = dp->job;
 	const struct weir_config *cfg = &job->cfg;
 	const struct weir_dist *d = dp->d;
-	job->subtasks = calloc((size_t)dp->nsub, sizeof(struct subtask));
+	/* subtasks (and each one's operators, below) on cache lines of their
+	 * own: workers write theirs per record (cur_op, counters), and a line
+	 * shared with another worker's subtask bounces between the cores */
+	job->subtasks = calloc_lines((size_t)dp->nsub, sizeof(struct subtask));
 	job->chans = calloc((size_t)dp->nchans + 1, sizeof(struct weir_chan));
 	job->chan_side = calloc((size_t)dp->nchans + 1, 1);
 	if (!job->subtasks || !job->chans || !job->chan_side)
@@ -231,7 +245,7 @@ static int make_subtask(struct deployment *dp, struct subtask *st, int s)
 	st->task.rank = vx->id; /* vertex ids are a topological order */
 	st->job = job;
 	st->nops = vx->nnodes;
-	st->ops = calloc((size_t)vx->nnodes, sizeof(struct opinst));
+	st->ops = calloc_lines((size_t)vx->nnodes, sizeof(struct opinst));
 	if (!st->ops)
 		return weir_err_set("out of memory");
 	for (int k = 0; k < vx->nnodes; k++) {

@@ -68,7 +68,7 @@ struct opinst {
 	uint32_t scratch_cap;
 	bool opened;
 	bool closed;
-};
+} __attribute__((aligned(64))); /* its own cache lines (deploy.c, calloc_lines) */
 
 struct input {
 	struct weir_chan *ch;
@@ -155,7 +155,7 @@ struct subtask {
 	 * and the crash handlers, runtime/crash.c): the operator its thread is
 	 * in now, NULL between steps. A hint for messages, never a hand-off. */
 	struct opinst *cur_op;
-};
+} __attribute__((aligned(64))); /* its own cache lines (deploy.c, calloc_lines) */
 
 struct restore_piece {
 	const uint8_t *p;
