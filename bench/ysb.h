@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "hist.h"
 
 #define YSB_CAMPAIGNS 100
 #define YSB_ADS_PER_CAMPAIGN 10
@@ -126,58 +127,6 @@ static inline uint64_t ysb_result_hash(const struct ysb_result *r, int exact_ts)
 	h = bench_mix(h ^ (uint64_t)r->start);
 	h = bench_mix(h ^ r->count);
 	return exact_ts ? bench_mix(h ^ r->newest) : h;
-}
-
-/* A log-linear latency histogram (ns): 16 buckets per power of two, so a
- * percentile is within 1/16 of the true value; no allocation. */
-#define YSB_HIST_SUB 16
-#define YSB_HIST_N (64 * YSB_HIST_SUB)
-struct ysb_hist {
-	uint64_t n, max;
-	uint64_t b[YSB_HIST_N];
-};
-
-static inline void ysb_hist_add(struct ysb_hist *h, uint64_t v)
-{
-	unsigned i;
-	if (v < YSB_HIST_SUB) {
-		i = (unsigned)v;
-	} else {
-		unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= 4 */
-		i = (e - 3) * YSB_HIST_SUB + (unsigned)((v >> (e - 4)) & (YSB_HIST_SUB - 1));
-	}
-	h->b[i < YSB_HIST_N ? i : YSB_HIST_N - 1]++;
-	h->n++;
-	if (v > h->max)
-		h->max = v;
-}
-
-/* the lower bound of bucket i */
-static inline uint64_t ysb_hist_low(unsigned i)
-{
-	if (i < YSB_HIST_SUB)
-		return i;
-	unsigned e = i / YSB_HIST_SUB + 3, sub = i % YSB_HIST_SUB;
-	return (1ull << e) | ((uint64_t)sub << (e - 4));
-}
-
-/* the value at quantile q (0..1): the middle of its bucket */
-static inline uint64_t ysb_hist_at(const struct ysb_hist *h, double q)
-{
-	if (!h->n)
-		return 0;
-	uint64_t want = (uint64_t)(q * (double)h->n), seen = 0;
-	if (want >= h->n)
-		want = h->n - 1;
-	for (unsigned i = 0; i < YSB_HIST_N; i++) {
-		seen += h->b[i];
-		if (seen > want) {
-			uint64_t lo = ysb_hist_low(i), hi = i + 1 < YSB_HIST_N ? ysb_hist_low(i + 1) : lo;
-			uint64_t mid = lo + (hi - lo) / 2;
-			return mid > h->max ? h->max : mid;
-		}
-	}
-	return h->max;
 }
 
 #endif

@@ -17,7 +17,7 @@
 #include "ysb.h"
 
 static struct ysb_table table;
-static struct ysb_hist lat;
+static struct bench_hist lat;
 
 int main(int argc, char **argv)
 {
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 			x ^= ysb_result_hash(&r, eps != 0); \
 			results++; \
 			if (!eps) \
-				ysb_hist_add(&lat, at > r.newest ? at - r.newest : 0); \
+				bench_hist_add(&lat, at > r.newest ? at - r.newest : 0); \
 			counts[c] = newest[c] = 0; \
 		} \
 		win = INT64_MIN; \
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		CLOSE_WINDOW();
 	printf("ysb results %" PRIu64 " checksum %016" PRIx64 " latency_ns p50 %" PRIu64 " p99 %" PRIu64
 	       " p99.9 %" PRIu64 " p99.99 %" PRIu64 " max %" PRIu64 "\n",
-	       results, x, ysb_hist_at(&lat, 0.5), ysb_hist_at(&lat, 0.99), ysb_hist_at(&lat, 0.999),
-	       ysb_hist_at(&lat, 0.9999), lat.max);
+	       results, x, bench_hist_at(&lat, 0.5), bench_hist_at(&lat, 0.99), bench_hist_at(&lat, 0.999),
+	       bench_hist_at(&lat, 0.9999), lat.max);
 	return 0;
 }

@@ -264,7 +264,7 @@ static const weir_aggregate counter = {
 
 struct stats {
 	uint64_t results, x;
-	struct ysb_hist lat;
+	struct bench_hist lat;
 };
 
 static int sink_open(weir_ctx *ctx)
@@ -285,7 +285,7 @@ static int sink_add(weir_ctx *ctx, const weir_rec *in)
 	memcpy(&r, in->data, sizeof(r));
 	if (!args.eps) {
 		uint64_t now = ysb_wall_ns();
-		ysb_hist_add(&s->lat, now > r.newest ? now - r.newest : 0);
+		bench_hist_add(&s->lat, now > r.newest ? now - r.newest : 0);
 	}
 	s->results++;
 	s->x ^= ysb_result_hash(&r, args.eps != 0);
@@ -302,8 +302,8 @@ static int sink_close(weir_ctx *ctx)
 	if (!args.print && !weir_ctx_failing(ctx))
 		printf("ysb results %" PRIu64 " checksum %016" PRIx64 " latency_ns p50 %" PRIu64 " p99 %" PRIu64
 		       " p99.9 %" PRIu64 " p99.99 %" PRIu64 " max %" PRIu64 "\n",
-		       s->results, s->x, ysb_hist_at(&s->lat, 0.5), ysb_hist_at(&s->lat, 0.99),
-		       ysb_hist_at(&s->lat, 0.999), ysb_hist_at(&s->lat, 0.9999), s->lat.max);
+		       s->results, s->x, bench_hist_at(&s->lat, 0.5), bench_hist_at(&s->lat, 0.99),
+		       bench_hist_at(&s->lat, 0.999), bench_hist_at(&s->lat, 0.9999), s->lat.max);
 	fflush(stdout);
 	free(s);
 	weir_ctx_set_state(ctx, NULL);
