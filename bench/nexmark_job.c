@@ -1,0 +1,420 @@
+/*
+ * bench/nexmark_job.c - Nexmark queries as weir jobs, over the generator of
+ * bench/nexmark.h as a source of splits (checkpointed, rescalable):
+ *
+ *   weir local build/jobs/nexmark.so -q -p P -- QUERY COUNT RATE EVENT_RATE OUTPUT
+ *
+ * QUERY q0|q1|q2|q5|q11|q12; COUNT events (people, auctions and bids:
+ * event numbers 0 .. COUNT-1); RATE events per second in all (0: as fast
+ * as it goes); EVENT_RATE events per second of event time (how fast
+ * dateTime advances: event e is at e / EVENT_RATE s, from 0); OUTPUT
+ * "print" (a text line per result) or "count" (at the end, per sink
+ * subtask: "nexmark results N checksum HEX", an XOR of the results' hashes).
+ *
+ *   q0   every bid (with its extra bytes) passes through
+ *   q1   bids with the price in euros: price * 908 / 1000 (cents, rounded down)
+ *   q2   the bids of auctions whose id is a multiple of 123: (auction, price)
+ *   q5   hot items: per 10 s window sliding by 2 s, the auctions with the
+ *        most bids (all of them on a tie): (auction, bids, window end)
+ *   q11  user sessions: bids per bidder per event-time session (gap 10 s):
+ *        (bidder, bids, session start, end)
+ *   q12  bids per bidder per 10 s processing-time window (wall clock: the
+ *        windows depend on when the job ran; their counts sum to the bids)
+ *
+ * Event time: per split watermarks trailing each split's newest dateTime
+ * (a split's events come in order).
+ */
+#include <weir/connector.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nexmark.h"
+
+#define NX_SPLITS 8 /* event e belongs to split e % NX_SPLITS */
+
+enum query { Q0, Q1, Q2, Q5, Q11, Q12 };
+
+static struct {
+	enum query q;
+	uint64_t count, rate;
+	struct nx_gen gen;
+	int print;
+} args; /* weir_job builds the same graph each time, so a static is fine */
+
+static weir_window_spec win_a, win_b;
+
+/* ---- the generator ---- */
+
+struct nsplit {
+	uint64_t next, k0, mono0;
+	int done;
+};
+
+static int gen_discover(weir_ctx *ctx)
+{
+	for (uint64_t i = 0; i < NX_SPLITS; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "nexmark-%" PRIu64, i);
+		if (weir_split_found(ctx, id, (int64_t)i, &i, sizeof(i)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
+{
+	struct nsplit *p = calloc(1, sizeof(*p));
+	uint32_t dl;
+	const void *d = weir_split_desc(s, &dl);
+	if (!p)
+		return weir_fail(ctx, "out of memory");
+	if (pos && len == sizeof(p->next))
+		memcpy(&p->next, pos, sizeof(p->next));
+	else if (!pos && dl == sizeof(p->next))
+		memcpy(&p->next, d, sizeof(p->next));
+	else
+		return free(p), weir_fail(ctx, "split %s: a position of %u bytes", weir_split_id(s), len);
+	p->k0 = p->next / NX_SPLITS;
+	p->mono0 = weir_ctx_now_ns(ctx);
+	weir_split_set_data(s, p);
+	return 0;
+}
+
+/* the kinds a query reads: the source drops the others before emitting */
+static int wanted(enum nx_kind k)
+{
+	return args.q == Q0 || args.q == Q1 || args.q == Q2 || args.q == Q5 || args.q == Q11 || args.q == Q12
+		       ? k == NX_BID
+		       : 1;
+}
+
+static int gen_poll(weir_ctx *ctx)
+{
+	weir_split **v;
+	int n = weir_splits_held(ctx, &v);
+	if (!n)
+		return WEIR_SOURCE_END;
+	uint32_t per = weir_ctx_batch(ctx) / (uint32_t)n + 1;
+	uint64_t now = args.rate ? weir_ctx_now_ns(ctx) : 0, next_due = UINT64_MAX;
+	uint64_t period = args.rate ? 1000000000ull * NX_SPLITS / args.rate : 0;
+	uint64_t buf[(sizeof(struct nx_auction) + NX_EXTRA_MAX) / 8 + 1];
+	int open = 0;
+	for (int i = 0; i < n; i++) {
+		struct nsplit *p = weir_split_data(v[i]);
+		if (!p || p->done)
+			continue;
+		for (uint32_t k = 0; k < per && p->next < args.count; k++) {
+			if (args.rate) {
+				uint64_t due = p->mono0 + (p->next / NX_SPLITS - p->k0) * period;
+				if (due > now) {
+					if (due < next_due)
+						next_due = due;
+					break;
+				}
+			}
+			uint64_t e = p->next;
+			p->next += NX_SPLITS;
+			if (!wanted(nx_kind_of(e)))
+				continue;
+			uint32_t len = nx_event(&args.gen, e, buf);
+			const struct nx_bid *any = (const struct nx_bid *)buf; /* kind first in every event */
+			int64_t ts = any->kind == NX_BID ? any->ts
+				   : any->kind == NX_AUCTION ? ((const struct nx_auction *)buf)->ts
+							      : ((const struct nx_person *)buf)->ts;
+			if (weir_emit_split(ctx, v[i], buf, len, ts) < 0)
+				return -1;
+		}
+		if (p->next >= args.count) {
+			p->done = 1;
+			weir_split_finished(ctx, v[i]);
+		} else {
+			open++;
+		}
+	}
+	if (!open)
+		return WEIR_SOURCE_END;
+	if (next_due != UINT64_MAX) {
+		weir_ctx_idle_until(ctx, next_due);
+		return WEIR_SOURCE_IDLE;
+	}
+	return WEIR_SOURCE_MORE;
+}
+
+static int gen_position(weir_ctx *ctx, weir_split *s, void *pos, uint32_t cap)
+{
+	(void)ctx, (void)cap;
+	const struct nsplit *p = weir_split_data(s);
+	memcpy(pos, &p->next, sizeof(p->next));
+	return sizeof(p->next);
+}
+
+static void gen_release(weir_ctx *ctx)
+{
+	weir_split **v;
+	int n = weir_splits_held(ctx, &v);
+	for (int i = 0; i < n; i++) {
+		free(weir_split_data(v[i]));
+		weir_split_set_data(v[i], NULL);
+	}
+}
+
+/* ---- the queries' operators ---- */
+
+struct q1_out {
+	uint64_t auction, bidder, price_eur;
+	int64_t ts;
+};
+struct q2_out {
+	uint64_t auction, price;
+};
+struct count_out { /* q5, q11, q12: a key's count in a window */
+	uint64_t key, count;
+	int64_t start, end;
+};
+
+static int q1_map(weir_ctx *ctx, const weir_rec *in)
+{
+	struct nx_bid b;
+	memcpy(&b, in->data, sizeof(b));
+	struct q1_out o = { b.auction, b.bidder, b.price * 908 / 1000, b.ts };
+	return weir_emit(ctx, &o, sizeof(o));
+}
+
+static int q2_filter(weir_ctx *ctx, const weir_rec *in)
+{
+	(void)ctx;
+	return ((const struct nx_bid *)in->data)->auction % 123 == 0;
+}
+
+static int q2_map(weir_ctx *ctx, const weir_rec *in)
+{
+	const struct nx_bid *b = (const struct nx_bid *)in->data;
+	struct q2_out o = { b->auction, b->price };
+	return weir_emit(ctx, &o, sizeof(o));
+}
+
+static int by_auction(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	key->data = &((const struct nx_bid *)in->data)->auction;
+	key->len = sizeof(uint64_t);
+	return 0;
+}
+
+static int by_bidder(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	key->data = &((const struct nx_bid *)in->data)->bidder;
+	key->len = sizeof(uint64_t);
+	return 0;
+}
+
+static int acc_create(weir_ctx *ctx, void *acc)
+{
+	(void)ctx;
+	memset(acc, 0, sizeof(uint64_t));
+	return 0;
+}
+
+static int acc_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	(void)ctx, (void)in;
+	uint64_t c;
+	memcpy(&c, acc, sizeof(c));
+	c++;
+	memcpy(acc, &c, sizeof(c));
+	return 0;
+}
+
+static int acc_merge(weir_ctx *ctx, void *acc, const void *other)
+{
+	(void)ctx;
+	uint64_t a, b;
+	memcpy(&a, acc, sizeof(a));
+	memcpy(&b, other, sizeof(b));
+	a += b;
+	memcpy(acc, &a, sizeof(a));
+	return 0;
+}
+
+static int acc_result(weir_ctx *ctx, const void *acc)
+{
+	struct count_out o;
+	weir_key k;
+	if (weir_ctx_key(ctx, &k) < 0 || k.len != sizeof(o.key) || weir_ctx_window(ctx, &o.start, &o.end) < 0)
+		return weir_fail(ctx, "no key or window in the result function");
+	memcpy(&o.key, k.data, sizeof(o.key));
+	memcpy(&o.count, acc, sizeof(o.count));
+	return weir_emit(ctx, &o, sizeof(o));
+}
+
+static const weir_aggregate counter = {
+	.acc_size = sizeof(uint64_t), .create = acc_create, .add = acc_add, .merge = acc_merge, .result = acc_result,
+};
+
+/* q5's second step: the counts of one sliding window (keyed by its end),
+ * gathered in a tumbling window of the slide; the largest ones go */
+static int by_window_end(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	key->data = &((const struct count_out *)in->data)->end;
+	key->len = sizeof(int64_t);
+	return 0;
+}
+
+static int q5_hottest(weir_ctx *ctx, weir_iter *it)
+{
+	weir_rec r;
+	struct count_out *top = NULL; /* the counts equal to the largest so far */
+	size_t n = 0, cap = 0;
+	while (weir_iter_next(it, &r) > 0) {
+		struct count_out c;
+		memcpy(&c, r.data, sizeof(c));
+		if (n && c.count < top[0].count)
+			continue;
+		if (n && c.count > top[0].count)
+			n = 0;
+		if (n == cap) {
+			struct count_out *t = realloc(top, (cap = cap ? 2 * cap : 16) * sizeof(*t));
+			if (!t)
+				return free(top), weir_fail(ctx, "out of memory");
+			top = t;
+		}
+		top[n++] = c;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (weir_emit(ctx, &top[i], sizeof(top[i])) < 0)
+			return free(top), -1;
+	free(top);
+	return 0;
+}
+
+/* ---- the sink ---- */
+
+struct stats {
+	uint64_t n, x;
+};
+
+static int sink_open(weir_ctx *ctx)
+{
+	struct stats *s = calloc(1, sizeof(*s));
+	if (!s)
+		return weir_fail(ctx, "out of memory");
+	weir_ctx_set_state(ctx, s);
+	return 0;
+}
+
+static int sink_add(weir_ctx *ctx, const weir_rec *in)
+{
+	struct stats *s = weir_ctx_state(ctx);
+	s->n++;
+	if (!args.print) {
+		/* q0's extra bytes are the generator's: the fields say it all */
+		s->x ^= nx_hash(in->data, args.q == Q0 ? (uint32_t)sizeof(struct nx_bid) : in->len);
+		return 0;
+	}
+	switch (args.q) {
+	case Q0: {
+		const struct nx_bid *b = (const struct nx_bid *)in->data;
+		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %u\n", b->auction, b->bidder, b->price, b->ts,
+		       b->extra_len);
+		break;
+	}
+	case Q1: {
+		const struct q1_out *o = (const struct q1_out *)in->data;
+		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 "\n", o->auction, o->bidder, o->price_eur, o->ts);
+		break;
+	}
+	case Q2: {
+		const struct q2_out *o = (const struct q2_out *)in->data;
+		printf("%" PRIu64 " %" PRIu64 "\n", o->auction, o->price);
+		break;
+	}
+	default: {
+		const struct count_out *o = (const struct count_out *)in->data;
+		printf("%" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n", o->key, o->count, o->start, o->end);
+		break;
+	}
+	}
+	return 0;
+}
+
+static int sink_close(weir_ctx *ctx)
+{
+	struct stats *s = weir_ctx_state(ctx);
+	if (!s)
+		return 0;
+	if (!args.print && !weir_ctx_failing(ctx))
+		printf("nexmark results %" PRIu64 " checksum %016" PRIx64 "\n", s->n, s->x);
+	fflush(stdout);
+	free(s);
+	weir_ctx_set_state(ctx, NULL);
+	return 0;
+}
+
+static int num(const char *s, uint64_t *out)
+{
+	char *e;
+	if (!*s || *s == '-')
+		return -1;
+	*out = strtoull(s, &e, 10);
+	return *e ? -1 : 0;
+}
+
+int weir_job(weir_env *env, int argc, char **argv)
+{
+	static const char *const names[] = { "q0", "q1", "q2", "q5", "q11", "q12" };
+	uint64_t eps = 0;
+	int q = -1;
+	for (int i = 0; argc == 6 && i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (!strcmp(argv[1], names[i]))
+			q = i;
+	if (q < 0 || num(argv[2], &args.count) < 0 || num(argv[3], &args.rate) < 0 || num(argv[4], &eps) < 0 || !eps ||
+	    (strcmp(argv[5], "print") && strcmp(argv[5], "count")))
+		return weir_env_fail(env, "usage: nexmark.so -- q0|q1|q2|q5|q11|q12 COUNT RATE EVENT_RATE print|count "
+				     "(RATE 0: as fast as it goes; EVENT_RATE >= 1 events per second of event time)");
+	args.q = (enum query)q;
+	args.print = !strcmp(argv[5], "print");
+	nx_gen_init(&args.gen, 0, (int64_t)eps);
+	static const weir_source_impl gen = {
+		.discover = gen_discover,
+		.add_split = gen_add,
+		.poll = gen_poll,
+		.position = gen_position,
+		.release = gen_release,
+	};
+	weir_stream *events = weir_source_watermarks(weir_source_splits(env, "nexmark", &gen, NULL), 0, 0);
+	weir_stream *out = NULL;
+	switch (args.q) {
+	case Q0:
+		out = events; /* the source reads only bids */
+		break;
+	case Q1:
+		out = weir_map(events, "q1-euros", q1_map, NULL);
+		break;
+	case Q2:
+		out = weir_map(weir_filter(events, "q2-select", q2_filter, NULL), "q2-project", q2_map, NULL);
+		break;
+	case Q5:
+		win_a = weir_sliding(WEIR_EVENT_TIME, 10000, 2000);
+		win_b = weir_tumbling(WEIR_EVENT_TIME, 2000);
+		out = weir_window_aggregate(weir_key_by(events, by_auction, NULL), "q5-counts", &win_a, &counter, NULL);
+		out = weir_window_process(weir_key_by(out, by_window_end, NULL), "q5-hottest", &win_b, q5_hottest, NULL);
+		break;
+	case Q11:
+		win_a = weir_session(WEIR_EVENT_TIME, 10000);
+		out = weir_window_aggregate(weir_key_by(events, by_bidder, NULL), "q11-sessions", &win_a, &counter, NULL);
+		break;
+	case Q12:
+		win_a = weir_tumbling(WEIR_PROCESSING_TIME, 10000);
+		out = weir_window_aggregate(weir_key_by(events, by_bidder, NULL), "q12-counts", &win_a, &counter, NULL);
+		break;
+	}
+	weir_stream *sink = weir_sink(out, "nexmark-sink", sink_add, NULL);
+	weir_on_open(sink, sink_open);
+	weir_on_close(sink, sink_close);
+	return 0;
+}
