@@ -14,8 +14,15 @@
  *   q0   every bid (with its extra bytes) passes through
  *   q1   bids with the price in euros: price * 908 / 1000 (cents, rounded down)
  *   q2   the bids of auctions whose id is a multiple of 123: (auction, price)
+ *   q3   local item suggestion: auctions of category 10 joined with their
+ *        sellers when they live in OR, ID or CA (a keyed join, both sides
+ *        kept): (auction, seller, name, city, state)
  *   q5   hot items: per 10 s window sliding by 2 s, the auctions with the
  *        most bids (all of them on a tie): (auction, bids, window end)
+ *   q7   highest bid: per 10 s tumbling window, the bids with its highest
+ *        price (at most 8 on a tie, else the job fails saying so)
+ *   q8   new users: people who opened an auction in the 10 s tumbling
+ *        window they registered in: (person, name, window start)
  *   q11  user sessions: bids per bidder per event-time session (gap 10 s):
  *        (bidder, bids, session start, end)
  *   q12  bids per bidder per 10 s processing-time window (wall clock: the
@@ -35,7 +42,7 @@
 
 #define NX_SPLITS 8 /* event e belongs to split e % NX_SPLITS */
 
-enum query { Q0, Q1, Q2, Q5, Q11, Q12 };
+enum query { Q0, Q1, Q2, Q3, Q5, Q7, Q8, Q11, Q12 };
 
 static struct {
 	enum query q;
@@ -86,9 +93,7 @@ static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
 /* the kinds a query reads: the source drops the others before emitting */
 static int wanted(enum nx_kind k)
 {
-	return args.q == Q0 || args.q == Q1 || args.q == Q2 || args.q == Q5 || args.q == Q11 || args.q == Q12
-		       ? k == NX_BID
-		       : 1;
+	return args.q == Q3 || args.q == Q8 ? k != NX_BID : k == NX_BID;
 }
 
 static int gen_poll(weir_ctx *ctx)
@@ -292,6 +297,204 @@ static int q5_hottest(weir_ctx *ctx, weir_iter *it)
 	return 0;
 }
 
+/* q3: people and auctions keyed by person (a seller is a person) */
+struct q3_out {
+	uint64_t auction, person;
+	char name[24], city[16], state[8];
+};
+static int q3_person_state, q3_pending_state;
+
+static int q3_select(weir_ctx *ctx, const weir_rec *in)
+{
+	(void)ctx;
+	const struct nx_person *p = (const struct nx_person *)in->data;
+	if (p->kind == NX_AUCTION)
+		return ((const struct nx_auction *)in->data)->category == 10;
+	return !strcmp(p->state, "OR") || !strcmp(p->state, "ID") || !strcmp(p->state, "CA");
+}
+
+static int by_person(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	const struct nx_person *p = (const struct nx_person *)in->data;
+	key->data = p->kind == NX_AUCTION ? (const void *)&((const struct nx_auction *)in->data)->seller : (const void *)&p->id;
+	key->len = sizeof(uint64_t);
+	return 0;
+}
+
+static int q3_emit(weir_ctx *ctx, const struct q3_out *who, uint64_t auction)
+{
+	struct q3_out o = *who;
+	o.auction = auction;
+	return weir_emit(ctx, &o, sizeof(o));
+}
+
+static int q3_join(weir_ctx *ctx, const weir_rec *in)
+{
+	const struct nx_person *p = (const struct nx_person *)in->data;
+	weir_rec known;
+	int have = weir_value_get(ctx, q3_person_state, &known);
+	if (have < 0)
+		return -1;
+	if (p->kind == NX_AUCTION) {
+		uint64_t id = ((const struct nx_auction *)in->data)->id;
+		if (have) {
+			struct q3_out who;
+			memcpy(&who, known.data, sizeof(who));
+			return q3_emit(ctx, &who, id);
+		}
+		return weir_list_add(ctx, q3_pending_state, &id, sizeof(id)); /* until its seller comes */
+	}
+	struct q3_out who = { .person = p->id };
+	memcpy(who.name, p->name, sizeof(who.name));
+	memcpy(who.city, p->city, sizeof(who.city));
+	memcpy(who.state, p->state, sizeof(who.state));
+	if (weir_value_set(ctx, q3_person_state, &who, sizeof(who)) < 0)
+		return -1;
+	weir_iter it;
+	weir_rec r;
+	if (weir_list_iter(ctx, q3_pending_state, &it) < 0)
+		return -1;
+	while (weir_iter_next(&it, &r) > 0) {
+		uint64_t id;
+		memcpy(&id, r.data, sizeof(id));
+		if (q3_emit(ctx, &who, id) < 0)
+			return -1;
+	}
+	return weir_state_clear(ctx, q3_pending_state);
+}
+
+/* q7: one key, the window's highest bids */
+#define Q7_TIES 8
+struct q7_acc {
+	uint64_t max, n;
+	struct nx_bid top[Q7_TIES]; /* extra_len 0 */
+};
+
+static int by_nothing(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx, (void)in;
+	static const uint64_t zero;
+	key->data = &zero;
+	key->len = sizeof(zero);
+	return 0;
+}
+
+static int q7_create(weir_ctx *ctx, void *acc)
+{
+	(void)ctx;
+	memset(acc, 0, sizeof(struct q7_acc));
+	return 0;
+}
+
+static int q7_offer(weir_ctx *ctx, struct q7_acc *a, const struct nx_bid *b)
+{
+	if (a->n && b->price < a->max)
+		return 0;
+	if (!a->n || b->price > a->max) {
+		a->max = b->price;
+		a->n = 0;
+	}
+	if (a->n == Q7_TIES)
+		return weir_fail(ctx, "q7: more than %d bids share the highest price %" PRIu64, Q7_TIES, a->max);
+	a->top[a->n] = *b;
+	a->top[a->n++].extra_len = 0;
+	return 0;
+}
+
+static int q7_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	struct nx_bid b;
+	memcpy(&b, in->data, sizeof(b));
+	return q7_offer(ctx, acc, &b);
+}
+
+static int q7_merge(weir_ctx *ctx, void *acc, const void *other)
+{
+	const struct q7_acc *o = other;
+	for (uint64_t i = 0; i < o->n; i++)
+		if (q7_offer(ctx, acc, &o->top[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int q7_result(weir_ctx *ctx, const void *acc)
+{
+	const struct q7_acc *a = acc;
+	for (uint64_t i = 0; i < a->n; i++)
+		if (weir_emit(ctx, &a->top[i], sizeof(a->top[i])) < 0)
+			return -1;
+	return 0;
+}
+
+static const weir_aggregate q7_highest = {
+	.acc_size = sizeof(struct q7_acc), .create = q7_create, .add = q7_add, .merge = q7_merge, .result = q7_result,
+};
+
+/* q8: per person and window, was the person new and did they sell? */
+struct q8_acc {
+	uint32_t person, auctions;
+	char name[24];
+};
+struct q8_out {
+	uint64_t person;
+	int64_t start;
+	char name[24];
+};
+
+static int q8_create(weir_ctx *ctx, void *acc)
+{
+	(void)ctx;
+	memset(acc, 0, sizeof(struct q8_acc));
+	return 0;
+}
+
+static int q8_add(weir_ctx *ctx, void *acc, const weir_rec *in)
+{
+	(void)ctx;
+	struct q8_acc *a = acc;
+	const struct nx_person *p = (const struct nx_person *)in->data;
+	if (p->kind == NX_PERSON) {
+		a->person = 1;
+		memcpy(a->name, p->name, sizeof(a->name));
+	} else {
+		a->auctions++;
+	}
+	return 0;
+}
+
+static int q8_merge(weir_ctx *ctx, void *acc, const void *other)
+{
+	(void)ctx;
+	struct q8_acc *a = acc;
+	const struct q8_acc *o = other;
+	if (o->person) {
+		a->person = 1;
+		memcpy(a->name, o->name, sizeof(a->name));
+	}
+	a->auctions += o->auctions;
+	return 0;
+}
+
+static int q8_result(weir_ctx *ctx, const void *acc)
+{
+	const struct q8_acc *a = acc;
+	if (!a->person || !a->auctions)
+		return 0;
+	struct q8_out o;
+	weir_key k;
+	int64_t end;
+	if (weir_ctx_key(ctx, &k) < 0 || k.len != sizeof(o.person) || weir_ctx_window(ctx, &o.start, &end) < 0)
+		return weir_fail(ctx, "no key or window in the result function");
+	memcpy(&o.person, k.data, sizeof(o.person));
+	memcpy(o.name, a->name, sizeof(o.name));
+	return weir_emit(ctx, &o, sizeof(o));
+}
+
+static const weir_aggregate q8_new = {
+	.acc_size = sizeof(struct q8_acc), .create = q8_create, .add = q8_add, .merge = q8_merge, .result = q8_result,
+};
+
 /* ---- the sink ---- */
 
 struct stats {
@@ -317,7 +520,18 @@ static int sink_add(weir_ctx *ctx, const weir_rec *in)
 		return 0;
 	}
 	switch (args.q) {
-	case Q0: {
+	case Q3: {
+		const struct q3_out *o = (const struct q3_out *)in->data;
+		printf("%" PRIu64 " %" PRIu64 " %s|%s|%s\n", o->auction, o->person, o->name, o->city, o->state);
+		break;
+	}
+	case Q8: {
+		const struct q8_out *o = (const struct q8_out *)in->data;
+		printf("%" PRIu64 " %s %" PRId64 "\n", o->person, o->name, o->start);
+		break;
+	}
+	case Q0:
+	case Q7: {
 		const struct nx_bid *b = (const struct nx_bid *)in->data;
 		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %u\n", b->auction, b->bidder, b->price, b->ts,
 		       b->extra_len);
@@ -366,7 +580,7 @@ static int num(const char *s, uint64_t *out)
 
 int weir_job(weir_env *env, int argc, char **argv)
 {
-	static const char *const names[] = { "q0", "q1", "q2", "q5", "q11", "q12" };
+	static const char *const names[] = { "q0", "q1", "q2", "q3", "q5", "q7", "q8", "q11", "q12" };
 	uint64_t eps = 0;
 	int q = -1;
 	for (int i = 0; argc == 6 && i < (int)(sizeof(names) / sizeof(names[0])); i++)
@@ -374,7 +588,7 @@ int weir_job(weir_env *env, int argc, char **argv)
 			q = i;
 	if (q < 0 || num(argv[2], &args.count) < 0 || num(argv[3], &args.rate) < 0 || num(argv[4], &eps) < 0 || !eps ||
 	    (strcmp(argv[5], "print") && strcmp(argv[5], "count")))
-		return weir_env_fail(env, "usage: nexmark.so -- q0|q1|q2|q5|q11|q12 COUNT RATE EVENT_RATE print|count "
+		return weir_env_fail(env, "usage: nexmark.so -- q0|q1|q2|q3|q5|q7|q8|q11|q12 COUNT RATE EVENT_RATE print|count "
 				     "(RATE 0: as fast as it goes; EVENT_RATE >= 1 events per second of event time)");
 	args.q = (enum query)q;
 	args.print = !strcmp(argv[5], "print");
@@ -397,6 +611,23 @@ int weir_job(weir_env *env, int argc, char **argv)
 		break;
 	case Q2:
 		out = weir_map(weir_filter(events, "q2-select", q2_filter, NULL), "q2-project", q2_map, NULL);
+		break;
+	case Q3: {
+		static const weir_state_desc person = { .name = "q3-person", .kind = WEIR_VALUE_STATE };
+		static const weir_state_desc pending = { .name = "q3-pending", .kind = WEIR_LIST_STATE };
+		out = weir_process(weir_key_by(weir_filter(events, "q3-select", q3_select, NULL), by_person, NULL),
+				   "q3-join", q3_join, NULL, NULL);
+		q3_person_state = weir_declare_state(out, &person);
+		q3_pending_state = weir_declare_state(out, &pending);
+		break;
+	}
+	case Q7:
+		win_a = weir_tumbling(WEIR_EVENT_TIME, 10000);
+		out = weir_window_aggregate(weir_key_by(events, by_nothing, NULL), "q7-highest", &win_a, &q7_highest, NULL);
+		break;
+	case Q8:
+		win_a = weir_tumbling(WEIR_EVENT_TIME, 10000);
+		out = weir_window_aggregate(weir_key_by(events, by_person, NULL), "q8-new-users", &win_a, &q8_new, NULL);
 		break;
 	case Q5:
 		win_a = weir_sliding(WEIR_EVENT_TIME, 10000, 2000);

@@ -4,7 +4,7 @@
 # values for known seeds, and its events come in the proportion 1:3:46.
 # The queries run on a small input at -p 1 and 2 and are compared with
 # references computed here by perl from the generator's events as text
-# (weir-bench-nexmark dump): q1, q2, q5 and q11 line by line, q0/q1/q2 by
+# (weir-bench-nexmark dump): q1, q2, q3, q5, q7, q8 and q11 line by line, q0/q1/q2 by
 # checksum against the plain loops, q12 (wall-clock windows) by its total.
 . "$(dirname "$0")/lib.sh"
 
@@ -54,7 +54,24 @@ perl -ne '
 	END { for my $k (keys %b) { my @t = sort { $a <=> $b } @{$b{$k}}; my ($s, $l, $n) = ($t[0], $t[0], 0);
 		for my $t (@t) { if ($t >= $l + 10000) { print "$k $n $s ", $l + 10000, "\n"; ($s, $n) = ($t, 0) } $l = $t; $n++ }
 		print "$k $n $s ", $l + 10000, "\n" } }' "$T/events" | LC_ALL=C sort >"$T/want.q11"
-for q in q1 q2 q5 q11; do
+# q3: auctions of category 10 whose seller lives in OR, ID or CA, with the seller
+perl -ne '
+	if (/^P (\d+) \d+ (.*) \d+$/) { my ($id, @f) = ($1, split /\|/, $2); $p{$id} = "$f[0]|$f[3]|$f[4]" if $f[4] =~ /^(OR|ID|CA)$/ }
+	push @a, [$1, $2] if /^A (\d+) \d+ (\d+) 10 /;
+	END { exists $p{$_->[1]} and print "$_->[0] $_->[1] $p{$_->[1]}\n" for @a }' "$T/events" | LC_ALL=C sort >"$T/want.q3"
+# q7: per 10 s window, the bids with its highest price
+perl -ne '
+	next unless /^B (\d+) (\d+) (\d+) (\d+)/; use integer; my $w = $4 / 10000;
+	if (!defined $m{$w} || $3 > $m{$w}) { $m{$w} = $3; $b{$w} = [] }
+	push @{$b{$w}}, "$1 $2 $3 $4 0" if $3 == $m{$w};
+	END { print "$_\n" for map { @{$b{$_}} } keys %b }' "$T/events" | LC_ALL=C sort >"$T/want.q7"
+# q8: people with an auction of theirs in the 10 s window they registered in
+perl -ne '
+	use integer;
+	if (/^P (\d+) (\d+) ([^|]*)\|/) { $p{$1} = [$3, $2 - $2 % 10000] }
+	$s{"$2 " . ($1 - $1 % 10000)} = 1 if /^A \d+ (\d+) (\d+) /;
+	END { $s{"$_ $p{$_}[1]"} and print "$_ $p{$_}[0] $p{$_}[1]\n" for keys %p }' "$T/events" | LC_ALL=C sort >"$T/want.q8"
+for q in q1 q2 q3 q5 q7 q8 q11; do
 	check "the reference for $q is not empty" test -s "$T/want.$q"
 	for p in 1 2; do
 		run_q $p $q print | LC_ALL=C sort >"$T/got"
@@ -66,7 +83,7 @@ check "q12: the per-bidder counts of its wall-clock windows add up to every bid"
 
 "$WEIR" local "$JOB" -q -- q6 10 0 1 count >"$T/out" 2>"$T/err"
 check "an unknown query: exit 1 ($?)" test $? -eq 1
-check "  the usage named" grep -q "usage: nexmark.so -- q0|q1|q2|q5|q11|q12 COUNT" "$T/err"
+check "  the usage named" grep -q "usage: nexmark.so -- q0|q1|q2|q3|q5|q7|q8|q11|q12 COUNT" "$T/err"
 "$NX" q0 10 0 >"$T/out" 2>"$T/err"
 check "the tool refuses an event rate of 0 ($?)" grep -q "usage: weir-bench-nexmark" "$T/err"
 
