@@ -16,6 +16,10 @@
  *   latency cross N p50 P p99 P p99.9 P p99.99 P max M same N p50 ...
  *
  * in ns; bench/run merges them by taking the subtask with more records.
+ * Then two lines for its plots: "latency-hist cross LOW:N ..." (the
+ * crossing records' histogram: each non-empty bucket's lower bound in ns
+ * and its count) and "latency-rate MS R1 R2 ..." (records per MS ms of
+ * wall clock from the first one: throughput over time).
  */
 #include <weir/weir.h>
 
@@ -104,8 +108,13 @@ static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 	return 0;
 }
 
+#define RATE_MS 100
+#define RATE_SLOTS 600 /* a minute of throughput over time; later records count in the last */
+
 struct sink {
 	struct bench_hist cross, same;
+	uint64_t first_ns;
+	uint32_t rate[RATE_SLOTS];
 };
 
 static int sink_open(weir_ctx *ctx)
@@ -125,6 +134,10 @@ static int sink_add(weir_ctx *ctx, const weir_rec *in)
 	uint64_t now = mono_ns();
 	bench_hist_add(r.src == (uint32_t)weir_ctx_subtask(ctx) ? &k->same : &k->cross,
 		       now > r.due_ns ? now - r.due_ns : 0);
+	if (!k->first_ns)
+		k->first_ns = now;
+	uint64_t slot = (now - k->first_ns) / (RATE_MS * 1000000ull);
+	k->rate[slot < RATE_SLOTS ? slot : RATE_SLOTS - 1]++;
 	return 0;
 }
 
@@ -143,6 +156,16 @@ static int sink_close(weir_ctx *ctx)
 	printf("latency");
 	say("cross", &k->cross);
 	say("same", &k->same);
+	printf("\nlatency-hist cross");
+	for (unsigned i = 0; i < BENCH_HIST_N; i++)
+		if (k->cross.b[i])
+			printf(" %" PRIu64 ":%" PRIu64, bench_hist_low(i), k->cross.b[i]);
+	int last = RATE_SLOTS - 1;
+	while (last > 0 && !k->rate[last])
+		last--;
+	printf("\nlatency-rate %d", RATE_MS);
+	for (int i = 0; i <= last; i++)
+		printf(" %u", k->rate[i]);
 	printf("\n");
 	fflush(stdout);
 	free(k);
