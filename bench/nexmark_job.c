@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "nexmark.h"
+#include "splits.h"
 
 #define NX_SPLITS 8 /* event e belongs to split e % NX_SPLITS */
 
@@ -55,39 +56,14 @@ static weir_window_spec win_a, win_b;
 
 /* ---- the generator ---- */
 
-struct nsplit {
-	uint64_t next, k0, mono0;
-	int done;
-};
-
 static int gen_discover(weir_ctx *ctx)
 {
-	for (uint64_t i = 0; i < NX_SPLITS; i++) {
-		char id[16];
-		snprintf(id, sizeof(id), "nexmark-%" PRIu64, i);
-		if (weir_split_found(ctx, id, (int64_t)i, &i, sizeof(i)) < 0)
-			return -1;
-	}
-	return 0;
+	return gsplits_discover(ctx, "nexmark", NX_SPLITS);
 }
 
 static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
 {
-	struct nsplit *p = calloc(1, sizeof(*p));
-	uint32_t dl;
-	const void *d = weir_split_desc(s, &dl);
-	if (!p)
-		return weir_fail(ctx, "out of memory");
-	if (pos && len == sizeof(p->next))
-		memcpy(&p->next, pos, sizeof(p->next));
-	else if (!pos && dl == sizeof(p->next))
-		memcpy(&p->next, d, sizeof(p->next));
-	else
-		return free(p), weir_fail(ctx, "split %s: a position of %u bytes", weir_split_id(s), len);
-	p->k0 = p->next / NX_SPLITS;
-	p->mono0 = weir_ctx_now_ns(ctx);
-	weir_split_set_data(s, p);
-	return 0;
+	return gsplits_add(ctx, s, pos, len, NX_SPLITS);
 }
 
 /* the kinds a query reads: the source drops the others before emitting */
@@ -108,18 +84,12 @@ static int gen_poll(weir_ctx *ctx)
 	uint64_t buf[(sizeof(struct nx_auction) + NX_EXTRA_MAX) / 8 + 1];
 	int open = 0;
 	for (int i = 0; i < n; i++) {
-		struct nsplit *p = weir_split_data(v[i]);
+		struct gsplit *p = weir_split_data(v[i]);
 		if (!p || p->done)
 			continue;
 		for (uint32_t k = 0; k < per && p->next < args.count; k++) {
-			if (args.rate) {
-				uint64_t due = p->mono0 + (p->next / NX_SPLITS - p->k0) * period;
-				if (due > now) {
-					if (due < next_due)
-						next_due = due;
-					break;
-				}
-			}
+			if (args.rate && gsplit_due(p, NX_SPLITS, period, now, &next_due) == UINT64_MAX)
+				break;
 			uint64_t e = p->next;
 			p->next += NX_SPLITS;
 			if (!wanted(nx_kind_of(e)))
@@ -146,24 +116,6 @@ static int gen_poll(weir_ctx *ctx)
 		return WEIR_SOURCE_IDLE;
 	}
 	return WEIR_SOURCE_MORE;
-}
-
-static int gen_position(weir_ctx *ctx, weir_split *s, void *pos, uint32_t cap)
-{
-	(void)ctx, (void)cap;
-	const struct nsplit *p = weir_split_data(s);
-	memcpy(pos, &p->next, sizeof(p->next));
-	return sizeof(p->next);
-}
-
-static void gen_release(weir_ctx *ctx)
-{
-	weir_split **v;
-	int n = weir_splits_held(ctx, &v);
-	for (int i = 0; i < n; i++) {
-		free(weir_split_data(v[i]));
-		weir_split_set_data(v[i], NULL);
-	}
 }
 
 /* ---- the queries' operators ---- */
@@ -597,8 +549,8 @@ int weir_job(weir_env *env, int argc, char **argv)
 		.discover = gen_discover,
 		.add_split = gen_add,
 		.poll = gen_poll,
-		.position = gen_position,
-		.release = gen_release,
+		.position = gsplits_position,
+		.release = gsplits_release,
 	};
 	weir_stream *events = weir_source_watermarks(weir_source_splits(env, "nexmark", &gen, NULL), 0, 0);
 	weir_stream *out = NULL;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "splits.h"
 #include "ysb.h"
 
 struct ysb_args {
@@ -42,43 +43,14 @@ static weir_window_spec window;
 
 /* ---- the generator ---- */
 
-struct ysplit {
-	uint64_t next;	      /* the next event of the split */
-	uint64_t k0;	      /* its index within the split when added */
-	uint64_t mono0, wall0; /* then, for pacing */
-	int done;
-};
-
 static int gen_discover(weir_ctx *ctx)
 {
-	for (int i = 0; i < YSB_SPLITS; i++) {
-		char id[16];
-		snprintf(id, sizeof(id), "ysb-%d", i);
-		uint64_t first = (uint64_t)i;
-		if (weir_split_found(ctx, id, i, &first, sizeof(first)) < 0)
-			return -1;
-	}
-	return 0;
+	return gsplits_discover(ctx, "ysb", YSB_SPLITS);
 }
 
 static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
 {
-	struct ysplit *p = calloc(1, sizeof(*p));
-	if (!p)
-		return weir_fail(ctx, "out of memory");
-	uint32_t dl;
-	const void *d = weir_split_desc(s, &dl);
-	if (pos && len == sizeof(p->next))
-		memcpy(&p->next, pos, sizeof(p->next));
-	else if (!pos && dl == sizeof(p->next))
-		memcpy(&p->next, d, sizeof(p->next));
-	else
-		return free(p), weir_fail(ctx, "split %s: a position of %u bytes", weir_split_id(s), len);
-	p->k0 = p->next / YSB_SPLITS;
-	p->mono0 = weir_ctx_now_ns(ctx);
-	p->wall0 = ysb_wall_ns();
-	weir_split_set_data(s, p);
-	return 0;
+	return gsplits_add(ctx, s, pos, len, YSB_SPLITS);
 }
 
 static int gen_poll(weir_ctx *ctx)
@@ -95,19 +67,16 @@ static int gen_poll(weir_ctx *ctx)
 	uint64_t period = args.rate ? 1000000000ull * YSB_SPLITS / args.rate : 0;
 	int open = 0;
 	for (int i = 0; i < n; i++) {
-		struct ysplit *p = weir_split_data(v[i]);
+		struct gsplit *p = weir_split_data(v[i]);
 		if (!p || p->done)
 			continue;
 		struct ysb_event e;
 		for (uint32_t k = 0; k < per && p->next < args.count; k++) {
 			uint64_t ts = now_wall;
 			if (args.rate) {
-				uint64_t off = (p->next / YSB_SPLITS - p->k0) * period;
-				if (p->mono0 + off > now) {
-					if (p->mono0 + off < next_due)
-						next_due = p->mono0 + off;
+				uint64_t off = gsplit_due(p, YSB_SPLITS, period, now, &next_due);
+				if (off == UINT64_MAX)
 					break;
-				}
 				ts = p->wall0 + off; /* when it was due: waiting counts */
 			}
 			if (args.eps)
@@ -131,24 +100,6 @@ static int gen_poll(weir_ctx *ctx)
 		return WEIR_SOURCE_IDLE;
 	}
 	return WEIR_SOURCE_MORE;
-}
-
-static int gen_position(weir_ctx *ctx, weir_split *s, void *pos, uint32_t cap)
-{
-	(void)ctx, (void)cap;
-	const struct ysplit *p = weir_split_data(s);
-	memcpy(pos, &p->next, sizeof(p->next));
-	return sizeof(p->next);
-}
-
-static void gen_release(weir_ctx *ctx)
-{
-	weir_split **v;
-	int n = weir_splits_held(ctx, &v);
-	for (int i = 0; i < n; i++) {
-		free(weir_split_data(v[i]));
-		weir_split_set_data(v[i], NULL);
-	}
 }
 
 /* ---- filter, join ---- */
@@ -347,8 +298,8 @@ int weir_job(weir_env *env, int argc, char **argv)
 		.discover = gen_discover,
 		.add_split = gen_add,
 		.poll = gen_poll,
-		.position = gen_position,
-		.release = gen_release,
+		.position = gsplits_position,
+		.release = gsplits_release,
 	};
 	window = weir_tumbling(WEIR_EVENT_TIME, YSB_WINDOW_MS);
 	weir_stream *events = weir_source_watermarks(weir_source_splits(env, "ysb-generator", &gen, NULL), 0, 0);
