@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "nexmark.h"
+#include "count.h"
 #include "splits.h"
 
 #define NX_SPLITS 8 /* event e belongs to split e % NX_SPLITS */
@@ -169,34 +170,6 @@ static int by_bidder(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 	return 0;
 }
 
-static int acc_create(weir_ctx *ctx, void *acc)
-{
-	(void)ctx;
-	memset(acc, 0, sizeof(uint64_t));
-	return 0;
-}
-
-static int acc_add(weir_ctx *ctx, void *acc, const weir_rec *in)
-{
-	(void)ctx, (void)in;
-	uint64_t c;
-	memcpy(&c, acc, sizeof(c));
-	c++;
-	memcpy(acc, &c, sizeof(c));
-	return 0;
-}
-
-static int acc_merge(weir_ctx *ctx, void *acc, const void *other)
-{
-	(void)ctx;
-	uint64_t a, b;
-	memcpy(&a, acc, sizeof(a));
-	memcpy(&b, other, sizeof(b));
-	a += b;
-	memcpy(acc, &a, sizeof(a));
-	return 0;
-}
-
 static int acc_result(weir_ctx *ctx, const void *acc)
 {
 	struct count_out o;
@@ -209,7 +182,11 @@ static int acc_result(weir_ctx *ctx, const void *acc)
 }
 
 static const weir_aggregate counter = {
-	.acc_size = sizeof(uint64_t), .create = acc_create, .add = acc_add, .merge = acc_merge, .result = acc_result,
+	.acc_size = sizeof(uint64_t),
+	.create = bench_count_create,
+	.add = bench_count_add,
+	.merge = bench_count_merge,
+	.result = acc_result,
 };
 
 /* q5's second step: the counts of one sliding window (keyed by its end),

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "count.h"
 
 static int mix_map(weir_ctx *ctx, const weir_rec *in)
 {
@@ -37,32 +38,6 @@ static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 {
 	key->data = in->data; /* the first 8 bytes */
 	key->len = sizeof(uint64_t);
-	return 0;
-}
-
-/* the accumulator: a count */
-static int acc_create(weir_ctx *ctx, void *acc)
-{
-	memset(acc, 0, sizeof(uint64_t));
-	return 0;
-}
-
-static int acc_add(weir_ctx *ctx, void *acc, const weir_rec *in)
-{
-	uint64_t c;
-	memcpy(&c, acc, sizeof(c));
-	c++;
-	memcpy(acc, &c, sizeof(c));
-	return 0;
-}
-
-static int acc_merge(weir_ctx *ctx, void *acc, const void *other)
-{
-	uint64_t a, b;
-	memcpy(&a, acc, sizeof(a));
-	memcpy(&b, other, sizeof(b));
-	a += b;
-	memcpy(acc, &a, sizeof(a));
 	return 0;
 }
 
@@ -81,9 +56,9 @@ static int acc_result(weir_ctx *ctx, const void *acc)
 
 static const weir_aggregate counter = {
 	.acc_size = sizeof(uint64_t),
-	.create = acc_create,
-	.add = acc_add,
-	.merge = acc_merge,
+	.create = bench_count_create,
+	.add = bench_count_add,
+	.merge = bench_count_merge,
 	.result = acc_result,
 };
 
