@@ -17,6 +17,11 @@
  *   q3   local item suggestion: auctions of category 10 joined with their
  *        sellers when they live in OR, ID or CA (a keyed join, both sides
  *        kept): (auction, seller, name, city, state)
+ *   q4   average closing price per category: each auction's winning bid
+ *        (as Beam's WinningBids: the highest bid from the auction's opening
+ *        until it expires, at least its reserve; the earliest of equals),
+ *        when it expires (an event-time timer), then per category a
+ *        running count, sum and average (whole cents) of those prices
  *   q5   hot items: per 10 s window sliding by 2 s, the auctions with the
  *        most bids (all of them on a tie): (auction, bids, window end)
  *   q7   highest bid: per 10 s tumbling window, the bids with its highest
@@ -44,7 +49,7 @@
 
 #define NX_SPLITS 8 /* event e belongs to split e % NX_SPLITS */
 
-enum query { Q0, Q1, Q2, Q3, Q5, Q7, Q8, Q11, Q12 };
+enum query { Q0, Q1, Q2, Q3, Q4, Q5, Q7, Q8, Q11, Q12 };
 
 static struct {
 	enum query q;
@@ -70,7 +75,7 @@ static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
 /* the kinds a query reads: the source drops the others before emitting */
 static int wanted(enum nx_kind k)
 {
-	return args.q == Q3 || args.q == Q8 ? k != NX_BID : k == NX_BID;
+	return args.q == Q4 ? k != NX_PERSON : args.q == Q3 || args.q == Q8 ? k != NX_BID : k == NX_BID;
 }
 
 static int gen_poll(weir_ctx *ctx)
@@ -293,6 +298,131 @@ static int q3_join(weir_ctx *ctx, const weir_rec *in)
 	return weir_state_clear(ctx, q3_pending_state);
 }
 
+/* q4: auctions and their bids keyed by auction; the winner when it expires */
+struct q4_auction {
+	int64_t ts, expires;
+	uint64_t reserve, category;
+	uint64_t best, best_ts; /* the winning bid so far (best 0: none) */
+	uint32_t known, closed;
+};
+struct q4_bid {
+	uint64_t price;
+	int64_t ts;
+};
+struct q4_won {
+	uint64_t category, price;
+};
+struct q4_out {
+	uint64_t category, auctions, sum, avg;
+};
+static int q4_auction_state, q4_early_state, q4_category_state;
+
+static int by_auction_id(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	const struct nx_bid *b = (const struct nx_bid *)in->data;
+	key->data = b->kind == NX_AUCTION ? (const void *)&((const struct nx_auction *)in->data)->id : (const void *)&b->auction;
+	key->len = sizeof(uint64_t);
+	return 0;
+}
+
+/* a bid offered to its auction: the highest price within [ts, expires)
+ * and at least the reserve wins; among equals the earliest */
+static void q4_offer(struct q4_auction *a, uint64_t price, int64_t ts)
+{
+	if (ts < a->ts || ts >= a->expires || price < a->reserve)
+		return;
+	if (!a->best || price > a->best || (price == a->best && (uint64_t)ts < a->best_ts)) {
+		a->best = price;
+		a->best_ts = (uint64_t)ts;
+	}
+}
+
+static int q4_winner(weir_ctx *ctx, const weir_rec *in)
+{
+	const struct nx_bid *b = (const struct nx_bid *)in->data;
+	weir_rec st;
+	struct q4_auction a = { 0 };
+	int have = weir_value_get(ctx, q4_auction_state, &st);
+	if (have < 0)
+		return -1;
+	if (have)
+		memcpy(&a, st.data, sizeof(a));
+	if (b->kind == NX_BID) {
+		if (a.closed)
+			return 0; /* too late: it was decided */
+		if (!a.known) { /* a bid may come before its auction (ids run ahead) */
+			struct q4_bid e = { b->price, b->ts };
+			return weir_list_add(ctx, q4_early_state, &e, sizeof(e));
+		}
+		q4_offer(&a, b->price, b->ts);
+		return weir_value_set(ctx, q4_auction_state, &a, sizeof(a));
+	}
+	const struct nx_auction *au = (const struct nx_auction *)in->data;
+	a.known = 1;
+	a.ts = au->ts;
+	a.expires = au->expires;
+	a.reserve = au->reserve;
+	a.category = au->category;
+	weir_iter it;
+	weir_rec r;
+	if (weir_list_iter(ctx, q4_early_state, &it) < 0)
+		return -1;
+	while (weir_iter_next(&it, &r) > 0) {
+		struct q4_bid e;
+		memcpy(&e, r.data, sizeof(e));
+		q4_offer(&a, e.price, e.ts);
+	}
+	if (weir_state_clear(ctx, q4_early_state) < 0 || weir_value_set(ctx, q4_auction_state, &a, sizeof(a)) < 0)
+		return -1;
+	return weir_timer_register(ctx, WEIR_EVENT_TIME, a.expires);
+}
+
+static int q4_expired(weir_ctx *ctx, int64_t time, enum weir_time_domain domain)
+{
+	(void)time, (void)domain;
+	weir_rec st;
+	struct q4_auction a;
+	int have = weir_value_get(ctx, q4_auction_state, &st);
+	if (have <= 0)
+		return have;
+	memcpy(&a, st.data, sizeof(a));
+	a.closed = 1; /* kept, small, so that later bids are ignored */
+	if (weir_value_set(ctx, q4_auction_state, &a, sizeof(a)) < 0)
+		return -1;
+	if (!a.best)
+		return 0;
+	struct q4_won w = { a.category, a.best };
+	return weir_emit(ctx, &w, sizeof(w));
+}
+
+static int by_category(weir_ctx *ctx, const weir_rec *in, weir_key *key)
+{
+	(void)ctx;
+	key->data = &((const struct q4_won *)in->data)->category;
+	key->len = sizeof(uint64_t);
+	return 0;
+}
+
+static int q4_average(weir_ctx *ctx, const weir_rec *in)
+{
+	struct q4_won w;
+	memcpy(&w, in->data, sizeof(w));
+	struct q4_out o = { .category = w.category };
+	weir_rec st;
+	int have = weir_value_get(ctx, q4_category_state, &st);
+	if (have < 0)
+		return -1;
+	if (have)
+		memcpy(&o, st.data, sizeof(o));
+	o.auctions++;
+	o.sum += w.price;
+	o.avg = o.sum / o.auctions;
+	if (weir_value_set(ctx, q4_category_state, &o, sizeof(o)) < 0)
+		return -1;
+	return weir_emit(ctx, &o, sizeof(o)); /* an update: the latest per category holds */
+}
+
 /* q7: one key, the window's highest bids */
 #define Q7_TIES 8
 struct q7_acc {
@@ -454,6 +584,11 @@ static int sink_add(weir_ctx *ctx, const weir_rec *in)
 		printf("%" PRIu64 " %" PRIu64 " %s|%s|%s\n", o->auction, o->person, o->name, o->city, o->state);
 		break;
 	}
+	case Q4: {
+		const struct q4_out *o = (const struct q4_out *)in->data;
+		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", o->category, o->auctions, o->sum, o->avg);
+		break;
+	}
 	case Q8: {
 		const struct q8_out *o = (const struct q8_out *)in->data;
 		printf("%" PRIu64 " %s %" PRId64 "\n", o->person, o->name, o->start);
@@ -509,7 +644,7 @@ static int num(const char *s, uint64_t *out)
 
 int weir_job(weir_env *env, int argc, char **argv)
 {
-	static const char *const names[] = { "q0", "q1", "q2", "q3", "q5", "q7", "q8", "q11", "q12" };
+	static const char *const names[] = { "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11", "q12" };
 	uint64_t eps = 0;
 	int q = -1;
 	for (int i = 0; argc == 6 && i < (int)(sizeof(names) / sizeof(names[0])); i++)
@@ -517,7 +652,7 @@ int weir_job(weir_env *env, int argc, char **argv)
 			q = i;
 	if (q < 0 || num(argv[2], &args.count) < 0 || num(argv[3], &args.rate) < 0 || num(argv[4], &eps) < 0 || !eps ||
 	    (strcmp(argv[5], "print") && strcmp(argv[5], "count")))
-		return weir_env_fail(env, "usage: nexmark.so -- q0|q1|q2|q3|q5|q7|q8|q11|q12 COUNT RATE EVENT_RATE print|count "
+		return weir_env_fail(env, "usage: nexmark.so -- q0|q1|q2|q3|q4|q5|q7|q8|q11|q12 COUNT RATE EVENT_RATE print|count "
 				     "(RATE 0: as fast as it goes; EVENT_RATE >= 1 events per second of event time)");
 	args.q = (enum query)q;
 	args.print = !strcmp(argv[5], "print");
@@ -548,6 +683,18 @@ int weir_job(weir_env *env, int argc, char **argv)
 				   "q3-join", q3_join, NULL, NULL);
 		q3_person_state = weir_declare_state(out, &person);
 		q3_pending_state = weir_declare_state(out, &pending);
+		break;
+	}
+	case Q4: {
+		static const weir_state_desc auction = { .name = "q4-auction", .kind = WEIR_VALUE_STATE };
+		static const weir_state_desc early = { .name = "q4-early-bids", .kind = WEIR_LIST_STATE };
+		static const weir_state_desc category = { .name = "q4-category", .kind = WEIR_VALUE_STATE };
+		weir_stream *won = weir_process(weir_key_by(events, by_auction_id, NULL), "q4-winners", q4_winner,
+						q4_expired, NULL);
+		q4_auction_state = weir_declare_state(won, &auction);
+		q4_early_state = weir_declare_state(won, &early);
+		out = weir_process(weir_key_by(won, by_category, NULL), "q4-average", q4_average, NULL, NULL);
+		q4_category_state = weir_declare_state(out, &category);
 		break;
 	}
 	case Q7:

@@ -71,6 +71,22 @@ perl -ne '
 	if (/^P (\d+) (\d+) ([^|]*)\|/) { $p{$1} = [$3, $2 - $2 % 10000] }
 	$s{"$2 " . ($1 - $1 % 10000)} = 1 if /^A \d+ (\d+) (\d+) /;
 	END { $s{"$_ $p{$_}[1]"} and print "$_ $p{$_}[0] $p{$_}[1]\n" for keys %p }' "$T/events" | LC_ALL=C sort >"$T/want.q8"
+# q4: per category, the auctions with a winning bid (the highest within [opening, expiry),
+# at least the reserve), the sum of those prices and its average in whole cents
+perl -ne '
+	$au{$1} = [$2, $3, $4, $5] if /^A (\d+) (\d+) \d+ (\d+) \d+ (\d+) (\d+) /; # [opening, category, reserve, expiry]
+	push @b, [$1, $2, $3] if /^B (\d+) \d+ (\d+) (\d+)/;
+	END {
+		for (@b) { my ($id, $p, $t) = @$_; my $a = $au{$id} or next;
+			next if $t < $a->[0] || $t >= $a->[3] || $p < $a->[2]; $w{$id} = $p if !defined $w{$id} || $p > $w{$id} }
+		for (keys %w) { my $c = $au{$_}[1]; $n{$c}++; $s{$c} += $w{$_} }
+		use integer; print "$_ $n{$_} $s{$_} ", $s{$_} / $n{$_}, "\n" for keys %n }' "$T/events" | LC_ALL=C sort >"$T/want.q4"
+for p in 1 2; do
+	# updates: the last line of each category holds
+	run_q $p q4 print | perl -ane '$l{$F[0]} = $_; END { print values %l }' | LC_ALL=C sort >"$T/got"
+	check "q4 -p $p: each category's final count, sum and average as the reference" cmp -s "$T/want.q4" "$T/got"
+done
+check "the reference for q4 has the 5 categories" test "$(wc -l <"$T/want.q4")" -eq 5
 for q in q1 q2 q3 q5 q7 q8 q11; do
 	check "the reference for $q is not empty" test -s "$T/want.$q"
 	for p in 1 2; do
@@ -83,7 +99,7 @@ check "q12: the per-bidder counts of its wall-clock windows add up to every bid"
 
 "$WEIR" local "$JOB" -q -- q6 10 0 1 count >"$T/out" 2>"$T/err"
 check "an unknown query: exit 1 ($?)" test $? -eq 1
-check "  the usage named" grep -q "usage: nexmark.so -- q0|q1|q2|q3|q5|q7|q8|q11|q12 COUNT" "$T/err"
+check "  the usage named" grep -q "usage: nexmark.so -- q0|q1|q2|q3|q4|q5|q7|q8|q11|q12 COUNT" "$T/err"
 "$NX" q0 10 0 >"$T/out" 2>"$T/err"
 check "the tool refuses an event rate of 0 ($?)" grep -q "usage: weir-bench-nexmark" "$T/err"
 
