@@ -78,50 +78,19 @@ static int wanted(enum nx_kind k)
 	return args.q == Q4 ? k != NX_PERSON : args.q == Q3 || args.q == Q8 ? k != NX_BID : k == NX_BID;
 }
 
+static int gen_one(weir_ctx *ctx, weir_split *s, const struct gsplit *p, uint64_t e, uint64_t off, void *arg)
+{
+	(void)p, (void)off, (void)arg;
+	if (!wanted(nx_kind_of(e)))
+		return 0;
+	uint64_t buf[(sizeof(struct nx_auction) + NX_EXTRA_MAX) / 8 + 1];
+	uint32_t len = nx_event(&args.gen, e, buf);
+	return weir_emit_split(ctx, s, buf, len, nx_ts(&args.gen, e)); /* every event's dateTime */
+}
+
 static int gen_poll(weir_ctx *ctx)
 {
-	weir_split **v;
-	int n = weir_splits_held(ctx, &v);
-	if (!n)
-		return WEIR_SOURCE_END;
-	uint32_t per = weir_ctx_batch(ctx) / (uint32_t)n + 1;
-	uint64_t now = args.rate ? weir_ctx_now_ns(ctx) : 0, next_due = UINT64_MAX;
-	uint64_t period = args.rate ? 1000000000ull * NX_SPLITS / args.rate : 0;
-	uint64_t buf[(sizeof(struct nx_auction) + NX_EXTRA_MAX) / 8 + 1];
-	int open = 0;
-	for (int i = 0; i < n; i++) {
-		struct gsplit *p = weir_split_data(v[i]);
-		if (!p || p->done)
-			continue;
-		for (uint32_t k = 0; k < per && p->next < args.count; k++) {
-			if (args.rate && gsplit_due(p, NX_SPLITS, period, now, &next_due) == UINT64_MAX)
-				break;
-			uint64_t e = p->next;
-			p->next += NX_SPLITS;
-			if (!wanted(nx_kind_of(e)))
-				continue;
-			uint32_t len = nx_event(&args.gen, e, buf);
-			const struct nx_bid *any = (const struct nx_bid *)buf; /* kind first in every event */
-			int64_t ts = any->kind == NX_BID ? any->ts
-				   : any->kind == NX_AUCTION ? ((const struct nx_auction *)buf)->ts
-							      : ((const struct nx_person *)buf)->ts;
-			if (weir_emit_split(ctx, v[i], buf, len, ts) < 0)
-				return -1;
-		}
-		if (p->next >= args.count) {
-			p->done = 1;
-			weir_split_finished(ctx, v[i]);
-		} else {
-			open++;
-		}
-	}
-	if (!open)
-		return WEIR_SOURCE_END;
-	if (next_due != UINT64_MAX) {
-		weir_ctx_idle_until(ctx, next_due);
-		return WEIR_SOURCE_IDLE;
-	}
-	return WEIR_SOURCE_MORE;
+	return gsplits_poll(ctx, NX_SPLITS, args.count, args.rate, gen_one, NULL);
 }
 
 /* ---- the queries' operators ---- */
@@ -132,10 +101,6 @@ struct q1_out {
 };
 struct q2_out {
 	uint64_t auction, price;
-};
-struct count_out { /* q5, q11, q12: a key's count in a window */
-	uint64_t key, count;
-	int64_t start, end;
 };
 
 static int q1_map(weir_ctx *ctx, const weir_rec *in)
@@ -175,31 +140,12 @@ static int by_bidder(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 	return 0;
 }
 
-static int acc_result(weir_ctx *ctx, const void *acc)
-{
-	struct count_out o;
-	weir_key k;
-	if (weir_ctx_key(ctx, &k) < 0 || k.len != sizeof(o.key) || weir_ctx_window(ctx, &o.start, &o.end) < 0)
-		return weir_fail(ctx, "no key or window in the result function");
-	memcpy(&o.key, k.data, sizeof(o.key));
-	memcpy(&o.count, acc, sizeof(o.count));
-	return weir_emit(ctx, &o, sizeof(o));
-}
-
-static const weir_aggregate counter = {
-	.acc_size = sizeof(uint64_t),
-	.create = bench_count_create,
-	.add = bench_count_add,
-	.merge = bench_count_merge,
-	.result = acc_result,
-};
-
 /* q5's second step: the counts of one sliding window (keyed by its end),
  * gathered in a tumbling window of the slide; the largest ones go */
 static int by_window_end(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 {
 	(void)ctx;
-	key->data = &((const struct count_out *)in->data)->end;
+	key->data = &((const struct win_result *)in->data)->end;
 	key->len = sizeof(int64_t);
 	return 0;
 }
@@ -207,17 +153,17 @@ static int by_window_end(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 static int q5_hottest(weir_ctx *ctx, weir_iter *it)
 {
 	weir_rec r;
-	struct count_out *top = NULL; /* the counts equal to the largest so far */
+	struct win_result *top = NULL; /* the counts equal to the largest so far */
 	size_t n = 0, cap = 0;
 	while (weir_iter_next(it, &r) > 0) {
-		struct count_out c;
+		struct win_result c;
 		memcpy(&c, r.data, sizeof(c));
 		if (n && c.count < top[0].count)
 			continue;
 		if (n && c.count > top[0].count)
 			n = 0;
 		if (n == cap) {
-			struct count_out *t = realloc(top, (cap = cap ? 2 * cap : 16) * sizeof(*t));
+			struct win_result *t = realloc(top, (cap = cap ? 2 * cap : 16) * sizeof(*t));
 			if (!t)
 				return free(top), weir_fail(ctx, "out of memory");
 			top = t;
@@ -612,7 +558,7 @@ static int sink_add(weir_ctx *ctx, const weir_rec *in)
 		break;
 	}
 	default: {
-		const struct count_out *o = (const struct count_out *)in->data;
+		const struct win_result *o = (const struct win_result *)in->data;
 		printf("%" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n", o->key, o->count, o->start, o->end);
 		break;
 	}
@@ -708,16 +654,19 @@ int weir_job(weir_env *env, int argc, char **argv)
 	case Q5:
 		win_a = weir_sliding(WEIR_EVENT_TIME, 10000, 2000);
 		win_b = weir_tumbling(WEIR_EVENT_TIME, 2000);
-		out = weir_window_aggregate(weir_key_by(events, by_auction, NULL), "q5-counts", &win_a, &counter, NULL);
+		out = weir_window_aggregate(weir_key_by(events, by_auction, NULL), "q5-counts", &win_a, &bench_counter,
+					    NULL);
 		out = weir_window_process(weir_key_by(out, by_window_end, NULL), "q5-hottest", &win_b, q5_hottest, NULL);
 		break;
 	case Q11:
 		win_a = weir_session(WEIR_EVENT_TIME, 10000);
-		out = weir_window_aggregate(weir_key_by(events, by_bidder, NULL), "q11-sessions", &win_a, &counter, NULL);
+		out = weir_window_aggregate(weir_key_by(events, by_bidder, NULL), "q11-sessions", &win_a, &bench_counter,
+					    NULL);
 		break;
 	case Q12:
 		win_a = weir_tumbling(WEIR_PROCESSING_TIME, 10000);
-		out = weir_window_aggregate(weir_key_by(events, by_bidder, NULL), "q12-counts", &win_a, &counter, NULL);
+		out = weir_window_aggregate(weir_key_by(events, by_bidder, NULL), "q12-counts", &win_a, &bench_counter,
+					    NULL);
 		break;
 	}
 	weir_stream *sink = weir_sink(out, "nexmark-sink", sink_add, NULL);

@@ -4,7 +4,8 @@
  * count, its position in a checkpoint is the next number, and a paced run
  * schedules number n of a split at (n / N - k0) periods after the split
  * came to the subtask (k0: its index then). Each job's source_impl calls
- * these from its own callbacks (which know N and the split names).
+ * these from its own callbacks (which know N and the split names); its
+ * poll is gsplits_poll with a function that makes and emits one event.
  */
 #ifndef WEIR_BENCH_SPLITS_H
 #define WEIR_BENCH_SPLITS_H
@@ -71,6 +72,53 @@ static inline uint64_t gsplit_due(const struct gsplit *p, int n, uint64_t period
 		return UINT64_MAX;
 	}
 	return off;
+}
+
+/* One event of a poll: number e of split s (its state p), due off ns after
+ * p->mono0 when paced (0 unpaced). 0, or -1 (the subtask failed). */
+typedef int (*gsplit_emit_fn)(weir_ctx *ctx, weir_split *s, const struct gsplit *p, uint64_t e, uint64_t off,
+			      void *arg);
+
+/* A poll over the splits held: up to weir_ctx_batch events, shared out
+ * between them, each split's numbers below count in order, paced at rate
+ * events/s in all (0: unpaced); returns a weir_source_status, or -1. A
+ * static inline with a constant emit: the compiler makes it a direct call. */
+static inline int gsplits_poll(weir_ctx *ctx, int n, uint64_t count, uint64_t rate, gsplit_emit_fn emit, void *arg)
+{
+	weir_split **v;
+	int held = weir_splits_held(ctx, &v), open = 0;
+	if (!held)
+		return WEIR_SOURCE_END;
+	uint32_t per = weir_ctx_batch(ctx) / (uint32_t)held + 1;
+	uint64_t now = rate ? weir_ctx_now_ns(ctx) : 0, next_due = UINT64_MAX;
+	uint64_t period = rate ? 1000000000ull * (uint64_t)n / rate : 0; /* a split's numbers are n apart */
+	for (int i = 0; i < held; i++) {
+		struct gsplit *p = weir_split_data(v[i]);
+		if (!p || p->done)
+			continue;
+		for (uint32_t k = 0; k < per && p->next < count; k++) {
+			uint64_t off = rate ? gsplit_due(p, n, period, now, &next_due) : 0;
+			if (off == UINT64_MAX)
+				break;
+			uint64_t e = p->next;
+			p->next += (uint64_t)n;
+			if (emit(ctx, v[i], p, e, off, arg) < 0)
+				return -1;
+		}
+		if (p->next >= count) {
+			p->done = 1;
+			weir_split_finished(ctx, v[i]);
+		} else {
+			open++;
+		}
+	}
+	if (!open)
+		return WEIR_SOURCE_END;
+	if (next_due != UINT64_MAX) {
+		weir_ctx_idle_until(ctx, next_due);
+		return WEIR_SOURCE_IDLE;
+	}
+	return WEIR_SOURCE_MORE;
 }
 
 static inline int gsplits_position(weir_ctx *ctx, weir_split *s, void *pos, uint32_t cap)

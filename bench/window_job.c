@@ -41,27 +41,6 @@ static int key_of(weir_ctx *ctx, const weir_rec *in, weir_key *key)
 	return 0;
 }
 
-static int acc_result(weir_ctx *ctx, const void *acc)
-{
-	struct win_result r;
-	weir_key k;
-	if (weir_ctx_key(ctx, &k) < 0 || k.len != sizeof(r.key))
-		return weir_fail(ctx, "no 8-byte key in the result function");
-	if (weir_ctx_window(ctx, &r.start, &r.end) < 0)
-		return weir_fail(ctx, "no window in the result function");
-	memcpy(&r.key, k.data, sizeof(r.key));
-	memcpy(&r.count, acc, sizeof(r.count));
-	return weir_emit(ctx, &r, sizeof(r));
-}
-
-static const weir_aggregate counter = {
-	.acc_size = sizeof(uint64_t),
-	.create = bench_count_create,
-	.add = bench_count_add,
-	.merge = bench_count_merge,
-	.result = acc_result,
-};
-
 /* the checksum sink */
 struct checksum {
 	uint64_t x;
@@ -117,7 +96,7 @@ int weir_job(weir_env *env, int argc, char **argv)
 	weir_stream *timed = weir_assign_timestamps(seq, NULL, 0, 0);
 	weir_stream *mixed = weir_map(timed, "mix", mix_map, &nkeys);
 	weir_stream *wins = weir_window_aggregate(weir_key_by(mixed, key_of, NULL),
-						  mode == BENCH_TUMBLING ? "tumbling" : "session", &window, &counter, NULL);
+						  mode == BENCH_TUMBLING ? "tumbling" : "session", &window, &bench_counter, NULL);
 	weir_stream *sink = weir_sink(wins, "checksum", sum_add, NULL);
 	weir_on_open(sink, sum_open);
 	weir_on_close(sink, sum_close);

@@ -53,53 +53,21 @@ static int gen_add(weir_ctx *ctx, weir_split *s, const void *pos, uint32_t len)
 	return gsplits_add(ctx, s, pos, len, YSB_SPLITS);
 }
 
+static int gen_one(weir_ctx *ctx, weir_split *s, const struct gsplit *p, uint64_t v, uint64_t off, void *arg)
+{
+	/* when it was due (waiting counts), or unpaced the poll's one clock reading */
+	uint64_t ts = args.rate ? p->wall0 + off : *(const uint64_t *)arg;
+	if (args.eps)
+		ts = ysb_synthetic_ts(v, args.eps);
+	struct ysb_event e;
+	ysb_make(v, ts, &e);
+	return weir_emit_split(ctx, s, &e, sizeof(e), (int64_t)(ts / 1000000u));
+}
+
 static int gen_poll(weir_ctx *ctx)
 {
-	weir_split **v;
-	int n = weir_splits_held(ctx, &v);
-	if (!n)
-		return WEIR_SOURCE_END;
-	uint32_t per = weir_ctx_batch(ctx) / (uint32_t)n + 1;
-	/* unpaced on the wall clock: one reading per poll stamps its batch */
 	uint64_t now_wall = !args.eps && !args.rate ? ysb_wall_ns() : 0;
-	uint64_t now = args.rate ? weir_ctx_now_ns(ctx) : 0, next_due = UINT64_MAX;
-	/* a split's events are YSB_SPLITS apart: its period at the whole rate */
-	uint64_t period = args.rate ? 1000000000ull * YSB_SPLITS / args.rate : 0;
-	int open = 0;
-	for (int i = 0; i < n; i++) {
-		struct gsplit *p = weir_split_data(v[i]);
-		if (!p || p->done)
-			continue;
-		struct ysb_event e;
-		for (uint32_t k = 0; k < per && p->next < args.count; k++) {
-			uint64_t ts = now_wall;
-			if (args.rate) {
-				uint64_t off = gsplit_due(p, YSB_SPLITS, period, now, &next_due);
-				if (off == UINT64_MAX)
-					break;
-				ts = p->wall0 + off; /* when it was due: waiting counts */
-			}
-			if (args.eps)
-				ts = ysb_synthetic_ts(p->next, args.eps);
-			ysb_make(p->next, ts, &e);
-			if (weir_emit_split(ctx, v[i], &e, sizeof(e), (int64_t)(ts / 1000000u)) < 0)
-				return -1;
-			p->next += YSB_SPLITS;
-		}
-		if (p->next >= args.count) {
-			p->done = 1;
-			weir_split_finished(ctx, v[i]);
-		} else {
-			open++;
-		}
-	}
-	if (!open)
-		return WEIR_SOURCE_END;
-	if (next_due != UINT64_MAX) {
-		weir_ctx_idle_until(ctx, next_due);
-		return WEIR_SOURCE_IDLE;
-	}
-	return WEIR_SOURCE_MORE;
+	return gsplits_poll(ctx, YSB_SPLITS, args.count, args.rate, gen_one, &now_wall);
 }
 
 /* ---- filter, join ---- */
