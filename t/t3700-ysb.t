@@ -45,17 +45,19 @@ check "the baseline's results and checksum equal the job's ($(sum "$T/base"))" \
 check "the wall clock: latencies reported" \
 	sh -c "'$WEIR' local '$JOB' -q -p 2 -- 200000 0 wall stats | grep -qE '^ysb results [1-9][0-9]* checksum [0-9a-f]+ latency_ns p50 [1-9]'"
 
-# a local cluster, checkpoints every 30 ms, paced so that it runs for a
-# while; a TaskManager killed after the 4th checkpoint: still exactly once
+# a local cluster, checkpoints every 30 ms, paced to last 6.5 s (the kill
+# must come while it runs: checkpoints under a loaded machine's fsyncs may
+# take half a second); a TaskManager killed after the 2nd checkpoint: still
+# exactly once
 export WEIR_RUN_DIR="$T/run"
 trap '"$WEIR" cluster stop >/dev/null 2>&1; rm -rf "$T"' EXIT
 "$WEIR" cluster start --taskmanagers 2 --slots 1 >/dev/null 2>"$T/err" || { fail "cluster start"; diag "$(cat "$T/err")"; }
 "$WEIR" run "$JOB" -p 2 --checkpoint-interval 30 --checkpoint-dir "$T/ck" --restart-attempts 5 --restart-delay 50 \
-	-- $N 60000 $E "dir:$T/res" >"$T/run.out" 2>"$T/run.err" &
+	-- $N 20000 $E "dir:$T/res" >"$T/run.out" 2>"$T/run.err" &
 runpid=$!
 jm=$T/run/jobmanager.log
-timeout 120 tail -n +1 -F "$jm" 2>/dev/null | grep -q -m1 -E "job 1: checkpoint 4 complete \(" ||
-	fail "checkpoint 4 completed"
+timeout 120 tail -n +1 -F "$jm" 2>/dev/null | grep -q -m1 -E "job 1: checkpoint 2 complete \(" ||
+	fail "checkpoint 2 completed"
 "$WEIR" cluster status >"$T/st" 2>&1
 pid=$(sed -n "s/.*taskmanager 1 *pid \([0-9]*\).*/\1/p" "$T/st")
 kill -9 "$pid"
