@@ -190,11 +190,20 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 		case PART_HASH: {
 			weir_key key = { 0 };
 			struct opinst *tail = st->ops + st->nops - 1;
-			weir_rec kr = *rec; /* the key function is user code: aligned too */
-			if (__builtin_expect(((uintptr_t)rec->data & 7) != 0, 0) &&
-			    !(kr.data = aligned_copy(st, tail, rec->data, rec->len)))
-				return -1;
-			if (check(st, tail, o->key_fn(&o->keyctx, &kr, &key)) < 0)
+			/* the key function is user code: aligned too. rec is passed
+			 * as it is when aligned (a copy of it would be a 16-byte load
+			 * of two fresh narrower stores: no store forwarding) */
+			const weir_rec *kp = rec;
+			weir_rec kr;
+			if (__builtin_expect(((uintptr_t)rec->data & 7) != 0, 0)) {
+				kr.data = aligned_copy(st, tail, rec->data, rec->len);
+				if (!kr.data)
+					return -1;
+				kr.len = rec->len;
+				kr.ts = rec->ts;
+				kp = &kr;
+			}
+			if (check(st, tail, o->key_fn(&o->keyctx, kp, &key)) < 0)
 				return -1;
 			if (key.len > st->job->cfg.max_record || (key.len && !key.data))
 				return weir_op_fail(st, tail, "the key function returned a key of %u bytes at %p",

@@ -179,14 +179,15 @@ static int take_share(struct deployment *dp)
 	return 0;
 }
 
-/* calloc on whole cache lines (struct subtask and opinst are line-aligned
- * types, so n * size is a multiple of 64); free() frees it */
+/* calloc on whole cache lines of its own, so that what one worker writes
+ * per record shares no line with what another writes (false sharing);
+ * free() frees it */
 static void *calloc_lines(size_t n, size_t size)
 {
-	size_t bytes = n * size;
+	size_t bytes = (n * size + 63) & ~(size_t)63;
 	void *p = aligned_alloc(64, bytes ? bytes : 64);
 	if (p)
-		memset(p, 0, bytes);
+		memset(p, 0, bytes ? bytes : 64);
 	return p;
 }
 
@@ -201,7 +202,7 @@ static int make_pool(struct deployment *dp)
 	 * own: workers write theirs per record (cur_op, counters), and a line
 	 * shared with another worker's subtask bounces between the cores */
 	job->subtasks = calloc_lines((size_t)dp->nsub, sizeof(struct subtask));
-	job->chans = calloc((size_t)dp->nchans + 1, sizeof(struct weir_chan));
+	job->chans = calloc_lines((size_t)dp->nchans + 1, sizeof(struct weir_chan));
 	job->chan_side = calloc((size_t)dp->nchans + 1, 1);
 	if (!job->subtasks || !job->chans || !job->chan_side)
 		return weir_err_set("out of memory");
@@ -394,7 +395,7 @@ static int make_output(struct deployment *dp, struct subtask *st, const struct l
 	weir_kg_map_init(&o->kgmap, job->cfg.max_parallelism);
 	o->nw = lk->part == PART_FORWARD ? 1 : pc;
 	o->rr = (uint32_t)(st->index % o->nw);
-	o->w = calloc((size_t)o->nw, sizeof(struct weir_writer));
+	o->w = calloc_lines((size_t)o->nw, sizeof(struct weir_writer));
 	if (!o->w)
 		return weir_err_set("out of memory");
 	st->nout++; /* only now: teardown walks o->w */
@@ -424,8 +425,8 @@ static int connect_subtasks(struct deployment *dp)
 			if (dp->links[l].producer == v)
 				nout++;
 		}
-		st->in = calloc((size_t)nin + 1, sizeof(struct input));
-		st->out = calloc((size_t)nout + 1, sizeof(struct output));
+		st->in = calloc_lines((size_t)nin + 1, sizeof(struct input));
+		st->out = calloc_lines((size_t)nout + 1, sizeof(struct output));
 		if (!st->in || !st->out)
 			return weir_err_set("out of memory");
 		for (int l = 0; l < dp->nlinks; l++) {
