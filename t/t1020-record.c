@@ -27,6 +27,27 @@ static bool check(const weir_rec *r, uint32_t len, uint64_t id)
 	return true;
 }
 
+/* the prefetch callback of the key-hash test: hash = record id + 1 */
+enum { N = 3000 };
+static uint8_t seen[N];
+struct ahead {
+	int last_read;
+	int early;	/* a hash of a record already read */
+	int wrong;	/* a hash no record carries */
+};
+
+static void ahead_cb(void *arg, uint32_t kh)
+{
+	struct ahead *a = arg;
+	if (kh == 0 || kh > N || (kh - 1) % 2) {
+		a->wrong++;
+		return;
+	}
+	if ((int)kh - 1 <= a->last_read)
+		a->early++;
+	seen[kh - 1]++;
+}
+
 int main(void)
 {
 	uint64_t seed = tap_seed(), rnd = seed;
@@ -81,6 +102,59 @@ int main(void)
 	is_int(bad, 0, "%d records (%d spanning segments) came back intact and in order", total, big);
 	is_int(misaligned, 0, "every record's data is 8-byte aligned");
 	ok(big > 0, "the random mix included records larger than a segment");
+
+	/* Key hashes ride in the header; a reader with a prefetch callback is
+	 * told the hashes of records ahead, each once, before it reads them,
+	 * never those of markers or of records without one. */
+	{
+		struct ahead ah = { -1, 0, 0 };
+		r.prefetch = NULL;
+		uint64_t segs0 = ch.stats.segs_sent;
+		int wrong_hash = 0, read = 0, evens = 0;
+		for (int i = 0; i < N; i++) {
+			uint32_t len = (uint32_t)(i % 40);
+			fill(buf, len, (uint64_t)i);
+			if (weir_writer_put_hash(&w, buf, len, (int64_t)i * 3 - 7, i % 2 ? 0 : (uint32_t)i + 1) < 0)
+				bail("put: %s", weir_err_msg());
+			evens += i % 2 == 0;
+			if (i % 7 == 0)
+				weir_writer_marker(&w, WEIR_KIND_WATERMARK, i);
+			/* read as we go, so the ring never fills */
+			if (i % 500 == 499 || i == N - 1) {
+				weir_writer_flush(&w);
+				for (;;) {
+					weir_rec rec;
+					uint32_t code;
+					uint64_t val;
+					r.prefetch = ahead_cb;
+					r.prefetch_arg = &ah;
+					int rc = weir_reader_next(&r, &rec, &code, &val);
+					if (rc == WEIR_READ_EMPTY)
+						break;
+					if (rc != WEIR_READ_RECORD)
+						continue;
+					wrong_hash += r.khash != (read % 2 ? 0 : (uint32_t)read + 1) || !check(&rec, (uint32_t)(read % 40), (uint64_t)read);
+					ah.last_read = read++;
+				}
+			}
+		}
+		int twice = 0, reported = 0;
+		for (int i = 0; i < N; i++) {
+			twice += seen[i] > 1;
+			reported += seen[i] > 0;
+		}
+		uint64_t segs = ch.stats.segs_sent - segs0;
+		is_int(read, N, "%d records with key hashes read back", N);
+		is_int(wrong_hash, 0, "each came back with its key hash (0 where it had none)");
+		is_int(ah.wrong + ah.early, 0, "the prefetch saw only records' hashes, of records not yet read");
+		is_int(twice, 0, "no hash was handed to the prefetch twice");
+		ok((uint64_t)reported + segs >= (uint64_t)evens && reported < evens,
+		   "the hashes of all records with one but the first of each segment were prefetched (%d of %d, %llu segments)",
+		   reported, evens, (unsigned long long)segs);
+		r.prefetch = NULL;
+	}
+	ok(weir_writer_put(&w, buf, WEIR_REC_LEN_MAX + 1, 0) < 0 && strstr(weir_err_msg(), "longer than"),
+	   "a record longer than a header can say is refused: %s", weir_err_msg());
 
 	/* an event between records keeps its place */
 	weir_writer_put(&w, "x", 1, 1);

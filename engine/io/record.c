@@ -8,11 +8,14 @@
 #include <string.h>
 
 struct rec_hdr {
-	uint32_t len;
-	uint32_t kind;
+	uint32_t lk;		/* len | kind << 28 */
+	uint32_t khash;
 	int64_t ts;
 };
 _Static_assert(sizeof(struct rec_hdr) == WEIR_REC_HDR, "record header is 16 bytes");
+
+static inline uint32_t hdr_len(const struct rec_hdr *h) { return h->lk & WEIR_REC_LEN_MAX; }
+static inline uint32_t hdr_kind(const struct rec_hdr *h) { return h->lk >> 28; }
 
 void weir_writer_init(struct weir_writer *w, struct weir_chan *ch)
 {
@@ -73,14 +76,17 @@ int weir_writer_marker(struct weir_writer *w, enum weir_rec_kind kind, int64_t t
 		return -1;
 	if (w->seg == WEIR_SEG_NONE && next_segment(w) < 0)
 		return -1;
-	struct rec_hdr h = { .len = 0, .kind = kind, .ts = ts };
+	struct rec_hdr h = { .lk = (uint32_t)kind << 28, .khash = 0, .ts = ts };
 	memcpy(w->buf + w->used, &h, sizeof(h));
 	w->used += WEIR_REC_HDR;
 	return 0;
 }
 
-int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64_t ts)
+int weir_writer_put_hash(struct weir_writer *w, const void *data, uint32_t len, int64_t ts, uint32_t khash)
 {
+	if (__builtin_expect(len > WEIR_REC_LEN_MAX, 0))
+		return weir_err_set("a record of %u bytes is longer than a segment header can say (%u)", len,
+				    WEIR_REC_LEN_MAX);
 	uint32_t need = WEIR_REC_HDR + weir_rec_pad(len);
 	if (w->seg != WEIR_SEG_NONE && w->cap - w->used < need &&
 	    (w->used > 0 && (need <= w->cap || w->cap - w->used < WEIR_REC_HDR)))
@@ -88,7 +94,7 @@ int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64
 			return -1;
 	if (w->seg == WEIR_SEG_NONE && next_segment(w) < 0)
 		return -1;
-	struct rec_hdr h = { .len = len, .kind = WEIR_KIND_RECORD, .ts = ts };
+	struct rec_hdr h = { .lk = len, .khash = khash, .ts = ts };
 	memcpy(w->buf + w->used, &h, sizeof(h));
 	w->used += WEIR_REC_HDR;
 	w->records++;
@@ -140,6 +146,25 @@ void weir_reader_release(struct weir_reader *r)
 	r->span_len = 0;
 }
 
+/* Hand the key hashes of the records ahead of r->off (to WEIR_READ_AHEAD
+ * bytes) to r->prefetch, each once. Headers are only read, never trusted:
+ * a bad one ends the scan, and weir_reader_next reports it when it gets
+ * there. */
+static void look_ahead(struct weir_reader *r)
+{
+	uint32_t until = r->len - r->off > WEIR_READ_AHEAD ? r->off + WEIR_READ_AHEAD : r->len;
+	if (r->ahead_off < r->off)
+		r->ahead_off = r->off;
+	while (r->ahead_off < until && r->len - r->ahead_off >= WEIR_REC_HDR) {
+		struct rec_hdr h;
+		memcpy(&h, r->buf + r->ahead_off, sizeof(h));
+		uint32_t n = WEIR_REC_HDR + weir_rec_pad(hdr_len(&h));
+		if (hdr_kind(&h) == WEIR_KIND_RECORD && h.khash)
+			r->prefetch(r->prefetch_arg, h.khash);
+		r->ahead_off = n < r->len - r->ahead_off ? r->ahead_off + n : r->len;
+	}
+}
+
 static void done_segment(struct weir_reader *r)
 {
 	weir_chan_give(r->ch, r->seg);
@@ -165,6 +190,7 @@ int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint6
 			r->buf = weir_pool_addr(r->ch->pool, m.seg);
 			r->len = (uint32_t)m.val;
 			r->off = 0;
+			r->ahead_off = 0;
 		}
 		if (r->span_len) {
 			/* Continuation bytes of a spanning record start at 0. */
@@ -180,6 +206,7 @@ int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint6
 			rec->data = r->scratch;
 			rec->len = r->span_len;
 			rec->ts = r->span_ts;
+			r->khash = r->span_khash;
 			r->span_len = 0;
 			return WEIR_READ_RECORD;
 		}
@@ -190,44 +217,49 @@ int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint6
 		struct rec_hdr h;
 		memcpy(&h, r->buf + r->off, sizeof(h));
 		r->off += WEIR_REC_HDR;
-		if (h.kind != WEIR_KIND_RECORD) {
-			if (h.kind > WEIR_KIND_BARRIER || h.len != 0)
-				return weir_err_set("channel: unknown marker kind %u (length %u)", h.kind, h.len);
-			*code = WEIR_EV_MARKER + h.kind;
+		uint32_t kind = hdr_kind(&h), len = hdr_len(&h);
+		if (kind != WEIR_KIND_RECORD) {
+			if (kind > WEIR_KIND_BARRIER || len != 0)
+				return weir_err_set("channel: unknown marker kind %u (length %u)", kind, len);
+			*code = WEIR_EV_MARKER + kind;
 			*val = (uint64_t)h.ts;
 			return WEIR_READ_EVENT;
 		}
-		if (h.len > r->max_record)
-			return weir_err_set("channel: record of %u bytes exceeds the maximum of %u", h.len,
+		if (len > r->max_record)
+			return weir_err_set("channel: record of %u bytes exceeds the maximum of %u", len,
 					    r->max_record);
-		if (h.len <= r->len - r->off) {
+		if (len <= r->len - r->off) {
 			rec->data = r->buf + r->off;
-			rec->len = h.len;
+			rec->len = len;
 			rec->ts = h.ts;
+			r->khash = h.khash;
 			/* The segment goes back on the next call, after the
 			 * operator is done with the record. */
-			r->off += weir_rec_pad(h.len);
+			r->off += weir_rec_pad(len);
 			if (r->off > r->len)
 				r->off = r->len;
+			if (r->prefetch)
+				look_ahead(r);
 			return WEIR_READ_RECORD;
 		}
 		/* A record spanning into the next segments. */
-		if (h.len > r->scratch_cap) {
+		if (len > r->scratch_cap) {
 			uint32_t cap = r->scratch_cap ? r->scratch_cap : 4096;
-			while (cap < h.len)
-				cap = cap > UINT32_MAX / 2 ? h.len : cap * 2;
+			while (cap < len)
+				cap = cap > UINT32_MAX / 2 ? len : cap * 2;
 			void *s = NULL;
 			if (posix_memalign(&s, 8, cap))
-				return weir_err_set("reader: out of memory for a %u-byte record", h.len);
+				return weir_err_set("reader: out of memory for a %u-byte record", len);
 			free(r->scratch);
 			r->scratch = s;
 			r->scratch_cap = cap;
 		}
 		uint32_t n = r->len - r->off;
 		memcpy(r->scratch, r->buf + r->off, n);
-		r->span_len = h.len;
+		r->span_len = len;
 		r->span_have = n;
 		r->span_ts = h.ts;
+		r->span_khash = h.khash;
 		done_segment(r);
 	}
 }

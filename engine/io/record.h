@@ -5,7 +5,15 @@
  * multiple of 8 so that the next header and every payload are 8-byte
  * aligned (jobs may cast record data to their structs):
  *
- *     [u32 len][u32 kind][i64 timestamp][len bytes][pad to 8]
+ *     [u32 len | kind << 28][u32 key hash][i64 timestamp][len bytes][pad to 8]
+ *
+ * The key hash is the high half of the record's key hash (weir_key_hash)
+ * on an edge partitioned by key, or 0: the producer hashed the key to pick
+ * the consumer, and the consumer's keyed state finds its slot by the same
+ * bits, so it neither hashes again nor waits for the slot's cache line (it
+ * prefetches the slots of the records ahead; weir_reader.ahead). 0 also
+ * means "not carried": the consumer hashes the key itself, which gives the
+ * same bits.
  *
  * kind 0 is a record. Other kinds are markers, events that must stay in
  * order with the records around them and are too frequent to cost a ring
@@ -34,6 +42,7 @@
 #include <stdint.h>
 
 #define WEIR_REC_HDR 16u
+#define WEIR_REC_LEN_MAX ((1u << 28) - 1)	/* the length's bits in the header */
 
 static inline uint32_t weir_rec_pad(uint32_t len) { return (len + 7u) & ~7u; }
 
@@ -62,9 +71,14 @@ struct weir_writer {
 };
 
 void weir_writer_init(struct weir_writer *w, struct weir_chan *ch);
-/* Append a record. 0, or -1 with the trail set (the pool ran dry and
+/* Append a record of at most WEIR_REC_LEN_MAX bytes, with the high half of
+ * its key's hash (or 0). 0, or -1 with the trail set (the pool ran dry and
  * waiting failed: the job is stopping). */
-int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64_t ts);
+int weir_writer_put_hash(struct weir_writer *w, const void *data, uint32_t len, int64_t ts, uint32_t khash);
+static inline int weir_writer_put(struct weir_writer *w, const void *data, uint32_t len, int64_t ts)
+{
+	return weir_writer_put_hash(w, data, len, ts, 0);
+}
 /* Append a marker (watermark, idle) in order with the records. 0 or -1. */
 int weir_writer_marker(struct weir_writer *w, enum weir_rec_kind kind, int64_t ts);
 /* Send the partly filled segment, if any. 0 or -1. */
@@ -84,8 +98,20 @@ struct weir_reader {
 	uint32_t span_len;	/* 0: none */
 	uint32_t span_have;
 	int64_t span_ts;
+	uint32_t span_khash;
 	uint32_t max_record;
+	/* the key hash the last record returned carried (0: none) */
+	uint32_t khash;
+	/* When set, called with the key hashes of the records up to
+	 * WEIR_READ_AHEAD bytes after the one returned (each once, those in
+	 * the same segment): the consumer's keyed state prefetches their
+	 * slots while it works on this one. ahead_off: where the scan is. */
+	void (*prefetch)(void *arg, uint32_t khash);
+	void *prefetch_arg;
+	uint32_t ahead_off;
 };
+
+#define WEIR_READ_AHEAD 384u
 
 void weir_reader_init(struct weir_reader *r, struct weir_chan *ch, uint32_t max_record);
 void weir_reader_release(struct weir_reader *r);

@@ -68,7 +68,8 @@ static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *
 		if (key.len > st->job->cfg.max_record || (key.len && !key.data))
 			return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len,
 					    key.data);
-		uint64_t h = weir_key_hash(key.data, key.len);
+		/* the producer's hash of the same key, when it came along */
+		uint64_t h = in->khash ? (uint64_t)in->khash << 32 : weir_key_hash(key.data, key.len);
 		struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
 		if (!acc) {
 			if (weir_kv_put(&op->kv, h, key.data, key.len, rec->data, rec->len, rec->ts) < 0)
@@ -208,10 +209,14 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 			if (key.len > st->job->cfg.max_record || (key.len && !key.data))
 				return weir_op_fail(st, tail, "the key function returned a key of %u bytes at %p",
 						    key.len, key.data);
-			/* key group, then the subtask that owns the group */
-			uint32_t kg = weir_key_group(&o->kgmap, weir_key_hash(key.data, key.len));
+			/* key group, then the subtask that owns the group; the
+			 * hash's high half goes along for the consumer's state */
+			uint64_t h = weir_key_hash(key.data, key.len);
+			uint32_t kg = weir_key_group(&o->kgmap, h);
 			w = &o->w[weir_kg_subtask(&o->kgmap, kg, (uint32_t)o->nw)];
-			break;
+			if (weir_writer_put_hash(w, rec->data, rec->len, rec->ts, (uint32_t)(h >> 32)) < 0)
+				return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
+			continue;
 		}
 		case PART_REBALANCE:
 			w = &o->w[o->rr];
@@ -311,6 +316,19 @@ static int call_marked(struct subtask *st, struct opinst *op, int (*fn)(weir_ctx
 	weir_mark_op(st, was);
 	weir_cur_st = was_st;
 	return check(st, op, rc);
+}
+
+static void kv_prefetch(void *kv, uint32_t khash)
+{
+	weir_kv_prefetch(kv, khash);
+}
+
+void weir_op_input_prefetch(struct opinst *head, struct weir_reader *rd)
+{
+	if (head->node->kind == OP_REDUCE) {
+		rd->prefetch = kv_prefetch;
+		rd->prefetch_arg = &head->kv;
+	}
 }
 
 int weir_op_open(struct subtask *st, struct opinst *op)

@@ -16,6 +16,9 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
 /* A subtask's tail emits: partition into its outputs of tag 0 (main) or a
  * side output tag. */
 int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);
+/* rd reads a keyed input of head: let it prefetch head's state for the
+ * records ahead, when head keeps a table it can (a reduce's). */
+void weir_op_input_prefetch(struct opinst *head, struct weir_reader *rd);
 /* A watermark reaches chain position k: operators from k on fire their
  * event-time timers, then it goes out on every output. */
 int weir_op_watermark(struct subtask *st, int k, int64_t wm);

@@ -374,6 +374,8 @@ static void make_inputs(struct deployment *dp, struct subtask *st, const struct 
 		in->side = e->side;
 		in->edge = lk->input;
 		in->keyed = lk->part == PART_HASH;
+		if (in->keyed)
+			weir_op_input_prefetch(&st->ops[0], &in->rd);
 		in->broadcast = lk->part == PART_BROADCAST;
 		in->wm = WEIR_WATERMARK_MIN;
 		ctx_init(&in->keyctx, st, &st->ops[0], e->key_arg);

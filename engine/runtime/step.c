@@ -456,6 +456,7 @@ static enum weir_step replay_step(struct subtask *st)
 		struct snaprec e; /* tag: the input (checked by the restore) */
 		st->replay_off += snaprec_get(b->p + st->replay_off, &e);
 		weir_rec rec = { .data = e.data, .len = e.len, .ts = e.ts };
+		st->in[e.tag].khash = 0; /* in-flight data keeps no key hashes */
 		if (weir_op_deliver(&st->ops[0], &rec, &st->in[e.tag]) < 0)
 			return WEIR_STEP_DONE;
 		if (st->overdraft)
@@ -625,6 +626,7 @@ static enum weir_step step_inputs(struct subtask *st)
 			budget--;
 			if (__builtin_expect(in->recording, 0) && !pulled && ck_record_inflight(st, in, &rec) < 0)
 				return WEIR_STEP_DONE;
+			in->khash = pulled ? 0 : in->rd.khash;
 			if (weir_op_deliver(&st->ops[0], &rec, in) < 0)
 				return WEIR_STEP_DONE;
 			/* unaligned: a batch of slow records must not delay a

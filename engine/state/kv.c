@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint64_t fix_hash(uint64_t h) { return h ? h : 1; }
+/* Only the high half of a hash counts (records carry just that half
+ * across a keyBy edge: io/record.h); the low bit set keeps it non-zero. */
+static inline uint64_t fix_hash(uint64_t h) { return (h & 0xffffffff00000000u) | 1; }
 /* The high half picks the slot: the low bits already picked the key group,
  * so within one subtask they are far from uniform. */
 static inline uint32_t home(uint64_t h, uint32_t cap) { return (uint32_t)(h >> 32) & (cap - 1); }
@@ -110,6 +112,12 @@ struct kv_slot *weir_kv_get(struct weir_kv *kv, uint64_t hash, const void *key, 
 			return s;
 		}
 	}
+}
+
+void weir_kv_prefetch(const struct weir_kv *kv, uint32_t hash_hi)
+{
+	if (kv->cap)
+		__builtin_prefetch(&kv->slots[hash_hi & (kv->cap - 1)], 1);
 }
 
 static int grow(struct weir_kv *kv)

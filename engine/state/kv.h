@@ -2,7 +2,9 @@
  * engine/state/kv.h - the in-memory table under all keyed state: byte keys to
  * byte values, one table per operator instance.
  *
- * Open addressing with linear probing on a 64-bit hash; deletion shifts
+ * Open addressing with linear probing on the high 32 bits of a 64-bit
+ * hash (the low bits picked the key group; only the high half travels
+ * with a record across a keyBy edge); deletion shifts
  * the following entries back, so there are no tombstones and lookups stay
  * short. A slot is one 64-byte cache line: a key and value that fit in its
  * 32 inline bytes live there, so a lookup touches one line; larger ones
@@ -75,6 +77,9 @@ void weir_kv_init(struct weir_kv *kv);
 void weir_kv_release(struct weir_kv *kv);
 /* The slot of key (writable until the next insert or delete), or NULL. */
 struct kv_slot *weir_kv_get(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen);
+/* Start loading the home slot of a key whose hash's high half is hash_hi
+ * (a lookup of it soon will not wait for memory). */
+void weir_kv_prefetch(const struct weir_kv *kv, uint32_t hash_hi);
 /* Overwrite the value of a slot weir_kv_get returned (no second search).
  * 0, or -1 (out of memory). `data` may point into the current value. */
 int weir_kv_set(struct weir_kv *kv, struct kv_slot *slot, const void *data, uint32_t len, int64_t aux);

@@ -84,6 +84,7 @@ struct input {
 	uint64_t barrier;	/* the id of the last barrier it delivered */
 	int edge;		/* which input of the head operator it carries */
 	bool keyed;		/* its edge is partitioned by key */
+	uint32_t khash;		/* the key hash (high half) the record being delivered carried, 0: none */
 	bool broadcast;		/* its edge sends every record to every subtask */
 	/* unaligned: what was pulled out of the channel ahead of processing
 	 * (drain), read before the channel: entries [u32 len][u32 0, or an
