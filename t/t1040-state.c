@@ -86,15 +86,35 @@ int main(void)
 	is_int(kv.count, present, "the map holds exactly the %d keys put", present);
 	is_int(wrong, 0, "and every one has its last value");
 	ok(weir_kv_get(&kv, 12345, "absent", 6) == NULL, "an absent key is absent");
-	/* only a hash's high half counts: it is all a record carries across a
-	 * keyBy edge (io/record.h), and the consumer looks up with it alone */
-	int by_half = 0;
-	for (int i = 0; i < NK; i++) {
-		uint64_t h = XXH64(ref[i].key, ref[i].klen, 0);
-		struct kv_slot *s = weir_kv_get(&kv, h & 0xffffffff00000000u, ref[i].key, ref[i].klen);
-		by_half += !!s == ref[i].present;
+	weir_kv_release(&kv);
+
+	/* The high half of a hash picks the home slot: entries sharing it (a
+	 * keyed operator's states and windows of one key) sit side by side,
+	 * told apart by the low half and the key. */
+	weir_kv_init(&kv);
+	int found = 0;
+	for (uint32_t i = 0; i < 40; i++) {
+		uint64_t key = i * 7919u;
+		uint64_t h = 0xabcdef0100000000u | (i * 2654435761u);
+		if (weir_kv_put(&kv, h, &key, 8, &i, 4, 0) < 0)
+			bail("put: out of memory");
 	}
-	is_int(by_half, NK, "every key is found (or not) by the high half of its hash alone");
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (uint32_t i = 0; i < 40; i++) {
+		uint64_t key = i * 7919u;
+		struct kv_slot *s = weir_kv_get(&kv, 0xabcdef0100000000u | (i * 2654435761u), &key, 8);
+		uint32_t v = 0;
+		if (s && s->vlen == 4)
+			memcpy(&v, weir_kv_val(s), 4);
+		found += s && v == i;
+		if (s) {
+			uint32_t at = (uint32_t)(s - kv.slots);
+			lo = at < lo ? at : lo;
+			hi = at > hi ? at : hi;
+		}
+	}
+	is_int(found, 40, "40 entries whose hashes share the high half are each found");
+	ok(hi - lo < 40u, "and they sit side by side (slots %u..%u of %u)", lo, hi, kv.cap);
 	weir_kv_release(&kv);
 	done_testing();
 }

@@ -114,7 +114,7 @@ static int restore_piece(struct subtask *st, const struct restore_piece *pc, uin
 		int rc = restore_private(st, op, priv, plen, pc->own);
 		if (rc < 0)
 			return -1;
-		if (rc > 0 || weir_kv_restore(&op->kv, &r, lo, hi) < 0 || keyed_restore(&op->keyed, &r, &m, lo, hi) < 0) {
+		if (rc > 0 || weir_kv_restore(&op->kv, &r, lo, hi, weir_kv_key_hash) < 0 || keyed_restore(&op->keyed, &r, &m, lo, hi) < 0) {
 			r.bad = true;
 			break;
 		}

@@ -69,7 +69,7 @@ static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *
 			return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len,
 					    key.data);
 		/* the producer's hash of the same key, when it came along */
-		uint64_t h = in->khash ? (uint64_t)in->khash << 32 : weir_key_hash(key.data, key.len);
+		uint64_t h = in->khash ? (uint64_t)in->khash << 32 : weir_kv_key_hash(key.data, key.len);
 		struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
 		if (!acc) {
 			if (weir_kv_put(&op->kv, h, key.data, key.len, rec->data, rec->len, rec->ts) < 0)
@@ -328,6 +328,9 @@ void weir_op_input_prefetch(struct opinst *head, struct weir_reader *rd)
 	if (head->node->kind == OP_REDUCE) {
 		rd->prefetch = kv_prefetch;
 		rd->prefetch_arg = &head->kv;
+	} else if (head->node->kind == OP_KEYED) { /* where the key's entries start */
+		rd->prefetch = kv_prefetch;
+		rd->prefetch_arg = &head->keyed.kv;
 	}
 }
 

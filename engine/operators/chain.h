@@ -17,7 +17,7 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
  * side output tag. */
 int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);
 /* rd reads a keyed input of head: let it prefetch head's state for the
- * records ahead, when head keeps a table it can (a reduce's). */
+ * records ahead (a reduce's or a keyed operator's table). */
 void weir_op_input_prefetch(struct opinst *head, struct weir_reader *rd);
 /* A watermark reaches chain position k: operators from k on fire their
  * event-time timers, then it goes out on every output. */

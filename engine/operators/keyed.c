@@ -20,7 +20,7 @@ struct kv_slot *keyed_get(struct opinst *op, int state, const void *ns, uint32_t
 {
 	uint32_t n;
 	const uint8_t *ck = keyed_composite(&op->keyed, (unsigned)state, ns, nslen, &n);
-	return ck ? weir_kv_get(&op->keyed.kv, weir_key_hash(ck, n), ck, n) : NULL;
+	return ck ? weir_kv_get(&op->keyed.kv, keyed_ck_hash_with(op->keyed.key_hi, ck, n), ck, n) : NULL;
 }
 
 struct kv_slot *keyed_put(struct opinst *op, int state, const void *ns, uint32_t nslen, const void *data,
@@ -30,7 +30,7 @@ struct kv_slot *keyed_put(struct opinst *op, int state, const void *ns, uint32_t
 	const uint8_t *ck = keyed_composite(&op->keyed, (unsigned)state, ns, nslen, &n);
 	if (!ck)
 		return NULL;
-	uint64_t h = weir_key_hash(ck, n);
+	uint64_t h = keyed_ck_hash_with(op->keyed.key_hi, ck, n);
 	struct kv_slot *s = weir_kv_get(&op->keyed.kv, h, ck, n);
 	if (s)
 		return weir_kv_set(&op->keyed.kv, s, data, len, s->aux) < 0 ? NULL : s;
@@ -74,7 +74,7 @@ int keyed_timer(struct opinst *op, enum weir_time_domain d, int64_t time, const 
 	const uint8_t *ck = timer_key(k, d, time, ns, nslen, &n);
 	if (!ck)
 		return -1;
-	uint64_t h = weir_key_hash(ck, n);
+	uint64_t h = keyed_ck_hash_with(k->key_hi, ck, n);
 	struct kv_slot *s = weir_kv_get(&k->kv, h, ck, n);
 	if (!add) {
 		if (s)
@@ -111,8 +111,11 @@ static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto, bool f
 					    "WEIR_WATERMARK_MAX");
 		struct keyed_timer t = keyed_heap_pop(h);
 		const uint8_t *ck = keyed_timer_key(&t);
+		uint16_t klen;
+		memcpy(&klen, ck + 2, 2); /* a timer's ck is well formed (keyed_restore checks) */
+		uint32_t key_hi = keyed_key_hi(ck + 4, klen);
 		if (t.dedup) {
-			struct kv_slot *s = weir_kv_get(&k->kv, weir_key_hash(ck, t.cklen), ck, t.cklen);
+			struct kv_slot *s = weir_kv_get(&k->kv, keyed_ck_hash_with(key_hi, ck, t.cklen), ck, t.cklen);
 			if (!s) { /* deleted since */
 				if (t.cklen > KEYED_TIMER_INLINE)
 					free(t.ck.ptr);
@@ -120,11 +123,10 @@ static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto, bool f
 			}
 			weir_kv_del(&k->kv, s);
 		}
-		uint16_t klen;
 		uint32_t nslen = ck[1];
-		memcpy(&klen, ck + 2, 2);
 		k->key = ck + 4;
 		k->klen = klen;
+		k->key_hi = key_hi;
 		const uint8_t *tns = ck + 4 + klen;
 		op->ctx.cur_ts = t.time;
 		int rc = op->node->impl->timer(&op->ctx, t.time, d, tns + 9, nslen - 9);
@@ -176,6 +178,8 @@ int keyed_deliver(struct opinst *op, const weir_rec *rec, const struct input *in
 				    "take keys of at most %u bytes)", key.len, key.data, KEYED_MAX_KEY);
 	op->keyed.key = key.data;
 	op->keyed.klen = key.len;
+	/* the producer's hash of the same key, when it came along */
+	op->keyed.key_hi = in->khash ? in->khash : keyed_key_hi(key.data, key.len);
 	op->ctx.cur_ts = rec->ts;
 	rc = op->node->impl->element(&op->ctx, rec, in->side);
 	op->keyed.key = NULL;

@@ -230,6 +230,17 @@ int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, con
 	return 0;
 }
 
+uint64_t keyed_ck_hash(const void *p, uint32_t n)
+{
+	const uint8_t *ck = p;
+	uint16_t klen = 0;
+	if (n >= 4)
+		memcpy(&klen, ck + 2, 2);
+	if (n < 4 || 4u + klen > n)
+		return weir_key_hash(ck, n);
+	return keyed_ck_hash_with(keyed_key_hi(ck + 4, klen), ck, n);
+}
+
 /* ---- snapshots (engine/runtime/'s subtask format) ------------------------ */
 
 /* The key group of a composite key: that of the user key inside it. */
@@ -273,7 +284,7 @@ void keyed_cow_drop(struct keyed *k)
 
 int keyed_restore(struct keyed *k, struct snapreader *r, const struct weir_kg_map *m, uint32_t kg_lo, uint32_t kg_hi)
 {
-	if (weir_kv_restore(&k->kv, r, kg_lo, kg_hi) < 0)
+	if (weir_kv_restore(&k->kv, r, kg_lo, kg_hi, keyed_ck_hash) < 0)
 		return -1;
 	uint64_t n = snap_get_u64(r);
 	for (uint64_t i = 0; i < n && !r->bad; i++) {

@@ -24,6 +24,7 @@
 #include <weir/weir.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define KEYED_TIMER_STATE 0xffu
 #define KEYED_MAX_KEY 0xffffu	/* keys of keyed operators: at most 64 KiB - 1 */
@@ -55,9 +56,11 @@ struct keyed {
 	uint64_t seq;
 	uint8_t *ck;			/* scratch for composite keys */
 	uint32_t ckcap;
-	/* the current key while a callback runs */
+	/* the current key while a callback runs, and the high half of its
+	 * hash (weir_key_hash) */
 	const uint8_t *key;
 	uint32_t klen;
+	uint32_t key_hi;
 	/* windows: the window a callback is about */
 	bool in_window;
 	int64_t win_start;
@@ -70,6 +73,24 @@ void keyed_release(struct keyed *k);
 /* The composite key of (state, the current key k->key, ns) in k's scratch
  * buffer; its length in *len, or NULL when out of memory. */
 const uint8_t *keyed_composite(struct keyed *k, unsigned state, const void *ns, uint32_t nslen, uint32_t *len);
+/* The table's hash of composite key ck (kv.h): the high half is key_hi,
+ * that of the user key inside it, so that a key's entries sit together;
+ * the low half tells them apart (state id and namespace). */
+static inline uint64_t keyed_ck_hash_with(uint32_t key_hi, const uint8_t *ck, uint32_t n)
+{
+	uint16_t klen;
+	memcpy(&klen, ck + 2, 2);
+	uint64_t seed = (uint64_t)ck[0] | (uint64_t)ck[1] << 8;
+	return (uint64_t)key_hi << 32 | (uint32_t)XXH3_64bits_withSeed(ck + 4 + klen, n - 4u - klen, seed);
+}
+/* The same, from ck alone (a timer's, a restored entry's); a malformed ck
+ * (shorter than its key) gets a hash of all its bytes. */
+uint64_t keyed_ck_hash(const void *ck, uint32_t n);
+/* The high half of a user key's hash. */
+static inline uint32_t keyed_key_hi(const void *key, uint32_t klen)
+{
+	return (uint32_t)(weir_key_hash(key, klen) >> 32);
+}
 /* Push a timer for composite key ck (dedup: it has a table entry). 0 or -1. */
 int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, const uint8_t *ck, uint32_t n, bool dedup);
 /* Pop the earliest timer of h (h->n > 0); the caller frees a long key. */

@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Only the high half of a hash counts (records carry just that half
- * across a keyBy edge: io/record.h); the low bit set keeps it non-zero. */
-static inline uint64_t fix_hash(uint64_t h) { return (h & 0xffffffff00000000u) | 1; }
+/* The low bit set keeps a hash non-zero (0 marks an empty slot). */
+static inline uint64_t fix_hash(uint64_t h) { return h | 1; }
 /* The high half picks the slot: the low bits already picked the key group,
  * so within one subtask they are far from uniform. */
 static inline uint32_t home(uint64_t h, uint32_t cap) { return (uint32_t)(h >> 32) & (cap - 1); }
@@ -313,7 +312,12 @@ void weir_kv_snapshot(struct weir_kv *kv, struct snapbuf *b, const struct weir_k
 		weir_kv_cow_step(kv, UINT32_MAX);
 }
 
-int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi)
+uint64_t weir_kv_key_hash(const void *key, uint32_t klen)
+{
+	return weir_key_hash(key, klen) & 0xffffffff00000000u;
+}
+
+int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi, weir_kv_hash_fn hash)
 {
 	uint64_t n = snap_get_u64(r);
 	for (uint64_t i = 0; i < n && !r->bad; i++) {
@@ -325,7 +329,7 @@ int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, ui
 			return -1;
 		if (kg < kg_lo || kg >= kg_hi)
 			continue;
-		if (weir_kv_put(kv, weir_key_hash(key, klen), key, klen, val, vlen, aux) < 0)
+		if (weir_kv_put(kv, hash(key, klen), key, klen, val, vlen, aux) < 0)
 			return -1;
 	}
 	return r->bad ? -1 : 0;

@@ -2,9 +2,14 @@
  * engine/state/kv.h - the in-memory table under all keyed state: byte keys to
  * byte values, one table per operator instance.
  *
- * Open addressing with linear probing on the high 32 bits of a 64-bit
- * hash (the low bits picked the key group; only the high half travels
- * with a record across a keyBy edge); deletion shifts
+ * Open addressing with linear probing on 64-bit hashes of the owner's
+ * choosing: the high 32 bits pick the home slot, all 64 are compared
+ * before the key is. Owners make the high half the user key's hash (its
+ * low bits picked the key group; only the high half travels with a record
+ * across a keyBy edge), so that a reduce finds a key by the bits its
+ * record carried, and a keyed operator's entries of one key (its states,
+ * windows, timers: composite keys, state/keyed.h) start probing at the
+ * same slot and sit side by side, one or two cache lines. Deletion shifts
  * the following entries back, so there are no tombstones and lookups stay
  * short. A slot is one 64-byte cache line: a key and value that fit in its
  * 32 inline bytes live there, so a lookup touches one line; larger ones
@@ -75,10 +80,14 @@ static inline uint8_t *weir_kv_val(struct kv_slot *s)
 
 void weir_kv_init(struct weir_kv *kv);
 void weir_kv_release(struct weir_kv *kv);
+/* The hash of a plain key as a table of plain keys (a reduce's) uses it:
+ * the high half of weir_key_hash, the low half 0. */
+uint64_t weir_kv_key_hash(const void *key, uint32_t klen);
+typedef uint64_t (*weir_kv_hash_fn)(const void *key, uint32_t klen);
 /* The slot of key (writable until the next insert or delete), or NULL. */
 struct kv_slot *weir_kv_get(struct weir_kv *kv, uint64_t hash, const void *key, uint32_t klen);
-/* Start loading the home slot of a key whose hash's high half is hash_hi
- * (a lookup of it soon will not wait for memory). */
+/* Start loading the home slot of hashes whose high half is hash_hi (a
+ * lookup soon will not wait for memory). */
 void weir_kv_prefetch(const struct weir_kv *kv, uint32_t hash_hi);
 /* Overwrite the value of a slot weir_kv_get returned (no second search).
  * 0, or -1 (out of memory). `data` may point into the current value. */
@@ -115,8 +124,9 @@ int weir_kv_cow_begin(struct weir_kv *kv, struct snapbuf *out, const struct weir
 bool weir_kv_cow_step(struct weir_kv *kv, uint32_t chunks);
 /* Forget a snapshot in progress (its bytes so far stay in *out). */
 void weir_kv_cow_drop(struct weir_kv *kv);
-/* Put back the entries of key groups [kg_lo, kg_hi). 0, or -1 when the
- * bytes are malformed or memory ran out. */
-int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi);
+/* Put back the entries of key groups [kg_lo, kg_hi), each under hash(its
+ * key) (the owner's hash, as in its lookups). 0, or -1 when the bytes are
+ * malformed or memory ran out. */
+int weir_kv_restore(struct weir_kv *kv, struct snapreader *r, uint32_t kg_lo, uint32_t kg_hi, weir_kv_hash_fn hash);
 
 #endif
