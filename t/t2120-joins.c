@@ -583,9 +583,10 @@ static int co_common(weir_ctx *ctx, const in_rec *r)
 	weir_rec v;
 	if (weir_reducing_add(ctx, s_cnt, &one, 8) < 0 || weir_value_get(ctx, s_cnt, &v) != 1)
 		return weir_fail(ctx, "cnt state");
+	int64_t cnt = i64at(v.data, 0); /* v is valid until the next state or timer call */
 	if (weir_timer_register(ctx, WEIR_EVENT_TIME, END_TIME) < 0)
 		return weir_fail(ctx, "timer_register");
-	int64_t out[3] = { 0, (int64_t)r->key, i64at(v.data, 0) };
+	int64_t out[3] = { 0, (int64_t)r->key, cnt };
 	return weir_emit(ctx, out, sizeof(out));
 }
 

@@ -2,20 +2,29 @@
  * engine/state/kv.h - the in-memory table under all keyed state: byte keys to
  * byte values, one table per operator instance.
  *
- * Open addressing with linear probing on 64-bit hashes of the owner's
- * choosing: the high 32 bits pick the home slot, all 64 are compared
- * before the key is. Owners make the high half the user key's hash (its
- * low bits picked the key group; only the high half travels with a record
- * across a keyBy edge), so that a reduce finds a key by the bits its
- * record carried, and a keyed operator's entries of one key (its states,
- * windows, timers: composite keys, state/keyed.h) start probing at the
- * same slot and sit side by side, one or two cache lines. Deletion shifts
- * the following entries back, so there are no tombstones and lookups stay
- * short. A slot is one 64-byte cache line: a key and value that fit in its
- * 32 inline bytes live there, so a lookup touches one line; larger ones
- * live in one malloc'd block [key][pad to 8][value] that grows by doubling
- * and is freed on delete. Steady-state updates of an existing entry write
- * in place and allocate nothing. Values are 8-byte aligned.
+ * The table is a set of shards found by extendible hashing: a directory
+ * indexed by the top bits of a hash's high half points at the shards, and
+ * a shard that fills up doubles until it holds SHARD_MAX (32768) slots,
+ * then splits in two (kv.c). Growing moves one shard's entries, never the
+ * whole table's: with 10 million keys the longest such pause is that of
+ * 32768 slots, where one table doubling from 8 to 16 million slots stood
+ * still for about 2 s.
+ *
+ * Within a shard: open addressing with linear probing on 64-bit hashes of
+ * the owner's choosing: the high 32 bits pick the shard and the home
+ * slot, all 64 are compared before the key is. Owners make the high half
+ * the user key's hash (its low bits picked the key group; only the high
+ * half travels with a record across a keyBy edge), so that a reduce finds
+ * a key by the bits its record carried, and a keyed operator's entries of
+ * one key (its states, windows, timers: composite keys, state/keyed.h)
+ * start probing at the same slot and sit side by side, one or two cache
+ * lines. Deletion shifts the following entries back, so there are no
+ * tombstones and lookups stay short. A slot is one 64-byte cache line: a
+ * key and value that fit in its 32 inline bytes live there, so a lookup
+ * touches one line; larger ones live in one malloc'd block [key][pad to
+ * 8][value] that grows by doubling and is freed on delete. Steady-state
+ * updates of an existing entry write in place and allocate nothing.
+ * Values are 8-byte aligned.
  *
  * Each entry carries a 64-bit word for its owner (a record timestamp for
  * rolling reduce, an expiry time for state with a TTL).
@@ -23,14 +32,14 @@
  * Pointers to keys and values stay valid until the next insert or delete
  * (which may move slots) or until a write that outgrows the value's room.
  *
- * Snapshots are copy-on-write by chunk of slots (weir_kv_cow_begin): the
- * snapshot point costs O(1) and the entries are serialized later, a chunk
- * at a time, by background steps (weir_kv_cow_step) or, at the latest,
- * just before the first write into a chunk. Every call that may write a
- * slot (get, which hands out writable slots, insert, delete) first saves
- * the slot's chunk if it is still pending, so each chunk is serialized as
- * it was at the snapshot point. Growing the table while a snapshot is
- * pending serializes the rest first (a rehash moves every entry).
+ * Snapshots are copy-on-write (weir_kv_cow_begin): the snapshot point
+ * costs O(1) and the entries are serialized later, a chunk of slots at a
+ * time, by background steps (weir_kv_cow_step). Every call that may write
+ * a slot (get, which hands out writable slots, insert, delete) first
+ * serializes that slot's entry if its chunk is still pending and the
+ * entry was not saved yet: one entry's copy per write, so a write never
+ * waits for a chunk. A shard about to grow or split first serializes its
+ * own pending chunks (a rehash moves its entries).
  *
  * Threads: one table belongs to one subtask; no locking. The snapshot's
  * bytes are made on the same thread (the worker's), between records.
@@ -58,15 +67,18 @@ struct kv_slot {
 _Static_assert(sizeof(struct kv_slot) == 64, "a slot is one cache line");
 
 struct kv_cow;
+struct kv_shard;
 
 struct weir_kv {
-	struct kv_slot *slots;
-	uint32_t cap;		/* power of two */
+	struct kv_shard **dir;	/* 2^depth entries (kv.c); NULL: empty, nothing allocated */
+	uint32_t depth;
 	uint32_t count;
+	uint32_t nshards;	/* besides the first */
+	uint32_t resizes;	/* shards doubled or split so far */
 	struct kv_cow *cow;	/* a snapshot in progress, or NULL */
 };
 
-#define WEIR_KV_CHUNK 2048u	/* slots per copy-on-write chunk (128 KiB) */
+#define WEIR_KV_CHUNK 2048u	/* slots per copy-on-write chunk of a shard (128 KiB) */
 
 static inline uint32_t weir_kv_pad8(uint32_t n) { return (n + 7u) & ~7u; }
 static inline const uint8_t *weir_kv_key(const struct kv_slot *s)

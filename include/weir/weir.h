@@ -228,7 +228,8 @@ int64_t weir_ctx_processing_time(const weir_ctx *ctx);	/* wall clock, ms */
  *
  * Declare each state on its operator while building the job; the returned
  * id (>= 0) names it in the callbacks. Records returned by state reads stay
- * valid until the next state call of that operator.
+ * valid until the next state or timer call of that operator (timers live in
+ * the same table: registering one may move the entries).
  */
 enum weir_state_kind {
 	WEIR_VALUE_STATE,	/* one value */
