@@ -3,6 +3,7 @@
  * values that alias the stored value. Prints its seed; WEIR_SEED replays. */
 #include "tap.h"
 #include "state/kv.h"
+#include "state/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,7 @@ int main(void)
 		if (weir_kv_put(&kv, h, &key, 8, &i, 4, 0) < 0)
 			bail("put: out of memory");
 	}
-	uint32_t lo = UINT32_MAX, hi = 0;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
 	for (uint32_t i = 0; i < 40; i++) {
 		uint64_t key = i * 7919u;
 		struct kv_slot *s = weir_kv_get(&kv, 0xabcdef0100000000u | (i * 2654435761u), &key, 8);
@@ -108,13 +109,61 @@ int main(void)
 			memcpy(&v, weir_kv_val(s), 4);
 		found += s && v == i;
 		if (s) {
-			uint32_t at = (uint32_t)(s - kv.slots);
-			lo = at < lo ? at : lo;
-			hi = at > hi ? at : hi;
+			lo = (uintptr_t)s < lo ? (uintptr_t)s : lo;
+			hi = (uintptr_t)s > hi ? (uintptr_t)s : hi;
 		}
 	}
 	is_int(found, 40, "40 entries whose hashes share the high half are each found");
-	ok(hi - lo < 40u, "and they sit side by side (slots %u..%u of %u)", lo, hi, kv.cap);
+	ok(hi - lo < 40 * sizeof(struct kv_slot), "and they sit side by side (%zu slots apart at most)",
+	   (size_t)(hi - lo) / sizeof(struct kv_slot));
 	weir_kv_release(&kv);
+
+	/* A big table grows by shards: 300000 keys split it into many, every
+	 * key stays found, and deleting every other one keeps the rest. */
+	weir_kv_init(&kv);
+	enum { BIG = 300000 };
+	int big_bad = 0;
+	for (uint64_t i = 0; i < BIG; i++)
+		if (weir_kv_put(&kv, XXH64(&i, 8, 7), &i, 8, &i, 8, 0) < 0)
+			bail("put: out of memory");
+	for (uint64_t i = 0; i < BIG; i += 2) {
+		struct kv_slot *s = weir_kv_get(&kv, XXH64(&i, 8, 7), &i, 8);
+		if (s)
+			weir_kv_del(&kv, s);
+	}
+	for (uint64_t i = 0; i < BIG; i++) {
+		struct kv_slot *s = weir_kv_get(&kv, XXH64(&i, 8, 7), &i, 8);
+		big_bad += i % 2 ? !s || memcmp(weir_kv_val(s), &i, 8) : s != NULL;
+	}
+	is_int(big_bad, 0, "%d keys in, every other one deleted: the rest are there with their values", BIG);
+	is_int(kv.count, BIG / 2, "the count says so");
+	ok(kv.nshards >= 8, "the table split into shards (%u) instead of growing as one", kv.nshards + 1);
+	weir_kv_release(&kv);
+
+	/* A snapshot buffer past SNAP_BIG moves once into a reserved mapping
+	 * and then grows in place: 40 MB written 8 bytes at a time keep their
+	 * bytes, the address stops changing, and the seal checks out. */
+	struct snapbuf b = { 0 };
+	uint8_t *at_big = NULL;
+	int moved = 0;
+	for (uint64_t i = 0; i < (40u << 20) / 8; i++) {
+		snap_u64(&b, i * 0x9e3779b97f4a7c15u);
+		if (b.reserved && !at_big)
+			at_big = b.p;
+		moved += at_big && b.p != at_big;
+	}
+	int bytes_bad = b.oom || b.len != 40u << 20;
+	for (uint64_t i = 0; !bytes_bad && i < b.len / 8; i++) {
+		uint64_t v;
+		memcpy(&v, b.p + 8 * i, 8);
+		bytes_bad |= v != i * 0x9e3779b97f4a7c15u;
+	}
+	ok(!bytes_bad, "40 MB written into a snapshot buffer read back");
+	ok(at_big && b.reserved >= SNAP_RESERVE && moved == 0,
+	   "past %zu MB it lives in a reserved mapping and never moves again", SNAP_BIG >> 20);
+	const char *why = "";
+	ok(weir_snap_seal(&b) == 0 && weir_snap_unseal(b.p, b.len, &why) == 40l << 20, "and it seals: %s", why);
+	snap_free(&b);
+	ok(b.p == NULL && b.reserved == 0, "freed (its mapping unmapped)");
 	done_testing();
 }

@@ -162,9 +162,10 @@ int ck_snapshot(struct subtask *st, uint64_t id, bool final)
 	 * overtook (its own was aborted): dropped */
 	if (st->cow && st->ck_recording)
 		ck_cow_free(st);
+	/* the last one's rest, if any, is part of this one's pause */
+	uint64_t t0 = weir_now_ns();
 	if (st->cow && ck_cow_step(st, UINT64_MAX) < 0)
 		return -1;
-	uint64_t t0 = weir_now_ns();
 	struct ck_cow *w = calloc(1, sizeof(*w));
 	int npieces = 1 + COW_PIECES * st->nops + COW_PIECES_END;
 	if (!w || !(w->sv.v = calloc((size_t)npieces + 1, sizeof(struct snapbuf)))) { /* + 1: the footer */

@@ -4,31 +4,130 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static const char seal_magic[8] = { 'W', 'E', 'I', 'R', 'S', 'E', 'A', 'L' };
+
+/* Mappings of freed big buffers, kept with their pages for the next
+ * snapshot: a page touched for the first time costs a fault (tens of
+ * microseconds in a VM, so a worker that wrote 100 MB into fresh pages
+ * stood still for tens of milliseconds a checkpoint); a kept one costs
+ * nothing. At most POOL_N mappings and POOL_BYTES of their pages. */
+#define POOL_N 32
+#define POOL_BYTES ((size_t)1 << 30)
+struct kept {
+	uint8_t *p;
+	size_t reserved, cap;
+};
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kept pool[POOL_N];
+static int npool;
+static size_t pool_bytes;
+
+/* The kept mapping with the most pages, or one with none. */
+static struct kept take_mapping(void)
+{
+	struct kept k = { 0 };
+	pthread_mutex_lock(&pool_mu);
+	int best = -1;
+	for (int i = 0; i < npool; i++)
+		if (best < 0 || pool[i].cap > pool[best].cap)
+			best = i;
+	if (best >= 0) {
+		k = pool[best];
+		pool[best] = pool[--npool];
+		pool_bytes -= k.cap;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	return k;
+}
+
+static void give_mapping(uint8_t *p, size_t reserved, size_t cap)
+{
+	pthread_mutex_lock(&pool_mu);
+	if (npool < POOL_N && pool_bytes + cap <= POOL_BYTES) {
+		pool[npool++] = (struct kept){ p, reserved, cap };
+		pool_bytes += cap;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	if (p)
+		munmap(p, reserved);
+}
+
+/* Make room for need bytes in all in a reserved mapping (see snapshot.h):
+ * writable in steps of SNAP_BIG, moved (mremap, no copy) only past the
+ * reservation. 0 or -1. */
+static int grow_mapped(struct snapbuf *b, size_t need)
+{
+	size_t cap = need > SIZE_MAX - SNAP_BIG ? need : (need + SNAP_BIG - 1) / SNAP_BIG * SNAP_BIG;
+	if (!b->reserved) {
+		struct kept k = take_mapping();
+		if (!k.p) {
+			k.reserved = cap > SNAP_RESERVE / 2 ? cap * 2 : SNAP_RESERVE;
+			k.p = mmap(NULL, k.reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			if (k.p == MAP_FAILED)
+				return -1;
+		}
+		if (cap > k.cap && cap <= k.reserved) {
+			if (mprotect(k.p + k.cap, cap - k.cap, PROT_READ | PROT_WRITE) < 0) {
+				give_mapping(k.p, k.reserved, k.cap);
+				return -1;
+			}
+			k.cap = cap;
+		}
+		if (b->len) /* once, at most SNAP_BIG bytes (cap >= need > len) */
+			memcpy(k.p, b->p, b->len);
+		free(b->p);
+		b->p = k.p;
+		b->reserved = k.reserved;
+		b->cap = k.cap;
+		if (cap <= b->cap)
+			return 0;
+	}
+	if (cap > b->reserved) {
+		size_t res = cap * 2;
+		uint8_t *p = mremap(b->p, b->reserved, res, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			return -1;
+		b->p = p;
+		b->reserved = res;
+	}
+	if (mprotect(b->p + b->cap, cap - b->cap, PROT_READ | PROT_WRITE) < 0)
+		return -1;
+	b->cap = cap;
+	return 0;
+}
 
 void *snap_room(struct snapbuf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
 	if (n > b->cap - b->len) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap - b->len < n) {
-			if (cap > SIZE_MAX / 2) {
-				b->oom = true;
-				return NULL;
-			}
-			cap *= 2;
-		}
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
+		if (n > SIZE_MAX - b->len) {
 			b->oom = true;
 			return NULL;
 		}
-		b->p = p;
-		b->cap = cap;
+		if (b->reserved || b->len + n > SNAP_BIG) {
+			if (grow_mapped(b, b->len + n) < 0) {
+				b->oom = true;
+				return NULL;
+			}
+		} else {
+			size_t cap = b->cap ? b->cap : 4096;
+			while (cap - b->len < n)
+				cap *= 2;
+			uint8_t *p = realloc(b->p, cap);
+			if (!p) {
+				b->oom = true;
+				return NULL;
+			}
+			b->p = p;
+			b->cap = cap;
+		}
 	}
 	void *q = b->p + b->len;
 	b->len += n;
@@ -44,7 +143,10 @@ void snap_put(struct snapbuf *b, const void *p, size_t n)
 
 void snap_free(struct snapbuf *b)
 {
-	free(b->p);
+	if (b->reserved)
+		give_mapping(b->p, b->reserved, b->cap);
+	else
+		free(b->p);
 	memset(b, 0, sizeof(*b));
 }
 

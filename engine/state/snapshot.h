@@ -20,10 +20,22 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A buffer that outgrows SNAP_BIG moves once into a mapping of its own
+ * that reserves SNAP_RESERVE bytes of address space (not memory) and is
+ * made writable as it grows: a big snapshot piece, written on a worker
+ * between records, then grows without being copied or moved (a realloc of
+ * a 100 MB buffer stood a worker still for tens of milliseconds). Freed,
+ * the mapping is kept with its pages for the next big buffer (up to 1 GiB
+ * in a process: snapshot.c), so steady checkpoints fault no page in.
+ * Threads: any (the pool of kept mappings has a lock, taken only when a
+ * buffer goes big or is freed). */
+#define SNAP_BIG ((size_t)256 << 10)
+#define SNAP_RESERVE ((size_t)64 << 30)
 struct snapbuf {
 	uint8_t *p;
 	size_t len, cap;
 	bool oom;		/* a write failed: the buffer is incomplete */
+	size_t reserved;	/* 0: p is malloc's; else the mapping's size */
 };
 
 void snap_put(struct snapbuf *b, const void *p, size_t n);
