@@ -70,7 +70,8 @@ struct weir_chan_region {
 	uint32_t consumer_attached;	/* set once a consumer holds lock byte 1 */
 	uint32_t sealed;		/* the producer let go: no consumer may attach (weir_chan_seal) */
 	uint64_t announced;		/* atomic: the producer's announcement (weir_chan_announce) */
-	uint32_t pad[4];
+	uint32_t fill_hint;		/* atomic: the consumer's wish for segment fill (weir_chan_fill_hint) */
+	uint32_t pad[3];
 	struct weir_doorbell db[2];	/* consumer's, producer's (between processes) */
 	struct ck_ring data;		/* producer -> consumer */
 	struct ck_ring ret;		/* consumer -> producer: emptied segments */
@@ -183,6 +184,18 @@ int weir_chan_send_event(struct weir_chan *c, uint32_t code, uint64_t val);
  * consumer. Values only grow; the meaning is the layer above's (the engine:
  * the newest checkpoint barrier sent, for unaligned checkpoints). */
 void weir_chan_announce(struct weir_chan *c, uint64_t v);
+/* Buffer debloating: the consumer says how many bytes a segment should
+ * hold before it is sent (0: full segments), so that what its credits hold
+ * in flight stays near a time it chose; the producer reads it when it
+ * starts a segment. A hint: relaxed, either side may be another process. */
+static inline void weir_chan_set_fill_hint(struct weir_chan *c, uint32_t bytes)
+{
+	__atomic_store_n(&c->r->fill_hint, bytes, __ATOMIC_RELAXED);
+}
+static inline uint32_t weir_chan_fill_hint(const struct weir_chan *c)
+{
+	return __atomic_load_n(&c->r->fill_hint, __ATOMIC_RELAXED);
+}
 /* Consumer: the newest value announced (0: none). */
 static inline uint64_t weir_chan_announced(const struct weir_chan *c)
 {

@@ -156,6 +156,51 @@ int main(void)
 	ok(weir_writer_put(&w, buf, WEIR_REC_LEN_MAX + 1, 0) < 0 && strstr(weir_err_msg(), "longer than"),
 	   "a record longer than a header can say is refused: %s", weir_err_msg());
 
+	/* Debloating: with a fill hint the writer sends a segment once it
+	 * holds that much; the reader turns the bytes it read per time into
+	 * the hint that makes the credits hold the target time of them. */
+	{
+		struct weir_pool pool2;
+		struct weir_chan ch2;
+		if (weir_pool_init(&pool2, 0, 16, 32768, -1) < 0 || weir_chan_init(&ch2, &pool2, 4, 12, &db, &db) < 0)
+			bail("pool/chan: %s", weir_err_msg());
+		struct weir_writer w2;
+		struct weir_reader r2;
+		weir_writer_init(&w2, &ch2);
+		weir_reader_init(&r2, &ch2, 1 << 20);
+		weir_chan_set_fill_hint(&ch2, 8192);
+		for (int i = 0; i < 100; i++) /* 1016 bytes each with the header: 9 to a segment of 8192 */
+			weir_writer_put(&w2, buf, 1000, i);
+		weir_writer_flush(&w2);
+		is_int((int)ch2.stats.segs_sent, 12, "with a fill hint of 8 KiB, 100 records of 1000 bytes go in 12 segments");
+		weir_reader_debloat(&r2, 1000000000u, 100000u);
+		int n = 0;
+		weir_rec rec;
+		uint32_t code;
+		uint64_t val;
+		while (weir_reader_next(&r2, &rec, &code, &val) == WEIR_READ_RECORD)
+			n++;
+		is_int(n, 100, "and all come out");
+		/* 101600 bytes in 2 ms: 50.8 MB/s; 100 us of it over 4 credits is
+		 * 1270 bytes, raised to the 4 KiB floor */
+		weir_reader_debloat(&r2, 1002000000u, 100000u);
+		is_int((int)weir_chan_fill_hint(&ch2), 4096, "the reader asks for 4 KiB segments for 100 us at 50 MB/s");
+		int put_bad = 0;
+		for (int i = 0; i < 60; i++) /* 5 to a segment of 4 KiB now: 12 segments */
+			put_bad += weir_writer_put(&w2, buf, 1000, i) < 0;
+		put_bad += weir_writer_flush(&w2) < 0;
+		while (weir_reader_next(&r2, &rec, &code, &val) == WEIR_READ_RECORD)
+			;
+		/* 60960 bytes in 2 ms: 1 ms of them over 4 credits is 7620 */
+		weir_reader_debloat(&r2, 1004000000u, 1000000u);
+		ok(!put_bad && weir_chan_fill_hint(&ch2) == 7620, "and for 7620 bytes a segment for 1 ms at 30 MB/s (%u)",
+		   weir_chan_fill_hint(&ch2));
+		weir_reader_release(&r2);
+		weir_writer_discard(&w2);
+		weir_chan_release(&ch2);
+		weir_pool_release(&pool2);
+	}
+
 	/* an event between records keeps its place */
 	weir_writer_put(&w, "x", 1, 1);
 	weir_writer_flush(&w);

@@ -185,6 +185,8 @@ struct weir_config {
 	uint32_t net_credits;		/* a channel between hosts: its receiving half's segments (exchange.credits) */
 	uint32_t floating;		/* extra pool segments shared by all channels */
 	uint64_t buffer_timeout_ns;	/* longest a partly filled segment waits */
+	uint64_t debloat_ns;		/* buffer debloating: in-flight data per channel aimed at this
+					 * much of its consumer's time (0: off; io/record.h) */
 	uint64_t spin_ns;		/* busy-poll before sleeping */
 	int idle;			/* how idle workers wait: enum weir_idle (sched/worker.h) */
 	bool idle_set;			/* idle or spin_ns given (weir run: else the cluster's) */

@@ -42,6 +42,8 @@ static int next_segment(struct weir_writer *w)
 		*w->overdraft = true;
 	w->buf = weir_pool_addr(w->ch->pool, w->seg);
 	w->cap = w->ch->pool->seg_size;
+	uint32_t hint = weir_chan_fill_hint(w->ch);
+	w->fill = hint && hint < w->cap ? hint : w->cap;
 	w->used = 0;
 	w->first_ns = weir_now_ns(); /* the buffer timeout counts from here */
 	return 0;
@@ -101,7 +103,8 @@ int weir_writer_put_hash(struct weir_writer *w, const void *data, uint32_t len, 
 	if (need <= w->cap - w->used + WEIR_REC_HDR) {
 		memcpy(w->buf + w->used, data, len);
 		w->used += weir_rec_pad(len);
-		return 0;
+		/* full as the consumer wants it (debloating): send it now */
+		return __builtin_expect(w->used >= w->fill, 0) ? weir_writer_flush(w) : 0;
 	}
 	/* Larger than what is left: the bytes span the following segments. */
 	const uint8_t *p = data;
@@ -125,6 +128,28 @@ int weir_writer_put_hash(struct weir_writer *w, const void *data, uint32_t len, 
 	if (w->cap - w->used < WEIR_REC_HDR)
 		return weir_writer_flush(w);
 	return 0;
+}
+
+void weir_reader_debloat(struct weir_reader *r, uint64_t now_ns, uint64_t target_ns)
+{
+	uint32_t credits = r->ch->r->credits;
+	if (!r->rate_ns) {
+		r->rate_ns = now_ns;
+		return;
+	}
+	uint64_t dt = now_ns - r->rate_ns;
+	if (dt < 1000000u)
+		return;
+	/* bytes a second, times the target, shared among the credits */
+	double fill = (double)r->rate_bytes / (double)dt * (double)target_ns / (credits ? credits : 1);
+	uint32_t seg = r->ch->pool->seg_size;
+	uint32_t want = fill >= seg ? seg : fill <= 4096 ? 4096 : (uint32_t)fill;
+	if (want >= seg)
+		want = 0; /* whole segments */
+	if (want != weir_chan_fill_hint(r->ch))
+		weir_chan_set_fill_hint(r->ch, want);
+	r->rate_bytes = 0;
+	r->rate_ns = now_ns;
 }
 
 void weir_reader_init(struct weir_reader *r, struct weir_chan *ch, uint32_t max_record)
@@ -167,6 +192,7 @@ static void look_ahead(struct weir_reader *r)
 
 static void done_segment(struct weir_reader *r)
 {
+	r->rate_bytes += r->len;
 	weir_chan_give(r->ch, r->seg);
 	r->seg = WEIR_SEG_NONE;
 }

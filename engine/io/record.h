@@ -59,6 +59,7 @@ struct weir_writer {
 	uint8_t *buf;
 	uint32_t used;
 	uint32_t cap;
+	uint32_t fill;		/* send the segment once this full: cap, or the consumer's hint */
 	uint64_t first_ns;	/* when the first record went into seg */
 	uint64_t records;
 	/* Points at a flag set when a segment had to come from beyond the
@@ -109,6 +110,10 @@ struct weir_reader {
 	void (*prefetch)(void *arg, uint32_t khash);
 	void *prefetch_arg;
 	uint32_t ahead_off;
+	/* debloating (weir_reader_debloat): bytes of segments read since
+	 * rate_ns */
+	uint64_t rate_bytes;
+	uint64_t rate_ns;
 };
 
 #define WEIR_READ_AHEAD 384u
@@ -130,6 +135,11 @@ enum { WEIR_EV_END = 1, WEIR_EV_MARKER = 0x100 };
 /* Next record or event, in channel order. <0 with the trail set when the
  * channel carries something malformed. */
 int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint64_t *val);
+/* Buffer debloating, from the consumer's side: about every millisecond,
+ * from the bytes it read since the last time, tell the producer how full
+ * to send segments so that the channel's credits hold about target_ns of
+ * this reader's work (at least 4 KiB a segment). Call once a step. */
+void weir_reader_debloat(struct weir_reader *r, uint64_t now_ns, uint64_t target_ns);
 /* True when the reader holds no partly read segment or record. */
 static inline bool weir_reader_between(const struct weir_reader *r)
 {

@@ -643,6 +643,11 @@ static enum weir_step step_inputs(struct subtask *st)
 			drained = false;
 	}
 	st->rr_in = (st->rr_in + 1) % st->nin;
+	if (st->job->cfg.debloat_ns) {
+		uint64_t now = weir_now_ns();
+		for (int k = 0; k < st->nin; k++)
+			weir_reader_debloat(&st->in[k].rd, now, st->job->cfg.debloat_ns);
+	}
 	if (st->nin_open == 0)
 		return finish(st);
 	after_step(st);
