@@ -45,13 +45,36 @@ static struct kept take_mapping(void)
 	return k;
 }
 
+/* Keep the mapping of a freed buffer. It is freed by whoever is done with
+ * it, for a snapshot piece the checkpoint writer's thread, not a worker:
+ * that thread also faults in a quarter more pages, so that state that
+ * grows between checkpoints finds pages ready in the next snapshot too. */
 static void give_mapping(uint8_t *p, size_t reserved, size_t cap)
 {
+	size_t more = cap / 4 / SNAP_BIG * SNAP_BIG;
+	if (more > reserved - cap)
+		more = reserved - cap;
 	pthread_mutex_lock(&pool_mu);
-	if (npool < POOL_N && pool_bytes + cap <= POOL_BYTES) {
+	bool keep = npool < POOL_N && pool_bytes + cap + more <= POOL_BYTES;
+	if (keep)
+		pool_bytes += cap + more; /* room held while the pages come in, unlocked */
+	pthread_mutex_unlock(&pool_mu);
+	if (!keep) {
+		munmap(p, reserved);
+		return;
+	}
+	if (more && (mprotect(p + cap, more, PROT_READ | PROT_WRITE) < 0 ||
+		     madvise(p + cap, more, MADV_POPULATE_WRITE) < 0)) {
+		/* an older kernel: the pages come in on first touch instead */
+	}
+	if (more)
+		cap += more;
+	pthread_mutex_lock(&pool_mu);
+	if (npool < POOL_N) {
 		pool[npool++] = (struct kept){ p, reserved, cap };
-		pool_bytes += cap;
 		p = NULL;
+	} else {
+		pool_bytes -= cap;
 	}
 	pthread_mutex_unlock(&pool_mu);
 	if (p)
