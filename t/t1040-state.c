@@ -164,6 +164,13 @@ int main(void)
 	const char *why = "";
 	ok(weir_snap_seal(&b) == 0 && weir_snap_unseal(b.p, b.len, &why) == 40l << 20, "and it seals: %s", why);
 	snap_free(&b);
-	ok(b.p == NULL && b.reserved == 0, "freed (its mapping unmapped)");
+	ok(b.p == NULL && b.reserved == 0, "freed");
+	/* the next big buffer gets the kept mapping, its pages already in */
+	struct snapbuf b2 = { 0 };
+	for (int i = 0; i < (1 << 20) / 8; i++)
+		snap_u64(&b2, (uint64_t)i);
+	ok(b2.p == at_big && b2.cap >= (size_t)40 << 20,
+	   "the next buffer past %zu KiB reuses its mapping (%zu MB writable)", SNAP_BIG >> 10, b2.cap >> 20);
+	snap_free(&b2);
 	done_testing();
 }
