@@ -325,13 +325,13 @@ static void kv_prefetch(void *kv, uint32_t khash)
 
 void weir_op_input_prefetch(struct opinst *head, struct weir_reader *rd)
 {
-	if (head->node->kind == OP_REDUCE) {
-		rd->prefetch = kv_prefetch;
-		rd->prefetch_arg = &head->kv;
-	} else if (head->node->kind == OP_KEYED) { /* where the key's entries start */
-		rd->prefetch = kv_prefetch;
-		rd->prefetch_arg = &head->keyed.kv;
-	}
+	struct weir_kv *kv = head->node->kind == OP_REDUCE ? &head->kv
+			     : head->node->kind == OP_KEYED ? &head->keyed.kv /* where the key's entries start */
+							    : NULL;
+	/* a table that fits in the caches gains nothing from the look-ahead
+	 * but its cost (YSB's 100 campaigns) */
+	rd->prefetch = kv && kv->count >= WEIR_PREFETCH_MIN ? kv_prefetch : NULL;
+	rd->prefetch_arg = kv;
 }
 
 int weir_op_open(struct subtask *st, struct opinst *op)

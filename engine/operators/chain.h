@@ -17,7 +17,10 @@ int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
  * side output tag. */
 int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);
 /* rd reads a keyed input of head: let it prefetch head's state for the
- * records ahead (a reduce's or a keyed operator's table). */
+ * records ahead (a reduce's or a keyed operator's table) while that table
+ * holds WEIR_PREFETCH_MIN entries or more (4 MiB of slots: beyond the
+ * caches). Called once a step. */
+#define WEIR_PREFETCH_MIN 65536u
 void weir_op_input_prefetch(struct opinst *head, struct weir_reader *rd);
 /* A watermark reaches chain position k: operators from k on fire their
  * event-time timers, then it goes out on every output. */

@@ -648,6 +648,9 @@ static enum weir_step step_inputs(struct subtask *st)
 		for (int k = 0; k < st->nin; k++)
 			weir_reader_debloat(&st->in[k].rd, now, st->job->cfg.debloat_ns);
 	}
+	for (int k = 0; k < st->nin; k++) /* the state may have grown past the caches */
+		if (st->in[k].keyed)
+			weir_op_input_prefetch(&st->ops[0], &st->in[k].rd);
 	if (st->nin_open == 0)
 		return finish(st);
 	after_step(st);
