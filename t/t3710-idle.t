@@ -4,7 +4,8 @@
 # batches) to the same results as the plain loop, and ends; a cancelled
 # job whose workers never sleep (busy) stops. On the cluster the
 # configuration file's worker.idle and worker.spin_us are every job's,
-# weir run --idle a job's own (the TaskManager's log line says which). Bad
+# weir run --idle a job's own (the TaskManager's log line says which), as
+# is weir run --debloat-us (buffer debloating, io/record.h). Bad
 # names are refused, named, with exit 2 (or a failed cluster start).
 . "$(dirname "$0")/lib.sh"
 
@@ -36,6 +37,15 @@ check "  its workers were busy, spinning 7 us (the TaskManager says)" \
 "$WEIR" run "$JOB" -p 2 --idle yield -- 60000 0 4000 stats >"$T/out" 2>"$T/err"
 check "weir run --idle yield: the job's own" \
 	grep -qE "job 2 \(ysb.so\): [0-9]+ of [0-9]+ subtasks here \(workers idle: yield, spin 50 us\)" "$T/run/taskmanager-0.log"
+"$WEIR" run "$JOB" -p 2 --debloat-us 30 -- 600000 0 4000 stats >"$T/out" 2>"$T/err"
+check "weir run --debloat-us 30: the TaskManager debloats the job's buffers" \
+	grep -qE "job 3 \(ysb.so\): [0-9]+ of [0-9]+ subtasks here \(workers idle: busy, spin 7 us\), buffer debloating to 30 us" \
+	"$T/run/taskmanager-0.log"
+check "  and its results are the plain loop's" \
+	test "$(grep -h '^ysb' "$T/run/taskmanager-0.log" | tail -1 | cut -d' ' -f1-5)" = \
+	"$("$WEIR_BUILD/bin/weir-bench-ysb" 600000 4000 | cut -d' ' -f1-5)"
+"$WEIR" run "$JOB" --debloat-us -5 -- 1 0 1 stats >"$T/out" 2>"$T/err"
+check "weir run --debloat-us -5: exit 2 ($?)" test $? -eq 2
 # a job that never ends, with busy workers: the cancel stops it
 id=$("$WEIR" run "$JOB" -p 2 --detached --idle busy -- 1000000000000 1000 wall stats 2>"$T/err")
 timeout 60 tail -n +1 -F "$T/run/taskmanager-0.log" 2>/dev/null | grep -q -m1 "job $id (ysb.so): .* subtasks here"

@@ -1130,6 +1130,7 @@ static int bad_argument(const char *cmd, int argc, char **argv, int i, const cha
 
 const char weir_run_usage[] =
 	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [--idle MODE] [--spin-us N]\n"
+	"                [--debloat-us N]\n"
 	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
 
 /* path made absolute (the JobManager runs elsewhere); must_exist: resolved
@@ -1369,6 +1370,10 @@ static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 		sj.idle = idle_name;
 		sj.has_spin_us = true;
 		sj.spin_us = (uint32_t)(r->ckcfg.spin_ns / 1000u);
+	}
+	if (r->ckcfg.debloat_ns) {
+		sj.has_debloat_us = true;
+		sj.debloat_us = (uint32_t)(r->ckcfg.debloat_ns / 1000u);
 	}
 	weir_msg m = WEIR__CTL__ENVELOPE__INIT, *ans = NULL;
 	m.body_case = WEIR__CTL__ENVELOPE__BODY_SUBMIT_JOB;

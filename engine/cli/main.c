@@ -198,9 +198,6 @@ static int parse_local(int argc, char **argv, struct local_args *o)
 		} else if (!strcmp(a, "--buffer-timeout")) {
 			NUM(0, 3600 * 1000, false);
 			c->buffer_timeout_ns = (uint64_t)v * 1000000u;
-		} else if (!strcmp(a, "--debloat-us")) {
-			NUM(0, 3600 * 1000000ll, false);
-			c->debloat_ns = (uint64_t)v * 1000u;
 		} else if ((r = weir_config_idle_option(c, argc, argv, &i)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;

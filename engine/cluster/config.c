@@ -209,6 +209,16 @@ int weir_config_idle_option(struct weir_config *cfg, int argc, char **argv, int 
 		(*i)++;
 		return 1;
 	}
+	if (!strcmp(a, "--debloat-us")) {
+		long long v;
+		if (!val || weir_parse_num(val, 0, 3600ll * 1000 * 1000, false, &v) < 0) {
+			fprintf(stderr, "weir: --debloat-us: %s\n", val ? weir_err_msg() : "needs a number of microseconds");
+			return -1;
+		}
+		cfg->debloat_ns = (uint64_t)v * 1000u;
+		(*i)++;
+		return 1;
+	}
 	if (!strcmp(a, "--spin-us")) {
 		long long v;
 		if (!val || weir_parse_num(val, 0, 10 * 1000 * 1000, false, &v) < 0) {

@@ -78,7 +78,8 @@ int weir_config_ck_option(struct weir_config *cfg, int argc, char **argv, int *i
 
 /* The idle strategy's flags, shared by weir local, weir run and the
  * JobManager: --idle sleep|busy|yield|backoff and --spin-us N (into
- * cfg->idle, cfg->spin_ns; idle_set). Like weir_config_ck_option: 1 when
+ * cfg->idle, cfg->spin_ns; idle_set), and --debloat-us N (cfg->debloat_ns;
+ * the JobManager's is the default of jobs that do not say). Like weir_config_ck_option: 1 when
  * argv[*i] was one (its value consumed), 0 when not, -1 after a usage
  * error named on stderr. */
 int weir_config_idle_option(struct weir_config *cfg, int argc, char **argv, int *i);

@@ -882,6 +882,8 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 	d.idle = idle;
 	d.has_spin_us = true;
 	d.spin_us = sj->idle && sj->has_spin_us ? sj->spin_us : (uint32_t)(jm.ckdef.spin_ns / 1000u);
+	d.has_debloat_us = true;
+	d.debloat_us = sj->has_debloat_us ? sj->debloat_us : (uint32_t)(jm.ckdef.debloat_ns / 1000u);
 	for (int k = 0; k < j->ntm; k++) {
 		struct tmrec *t = tm_by_id(j->tm_ids[k]);
 		struct weir_conn *tc = t ? weir_loop_conn(jm.loop, t->conn) : NULL;
@@ -1087,6 +1089,10 @@ static struct jobrec *submit_record(const Weir__Ctl__SubmitJob *sj, char *why, s
 	}
 	if (sj->has_spin_us && sj->spin_us > 10 * 1000 * 1000) {
 		snprintf(why, n, "a spin of %u us is over the limit (10 s)", sj->spin_us);
+		return NULL;
+	}
+	if (sj->has_debloat_us && sj->debloat_us > 3600u * 1000 * 1000) {
+		snprintf(why, n, "a debloating target of %u us is over the limit (1 h)", sj->debloat_us);
 		return NULL;
 	}
 	jobrec_clear(j);
@@ -1831,7 +1837,7 @@ static void on_signal(int sig)
 const char weir_jobmanager_usage[] =
 	"usage: weir jobmanager [--run-dir D] [--port P] [--bind ADDR] [--slot-wait MS] [--ready-fd FD]\n"
 	"                       [--exchange auto|tcp] [--exchange-credits N] [--heartbeat-interval MS] [--heartbeat-timeout MS]\n"
-	"                       [--idle MODE] [--spin-us N]\n"
+	"                       [--idle MODE] [--spin-us N] [--debloat-us N]\n"
 	"                       [--tls-dir D --tls-name NAME]\n"
 	"                       [--log-level L] [checkpoint and restart options of weir local]\n"
 	"weir cluster start runs it with values from its own flags and configuration file;\n"

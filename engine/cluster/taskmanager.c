@@ -630,6 +630,8 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		j->cfg.spin_ns = (uint64_t)d->spin_us * 1000u;
 	if (d->net_credits >= 1 && d->net_credits <= 1024)
 		j->cfg.net_credits = d->net_credits;
+	if (d->debloat_us <= 3600u * 1000 * 1000)
+		j->cfg.debloat_ns = (uint64_t)d->debloat_us * 1000u;
 	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);
 	if (!j->env) {
 		snprintf(why, sizeof(why), "job '%s': %s", d->job_name, weir_err_msg());
@@ -645,9 +647,11 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		goto fail;
 	}
 	tm.jobs[slot] = j;
-	weir_log(WEIR_LOG_INFO, "job %llu (%s): %ld of %zu subtasks here (workers idle: %s, spin %llu us)",
+	weir_log(WEIR_LOG_INFO, "job %llu (%s): %ld of %zu subtasks here (workers idle: %s, spin %llu us)%s%.0llu%s",
 		 (unsigned long long)d->job_id, d->job_name, mine, d->n_placements,
-		 weir_idle_name((enum weir_idle)j->cfg.idle), (unsigned long long)(j->cfg.spin_ns / 1000u));
+		 weir_idle_name((enum weir_idle)j->cfg.idle), (unsigned long long)(j->cfg.spin_ns / 1000u),
+		 j->cfg.debloat_ns ? ", buffer debloating to " : "", (unsigned long long)(j->cfg.debloat_ns / 1000u),
+		 j->cfg.debloat_ns ? " us" : "");
 	return;
 fail:
 	if (!why[0])
