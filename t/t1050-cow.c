@@ -246,7 +246,7 @@ static void timers(void)
 	uint32_t w = 0;
 	for (uint32_t d = 0; d < 2; d++)
 		for (uint32_t i = 0; i < op.keyed.heap[d].n; i++) {
-			const struct keyed_timer *t = &op.keyed.heap[d].v[i];
+			const struct keyed_timer *t = &op.keyed.heap[d].slab[op.keyed.heap[d].v[i].slot];
 			want[w] = (struct tsnap){ d, t->time, t->seq, t->cklen, { 0 } };
 			memcpy(want[w].ck, t->cklen <= KEYED_TIMER_INLINE ? t->ck.inl : t->ck.ptr, t->cklen);
 			w++;

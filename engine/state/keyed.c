@@ -18,10 +18,13 @@ void keyed_release(struct keyed *k)
 {
 	keyed_cow_drop(k);
 	for (int d = 0; d < 2; d++) {
-		for (uint32_t i = 0; i < k->heap[d].n; i++)
-			if (k->heap[d].v[i].cklen > KEYED_TIMER_INLINE)
-				free(k->heap[d].v[i].ck.ptr);
-		free(k->heap[d].v);
+		struct keyed_heap *h = &k->heap[d];
+		for (uint32_t i = 0; i < h->nslab; i++)
+			if (h->slab[i].live && h->slab[i].cklen > KEYED_TIMER_INLINE)
+				free(h->slab[i].ck.ptr);
+		free(h->v);
+		free(h->slab);
+		free(h->free);
 	}
 	weir_kv_release(&k->kv);
 	free(k->ck);
@@ -78,17 +81,21 @@ int keyed_list_append(struct kv_slot *s, const void *data, uint32_t len, int64_t
 
 /* ---- timers -------------------------------------------------------------- */
 
-/* Timers of a copy-on-write snapshot, as in state.c: the heap is saved
- * by chunks of HEAP_CHUNK entries, each before its first write after the
- * snapshot point. A popped timer's key is freed once it fired, so pop
- * saves the chunks of the top and of the last entry before it starts. */
-#define HEAP_CHUNK 2048u
+/* Timers of a copy-on-write snapshot: the timers pending at the snapshot
+ * point are the live slots of the slab then, and a slot changes only when
+ * its timer is popped (freed) or a freed slot is taken again. So, as for
+ * the state table (kv.h): before either, the slot's timer is serialized if
+ * its chunk of SLAB_CHUNK slots is still pending and it was not saved yet
+ * (a bit per slot); background steps serialize the chunks. The heap's own
+ * order is not part of a snapshot (a restore pushes the timers again). */
+#define SLAB_CHUNK 2048u
 
 struct heap_cow {
 	struct snapbuf *out;
 	struct weir_kg_map m;
 	uint32_t d;		/* the heap's time domain */
-	uint32_t n;		/* entries at the snapshot point */
+	uint32_t n;		/* slab slots at the snapshot point */
+	uint64_t *saved;	/* per slot below n */
 	struct cow_marks marks;	/* its words follow the struct */
 };
 
@@ -106,26 +113,38 @@ static void put_timer(struct snapbuf *b, const struct keyed_timer *t, uint32_t d
 	snap_put(b, ck, t->cklen);
 }
 
-static void heap_save(struct keyed_heap *h, uint32_t c)
+static void heap_cow_free(struct keyed_heap *h)
 {
-	struct heap_cow *w = h->cow;
-	uint32_t end = (c + 1) * HEAP_CHUNK < w->n ? (c + 1) * HEAP_CHUNK : w->n;
-	for (uint32_t i = c * HEAP_CHUNK; i < end; i++)
-		put_timer(w->out, &h->v[i], w->d, &w->m);
-	if (cow_marks_take(&w->marks, c)) {
-		free(w);
+	if (h->cow) {
+		free(h->cow->saved);
+		free(h->cow);
 		h->cow = NULL;
 	}
 }
 
-/* Entry i is about to be written: save its chunk if a snapshot wants it. */
-static inline void heap_touch(struct keyed_heap *h, uint32_t i)
+static inline bool saved_bit(const uint64_t *b, uint32_t i) { return (b[i / 64] >> (i % 64)) & 1; }
+
+static void heap_save(struct keyed_heap *h, uint32_t c)
 {
 	struct heap_cow *w = h->cow;
-	if (__builtin_expect(w != NULL, 0) && i < w->n) {
-		uint32_t c = i / HEAP_CHUNK;
-		if (cow_marks_pending(&w->marks, c))
-			heap_save(h, c);
+	uint32_t end = (c + 1) * SLAB_CHUNK < w->n ? (c + 1) * SLAB_CHUNK : w->n;
+	for (uint32_t i = c * SLAB_CHUNK; i < end; i++)
+		if (h->slab[i].live && !saved_bit(w->saved, i))
+			put_timer(w->out, &h->slab[i], w->d, &w->m);
+	if (cow_marks_take(&w->marks, c))
+		heap_cow_free(h);
+}
+
+/* Slot i is about to be freed or taken: if a snapshot wants its timer as
+ * it was, serialize that timer first. */
+static inline void slot_touch(struct keyed_heap *h, uint32_t i)
+{
+	struct heap_cow *w = h->cow;
+	if (__builtin_expect(w != NULL, 0) && i < w->n && cow_marks_pending(&w->marks, i / SLAB_CHUNK) &&
+	    !saved_bit(w->saved, i)) {
+		w->saved[i / 64] |= 1ull << (i % 64);
+		if (h->slab[i].live)
+			put_timer(w->out, &h->slab[i], w->d, &w->m);
 	}
 }
 
@@ -137,14 +156,18 @@ static void heap_cow_begin(struct keyed_heap *h, uint32_t d, struct snapbuf *out
 	}
 	if (!h->n)
 		return;
-	uint32_t n = (h->n + HEAP_CHUNK - 1) / HEAP_CHUNK;
+	uint32_t n = (h->nslab + SLAB_CHUNK - 1) / SLAB_CHUNK;
 	struct heap_cow *w = malloc(sizeof(*w) + sizeof(uint64_t) * cow_marks_words(n));
-	if (!w) { /* no room to defer: serialize now */
-		for (uint32_t i = 0; i < h->n; i++)
-			put_timer(out, &h->v[i], d, m);
+	uint64_t *saved = calloc((h->nslab + 63) / 64, sizeof(uint64_t));
+	if (!w || !saved) { /* no room to defer: serialize now */
+		free(w);
+		free(saved);
+		for (uint32_t i = 0; i < h->nslab; i++)
+			if (h->slab[i].live)
+				put_timer(out, &h->slab[i], d, m);
 		return;
 	}
-	*w = (struct heap_cow){ .out = out, .m = *m, .d = d, .n = h->n };
+	*w = (struct heap_cow){ .out = out, .m = *m, .d = d, .n = h->nslab, .saved = saved };
 	cow_marks_init(&w->marks, (uint64_t *)(w + 1), n);
 	h->cow = w;
 }
@@ -156,57 +179,92 @@ static bool heap_cow_step(struct keyed_heap *h, uint32_t chunks)
 	return h->cow == NULL;
 }
 
-static bool timer_before(const struct keyed_timer *a, const struct keyed_timer *b)
+static inline bool ent_before(const struct heap_ent *a, const struct heap_ent *b)
 {
 	return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-static int heap_push(struct keyed_heap *h, struct keyed_timer t)
+/* A slot for a new timer: a freed one, or the next. UINT32_MAX when out
+ * of memory. */
+static uint32_t slot_take(struct keyed_heap *h)
+{
+	uint32_t i;
+	if (h->nfree) {
+		i = h->free[--h->nfree];
+	} else {
+		if (h->nslab == h->slab_cap) {
+			uint32_t cap = h->slab_cap ? h->slab_cap * 2 : 64;
+			struct keyed_timer *v = realloc(h->slab, sizeof(*v) * cap);
+			if (!v)
+				return UINT32_MAX;
+			h->slab = v; /* slots keep their numbers: a snapshot reads by number */
+			h->slab_cap = cap;
+		}
+		i = h->nslab++;
+		h->slab[i].live = false;
+	}
+	slot_touch(h, i);
+	return i;
+}
+
+static int heap_push(struct keyed_heap *h, const struct keyed_timer *t)
 {
 	if (h->n == h->cap) {
 		uint32_t cap = h->cap ? h->cap * 2 : 64;
-		struct keyed_timer *v = realloc(h->v, sizeof(*v) * cap);
+		struct heap_ent *v = realloc(h->v, sizeof(*v) * cap);
 		if (!v)
 			return -1;
 		h->v = v;
 		h->cap = cap;
 	}
+	if (h->free_cap < h->nslab + 1) { /* room to free every slot later: a pop never allocates */
+		uint32_t cap = h->free_cap ? h->free_cap * 2 : 64;
+		uint32_t *f = realloc(h->free, sizeof(*f) * cap);
+		if (!f)
+			return -1;
+		h->free = f;
+		h->free_cap = cap;
+	}
+	uint32_t slot = slot_take(h);
+	if (slot == UINT32_MAX)
+		return -1;
+	h->slab[slot] = *t;
+	h->slab[slot].live = true;
+	struct heap_ent e = { t->time, t->seq, slot };
 	uint32_t i = h->n++;
 	while (i > 0) {
 		uint32_t parent = (i - 1) / 2;
-		if (!timer_before(&t, &h->v[parent]))
+		if (!ent_before(&e, &h->v[parent]))
 			break;
-		heap_touch(h, i);
 		h->v[i] = h->v[parent];
 		i = parent;
 	}
-	heap_touch(h, i);
-	h->v[i] = t;
+	h->v[i] = e;
 	return 0;
 }
 
 struct keyed_timer keyed_heap_pop(struct keyed_heap *h)
 {
-	heap_touch(h, 0);	/* the top's key is freed once it fired */
-	heap_touch(h, h->n - 1);
-	struct keyed_timer top = h->v[0], last = h->v[--h->n];
+	uint32_t slot = h->v[0].slot;
+	struct heap_ent last = h->v[--h->n];
 	uint32_t i = 0;
 	for (;;) {
 		uint32_t c = 2 * i + 1;
 		if (c >= h->n)
 			break;
-		if (c + 1 < h->n && timer_before(&h->v[c + 1], &h->v[c]))
+		if (c + 1 < h->n && ent_before(&h->v[c + 1], &h->v[c]))
 			c++;
-		if (!timer_before(&h->v[c], &last))
+		if (!ent_before(&h->v[c], &last))
 			break;
-		heap_touch(h, i);
 		h->v[i] = h->v[c];
 		i = c;
 	}
-	if (h->n) {
-		heap_touch(h, i);
+	if (h->n)
 		h->v[i] = last;
-	}
+	slot_touch(h, slot); /* the timer's key is freed once it fired */
+	struct keyed_timer top = h->slab[slot];
+	h->slab[slot].live = false;
+	h->free[h->nfree++] = slot; /* free_cap >= the slots ever pushed */
 	return top;
 }
 
@@ -222,7 +280,7 @@ int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, con
 			return -1;
 		memcpy(t.ck.ptr, ck, n);
 	}
-	if (heap_push(&k->heap[d], t) < 0) {
+	if (heap_push(&k->heap[d], &t) < 0) {
 		if (n > KEYED_TIMER_INLINE)
 			free(t.ck.ptr);
 		return -1;
@@ -277,8 +335,7 @@ void keyed_cow_drop(struct keyed *k)
 {
 	weir_kv_cow_drop(&k->kv);
 	for (int d = 0; d < 2; d++) {
-		free(k->heap[d].cow);
-		k->heap[d].cow = NULL;
+		heap_cow_free(&k->heap[d]);
 	}
 }
 

@@ -4,7 +4,10 @@
  *     [u8 state id][u8 namespace length][u16 key length][key][namespace]
  * so that every state of every key (and, for windows, of every window: the
  * namespace) is one entry, reached in one lookup; and two timer heaps
- * (event time, processing time) ordered by (time, seq). A timer may also
+ * (event time, processing time) ordered by (time, seq): 24-byte entries
+ * pointing into a slab where each timer stays put while it is pending, so
+ * a sift moves small entries and a snapshot can follow the timers by slot
+ * (keyed.c). A timer may also
  * be an entry of the table (state id KEYED_TIMER_STATE), which makes
  * registration idempotent and deletion a table delete (operators/keyed.h
  * says who uses which).
@@ -35,18 +38,33 @@ struct keyed_timer {
 	uint64_t seq;
 	uint32_t cklen;
 	bool dedup;		/* has a table entry (keyed_timer), or not (keyed_timer_once) */
+	bool live;		/* in the slab: pending (else a free slot) */
 	union {			/* the timer's composite key: inline when short */
 		uint8_t inl[KEYED_TIMER_INLINE];
 		uint8_t *ptr;
 	} ck;
 };
 
+/* A heap entry: what orders it, and where its timer is in the slab. The
+ * heap moves 24 bytes a step, never the timer (64). */
+struct heap_ent {
+	int64_t time;
+	uint64_t seq;
+	uint32_t slot;
+};
+
 struct heap_cow;
 
 struct keyed_heap {
-	struct keyed_timer *v;
+	struct heap_ent *v;	/* the binary min-heap by (time, seq) */
 	uint32_t n;
 	uint32_t cap;
+	struct keyed_timer *slab;	/* timers by slot; a slot stays put while its timer lives */
+	uint32_t nslab;			/* slots in use or freed (the high-water mark) */
+	uint32_t slab_cap;
+	uint32_t *free;			/* freed slots, reused first */
+	uint32_t nfree;
+	uint32_t free_cap;
 	struct heap_cow *cow;	/* a snapshot in progress, or NULL (as in state.h) */
 };
 
