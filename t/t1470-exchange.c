@@ -237,7 +237,10 @@ static void test_flow(void)
 	weir_xchg_stats(a.x, &sa);
 	weir_xchg_stats(b.x, &sb);
 	is_int(sa.cq_overflow + sb.cq_overflow, 0, "CQ overflow 0 on both");
-	ok(sa.credits_in == sb.credits_out && sb.credits_out >= NCH * SEGS, "credits: %llu granted, %llu received",
+	/* every segment sent took a credit received; grants sent as the
+	 * consumers gave the last segments back may still be on the wire
+	 * when the sides stop, so received <= granted, not == */
+	ok(sa.credits_in >= NCH * SEGS && sa.credits_in <= sb.credits_out, "credits: %llu granted, %llu received",
 	   (unsigned long long)sb.credits_out, (unsigned long long)sa.credits_in);
 	is_int(sa.bad_frames + sb.bad_frames, 0, "no bad frames");
 	weir_xchg_destroy(a.x);
