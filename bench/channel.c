@@ -16,6 +16,12 @@
  *               with sleeping consumers (spin, then futex), against a bare
  *               ping-pong of one cache line between the same two cores.
  * Each figure is the median over REPS repetitions (default 5).
+ *
+ *   weir-bench-channel records32 COUNT
+ *
+ * only measures COUNT 32-byte records through the writer, the channel and
+ * the reader, and prints "records32 RECORDS_PER_S" (bench/run's latency
+ * section sets the engine's rate across two TaskManagers beside it).
  */
 #include "io/record.h"
 #include "sched/cpu.h"
@@ -154,8 +160,8 @@ static double record_copy_rate(uint64_t n)
 	return (double)n / s;
 }
 
-/* segments (records == 0) or 100-byte records through a channel. */
-static double channel_rate(uint64_t amount, bool records)
+/* segments (records == 0) or records of reclen bytes (at most 100) through a channel. */
+static double channel_rate(uint64_t amount, bool records, uint32_t reclen)
 {
 	struct shared *sh = shared_page();
 	char pool_name[96], chan_name[96];
@@ -204,7 +210,7 @@ static double channel_rate(uint64_t amount, bool records)
 				}
 				if (rc != WEIR_READ_RECORD)
 					break;
-				sum += ((const uint8_t *)rec.data)[99];
+				sum += ((const uint8_t *)rec.data)[rec.len - 1];
 				got++;
 			}
 		}
@@ -231,10 +237,11 @@ static double channel_rate(uint64_t amount, bool records)
 		struct weir_writer w;
 		weir_writer_init(&w, &c);
 		for (uint64_t i = 0; i < amount; i++) {
-			while (!(w.seg != WEIR_SEG_NONE && w.cap - w.used >= 16 + 104) && !weir_chan_can_send(&c))
+			while (!(w.seg != WEIR_SEG_NONE && w.cap - w.used >= 16 + weir_rec_pad(reclen)) &&
+			       !weir_chan_can_send(&c))
 				wait_for(&c, c.producer_db, has_credit, 20000);
 			memcpy(src, &i, 8);
-			weir_writer_put(&w, src, 100, 0);
+			weir_writer_put(&w, src, reclen, 0);
 		}
 		weir_writer_flush(&w);
 	}
@@ -389,6 +396,16 @@ int main(int argc, char **argv)
 	cpu_b = cpus[ncpu > 1 ? 1 : 0];
 	snprintf(prefix, sizeof(prefix), "weir-bench-%d", (int)getpid());
 	weir_shm_sweep("weir-bench-");
+	if (argc > 2 && !strcmp(argv[1], "records32")) {
+		/* the raw ring's rate for bench/run's latency section: 32-byte
+		 * records through the writer, a shared-memory channel and the
+		 * reader, between two pinned processes */
+		long long n = atoll(argv[2]);
+		if (n < 1)
+			die("usage: weir-bench-channel records32 COUNT");
+		printf("records32 %.0f\n", channel_rate((uint64_t)n, true, 32));
+		return 0;
+	}
 	printf("weir channel benchmark: two processes on cpus %d and %d, %d repetitions, medians\n", cpu_a, cpu_b,
 	       reps);
 
@@ -399,9 +416,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < reps; i++) {
 		mb[i] = memcpy_bandwidth(bytes, SEG * (CREDITS + FLOATING));
 		md[i] = memcpy_bandwidth(bytes / 4, 64u << 20);
-		cb[i] = channel_rate(bytes, false);
+		cb[i] = channel_rate(bytes, false, 0);
 		rb[i] = record_copy_rate(nrec);
-		cr[i] = channel_rate(nrec, true);
+		cr[i] = channel_rate(nrec, true, 100);
 		bare_pingpong(npp, bare[i]);
 		channel_pingpong(npp, UINT64_MAX, busy[i]);
 		channel_pingpong(npp, 50000, spin[i]);	/* the engine's default: spin 50 us, then sleep */
