@@ -172,7 +172,7 @@ void weir_kv_release(struct weir_kv *kv)
 		d += 1u << (kv->depth - s->depth); /* read before s goes */
 		for (uint32_t i = 0; i < s->cap; i++)
 			if (s->slots[i].hash && s->slots[i].external)
-				free(s->slots[i].u.blk);
+				free(weir_kv_blk(&s->slots[i]));
 		free(s->slots);
 		free(s);
 	}
@@ -299,24 +299,27 @@ uint8_t *weir_kv_reserve(struct kv_slot *s, uint32_t len)
 {
 	if (len <= s->vcap)
 		return weir_kv_val(s);
+	if (len > WEIR_KV_VMAX)
+		return NULL;
 	uint32_t koff = weir_kv_pad8(s->klen);
 	uint64_t want = (uint64_t)s->vcap * 2 > len ? (uint64_t)s->vcap * 2 : len;
-	if (want > UINT32_MAX - 8)
+	if (want > WEIR_KV_VMAX)
 		want = len;
 	uint32_t vcap = weir_kv_pad8((uint32_t)want);
 	uint8_t *b;
 	if (s->external) {
-		b = realloc(s->u.blk, (size_t)koff + vcap);
+		b = realloc(weir_kv_blk(s), (size_t)koff + vcap);
 		if (!b)
 			return NULL;
-	} else {
+	} else { /* the inline layout differs from the block's: key, then value */
 		b = malloc((size_t)koff + vcap);
 		if (!b)
 			return NULL;
-		memcpy(b, s->u.inl, (size_t)koff + s->vlen);
+		memcpy(b, s->inl, s->klen);
+		memcpy(b + koff, s->inl + weir_kv_inl_voff(s->klen), s->vlen);
 		s->external = 1;
 	}
-	s->u.blk = b;
+	weir_kv_set_blk(s, b);
 	s->vcap = vcap;
 	return b + koff;
 }
@@ -326,7 +329,10 @@ int weir_kv_set(struct weir_kv *kv, struct kv_slot *s, const void *data, uint32_
 	(void)kv;
 	if (len > s->vcap) {
 		/* Outgrown: copy through a fresh block, since data may point into
-		 * the current value. */
+		 * the current value (both copies before the block's address
+		 * overwrites inline bytes). */
+		if (len > WEIR_KV_VMAX)
+			return -1;
 		uint32_t koff = weir_kv_pad8(s->klen), vcap = weir_kv_pad8(len);
 		uint8_t *b = malloc((size_t)koff + vcap);
 		if (!b)
@@ -334,8 +340,8 @@ int weir_kv_set(struct weir_kv *kv, struct kv_slot *s, const void *data, uint32_
 		memcpy(b, weir_kv_key(s), s->klen);
 		memcpy(b + koff, data, len);
 		if (s->external)
-			free(s->u.blk);
-		s->u.blk = b;
+			free(weir_kv_blk(s));
+		weir_kv_set_blk(s, b);
 		s->external = 1;
 		s->vcap = vcap;
 	} else if (len) {
@@ -365,22 +371,24 @@ struct kv_slot *weir_kv_insert(struct weir_kv *kv, uint64_t hash, const void *ke
 		i = (i + 1) & (sh->cap - 1);
 	cow_touch(kv, sh, i);
 	struct kv_slot *s = &sh->slots[i];
-	uint32_t koff = weir_kv_pad8(klen);
-	if (koff + weir_kv_pad8(len) <= WEIR_KV_INLINE) {
-		memcpy(s->u.inl, key, klen);
+	uint32_t voff = weir_kv_inl_voff(klen);
+	if (len > WEIR_KV_VMAX)
+		return NULL;
+	if (klen <= WEIR_KV_INLINE && voff + len <= WEIR_KV_INLINE) {
+		memcpy(s->inl, key, klen);
 		if (len)
-			memcpy(s->u.inl + koff, data, len);
+			memcpy(s->inl + voff, data, len);
 		s->external = 0;
-		s->vcap = WEIR_KV_INLINE - koff;
+		s->vcap = WEIR_KV_INLINE - voff;
 	} else {
-		uint32_t vcap = len < 8 ? 8 : weir_kv_pad8(len);
+		uint32_t koff = weir_kv_pad8(klen), vcap = len < 8 ? 8 : weir_kv_pad8(len);
 		uint8_t *b = malloc((size_t)koff + vcap);
 		if (!b)
 			return NULL;
 		memcpy(b, key, klen);
 		if (len)
 			memcpy(b + koff, data, len);
-		s->u.blk = b;
+		weir_kv_set_blk(s, b);
 		s->external = 1;
 		s->vcap = vcap;
 	}
@@ -410,7 +418,7 @@ void weir_kv_del(struct weir_kv *kv, struct kv_slot *s)
 	 * before this entry's block goes or a shifted entry lands on it */
 	cow_touch(kv, sh, i);
 	if (s->external)
-		free(s->u.blk);
+		free(weir_kv_blk(s));
 	/* Backward-shift deletion: move later entries of the probe run into
 	 * the hole when their home does not lie between the hole and them. */
 	for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {

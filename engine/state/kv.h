@@ -20,7 +20,7 @@
  * start probing at the same slot and sit side by side, one or two cache
  * lines. Deletion shifts the following entries back, so there are no
  * tombstones and lookups stay short. A slot is one 64-byte cache line: a
- * key and value that fit in its 32 inline bytes live there, so a lookup
+ * key and value that fit in its 36 inline bytes live there, so a lookup
  * touches one line; larger ones live in one malloc'd block [key][pad to
  * 8][value] that grows by doubling and is freed on delete. Steady-state
  * updates of an existing entry write in place and allocate nothing.
@@ -49,20 +49,24 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
-#define WEIR_KV_INLINE 32
+#define WEIR_KV_INLINE 36
+#define WEIR_KV_VMAX ((1u << 31) - 8)	/* the largest value (vcap's bits) */
 
+/* Inline, the key starts at byte 28 of the slot and the value at the next
+ * multiple of 8 after it: an 8-byte key leaves 24 bytes of value, a 28-byte
+ * one (a keyed operator's composite key of an 8-byte key and a session's
+ * window) 8. External, inl[4..12) holds the block's address (8-aligned:
+ * byte 32 of the slot). */
 struct kv_slot {
 	uint64_t hash;		/* 0: empty (real hashes are forced non-zero) */
 	int64_t aux;		/* the owner's word: timestamp, expiry */
 	uint32_t klen;
 	uint32_t vlen;
-	uint32_t vcap;		/* room for the value */
-	uint32_t external;	/* 1: key and value in u.blk */
-	union {
-		_Alignas(8) uint8_t inl[WEIR_KV_INLINE];	/* [key][pad to 8][value] */
-		uint8_t *blk;
-	} u;
+	uint32_t vcap : 31;	/* room for the value */
+	uint32_t external : 1;	/* 1: key and value in the block [key][pad to 8][value] */
+	uint8_t inl[WEIR_KV_INLINE];
 };
 _Static_assert(sizeof(struct kv_slot) == 64, "a slot is one cache line");
 
@@ -81,13 +85,22 @@ struct weir_kv {
 #define WEIR_KV_CHUNK 2048u	/* slots per copy-on-write chunk of a shard (128 KiB) */
 
 static inline uint32_t weir_kv_pad8(uint32_t n) { return (n + 7u) & ~7u; }
+/* Where an inline value starts in inl, after a key of klen bytes. */
+static inline uint32_t weir_kv_inl_voff(uint32_t klen) { return weir_kv_pad8(28u + klen) - 28u; }
+static inline uint8_t *weir_kv_blk(const struct kv_slot *s)
+{
+	uint8_t *b;
+	memcpy(&b, s->inl + 4, sizeof(b));
+	return b;
+}
+static inline void weir_kv_set_blk(struct kv_slot *s, uint8_t *b) { memcpy(s->inl + 4, &b, sizeof(b)); }
 static inline const uint8_t *weir_kv_key(const struct kv_slot *s)
 {
-	return s->external ? s->u.blk : s->u.inl;
+	return s->external ? weir_kv_blk(s) : s->inl;
 }
 static inline uint8_t *weir_kv_val(struct kv_slot *s)
 {
-	return (s->external ? s->u.blk : s->u.inl) + weir_kv_pad8(s->klen);
+	return s->external ? weir_kv_blk(s) + weir_kv_pad8(s->klen) : s->inl + weir_kv_inl_voff(s->klen);
 }
 
 void weir_kv_init(struct weir_kv *kv);
