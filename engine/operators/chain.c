@@ -65,7 +65,7 @@ static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *
 			return weir_op_fail(st, op, "reduce needs a keyed input");
 		if (check(st, op, in->key_fn(&in->keyctx, rec, &key)) < 0)
 			return -1;
-		if (key.len > st->job->cfg.max_record || (key.len && !key.data))
+		if (key.len > st->max_record || (key.len && !key.data))
 			return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len,
 					    key.data);
 		/* the producer's hash of the same key, when it came along */
@@ -149,9 +149,9 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 	struct opinst *op = ctx->op;
 	if (__builtin_expect(st->failed, 0))
 		return -1;
-	if (__builtin_expect(len > st->job->cfg.max_record, 0))
+	if (__builtin_expect(len > st->max_record, 0))
 		return weir_op_fail(st, op, "emitted a record of %u bytes, more than the maximum of %u", len,
-				    st->job->cfg.max_record);
+				    st->max_record);
 	ctx->emitted++;
 	op->records_out++;
 	if (ctx->capturing) {
@@ -206,7 +206,7 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 			}
 			if (check(st, tail, o->key_fn(&o->keyctx, kp, &key)) < 0)
 				return -1;
-			if (key.len > st->job->cfg.max_record || (key.len && !key.data))
+			if (key.len > st->max_record || (key.len && !key.data))
 				return weir_op_fail(st, tail, "the key function returned a key of %u bytes at %p",
 						    key.len, key.data);
 			/* key group, then the subtask that owns the group; the

@@ -245,6 +245,8 @@ static int make_subtask(struct deployment *dp, struct subtask *st, int s)
 	st->task.step = weir_subtask_step;
 	st->task.rank = vx->id; /* vertex ids are a topological order */
 	st->job = job;
+	st->unaligned = job->cfg.unaligned;
+	st->max_record = job->cfg.max_record;
 	st->nops = vx->nnodes;
 	st->ops = calloc_lines((size_t)vx->nnodes, sizeof(struct opinst));
 	if (!st->ops)

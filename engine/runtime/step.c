@@ -632,7 +632,7 @@ static enum weir_step step_inputs(struct subtask *st)
 			/* unaligned: a batch of slow records must not delay a
 			 * checkpoint (a snapshot between two records is as good
 			 * as between two steps) */
-			if (st->job->cfg.unaligned && (budget & 31) == 0 && unaligned_between(st) < 0)
+			if (st->unaligned && (budget & 31) == 0 && unaligned_between(st) < 0)
 				return WEIR_STEP_DONE;
 			if (st->overdraft) {
 				budget = 0;

@@ -129,6 +129,8 @@ struct subtask {
 	bool is_source;
 	bool failed;
 	bool discarding;	/* tearing down: emits go nowhere */
+	bool unaligned;		/* job->cfg's, and max_record: read per record, kept in this line */
+	uint32_t max_record;
 	bool overdraft;		/* a writer went beyond its credit */
 	int64_t in_wm;		/* the watermark over the inputs, given to the chain */
 	int64_t proc_ms;	/* wall-clock ms read at the step's start: the processing time
