@@ -171,8 +171,50 @@ static int fail_silently(weir_ctx *ctx, const weir_rec *in)
 	return -3;
 }
 
+/* a key of 8 bytes at NULL: the one check of keys (weir_op_key) refuses it
+ * on whichever side runs the key function first */
+static int null_key(weir_ctx *ctx, const weir_rec *r, weir_key *k)
+{
+	(void)ctx, (void)r;
+	k->data = NULL;
+	k->len = 8;
+	return 0;
+}
+
+/* a key longer than a keyed operator's composite keys can say (65535) */
+static int long_key(weir_ctx *ctx, const weir_rec *r, weir_key *k)
+{
+	static uint8_t big[70000];
+	(void)ctx, (void)r;
+	k->data = big;
+	k->len = sizeof(big);
+	return 0;
+}
+
+static int noop_process(weir_ctx *ctx, const weir_rec *in)
+{
+	(void)ctx, (void)in;
+	return 0;
+}
+
 static void test_user_errors(void)
 {
+	weir_env *k1 = weir_env_create(2);
+	weir_sink_discard(weir_reduce(weir_key_by(weir_source_sequence(k1, 100, 0), null_key, NULL), "sum", kv_sum, NULL));
+	ok(run(k1) < 0 && strstr(weir_err_msg(), "the key function returned a key of 8 bytes at"),
+	   "a key function's key of 8 bytes without data fails the job, named: %s", weir_err_msg());
+	k1 = weir_env_create(2);
+	weir_sink_discard(weir_process(weir_key_by(weir_source_sequence(k1, 100, 0), null_key, NULL), "proc",
+				       noop_process, NULL, NULL));
+	ok(run(k1) < 0 && strstr(weir_err_msg(), "the key function returned a key of 8 bytes at"),
+	   "and so before a keyed operator: %s", weir_err_msg());
+	k1 = weir_env_create(2);
+	weir_sink_discard(weir_process(weir_key_by(weir_source_sequence(k1, 100, 0), long_key, NULL), "proc",
+				       noop_process, NULL, NULL));
+	ok(run(k1) < 0 && strstr(weir_err_msg(), "'proc'") && strstr(weir_err_msg(), "a key of 70000 bytes") &&
+	   strstr(weir_err_msg(), "at most 65535"),
+	   "a key of 70000 bytes passes the sender but not the keyed operator: %s", weir_err_msg());
+
 	weir_env *env = weir_env_create(2);
 	weir_sink_discard(weir_map(weir_source_sequence(env, 100, 0), "twice", emit_twice, NULL));
 	ok(run(env) < 0 && strstr(weir_err_msg(), "'twice'") && strstr(weir_err_msg(), "exactly one"),

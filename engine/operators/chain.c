@@ -29,6 +29,18 @@ static inline int check(struct subtask *st, struct opinst *op, int rc)
 	return st->failed ? -1 : 0;
 }
 
+int weir_op_key(struct subtask *st, struct opinst *op, weir_key_fn fn, const weir_ctx *kctx, const weir_rec *rec,
+		weir_key *key, uint32_t limit)
+{
+	*key = (weir_key){ 0 };
+	if (check(st, op, fn((weir_ctx *)kctx, rec, key)) < 0)
+		return -1;
+	if (__builtin_expect(key->len > limit || (key->len && !key->data), 0))
+		return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p (at most %u here)",
+				    key->len, key->data, limit);
+	return 0;
+}
+
 static int emit_one(struct opinst *op, const weir_rec *rec, uint32_t got)
 {
 	if (op->ctx.emitted != 1)
@@ -60,14 +72,11 @@ static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *
 	case OP_SINK:
 		return check(st, op, n->fn.sink(ctx, rec));
 	case OP_REDUCE: {
-		weir_key key = { 0 };
+		weir_key key;
 		if (!in || !in->key_fn)
 			return weir_op_fail(st, op, "reduce needs a keyed input");
-		if (check(st, op, in->key_fn(&in->keyctx, rec, &key)) < 0)
+		if (weir_op_key(st, op, in->key_fn, &in->keyctx, rec, &key, st->max_record) < 0)
 			return -1;
-		if (key.len > st->max_record || (key.len && !key.data))
-			return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p", key.len,
-					    key.data);
 		/* the producer's hash of the same key, when it came along */
 		uint64_t h = in->khash ? (uint64_t)in->khash << 32 : weir_kv_key_hash(key.data, key.len);
 		struct kv_slot *acc = weir_kv_get(&op->kv, h, key.data, key.len);
@@ -204,11 +213,8 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 				kr.ts = rec->ts;
 				kp = &kr;
 			}
-			if (check(st, tail, o->key_fn(&o->keyctx, kp, &key)) < 0)
+			if (weir_op_key(st, tail, o->key_fn, &o->keyctx, kp, &key, st->max_record) < 0)
 				return -1;
-			if (key.len > st->max_record || (key.len && !key.data))
-				return weir_op_fail(st, tail, "the key function returned a key of %u bytes at %p",
-						    key.len, key.data);
 			/* key group, then the subtask that owns the group; the
 			 * hash's high half goes along for the consumer's state */
 			uint64_t h = weir_key_hash(key.data, key.len);

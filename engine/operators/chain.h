@@ -13,6 +13,11 @@ int weir_op_open(struct subtask *st, struct opinst *op);
 int weir_op_close(struct subtask *st, struct opinst *op);
 /* Hand a record to op (and, through emits, to everything after it). */
 int weir_op_deliver(struct opinst *op, const weir_rec *rec, struct input *in);
+/* Run a key function on rec and check its key: at most limit bytes, and
+ * data unless empty (max_record; a keyed operator's KEYED_MAX_KEY). 0, or
+ * -1 with the subtask failed, naming op. The one place keys are checked. */
+int weir_op_key(struct subtask *st, struct opinst *op, weir_key_fn fn, const weir_ctx *kctx, const weir_rec *rec,
+		weir_key *key, uint32_t limit);
 /* A subtask's tail emits: partition into its outputs of tag 0 (main) or a
  * side output tag. */
 int weir_op_output(struct subtask *st, int tag, const weir_rec *rec);

@@ -167,21 +167,18 @@ int64_t keyed_next_processing(const struct opinst *op)
 int keyed_deliver(struct opinst *op, const weir_rec *rec, const struct input *in)
 {
 	struct subtask *st = op->ctx.st;
-	weir_key key = { 0 };
+	weir_key key;
 	if (!in || !in->key_fn)
 		return weir_op_fail(st, op, "a keyed operator needs keyed inputs");
-	int rc = in->key_fn((weir_ctx *)&in->keyctx, rec, &key);
-	if (rc < 0 || st->failed)
-		return st->failed ? -1 : weir_op_fail(st, op, "key function failed (returned %d)", rc);
-	if (key.len > KEYED_MAX_KEY || (key.len && !key.data))
-		return weir_op_fail(st, op, "the key function returned a key of %u bytes at %p (keyed operators "
-				    "take keys of at most %u bytes)", key.len, key.data, KEYED_MAX_KEY);
+	/* keyed operators' composite keys hold a key's length in 16 bits */
+	if (weir_op_key(st, op, in->key_fn, &in->keyctx, rec, &key, KEYED_MAX_KEY) < 0)
+		return -1;
 	op->keyed.key = key.data;
 	op->keyed.klen = key.len;
 	/* the producer's hash of the same key, when it came along */
 	op->keyed.key_hi = in->khash ? in->khash : keyed_key_hi(key.data, key.len);
 	op->ctx.cur_ts = rec->ts;
-	rc = op->node->impl->element(&op->ctx, rec, in->side);
+	int rc = op->node->impl->element(&op->ctx, rec, in->side);
 	op->keyed.key = NULL;
 	op->keyed.klen = 0;
 	if (rc < 0 || st->failed)
