@@ -63,12 +63,17 @@ static void give_mapping(uint8_t *p, size_t reserved, size_t cap)
 		munmap(p, reserved);
 		return;
 	}
-	if (more && (mprotect(p + cap, more, PROT_READ | PROT_WRITE) < 0 ||
-		     madvise(p + cap, more, MADV_POPULATE_WRITE) < 0)) {
-		/* an older kernel: the pages come in on first touch instead */
+	if (more && mprotect(p + cap, more, PROT_READ | PROT_WRITE) < 0) {
+		pthread_mutex_lock(&pool_mu);
+		pool_bytes -= more; /* kept as it was: cap stays what is writable */
+		pthread_mutex_unlock(&pool_mu);
+		more = 0;
 	}
+	/* a refusal (a kernel before 5.14) only means the pages come in on
+	 * first touch instead */
 	if (more)
-		cap += more;
+		(void)madvise(p + cap, more, MADV_POPULATE_WRITE);
+	cap += more;
 	pthread_mutex_lock(&pool_mu);
 	if (npool < POOL_N) {
 		pool[npool++] = (struct kept){ p, reserved, cap };
