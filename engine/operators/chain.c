@@ -191,15 +191,16 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 
 int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 {
+	struct opinst *tail = st->ops + st->nops - 1;
 	for (int i = 0; i < st->nout; i++) {
 		struct output *o = &st->out[i];
 		struct weir_writer *w;
+		uint32_t khash = 0; /* the key hash's high half a keyed edge carries */
 		if (o->tag != tag)
 			continue;
 		switch (o->part) {
 		case PART_HASH: {
-			weir_key key = { 0 };
-			struct opinst *tail = st->ops + st->nops - 1;
+			weir_key key;
 			/* the key function is user code: aligned too. rec is passed
 			 * as it is when aligned (a copy of it would be a 16-byte load
 			 * of two fresh narrower stores: no store forwarding) */
@@ -220,9 +221,8 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 			uint64_t h = weir_key_hash(key.data, key.len);
 			uint32_t kg = weir_key_group(&o->kgmap, h);
 			w = &o->w[weir_kg_subtask(&o->kgmap, kg, (uint32_t)o->nw)];
-			if (weir_writer_put_hash(w, rec->data, rec->len, rec->ts, (uint32_t)(h >> 32)) < 0)
-				return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
-			continue;
+			khash = (uint32_t)(h >> 32);
+			break;
 		}
 		case PART_REBALANCE:
 			w = &o->w[o->rr];
@@ -232,14 +232,14 @@ int weir_op_output(struct subtask *st, int tag, const weir_rec *rec)
 		case PART_BROADCAST:
 			for (int k = 0; k < o->nw; k++)
 				if (weir_writer_put(&o->w[k], rec->data, rec->len, rec->ts) < 0)
-					return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
+					return weir_op_fail(st, tail, "%s", weir_err_msg());
 			continue;
 		default:
 			w = &o->w[0];
 			break;
 		}
-		if (weir_writer_put(w, rec->data, rec->len, rec->ts) < 0)
-			return weir_op_fail(st, st->ops + st->nops - 1, "%s", weir_err_msg());
+		if (weir_writer_put_hash(w, rec->data, rec->len, rec->ts, khash) < 0)
+			return weir_op_fail(st, tail, "%s", weir_err_msg());
 	}
 	return 0;
 }
