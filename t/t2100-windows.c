@@ -1096,6 +1096,52 @@ static void test_lateness_session(void)
 }
 
 /*
+ * A late record bridging a fired session with one still pending (gap 10,
+ * B = 0, allowed lateness 50):
+ *   0 (1,1,0)  1 (9,1000,12)           W=11: key 1 [0,10) fires {1}
+ *   2 wait for it
+ *   3 (1,2,15)                         key 1 [15,25), pending
+ *   4 (1,4,10)                         [10,20) bridges the fired [0,10) and
+ *                                      [15,25) into [0,25), due at W=24
+ *   5 (9,2000,100)                     W=99: [0,25) fires {1,2,4}, once;
+ *                                      at the end key 9's [100,110)
+ * The merged session keeps [0,10)'s state, whose timer fired already: it
+ * needs a new one (the one of [15,25) must not fire it, nor fire alone).
+ */
+static void test_lateness_session_bridge(void)
+{
+	static const in_rec script[] = {
+		{ 1, 1, 0, 1 }, { 9, 1000, 12, 1 }, W(1, 0, 1), { 1, 2, 15, 1 }, { 1, 4, 10, 1 }, { 9, 2000, 100, 1 },
+	};
+	static const struct {
+		int64_t key, start, end;
+		int idx[3];
+		int n;
+	} wins[] = {
+		{ 1, 0, 10, { 0 }, 1 }, { 1, 0, 25, { 0, 3, 4 }, 3 }, { 9, 12, 22, { 1 }, 1 }, { 9, 100, 110, { 5 }, 1 },
+	};
+	set_script(script, (int)(sizeof(script) / sizeof(script[0])));
+	bound = 0;
+	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 10);
+	w.allowed_lateness_ms = 50;
+	for (int m = M_REDUCE; m <= M_PROC; m++) {
+		if (m == M_REDUCE_NORES)
+			continue;
+		order_mode = false;
+		out_rec want[4];
+		int nw = (int)(sizeof(wins) / sizeof(wins[0]));
+		for (int i = 0; i < nw; i++) {
+			int64_t sum = 0;
+			for (int j = 0; j < wins[i].n; j++)
+				sum += input[wins[i].idx[j]].val;
+			want[i] = (out_rec){ wins[i].key, wins[i].start, wins[i].end, sum, wins[i].n,
+					     ref_x((enum mode)m, wins[i].idx, wins[i].n) };
+		}
+		check_lateness_run("session bridged after firing, allowed lateness 50", &w, (enum mode)m, want, nw, NULL, 0);
+	}
+}
+
+/*
  * Idleness. Source subtask 1 emits one record (key 1, ts 0) and then stays
  * idle (alive, no records) until subtask 0 is done. Subtask 0 emits key 1
  * at ts 1..9 and then ts 100 (B = 5: its watermark 94), and waits for the
@@ -1584,6 +1630,7 @@ int main(void)
 	test_lateness();
 	test_lateness_sliding();
 	test_lateness_session();
+	test_lateness_session_bridge();
 	test_session_after_fire();
 	test_idleness();
 	test_processing_time(&rnd);

@@ -99,7 +99,7 @@ static int restore_piece(struct subtask *st, const struct restore_piece *pc, uin
 	if (n < 0 || !magic || memcmp(magic, ck_sub_magic, 8) || v != (uint32_t)st->v->id || print != ck_chain_print(st) ||
 	    idx != pc->index || idx >= par || maxp != job->cfg.max_parallelism || nops != (uint32_t)st->nops)
 		return weir_op_fail(st, NULL, "restore: the snapshot is not this subtask's (the job's graph, operator "
-				    "names or max parallelism differ from the checkpoint's)%s%s", n < 0 ? ": " : "",
+				    "names, their state layouts or max parallelism differ from the checkpoint's)%s%s", n < 0 ? ": " : "",
 				    n < 0 ? why : "");
 	struct weir_kg_map m;
 	weir_kg_map_init(&m, maxp);

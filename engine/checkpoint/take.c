@@ -64,8 +64,12 @@
 uint64_t ck_chain_print(const struct subtask *st)
 {
 	struct snapbuf b = { 0 };
-	for (int k = 0; k < st->nops; k++)
-		snap_put(&b, st->ops[k].node->name, strlen(st->ops[k].node->name) + 1);
+	for (int k = 0; k < st->nops; k++) {
+		const struct node *n = st->ops[k].node;
+		snap_put(&b, n->name, strlen(n->name) + 1);
+		if (n->state_layout)
+			snap_put(&b, n->state_layout, strlen(n->state_layout) + 1);
+	}
 	uint64_t h = b.oom ? 0 : weir_snap_sum(b.p, b.len);
 	snap_free(&b);
 	return h;

@@ -107,6 +107,10 @@ struct node {
 	/* OP_KEYED */
 	const struct keyed_impl *impl;	/* element and timer behaviour */
 	void *impl_arg;			/* the impl's configuration (windows, joins) */
+	/* the version of the impl's state layout when not its first: part of
+	 * the chain's fingerprint, so that a checkpoint of another layout is
+	 * refused at restore rather than misread (windows.c) */
+	const char *state_layout;
 	weir_process_fn process[2];	/* user process functions, per input side */
 	weir_timer_fn on_timer;
 	weir_state_desc *states;	/* declared states; ids are indices */

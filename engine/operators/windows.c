@@ -62,16 +62,17 @@ static int64_t floor_mod(int64_t a, int64_t b)
 	return m < 0 ? m + b : m;
 }
 
-/* A window's namespace in state keys: its start (tumbling and sliding
- * windows of one operator share their size), or start and end (sessions).
- * 8 bytes keep a count with an 8-byte key inline in its slot. */
-static uint32_t ns_of(const struct window_op *wo, struct win w, uint8_t ns[16])
+/* A window's namespace in state keys and timers: its start. Tumbling and
+ * sliding windows of one operator share their size; a session's state
+ * lives under the start of the window it began as (its state window,
+ * struct sess), which no other live session of the key shares: their spans
+ * are disjoint and each holds its state start. 8 bytes keep a count with
+ * an 8-byte key inline in its slot. */
+#define NS_LEN 8
+static uint32_t ns_of(int64_t start, uint8_t ns[NS_LEN])
 {
-	memcpy(ns, &w.start, 8);
-	if (wo->w.kind != WEIR_SESSION)
-		return 8;
-	memcpy(ns + 8, &w.end, 8);
-	return 16;
+	memcpy(ns, &start, NS_LEN);
+	return NS_LEN;
 }
 
 static bool is_late(const struct window_op *wo, const struct opinst *op, struct win w)
@@ -102,14 +103,15 @@ static int reduce_into(weir_ctx *ctx, struct window_op *wo, struct kv_slot *s, c
 	return 0;
 }
 
-/* Add one record to window w of the current key. 1 when this created the
- * window's state (its timers are then due), 0 when it existed, -1. */
-static int add(weir_ctx *ctx, struct window_op *wo, struct win w, const weir_rec *rec, int side)
+/* Add one record to the window of the current key whose state is under
+ * start. 1 when this created the window's state (its timers are then due),
+ * 0 when it existed, -1. */
+static int add(weir_ctx *ctx, struct window_op *wo, int64_t start, const weir_rec *rec, int side)
 {
 	struct opinst *op = ctx->op;
 	int state = side ? wo->s_right : wo->s_acc;
-	uint8_t ns[16];
-	uint32_t nl = ns_of(wo, w, ns);
+	uint8_t ns[NS_LEN];
+	uint32_t nl = ns_of(start, ns);
 	struct kv_slot *s = keyed_get(op, state, ns, nl);
 	int created = !s && (wo->kind != W_JOIN || !keyed_get(op, side ? wo->s_acc : wo->s_right, ns, nl));
 	int rc = -1;
@@ -151,12 +153,13 @@ static void iter_of(struct kv_slot *s, weir_iter *it)
 }
 
 /* Emit window w's result for the current key (if it has state); `state`
- * is the window whose namespace holds it (w itself but for sessions). */
-static int emit(weir_ctx *ctx, struct window_op *wo, struct win w, struct win state)
+ * is the start of the window whose namespace holds it (w's but for
+ * sessions). */
+static int emit(weir_ctx *ctx, struct window_op *wo, struct win w, int64_t state)
 {
 	struct opinst *op = ctx->op;
-	uint8_t ns[16];
-	uint32_t nl = ns_of(wo, state, ns);
+	uint8_t ns[NS_LEN];
+	uint32_t nl = ns_of(state, ns);
 	struct kv_slot *s = keyed_get(op, wo->s_acc, ns, nl);
 	struct kv_slot *r = wo->kind == W_JOIN ? keyed_get(op, wo->s_right, ns, nl) : NULL;
 	if (!s && !r)
@@ -200,11 +203,13 @@ static int emit(weir_ctx *ctx, struct window_op *wo, struct win w, struct win st
 
 /* ---- session bookkeeping ---------------------------------------------------- */
 
-/* A key's live sessions: [start, end) and the state window holding their
- * state. */
+/* A key's live sessions, in the order of their spans: the span [start,
+ * end) and the start of the state window holding their state. 24 bytes, so
+ * that a key's one session sits inline in its slot, beside its count. */
 struct sess {
-	struct win span;
-	struct win state;
+	int64_t start;
+	int64_t end;
+	int64_t state;
 };
 
 static int sessions_store(struct opinst *op, struct window_op *wo, const struct sess *v, uint32_t n)
@@ -216,23 +221,24 @@ static int sessions_store(struct opinst *op, struct window_op *wo, const struct 
 	return keyed_put(op, wo->s_sessions, NULL, 0, v, n * (uint32_t)sizeof(struct sess)) ? 0 : -1;
 }
 
-/* The live session whose span is w, or NULL (a timer of a span that grew). */
-static const struct sess *session_of(struct opinst *op, struct window_op *wo, struct win w)
+/* The live session whose state window starts at state, or NULL (a timer of
+ * a session merged into another since). */
+static const struct sess *session_of(struct opinst *op, struct window_op *wo, int64_t state)
 {
 	struct kv_slot *s = keyed_get(op, wo->s_sessions, NULL, 0);
 	const struct sess *v = s ? (const struct sess *)weir_kv_val(s) : NULL;
 	for (uint32_t i = 0; v && i < s->vlen / (uint32_t)sizeof(struct sess); i++)
-		if (v[i].span.start == w.start && v[i].span.end == w.end)
+		if (v[i].state == state)
 			return &v[i];
 	return NULL;
 }
 
-/* Drop window w's state (state: the window that holds it) and, for a
- * session, its entry. */
-static int clear_window(struct opinst *op, struct window_op *wo, struct win w, struct win state)
+/* Drop the state of a window (state: the start of the window that holds
+ * it) and, for a session, its entry. */
+static int clear_window(struct opinst *op, struct window_op *wo, int64_t state)
 {
-	uint8_t ns[16];
-	uint32_t nl = ns_of(wo, state, ns);
+	uint8_t ns[NS_LEN];
+	uint32_t nl = ns_of(state, ns);
 	keyed_del(op, wo->s_acc, ns, nl);
 	if (wo->kind == W_JOIN)
 		keyed_del(op, wo->s_right, ns, nl);
@@ -244,7 +250,7 @@ static int clear_window(struct opinst *op, struct window_op *wo, struct win w, s
 	struct sess *v = (struct sess *)weir_kv_val(s);
 	uint32_t n = s->vlen / (uint32_t)sizeof(struct sess), k = 0;
 	for (uint32_t i = 0; i < n; i++)
-		if (v[i].span.start != w.start || v[i].span.end != w.end)
+		if (v[i].state != state)
 			v[k++] = v[i];
 	if (!k)
 		keyed_del(op, wo->s_sessions, NULL, 0);
@@ -253,38 +259,34 @@ static int clear_window(struct opinst *op, struct window_op *wo, struct win w, s
 	return 0;
 }
 
-/* Add (or delete) window w's timers: the firing one unless `fired` (the
- * watermark passed it already), and the cleanup one when there is
- * lateness. */
-static int timers(struct opinst *op, struct window_op *wo, struct win w, bool add_them, bool fired)
+/* Register the timers of a window ending at end, under namespace ns_start
+ * (its start; a session's state start): the firing one if `fire`, the
+ * cleanup one if `cleanup` and there is lateness. Windows never register a
+ * timer twice nor delete one (a session's timer that finds its session
+ * grown registers again for the new end, one that finds it merged away does
+ * nothing), so no table entry is needed: keyed_timer_once. */
+static int timers(struct opinst *op, struct window_op *wo, int64_t ns_start, int64_t end, bool fire, bool cleanup)
 {
-	/* [namespace][type]. Windows register each timer once, with their
-	 * state (or a session's new span), and never need to delete one: a
-	 * session timer whose span grew is skipped when it fires. So no
-	 * table entry is needed. */
-	uint8_t ns[17];
-	uint32_t nl = ns_of(wo, w, ns);
-	bool once = true;
+	uint8_t ns[NS_LEN + 1]; /* [namespace][type] */
+	uint32_t nl = ns_of(ns_start, ns);
 	ns[nl] = T_FIRE;
-	if (!fired && (once ? keyed_timer_once(op, wo->w.domain, w.end - 1, ns, nl + 1)
-			    : keyed_timer(op, wo->w.domain, w.end - 1, ns, nl + 1, add_them)) < 0)
+	if (fire && keyed_timer_once(op, wo->w.domain, end - 1, ns, nl + 1) < 0)
 		return -1;
-	if (wo->w.domain == WEIR_EVENT_TIME && wo->w.allowed_lateness_ms > 0) {
+	if (cleanup && wo->w.domain == WEIR_EVENT_TIME && wo->w.allowed_lateness_ms > 0) {
 		ns[nl] = T_CLEANUP;
-		int64_t t = sat_add(w.end - 1, wo->w.allowed_lateness_ms);
-		if ((once ? keyed_timer_once(op, WEIR_EVENT_TIME, t, ns, nl + 1)
-			  : keyed_timer(op, WEIR_EVENT_TIME, t, ns, nl + 1, add_them)) < 0)
+		if (keyed_timer_once(op, WEIR_EVENT_TIME, sat_add(end - 1, wo->w.allowed_lateness_ms), ns, nl + 1) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* Move the state of window from into window to (session merging). */
-static int merge_state(weir_ctx *ctx, struct window_op *wo, struct win from, struct win to)
+/* Move the state of the window starting at from into the one starting at to
+ * (session merging). */
+static int merge_state(weir_ctx *ctx, struct window_op *wo, int64_t from, int64_t to)
 {
 	struct opinst *op = ctx->op;
-	uint8_t fns[16], tns[16];
-	uint32_t fl = ns_of(wo, from, fns), tl = ns_of(wo, to, tns);
+	uint8_t fns[NS_LEN], tns[NS_LEN];
+	uint32_t fl = ns_of(from, fns), tl = ns_of(to, tns);
 	for (int side = 0; side < (wo->kind == W_JOIN ? 2 : 1); side++) {
 		int state = side ? wo->s_right : wo->s_acc;
 		struct kv_slot *f = keyed_get(op, state, fns, fl);
@@ -325,11 +327,25 @@ static int merge_state(weir_ctx *ctx, struct window_op *wo, struct win from, str
 	return 0;
 }
 
-static bool intersects(struct win a, struct win b)
+static bool intersects(const struct sess *a, struct win b)
 {
-	return a.start <= b.end && a.end >= b.start;
+	return a->start <= b.end && a->end >= b.start;
 }
 
+/*
+ * A record at ts opens the session [ts, ts + gap) of its key, which merges
+ * with every live session of the key it touches, transitively.
+ *
+ * Timers: a live session has one pending firing timer while its end - 1 is
+ * ahead of the watermark (in processing time, always), registered when the
+ * session opened or came back after firing within the lateness, under its
+ * state start, at an end it had then. A record that extends the session
+ * registers nothing: the timer, when it fires, finds the session's end
+ * moved on and registers again for the new end (window_timer). The
+ * sessions a record bridges keep their timers; finding no session of
+ * their state start, they do nothing. Likewise the cleanup timer: one per
+ * session, from its opening.
+ */
 static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *rec, int side, int64_t ts)
 {
 	struct opinst *op = ctx->op;
@@ -352,18 +368,20 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 	/* the span of everything w merges with, transitively */
 	struct win m = w;
 	int first = -1;
+	uint32_t merged = 0;
 	for (bool grew = true; grew;) {
 		grew = false;
 		for (uint32_t i = 0; i < n; i++)
-			if (!in[i] && intersects(v[i].span, m)) {
+			if (!in[i] && intersects(&v[i], m)) {
 				in[i] = true;
-				if (first < 0)
+				merged++;
+				if (first < 0 || v[i].start < v[first].start)
 					first = (int)i;
 				grew = true;
-				if (v[i].span.start < m.start)
-					m.start = v[i].span.start;
-				if (v[i].span.end > m.end)
-					m.end = v[i].span.end;
+				if (v[i].start < m.start)
+					m.start = v[i].start;
+				if (v[i].end > m.end)
+					m.end = v[i].end;
 			}
 	}
 	int rc = 0;
@@ -371,32 +389,49 @@ static int session_element(weir_ctx *ctx, struct window_op *wo, const weir_rec *
 		rc = weir_emit_side_ts(ctx, op->node->late_tag, rec->data, rec->len, rec->ts);
 		goto out;
 	}
-	/* the merged session keeps the first one's state window; the state of
-	 * any other session it bridges to is folded into it */
-	struct win state = first < 0 ? m : v[first].state;
-	bool same_span = first >= 0 && v[first].span.start == m.start && v[first].span.end == m.end;
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < n && rc >= 0; i++) {
-		if (!in[i]) {
-			v[k++] = v[i];
-			continue;
+	bool event = wo->w.domain == WEIR_EVENT_TIME;
+	bool fired = event && m.end - 1 <= op->wm;
+	/* the merged session keeps the state window of the earliest one; the
+	 * state of any other session it bridges to is folded into it */
+	struct sess nv = { m.start, m.end, first < 0 ? m.start : v[first].state };
+	bool timer_pending = first >= 0 && !(event && v[first].end - 1 <= op->wm);
+	if (first >= 0 && merged == 1 && v[first].start == m.start && v[first].end == m.end) {
+		/* a record inside a session changes nothing but its state */
+	} else if (first >= 0 && merged == 1) {
+		/* extended, nothing bridged and no slot moved: in place (the
+		 * order of spans holds; the get saved the entry for a snapshot) */
+		((struct sess *)weir_kv_val(ss))[first] = nv;
+	} else {
+		/* opened or bridged: the spans in order, the merged one in the
+		 * place of the earliest it took in */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < n && rc >= 0; i++) {
+			if (!in[i])
+				v[k++] = v[i];
+			else if ((int)i != first && merge_state(ctx, wo, v[i].state, nv.state) < 0)
+				rc = -1;
 		}
-		if ((int)i != first && merge_state(ctx, wo, v[i].state, state) < 0)
-			rc = -1;
+		if (rc < 0)
+			goto out;
+		uint32_t at = 0;
+		while (at < k && v[at].start < nv.start)
+			at++;
+		memmove(v + at + 1, v + at, (k - at) * sizeof(*v)); /* v has room for n + 1 */
+		v[at] = nv;
+		k++;
+		if (sessions_store(op, wo, v, k) < 0) {
+			rc = weir_fail(ctx, "out of memory");
+			goto out;
+		}
 	}
-	if (rc < 0)
-		goto out;
-	v[k++] = (struct sess){ m, state };
-	bool fired = wo->w.domain == WEIR_EVENT_TIME && m.end - 1 <= op->wm;
-	/* a record inside a session changes nothing but its state */
-	if ((!same_span && sessions_store(op, wo, v, k) < 0) || add(ctx, wo, state, rec, side) < 0 ||
-	    (!same_span && timers(op, wo, m, true, fired) < 0)) {
+	if (add(ctx, wo, nv.state, rec, side) < 0 ||
+	    timers(op, wo, nv.state, m.end, !fired && !timer_pending, first < 0) < 0) {
 		rc = ctx->st->failed ? -1 : weir_fail(ctx, "out of memory");
 		goto out;
 	}
 	/* fired already, within lateness: fire again with the update */
 	if (fired)
-		rc = emit(ctx, wo, m, state);
+		rc = emit(ctx, wo, m, nv.state);
 out:
 	if (v != stackv)
 		free(v);
@@ -428,15 +463,15 @@ static int window_element(weir_ctx *ctx, const weir_rec *rec, int side)
 		if (is_late(wo, op, w))
 			continue;
 		taken = true;
-		int created = add(ctx, wo, w, rec, side);
+		int created = add(ctx, wo, w.start, rec, side);
 		if (created < 0)
 			return -1;
 		bool fired = wo->w.domain == WEIR_EVENT_TIME && w.end - 1 <= op->wm;
 		/* timers come with the state: one lookup per record, not three */
-		if (created && timers(op, wo, w, true, fired) < 0)
+		if (created && timers(op, wo, w.start, w.end, !fired, true) < 0)
 			return weir_fail(ctx, "out of memory");
 		/* fired already, within lateness: fire again with the update */
-		if (fired && emit(ctx, wo, w, w) < 0)
+		if (fired && emit(ctx, wo, w, w.start) < 0)
 			return -1;
 	}
 	/* Late for every window it belongs to: to the late output. In no
@@ -451,31 +486,31 @@ static int window_timer(weir_ctx *ctx, int64_t time, enum weir_time_domain d, co
 {
 	struct opinst *op = ctx->op;
 	struct window_op *wo = op->node->impl_arg;
-	(void)time;
 	(void)d;
-	struct win w;
-	if (nslen == 9 && wo->w.kind != WEIR_SESSION) {
-		memcpy(&w.start, ns, 8);
-		w.end = w.start + wo->w.size_ms;
-	} else if (nslen == 17 && wo->w.kind == WEIR_SESSION) {
-		memcpy(&w, ns, 16);
-	} else {
+	int64_t start;
+	if (nslen != NS_LEN + 1)
 		return weir_fail(ctx, "internal error: window timer with a %u-byte namespace", nslen);
-	}
-	struct win state = w;
+	memcpy(&start, ns, NS_LEN);
+	bool cleanup = ns[NS_LEN] == T_CLEANUP;
+	struct win w = { start, start + wo->w.size_ms };
 	if (wo->w.kind == WEIR_SESSION) {
-		const struct sess *se = session_of(op, wo, w);
+		const struct sess *se = session_of(op, wo, start);
 		if (!se)
-			return 0; /* a span that has grown since: its new span has its own timer */
-		state = se->state;
+			return 0; /* merged into another session since: its timers are that one's */
+		w = (struct win){ se->start, se->end }; /* copied: emitting may move slots */
+		int64_t due = cleanup ? sat_add(w.end - 1, wo->w.allowed_lateness_ms) : w.end - 1;
+		if (time < due) /* the session grew since: due later */
+			return timers(op, wo, start, w.end, !cleanup, cleanup) < 0 ? weir_fail(ctx, "out of memory") : 0;
+		if (time > due)
+			return 0; /* not this session's (never registered past its end) */
 	}
-	if (ns[nslen - 1] == T_CLEANUP)
-		return clear_window(op, wo, w, state);
-	if (emit(ctx, wo, w, state) < 0)
+	if (cleanup)
+		return clear_window(op, wo, start);
+	if (emit(ctx, wo, w, start) < 0)
 		return -1;
 	/* without lateness (or in processing time) the window is done */
 	if (wo->w.domain != WEIR_EVENT_TIME || wo->w.allowed_lateness_ms == 0)
-		return clear_window(op, wo, w, state);
+		return clear_window(op, wo, start);
 	return 0;
 }
 
@@ -548,6 +583,9 @@ static struct node *window_node(weir_stream *a, weir_stream *b, const char *name
 	wo->w = *w;
 	wo->kind = kind;
 	n->impl_arg = wo;
+	/* 2: sessions of 24 bytes under their state window's start (were 32,
+	 * under start and end) */
+	n->state_layout = w->kind == WEIR_SESSION ? "sessions 2" : NULL;
 	n->hooks.free_arg = free;
 	n->arg = arg;
 	enum weir_state_kind sk = kind == W_PROCESS || kind == W_JOIN ? WEIR_LIST_STATE : WEIR_VALUE_STATE;

@@ -56,7 +56,7 @@ struct heap_ent {
 struct heap_cow;
 
 struct keyed_heap {
-	struct heap_ent *v;	/* the binary min-heap by (time, seq) */
+	struct heap_ent *v;	/* the 4-ary min-heap by (time, seq) (keyed.c) */
 	uint32_t n;
 	uint32_t cap;
 	struct keyed_timer *slab;	/* timers by slot; a slot stays put while its timer lives */
