@@ -109,11 +109,14 @@ static int fire(struct opinst *op, enum weir_time_domain d, int64_t upto, bool f
 					    "its timers keep registering timers at the end of input (a repeating "
 					    "timer?): stop re-registering once weir_ctx_watermark() is "
 					    "WEIR_WATERMARK_MAX");
+		uint32_t key_hi = h->v[0].key_hi;
 		struct keyed_timer t = keyed_heap_pop(h);
+		/* the next one fires in this loop or at a later watermark, a
+		 * record or two from now: its lines are on their way by then */
+		keyed_heap_prefetch(k, h);
 		const uint8_t *ck = keyed_timer_key(&t);
 		uint16_t klen;
 		memcpy(&klen, ck + 2, 2); /* a timer's ck is well formed (keyed_restore checks) */
-		uint32_t key_hi = keyed_key_hi(ck + 4, klen);
 		if (t.dedup) {
 			struct kv_slot *s = weir_kv_get(&k->kv, keyed_ck_hash_with(key_hi, ck, t.cklen), ck, t.cklen);
 			if (!s) { /* deleted since */

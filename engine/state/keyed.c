@@ -212,7 +212,7 @@ static uint32_t slot_take(struct keyed_heap *h)
 	return i;
 }
 
-static int heap_push(struct keyed_heap *h, const struct keyed_timer *t)
+static int heap_push(struct keyed_heap *h, const struct keyed_timer *t, uint32_t key_hi)
 {
 	if (h->n == h->cap) {
 		uint32_t cap = h->cap ? h->cap * 2 : 64;
@@ -235,7 +235,7 @@ static int heap_push(struct keyed_heap *h, const struct keyed_timer *t)
 		return -1;
 	h->slab[slot] = *t;
 	h->slab[slot].live = true;
-	struct heap_ent e = { t->time, t->seq, slot };
+	struct heap_ent e = { t->time, t->seq, slot, key_hi };
 	uint32_t i = h->n++;
 	while (i > 0) {
 		uint32_t parent = (i - 1) / HEAP_D;
@@ -275,6 +275,16 @@ struct keyed_timer keyed_heap_pop(struct keyed_heap *h)
 	return top;
 }
 
+void keyed_heap_prefetch(const struct keyed *k, const struct keyed_heap *h)
+{
+	if (h->n) {
+		const char *t = (const char *)&h->slab[h->v[0].slot];
+		__builtin_prefetch(t);
+		__builtin_prefetch(t + sizeof(struct keyed_timer) - 1); /* the slab is not line-aligned */
+		weir_kv_prefetch(&k->kv, h->v[0].key_hi);
+	}
+}
+
 /* A timer's table entry: state KEYED_TIMER_STATE, namespace
  * [u8 domain][i64 time][the caller's namespace]. */
 int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, const uint8_t *ck, uint32_t n, bool dedup)
@@ -287,7 +297,10 @@ int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, con
 			return -1;
 		memcpy(t.ck.ptr, ck, n);
 	}
-	if (heap_push(&k->heap[d], &t) < 0) {
+	uint16_t klen = 0;
+	if (n >= 4)
+		memcpy(&klen, ck + 2, 2); /* n >= 4 + klen: keyed_composite made it, or keyed_restore checked it */
+	if (heap_push(&k->heap[d], &t, keyed_key_hi(ck + 4, klen)) < 0) {
 		if (n > KEYED_TIMER_INLINE)
 			free(t.ck.ptr);
 		return -1;

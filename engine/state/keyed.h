@@ -45,12 +45,15 @@ struct keyed_timer {
 	} ck;
 };
 
-/* A heap entry: what orders it, and where its timer is in the slab. The
- * heap moves 24 bytes a step, never the timer (64). */
+/* A heap entry: what orders it, where its timer is in the slab, and the
+ * high half of its key's hash (in the padding: the next timer's state is
+ * prefetched with it, and firing need not hash the key again). The heap
+ * moves 24 bytes a step, never the timer (64). */
 struct heap_ent {
 	int64_t time;
 	uint64_t seq;
 	uint32_t slot;
+	uint32_t key_hi;
 };
 
 struct heap_cow;
@@ -113,6 +116,9 @@ static inline uint32_t keyed_key_hi(const void *key, uint32_t klen)
 int keyed_push_timer(struct keyed *k, enum weir_time_domain d, int64_t time, const uint8_t *ck, uint32_t n, bool dedup);
 /* Pop the earliest timer of h (h->n > 0); the caller frees a long key. */
 struct keyed_timer keyed_heap_pop(struct keyed_heap *h);
+/* Start loading what firing the earliest timer of h will read: its slab
+ * slot and its key's home slot in the table. */
+void keyed_heap_prefetch(const struct keyed *k, const struct keyed_heap *h);
 static inline const uint8_t *keyed_timer_key(const struct keyed_timer *t)
 {
 	return t->cklen <= KEYED_TIMER_INLINE ? t->ck.inl : t->ck.ptr;
