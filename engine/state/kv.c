@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define SHARD_MIN 16u		/* slots of a table's first shard */
 #define SHARD_MAX 32768u	/* 2 MiB of slots: a fuller shard splits in two instead of growing */
@@ -156,11 +157,20 @@ void weir_kv_init(struct weir_kv *kv)
 	memset(kv, 0, sizeof(*kv));
 }
 
+/* A shard's slots, zeroed. A full shard (2 MiB) is one huge page where the
+ * kernel has them to give (transparent huge pages in madvise mode): lookups
+ * in a table of millions of keys miss the TLB about as often as the cache,
+ * and a page walk costs more than the miss on a virtual machine. */
+#define HUGE_PAGE (2u << 20)
 static struct kv_slot *new_slots(uint32_t cap)
 {
-	struct kv_slot *n = aligned_alloc(64, (size_t)cap * sizeof(*n));
-	if (n)
-		memset(n, 0, (size_t)cap * sizeof(*n));
+	size_t len = (size_t)cap * sizeof(struct kv_slot);
+	struct kv_slot *n = aligned_alloc(len >= HUGE_PAGE ? HUGE_PAGE : 64, len);
+	if (!n)
+		return NULL;
+	if (len >= HUGE_PAGE)
+		(void)madvise(n, len, MADV_HUGEPAGE); /* advice: without it, 4 KiB pages */
+	memset(n, 0, len);
 	return n;
 }
 
