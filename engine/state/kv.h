@@ -5,7 +5,8 @@
  * The table is a set of shards found by extendible hashing: a directory
  * indexed by the top bits of a hash's high half points at the shards, and
  * a shard that fills up doubles until it holds SHARD_MAX (32768) slots,
- * then splits in two (kv.c). Growing moves one shard's entries, never the
+ * then splits in two (kv.c); a full shard's slots are one transparent huge
+ * page when the kernel has one. Growing moves one shard's entries, never the
  * whole table's: with 10 million keys the longest such pause is that of
  * 32768 slots, where one table doubling from 8 to 16 million slots stood
  * still for about 2 s.
