@@ -1236,6 +1236,72 @@ static void test_idleness(void)
 }
 
 /*
+ * A watermark does not wait for its segment to fill (step.c, MARK_WAIT_NS).
+ * The source never idles: its first poll emits key 1 at ts 0..9 and key 2
+ * at ts 20 (B = 5: watermark 14, which closes [0,10)); later polls emit
+ * nothing and return MORE, so no flush-on-idle. The buffer timeout is an
+ * hour and nothing fills the segment: it leaves only because a watermark
+ * is in it and the window's side has read everything before it. The
+ * source waits for key 1's result at most 10 s, then ends (the end of
+ * input fires the window too, but too late for the check).
+ */
+static int mf_state, mf_fired;
+static uint64_t mf_t0;
+
+static int mark_flush_poll(weir_ctx *ctx)
+{
+	if (mf_state == 0) {
+		for (int64_t t = 0; t < 10; t++) {
+			in_rec r = { 1, t, t, 1 };
+			if (weir_emit_ts(ctx, &r, sizeof(r), r.ts) < 0)
+				return -1;
+		}
+		in_rec r2 = { 2, 100, 20, 1 };
+		if (weir_emit_ts(ctx, &r2, sizeof(r2), r2.ts) < 0)
+			return -1;
+		mf_state = 1;
+		mf_t0 = weir_ctx_now_ns(ctx);
+		return WEIR_SOURCE_MORE;
+	}
+	if (mf_state == 2)
+		return WEIR_SOURCE_END;
+	if (results_of(1, 0) >= 1 || weir_ctx_now_ns(ctx) - mf_t0 > 10000000000ull) {
+		mf_fired = results_of(1, 0) >= 1;
+		mf_state = 2;
+	}
+	return WEIR_SOURCE_MORE;
+}
+
+static void test_watermark_flush(void)
+{
+	ninput = 0;
+	reset_results();
+	mf_state = mf_fired = 0;
+	weir_env *env = weir_env_create(1);
+	weir_stream *s = weir_assign_timestamps(weir_source(env, "src", mark_flush_poll, NULL), ts_of, 5, 0);
+	weir_window_spec w = weir_tumbling(WEIR_EVENT_TIME, 10);
+	weir_stream *win = s ? weir_window_aggregate(weir_key_by(s, key_of, NULL), "win", &w, &agg, NULL) : NULL;
+	if (!win || env->error[0]) {
+		ok(0, "building the watermark-flush job: %s", env->error);
+		weir_env_destroy(env);
+		return;
+	}
+	weir_sink(win, "sink", out_sink, NULL);
+	uint64_t timeout = cfg.buffer_timeout_ns;
+	cfg.buffer_timeout_ns = 3600000000000ull;
+	int rc = run(env);
+	cfg.buffer_timeout_ns = timeout;
+	is_int(rc, 0, "watermark flush: the job runs: %s", rc ? weir_err_msg() : "");
+	ok(mf_fired, "a segment holding a watermark leaves without filling, with no idle step and an hour's buffer "
+	   "timeout: key 1's window [0,10) fired while the source ran");
+	int right = 0;
+	for (int i = 0; i < ngot; i++)
+		right += got[i].o.key == 1 && got[i].o.start == 0 && got[i].o.count == 10 && got[i].o.sum == 45;
+	ok(ngot == 2 && right == 1, "watermark flush: [0,10) of key 1 with its 10 records and [20,30) of key 2, once "
+	   "each (%d results)", ngot);
+}
+
+/*
  * Cascaded windows: tumbling S1 per key (aggregate), then its results, keyed
  * again, in tumbling windows of S2 = m * S1. A window operator emits the
  * results of a watermark before passing the watermark on, so a result
@@ -1633,6 +1699,7 @@ int main(void)
 	test_lateness_session_bridge();
 	test_session_after_fire();
 	test_idleness();
+	test_watermark_flush();
 	test_processing_time(&rnd);
 	test_cascade(&rnd, 1, 1);
 	test_cascade(&rnd, 2, 3);

@@ -61,6 +61,7 @@ struct weir_writer {
 	uint32_t cap;
 	uint32_t fill;		/* send the segment once this full: cap, or the consumer's hint */
 	uint64_t first_ns;	/* when the first record went into seg */
+	uint64_t mark_ns;	/* when the first watermark went into seg (0: none) */
 	uint64_t records;
 	/* Points at a flag set when a segment had to come from beyond the
 	 * credit: the subtask then stops taking input until it has credit. */

@@ -7,7 +7,8 @@
  * stops early when an output runs out of credit. When its inputs are
  * drained it flushes partly filled segments at once (flush-on-idle: a
  * lone record leaves immediately); under load segments leave full, or
- * after buffer_timeout at the latest. Between records it keeps time
+ * after buffer_timeout at the latest, and one holding a watermark soon
+ * after it when the consumer has caught up (flush_due). Between records it keeps time
  * (watermarks, idleness, processing-time timers), aligns barriers (or,
  * unaligned, drains inputs up to them and records the in-flight data),
  * serializes a copy-on-write snapshot in slices, and tells sinks which
@@ -57,13 +58,23 @@ static int flush_all(struct subtask *st)
 	return 0;
 }
 
+/* A segment holding a watermark leaves this long after the watermark went
+ * in, if the consumer has read everything before it: window results then
+ * leave when their watermark passes, not when a segment fills (at a rate
+ * the job keeps up with, a 32 KiB segment of a keyBy edge took a few
+ * hundred us to fill). A consumer still reading gains nothing from a
+ * partial segment, and the credit it takes is dearer under load. */
+#define MARK_WAIT_NS 50000u
+
 static int flush_due(struct subtask *st)
 {
 	uint64_t now = weir_now_ns(), timeout = st->job->cfg.buffer_timeout_ns;
 	for (int i = 0; i < st->nout; i++)
 		for (int k = 0; k < st->out[i].nw; k++) {
 			struct weir_writer *w = &st->out[i].w[k];
-			if (w->seg != WEIR_SEG_NONE && w->used && now - w->first_ns >= timeout &&
+			if (w->seg != WEIR_SEG_NONE && w->used &&
+			    (now - w->first_ns >= timeout ||
+			     (w->mark_ns && now - w->mark_ns >= MARK_WAIT_NS && !weir_chan_pending(w->ch))) &&
 			    weir_writer_flush(w) < 0)
 				return weir_op_fail(st, NULL, "%s", weir_err_msg());
 		}
