@@ -95,19 +95,57 @@ struct weir_doorbell *weir_sched_doorbell(struct weir_sched *s, int w)
 	return s->workers[w].db;
 }
 
+/* After t's step, which began at *t0: its own time (less the steps nested
+ * in it, which counted theirs) goes to busy if it made progress; a blocked
+ * step opens a span of backpressure, an unblocked one closes it. Relaxed
+ * stores: weir_task_times reads them from other threads. Two clock reads
+ * a step at most (*t0 becomes the next step's start). */
+static void account(struct weir_worker *w, struct weir_task *t, enum weir_step r, uint64_t *t0, uint64_t inner0)
+{
+	uint64_t t1 = weir_real_now_ns();
+	uint64_t own = t1 - *t0 - (w->own_ns - inner0);
+	w->own_ns += own;
+	*t0 = t1;
+	if (r != WEIR_STEP_IDLE)
+		__atomic_store_n(&t->busy_ns, t->busy_ns + own, __ATOMIC_RELAXED);
+	if (t->blocked) {
+		if (!t->blocked_since)
+			__atomic_store_n(&t->blocked_since, t1, __ATOMIC_RELAXED);
+	} else if (t->blocked_since) {
+		__atomic_store_n(&t->blocked_ns, t->blocked_ns + (t1 - t->blocked_since), __ATOMIC_RELAXED);
+		__atomic_store_n(&t->blocked_since, 0, __ATOMIC_RELEASE); /* after the sum: see weir_task_times */
+	}
+}
+
+void weir_task_times(const struct weir_task *t, uint64_t now, uint64_t *busy_ns, uint64_t *blocked_ns)
+{
+	*busy_ns = __atomic_load_n(&t->busy_ns, __ATOMIC_RELAXED);
+	/* The writer closes a span by adding it to blocked_ns and then
+	 * clearing its start (release); reading the start first (acquire), a
+	 * cleared start comes with the sum that holds the span: a span is
+	 * counted twice for a moment at worst, never lost. */
+	uint64_t since = __atomic_load_n(&t->blocked_since, __ATOMIC_ACQUIRE);
+	uint64_t closed = __atomic_load_n(&t->blocked_ns, __ATOMIC_RELAXED);
+	*blocked_ns = closed + (since && now > since ? now - since : 0);
+}
+
 /* Step every live task of rank >= min_rank once; returns whether any made
  * progress and lowers *next_wake to the earliest wake_at asked for. */
 static bool round_once(struct weir_worker *w, uint64_t *next_wake, int min_rank)
 {
 	bool progress = false;
+	uint64_t t0 = weir_real_now_ns();
 	for (int i = 0; i < w->ntasks; i++) {
 		struct weir_task *t = w->tasks[i];
 		if (t->done || t->running || t->rank < min_rank)
 			continue;
 		t->running = true;
 		t->wake_at = 0;
+		t->blocked = false;
+		uint64_t inner0 = w->own_ns;
 		enum weir_step r = t->step(t);
 		t->running = false;
+		account(w, t, r, &t0, inner0);
 		if (r == WEIR_STEP_BUSY) {
 			progress = true;
 		} else if (r == WEIR_STEP_DONE) {

@@ -46,7 +46,24 @@ struct weir_task {
 	/* Position in the dataflow's topological order: data only flows from
 	 * lower ranks to higher ones (see weir_worker_help). */
 	int rank;
+	/* Set by step when it returns IDLE for want of room downstream (no
+	 * credit): the time until a step that is not blocked counts as
+	 * backpressured. */
+	bool blocked;
+	/* Where its time went (ns of the real clock), for metrics: written by
+	 * its worker with relaxed stores, read by anyone with relaxed loads
+	 * (weir_task_times). Busy: steps that made progress, their own time
+	 * (not that of tasks they helped, weir_worker_help). Blocked: closed
+	 * spans of backpressure, and the start of the open one (0: none). The
+	 * rest of the wall clock was idle. */
+	uint64_t busy_ns;
+	uint64_t blocked_ns;
+	uint64_t blocked_since;
 };
+
+/* A task's busy and backpressured time up to now (the open span of
+ * backpressure included): any thread. */
+void weir_task_times(const struct weir_task *t, uint64_t now, uint64_t *busy_ns, uint64_t *blocked_ns);
 
 struct weir_worker_stats {
 	uint64_t rounds;
@@ -64,6 +81,7 @@ struct weir_worker {
 	int ntasks;
 	int cap;
 	int ndone;
+	uint64_t own_ns;	/* own time of every step so far (nested steps counted once) */
 	struct weir_worker_stats stats;
 };
 

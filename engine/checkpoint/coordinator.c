@@ -170,6 +170,8 @@ static void complete(struct ck_coordinator *c, uint64_t now_ns)
 	}
 	c->completed++;
 	c->latest = id;
+	c->latest_ns = now_ns;
+	c->latest_bytes = c->bytes;
 	snprintf(c->latest_path, sizeof(c->latest_path), "%s/chk-%llu", c->dir, (unsigned long long)id);
 	/* "(T ms, B bytes, longest synchronous pause P ms, ...": bench/run reads it */
 	weir_log(WEIR_LOG_INFO, "%s%s %llu complete (%.1f ms, %llu bytes, longest synchronous pause %.3f ms, "

@@ -79,6 +79,8 @@ struct ck_coordinator {
 	char last_why[256];	/* the last abort's reason, logged */
 	uint64_t repeats, repeat_first, repeat_last;	/* aborts since for the same reason, not logged yet */
 	uint64_t latest;	/* the newest complete checkpoint or savepoint (0: none) */
+	uint64_t latest_ns;	/* when it completed (the coordinator's clock) */
+	uint64_t latest_bytes;	/* its size */
 	char latest_path[PATH_MAX + 32];	/* its chk-<id> folder */
 };
 

@@ -596,6 +596,7 @@ weir_stream *weir_sink_stdout(weir_stream *in)
 		return NULL;
 	n->fn.sink = stdout_write;
 	n->builtin = true;
+	n->to_stdout = true;
 	n->open = stdout_open;
 	n->close = stdout_flush;
 	n->hooks.idle = stdout_flush;

@@ -99,6 +99,7 @@ struct node {
 	int nin;
 	int nconsumers;		/* edges leaving this node */
 	bool builtin;		/* a connector: its open/close hooks are its own */
+	bool to_stdout;		/* weir_sink_stdout: no progress line over its output */
 	bool inherit_parallelism;	/* unset parallelism: its input's (assigners) */
 	/* OP_ASSIGN */
 	weir_timestamp_fn ts_fn;

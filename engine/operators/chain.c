@@ -53,7 +53,7 @@ static inline int deliver(struct opinst *op, const weir_rec *rec, struct input *
 	struct subtask *st = op->ctx.st;
 	weir_ctx *ctx = &op->ctx;
 	struct node *n = op->node;
-	op->records_in++;
+	stat_add(&op->records_in, 1);
 	ctx->cur_ts = rec->ts;
 	switch (n->kind) {
 	case OP_MAP:
@@ -162,7 +162,7 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 		return weir_op_fail(st, op, "emitted a record of %u bytes, more than the maximum of %u", len,
 				    st->max_record);
 	ctx->emitted++;
-	op->records_out++;
+	stat_add(&op->records_out, 1);
 	if (ctx->capturing) {
 		/* reduce: the emitted record is the key's new accumulator. */
 		if (ctx->emitted > 1)
@@ -173,7 +173,7 @@ int weir_emit_ts(weir_ctx *ctx, const void *data, uint32_t len, int64_t ts)
 			return weir_op_fail(st, op, "out of memory for keyed state");
 		if (ctx->capture_kv) { /* reducing state: stored, not sent */
 			ctx->emitted = 1;
-			op->records_out--;
+			stat_add(&op->records_out, (uint64_t)-1);
 			return 0;
 		}
 	}

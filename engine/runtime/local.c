@@ -94,6 +94,20 @@ int weir_local_ck_start(struct job *job, const char *base, uint64_t restored)
 	return 0;
 }
 
+uint64_t weir_local_ck_latest(struct job *job, uint64_t *when_ns, uint64_t *bytes)
+{
+	struct ck_driver *d = job->ck_driver;
+	*when_ns = *bytes = 0;
+	if (!d)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	uint64_t id = d->ck.latest;
+	*when_ns = d->ck.latest_ns;
+	*bytes = d->ck.latest_bytes;
+	pthread_mutex_unlock(&d->lock);
+	return id;
+}
+
 void weir_local_ck_stop(struct job *job)
 {
 	struct ck_driver *d = job->ck_driver;

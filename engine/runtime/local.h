@@ -16,5 +16,8 @@ int weir_local_ck_start(struct job *job, const char *base, uint64_t restored);
 /* Stop both (after the workers stopped); a checkpoint still in flight is
  * discarded. */
 void weir_local_ck_stop(struct job *job);
+/* The newest complete checkpoint of job (0: none or no checkpoints), when
+ * it completed (weir_now_ns) and its size: any thread. */
+uint64_t weir_local_ck_latest(struct job *job, uint64_t *when_ns, uint64_t *bytes);
 
 #endif

@@ -13,6 +13,7 @@
 #include "runtime/run.h"
 #include "runtime/internal.h"
 #include "runtime/local.h"
+#include "runtime/progress.h"
 #include "checkpoint/restart.h"
 #include "checkpoint/take.h"
 #include "checkpoint/writer.h"
@@ -334,16 +335,19 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	}
 	free(links);
 	job.start_ns = weir_now_ns();
+	job.start_real_ns = weir_real_now_ns();
 	running_job = &job;
 	if (cancel_pending) /* a cancel came during plan or deploy */
 		weir_local_cancel();
 	struct watchdog dog;
 	watchdog_start(&dog, &job, WEIR_EXIT_CANCEL, 1);
+	struct progress *line = print ? weir_progress_start(&job, cfg->quiet) : NULL;
 	if (weir_sched_start(&job.sched) < 0)
 		weir_job_fail(&job, weir_err_msg());
 	weir_sched_join(&job.sched);
 	running_job = NULL;
 	job.end_ns = weir_now_ns();
+	weir_progress_stop(line); /* it reads the checkpoint driver */
 	weir_local_ck_stop(&job);
 
 	bool all_done = true;

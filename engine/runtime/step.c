@@ -495,6 +495,7 @@ static enum weir_step step_source(struct subtask *st)
 			return WEIR_STEP_DONE;
 	}
 	if (!ready) {
+		st->task.blocked = true; /* backpressured, for metrics (sched/worker.h) */
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
 	}
@@ -586,6 +587,7 @@ static enum weir_step step_inputs(struct subtask *st)
 {
 	if (__builtin_expect(st->replay.len != 0, 0)) {
 		if (!outputs_ready(st)) {
+			st->task.blocked = true;
 			flush_all(st);
 			return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
 		}
@@ -596,6 +598,7 @@ static enum weir_step step_inputs(struct subtask *st)
 	if (st->job->cfg.unaligned && unaligned_between(st) < 0)
 		return WEIR_STEP_DONE;
 	if (!outputs_ready(st)) {
+		st->task.blocked = true;
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
 	}

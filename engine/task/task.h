@@ -62,6 +62,8 @@ struct opinst {
 	uint64_t last_active_ns;
 	bool saw_records;
 	bool idle;
+	/* metrics: written by the subtask's worker only (stat_add), read by
+	 * any thread with relaxed loads (progress lines, reports) */
 	uint64_t records_in;
 	uint64_t records_out;
 	uint8_t *scratch;	/* an aligned copy of an unaligned emit (chained) */
@@ -69,6 +71,14 @@ struct opinst {
 	bool opened;
 	bool closed;
 } __attribute__((aligned(64))); /* its own cache lines (deploy.c, calloc_lines) */
+
+/* A metric counter's writer (one thread) adds; other threads read it with
+ * __atomic_load_n(..., __ATOMIC_RELAXED). A plain add and store on x86:
+ * no lock, no fence. */
+static inline void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
 
 struct input {
 	struct weir_chan *ch;
@@ -258,6 +268,7 @@ struct job {
 	char error[1024];
 	uint32_t cancelled;
 	uint64_t start_ns, end_ns;
+	uint64_t start_real_ns;		/* weir_real_now_ns at the start (metrics: a test's manual clock aside) */
 };
 
 

@@ -1,0 +1,48 @@
+/* A bounded job that holds itself open once its records are out: its
+ * source emits 0 .. COUNT-1 (argv[1]; 1000 a poll), to a sink that counts
+ * them, then waits (idle, polled every 10 ms) until the file argv[2]
+ * exists, and ends. For tests that look at a job while it runs (t3730's
+ * progress line), without sleeps. */
+#include <weir/weir.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char *gate;
+static long count;
+
+static int src(weir_ctx *ctx)
+{
+	static long next; /* one source subtask (parallelism 1) */
+	if (next < count) {
+		for (int k = 0; k < 1000 && next < count; k++, next++) {
+			int64_t v = next;
+			if (weir_emit(ctx, &v, sizeof(v)) < 0)
+				return -1;
+		}
+		return WEIR_SOURCE_MORE;
+	}
+	if (access(gate, F_OK) == 0)
+		return WEIR_SOURCE_END;
+	weir_ctx_idle_until(ctx, weir_ctx_now_ns(ctx) + 10000000);
+	return WEIR_SOURCE_IDLE;
+}
+
+static int take(weir_ctx *ctx, const weir_rec *in)
+{
+	(void)ctx;
+	(void)in;
+	return 0;
+}
+
+int weir_job(weir_env *env, int argc, char **argv)
+{
+	if (argc != 3)
+		return weir_env_fail(env, "usage: held.so -- COUNT GATEFILE");
+	count = strtol(argv[1], NULL, 10);
+	gate = argv[2];
+	weir_stream *s = weir_source(env, "held", src, NULL);
+	weir_set_parallelism(s, 1);
+	weir_sink(weir_rebalance(s), "taken", take, NULL);
+	return 0;
+}
