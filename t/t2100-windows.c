@@ -1059,21 +1059,19 @@ static void test_lateness_sliding(void)
  *   9 (1,8,70)                         a new session [70,80), fires once
  *  10 (9,2000,200)                     W=199; at the end [200,210) fires
  */
-static void test_lateness_session(void)
+/* A scripted session run with allowed lateness 50 and B = 0, in every
+ * mode: the windows expected (records by index into the script) and the
+ * records beyond the lateness (late_idx). */
+struct script_win {
+	int64_t key, start, end;
+	int idx[3];
+	int n;
+};
+
+static void session_lateness_runs(const char *what, const in_rec *script, int nscript, const struct script_win *wins,
+				  int nw, const int *late_idx, int nlates)
 {
-	static const in_rec script[] = {
-		{ 1, 1, 0, 1 },	   { 9, 1000, 30, 1 }, W(1, 0, 1),	   { 1, 2, 5, 1 },    W(1, 0, 2), { 7, 10000, 60, 1 },
-		{ 8, 100, 80, 1 }, W(7, 60, 1),	       { 1, 4, 3, 1 },	   { 1, 8, 70, 1 },   { 9, 2000, 200, 1 },
-	};
-	static const struct {
-		int64_t key, start, end;
-		int idx[3];
-		int n;
-	} wins[] = {
-		{ 1, 0, 10, { 0 }, 1 },	    { 1, 0, 15, { 0, 3 }, 2 }, { 9, 30, 40, { 1 }, 1 },	  { 7, 60, 70, { 5 }, 1 },
-		{ 8, 80, 90, { 6 }, 1 },    { 1, 70, 80, { 9 }, 1 },   { 9, 200, 210, { 10 }, 1 },
-	};
-	set_script(script, (int)(sizeof(script) / sizeof(script[0])));
+	set_script(script, nscript);
 	bound = 0;
 	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 10);
 	w.allowed_lateness_ms = 50;
@@ -1082,17 +1080,33 @@ static void test_lateness_session(void)
 			continue;
 		order_mode = false;
 		out_rec want[8];
-		int nw = (int)(sizeof(wins) / sizeof(wins[0]));
-		for (int i = 0; i < nw; i++) {
+		for (int i = 0; i < nw && i < 8; i++) {
 			int64_t sum = 0;
 			for (int j = 0; j < wins[i].n; j++)
 				sum += input[wins[i].idx[j]].val;
 			want[i] = (out_rec){ wins[i].key, wins[i].start, wins[i].end, sum, wins[i].n,
 					     ref_x((enum mode)m, wins[i].idx, wins[i].n) };
 		}
-		in_rec mlate[1] = { input[8] };
-		check_lateness_run("session, allowed lateness 50", &w, (enum mode)m, want, nw, mlate, 1);
+		in_rec mlate[4] = { { 0 } }; /* an array even for none: qsort's argument is never NULL */
+		for (int i = 0; i < nlates && i < 4; i++)
+			mlate[i] = input[late_idx[i]];
+		check_lateness_run(what, &w, (enum mode)m, want, nw, mlate, nlates);
 	}
+}
+
+static void test_lateness_session(void)
+{
+	static const in_rec script[] = {
+		{ 1, 1, 0, 1 },	   { 9, 1000, 30, 1 }, W(1, 0, 1),	   { 1, 2, 5, 1 },    W(1, 0, 2), { 7, 10000, 60, 1 },
+		{ 8, 100, 80, 1 }, W(7, 60, 1),	       { 1, 4, 3, 1 },	   { 1, 8, 70, 1 },   { 9, 2000, 200, 1 },
+	};
+	static const struct script_win wins[] = {
+		{ 1, 0, 10, { 0 }, 1 },	    { 1, 0, 15, { 0, 3 }, 2 }, { 9, 30, 40, { 1 }, 1 },	  { 7, 60, 70, { 5 }, 1 },
+		{ 8, 80, 90, { 6 }, 1 },    { 1, 70, 80, { 9 }, 1 },   { 9, 200, 210, { 10 }, 1 },
+	};
+	static const int beyond[] = { 8 };
+	session_lateness_runs("session, allowed lateness 50", script, (int)(sizeof(script) / sizeof(script[0])), wins,
+			      (int)(sizeof(wins) / sizeof(wins[0])), beyond, 1);
 }
 
 /*
@@ -1113,33 +1127,12 @@ static void test_lateness_session_bridge(void)
 	static const in_rec script[] = {
 		{ 1, 1, 0, 1 }, { 9, 1000, 12, 1 }, W(1, 0, 1), { 1, 2, 15, 1 }, { 1, 4, 10, 1 }, { 9, 2000, 100, 1 },
 	};
-	static const struct {
-		int64_t key, start, end;
-		int idx[3];
-		int n;
-	} wins[] = {
+	static const struct script_win wins[] = {
 		{ 1, 0, 10, { 0 }, 1 }, { 1, 0, 25, { 0, 3, 4 }, 3 }, { 9, 12, 22, { 1 }, 1 }, { 9, 100, 110, { 5 }, 1 },
 	};
-	set_script(script, (int)(sizeof(script) / sizeof(script[0])));
-	bound = 0;
-	weir_window_spec w = weir_session(WEIR_EVENT_TIME, 10);
-	w.allowed_lateness_ms = 50;
-	for (int m = M_REDUCE; m <= M_PROC; m++) {
-		if (m == M_REDUCE_NORES)
-			continue;
-		order_mode = false;
-		out_rec want[4];
-		int nw = (int)(sizeof(wins) / sizeof(wins[0]));
-		for (int i = 0; i < nw; i++) {
-			int64_t sum = 0;
-			for (int j = 0; j < wins[i].n; j++)
-				sum += input[wins[i].idx[j]].val;
-			want[i] = (out_rec){ wins[i].key, wins[i].start, wins[i].end, sum, wins[i].n,
-					     ref_x((enum mode)m, wins[i].idx, wins[i].n) };
-		}
-		in_rec none[1] = { { 0 } }; /* nothing is late (qsort wants an array, even of 0) */
-		check_lateness_run("session bridged after firing, allowed lateness 50", &w, (enum mode)m, want, nw, none, 0);
-	}
+	session_lateness_runs("session bridged after firing, allowed lateness 50", script,
+			      (int)(sizeof(script) / sizeof(script[0])), wins, (int)(sizeof(wins) / sizeof(wins[0])), NULL,
+			      0);
 }
 
 /*
