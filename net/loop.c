@@ -1054,6 +1054,8 @@ int weir_loop_run_once(struct weir_loop *l, int timeout_ms)
 	if (l->tx_blocked)
 		tx_takeback(l);
 	flush_pending(l);
+	if (l->cfg.unguard)
+		l->cfg.unguard(l->cfg.guard_arg);
 	if (timeout_ms < 0) {
 		rc = io_uring_submit_and_wait(&l->ring, 1);
 	} else if (timeout_ms == 0) {
@@ -1064,6 +1066,8 @@ int weir_loop_run_once(struct weir_loop *l, int timeout_ms)
 						.tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
 		rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
 	}
+	if (l->cfg.guard)
+		l->cfg.guard(l->cfg.guard_arg);
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return weir_err_errno(-rc, "event loop: io_uring_enter"), rc;
 	int n = reap(l);

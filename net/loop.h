@@ -125,6 +125,17 @@ struct weir_loop_config {
 	void (*on_open)(struct weir_conn *c, void *arg);
 	void (*on_close)(struct weir_conn *c, int reason, void *arg);
 	void *arg;
+	/* State shared with other threads: when set, run_once calls
+	 * unguard(guard_arg) just before it waits in the kernel and guard
+	 * after, so a caller that holds its lock around the loop (taking it
+	 * before the first run_once) has it everywhere but in the wait: its
+	 * callbacks and what it does between run_once calls run under it, and
+	 * another thread holding it sees that state at rest. The loop's own
+	 * calls stay the loop thread's: another thread leaves work for it
+	 * (its timers, say, pick it up). */
+	void (*guard)(void *guard_arg);
+	void (*unguard)(void *guard_arg);
+	void *guard_arg;
 };
 
 struct weir_loop_stats {
@@ -173,6 +184,7 @@ int weir_loop_run_once(struct weir_loop *l, int timeout_ms);
 int weir_loop_run(struct weir_loop *l);
 /* Make weir_loop_run return (any thread; once stopped, a loop stays stopped). */
 void weir_loop_stop(struct weir_loop *l);
+
 bool weir_loop_stopped(struct weir_loop *l);
 /* Does an open connection still have bytes queued to send (loop thread)?
  * A server stops once its last answers are out (weir_loop_destroy drops

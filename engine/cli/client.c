@@ -214,6 +214,8 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 	snprintf(hbbuf, sizeof(hbbuf), "%ld", cc->hb_ms);
 	snprintf(hbtbuf, sizeof(hbtbuf), "%ld", cc->hb_timeout_ms);
 	snprintf(portbuf, sizeof(portbuf), "%ld", port);
+	char restbuf[16];
+	snprintf(restbuf, sizeof(restbuf), "%ld", cc->rest_port);
 	snprintf(waitbuf, sizeof(waitbuf), "%ld", cc->slot_wait_ms);
 	/* the checkpoint defaults of jobs submitted without checkpoint flags */
 	char ckdir[PATH_MAX], ck[8][24];
@@ -229,7 +231,7 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--checkpoint-retain", ck[3], "--restart-attempts", ck[4], "--restart-delay", ck[5],
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
 			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf, "--exchange-credits", xcbuf,
-			    "--idle", (char *)cc->idle, "--spin-us", spinbuf,
+			    "--idle", (char *)cc->idle, "--spin-us", spinbuf, "--rest-port", restbuf,
 			    /* optional ones last: the first NULL ends the list */
 			    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int na = 0;

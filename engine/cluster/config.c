@@ -58,6 +58,7 @@ static const struct key keys[] = {
 	NUMKEY("taskmanager.segment_size", segment_size, 4096, 64 << 20),
 	NUMKEY("taskmanager.cancel_timeout_ms", cancel_timeout_ms, 0, 24 * 3600 * 1000),
 	NUMKEY("jobmanager.port", port, 0, 65535),
+	NUMKEY("rest.port", rest_port, -1, 65535),
 	NUMKEY("jobmanager.slot_wait_ms", slot_wait_ms, 0, 600000),
 	STRKEY("jobmanager.bind", bind),
 	STRKEY("run_dir", run_dir),

@@ -22,6 +22,7 @@ struct weir_cluster_config {
 	long taskmanagers;	/* 0: one per NUMA node */
 	long slots;		/* 0: allowed CPUs / taskmanagers */
 	long port;		/* jobmanager.port; 0: ephemeral */
+	long rest_port;		/* rest.port: the REST API's (loopback); 0: ephemeral (the default), -1: off */
 	char bind[64];		/* jobmanager.bind */
 	char run_dir[PATH_MAX - 64];
 	char log_level[16];

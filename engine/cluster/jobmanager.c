@@ -72,140 +72,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_TMS 256
-#define MAX_WAITERS 64
-/* heartbeats: how often TaskManagers send them, how long without one
- * drops a TaskManager (jm.hb_ms, jm.hb_timeout_ms: heartbeat.interval_ms
- * and heartbeat.timeout_ms; 100 and 2000 by default, so a host gone
- * silent on a LAN is noticed within 2 s). The TaskManagers' exchanges use
- * the same timeout for their data connections. */
-#define STOP_GRACE_MS 5000
-#define MAX_CONNS 4096		/* the connection table, if the descriptor limit allows */
-#define STALL_MS 30000		/* a frame begun, or answers not read, for this long: closed */
-#define REFUSED_LOG_MS 1000	/* refused connections: at most a line a second */
+#include "cluster/jm.h"
+#include "cluster/rest.h"
 
-struct peer {
-	struct peer *prev, *next;	/* every open connection, for the deadlines */
-	uint64_t conn;
-	struct weir_auth auth;
-	bool authed;
-	int tm;			/* index in tms, or -1 */
-	uint64_t opened_ns;
-	uint64_t close_at_ns;	/* refused: close once the answer went out */
-	bool logged;		/* its refusal is logged already */
-	struct weir_obj_in up;	/* an object the client uploads in chunks (up.fd -1: none) */
-};
-
-struct tmrec {
-	bool live;
-	uint32_t id;
-	uint32_t pid;
-	int32_t numa_node;
-	uint32_t slots;
-	char host[64];
-	char host_id[128];	/* which machine and network namespace (RegisterTaskManager) */
-	char data_addr[96];	/* its exchange's host:port */
-	char pool[128];
-	uint32_t pool_id, segments, segment_size;
-	int32_t pool_node;
-	uint64_t conn;
-	uint64_t last_hb_ns;
-	bool busy[1024];	/* slots held by running jobs */
-};
-
-#define MAX_JOBS 64
-
-enum { P_DEPLOYED, P_PREPARED, P_OVER, P_RELEASED };
-
-struct jobrec {
-	bool used, started, decided, failed, canceled;
-	uint64_t id;
-	char name[128];
-	Weir__Ctl__JobState state;
-	uint64_t start_ms, end_ms;
-	uint32_t parallelism;
-	char message[1024];
-	uint64_t client_conn, client_rid;	/* 0: detached, or nobody waits */
-	uint32_t tm_ids[MAX_TMS];
-	uint8_t phase[MAX_TMS];
-	uint32_t slots_on[MAX_TMS];	/* slots this job holds on tm_ids[k] */
-	int ntm;
-	struct weir_place held[1024];	/* the (taskmanager, slot)s it holds while it runs */
-	uint64_t held_conn[1024];	/* ... on that TaskManager's connection: a re-registered
-					 * one under the same id holds none of them */
-	int nheld;
-	bool refused;		/* a TaskManager refused the attempt before it ran: the same again */
-	uint32_t nsub;		/* subtasks of the attempt: a checkpoint holds a file of each */
-	bool lost_tm;		/* this attempt lost a taskmanager */
-	uint8_t *sub;		/* the SubmitJob, packed (without the object): every attempt deploys it */
-	size_t sublen;
-	/* checkpoints and restarts (ck_on false: neither) */
-	bool ck_on, alo, unaligned;
-	struct ck_coordinator ck;
-	struct ck_restart restart;	/* the restart strategy */
-	uint32_t attempt;		/* restarts so far */
-	bool restarting;
-	uint64_t restart_at_ns, restart_deadline_ns;
-	uint64_t restored;		/* the checkpoint this attempt started from */
-	char restore[PATH_MAX + 32];	/* the folder the next attempt starts from ("" none) */
-	/* a savepoint asked for by a client (sp_conn 0: none) */
-	uint64_t sp_conn, sp_rid;
-	bool sp_stop, sp_begun, stopped;
-	char sp_dir[PATH_MAX];
-	char ck_token[40];	/* in <checkpoint folder>/.storage-id: a TaskManager that reads it sees our folder */
-	char stop_msg[PATH_MAX + 64];
-};
-
-struct waiter {
-	bool used;
-	uint64_t conn;
-	uint64_t request_id;
-	uint32_t want;
-	uint64_t deadline_ns;
-};
-
-/* A submission waiting for free slots (at most slot_wait_ms), re-packed:
- * the decoded message it came in is freed when its frame is done. */
-struct parked {
-	uint64_t conn, rid;
-	uint8_t *buf;
-	size_t len;
-	uint64_t since_ns, deadline_ns;
-};
-#define MAX_PARKED 16
-
-static struct {
-	struct weir_rundir rd;
-	char objdir[PATH_MAX];	/* the object store */
-	uint8_t *chunk;		/* WEIR_CTL_MAX_CHUNK bytes for FetchObject answers */
-	struct weir_auth_secret secret;
-	char cluster_id[64];
-	struct weir_loop *loop;
-	struct tmrec tms[MAX_TMS];
-	struct waiter waiters[MAX_WAITERS];
-	struct peer *peers;
-	struct jobrec jobs[MAX_JOBS];
-	uint64_t next_job;
-	struct parked parked[MAX_PARKED];	/* [0, nparked), oldest first */
-	int nparked;
-	long slot_wait_ms;
-	bool force_tcp;		/* --exchange tcp: channels between TaskManagers over TCP even on one host */
-	uint32_t net_credits;	/* --exchange-credits: segments a receiver grants a channel over TCP */
-	uint32_t hb_ms, hb_timeout_ms;	/* --heartbeat-interval, --heartbeat-timeout */
-	struct weir_tls_ctx *tls;	/* --tls-dir/--tls-name: every connection speaks TLS (NULL: plain) */
-	struct weir_config ckdef;	/* checkpoints of jobs submitted without (interval 0: none) */
-	bool stopping;
-	uint64_t stop_deadline_ns;
-	volatile sig_atomic_t signalled;
-	struct weir_log_limit refused;	/* lines about refused connections */
-	uint32_t max_conns;
-	struct weir_shm hold;	/* weir-<cluster>/cluster: keeps the cluster's /dev/shm folder */
-} jm;
 
 /* A connection refused or closed before its handshake, or for breaking
  * the protocol: logged, at most a line a second (the rest summed up by
  * why, a short fixed text). */
 #define log_refused(why, ...) weir_log_limited(&jm.refused, weir_real_now_ns(), why, __VA_ARGS__)
+
+struct jm_state jm = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int ntms(void)
 {
@@ -1846,7 +1722,7 @@ const char weir_jobmanager_usage[] =
 /* The flags of weir jobmanager (the checkpoint and restart ones go to jm.ckdef). */
 struct jm_args {
 	const char *run_dir, *bind, *level, *tls_dir, *tls_name;
-	long long port, ready, wait, hb, hb_timeout, net_credits;
+	long long port, ready, wait, hb, hb_timeout, net_credits, rest_port;
 };
 
 /* Parse the flags into *o. -1 to go on, else the exit status (0 after
@@ -1855,6 +1731,7 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 {
 	*o = (struct jm_args){ .bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000, .hb = 100,
 			       .hb_timeout = 2000, .net_credits = 16 };
+	o->rest_port = 0;
 	weir_config_defaults(&jm.ckdef);
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1878,6 +1755,11 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 		if (num && v) {
 			if (weir_parse_num(argv[++i], 0, hi, false, num) < 0) {
 				fprintf(stderr, "weir jobmanager: %s: %s\n", a, weir_err_msg());
+				return 2;
+			}
+		} else if (!strcmp(a, "--rest-port") && v) {
+			if (weir_parse_num(argv[++i], -1, 65535, false, &o->rest_port) < 0) {
+				fprintf(stderr, "weir jobmanager: --rest-port: %s (-1: off, 0: any free port)\n", weir_err_msg());
 				return 2;
 			}
 		} else if (!strcmp(a, "--run-dir") && v) {
@@ -1934,6 +1816,19 @@ static int load_run_dir(const char *run_dir)
 	return 0;
 }
 
+/* The REST API's thread reads the state while the loop thread waits. */
+static void guard(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&jm.lock);
+}
+
+static void unguard(void *arg)
+{
+	(void)arg;
+	pthread_mutex_unlock(&jm.lock);
+}
+
 /* The loop, listening on bind:port; the address it got (addr) and our pid
  * in the run folder. 0, or -1 logged (the loop destroyed). */
 static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, char *pid, size_t pn)
@@ -1961,7 +1856,8 @@ static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, cha
 	struct weir_loop_config cfg = { .entries = entries, .max_conns = max_conns,
 					.untrusted_max = max_conns / 4, .untrusted_ms = WEIR_AUTH_TIMEOUT_MS,
 					.stall_ms = STALL_MS, .on_frame = on_frame, .on_open = on_open,
-					.on_close = on_close, .on_refuse = on_refuse, .tls_server = jm.tls };
+					.on_close = on_close, .on_refuse = on_refuse, .tls_server = jm.tls,
+					.guard = guard, .unguard = unguard };
 	weir_log_limit_init(&jm.refused, "refused connections", WEIR_LOG_WARN, REFUSED_LOG_MS);
 	jm.max_conns = max_conns;
 	jm.loop = weir_loop_create(&cfg);
@@ -1990,6 +1886,26 @@ static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, cha
 	return 0;
 }
 
+/* The REST API on 127.0.0.1:port, its address in the run folder
+ * (jobmanager.rest). 0, or -1 logged. */
+static int start_rest(uint16_t port)
+{
+	if (!(jm.rest = weir_rest_start(port))) {
+		weir_log(WEIR_LOG_ERROR, "REST API: %s", weir_err_msg());
+		fprintf(stderr, "weir jobmanager: REST API: %s (rest.port, --rest-port; -1 turns it off)\n", weir_err_msg());
+		return -1;
+	}
+	char path[PATH_MAX], addr[64];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", weir_rest_port(jm.rest));
+	weir_rundir_path(&jm.rd, "jobmanager.rest", path, sizeof(path));
+	if (weir_write_file_atomic(path, addr) < 0) {
+		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
+		return -1;
+	}
+	weir_log(WEIR_LOG_INFO, "REST API on http://%s/", addr);
+	return 0;
+}
+
 /* After the loop: free what is left, remove the address and pid files,
  * the secret from memory and the object store. */
 static void shut_down(void)
@@ -2006,6 +1922,8 @@ static void shut_down(void)
 	weir_rundir_path(&jm.rd, "jobmanager.addr", path, sizeof(path));
 	unlink(path);
 	weir_rundir_path(&jm.rd, "jobmanager.pid", path, sizeof(path));
+	unlink(path);
+	weir_rundir_path(&jm.rd, "jobmanager.rest", path, sizeof(path));
 	unlink(path);
 	weir_auth_secret_wipe(&jm.secret);
 	weir_obj_remove_all(jm.objdir);
@@ -2078,6 +1996,10 @@ int weir_jobmanager_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	weir_loop_timer_add(jm.loop, 10, tick, NULL);
+	if (o.rest_port >= 0 && start_rest((uint16_t)o.rest_port) < 0) {
+		shut_down();
+		return 1;
+	}
 	weir_log(WEIR_LOG_INFO, "cluster %s: listening on %s (pid %s; %u connections, %u of them unauthenticated)",
 		 jm.cluster_id, addr, pid, jm.max_conns, jm.max_conns / 4);
 	if (ready_fd >= 0) {
@@ -2085,7 +2007,11 @@ int weir_jobmanager_main(int argc, char **argv)
 			weir_log(WEIR_LOG_WARN, "could not signal readiness");
 		close(ready_fd);
 	}
+	pthread_mutex_lock(&jm.lock); /* the loop lets go of it only to wait */
 	weir_loop_run(jm.loop);
+	pthread_mutex_unlock(&jm.lock);
+	weir_rest_stop(jm.rest); /* its thread reads what shut_down frees */
+	jm.rest = NULL;
 	shut_down();
 	return 0;
 }
