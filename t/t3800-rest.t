@@ -5,7 +5,8 @@
 # JSON errors with the right status (404 for unknown paths and ids, 405 with
 # Allow, 413 for a body too large, 400 for a malformed request), none of
 # which disturbs the JobManager; a connection left half-way does not hold
-# up the others; rest.port -1 turns it off.
+# up the others and is closed after 10 s without progress; rest.port -1
+# turns it off.
 . "$(dirname "$0")/lib.sh"
 
 for c in curl jq; do
@@ -69,7 +70,12 @@ exec 5<>"/dev/tcp/${addr%:*}/${addr#*:}"
 printf 'GET /overview HTTP/1.1\r\nHost: x\r\n' >&5
 get "$api/overview"
 check "with a request left half-way open, another is answered ($code)" test "$code" = 200
+# ... and is closed once it has made no progress for 10 s (slow loris):
+# the server ends the connection (EOF), waited for at most 30 s
+IFS= read -r -t 30 rest <&5
+st=$?
 exec 5>&-
+check "a request left half-way is closed by the server (read status $st: EOF, not a timeout)" test "$st" -eq 1
 run_weir cluster status
 check "the JobManager is unharmed: cluster status works (status $rc)" test "$rc" -eq 0
 run_weir cluster stop

@@ -691,6 +691,10 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long given_slot
 	printf("cluster %s started in %s%s\n", id, rd->dir, swept > 0 ? " (removed stale shared memory of a crashed "
 								    "cluster)" : "");
 	printf("  jobmanager        %s  pid %d  log %s/jobmanager.log\n", addr, (int)jm, rd->dir);
+	char rest[64];
+	weir_rundir_path(rd, "jobmanager.rest", path, sizeof(path));
+	if (weir_read_small_file(path, rest, sizeof(rest)) == 0)
+		printf("  REST API          http://%s/\n", rest);
 	if (nlocal)
 		printf("  supervisor        pid %d  log %s/supervisor.log\n", (int)sup, rd->dir);
 	for (int i = 0; i < nlocal; i++)
