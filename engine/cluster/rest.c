@@ -31,6 +31,25 @@ static const char *state_name(Weir__Ctl__JobState s)
 	}
 }
 
+/* A JSON string of s, which comes from users (job names, paths, error
+ * messages) and may not be UTF-8: such bytes become '?', never a failed
+ * answer. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *c = strdup(s);
+	if (!c)
+		return NULL;
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -79,13 +98,13 @@ static json_t *overview(void)
 	for (int i = 0; i < MAX_JOBS; i++)
 		if (jm.jobs[i].used && jm.jobs[i].state < 8)
 			by[jm.jobs[i].state]++;
-	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:s}", "taskmanagers", tms, "slots-total", slots,
+	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:o}", "taskmanagers", tms, "slots-total", slots,
 			 "slots-available", slots - busy, "jobs-running",
 			 by[WEIR__CTL__JOB_STATE__JOB_RUNNING] + by[WEIR__CTL__JOB_STATE__JOB_CREATED] +
 				 by[WEIR__CTL__JOB_STATE__JOB_RESTARTING] + by[WEIR__CTL__JOB_STATE__JOB_CANCELING],
 			 "jobs-finished", by[WEIR__CTL__JOB_STATE__JOB_FINISHED], "jobs-cancelled",
 			 by[WEIR__CTL__JOB_STATE__JOB_CANCELED], "jobs-failed", by[WEIR__CTL__JOB_STATE__JOB_FAILED],
-			 "weir-version", "0.1.0", "cluster-id", jm.cluster_id);
+			 "weir-version", "0.1.0", "cluster-id", jstr(jm.cluster_id));
 }
 
 /* A job's vertices, from the graph its client sent (the packed SubmitJob
@@ -98,7 +117,7 @@ static json_t *vertices(const struct jobrec *j)
 		const Weir__Ctl__Vertex *v = sj->graph->vertices[i];
 		char id[24];
 		snprintf(id, sizeof(id), "%u", v->id);
-		json_array_append_new(a, json_pack("{s:s,s:s,s:i}", "id", id, "name", v->name, "parallelism",
+		json_array_append_new(a, json_pack("{s:s,s:o,s:i}", "id", id, "name", jstr(v->name), "parallelism",
 						   (int)v->parallelism));
 	}
 	if (sj)
@@ -112,13 +131,13 @@ static json_t *job_summary(const struct jobrec *j, bool details)
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)j->id);
 	uint64_t end = j->end_ms ? j->end_ms : 0, now = now_ms();
 	int64_t dur = (int64_t)((end ? end : now) - j->start_ms);
-	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "jid", id, "name", j->name, "state", state_name(j->state),
+	json_t *o = json_pack("{s:s,s:o,s:s,s:I,s:I,s:I}", "jid", id, "name", jstr(j->name), "state", state_name(j->state),
 			      "start-time", (json_int_t)j->start_ms, "end-time", end ? (json_int_t)end : (json_int_t)-1,
 			      "duration", (json_int_t)dur);
 	if (!o)
 		return NULL;
 	if (j->message[0])
-		json_object_set_new(o, "failure-cause", json_string(j->message));
+		json_object_set_new(o, "failure-cause", jstr(j->message));
 	json_t *v = vertices(j);
 	if (details)
 		json_object_set(o, "vertices", v);
@@ -130,8 +149,10 @@ static json_t *job_summary(const struct jobrec *j, bool details)
 static const struct jobrec *find_job(const char *id)
 {
 	char *end;
+	if (id[0] < '0' || id[0] > '9') /* strtoull would take blanks and signs */
+		return NULL;
 	unsigned long long n = strtoull(id, &end, 10);
-	if (!*id || *end || id[0] == '-' || id[0] == '+')
+	if (*end)
 		return NULL;
 	for (int i = 0; i < MAX_JOBS; i++)
 		if (jm.jobs[i].used && jm.jobs[i].id == n)
@@ -151,10 +172,10 @@ static json_t *taskmanagers(void)
 			busy += t->busy[s];
 		char id[16];
 		snprintf(id, sizeof(id), "%u", t->id);
-		json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:{s:s,s:i,s:i}}", "id", id, "host", t->host,
+		json_array_append_new(a, json_pack("{s:s,s:o,s:i,s:i,s:i,s:i,s:{s:o,s:i,s:i}}", "id", id, "host", jstr(t->host),
 						   "pid", (int)t->pid, "slotsNumber", (int)t->slots, "freeSlots",
 						   (int)t->slots - busy, "numaNode", (int)t->numa_node, "pool", "name",
-						   t->pool, "segments", (int)t->segments, "segmentSize",
+						   jstr(t->pool), "segments", (int)t->segments, "segmentSize",
 						   (int)t->segment_size));
 	}
 	return json_pack("{s:o}", "taskmanagers", a);
