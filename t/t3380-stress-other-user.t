@@ -43,14 +43,16 @@ run_weir cluster start --taskmanagers 2 --slots 1 --slot-wait 60000 # every job 
 check "cluster start (rc $rc)" grep -q 'started in' "$T/out"
 addr=$(cat "$T/run/jobmanager.addr")
 port=${addr##*:}
+cid=$(sed -n 's/^cluster \(c[0-9a-f]*\) started.*/\1/p' "$T/out")
 
 cat >"$T/attack.pl" <<'PERL'
 use strict; use warnings; use Fcntl; use IO::Socket::INET; use IO::Select;
-my ($port, $ck, $seed) = @ARGV;
+my ($port, $ck, $seed, $id) = @ARGV;
 srand($seed); $| = 1;
-# the cluster id, as anyone sees it
-opendir(my $d, "/dev/shm") or die; my ($id) = map { /^weir-(c[0-9a-f]{8})$/ ? $1 : () } readdir $d;
-die "no cluster folder in /dev/shm" unless $id;
+# the cluster id, as anyone sees it in /dev/shm (other tests' clusters may
+# be there too: which one is ours, the test says)
+opendir(my $d, "/dev/shm") or die; my @ids = map { /^weir-(c[0-9a-f]{8})$/ ? $1 : () } readdir $d;
+die "cluster $id is not among the folders in /dev/shm (@ids)" unless grep { $_ eq $id } @ids;
 my (@keep, $planted);
 sub lockit { my $fh = shift; my $fl = pack("s s l l l", F_WRLCK, 0, 0, 1, 0); fcntl($fh, 36, $fl) } # F_OFD_SETLK
 # the names of the old scheme, locked, and links
@@ -84,7 +86,7 @@ PERL
 chmod 0644 "$T/attack.pl"
 mkfifo "$T/attack.in"
 chmod 0644 "$T/attack.in"
-as_other perl "$T/attack.pl" "$port" "$S/ck" "$seed" <"$T/attack.in" >"$T/attack.out" 2>"$T/attack.err" &
+as_other perl "$T/attack.pl" "$port" "$S/ck" "$seed" "$cid" <"$T/attack.in" >"$T/attack.out" 2>"$T/attack.err" &
 apid=$!
 exec 3>"$T/attack.in" # the attacker runs until this closes
 check "the attacker planted its names" wait_for "$T/attack.out" "planted"

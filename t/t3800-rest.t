@@ -76,6 +76,11 @@ IFS= read -r -t 30 rest <&5
 st=$?
 exec 5>&-
 check "a request left half-way is closed by the server (read status $st: EOF, not a timeout)" test "$st" -eq 1
+# the protocol's strings are UTF-8: an argument that is not is refused by
+# weir run, by name (it used to be the JobManager dropping the connection)
+run_weir run "$JOBS/wordcount.so" -p 1 -- "$T/in.txt" "$T/c"$'\xe9'
+check "weir run refuses an argument that is not UTF-8 (status $rc), naming it" \
+	bash -c "test $rc -eq 1 && grep -q 'is not UTF-8' '$T/err'"
 run_weir cluster status
 check "the JobManager is unharmed: cluster status works (status $rc)" test "$rc" -eq 0
 run_weir cluster stop

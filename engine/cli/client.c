@@ -1327,12 +1327,47 @@ static void run_release(struct run *r)
 	weir_job_unload(&r->obj);
 }
 
+/* Is s valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF)? */
+static bool utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p++, n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 9;
+		if (n == 9 || (n == 1 && c < 0xc2))
+			return false;
+		uint32_t cp = n ? c & (0x3fu >> n) : c;
+		for (unsigned k = 0; k < n; k++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3fu);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+	}
+	return true;
+}
+
 /* Upload the object if it does not fit in SubmitJob, submit the job (its
  * graph: vertices and their parallelism) and read the answer. 0 and *id,
  * or -1 with the message printed. */
 static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 {
 	int nv = r->plan.nv;
+	/* the protocol's strings are UTF-8 (protobuf): a job whose file name,
+	 * operator names or arguments are not is refused here, by name, not by
+	 * the JobManager dropping the connection */
+	const char *bad = !utf8_ok(r->base) ? r->base : NULL;
+	for (int v = 0; !bad && v < nv; v++)
+		if (!utf8_ok(r->env->nodes[r->plan.v[v].nodes[0]]->name))
+			bad = r->env->nodes[r->plan.v[v].nodes[0]]->name;
+	for (int a = 0; !bad && a < r->jargc; a++)
+		if (!utf8_ok(r->jargv[a]))
+			bad = r->jargv[a];
+	if (bad) {
+		fprintf(stderr, "weir run: '%s' (the job's file name, an operator's name or an argument) is not UTF-8: "
+				"the cluster's protocol carries text only; rename it\n", bad);
+		return -1;
+	}
 	Weir__Ctl__Vertex *vx = calloc((size_t)nv, sizeof(*vx)), **vxp = calloc((size_t)nv, sizeof(*vxp));
 	if (!vx || !vxp) {
 		free(vx);
