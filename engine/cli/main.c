@@ -81,7 +81,9 @@ static const char local_options[] =
 	"  --cancel-timeout MS     a subtask still running this long after a cancel or\n"
 	"                          a failure ends the process, naming its operator\n"
 	"                          (30000; 0: never)\n"
-	"  -q, --quiet             no job summary on stderr\n";
+	"  --rest-port P           serve the job's REST API on 127.0.0.1:P while it runs\n"
+	"                          (0: a free port; the address is printed on stderr)\n"
+	"  -q, --quiet             no progress line and no job summary on stderr\n";
 static const char daemons_usage[] =
 	"usage: weir jobmanager ... / weir taskmanager ...   (run by weir cluster start; see their --help)\n";
 static const char version_usage[] = "usage: weir version\n";
@@ -219,6 +221,9 @@ static int parse_local(int argc, char **argv, struct local_args *o)
 			c->huge_pages = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			c->quiet = true;
+		} else if (!strcmp(a, "--rest-port")) {
+			NUM(0, 65535, false);
+			c->rest_port = (int)v;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error(LOCAL_HELP, "local: unknown option '%s'", a);
 		} else if (!o->job_path) {

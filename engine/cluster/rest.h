@@ -17,7 +17,8 @@
  * Handlers read the JobManager's state holding jm.lock (jm.h), which its
  * loop thread lets go of only while it waits: a request never sees a
  * state half-changed, and never holds the loop for longer than it takes
- * to write its answer.
+ * to write its answer. weir local has its own, for its one job
+ * (engine/runtime/localrest.h).
  */
 #ifndef WEIR_ENGINE_CLUSTER_REST_H
 #define WEIR_ENGINE_CLUSTER_REST_H

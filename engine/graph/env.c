@@ -15,6 +15,7 @@
 void weir_config_defaults(struct weir_config *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->rest_port = -1;
 	c->parallelism = 1;
 	c->workers = 0;
 	c->pin = true;

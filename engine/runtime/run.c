@@ -14,6 +14,7 @@
 #include "runtime/internal.h"
 #include "runtime/local.h"
 #include "runtime/progress.h"
+#include "runtime/localrest.h"
 #include "checkpoint/restart.h"
 #include "checkpoint/take.h"
 #include "checkpoint/writer.h"
@@ -342,11 +343,17 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	struct watchdog dog;
 	watchdog_start(&dog, &job, WEIR_EXIT_CANCEL, 1);
 	struct progress *line = print ? weir_progress_start(&job, cfg->quiet) : NULL;
-	if (weir_sched_start(&job.sched) < 0)
+	struct local_rest *api = NULL;
+	if (print && cfg->rest_port >= 0 && !(api = weir_local_rest_start(&job, cfg->rest_port))) {
+		weir_err_wrap("REST API (--rest-port)");
 		weir_job_fail(&job, weir_err_msg());
+	} else if (weir_sched_start(&job.sched) < 0) {
+		weir_job_fail(&job, weir_err_msg());
+	}
 	weir_sched_join(&job.sched);
 	running_job = NULL;
 	job.end_ns = weir_now_ns();
+	weir_local_rest_stop(api); /* it reads the subtasks */
 	weir_progress_stop(line); /* it reads the checkpoint driver */
 	weir_local_ck_stop(&job);
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# t3810-local-rest: weir local --rest-port: while the job runs, its REST
+# API answers with the job and its vertices, whose record counts are the
+# job's (t/jobs/held.c emits 5000 records and holds, its sink says when it
+# has them all: no sleeps); errors as JSON; the port closes with the job;
+# a port that is taken fails the run with a message naming it.
+. "$(dirname "$0")/lib.sh"
+
+for c in curl jq; do
+	command -v $c >/dev/null || { echo "Bail out! no $c (scripts/setup-deps installs it)"; exit 255; }
+done
+jqe() { jq -e "$@" >/dev/null; }
+get() { code=$(curl -s -o "$T/body" -w '%{http_code}' "$@"); }
+
+"$WEIR" local "$TJOBS/held.so" -p 1 --rest-port 0 -- 5000 "$T/gate" "$T/ready" >"$T/out" 2>"$T/err" &
+pid=$!
+wait_for "$T/err" "REST API on http://"
+api=$(sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$T/err")
+check "the address is said on stderr: '$api'" test -n "$api"
+wait_for "$T/ready" "ready"
+get "$api/jobs"
+check "GET /jobs: the one job, running ($code)" jqe '.jobs == [{"id": "local", "status": "RUNNING"}]' "$T/body"
+get "$api/jobs/local"
+check "GET /jobs/local: the source wrote 5000 records, the sink read 5000: $(jq -c '[.vertices[] | [.name, .metrics["read-records"], .metrics["write-records"]]]' "$T/body")" \
+	jqe '.vertices[0].name == "held" and .vertices[0].metrics["write-records"] == 5000 and .vertices[-1].name == "taken" and .vertices[-1].metrics["read-records"] == 5000' "$T/body"
+check "its ratios are shares (0 to 1)" \
+	jqe 'all(.vertices[].metrics; .["busy-ratio"] >= 0 and .["busy-ratio"] <= 1 and .["backpressured-ratio"] >= 0 and .["backpressured-ratio"] <= 1)' "$T/body"
+get "$api/jobs/7"
+check "another job: 404 ($code)" bash -c "test $code = 404 && jq -e '.errors' '$T/body' >/dev/null"
+get -X POST "$api/jobs/local"
+check "POST: 405 ($code)" test "$code" = 405
+touch "$T/gate"
+rc=0
+wait "$pid" || rc=$?
+check "the job ends well (status $rc)" test "$rc" -eq 0
+check "and its API with it" bash -c "! curl -s -o /dev/null '$api/jobs'"
+
+# a port that is taken: the run fails, naming it
+port=${api##*:}
+"$WEIR" local "$TJOBS/held.so" -p 1 --rest-port 0 -- 5 "$T/gate2" "$T/ready2" >"$T/out2" 2>"$T/err2" &
+pid2=$!
+wait_for "$T/err2" "REST API on http://"
+port2=$(sed -n 's|^weir: REST API on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$T/err2")
+run_weir local "$TJOBS/held.so" -p 1 --rest-port "$port2" -- 5 "$T/gate2"
+check "a taken port fails the run (status $rc)" test "$rc" -eq 1
+check "naming the API and the port: $(tail -1 "$T/err")" grep -q "REST API (--rest-port).*127.0.0.1:$port2" "$T/err"
+touch "$T/gate2"
+wait "$pid2"
+run_weir local "$TJOBS/held.so" --rest-port 70000 -- 5 "$T/gate2"
+check "--rest-port 70000: a usage error (status $rc)" test "$rc" -eq 2
+done_testing
