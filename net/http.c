@@ -90,10 +90,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		error(&r, 413, "request body too large");
 		return answer(conn, &r);
 	}
-	const char *query = "";
-	char path[1024];
-	snprintf(path, sizeof(path), "%s", url);
-	struct weir_http_req rq = { method, path, query, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+	struct weir_http_req rq = { method, url, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
 				    q->body ? q->body : (const uint8_t *)"", q->len };
 	pthread_mutex_lock(&h->one);
 	h->fn(h->arg, &rq, &r);

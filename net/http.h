@@ -25,7 +25,6 @@
 struct weir_http_req {
 	const char *method;	/* "GET", "PATCH", ... */
 	const char *path;	/* "/jobs/3", without the query */
-	const char *query;	/* the raw query string after '?', or "" */
 	const char *auth;	/* the Authorization header, or NULL */
 	const uint8_t *body;	/* NUL-terminated, body_len bytes */
 	size_t body_len;
