@@ -451,3 +451,23 @@ void weir_auth_release(struct weir_auth *a)
 {
 	OPENSSL_cleanse(a, sizeof(*a));
 }
+
+int weir_auth_rest_token(const struct weir_auth_secret *s, char out[WEIR_REST_TOKEN_LEN + 1])
+{
+	static const char label[] = "weir REST API token, version 1";
+	uint8_t mac[32];
+	unsigned int mac_len = 0;
+	if (!HMAC(EVP_sha256(), s->key, WEIR_AUTH_KEY_LEN, (const uint8_t *)label, sizeof(label) - 1, mac, &mac_len) ||
+	    mac_len != 32)
+		return weir_err_set("the REST token: HMAC-SHA256 failed in libcrypto");
+	weir_hex_encode(mac, 32, out);
+	out[WEIR_REST_TOKEN_LEN] = '\0';
+	return 0;
+}
+
+bool weir_auth_rest_ok(const char *token, const char *header)
+{
+	if (!header || strncmp(header, "Bearer ", 7) || strlen(header + 7) != WEIR_REST_TOKEN_LEN)
+		return false;
+	return CRYPTO_memcmp(header + 7, token, WEIR_REST_TOKEN_LEN) == 0;
+}

@@ -75,6 +75,18 @@ int weir_auth_secret_load(const char *path, struct weir_auth_secret *out);
 /* Overwrite the key with zeroes (OPENSSL_cleanse). */
 void weir_auth_secret_wipe(struct weir_auth_secret *s);
 
+/*
+ * The REST API's bearer token of a cluster: HMAC-SHA256 of a fixed label
+ * under the secret, as 64 hex digits. Whoever can read the secret can make
+ * it; the token itself does not give the secret away, and the control
+ * protocol's handshake does not take it. 0, or -1 with the trail set.
+ */
+#define WEIR_REST_TOKEN_LEN 64
+int weir_auth_rest_token(const struct weir_auth_secret *s, char out[WEIR_REST_TOKEN_LEN + 1]);
+/* Does header (an Authorization header's value, or NULL) carry the token
+ * ("Bearer <token>")? In constant time in the token's bytes. */
+bool weir_auth_rest_ok(const char *token, const char *header);
+
 enum weir_auth_result {
 	WEIR_AUTH_PENDING,
 	WEIR_AUTH_ACCEPTED,

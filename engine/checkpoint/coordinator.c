@@ -44,6 +44,33 @@ void ck_coordinator_release(struct ck_coordinator *c, uint64_t now_ns)
 	free(c->files);
 	c->acked = NULL;
 	c->files = NULL;
+	for (int i = 0; i < CK_HISTORY; i++) {
+		free(c->history[i].sizes);
+		c->history[i].sizes = NULL;
+	}
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The pending one ended (why: NULL, complete): into the history. */
+static void record(struct ck_coordinator *c, const char *why, uint64_t now_ns)
+{
+	struct ck_record *r = &c->history[c->nhistory++ % CK_HISTORY];
+	free(r->sizes);
+	*r = (struct ck_record){ .id = c->pending, .savepoint = c->savepoint, .ok = !why, .trigger_ms = c->pending_ms,
+				 .end_ms = wall_ms(), .duration_ns = now_ns - c->pending_ns, .bytes = c->bytes,
+				 .inflight = c->inflight, .sync_max_ns = c->sync_max_ns };
+	snprintf(r->why, sizeof(r->why), "%s", why ? why : "");
+	if (!why && c->nfiles && (r->sizes = malloc(sizeof(*r->sizes) * c->nfiles))) {
+		for (uint32_t i = 0; i < c->nfiles; i++)
+			r->sizes[i] = (struct ck_size){ c->files[i].vertex, c->files[i].index, c->files[i].size };
+		r->nsizes = c->nfiles;
+	}
 }
 
 static const char *what(const struct ck_coordinator *c)
@@ -69,13 +96,15 @@ static uint64_t begin(struct ck_coordinator *c, int nparts, uint32_t nsub, const
 	snprintf(c->dir, sizeof(c->dir), "%s", savepoint_dir ? savepoint_dir : c->base);
 	c->pending = ++c->last_id;
 	c->pending_ns = now_ns;
+	c->pending_ms = wall_ms();
 	return c->pending;
 }
 
 uint64_t ck_coordinator_tick(struct ck_coordinator *c, int nparts, uint32_t nsub, const char *savepoint_dir,
 			     uint64_t now_ns)
 {
-	if (c->pending && now_ns - c->pending_ns > MS(c->timeout_ms))
+	/* now_ns may be a clock read before the trigger (a caller's tick): no timeout */
+	if (c->pending && now_ns > c->pending_ns && now_ns - c->pending_ns > MS(c->timeout_ms))
 		ck_coordinator_abort(c, "timed out", now_ns);
 	bool due = c->interval_ms && now_ns >= c->next_ns;
 	if (c->pending || !(savepoint_dir || due))
@@ -139,6 +168,7 @@ void ck_coordinator_abort(struct ck_coordinator *c, const char *why, uint64_t no
 		snprintf(c->last_why, sizeof(c->last_why), "%s", why);
 	}
 	weir_ckpt_discard(c->dir, id);
+	record(c, why, now_ns);
 	c->aborted++;
 	c->pending = 0;
 	/* the next one after the interval (at least the minimum pause), twice
@@ -168,6 +198,7 @@ static void complete(struct ck_coordinator *c, uint64_t now_ns)
 		ck_coordinator_abort(c, weir_err_msg(), now_ns);
 		return;
 	}
+	record(c, NULL, now_ns);
 	c->completed++;
 	c->latest = id;
 	c->latest_ns = now_ns;
@@ -240,6 +271,7 @@ void ck_coordinator_reset(struct ck_coordinator *c, uint64_t now_ns)
 {
 	if (c->pending) {
 		weir_ckpt_discard(c->dir, c->pending);
+		record(c, "the attempt ended", now_ns);
 		c->pending = 0;
 	}
 	c->next_ns = now_ns + MS(c->interval_ms);

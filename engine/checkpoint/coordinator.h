@@ -55,6 +55,23 @@ struct ck_coordinator_ops {
 	void *arg;
 };
 
+/* A checkpoint or savepoint that ended, kept for the REST API's history. */
+#define CK_HISTORY 10
+struct ck_size {
+	uint32_t vertex, index;
+	uint64_t size;
+};
+struct ck_record {
+	uint64_t id;
+	bool savepoint, ok;
+	uint64_t trigger_ms, end_ms;	/* wall clock (Unix ms) */
+	uint64_t duration_ns;
+	uint64_t bytes, inflight, sync_max_ns;
+	uint32_t nsizes;
+	struct ck_size *sizes;	/* complete: each subtask's snapshot (malloc'd, or NULL) */
+	char why[160];		/* failed: why */
+};
+
 struct ck_coordinator {
 	char label[32];		/* "job <id>: " for log lines ("" in local mode) */
 	struct ck_coordinator_ops ops;
@@ -82,6 +99,11 @@ struct ck_coordinator {
 	uint64_t latest_ns;	/* when it completed (the coordinator's clock) */
 	uint64_t latest_bytes;	/* its size */
 	char latest_path[PATH_MAX + 32];	/* its chk-<id> folder */
+	uint64_t pending_ms;	/* wall clock when pending was triggered */
+	/* the last CK_HISTORY that ended: history[(nhistory - 1) % CK_HISTORY]
+	 * is the newest (nhistory: how many ended so far) */
+	struct ck_record history[CK_HISTORY];
+	uint64_t nhistory;
 };
 
 /* job: for log lines (0: local mode, no label). base: absolute. Ids go on

@@ -28,6 +28,7 @@ extern const char weir_stop_usage[];
 extern const char weir_cluster_start_usage[];
 extern const char weir_cluster_status_usage[];
 extern const char weir_cluster_stop_usage[];
+extern const char weir_cluster_dashboard_usage[];
 extern const char weir_cert_ca_usage[];
 extern const char weir_cert_host_usage[];
 

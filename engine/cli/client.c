@@ -232,6 +232,7 @@ static pid_t start_jobmanager(struct weir_rundir *rd, long port, const char *lev
 			    "--restart-max-delay", ck[6], "--checkpoint-dir", ckdir, "--exchange", (char *)cc->exchange,
 			    "--heartbeat-interval", hbbuf, "--heartbeat-timeout", hbtbuf, "--exchange-credits", xcbuf,
 			    "--idle", (char *)cc->idle, "--spin-us", spinbuf, "--rest-port", restbuf,
+			    "--rest-bind", (char *)cc->rest_bind,
 			    /* optional ones last: the first NULL ends the list */
 			    NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	int na = 0;
@@ -722,6 +723,35 @@ static int cmd_start(struct weir_rundir *rd, int ntm, int slots, long given_slot
 	return 0;
 }
 
+/* The dashboard's address, with the token its buttons (and any other
+ * action of the REST API) need: the cluster's owner only, who can read the
+ * secret. */
+static int cmd_dashboard(struct weir_rundir *rd)
+{
+	char path[PATH_MAX], rest[96], token[WEIR_REST_TOKEN_LEN + 1];
+	weir_rundir_path(rd, "jobmanager.rest", path, sizeof(path));
+	if (weir_read_small_file(path, rest, sizeof(rest)) < 0) {
+		fprintf(stderr, "weir cluster dashboard: no REST API in %s (is the cluster running, with rest.port "
+			"not -1?)\n", rd->dir);
+		return EXIT_FAIL;
+	}
+	struct weir_auth_secret s;
+	weir_rundir_path(rd, "secret", path, sizeof(path));
+	if (weir_auth_secret_load(path, &s) < 0) {
+		fprintf(stderr, "weir cluster dashboard: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	int rc = weir_auth_rest_token(&s, token);
+	weir_auth_secret_wipe(&s);
+	if (rc < 0) {
+		fprintf(stderr, "weir cluster dashboard: %s\n", weir_err_msg());
+		return EXIT_FAIL;
+	}
+	printf("http://%s/#token=%s\n", rest, token);
+	explicit_bzero(token, sizeof(token));
+	return 0;
+}
+
 static int cmd_status(struct weir_rundir *rd, int wait)
 {
 	struct weir_ctl_client *c;
@@ -866,6 +896,8 @@ const char weir_cluster_start_usage[] =
 	"                          [--log-level L]\n";
 const char weir_cluster_status_usage[] = "usage: weir cluster status [--wait N] [--run-dir D]\n";
 const char weir_cluster_stop_usage[] = "usage: weir cluster stop [--run-dir D]\n";
+const char weir_cluster_dashboard_usage[] =
+	"usage: weir cluster dashboard [--run-dir D]   (the web dashboard's address, with the token for actions)\n";
 
 void weir_usage_print(FILE *f, const char *const *texts, int n)
 {
@@ -885,6 +917,7 @@ static const struct {
 	{ "start", weir_cluster_start_usage },
 	{ "status", weir_cluster_status_usage },
 	{ "stop", weir_cluster_stop_usage },
+	{ "dashboard", weir_cluster_dashboard_usage },
 	{ "join", weir_cluster_join_usage }, /* run on another host by the launcher (cli/remote.c) */
 	{ "leave", weir_cluster_leave_usage },
 };
@@ -1037,6 +1070,8 @@ int weir_cluster_main(int argc, char **argv)
 				 hosts_path ? &hosts : NULL, hosts_path);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(&rd, (int)wait);
+	if (!strcmp(cmd, "dashboard"))
+		return cmd_dashboard(&rd);
 	return cmd_stop(&rd);
 }
 

@@ -95,7 +95,7 @@ static void print_usage(FILE *f)
 {
 	static const char *const texts[] = {
 		local_usage, weir_run_usage, weir_list_usage, weir_cancel_usage, weir_savepoint_usage,
-		weir_stop_usage, weir_cluster_start_usage, weir_cluster_status_usage, weir_cluster_stop_usage,
+		weir_stop_usage, weir_cluster_start_usage, weir_cluster_status_usage, weir_cluster_stop_usage, weir_cluster_dashboard_usage,
 		weir_cluster_join_usage, weir_cluster_leave_usage, weir_cert_ca_usage, weir_cert_host_usage, daemons_usage, version_usage, help_usage,
 	};
 	weir_usage_print(f, texts, (int)(sizeof(texts) / sizeof(texts[0])));

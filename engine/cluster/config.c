@@ -19,6 +19,7 @@ void weir_cluster_config_defaults(struct weir_cluster_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
+	snprintf(c->rest_bind, sizeof(c->rest_bind), "127.0.0.1");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->segments = 1024;
 	c->slot_wait_ms = 5000;
@@ -59,6 +60,7 @@ static const struct key keys[] = {
 	NUMKEY("taskmanager.cancel_timeout_ms", cancel_timeout_ms, 0, 24 * 3600 * 1000),
 	NUMKEY("jobmanager.port", port, 0, 65535),
 	NUMKEY("rest.port", rest_port, -1, 65535),
+	STRKEY("rest.bind", rest_bind),
 	NUMKEY("jobmanager.slot_wait_ms", slot_wait_ms, 0, 600000),
 	STRKEY("jobmanager.bind", bind),
 	STRKEY("run_dir", run_dir),

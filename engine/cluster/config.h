@@ -24,6 +24,7 @@ struct weir_cluster_config {
 	long port;		/* jobmanager.port; 0: ephemeral */
 	long rest_port;		/* rest.port: the REST API's (loopback); 0: ephemeral (the default), -1: off */
 	char bind[64];		/* jobmanager.bind */
+	char rest_bind[64];	/* rest.bind: the REST API's address (127.0.0.1; beyond loopback every request needs the token) */
 	char run_dir[PATH_MAX - 64];
 	char log_level[16];
 	long segments;		/* taskmanager.segments */

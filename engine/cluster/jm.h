@@ -11,6 +11,7 @@
 #include "checkpoint/coordinator.h"
 #include "checkpoint/restart.h"
 #include "graph/graph.h"
+#include "metrics/metrics.h"
 #include "cluster/config.h"
 #include "cluster/ctlio.h"
 #include "cluster/daemons.h"
@@ -66,10 +67,27 @@ struct tmrec {
 	int32_t pool_node;
 	uint64_t conn;
 	uint64_t last_hb_ns;
+	/* from its heartbeats: free segments of its pool; CPU time, now and a
+	 * second or more before (the load is their difference) */
+	uint32_t pool_free;
+	uint64_t cpu_ns, cpu_at_ns, cpu_prev_ns, cpu_prev_at_ns;
 	bool busy[1024];	/* slots held by running jobs */
 };
 
 #define MAX_JOBS 64
+enum { SP_OP_NONE, SP_OP_IN_PROGRESS, SP_OP_COMPLETED, SP_OP_FAILED };
+
+/* What the REST API asked for, left for the loop thread (jm.actions). */
+enum { RA_CANCEL = 1, RA_SAVEPOINT };
+struct rest_action {
+	int kind;
+	uint64_t job;
+	uint64_t trigger;	/* RA_SAVEPOINT: the request id the caller polls */
+	bool stop;		/* RA_SAVEPOINT: then stop the job */
+	char dir[PATH_MAX];
+};
+#define MAX_REST_ACTIONS 16
+#define JM_EXCEPTIONS 8	/* the failures a job keeps for /jobs/:id/exceptions */
 
 enum { P_DEPLOYED, P_PREPARED, P_OVER, P_RELEASED };
 
@@ -104,12 +122,28 @@ struct jobrec {
 	uint64_t restart_at_ns, restart_deadline_ns;
 	uint64_t restored;		/* the checkpoint this attempt started from */
 	char restore[PATH_MAX + 32];	/* the folder the next attempt starts from ("" none) */
-	/* a savepoint asked for by a client (sp_conn 0: none) */
+	/* a savepoint asked for by a client (sp_conn), or by the REST API
+	 * (sp_rest: its result goes into sp_op); neither: none */
 	uint64_t sp_conn, sp_rid;
+	bool sp_rest;
+	struct {
+		uint64_t trigger;	/* the REST API's request id (0: none asked) */
+		int status;		/* SP_OP_* */
+		char result[PATH_MAX + 64];	/* the savepoint's folder, or why it failed */
+	} sp_op;
 	bool sp_stop, sp_begun, stopped;
 	char sp_dir[PATH_MAX];
 	char ck_token[40];	/* in <checkpoint folder>/.storage-id: a TaskManager that reads it sees our folder */
 	char stop_msg[PATH_MAX + 64];
+	/* observability (rest.c): the subtasks' figures from the TaskManagers'
+	 * MetricsReports (reset at each attempt), the failures so far */
+	struct weir_series metrics;
+	struct exc {
+		uint64_t ms;	/* wall clock */
+		uint32_t attempt;
+		char msg[512];
+	} exc[JM_EXCEPTIONS];
+	uint32_t nexc;		/* exc[(nexc - 1) % JM_EXCEPTIONS] is the newest */
 };
 
 struct waiter {
@@ -160,6 +194,11 @@ struct jm_state {
 	 * waits in the kernel; the API's thread takes it to read */
 	pthread_mutex_t lock;
 	struct rest *rest;
+	/* actions the REST API asked for, [0, nactions), carried out by the
+	 * loop thread's tick (both hold lock to touch them) */
+	struct rest_action actions[MAX_REST_ACTIONS];
+	int nactions;
+	uint64_t next_trigger;
 };
 
 extern struct jm_state jm;

@@ -251,11 +251,41 @@ static void phase_to_tms(struct jobrec *j, Weir__Ctl__Phase ph)
 	to_job_tms(j, WEIR__CTL__ENVELOPE__BODY_JOB_PHASE, &jp);
 }
 
+/* Someone waits for a savepoint of j (a client, or the REST API). */
+static bool sp_wanted(const struct jobrec *j) { return j->sp_conn || j->sp_rest; }
+
+/* The savepoint asked for failed (why), or completed (why NULL, path). */
+static void sp_answer(struct jobrec *j, const char *why, const char *path, uint64_t id)
+{
+	if (j->sp_rest) {
+		j->sp_op.status = why ? SP_OP_FAILED : SP_OP_COMPLETED;
+		snprintf(j->sp_op.result, sizeof(j->sp_op.result), "%s", why ? why : path);
+	} else if (j->sp_conn) {
+		struct weir_conn *c = weir_loop_conn(jm.loop, j->sp_conn);
+		if (c && why) {
+			send_error(c, j->sp_rid, why);
+		} else if (c) {
+			Weir__Ctl__Savepoint spm = WEIR__CTL__SAVEPOINT__INIT;
+			spm.path = (char *)path;
+			spm.checkpoint_id = id;
+			weir_ctl_send_body(c, j->sp_rid, WEIR__CTL__ENVELOPE__BODY_SAVEPOINT, &spm);
+		}
+	}
+	j->sp_conn = 0;
+	j->sp_rest = false;
+}
+
 static void job_fail(struct jobrec *j, const char *why)
 {
 	if (!j->failed) {
 		j->failed = true;
 		snprintf(j->message, sizeof(j->message), "%s", why);
+		if (j->canceled)
+			return; /* asked for: not an exception */
+		struct exc *e = &j->exc[j->nexc++ % JM_EXCEPTIONS];
+		e->ms = wall_ms();
+		e->attempt = j->attempt;
+		snprintf(e->msg, sizeof(e->msg), "%s", why);
 	}
 }
 
@@ -282,12 +312,8 @@ static void job_end(struct jobrec *j)
 	weir_log(bad ? WEIR_LOG_WARN : WEIR_LOG_INFO, "job %llu (%s) %s%s%s", (unsigned long long)j->id, j->name,
 		 j->stopped ? "stopped with a savepoint" : j->canceled ? "canceled" : j->failed ? "failed" : "finished",
 		 bad ? ": " : "", bad ? j->message : "");
-	if (j->sp_conn) { /* a savepoint it never took */
-		struct weir_conn *sc = weir_loop_conn(jm.loop, j->sp_conn);
-		if (sc && !j->stopped)
-			send_error(sc, j->sp_rid, "the job ended before the savepoint completed");
-		j->sp_conn = 0;
-	}
+	if (sp_wanted(j) && !j->stopped) /* a savepoint it never took */
+		sp_answer(j, "the job ended before the savepoint completed", NULL, 0);
 	struct weir_conn *c = j->client_conn ? weir_loop_conn(jm.loop, j->client_conn) : NULL;
 	if (c) {
 		Weir__Ctl__JobInfo ji;
@@ -314,11 +340,8 @@ static void attempt_cleanup(struct jobrec *j)
 		 * left without metadata */
 		weir_ckpt_retain(j->ck.base, UINT64_MAX, (int)j->ck.retain);
 	}
-	struct weir_conn *sc = j->sp_conn && j->sp_begun ? weir_loop_conn(jm.loop, j->sp_conn) : NULL;
-	if (sc && !j->stopped) /* it was in flight when the attempt failed */
-		send_error(sc, j->sp_rid, "the savepoint was aborted: the job failed while taking it");
-	if (j->sp_begun && !j->stopped)
-		j->sp_conn = 0;
+	if (sp_wanted(j) && j->sp_begun && !j->stopped) /* it was in flight when the attempt failed */
+		sp_answer(j, "the savepoint was aborted: the job failed while taking it", NULL, 0);
 }
 
 /* A failed attempt of a job with checkpoints: when the restart strategy
@@ -413,25 +436,16 @@ static void ck_send_step(void *arg, enum ck_step step, uint64_t id, const char *
 static void ck_ended(void *arg, uint64_t id, bool sp, bool ok, const char *text)
 {
 	struct jobrec *j = arg;
-	if (!sp || !j->sp_conn)
+	if (!sp || !sp_wanted(j))
 		return;
-	struct weir_conn *c = weir_loop_conn(jm.loop, j->sp_conn);
-	j->sp_conn = 0;
 	if (!ok) {
-		if (c) {
-			char msg[1200];
-			snprintf(msg, sizeof(msg), "savepoint %llu of job %llu aborted: %s", (unsigned long long)id,
-				 (unsigned long long)j->id, text);
-			send_error(c, j->sp_rid, msg);
-		}
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "savepoint %llu of job %llu aborted: %s", (unsigned long long)id,
+			 (unsigned long long)j->id, text);
+		sp_answer(j, msg, NULL, 0);
 		return;
 	}
-	if (c) {
-		Weir__Ctl__Savepoint spm = WEIR__CTL__SAVEPOINT__INIT;
-		spm.path = (char *)text;
-		spm.checkpoint_id = id;
-		weir_ctl_send_body(c, j->sp_rid, WEIR__CTL__ENVELOPE__BODY_SAVEPOINT, &spm);
-	}
+	sp_answer(j, NULL, text, id);
 	if (j->sp_stop) { /* stop-with-savepoint: the rest is cancelled (also when the attempt
 			   * failed meanwhile: no restart); a restore from it resumes exactly there */
 		j->stopped = j->canceled = true;
@@ -450,7 +464,7 @@ static void ck_tick(struct jobrec *j, uint64_t now)
 {
 	if (!j->ck_on || !j->started || j->decided || j->end_ms || j->restarting)
 		return;
-	bool sp = j->sp_conn && !j->sp_begun;
+	bool sp = sp_wanted(j) && !j->sp_begun;
 	uint64_t id = ck_coordinator_tick(&j->ck, j->ntm, j->nsub, sp ? j->sp_dir : NULL, now);
 	if (id && sp)
 		j->sp_begun = true;
@@ -499,43 +513,52 @@ static void ck_acked(struct peer *p, const Weir__Ctl__CheckpointAck *a)
 }
 
 /* A client asks for a savepoint (and maybe to stop the job with it). */
-static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl__TriggerSavepoint *t)
+/* A savepoint of job id into dir (then a stop, with stop), asked by a
+ * client on connection conn (request rid), or by the REST API (conn 0:
+ * the answer goes into the job's sp_op). NULL, or why not (in msg). */
+static const char *savepoint_begin(uint64_t id, const char *dir, bool stop, uint64_t conn, uint64_t rid, char *msg,
+				   size_t n)
 {
-	struct jobrec *j = job_of(t->job_id);
-	char msg[PATH_MAX + 128];
+	struct jobrec *j = job_of(id);
 	if (!j || j->end_ms)
-		snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)t->job_id);
+		snprintf(msg, n, "no running job %llu", (unsigned long long)id);
 	else if (!j->ck_on)
-		snprintf(msg, sizeof(msg), "job %llu runs without checkpoints: submit it with --checkpoint-interval MS "
+		snprintf(msg, n, "job %llu runs without checkpoints: submit it with --checkpoint-interval MS "
 			 "(0: savepoints only)", (unsigned long long)j->id);
-	else if (t->dir[0] != '/')
-		snprintf(msg, sizeof(msg), "the savepoint folder must be an absolute path");
-	else if (j->sp_conn)
-		snprintf(msg, sizeof(msg), "a savepoint of job %llu is being taken already", (unsigned long long)j->id);
-	else if (strlen(t->dir) >= sizeof(j->sp_dir) - 128)
-		snprintf(msg, sizeof(msg), "the savepoint folder's path is too long");
+	else if (dir[0] != '/')
+		snprintf(msg, n, "the savepoint folder must be an absolute path");
+	else if (sp_wanted(j))
+		snprintf(msg, n, "a savepoint of job %llu is being taken already", (unsigned long long)j->id);
+	else if (strlen(dir) >= sizeof(j->sp_dir) - 128)
+		snprintf(msg, n, "the savepoint folder's path is too long");
 	else
 		msg[0] = '\0';
-	if (msg[0]) {
-		send_error(c, rid, msg);
-		return;
-	}
-	j->sp_conn = weir_conn_id(c);
-	j->sp_rid = rid;
-	j->sp_stop = t->has_stop && t->stop;
-	j->sp_begun = false;
+	if (msg[0])
+		return msg;
 	/* a folder of the job's own: ids restart with every job, so savepoints
 	 * of two jobs in one DIR must never share (or remove) a chk-<id> */
-	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s/savepoint-%s-job%llu", t->dir, jm.cluster_id,
+	snprintf(j->sp_dir, sizeof(j->sp_dir), "%s/savepoint-%s-job%llu", dir, jm.cluster_id,
 		 (unsigned long long)j->id);
 	if (weir_ckpt_prepare(j->sp_dir, sizeof(j->sp_dir)) < 0) {
-		j->sp_conn = 0;
-		send_error(c, rid, weir_err_msg());
-		return;
+		snprintf(msg, n, "%s", weir_err_msg());
+		return msg;
 	}
-	weir_log(WEIR_LOG_INFO, "job %llu: savepoint into %s asked%s", (unsigned long long)j->id, j->sp_dir,
-		 j->sp_stop ? ", then stop" : "");
+	j->sp_conn = conn;
+	j->sp_rid = rid;
+	j->sp_rest = !conn;
+	j->sp_stop = stop;
+	j->sp_begun = false;
+	weir_log(WEIR_LOG_INFO, "job %llu: savepoint into %s asked%s%s", (unsigned long long)j->id, j->sp_dir,
+		 stop ? ", then stop" : "", conn ? "" : " (REST API)");
 	ck_tick(j, weir_now_ns());
+	return NULL;
+}
+
+static void savepoint_request(struct weir_conn *c, uint64_t rid, const Weir__Ctl__TriggerSavepoint *t)
+{
+	char msg[PATH_MAX + 128];
+	if (savepoint_begin(t->job_id, t->dir, t->has_stop && t->stop, weir_conn_id(c), rid, msg, sizeof(msg)))
+		send_error(c, rid, msg);
 }
 
 /* A TaskManager's step in a job. */
@@ -892,6 +915,7 @@ static const char *job_ck_setup(struct jobrec *j, const Weir__Ctl__CheckpointCon
 static void jobrec_clear(struct jobrec *j)
 {
 	free(j->sub);
+	weir_series_free(&j->metrics);
 	ck_coordinator_release(&j->ck, weir_now_ns());
 	memset(j, 0, sizeof(*j));
 }
@@ -997,6 +1021,18 @@ static struct jobrec *submit_record(const Weir__Ctl__SubmitJob *sj, char *why, s
 		return NULL;
 	}
 	weir__ctl__submit_job__pack(&lean, j->sub);
+	/* the graph was checked (graph_par): at most 1024 vertices */
+	const char *names[1024];
+	uint32_t vpar[1024];
+	for (size_t v = 0; v < sj->graph->n_vertices; v++) {
+		names[v] = sj->graph->vertices[v]->name;
+		vpar[v] = sj->graph->vertices[v]->parallelism;
+	}
+	if (weir_series_init(&j->metrics, (uint32_t)sj->graph->n_vertices, names, vpar) < 0) {
+		jobrec_clear(j);
+		snprintf(why, n, "out of memory");
+		return NULL;
+	}
 	j->used = true;
 	j->id = ++jm.next_job;
 	snprintf(j->name, sizeof(j->name), "%s", sj->name);
@@ -1108,6 +1144,7 @@ static void restart_tick(struct jobrec *j, uint64_t now)
 	/* a new attempt */
 	j->nheld = 0;
 	j->attempt++;
+	weir_series_reset(&j->metrics); /* the new attempt's counters start from 0 */
 	j->restarting = j->started = j->decided = j->failed = j->lost_tm = j->refused = false;
 	j->message[0] = '\0';
 	j->ntm = 0;
@@ -1334,7 +1371,19 @@ static int msg_register_tm(struct weir_conn *c, struct peer *p, uint64_t rid, co
 
 static int msg_heartbeat(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
 {
-	jm.tms[p->tm].last_hb_ns = weir_now_ns();
+	struct tmrec *t = &jm.tms[p->tm];
+	uint64_t now = weir_now_ns();
+	t->last_hb_ns = now;
+	const Weir__Ctl__Heartbeat *hb = m->heartbeat;
+	t->pool_free = hb->has_pool_free ? hb->pool_free : t->pool_free;
+	if (hb->has_cpu_ns) {
+		if (!t->cpu_prev_at_ns || now - t->cpu_prev_at_ns >= 1000000000ull) {
+			t->cpu_prev_ns = t->cpu_ns;
+			t->cpu_prev_at_ns = t->cpu_at_ns;
+		}
+		t->cpu_ns = hb->cpu_ns;
+		t->cpu_at_ns = now;
+	}
 	return 0;
 }
 
@@ -1389,6 +1438,34 @@ static int msg_job_phase(struct weir_conn *c, struct peer *p, uint64_t rid, cons
 	return 0;
 }
 
+/* A TaskManager's figures for the subtasks of a job it runs. */
+static int msg_metrics_report(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	const Weir__Ctl__MetricsReport *r = m->metrics_report;
+	struct jobrec *j = NULL;
+	for (int i = 0; i < MAX_JOBS && !j; i++)
+		if (jm.jobs[i].used && jm.jobs[i].id == r->job_id)
+			j = &jm.jobs[i];
+	bool part = false; /* only a TaskManager of the job's attempt speaks for it */
+	for (int k = 0; j && k < j->ntm && !part; k++)
+		part = j->tm_ids[k] == jm.tms[p->tm].id;
+	if (!part)
+		return 0;
+	for (size_t i = 0; i < r->n_tasks; i++) {
+		const Weir__Ctl__TaskSample *t = r->tasks[i];
+		struct weir_task_sample s = {
+			.vertex = t->vertex, .index = t->index, .tm = jm.tms[p->tm].id, .at_ns = t->at_ns,
+			.records_in = t->records_in, .records_out = t->records_out, .bytes_in = t->bytes_in,
+			.bytes_out = t->bytes_out, .busy_ns = t->busy_ns, .backpressured_ns = t->backpressured_ns,
+			.wm_in = t->has_wm_in ? t->wm_in : WEIR_METRICS_NO_WM,
+			.wm_out = t->has_wm_out ? t->wm_out : WEIR_METRICS_NO_WM, .state_entries = t->state_entries,
+			.timers = t->timers,
+		};
+		weir_series_add(&j->metrics, &s);
+	}
+	return 0;
+}
+
 static int msg_checkpoint_ack(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
 {
 	ck_acked(p, m->checkpoint_ack);
@@ -1419,18 +1496,15 @@ static int msg_list_jobs(struct weir_conn *c, struct peer *p, uint64_t rid, cons
 	return 0;
 }
 
-static int msg_cancel(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+/* Cancel job id; false when it is not running. */
+static bool cancel_job(uint64_t id, const char *who)
 {
-	struct jobrec *j = job_of(m->cancel->job_id);
-	if (!j || j->end_ms) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)m->cancel->job_id);
-		send_error(c, rid, msg);
-		return 0;
-	}
+	struct jobrec *j = job_of(id);
+	if (!j || j->end_ms)
+		return false;
 	j->canceled = true;
 	job_fail(j, "cancelled");
-	weir_log(WEIR_LOG_INFO, "job %llu: cancel", (unsigned long long)j->id);
+	weir_log(WEIR_LOG_INFO, "job %llu: cancel (%s)", (unsigned long long)j->id, who);
 	if (j->restarting) { /* nothing runs: over now */
 		hold_slots(j, false);
 		j->nheld = 0;
@@ -1438,8 +1512,43 @@ static int msg_cancel(struct weir_conn *c, struct peer *p, uint64_t rid, const w
 	}
 	else
 		job_advance(j);
+	return true;
+}
+
+static int msg_cancel(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	if (!cancel_job(m->cancel->job_id, "asked by a client")) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "no running job %llu", (unsigned long long)m->cancel->job_id);
+		send_error(c, rid, msg);
+		return 0;
+	}
 	send_ok(c, rid);
 	return 0;
+}
+
+/* The REST API's actions (rest.c checked them as it could; the job may
+ * have ended since): carried out here, on the loop thread. */
+static void rest_actions(void)
+{
+	for (int i = 0; i < jm.nactions; i++) {
+		const struct rest_action *a = &jm.actions[i];
+		if (a->kind == RA_CANCEL) {
+			cancel_job(a->job, "REST API");
+			continue;
+		}
+		char msg[PATH_MAX + 128];
+		struct jobrec *j = job_of(a->job);
+		if (!j)
+			continue;
+		if (savepoint_begin(a->job, a->dir, a->stop, 0, 0, msg, sizeof(msg))) {
+			if (j->sp_op.trigger == a->trigger) {
+				j->sp_op.status = SP_OP_FAILED;
+				snprintf(j->sp_op.result, sizeof(j->sp_op.result), "%s", msg);
+			}
+		}
+	}
+	jm.nactions = 0;
 }
 
 /* Who may send a message. A message from anyone else is a protocol error:
@@ -1484,6 +1593,7 @@ static const struct handler {
 	/* job_phase ignores a peer that is not a registered TaskManager */
 	[WEIR__CTL__ENVELOPE__BODY_JOB_PHASE] = { msg_job_phase, ANY_PEER, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK] = { msg_checkpoint_ack, TASKMANAGER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_METRICS_REPORT] = { msg_metrics_report, TASKMANAGER, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT] = { msg_trigger_savepoint, CLIENT, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_LIST_JOBS] = { msg_list_jobs, ANY_PEER, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_CANCEL] = { msg_cancel, ANY_PEER, NULL },
@@ -1662,6 +1772,7 @@ static void tick(struct weir_loop *l, void *arg)
 				jm.tms[i].last_hb_ns = now - (uint64_t)jm.hb_timeout_ms * 1000000ull / 4;
 	}
 	last_tick_ns = now;
+	rest_actions();
 	for (int i = 0; i < MAX_TMS; i++) {
 		struct tmrec *t = &jm.tms[i];
 		if (t->live && now - t->last_hb_ns > jm.hb_timeout_ms * 1000000ull) {
@@ -1721,7 +1832,7 @@ const char weir_jobmanager_usage[] =
 
 /* The flags of weir jobmanager (the checkpoint and restart ones go to jm.ckdef). */
 struct jm_args {
-	const char *run_dir, *bind, *level, *tls_dir, *tls_name;
+	const char *run_dir, *bind, *rest_bind, *level, *tls_dir, *tls_name;
 	long long port, ready, wait, hb, hb_timeout, net_credits, rest_port;
 };
 
@@ -1729,7 +1840,7 @@ struct jm_args {
  * --help, 2 for bad usage, named on stderr). */
 static int parse_args(int argc, char **argv, struct jm_args *o)
 {
-	*o = (struct jm_args){ .bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000, .hb = 100,
+	*o = (struct jm_args){ .bind = "127.0.0.1", .rest_bind = "127.0.0.1", .level = "info", .ready = -1, .wait = 5000, .hb = 100,
 			       .hb_timeout = 2000, .net_credits = 16 };
 	o->rest_port = 0;
 	weir_config_defaults(&jm.ckdef);
@@ -1766,6 +1877,8 @@ static int parse_args(int argc, char **argv, struct jm_args *o)
 			o->run_dir = argv[++i];
 		} else if (!strcmp(a, "--bind") && v) {
 			o->bind = argv[++i];
+		} else if (!strcmp(a, "--rest-bind") && v) {
+			o->rest_bind = argv[++i];
 		} else if (!strcmp(a, "--tls-dir") && v) {
 			o->tls_dir = argv[++i];
 		} else if (!strcmp(a, "--tls-name") && v) {
@@ -1886,17 +1999,17 @@ static int listen_on(const char *bind, uint16_t port, char *addr, size_t an, cha
 	return 0;
 }
 
-/* The REST API on 127.0.0.1:port, its address in the run folder
+/* The REST API on bind:port, its address in the run folder
  * (jobmanager.rest). 0, or -1 logged. */
-static int start_rest(uint16_t port)
+static int start_rest(const char *bind, uint16_t port)
 {
-	if (!(jm.rest = weir_rest_start(port))) {
+	if (!(jm.rest = weir_rest_start(bind, port, &jm.secret))) {
 		weir_log(WEIR_LOG_ERROR, "REST API: %s", weir_err_msg());
 		fprintf(stderr, "weir jobmanager: REST API: %s (rest.port, --rest-port; -1 turns it off)\n", weir_err_msg());
 		return -1;
 	}
-	char path[PATH_MAX], addr[64];
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", weir_rest_port(jm.rest));
+	char path[PATH_MAX], addr[96];
+	snprintf(addr, sizeof(addr), "%s:%u", bind, weir_rest_port(jm.rest));
 	weir_rundir_path(&jm.rd, "jobmanager.rest", path, sizeof(path));
 	if (weir_write_file_atomic(path, addr) < 0) {
 		weir_log(WEIR_LOG_ERROR, "%s", weir_err_msg());
@@ -1996,7 +2109,7 @@ int weir_jobmanager_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	weir_loop_timer_add(jm.loop, 10, tick, NULL);
-	if (o.rest_port >= 0 && start_rest((uint16_t)o.rest_port) < 0) {
+	if (o.rest_port >= 0 && start_rest(o.rest_bind, (uint16_t)o.rest_port) < 0) {
 		shut_down();
 		return 1;
 	}

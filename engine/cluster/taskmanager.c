@@ -92,6 +92,11 @@ struct tmjob {
 	int start;		/* -1 pending, 0 abort, 1 go */
 	int decision;		/* -1 pending, 0 abort, 1 commit */
 	bool finished;		/* the thread ended; join it */
+	/* metrics: the loop's buffer for its reports, and the last sample,
+	 * taken by the job's thread once its subtasks ended (sent before DONE) */
+	struct weir_task_sample *samples, *final;
+	int nfinal;
+	bool tell_final;
 };
 
 #define MAX_TM_JOBS 8
@@ -158,6 +163,7 @@ static int jm_dial(void);
  * has none until it dials again). */
 static bool jm_up(void) { return tm.jm && weir_conn_is_open(tm.jm); }
 static int registered(const Weir__Ctl__RegisterAck *a);
+static void report_metrics(void);
 static void job_timer(struct weir_loop *l, void *arg)
 {
 	(void)l, (void)arg;
@@ -210,7 +216,17 @@ static void heartbeat(struct weir_loop *l, void *arg)
 	tm.hb_last_ns = now;
 	Weir__Ctl__Heartbeat hb = WEIR__CTL__HEARTBEAT__INIT;
 	hb.seq = ++tm.hb_seq;
+	if (tm.pool.hdr) {
+		hb.has_pool_free = true;
+		hb.pool_free = weir_pool_free_count(&tm.pool);
+	}
+	struct timespec cpu;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == 0) {
+		hb.has_cpu_ns = true;
+		hb.cpu_ns = (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec;
+	}
 	weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_HEARTBEAT, &hb);
+	report_metrics();
 }
 
 static void do_register(struct weir_conn *c)
@@ -255,7 +271,11 @@ static int job_prepared(void *arg)
 static int job_done(void *arg, bool ok, const char *msg)
 {
 	struct tmjob *j = arg;
+	/* the subtasks' last figures, while they still exist */
+	int nfinal = j->final ? weir_run_dist_sample(&j->dist, j->final, (int)j->dist.nsubtasks) : 0;
 	pthread_mutex_lock(&j->lock);
+	j->nfinal = nfinal;
+	j->tell_final = true;
 	j->tell_done = true;
 	j->done_ok = ok;
 	j->done_refused = j->dist.refused; /* written by this (the job's) thread */
@@ -293,6 +313,62 @@ static void ck_ack_free(struct ck_ack *a)
 {
 	free(a->files);
 	free(a->err);
+}
+
+/* A MetricsReport of n samples of job's subtasks. */
+static void send_metrics(uint64_t job, const struct weir_task_sample *t, int n)
+{
+	if (!jm_up() || n <= 0)
+		return;
+	Weir__Ctl__TaskSample *ts = calloc((size_t)n, sizeof(*ts));
+	Weir__Ctl__TaskSample **tp = calloc((size_t)n, sizeof(*tp));
+	if (!ts || !tp)
+		goto out; /* a report missed: the next one comes in a second */
+	for (int i = 0; i < n; i++) {
+		Weir__Ctl__TaskSample init = WEIR__CTL__TASK_SAMPLE__INIT;
+		ts[i] = init;
+		ts[i].vertex = t[i].vertex;
+		ts[i].index = t[i].index;
+		ts[i].at_ns = t[i].at_ns;
+		ts[i].has_records_in = ts[i].has_records_out = ts[i].has_bytes_in = ts[i].has_bytes_out = true;
+		ts[i].records_in = t[i].records_in;
+		ts[i].records_out = t[i].records_out;
+		ts[i].bytes_in = t[i].bytes_in;
+		ts[i].bytes_out = t[i].bytes_out;
+		ts[i].has_busy_ns = ts[i].has_backpressured_ns = ts[i].has_state_entries = ts[i].has_timers = true;
+		ts[i].busy_ns = t[i].busy_ns;
+		ts[i].backpressured_ns = t[i].backpressured_ns;
+		ts[i].state_entries = t[i].state_entries;
+		ts[i].timers = t[i].timers;
+		ts[i].has_wm_in = t[i].wm_in != WEIR_METRICS_NO_WM;
+		ts[i].wm_in = t[i].wm_in;
+		ts[i].has_wm_out = t[i].wm_out != WEIR_METRICS_NO_WM;
+		ts[i].wm_out = t[i].wm_out;
+		tp[i] = &ts[i];
+	}
+	Weir__Ctl__MetricsReport r = WEIR__CTL__METRICS_REPORT__INIT;
+	r.job_id = job;
+	r.n_tasks = (size_t)n;
+	r.tasks = tp;
+	weir_ctl_send_body(tm.jm, 0, WEIR__CTL__ENVELOPE__BODY_METRICS_REPORT, &r);
+out:
+	free(ts);
+	free(tp);
+}
+
+/* Once a second: a report of each running job's subtasks here. */
+static void report_metrics(void)
+{
+	static uint64_t last_ns;
+	uint64_t now = weir_now_ns();
+	if (now - last_ns < 1000000000ull)
+		return;
+	last_ns = now;
+	for (int i = 0; i < MAX_TM_JOBS; i++) {
+		struct tmjob *j = tm.jobs[i];
+		if (j && j->samples && j->start == 1 && !j->finished)
+			send_metrics(j->id, j->samples, weir_run_dist_sample(&j->dist, j->samples, (int)j->dist.nsubtasks));
+	}
 }
 
 static void send_ack(uint64_t job, const struct ck_ack *a)
@@ -360,6 +436,8 @@ static void job_free(struct tmjob *j)
 	for (int i = 0; j->argv && i < j->argc; i++)
 		free(j->argv[i]);
 	free(j->argv);
+	free(j->samples);
+	free(j->final);
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cond);
 	free(j);
@@ -393,6 +471,8 @@ static void job_tick_one(int slot)
 	snprintf(dmsg, sizeof(dmsg), "%s", j->done_msg);
 	snprintf(rmsg, sizeof(rmsg), "%s", j->released_msg);
 	j->tell_prepared = j->tell_done = j->tell_released = false;
+	bool final = j->tell_final; /* the job thread wrote j->final before setting it, under the lock */
+	j->tell_final = false;
 	struct ck_ack *acks = j->acks;
 	int nacks = j->nacks;
 	j->acks = NULL;
@@ -403,6 +483,8 @@ static void job_tick_one(int slot)
 		ck_ack_free(&acks[i]);
 	}
 	free(acks);
+	if (final) /* before DONE: the JobManager keeps the last figures */
+		send_metrics(j->id, j->final, j->nfinal);
 	if (prep)
 		send_phase(j->id, WEIR__CTL__PHASE__PHASE_PREPARED, NULL);
 	if (done)
@@ -530,6 +612,10 @@ static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
 	j->dist.sub_tm = j->sub_tm;
 	j->dist.sub_slot = j->sub_slot;
 	j->dist.nsubtasks = (uint32_t)d->n_placements;
+	j->samples = calloc(d->n_placements + 1, sizeof(*j->samples));
+	j->final = calloc(d->n_placements + 1, sizeof(*j->final));
+	if (!j->samples || !j->final)
+		return weir_err_set("out of memory");
 	j->dist.nslots = tm.slots;
 	j->dist.first_cpu = tm.first_core;
 	/* each attempt its own names: a killed TaskManager's files of an

@@ -60,6 +60,7 @@ int weir_writer_flush(struct weir_writer *w)
 		/* Cannot happen: the ring holds every segment the channel may own. */
 		return weir_err_set("channel data ring full");
 	}
+	__atomic_store_n(&w->bytes, w->bytes + w->used, __ATOMIC_RELAXED);
 	w->seg = WEIR_SEG_NONE;
 	w->used = 0;
 	return 0;
@@ -196,6 +197,7 @@ static void look_ahead(struct weir_reader *r)
 static void done_segment(struct weir_reader *r)
 {
 	r->rate_bytes += r->len;
+	__atomic_store_n(&r->bytes, r->bytes + r->len, __ATOMIC_RELAXED);
 	weir_chan_give(r->ch, r->seg);
 	r->seg = WEIR_SEG_NONE;
 }

@@ -63,6 +63,9 @@ struct weir_writer {
 	uint64_t first_ns;	/* when the first record went into seg */
 	uint64_t mark_ns;	/* when the first watermark went into seg (0: none) */
 	uint64_t records;
+	/* metrics: bytes of the segments sent (relaxed stores by the writer's
+	 * thread, once a segment; any thread may read them) */
+	uint64_t bytes;
 	/* Points at a flag set when a segment had to come from beyond the
 	 * credit: the subtask then stops taking input until it has credit. */
 	bool *overdraft;
@@ -115,6 +118,8 @@ struct weir_reader {
 	 * rate_ns */
 	uint64_t rate_bytes;
 	uint64_t rate_ns;
+	/* metrics: bytes of the segments read (as the writer's bytes) */
+	uint64_t bytes;
 };
 
 #define WEIR_READ_AHEAD 384u

@@ -265,6 +265,7 @@ static int make_subtask(struct deployment *dp, struct subtask *st, int s)
 	}
 	st->is_source = st->ops[0].node->kind == OP_SOURCE;
 	st->in_wm = WEIR_WATERMARK_MIN;
+	st->m_wm_in = st->m_wm_out = WEIR_WATERMARK_MIN;
 	return weir_sched_add(&job->sched, d ? (int)d->sub_slot[s] : s % dp->nworkers, &st->task);
 }
 

@@ -7,6 +7,7 @@
 #define WEIR_ENGINE_RUNTIME_INTERNAL_H
 
 #include "task/task.h"
+#include "metrics/metrics.h"
 
 /* Where a channel's ends are, in a cluster. */
 enum chan_side {
@@ -63,6 +64,11 @@ bool weir_release_remote(struct job *job, uint64_t timeout_ns);
 int weir_release_data(struct job *job);
 bool weir_finish_sinks(struct job *job, bool success);
 void weir_release_rest(struct job *job);
+
+/* sample.c: a sample of each of the job's subtasks that run here (at most
+ * max), tm their TaskManager; the count. Any thread, while the job's
+ * subtasks exist. */
+int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max);
 
 /* crash.c: give this thread an alternate signal stack unless it has
  * one (once per thread; worker threads at their first step). */

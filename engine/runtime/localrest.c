@@ -3,11 +3,11 @@
  */
 #include "runtime/localrest.h"
 #include "runtime/internal.h"
+#include "metrics/metrics.h"
 #include "net/http.h"
 #include "base/clock.h"
 #include "base/err.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,51 +16,16 @@
 struct local_rest {
 	struct job *job;
 	struct weir_http *http;
-	uint64_t start_ms;	/* wall clock, for start-time */
+	uint64_t start_ms;		/* wall clock, for start-time */
+	struct weir_series series;	/* the HTTP thread's only (one request at a time) */
+	struct weir_task_sample *buf;
 };
 
-static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-
-static int reply(struct weir_http_resp *r, int status, json_t *j)
+static uint64_t wall_ms(void)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	r->status = s ? status : 500;
-	r->body = s ? s : strdup("{\"errors\":[\"out of memory\"]}");
-	r->len = r->body ? strlen(r->body) : 0;
-	return 0;
-}
-
-static int fail(struct weir_http_resp *r, int status, const char *msg)
-{
-	return reply(r, status, json_pack("{s:[s]}", "errors", msg));
-}
-
-/* Vertex v's figures: its subtasks' records and shares of the time since
- * the start. */
-static json_t *vertex(const struct job *job, const struct vertex *v, uint64_t now)
-{
-	uint64_t in = 0, out = 0, busy = 0, blocked = 0;
-	for (int i = 0; i < job->nsub; i++) {
-		const struct subtask *st = &job->subtasks[i];
-		if (st->v != v || !st->nops)
-			continue;
-		in += load(&st->ops[0].records_in);
-		out += load(&st->ops[st->nops - 1].records_out);
-		uint64_t b, k;
-		weir_task_times(&st->task, now, &b, &k);
-		busy += b;
-		blocked += k;
-	}
-	double wall = (double)(now - job->start_real_ns) * (v->parallelism ? v->parallelism : 1);
-	char id[16];
-	snprintf(id, sizeof(id), "%d", v->id);
-	const char *name = job->env->nodes[v->nodes[0]]->name;
-	json_t *n = json_string(name);
-	return json_pack("{s:s,s:o,s:i,s:{s:I,s:I,s:f,s:f}}", "id", id, "name", n ? n : json_string("?"),
-			 "parallelism", v->parallelism, "metrics", "read-records", (json_int_t)in, "write-records",
-			 (json_int_t)out, "busy-ratio", wall > 0 ? (double)busy / wall : 0.0, "backpressured-ratio",
-			 wall > 0 ? (double)blocked / wall : 0.0);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static json_t *job_json(const struct local_rest *r, bool details)
@@ -72,37 +37,83 @@ static json_t *job_json(const struct local_rest *r, bool details)
 			      (json_int_t)((now - job->start_real_ns) / 1000000u), "tasks", "vertices", job->plan.nv);
 	if (o && details) {
 		json_t *a = json_array();
-		for (int v = 0; a && v < job->plan.nv; v++)
-			json_array_append_new(a, vertex(job, &job->plan.v[v], now));
+		for (uint32_t v = 0; a && v < r->series.nv; v++) {
+			char id[16];
+			snprintf(id, sizeof(id), "%u", v);
+			json_array_append_new(a, json_pack("{s:s,s:o,s:i,s:o}", "id", id, "name",
+							   weir_json_str(r->series.names[v]), "parallelism",
+							   (int)r->series.par[v], "metrics",
+							   weir_metrics_vertex_json(&r->series, v)));
+		}
 		json_object_set_new(o, "vertices", a);
 	}
 	return o;
+}
+
+/* The Prometheus text of the job's tasks. */
+static void prometheus(struct local_rest *lr, struct weir_http_resp *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f) {
+		weir_json_error(r, 500, "out of memory");
+		return;
+	}
+	struct weir_prom_job pj = { .id = "local", .name = "local", .s = &lr->series };
+	weir_prom_tasks(f, &pj, 1);
+	if (fclose(f) != 0) {
+		free(text);
+		weir_json_error(r, 500, "out of memory");
+		return;
+	}
+	r->status = 200;
+	r->body = text;
+	r->len = len;
+	r->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 static void on_request(void *arg, const struct weir_http_req *q, struct weir_http_resp *r)
 {
 	struct local_rest *lr = arg;
 	const char *p = q->path;
-	bool known = !strcmp(p, "/overview") || !strcmp(p, "/jobs") || !strcmp(p, "/jobs/overview") ||
-		     !strcmp(p, "/jobs/local");
+	bool vx = !strncmp(p, "/jobs/local/vertices/", 21);
+	bool known = vx || !strcmp(p, "/overview") || !strcmp(p, "/jobs") || !strcmp(p, "/jobs/overview") ||
+		     !strcmp(p, "/jobs/local") || !strcmp(p, "/metrics");
 	if (!known) {
-		fail(r, 404, !strncmp(p, "/jobs/", 6) ? "no such job (this one is 'local')" : "not found");
+		weir_json_error(r, 404, "%s", !strncmp(p, "/jobs/", 6) ? "no such job (this one is 'local')" : "not found");
 		return;
 	}
 	if (strcmp(q->method, "GET")) {
 		r->allow = "GET";
-		fail(r, 405, "GET only");
+		weir_json_error(r, 405, "%s takes GET only", p);
 		return;
 	}
+	/* a fresh sample of every subtask (the workers do nothing for it) */
+	int n = weir_job_sample(lr->job, 0, lr->buf, (int)lr->series.n);
+	for (int i = 0; i < n; i++)
+		weir_series_add(&lr->series, &lr->buf[i]);
 	if (!strcmp(p, "/overview"))
-		reply(r, 200, json_pack("{s:i,s:i,s:i,s:i,s:i,s:s}", "taskmanagers", 0, "jobs-running", 1, "jobs-finished",
-					0, "jobs-cancelled", 0, "jobs-failed", 0, "weir-version", "0.1.0"));
+		weir_json_reply(r, 200,
+				json_pack("{s:i,s:i,s:i,s:i,s:i,s:s}", "taskmanagers", 0, "jobs-running", 1, "jobs-finished",
+					  0, "jobs-cancelled", 0, "jobs-failed", 0, "weir-version", "0.1.0"));
 	else if (!strcmp(p, "/jobs"))
-		reply(r, 200, json_pack("{s:[{s:s,s:s}]}", "jobs", "id", "local", "status", "RUNNING"));
+		weir_json_reply(r, 200, json_pack("{s:[{s:s,s:s}]}", "jobs", "id", "local", "status", "RUNNING"));
 	else if (!strcmp(p, "/jobs/overview"))
-		reply(r, 200, json_pack("{s:[o]}", "jobs", job_json(lr, false)));
-	else
-		reply(r, 200, job_json(lr, true));
+		weir_json_reply(r, 200, json_pack("{s:[o]}", "jobs", job_json(lr, false)));
+	else if (!strcmp(p, "/jobs/local"))
+		weir_json_reply(r, 200, job_json(lr, true));
+	else if (!strcmp(p, "/metrics"))
+		prometheus(lr, r);
+	else {
+		int status;
+		const char *why;
+		json_t *j = weir_metrics_vertex_route(&lr->series, p + 21, wall_ms(), NULL, NULL, &status, &why);
+		if (j)
+			weir_json_reply(r, status, j);
+		else
+			weir_json_error(r, status, "%s: %s", why, p);
+	}
 }
 
 struct local_rest *weir_local_rest_start(struct job *job, int port)
@@ -111,11 +122,24 @@ struct local_rest *weir_local_rest_start(struct job *job, int port)
 	if (!r)
 		return weir_err_set("out of memory"), NULL;
 	r->job = job;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r->start_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	r->start_ms = wall_ms();
+	const char *names[job->plan.nv ? job->plan.nv : 1];
+	uint32_t par[job->plan.nv ? job->plan.nv : 1];
+	for (int v = 0; v < job->plan.nv; v++) {
+		names[v] = job->env->nodes[job->plan.v[v].nodes[0]]->name;
+		par[v] = (uint32_t)job->plan.v[v].parallelism;
+	}
+	if (weir_series_init(&r->series, (uint32_t)job->plan.nv, names, par) < 0 ||
+	    !(r->buf = calloc(r->series.n ? r->series.n : 1, sizeof(*r->buf)))) {
+		weir_series_free(&r->series);
+		free(r);
+		return weir_err_set("out of memory"), NULL;
+	}
+	weir_series_start(&r->series, job->start_real_ns); /* every counter was 0 then */
 	struct weir_http_config c = { .port = (uint16_t)port };
 	if (!(r->http = weir_http_start(&c, on_request, r))) {
+		weir_series_free(&r->series);
+		free(r->buf);
 		free(r);
 		return NULL;
 	}
@@ -128,5 +152,7 @@ void weir_local_rest_stop(struct local_rest *r)
 	if (!r)
 		return;
 	weir_http_stop(r->http);
+	weir_series_free(&r->series);
+	free(r->buf);
 	free(r);
 }

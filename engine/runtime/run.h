@@ -7,6 +7,7 @@
 
 #include "checkpoint/writer.h"
 #include "task/task.h"
+#include "metrics/metrics.h"
 
 /*
  * Run env's graph in this process with cfg (local mode: with checkpoints,
@@ -26,6 +27,9 @@ void weir_run_dist_cancel(const struct weir_dist *d);
  * d (checkpoint/coordinator.h; dir: where a trigger's files go). 0, or -1 when that job
  * is not running here (or runs without checkpoints). */
 int weir_run_dist_checkpoint(const struct weir_dist *d, enum ck_step step, uint64_t id, const char *dir);
+/* Any thread: a sample of each subtask of d's job that runs here (at most
+ * max); the count (0 while the job is not running here). */
+int weir_run_dist_sample(const struct weir_dist *d, struct weir_task_sample *out, int max);
 /* Async-signal-safe: cancel the job weir_run_local is running. */
 void weir_local_cancel(void);
 

@@ -679,6 +679,22 @@ static enum weir_step step(struct subtask *st);
  * handlers) in its head operator unless a call further down marks
  * another (st->cur_op, for them and the watchdog); unmarked after. Nested
  * steps (weir_worker_help) put the outer mark back. */
+/* The gauges other threads read (task.h): a few plain stores a step. */
+static void publish_gauges(struct subtask *st)
+{
+	uint64_t state = 0, timers = 0;
+	for (int i = 0; i < st->nops; i++) {
+		const struct opinst *op = &st->ops[i];
+		state += op->kv.count + op->keyed.kv.count;
+		timers += op->keyed.heap[0].n + op->keyed.heap[1].n;
+	}
+	__atomic_store_n(&st->m_wm_in, st->is_source ? WEIR_WATERMARK_MIN : st->in_wm, __ATOMIC_RELAXED);
+	const struct opinst *tail = &st->ops[st->nops - 1]; /* an assigner's is what it emitted */
+	__atomic_store_n(&st->m_wm_out, tail->wm > tail->emitted_wm ? tail->wm : tail->emitted_wm, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->m_state, state, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->m_timers, timers, __ATOMIC_RELAXED);
+}
+
 enum weir_step weir_subtask_step(struct weir_task *t)
 {
 	struct subtask *st = (struct subtask *)t;
@@ -689,6 +705,7 @@ enum weir_step weir_subtask_step(struct weir_task *t)
 	weir_cur_st = st;
 	weir_mark_op(st, &st->ops[0]);
 	enum weir_step r = step(st);
+	publish_gauges(st);
 	weir_mark_op(st, NULL);
 	weir_cur_st = was;
 	return r;

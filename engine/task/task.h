@@ -168,6 +168,11 @@ struct subtask {
 	 * and the crash handlers, runtime/crash.c): the operator its thread is
 	 * in now, NULL between steps. A hint for messages, never a hand-off. */
 	struct opinst *cur_op;
+	/* metrics gauges: relaxed stores by its worker after each step,
+	 * relaxed loads by any thread (runtime/sample.c) */
+	int64_t m_wm_in, m_wm_out;	/* the chain's input watermark; its tail's */
+	uint64_t m_state;		/* keyed state entries (and reduce's) */
+	uint64_t m_timers;		/* timers pending */
 } __attribute__((aligned(64))); /* its own cache lines (deploy.c, calloc_lines) */
 
 struct restore_piece {

@@ -1,0 +1,460 @@
+/*
+ * engine/metrics/metrics.c - series of subtask samples, and their JSON and
+ * Prometheus renderings (metrics.h).
+ */
+#include "metrics/metrics.h"
+#include "base/err.h"
+#include "net/http.h"
+
+#include <stdarg.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BASE_GAP_NS 1000000000ull	/* rates over a second or more */
+
+int weir_series_init(struct weir_series *s, uint32_t nv, const char *const *names, const uint32_t *par)
+{
+	memset(s, 0, sizeof(*s));
+	uint32_t n = 0;
+	for (uint32_t v = 0; v < nv; v++)
+		n += par[v];
+	s->names = calloc(nv ? nv : 1, sizeof(*s->names));
+	s->par = calloc(nv ? nv : 1, sizeof(*s->par));
+	s->cur = calloc(n ? n : 1, sizeof(*s->cur));
+	s->prev = calloc(n ? n : 1, sizeof(*s->prev));
+	if (!s->names || !s->par || !s->cur || !s->prev)
+		goto oom;
+	s->nv = nv;
+	for (uint32_t v = 0; v < nv; v++) {
+		if (!(s->names[v] = strdup(names[v])))
+			goto oom;
+		s->par[v] = par[v];
+	}
+	s->n = n;
+	weir_series_reset(s);
+	return 0;
+oom:
+	weir_series_free(s);
+	return weir_err_set("out of memory");
+}
+
+void weir_series_free(struct weir_series *s)
+{
+	for (uint32_t v = 0; s->names && v < s->nv; v++)
+		free(s->names[v]);
+	free(s->names);
+	free(s->par);
+	free(s->cur);
+	free(s->prev);
+	memset(s, 0, sizeof(*s));
+}
+
+void weir_series_reset(struct weir_series *s)
+{
+	uint32_t i = 0;
+	for (uint32_t v = 0; v < s->nv; v++)
+		for (uint32_t k = 0; k < s->par[v]; k++, i++) {
+			struct weir_task_sample z = { .vertex = v, .index = k, .wm_in = WEIR_METRICS_NO_WM,
+						      .wm_out = WEIR_METRICS_NO_WM };
+			s->cur[i] = z;
+			s->prev[i] = z;
+		}
+}
+
+void weir_series_start(struct weir_series *s, uint64_t at_ns)
+{
+	weir_series_reset(s);
+	for (uint32_t i = 0; i < s->n; i++)
+		s->cur[i].at_ns = at_ns;
+}
+
+uint32_t weir_series_first(const struct weir_series *s, uint32_t v)
+{
+	uint32_t i = 0;
+	for (uint32_t k = 0; k < v && k < s->nv; k++)
+		i += s->par[k];
+	return v < s->nv ? i : s->n;
+}
+
+void weir_series_add(struct weir_series *s, const struct weir_task_sample *t)
+{
+	if (t->vertex >= s->nv || t->index >= s->par[t->vertex] || !t->at_ns)
+		return;
+	uint32_t i = weir_series_first(s, t->vertex) + t->index;
+	struct weir_task_sample *c = &s->cur[i], *p = &s->prev[i];
+	if (c->at_ns && (t->at_ns <= c->at_ns || t->records_in < c->records_in || t->records_out < c->records_out ||
+			 t->busy_ns < c->busy_ns)) {
+		/* an older sample, or the counters began again (a new attempt,
+		 * another TaskManager's clock): no base for rates */
+		p->at_ns = 0;
+	} else if (c->at_ns && (!p->at_ns || c->at_ns - p->at_ns >= BASE_GAP_NS || t->at_ns - c->at_ns >= BASE_GAP_NS)) {
+		*p = *c;
+	}
+	*c = *t;
+}
+
+static double per_s(uint64_t a, uint64_t b, double secs) { return a >= b ? (double)(a - b) / secs : 0.0; }
+
+struct weir_task_rates weir_series_rates(const struct weir_series *s, uint32_t i)
+{
+	struct weir_task_rates r = { .valid = false };
+	if (i >= s->n)
+		return r;
+	const struct weir_task_sample *c = &s->cur[i], *p = &s->prev[i];
+	if (!c->at_ns || !p->at_ns || c->at_ns <= p->at_ns)
+		return r;
+	double secs = (double)(c->at_ns - p->at_ns) / 1e9;
+	r.valid = true;
+	r.records_in = per_s(c->records_in, p->records_in, secs);
+	r.records_out = per_s(c->records_out, p->records_out, secs);
+	r.bytes_in = per_s(c->bytes_in, p->bytes_in, secs);
+	r.bytes_out = per_s(c->bytes_out, p->bytes_out, secs);
+	r.busy_ms = fmin(1000.0, per_s(c->busy_ns, p->busy_ns, secs) / 1e6);
+	r.backpressured_ms = fmin(1000.0 - r.busy_ms, per_s(c->backpressured_ns, p->backpressured_ns, secs) / 1e6);
+	r.idle_ms = fmax(0.0, 1000.0 - r.busy_ms - r.backpressured_ms);
+	return r;
+}
+
+/* --- JSON --- */
+
+static json_t *wm_value(int64_t wm)
+{
+	return wm == WEIR_METRICS_NO_WM ? json_null() : json_integer((json_int_t)wm);
+}
+
+/* A subtask's (or a sum's) metrics object. */
+static json_t *metrics_obj(const struct weir_task_sample *c, const struct weir_task_rates *r, int64_t wm_in,
+			   int64_t wm_out, double busy, double bp, double idle)
+{
+	json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "read-records", (json_int_t)c->records_in, "write-records",
+			      (json_int_t)c->records_out, "read-bytes", (json_int_t)c->bytes_in, "write-bytes",
+			      (json_int_t)c->bytes_out, "state-entries", (json_int_t)c->state_entries, "timers",
+			      (json_int_t)c->timers);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "accumulated-busy-time", json_integer((json_int_t)(c->busy_ns / 1000000u)));
+	json_object_set_new(o, "accumulated-backpressured-time",
+			    json_integer((json_int_t)(c->backpressured_ns / 1000000u)));
+	json_object_set_new(o, "current-input-watermark", wm_value(wm_in));
+	json_object_set_new(o, "current-output-watermark", wm_value(wm_out));
+	if (r->valid) {
+		json_object_set_new(o, "read-records-per-second", json_real(r->records_in));
+		json_object_set_new(o, "write-records-per-second", json_real(r->records_out));
+		json_object_set_new(o, "read-bytes-per-second", json_real(r->bytes_in));
+		json_object_set_new(o, "write-bytes-per-second", json_real(r->bytes_out));
+		json_object_set_new(o, "busy-ratio", json_real(busy));
+		json_object_set_new(o, "backpressured-ratio", json_real(bp));
+		json_object_set_new(o, "idle-ratio", json_real(idle));
+	}
+	return o;
+}
+
+static int64_t wm_min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+json_t *weir_metrics_vertex_json(const struct weir_series *s, uint32_t v)
+{
+	if (v >= s->nv)
+		return NULL;
+	uint32_t first = weir_series_first(s, v);
+	struct weir_task_sample sum = { .at_ns = 0 };
+	struct weir_task_rates rs = { .valid = true };
+	double busy = 0, bp = 0, idle = 0;
+	int64_t wi = INT64_MAX, wo = INT64_MAX;
+	for (uint32_t i = first; i < first + s->par[v]; i++) {
+		const struct weir_task_sample *c = &s->cur[i];
+		struct weir_task_rates r = weir_series_rates(s, i);
+		sum.records_in += c->records_in;
+		sum.records_out += c->records_out;
+		sum.bytes_in += c->bytes_in;
+		sum.bytes_out += c->bytes_out;
+		sum.busy_ns += c->busy_ns;
+		sum.backpressured_ns += c->backpressured_ns;
+		sum.state_entries += c->state_entries;
+		sum.timers += c->timers;
+		wi = wm_min(wi, c->wm_in);
+		wo = wm_min(wo, c->wm_out);
+		rs.valid &= r.valid;
+		rs.records_in += r.records_in;
+		rs.records_out += r.records_out;
+		rs.bytes_in += r.bytes_in;
+		rs.bytes_out += r.bytes_out;
+		busy += r.busy_ms / 1000.0 / s->par[v];
+		bp += r.backpressured_ms / 1000.0 / s->par[v];
+		idle += r.idle_ms / 1000.0 / s->par[v];
+	}
+	return metrics_obj(&sum, &rs, s->par[v] ? wi : WEIR_METRICS_NO_WM, s->par[v] ? wo : WEIR_METRICS_NO_WM, busy,
+			   bp, idle);
+}
+
+static json_t *subtask_metrics(const struct weir_series *s, uint32_t i)
+{
+	struct weir_task_rates r = weir_series_rates(s, i);
+	const struct weir_task_sample *c = &s->cur[i];
+	return metrics_obj(c, &r, c->wm_in, c->wm_out, r.busy_ms / 1000.0, r.backpressured_ms / 1000.0,
+			   r.idle_ms / 1000.0);
+}
+
+json_t *weir_metrics_vertex_detail(const struct weir_series *s, uint32_t v, uint64_t now_ms,
+				   const char *(*host)(uint32_t tm, void *arg), void *arg)
+{
+	if (v >= s->nv)
+		return NULL;
+	char id[16];
+	snprintf(id, sizeof(id), "%u", v);
+	json_t *subs = json_array();
+	uint32_t first = weir_series_first(s, v);
+	for (uint32_t i = first; subs && i < first + s->par[v]; i++) {
+		const struct weir_task_sample *c = &s->cur[i];
+		const char *h = host ? host(c->tm, arg) : "localhost";
+		json_t *o = json_pack("{s:i,s:s,s:i,s:o}", "subtask", (int)c->index, "host", h ? h : "?", "taskmanager-id",
+				      (int)c->tm, "metrics", subtask_metrics(s, i));
+		json_array_append_new(subs, o);
+	}
+	return json_pack("{s:s,s:o,s:i,s:I,s:o}", "id", id, "name", weir_json_str(s->names[v]), "parallelism",
+			 (int)s->par[v], "now", (json_int_t)now_ms, "subtasks", subs);
+}
+
+static const char *bp_level(double ratio) { return ratio <= 0.10 ? "ok" : ratio <= 0.5 ? "low" : "high"; }
+
+json_t *weir_metrics_backpressure(const struct weir_series *s, uint32_t v, uint64_t now_ms)
+{
+	if (v >= s->nv)
+		return NULL;
+	json_t *subs = json_array();
+	double worst = 0;
+	bool any = false;
+	uint32_t first = weir_series_first(s, v);
+	for (uint32_t i = first; subs && i < first + s->par[v]; i++) {
+		struct weir_task_rates r = weir_series_rates(s, i);
+		if (!r.valid)
+			continue;
+		any = true;
+		double bp = r.backpressured_ms / 1000.0;
+		worst = fmax(worst, bp);
+		json_array_append_new(subs, json_pack("{s:i,s:s,s:f,s:f,s:f}", "subtask", (int)s->cur[i].index,
+						      "backpressure-level", bp_level(bp), "ratio", bp, "idleRatio",
+						      r.idle_ms / 1000.0, "busyRatio", r.busy_ms / 1000.0));
+	}
+	/* "deprecated" until two samples are in: Flink's word for "no figures yet" */
+	return json_pack("{s:s,s:s,s:I,s:o}", "status", any ? "ok" : "deprecated", "backpressure-level",
+			 bp_level(worst), "end-timestamp", (json_int_t)now_ms, "subtasks", subs);
+}
+
+json_t *weir_metrics_watermarks(const struct weir_series *s, uint32_t v)
+{
+	if (v >= s->nv)
+		return NULL;
+	json_t *a = json_array();
+	uint32_t first = weir_series_first(s, v);
+	for (uint32_t i = first; a && i < first + s->par[v]; i++) {
+		const struct weir_task_sample *c = &s->cur[i];
+		char id[48], val[32];
+		snprintf(id, sizeof(id), "%u.currentInputWatermark", c->index);
+		snprintf(val, sizeof(val), "%" PRId64, c->wm_in);
+		json_array_append_new(a, json_pack("{s:s,s:s}", "id", id, "value", val));
+		snprintf(id, sizeof(id), "%u.currentOutputWatermark", c->index);
+		snprintf(val, sizeof(val), "%" PRId64, c->wm_out);
+		json_array_append_new(a, json_pack("{s:s,s:s}", "id", id, "value", val));
+	}
+	return a;
+}
+
+/* The figures a subtask has, by name, for aggregates and Prometheus. */
+struct figure {
+	const char *rest;	/* the REST API's id */
+	const char *prom;	/* Prometheus's family, after weir_task_ */
+	const char *type;	/* gauge or counter */
+	const char *help;
+	double (*get)(const struct weir_task_sample *c, const struct weir_task_rates *r);
+};
+
+static double f_rin(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->records_in; }
+static double f_rout(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->records_out; }
+static double f_bin(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->bytes_in; }
+static double f_bout(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->bytes_out; }
+static double f_rins(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->records_in; }
+static double f_routs(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->records_out; }
+static double f_bins(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->bytes_in; }
+static double f_bouts(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->bytes_out; }
+static double f_busy(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->busy_ms; }
+static double f_bp(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->backpressured_ms; }
+static double f_idle(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)c; return r->idle_ms; }
+static double f_abusy(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)(c->busy_ns / 1000000u); }
+static double f_abp(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)(c->backpressured_ns / 1000000u); }
+static double f_wmi(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->wm_in == WEIR_METRICS_NO_WM ? NAN : (double)c->wm_in; }
+static double f_wmo(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->wm_out == WEIR_METRICS_NO_WM ? NAN : (double)c->wm_out; }
+static double f_state(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->state_entries; }
+static double f_timers(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->timers; }
+
+/* rates (per second) have no figure until two samples are in: NAN */
+static const struct figure figures[] = {
+	{ "numRecordsIn", "numRecordsIn", "counter", "Records the task's chain took in.", f_rin },
+	{ "numRecordsOut", "numRecordsOut", "counter", "Records the task's chain sent out.", f_rout },
+	{ "numBytesIn", "numBytesIn", "counter", "Bytes of the segments the task read.", f_bin },
+	{ "numBytesOut", "numBytesOut", "counter", "Bytes of the segments the task sent.", f_bout },
+	{ "numRecordsInPerSecond", "numRecordsInPerSecond", "gauge", "Records in per second, over the last second or two.", f_rins },
+	{ "numRecordsOutPerSecond", "numRecordsOutPerSecond", "gauge", "Records out per second.", f_routs },
+	{ "numBytesInPerSecond", "numBytesInPerSecond", "gauge", "Bytes in per second.", f_bins },
+	{ "numBytesOutPerSecond", "numBytesOutPerSecond", "gauge", "Bytes out per second.", f_bouts },
+	{ "busyTimeMsPerSecond", "busyTimeMsPerSecond", "gauge", "Milliseconds a second the task worked.", f_busy },
+	{ "backPressuredTimeMsPerSecond", "backPressuredTimeMsPerSecond", "gauge", "Milliseconds a second the task waited for credit downstream.", f_bp },
+	{ "idleTimeMsPerSecond", "idleTimeMsPerSecond", "gauge", "Milliseconds a second the task had nothing to do.", f_idle },
+	{ "accumulatedBusyTime", "accumulatedBusyTime", "counter", "Milliseconds the task worked since its attempt began.", f_abusy },
+	{ "accumulatedBackPressuredTime", "accumulatedBackPressuredTime", "counter", "Milliseconds the task was backpressured.", f_abp },
+	{ "currentInputWatermark", "currentInputWatermark", "gauge", "The task's input watermark (ms).", f_wmi },
+	{ "currentOutputWatermark", "currentOutputWatermark", "gauge", "The watermark of the task's last operator (ms).", f_wmo },
+	{ "stateEntries", "stateEntries", "gauge", "Entries of keyed state the task holds.", f_state },
+	{ "timersPending", "timersPending", "gauge", "Timers the task has pending.", f_timers },
+};
+#define NFIG (sizeof(figures) / sizeof(figures[0]))
+
+static bool is_rate(const struct figure *f)
+{
+	return f->get == f_rins || f->get == f_routs || f->get == f_bins || f->get == f_bouts || f->get == f_busy ||
+	       f->get == f_bp || f->get == f_idle;
+}
+
+json_t *weir_metrics_aggregated(const struct weir_series *s, uint32_t v)
+{
+	if (v >= s->nv)
+		return NULL;
+	json_t *a = json_array();
+	uint32_t first = weir_series_first(s, v);
+	for (size_t k = 0; a && k < NFIG; k++) {
+		double mn = INFINITY, mx = -INFINITY, sum = 0;
+		uint32_t have = 0;
+		for (uint32_t i = first; i < first + s->par[v]; i++) {
+			struct weir_task_rates r = weir_series_rates(s, i);
+			if (is_rate(&figures[k]) && !r.valid)
+				continue;
+			double x = figures[k].get(&s->cur[i], &r);
+			if (isnan(x))
+				continue;
+			mn = fmin(mn, x);
+			mx = fmax(mx, x);
+			sum += x;
+			have++;
+		}
+		if (!have)
+			continue;
+		json_array_append_new(a, json_pack("{s:s,s:f,s:f,s:f,s:f}", "id", figures[k].rest, "min", mn, "max", mx,
+						   "avg", sum / have, "sum", sum));
+	}
+	return a;
+}
+
+json_t *weir_metrics_vertex_route(const struct weir_series *s, const char *sub, uint64_t now_ms,
+				  const char *(*host)(uint32_t tm, void *arg), void *arg, int *status, const char **why)
+{
+	char *end;
+	*status = 404;
+	*why = "no such vertex";
+	if (sub[0] < '0' || sub[0] > '9')
+		return NULL;
+	unsigned long v = strtoul(sub, &end, 10);
+	if (v >= s->nv)
+		return NULL;
+	*why = "no such path";
+	*status = 200;
+	if (!*end)
+		return weir_metrics_vertex_detail(s, (uint32_t)v, now_ms, host, arg);
+	if (!strcmp(end, "/backpressure"))
+		return weir_metrics_backpressure(s, (uint32_t)v, now_ms);
+	if (!strcmp(end, "/watermarks"))
+		return weir_metrics_watermarks(s, (uint32_t)v);
+	if (!strcmp(end, "/subtasks/metrics"))
+		return weir_metrics_aggregated(s, (uint32_t)v);
+	*status = 404;
+	return NULL;
+}
+
+void weir_json_reply(struct weir_http_resp *r, int status, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	r->status = s ? status : 500;
+	r->body = s ? s : strdup("{\"errors\":[\"out of memory\"]}");
+	r->len = r->body ? strlen(r->body) : 0;
+}
+
+void weir_json_error(struct weir_http_resp *r, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	weir_json_reply(r, status, json_pack("{s:[o]}", "errors", weir_json_str(msg)));
+}
+
+json_t *weir_json_str(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *c = strdup(s);
+	if (!c)
+		return NULL;
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
+/* --- Prometheus --- */
+
+void weir_prom_label(FILE *f, const char *value)
+{
+	for (const char *p = value; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			fputc('\\', f), fputc(*p, f);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*p, f);
+	}
+}
+
+void weir_prom_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void weir_prom_tasks(FILE *f, const struct weir_prom_job *jobs, int njobs)
+{
+	for (size_t k = 0; k < NFIG; k++) {
+		char fam[96];
+		snprintf(fam, sizeof(fam), "weir_task_%s", figures[k].prom);
+		bool said = false;
+		for (int j = 0; j < njobs; j++) {
+			const struct weir_series *s = jobs[j].s;
+			for (uint32_t i = 0; i < s->n; i++) {
+				const struct weir_task_sample *c = &s->cur[i];
+				struct weir_task_rates r = weir_series_rates(s, i);
+				if (!c->at_ns || (is_rate(&figures[k]) && !r.valid))
+					continue;
+				double x = figures[k].get(c, &r);
+				if (isnan(x))
+					continue;
+				if (!said)
+					weir_prom_family(f, fam, figures[k].type, figures[k].help);
+				said = true;
+				const char *h = jobs[j].host ? jobs[j].host(c->tm, jobs[j].arg) : "localhost";
+				fprintf(f, "%s{job_id=\"", fam);
+				weir_prom_label(f, jobs[j].id);
+				fputs("\",job_name=\"", f);
+				weir_prom_label(f, jobs[j].name);
+				fputs("\",task_name=\"", f);
+				weir_prom_label(f, s->names[c->vertex]);
+				fprintf(f, "\",subtask_index=\"%u\",tm_id=\"%u\",host=\"", c->index, c->tm);
+				weir_prom_label(f, h ? h : "?");
+				fprintf(f, "\"} %.17g\n", x);
+			}
+		}
+	}
+}

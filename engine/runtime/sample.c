@@ -1,0 +1,37 @@
+/*
+ * engine/runtime/sample.c - a sample of a job's subtasks' metrics
+ * (metrics/metrics.h), read from any thread: the counters and gauges the
+ * workers store with relaxed stores (task.h, io/record.h, sched/worker.h)
+ * are read with relaxed loads. The workers do nothing for it.
+ */
+#include "runtime/internal.h"
+#include "base/clock.h"
+
+static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max)
+{
+	uint64_t now = weir_real_now_ns();
+	int n = 0;
+	for (int s = 0; s < job->nsub && n < max; s++) {
+		const struct subtask *st = &job->subtasks[s];
+		if (!st->nops)
+			continue; /* runs on another TaskManager */
+		struct weir_task_sample *t = &out[n++];
+		*t = (struct weir_task_sample){ .vertex = (uint32_t)st->v->id, .index = (uint32_t)st->index, .tm = tm,
+						.at_ns = now };
+		t->records_in = load(&st->ops[0].records_in);
+		t->records_out = load(&st->ops[st->nops - 1].records_out);
+		for (int i = 0; i < st->nin; i++)
+			t->bytes_in += load(&st->in[i].rd.bytes);
+		for (int o = 0; o < st->nout; o++)
+			for (int k = 0; k < st->out[o].nw; k++)
+				t->bytes_out += load(&st->out[o].w[k].bytes);
+		weir_task_times(&st->task, now, &t->busy_ns, &t->backpressured_ns);
+		t->wm_in = __atomic_load_n(&st->m_wm_in, __ATOMIC_RELAXED);
+		t->wm_out = __atomic_load_n(&st->m_wm_out, __ATOMIC_RELAXED);
+		t->state_entries = load(&st->m_state);
+		t->timers = load(&st->m_timers);
+	}
+	return n;
+}
