@@ -86,6 +86,22 @@ exact() {
 # PATTERN (a fixed string): an event, not a sleep; fails after 120 s
 wait_for() { timeout 120 tail -n +1 -F "$1" 2>/dev/null | grep -q -m1 -F -- "$2"; }
 
+# eventually COMMAND...: until COMMAND succeeds, tried again every 0.1 s,
+# for at most 60 s (status 1 then). For a state another process reaches
+# at its own pace (a TaskManager's report once a second, a scrape): the
+# test asserts the state, never how long it took.
+eventually() {
+	local end=$((SECONDS + 60))
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.1
+	done
+}
+
+# free_port: a TCP port on 127.0.0.1 that no one listens on now (for a
+# server that cannot be told to pick one itself and say which)
+free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'; }
+
 # wait_gone PID...: until each process has exited (a zombie counts as
 # exited: it writes nothing more). Waits on a pidfd (an event, not a sleep);
 # fails after 120 s in all.

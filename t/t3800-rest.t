@@ -3,7 +3,8 @@
 # and jq: the address in the run folder; /overview, /taskmanagers, /jobs,
 # /jobs/overview and /jobs/:id agree with the cluster and a job that ran;
 # JSON errors with the right status (404 for unknown paths and ids, 405 with
-# Allow, 413 for a body too large, 400 for a malformed request), none of
+# Allow, 413 for a body too large, 400 for a malformed request, 401 for an
+# action without the token, on loopback too), none of
 # which disturbs the JobManager; a connection left half-way does not hold
 # up the others and is closed after 10 s without progress; rest.port -1
 # turns it off.
@@ -53,6 +54,9 @@ get "$api/no/such/thing"
 check "unknown path: 404 ($code) with a JSON error" bash -c "test $code = 404 && jq -e '.errors[0] | test(\"not found\")' '$T/body' >/dev/null"
 get "$api/jobs/42"
 check "unknown job: 404 ($code)" bash -c "test $code = 404 && jq -e '.errors[0] == \"no job 42\"' '$T/body' >/dev/null"
+code=$(curl -s -o "$T/body" -w '%{http_code}' -X PATCH "$api/jobs/1")
+check "an action without the token, even on loopback: 401 ($code)" \
+	bash -c "test $code = 401 && jq -e '.errors[0] | test(\"token\")' '$T/body' >/dev/null"
 get "$api/jobs/1x"
 check "malformed job id: 404 ($code)" test "$code" = 404
 code=$(curl -s -o "$T/body" -D "$T/headers" -w '%{http_code}' -X DELETE "$api/overview")
