@@ -1418,9 +1418,44 @@ static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 		vx[v].parallelism = (uint32_t)r->plan.v[v].parallelism;
 		vxp[v] = &vx[v];
 	}
+	/* the edges between vertices (into each chain's head), for those who
+	 * draw the graph (the REST API) */
+	int ne = 0;
+	for (int v = 0; v < nv; v++)
+		ne += r->env->nodes[r->plan.v[v].nodes[0]]->nin;
+	Weir__Ctl__Edge *ed = calloc((size_t)ne + 1, sizeof(*ed)), **edp = calloc((size_t)ne + 1, sizeof(*edp));
+	if (!ed || !edp) {
+		free(vx);
+		free(vxp);
+		free(ed);
+		free(edp);
+		fprintf(stderr, "weir run: out of memory\n");
+		return -1;
+	}
+	ne = 0;
+	for (int v = 0; v < nv; v++) {
+		const struct node *head = r->env->nodes[r->plan.v[v].nodes[0]];
+		for (int k = 0; k < head->nin; k++, ne++) {
+			Weir__Ctl__Edge init = WEIR__CTL__EDGE__INIT;
+			enum part_kind pk = r->plan.edge_part[r->plan.edge_base[head->id] + k];
+			ed[ne] = init;
+			ed[ne].source = (uint32_t)r->plan.node_vertex[head->in[k].src];
+			ed[ne].target = (uint32_t)v;
+			ed[ne].partitioning = pk == PART_HASH ? WEIR__CTL__PARTITIONING__PART_HASH
+					    : pk == PART_REBALANCE ? WEIR__CTL__PARTITIONING__PART_REBALANCE
+					    : pk == PART_BROADCAST ? WEIR__CTL__PARTITIONING__PART_BROADCAST
+								    : WEIR__CTL__PARTITIONING__PART_FORWARD;
+			ed[ne].has_source_output = ed[ne].has_target_input = true;
+			ed[ne].source_output = (uint32_t)head->in[k].tag;
+			ed[ne].target_input = (uint32_t)head->in[k].side;
+			edp[ne] = &ed[ne];
+		}
+	}
 	Weir__Ctl__JobGraph g = WEIR__CTL__JOB_GRAPH__INIT;
 	g.n_vertices = (size_t)nv;
 	g.vertices = vxp;
+	g.n_edges = (size_t)ne;
+	g.edges = edp;
 	g.has_max_parallelism = true;
 	g.max_parallelism = r->cfg.max_parallelism;
 	Weir__Ctl__SubmitJob sj = WEIR__CTL__SUBMIT_JOB__INIT;
@@ -1471,6 +1506,8 @@ static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 		weir_ctl_free(ans);
 	free(vx);
 	free(vxp);
+	free(ed);
+	free(edp);
 	return rc;
 }
 

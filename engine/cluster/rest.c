@@ -3,6 +3,7 @@
  */
 #include "cluster/rest.h"
 #include "cluster/jm.h"
+#include "cluster/web.h"
 #include "metrics/metrics.h"
 #include "net/http.h"
 #include "base/err.h"
@@ -100,16 +101,43 @@ static json_t *overview(void)
  * from the TaskManagers' reports. */
 static json_t *vertices(const struct jobrec *j)
 {
+	static const char *const rates[] = { "read-records-per-second", "write-records-per-second",
+					     "read-bytes-per-second", "write-bytes-per-second", "busy-ratio",
+					     "backpressured-ratio", "idle-ratio" };
 	json_t *a = json_array();
 	for (uint32_t v = 0; a && v < j->metrics.nv; v++) {
 		char id[16];
 		snprintf(id, sizeof(id), "%u", v);
+		json_t *m = weir_metrics_vertex_json(&j->metrics, v);
+		for (size_t k = 0; m && !job_live(j) && k < sizeof(rates) / sizeof(rates[0]); k++)
+			json_object_del(m, rates[k]); /* over: totals only */
 		json_array_append_new(a, json_pack("{s:s,s:o,s:i,s:s,s:o}", "id", id, "name",
 						   weir_json_str(j->metrics.names[v]), "parallelism",
-						   (int)j->metrics.par[v], "status", state_name(j->state), "metrics",
-						   weir_metrics_vertex_json(&j->metrics, v)));
+						   (int)j->metrics.par[v], "status", state_name(j->state), "metrics", m));
 	}
 	return a;
+}
+
+/* The job graph's edges, from the SubmitJob every attempt deploys (Flink's
+ * "plan"; its clients before edges were sent have none). */
+static json_t *plan(const struct jobrec *j)
+{
+	json_t *a = json_array();
+	Weir__Ctl__SubmitJob *sj = j->sub ? weir__ctl__submit_job__unpack(NULL, j->sublen, j->sub) : NULL;
+	for (size_t i = 0; a && sj && sj->graph && i < sj->graph->n_edges; i++) {
+		const Weir__Ctl__Edge *e = sj->graph->edges[i];
+		const char *ship = e->partitioning == WEIR__CTL__PARTITIONING__PART_HASH ? "HASH"
+				 : e->partitioning == WEIR__CTL__PARTITIONING__PART_REBALANCE ? "REBALANCE"
+				 : e->partitioning == WEIR__CTL__PARTITIONING__PART_BROADCAST ? "BROADCAST" : "FORWARD";
+		char src[16], dst[16];
+		snprintf(src, sizeof(src), "%u", e->source);
+		snprintf(dst, sizeof(dst), "%u", e->target);
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:i}", "source", src, "target", dst, "ship_strategy",
+						   ship, "side_output", (int)e->source_output));
+	}
+	if (sj)
+		weir__ctl__submit_job__free_unpacked(sj, NULL);
+	return json_pack("{s:o}", "edges", a);
 }
 
 static json_t *job_summary(const struct jobrec *j, bool details)
@@ -127,8 +155,10 @@ static json_t *job_summary(const struct jobrec *j, bool details)
 	if (j->message[0])
 		json_object_set_new(o, "failure-cause", weir_json_str(j->message));
 	json_object_set_new(o, "tasks", json_pack("{s:i}", "vertices", (int)j->metrics.nv));
-	if (details)
+	if (details) {
 		json_object_set_new(o, "vertices", vertices(j));
+		json_object_set_new(o, "plan", plan(j));
+	}
 	return o;
 }
 
@@ -589,10 +619,35 @@ static void job_route(struct rest *api, struct jobrec *j, const char *rest, cons
 	weir_json_error(r, 404, "not found: %s", q->path);
 }
 
+/* The dashboard's files: public (they hold no data; what they fetch asks
+ * for the token where it is needed). true when p was one. */
+static bool web_file(const struct weir_http_req *q, struct weir_http_resp *r)
+{
+	const char *p = !strcmp(q->path, "/") || !strcmp(q->path, "/index.html") ? "/web/index.html" : q->path;
+	for (const struct weir_web_file *f = weir_web_files; f->path; f++) {
+		if (strcmp(p, f->path))
+			continue;
+		if (!method(q, r, "GET"))
+			return true;
+		if (!(r->body = malloc(f->len))) {
+			weir_json_error(r, 500, "out of memory");
+			return true;
+		}
+		memcpy(r->body, f->data, f->len);
+		r->len = f->len;
+		r->status = 200;
+		r->type = f->type;
+		return true;
+	}
+	return false;
+}
+
 /* Route a request. Holding jm.lock: the state is at rest. */
 static void route(struct rest *api, const struct weir_http_req *q, struct weir_http_resp *r)
 {
 	const char *p = q->path;
+	if (web_file(q, r))
+		return;
 	if (api->wide && !weir_auth_rest_ok(api->token, q->auth)) {
 		weir_json_error(r, 401, "this API is bound beyond loopback: every request needs the cluster's token "
 					"(Authorization: Bearer ...)");
