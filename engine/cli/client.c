@@ -1170,7 +1170,7 @@ static int bad_argument(const char *cmd, int argc, char **argv, int i, const cha
 }
 
 const char weir_run_usage[] =
-	"usage: weir run JOB.so [-p N] [--spread] [--detached] [--run-dir D] [--idle MODE] [--spin-us N]\n"
+	"usage: weir run JOB.so [-p N] [--spread] [--detached] [-q] [--run-dir D] [--idle MODE] [--spin-us N]\n"
 	"                [--debloat-us N]\n"
 	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
 
@@ -1218,7 +1218,7 @@ static const char *state_name(Weir__Ctl__JobState s)
 struct run {
 	const char *job, *base, *run_dir;
 	long par;
-	bool spread, detached, ck;
+	bool spread, detached, ck, quiet;
 	int jargc;
 	char **jargv;
 	struct weir_config ckcfg;	/* the checkpoint and restart flags */
@@ -1274,6 +1274,8 @@ static int run_parse(struct run *r, int argc, char **argv)
 			r->spread = true;
 		} else if (!strcmp(a, "--detached")) {
 			r->detached = true;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			r->quiet = true;
 		} else if (!strcmp(a, "--run-dir") && v) {
 			r->run_dir = argv[++i];
 		} else if (a[0] == '-') {
@@ -1513,9 +1515,13 @@ static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 
 /* Wait for the submitted job's end, cancelling it on the first SIGINT or
  * SIGTERM. The exit status: 0 finished, 130 canceled, 1 anything else. */
-static int run_wait(struct weir_ctl_client *c, uint64_t id, const char *base)
+static int run_wait(struct weir_ctl_client *c, uint64_t id, const char *base, const struct weir_rundir *rd,
+		    bool quiet)
 {
 	fprintf(stderr, "weir run: job %llu (%s) submitted\n", (unsigned long long)id, base);
+	/* on a terminal: a line of figures, redrawn every second */
+	struct weir_run_progress *line = weir_run_progress_start(rd, id, quiet);
+	int ticks = 0;
 	struct sigaction sa = { .sa_handler = on_sigint };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -1525,11 +1531,14 @@ static int run_wait(struct weir_ctl_client *c, uint64_t id, const char *base)
 	for (;;) {
 		int w = weir_ctl_client_wait(c, &r, 100);
 		if (w < 0) {
+			weir_run_progress_stop(line);
 			fprintf(stderr, "weir run: job %llu: %s\n", (unsigned long long)id, weir_err_msg());
 			return EXIT_FAIL;
 		}
 		if (w == 1)
 			break;
+		if (++ticks % 10 == 0)
+			weir_run_progress_draw(line);
 		if (run_interrupted && !cancel_sent) {
 			Weir__Ctl__Cancel cc = WEIR__CTL__CANCEL__INIT;
 			cc.job_id = id;
@@ -1540,6 +1549,7 @@ static int run_wait(struct weir_ctl_client *c, uint64_t id, const char *base)
 			cancel_sent = true;
 		}
 	}
+	weir_run_progress_stop(line);
 	const Weir__Ctl__JobInfo *ji = r->job_info;
 	uint64_t ms = ji->has_end_time_ms ? ji->end_time_ms - ji->start_time_ms : 0;
 	int rc;
@@ -1581,7 +1591,7 @@ int weir_run_main(int argc, char **argv)
 			printf("%llu\n", (unsigned long long)id);
 			rc = 0;
 		} else {
-			rc = run_wait(c, id, r.base);
+			rc = run_wait(c, id, r.base, &rd, r.quiet);
 		}
 		weir_ctl_client_close(c);
 	}

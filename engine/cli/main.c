@@ -95,7 +95,8 @@ static void print_usage(FILE *f)
 {
 	static const char *const texts[] = {
 		local_usage, weir_run_usage, weir_list_usage, weir_cancel_usage, weir_savepoint_usage,
-		weir_stop_usage, weir_cluster_start_usage, weir_cluster_status_usage, weir_cluster_stop_usage, weir_cluster_dashboard_usage,
+		weir_stop_usage, weir_cluster_start_usage, weir_cluster_status_usage, weir_cluster_stop_usage,
+		weir_cluster_dashboard_usage, weir_top_usage,
 		weir_cluster_join_usage, weir_cluster_leave_usage, weir_cert_ca_usage, weir_cert_host_usage, daemons_usage, version_usage, help_usage,
 	};
 	weir_usage_print(f, texts, (int)(sizeof(texts) / sizeof(texts[0])));
@@ -326,6 +327,7 @@ static const struct {
 	{ "cancel", weir_cancel_main },
 	{ "savepoint", weir_savepoint_main },
 	{ "stop", weir_stop_main },
+	{ "top", weir_top_main },
 	{ "cluster", weir_cluster_main },
 	{ "cert", weir_cert_main },
 	{ "jobmanager", weir_jobmanager_main },

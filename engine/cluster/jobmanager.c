@@ -74,6 +74,7 @@
 
 #include "cluster/jm.h"
 #include "cluster/rest.h"
+#include "net/http.h"
 
 
 /* A connection refused or closed before its handshake, or for breaking
@@ -1438,6 +1439,34 @@ static int msg_job_phase(struct weir_conn *c, struct peer *p, uint64_t rid, cons
 	return 0;
 }
 
+/* The REST API over this connection (weir top, weir run's progress line). */
+static int msg_rest_request(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
+{
+	const Weir__Ctl__RestRequest *rq = m->rest_request;
+	char *body = malloc(rq->has_body ? rq->body.len + 1 : 1);
+	if (!body) {
+		send_error(c, rid, "out of memory");
+		return 0;
+	}
+	if (rq->has_body)
+		memcpy(body, rq->body.data, rq->body.len);
+	body[rq->has_body ? rq->body.len : 0] = '\0';
+	struct weir_http_req q = { .method = rq->method, .path = rq->path, .body = (const uint8_t *)body,
+				   .body_len = rq->has_body ? rq->body.len : 0 };
+	struct weir_http_resp r = { .status = 500 };
+	weir_rest_call(&q, &r); /* the loop thread holds jm.lock */
+	Weir__Ctl__RestReply rr = WEIR__CTL__REST_REPLY__INIT;
+	rr.status = (uint32_t)r.status;
+	rr.has_body = r.body != NULL;
+	rr.body.data = (uint8_t *)r.body;
+	rr.body.len = r.len;
+	rr.content_type = (char *)(r.type ? r.type : "application/json");
+	weir_ctl_send_body(c, rid, WEIR__CTL__ENVELOPE__BODY_REST_REPLY, &rr);
+	free(r.body);
+	free(body);
+	return 0;
+}
+
 /* A TaskManager's figures for the subtasks of a job it runs. */
 static int msg_metrics_report(struct weir_conn *c, struct peer *p, uint64_t rid, const weir_msg *m)
 {
@@ -1594,6 +1623,7 @@ static const struct handler {
 	[WEIR__CTL__ENVELOPE__BODY_JOB_PHASE] = { msg_job_phase, ANY_PEER, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_CHECKPOINT_ACK] = { msg_checkpoint_ack, TASKMANAGER, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_METRICS_REPORT] = { msg_metrics_report, TASKMANAGER, NULL },
+	[WEIR__CTL__ENVELOPE__BODY_REST_REQUEST] = { msg_rest_request, CLIENT, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_TRIGGER_SAVEPOINT] = { msg_trigger_savepoint, CLIENT, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_LIST_JOBS] = { msg_list_jobs, ANY_PEER, NULL },
 	[WEIR__CTL__ENVELOPE__BODY_CANCEL] = { msg_cancel, ANY_PEER, NULL },

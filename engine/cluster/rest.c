@@ -545,7 +545,20 @@ static bool method(const struct weir_http_req *q, struct weir_http_resp *r, cons
 }
 
 /* /jobs/:id[/...]: rest is what follows the id ("" or "/..."). */
-static void job_route(struct rest *api, struct jobrec *j, const char *rest, const struct weir_http_req *q,
+/* Who asks: through HTTP (wide: bound beyond loopback; token: what an
+ * action must show), or trusted (over the control protocol: authenticated
+ * with the secret itself). */
+struct asker {
+	bool wide, trusted;
+	const char *token;
+};
+
+static bool may_act(const struct asker *a, const struct weir_http_req *q)
+{
+	return a->trusted || (a->token && weir_auth_rest_ok(a->token, q->auth));
+}
+
+static void job_route(const struct asker *api, struct jobrec *j, const char *rest, const struct weir_http_req *q,
 		      struct weir_http_resp *r)
 {
 	char sub[64];
@@ -557,7 +570,7 @@ static void job_route(struct rest *api, struct jobrec *j, const char *rest, cons
 			return;
 		}
 		/* PATCH: cancel (Flink's; ?mode=cancel is all there is) */
-		if (!api->wide && !weir_auth_rest_ok(api->token, q->auth)) {
+		if (!may_act(api, q)) {
 			weir_json_error(r, 401, "cancelling a job needs the cluster's token (Authorization: Bearer ..., "
 						"`weir cluster dashboard` prints it)");
 			return;
@@ -603,7 +616,7 @@ static void job_route(struct rest *api, struct jobrec *j, const char *rest, cons
 	if (!strcmp(rest, "/savepoints") || !strcmp(rest, "/stop")) {
 		if (!method(q, r, "POST"))
 			return;
-		if (!api->wide && !weir_auth_rest_ok(api->token, q->auth)) {
+		if (!may_act(api, q)) {
 			weir_json_error(r, 401, "savepoints and stops need the cluster's token (Authorization: Bearer ..., "
 						"`weir cluster dashboard` prints it)");
 			return;
@@ -643,12 +656,12 @@ static bool web_file(const struct weir_http_req *q, struct weir_http_resp *r)
 }
 
 /* Route a request. Holding jm.lock: the state is at rest. */
-static void route(struct rest *api, const struct weir_http_req *q, struct weir_http_resp *r)
+static void route(const struct asker *api, const struct weir_http_req *q, struct weir_http_resp *r)
 {
 	const char *p = q->path;
 	if (web_file(q, r))
 		return;
-	if (api->wide && !weir_auth_rest_ok(api->token, q->auth)) {
+	if (api->wide && !may_act(api, q)) {
 		weir_json_error(r, 401, "this API is bound beyond loopback: every request needs the cluster's token "
 					"(Authorization: Bearer ...)");
 		return;
@@ -720,9 +733,17 @@ static void route(struct rest *api, const struct weir_http_req *q, struct weir_h
 
 static void on_request(void *arg, const struct weir_http_req *q, struct weir_http_resp *r)
 {
+	const struct rest *api = arg;
+	struct asker a = { .wide = api->wide, .token = api->token };
 	pthread_mutex_lock(&jm.lock);
-	route(arg, q, r);
+	route(&a, q, r);
 	pthread_mutex_unlock(&jm.lock);
+}
+
+void weir_rest_call(const struct weir_http_req *q, struct weir_http_resp *r)
+{
+	struct asker a = { .trusted = true };
+	route(&a, q, r);
 }
 
 struct rest *weir_rest_start(const char *addr, uint16_t port, const struct weir_auth_secret *secret)

@@ -51,4 +51,11 @@ uint16_t weir_rest_port(const struct rest *r);
 /* Stop it: no handler runs after this. NULL is fine. Not holding jm.lock. */
 void weir_rest_stop(struct rest *r);
 
+/* A request that came over the control protocol (RestRequest: its client
+ * authenticated with the secret, so it may act), on the loop thread,
+ * holding jm.lock; also when the HTTP server is off (rest.port -1). */
+struct weir_http_req;
+struct weir_http_resp;
+void weir_rest_call(const struct weir_http_req *q, struct weir_http_resp *r);
+
 #endif
