@@ -59,6 +59,9 @@ check "one screen, redrawn in place (one header on it)" test "$(grep -c '^weir t
 tm send-keys -t top q
 wait_for "$T/top.pane" "EXITED"
 check "q quits (status $(cat "$T/top.exit"))" grep -qx 'exit 0' "$T/top.exit"
+# the pane's file may have the last line before the screen shows it
+screen_has() { screen "$1" | grep -q "$2"; }
+eventually screen_has top EXITED
 screen top >"$T/top2"
 check "and gives the screen back (the alternate screen is left: $(grep -c 'weir top - cluster' "$T/top2") headers)" \
 	bash -c "grep -q EXITED '$T/top2' && ! grep -q 'weir top - cluster' '$T/top2'"
