@@ -102,6 +102,7 @@ struct weir_sched {
 	uint64_t spin_ns;
 	enum weir_idle idle;	/* set before start (default SLEEP) */
 	uint32_t stop;		/* set by weir_sched_stop; read by workers */
+	bool no_times;		/* set before start: no busy/backpressured accounting (weir_task_times reads 0) */
 	bool started;
 };
 

@@ -82,6 +82,7 @@ static const char local_options[] =
 	"                          a failure ends the process, naming its operator\n"
 	"                          (30000; 0: never)\n"
 	"  --rest-port P           serve the job's REST API on 127.0.0.1:P while it runs\n"
+	"  --metrics on|off        off: no busy/backpressured time nor gauges (measures their cost)\n"
 	"                          (0: a free port; the address is printed on stderr)\n"
 	"  -q, --quiet             no progress line and no job summary on stderr\n";
 static const char daemons_usage[] =
@@ -225,6 +226,11 @@ static int parse_local(int argc, char **argv, struct local_args *o)
 		} else if (!strcmp(a, "--rest-port")) {
 			NUM(0, 65535, false);
 			c->rest_port = (int)v;
+		} else if (!strcmp(a, "--metrics")) {
+			const char *v2 = i + 1 < argc ? argv[++i] : "";
+			if (strcmp(v2, "on") && strcmp(v2, "off"))
+				return usage_error(LOCAL_HELP, "local: --metrics takes on or off, not '%s'", v2);
+			c->no_metrics = !strcmp(v2, "off");
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error(LOCAL_HELP, "local: unknown option '%s'", a);
 		} else if (!o->job_path) {

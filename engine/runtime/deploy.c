@@ -105,6 +105,7 @@ static int make_workers(struct deployment *dp)
 	if (weir_sched_init(&job->sched, dp->nworkers, cfg->pin, d ? (int)d->first_cpu : 0, cfg->spin_ns) < 0)
 		return -1;
 	job->sched.idle = (enum weir_idle)cfg->idle;
+	job->sched.no_times = cfg->no_metrics;
 	if (d) {
 		char name[160];
 		snprintf(name, sizeof(name), "%s-tm%u-db", d->prefix, d->tm);

@@ -705,7 +705,8 @@ enum weir_step weir_subtask_step(struct weir_task *t)
 	weir_cur_st = st;
 	weir_mark_op(st, &st->ops[0]);
 	enum weir_step r = step(st);
-	publish_gauges(st);
+	if (!st->job->cfg.no_metrics)
+		publish_gauges(st);
 	weir_mark_op(st, NULL);
 	weir_cur_st = was;
 	return r;
