@@ -75,3 +75,10 @@ void weir_cond_wait_ns(pthread_cond_t *c, pthread_mutex_t *m, uint64_t rel_ns)
 	struct timespec ts = { (time_t)(abs / 1000000000u), (long)(abs % 1000000000u) };
 	pthread_cond_timedwait(c, m, &ts);
 }
+
+int64_t weir_wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

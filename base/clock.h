@@ -10,6 +10,8 @@
 uint64_t weir_now_ns(void);      /* CLOCK_MONOTONIC (or the manual clock) */
 uint64_t weir_real_now_ns(void); /* CLOCK_MONOTONIC, whatever the manual clock says (waits, a test's own timeouts) */
 int64_t weir_wall_ms(void);      /* CLOCK_REALTIME, milliseconds since the epoch (or the manual clock) */
+int64_t weir_wall_ns(void);      /* CLOCK_REALTIME, nanoseconds since the epoch (never the manual clock:
+				  * latency markers, which compare it between processes) */
 
 /*
  * Manual time, a test hook: processing time (timers, processing-time

@@ -5,7 +5,7 @@
 #  - a finished job's figures are its records exactly (the last report);
 #  - a running job shows rates, busy/backpressured/idle shares, watermarks,
 #    state, per-subtask figures, a checkpoint history with per-subtask
-#    sizes;
+#    sizes, and (with --latency-interval) its sinks' latency quantiles;
 #  - Prometheus (started here on a loopback port, scraping with the token)
 #    has weir's series with the right values;
 #  - a savepoint and a cancel through the API, with the token (401
@@ -69,9 +69,11 @@ json_ok "$api/jobs/1" .
 check "its source wrote 3000 records, its two keyed branches read 3000 each: $(jq -c '[.vertices[] | [.name, .metrics["read-records"], .metrics["write-records"]]]' "$T/body")" \
 	jqe '.vertices[0].name == "sequence" and .vertices[0].metrics["write-records"] == 3000 and .vertices[1].metrics["read-records"] == 3000 and .vertices[2].metrics["read-records"] == 3000' "$T/body"
 check "bytes went with them" jqe '.vertices[0].metrics["write-bytes"] > 0 and .vertices[1].metrics["read-bytes"] > 0' "$T/body"
+check "without --latency-interval, no latency figures" jqe 'all(.vertices[].metrics; has("latency") | not)' "$T/body"
 
 # 2. a job that runs (5000 records a second) until it is cancelled
-"$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 200 --checkpoint-dir "$T/ck" -- 1000000000 5000 "$T/o2" \
+"$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 200 --checkpoint-dir "$T/ck" --latency-interval 20 \
+	-- 1000000000 5000 "$T/o2" \
 	>"$T/run2.out" 2>"$T/run2.err" &
 run_pid=$!
 eventually json_ok "$api/jobs/2" '.state == "RUNNING" and .vertices[0].metrics["write-records-per-second"] > 0 and .vertices[1].metrics["read-records-per-second"] > 0'
@@ -82,6 +84,10 @@ check "every vertex's busy, backpressured and idle shares are shares and add up 
 eventually json_ok "$api/jobs/2/vertices/1/watermarks" 'all(.[]; .value | tonumber > 0)'
 check "the window's subtasks have event-time watermarks: $(jq -c . "$T/body")" \
 	jqe 'length == 4 and all(.[]; .value | tonumber > 0)' "$T/body"
+eventually json_ok "$api/jobs/2" '.vertices[1].metrics.latency.count > 0 and .vertices[2].metrics.latency.count > 0'
+check "latency markers reach the sinks (both keyed branches end in one): $(jq -c '[.vertices[] | [.name, .metrics.latency]]' "$T/body")" \
+	jqe '[.vertices[1, 2].metrics.latency | .count > 0 and .p50 > 0 and .p50 <= .p95 and .p95 <= .p99 and .p99 <= .max] | all' "$T/body"
+check "the source vertex, which ends in no sink, has none" jqe '.vertices[0].metrics | has("latency") | not' "$T/body"
 json_ok "$api/jobs/2/vertices/1" .
 check "/vertices/1: two subtasks on this host, each with its state and timers: $(jq -c '[.subtasks[] | [.subtask, .host, .metrics["state-entries"], .metrics.timers]]' "$T/body")" \
 	jqe --arg h "$(hostname)" '.name == "count" and (.subtasks | length) == 2 and all(.subtasks[]; .host == $h and .metrics["state-entries"] > 0 and .metrics.timers > 0)' "$T/body"
@@ -122,6 +128,9 @@ check "the running job's rate per subtask, labelled by job, task, subtask and Ta
 	test -n "$(pq 'weir_task_numRecordsInPerSecond{job_name="ckjob.so",job_id="2",task_name="count",subtask_index="1",tm_id=~"[01]"} > 0')"
 check "its checkpoints ($(pq 'weir_job_numberOfCompletedCheckpoints{job_id="2"}')) and their last size" \
 	test -n "$(pq 'weir_job_numberOfCompletedCheckpoints{job_id="2"} >= 2 and on() weir_job_lastCheckpointSize{job_id="2"} > 0')"
+eventually pq_any 'weir_task_latency{job_id="2",task_name="count",quantile="0.99"}'
+check "prometheus: each sink subtask's latency quantiles ($(pq 'max(weir_task_latency{job_id="2",quantile="0.5"})') ms at p50)" \
+	pq_any 'weir_task_latency{job_id="2",task_name="count",subtask_index="1",quantile="0.99"} > 0'
 check "the cluster's TaskManagers ($(pq weir_jobmanager_numRegisteredTaskManagers))" \
 	pq_is weir_jobmanager_numRegisteredTaskManagers 2
 

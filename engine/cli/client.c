@@ -1171,7 +1171,7 @@ static int bad_argument(const char *cmd, int argc, char **argv, int i, const cha
 
 const char weir_run_usage[] =
 	"usage: weir run JOB.so [-p N] [--spread] [--detached] [-q] [--run-dir D] [--idle MODE] [--spin-us N]\n"
-	"                [--debloat-us N]\n"
+	"                [--debloat-us N] [--latency-interval MS]\n"
 	"                [checkpoint and restart options of weir local] [--from-savepoint DIR] [-- JOB ARGS...]\n";
 
 /* path made absolute (the JobManager runs elsewhere); must_exist: resolved
@@ -1483,6 +1483,10 @@ static int run_submit(struct run *r, struct weir_ctl_client *c, uint64_t *id)
 		sj.idle = idle_name;
 		sj.has_spin_us = true;
 		sj.spin_us = (uint32_t)(r->ckcfg.spin_ns / 1000u);
+	}
+	if (r->ckcfg.latency_interval_ms) {
+		sj.has_latency_interval_ms = true;
+		sj.latency_interval_ms = r->ckcfg.latency_interval_ms;
 	}
 	if (r->ckcfg.debloat_ns) {
 		sj.has_debloat_us = true;

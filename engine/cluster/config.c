@@ -212,6 +212,16 @@ int weir_config_idle_option(struct weir_config *cfg, int argc, char **argv, int 
 		(*i)++;
 		return 1;
 	}
+	if (!strcmp(a, "--latency-interval")) {
+		long long v;
+		if (!val || weir_parse_num(val, 0, 3600ll * 1000, false, &v) < 0) {
+			fprintf(stderr, "weir: --latency-interval: %s\n", val ? weir_err_msg() : "needs a number of milliseconds");
+			return -1;
+		}
+		cfg->latency_interval_ms = (uint32_t)v;
+		(*i)++;
+		return 1;
+	}
 	if (!strcmp(a, "--debloat-us")) {
 		long long v;
 		if (!val || weir_parse_num(val, 0, 3600ll * 1000 * 1000, false, &v) < 0) {

@@ -782,6 +782,8 @@ static void deploy_attempt(struct jobrec *j, const Weir__Ctl__SubmitJob *sj, con
 	d.idle = idle;
 	d.has_spin_us = true;
 	d.spin_us = sj->idle && sj->has_spin_us ? sj->spin_us : (uint32_t)(jm.ckdef.spin_ns / 1000u);
+	d.has_latency_interval_ms = sj->has_latency_interval_ms;
+	d.latency_interval_ms = sj->latency_interval_ms;
 	d.has_debloat_us = true;
 	d.debloat_us = sj->has_debloat_us ? sj->debloat_us : (uint32_t)(jm.ckdef.debloat_ns / 1000u);
 	for (int k = 0; k < j->ntm; k++) {
@@ -1489,6 +1491,7 @@ static int msg_metrics_report(struct weir_conn *c, struct peer *p, uint64_t rid,
 			.wm_in = t->has_wm_in ? t->wm_in : WEIR_METRICS_NO_WM,
 			.wm_out = t->has_wm_out ? t->wm_out : WEIR_METRICS_NO_WM, .state_entries = t->state_entries,
 			.timers = t->timers,
+			.lat = t->n_latency == WEIR_HISTO_BUCKETS ? t->latency : NULL, /* another length: ignored */
 		};
 		weir_series_add(&j->metrics, &s);
 	}

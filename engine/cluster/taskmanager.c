@@ -95,6 +95,7 @@ struct tmjob {
 	/* metrics: the loop's buffer for its reports, and the last sample,
 	 * taken by the job's thread once its subtasks ended (sent before DONE) */
 	struct weir_task_sample *samples, *final;
+	uint64_t *lat, *final_lat;	/* their latency histograms (latency tracking on), or NULL */
 	int nfinal;
 	bool tell_final;
 };
@@ -272,7 +273,7 @@ static int job_done(void *arg, bool ok, const char *msg)
 {
 	struct tmjob *j = arg;
 	/* the subtasks' last figures, while they still exist */
-	int nfinal = j->final ? weir_run_dist_sample(&j->dist, j->final, (int)j->dist.nsubtasks) : 0;
+	int nfinal = j->final ? weir_run_dist_sample(&j->dist, j->final, (int)j->dist.nsubtasks, j->final_lat) : 0;
 	pthread_mutex_lock(&j->lock);
 	j->nfinal = nfinal;
 	j->tell_final = true;
@@ -344,6 +345,10 @@ static void send_metrics(uint64_t job, const struct weir_task_sample *t, int n)
 		ts[i].wm_in = t[i].wm_in;
 		ts[i].has_wm_out = t[i].wm_out != WEIR_METRICS_NO_WM;
 		ts[i].wm_out = t[i].wm_out;
+		if (t[i].lat) { /* points into the job's buffer, alive until the send */
+			ts[i].n_latency = WEIR_HISTO_BUCKETS;
+			ts[i].latency = (uint64_t *)t[i].lat;
+		}
 		tp[i] = &ts[i];
 	}
 	Weir__Ctl__MetricsReport r = WEIR__CTL__METRICS_REPORT__INIT;
@@ -367,7 +372,8 @@ static void report_metrics(void)
 	for (int i = 0; i < MAX_TM_JOBS; i++) {
 		struct tmjob *j = tm.jobs[i];
 		if (j && j->samples && j->start == 1 && !j->finished)
-			send_metrics(j->id, j->samples, weir_run_dist_sample(&j->dist, j->samples, (int)j->dist.nsubtasks));
+			send_metrics(j->id, j->samples,
+				     weir_run_dist_sample(&j->dist, j->samples, (int)j->dist.nsubtasks, j->lat));
 	}
 }
 
@@ -438,6 +444,8 @@ static void job_free(struct tmjob *j)
 	free(j->argv);
 	free(j->samples);
 	free(j->final);
+	free(j->lat);
+	free(j->final_lat);
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cond);
 	free(j);
@@ -616,6 +624,9 @@ static long set_part(struct tmjob *j, const Weir__Ctl__Deploy *d)
 	j->final = calloc(d->n_placements + 1, sizeof(*j->final));
 	if (!j->samples || !j->final)
 		return weir_err_set("out of memory");
+	if (d->latency_interval_ms && (!(j->lat = calloc((d->n_placements + 1) * WEIR_HISTO_BUCKETS, sizeof(uint64_t))) ||
+				       !(j->final_lat = calloc((d->n_placements + 1) * WEIR_HISTO_BUCKETS, sizeof(uint64_t)))))
+		return weir_err_set("out of memory");
 	j->dist.nslots = tm.slots;
 	j->dist.first_cpu = tm.first_core;
 	/* each attempt its own names: a killed TaskManager's files of an
@@ -716,6 +727,8 @@ static void deploy_ready(const Weir__Ctl__Deploy *d)
 		j->cfg.spin_ns = (uint64_t)d->spin_us * 1000u;
 	if (d->net_credits >= 1 && d->net_credits <= 1024)
 		j->cfg.net_credits = d->net_credits;
+	if (d->latency_interval_ms <= 3600u * 1000)
+		j->cfg.latency_interval_ms = d->latency_interval_ms;
 	if (d->debloat_us <= 3600u * 1000 * 1000)
 		j->cfg.debloat_ns = (uint64_t)d->debloat_us * 1000u;
 	j->env = weir_job_build(&j->obj, (int)d->parallelism, j->argc, j->argv);

@@ -199,6 +199,8 @@ struct weir_config {
 	uint32_t max_parallelism;	/* key groups */
 	uint32_t max_record;		/* largest record, bytes */
 	bool quiet;			/* no summary on stderr */
+	uint32_t latency_interval_ms;	/* latency tracking: each source subtask sends a latency marker this
+					 * often (0: off, the default; engine/runtime/step.c) */
 	bool no_metrics;		/* --metrics off: no time accounting, no gauges (their cost, measured
 					 * by bench/run's metrics section); record counters stay */
 	int rest_port;			/* weir local --rest-port: -1 none (default), 0 any free port */

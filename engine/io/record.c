@@ -250,7 +250,7 @@ int weir_reader_next(struct weir_reader *r, weir_rec *rec, uint32_t *code, uint6
 		r->off += WEIR_REC_HDR;
 		uint32_t kind = hdr_kind(&h), len = hdr_len(&h);
 		if (kind != WEIR_KIND_RECORD) {
-			if (kind > WEIR_KIND_BARRIER || len != 0)
+			if (kind > WEIR_KIND_LATENCY || len != 0)
 				return weir_err_set("channel: unknown marker kind %u (length %u)", kind, len);
 			*code = WEIR_EV_MARKER + kind;
 			*val = (uint64_t)h.ts;

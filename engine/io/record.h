@@ -51,6 +51,7 @@ enum weir_rec_kind {
 	WEIR_KIND_WATERMARK = 1,	/* ts: the watermark */
 	WEIR_KIND_IDLE = 2,		/* the producer's stream is idle until its next record */
 	WEIR_KIND_BARRIER = 3,		/* ts: a checkpoint id (engine/checkpoint/take.c) */
+	WEIR_KIND_LATENCY = 4,		/* ts: when a source made it (CLOCK_REALTIME ns): latency tracking */
 };
 
 struct weir_writer {

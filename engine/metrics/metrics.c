@@ -49,6 +49,8 @@ void weir_series_free(struct weir_series *s)
 	free(s->par);
 	free(s->cur);
 	free(s->prev);
+	free(s->lat_cur);
+	free(s->lat_prev);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -62,6 +64,10 @@ void weir_series_reset(struct weir_series *s)
 			s->cur[i] = z;
 			s->prev[i] = z;
 		}
+	if (s->lat_cur) {
+		memset(s->lat_cur, 0, sizeof(uint64_t) * WEIR_HISTO_BUCKETS * s->n);
+		memset(s->lat_prev, 0, sizeof(uint64_t) * WEIR_HISTO_BUCKETS * s->n);
+	}
 }
 
 void weir_series_start(struct weir_series *s, uint64_t at_ns)
@@ -85,15 +91,78 @@ void weir_series_add(struct weir_series *s, const struct weir_task_sample *t)
 		return;
 	uint32_t i = weir_series_first(s, t->vertex) + t->index;
 	struct weir_task_sample *c = &s->cur[i], *p = &s->prev[i];
+	if (t->lat && !s->lat_cur) {
+		s->lat_cur = calloc((size_t)s->n * WEIR_HISTO_BUCKETS, sizeof(uint64_t));
+		s->lat_prev = calloc((size_t)s->n * WEIR_HISTO_BUCKETS, sizeof(uint64_t));
+		if (!s->lat_cur || !s->lat_prev) { /* no latency figures, the rest stays */
+			free(s->lat_cur);
+			free(s->lat_prev);
+			s->lat_cur = s->lat_prev = NULL;
+		}
+	}
+	uint64_t *lc = s->lat_cur ? s->lat_cur + (size_t)i * WEIR_HISTO_BUCKETS : NULL;
+	uint64_t *lp = s->lat_prev ? s->lat_prev + (size_t)i * WEIR_HISTO_BUCKETS : NULL;
 	if (c->at_ns && (t->at_ns <= c->at_ns || t->records_in < c->records_in || t->records_out < c->records_out ||
 			 t->busy_ns < c->busy_ns)) {
 		/* an older sample, or the counters began again (a new attempt,
 		 * another TaskManager's clock): no base for rates */
 		p->at_ns = 0;
+		if (lp)
+			memset(lp, 0, sizeof(uint64_t) * WEIR_HISTO_BUCKETS);
 	} else if (c->at_ns && (!p->at_ns || c->at_ns - p->at_ns >= BASE_GAP_NS || t->at_ns - c->at_ns >= BASE_GAP_NS)) {
 		*p = *c;
+		if (lp)
+			memcpy(lp, lc, sizeof(uint64_t) * WEIR_HISTO_BUCKETS);
 	}
 	*c = *t;
+	c->lat = NULL; /* the caller's; the series keeps its copy in lat_cur */
+	if (lc && t->lat)
+		memcpy(lc, t->lat, sizeof(uint64_t) * WEIR_HISTO_BUCKETS);
+}
+
+/* The latency histogram of subtasks [first, first + n) over the last
+ * second or two (newest minus base), or since their start where there is
+ * no base, into h; the count. */
+static uint64_t latency_window(const struct weir_series *s, uint32_t first, uint32_t n, uint64_t *h)
+{
+	uint64_t total = 0;
+	memset(h, 0, sizeof(uint64_t) * WEIR_HISTO_BUCKETS);
+	for (uint32_t i = first; s->lat_cur && i < first + n; i++) {
+		const uint64_t *c = s->lat_cur + (size_t)i * WEIR_HISTO_BUCKETS;
+		const uint64_t *p = s->lat_prev + (size_t)i * WEIR_HISTO_BUCKETS;
+		bool base = s->prev[i].at_ns != 0;
+		for (unsigned b = 0; b < WEIR_HISTO_BUCKETS; b++) {
+			uint64_t x = base && c[b] >= p[b] ? c[b] - p[b] : c[b];
+			h[b] += x;
+			total += x;
+		}
+	}
+	return total;
+}
+
+/* The q-quantile of histogram h of count values, in ms. */
+static double quantile_ms(const uint64_t *h, uint64_t count, double q)
+{
+	uint64_t want = q >= 1.0 ? count - 1 : (uint64_t)(q * (double)count), seen = 0;
+	for (unsigned b = 0; b < WEIR_HISTO_BUCKETS; b++) {
+		seen += h[b];
+		if (seen > want)
+			return weir_histo_value(b) / 1e6;
+	}
+	return weir_histo_value(WEIR_HISTO_BUCKETS - 1) / 1e6;
+}
+
+/* {"count", "p50", "p95", "p99", "max"} (ms) of subtasks [first, first + n),
+ * or NULL when none of them has latency figures. */
+static json_t *latency_json(const struct weir_series *s, uint32_t first, uint32_t n)
+{
+	uint64_t h[WEIR_HISTO_BUCKETS];
+	uint64_t count = latency_window(s, first, n, h);
+	if (!count)
+		return NULL;
+	return json_pack("{s:I,s:f,s:f,s:f,s:f}", "count", (json_int_t)count, "p50", quantile_ms(h, count, 0.5), "p95",
+			 quantile_ms(h, count, 0.95), "p99", quantile_ms(h, count, 0.99), "max",
+			 quantile_ms(h, count, 1.0));
 }
 
 static double per_s(uint64_t a, uint64_t b, double secs) { return a >= b ? (double)(a - b) / secs : 0.0; }
@@ -185,16 +254,24 @@ json_t *weir_metrics_vertex_json(const struct weir_series *s, uint32_t v)
 		bp += r.backpressured_ms / 1000.0 / s->par[v];
 		idle += r.idle_ms / 1000.0 / s->par[v];
 	}
-	return metrics_obj(&sum, &rs, s->par[v] ? wi : WEIR_METRICS_NO_WM, s->par[v] ? wo : WEIR_METRICS_NO_WM, busy,
-			   bp, idle);
+	json_t *o = metrics_obj(&sum, &rs, s->par[v] ? wi : WEIR_METRICS_NO_WM, s->par[v] ? wo : WEIR_METRICS_NO_WM, busy,
+				bp, idle);
+	json_t *lat = latency_json(s, first, s->par[v]);
+	if (o && lat)
+		json_object_set_new(o, "latency", lat);
+	return o;
 }
 
 static json_t *subtask_metrics(const struct weir_series *s, uint32_t i)
 {
 	struct weir_task_rates r = weir_series_rates(s, i);
 	const struct weir_task_sample *c = &s->cur[i];
-	return metrics_obj(c, &r, c->wm_in, c->wm_out, r.busy_ms / 1000.0, r.backpressured_ms / 1000.0,
-			   r.idle_ms / 1000.0);
+	json_t *o = metrics_obj(c, &r, c->wm_in, c->wm_out, r.busy_ms / 1000.0, r.backpressured_ms / 1000.0,
+				r.idle_ms / 1000.0);
+	json_t *lat = latency_json(s, i, 1);
+	if (o && lat)
+		json_object_set_new(o, "latency", lat);
+	return o;
 }
 
 json_t *weir_metrics_vertex_detail(const struct weir_series *s, uint32_t v, uint64_t now_ms,
@@ -454,6 +531,37 @@ void weir_prom_tasks(FILE *f, const struct weir_prom_job *jobs, int njobs)
 				fprintf(f, "\",subtask_index=\"%u\",tm_id=\"%u\",host=\"", c->index, c->tm);
 				weir_prom_label(f, h ? h : "?");
 				fprintf(f, "\"} %.17g\n", x);
+			}
+		}
+	}
+	/* latency tracking: each sink subtask's quantiles over the last second
+	 * or two (a summary, as Flink's latency histogram) */
+	bool said = false;
+	for (int j = 0; j < njobs; j++) {
+		const struct weir_series *s = jobs[j].s;
+		for (uint32_t i = 0; s->lat_cur && i < s->n; i++) {
+			uint64_t h[WEIR_HISTO_BUCKETS];
+			uint64_t count = latency_window(s, i, 1, h);
+			if (!count)
+				continue;
+			if (!said)
+				weir_prom_family(f, "weir_task_latency", "gauge",
+						 "Milliseconds latency markers took from the sources to this sink subtask, "
+						 "quantiles over the last second or two.");
+			said = true;
+			const struct weir_task_sample *c = &s->cur[i];
+			const char *host = jobs[j].host ? jobs[j].host(c->tm, jobs[j].arg) : "localhost";
+			static const double qs[] = { 0.5, 0.95, 0.99 };
+			for (int k = 0; k < 3; k++) {
+				fputs("weir_task_latency{job_id=\"", f);
+				weir_prom_label(f, jobs[j].id);
+				fputs("\",job_name=\"", f);
+				weir_prom_label(f, jobs[j].name);
+				fputs("\",task_name=\"", f);
+				weir_prom_label(f, s->names[c->vertex]);
+				fprintf(f, "\",subtask_index=\"%u\",tm_id=\"%u\",host=\"", c->index, c->tm);
+				weir_prom_label(f, host ? host : "?");
+				fprintf(f, "\",quantile=\"%g\"} %.17g\n", qs[k], quantile_ms(h, count, qs[k]));
 			}
 		}
 	}

@@ -13,6 +13,8 @@
 #ifndef WEIR_ENGINE_METRICS_METRICS_H
 #define WEIR_ENGINE_METRICS_METRICS_H
 
+#include "base/histo.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +34,10 @@ struct weir_task_sample {
 	uint64_t busy_ns, backpressured_ns;	/* sched/worker.h, weir_task_times */
 	int64_t wm_in, wm_out;	/* the chain's input watermark and its tail's */
 	uint64_t state_entries, timers;
+	/* latency tracking: a sink subtask's histogram of marker latencies
+	 * since its attempt began (base/histo.h buckets), or NULL. Only for
+	 * weir_series_add, which copies it. */
+	const uint64_t *lat;
 };
 
 /* What a subtask did per second between its two samples. */
@@ -49,6 +55,9 @@ struct weir_series {
 	uint32_t *par;		/* each vertex's parallelism */
 	uint32_t n;		/* subtasks */
 	struct weir_task_sample *cur, *prev;
+	/* latency histograms, n x WEIR_HISTO_BUCKETS each, made at the first
+	 * sample that has one (NULL: none yet) */
+	uint64_t *lat_cur, *lat_prev;
 };
 
 /* A series of nv vertices with these names and parallelisms, no samples;

@@ -18,6 +18,7 @@
  * abort the sinks, free the rest.
  */
 #include "runtime/internal.h"
+#include "base/histo.h"
 #include "checkpoint/take.h"
 #include "operators/chain.h"
 #include "base/err.h"
@@ -267,6 +268,8 @@ static int make_subtask(struct deployment *dp, struct subtask *st, int s)
 	st->is_source = st->ops[0].node->kind == OP_SOURCE;
 	st->in_wm = WEIR_WATERMARK_MIN;
 	st->m_wm_in = st->m_wm_out = WEIR_WATERMARK_MIN;
+	if (job->cfg.latency_interval_ms && !(st->lat_hist = calloc(WEIR_HISTO_BUCKETS, sizeof(uint64_t))))
+		return weir_err_set("out of memory");
 	return weir_sched_add(&job->sched, d ? (int)d->sub_slot[s] : s % dp->nworkers, &st->task);
 }
 
@@ -691,6 +694,7 @@ void weir_release_rest(struct job *job)
 			free(op->scratch);
 		}
 		free(st->ops);
+		free(st->lat_hist);
 		free(st->in);
 		free(st->out);
 		free(st->restore);

@@ -67,8 +67,9 @@ void weir_release_rest(struct job *job);
 
 /* sample.c: a sample of each of the job's subtasks that run here (at most
  * max), tm their TaskManager; the count. Any thread, while the job's
- * subtasks exist. */
-int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max);
+ * subtasks exist. lat: NULL, or room for max latency histograms
+ * (WEIR_HISTO_BUCKETS each) that the samples of sinks point into. */
+int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max, uint64_t *lat);
 
 /* crash.c: give this thread an alternate signal stack unless it has
  * one (once per thread; worker threads at their first step). */

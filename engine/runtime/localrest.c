@@ -19,6 +19,7 @@ struct local_rest {
 	uint64_t start_ms;		/* wall clock, for start-time */
 	struct weir_series series;	/* the HTTP thread's only (one request at a time) */
 	struct weir_task_sample *buf;
+	uint64_t *lat;			/* latency histograms, with latency tracking on */
 };
 
 static uint64_t wall_ms(void)
@@ -90,7 +91,7 @@ static void on_request(void *arg, const struct weir_http_req *q, struct weir_htt
 		return;
 	}
 	/* a fresh sample of every subtask (the workers do nothing for it) */
-	int n = weir_job_sample(lr->job, 0, lr->buf, (int)lr->series.n);
+	int n = weir_job_sample(lr->job, 0, lr->buf, (int)lr->series.n, lr->lat);
 	for (int i = 0; i < n; i++)
 		weir_series_add(&lr->series, &lr->buf[i]);
 	if (!strcmp(p, "/overview"))
@@ -130,8 +131,11 @@ struct local_rest *weir_local_rest_start(struct job *job, int port)
 		par[v] = (uint32_t)job->plan.v[v].parallelism;
 	}
 	if (weir_series_init(&r->series, (uint32_t)job->plan.nv, names, par) < 0 ||
-	    !(r->buf = calloc(r->series.n ? r->series.n : 1, sizeof(*r->buf)))) {
+	    !(r->buf = calloc(r->series.n ? r->series.n : 1, sizeof(*r->buf))) ||
+	    (job->cfg.latency_interval_ms &&
+	     !(r->lat = calloc((size_t)r->series.n * WEIR_HISTO_BUCKETS + 1, sizeof(uint64_t))))) {
 		weir_series_free(&r->series);
+		free(r->buf);
 		free(r);
 		return weir_err_set("out of memory"), NULL;
 	}
@@ -140,6 +144,7 @@ struct local_rest *weir_local_rest_start(struct job *job, int port)
 	if (!(r->http = weir_http_start(&c, on_request, r))) {
 		weir_series_free(&r->series);
 		free(r->buf);
+		free(r->lat);
 		free(r);
 		return NULL;
 	}
@@ -154,5 +159,6 @@ void weir_local_rest_stop(struct local_rest *r)
 	weir_http_stop(r->http);
 	weir_series_free(&r->series);
 	free(r->buf);
+	free(r->lat);
 	free(r);
 }

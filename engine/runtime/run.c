@@ -487,13 +487,13 @@ int weir_run_dist_checkpoint(const struct weir_dist *d, enum ck_step step, uint6
 	return rc;
 }
 
-int weir_run_dist_sample(const struct weir_dist *d, struct weir_task_sample *out, int max)
+int weir_run_dist_sample(const struct weir_dist *d, struct weir_task_sample *out, int max, uint64_t *lat)
 {
 	int n = 0;
 	pthread_mutex_lock(&dist_lock); /* the job's subtasks stay while it is registered */
 	for (int i = 0; i < 16; i++)
 		if (dist_jobs[i].d == d)
-			n = weir_job_sample(dist_jobs[i].job, d->tm, out, max);
+			n = weir_job_sample(dist_jobs[i].job, d->tm, out, max, lat);
 	pthread_mutex_unlock(&dist_lock);
 	return n;
 }

@@ -28,8 +28,9 @@ void weir_run_dist_cancel(const struct weir_dist *d);
  * is not running here (or runs without checkpoints). */
 int weir_run_dist_checkpoint(const struct weir_dist *d, enum ck_step step, uint64_t id, const char *dir);
 /* Any thread: a sample of each subtask of d's job that runs here (at most
- * max); the count (0 while the job is not running here). */
-int weir_run_dist_sample(const struct weir_dist *d, struct weir_task_sample *out, int max);
+ * max); the count (0 while the job is not running here). lat: NULL, or
+ * room for max latency histograms (runtime/internal.h, weir_job_sample). */
+int weir_run_dist_sample(const struct weir_dist *d, struct weir_task_sample *out, int max, uint64_t *lat);
 /* Async-signal-safe: cancel the job weir_run_local is running. */
 void weir_local_cancel(void);
 

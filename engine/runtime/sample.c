@@ -9,7 +9,7 @@
 
 static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
-int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max)
+int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max, uint64_t *lat)
 {
 	uint64_t now = weir_real_now_ns();
 	int n = 0;
@@ -32,6 +32,12 @@ int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample 
 		t->wm_out = __atomic_load_n(&st->m_wm_out, __ATOMIC_RELAXED);
 		t->state_entries = load(&st->m_state);
 		t->timers = load(&st->m_timers);
+		if (lat && st->lat_hist && !st->nout) { /* a sink: its latency histogram */
+			uint64_t *h = lat + (size_t)(n - 1) * WEIR_HISTO_BUCKETS;
+			for (unsigned b = 0; b < WEIR_HISTO_BUCKETS; b++)
+				h[b] = load(&st->lat_hist[b]);
+			t->lat = h;
+		}
 	}
 	return n;
 }

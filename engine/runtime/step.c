@@ -16,6 +16,7 @@
  * the last segment on every channel).
  */
 #include "runtime/internal.h"
+#include "base/histo.h"
 #include "checkpoint/take.h"
 #include "operators/chain.h"
 #include "operators/keyed.h"
@@ -483,6 +484,44 @@ static enum weir_step replay_step(struct subtask *st)
 	return WEIR_STEP_BUSY;
 }
 
+/* Latency tracking (Flink's latency markers). A marker passes the chain's
+ * operators by (no user code sees it) and goes on to one channel of each
+ * output, in turn, so it waits where records wait; a subtask with no
+ * output (its chain ends in a sink) counts how long it took. */
+static int latency_out(struct subtask *st, int64_t made_ns)
+{
+	for (int i = 0; i < st->nout; i++) {
+		struct output *o = &st->out[i];
+		if (weir_writer_marker(&o->w[st->lat_rr % (uint32_t)o->nw], WEIR_KIND_LATENCY, made_ns) < 0)
+			return weir_op_fail(st, NULL, "%s", weir_err_msg());
+	}
+	st->lat_rr++;
+	return 0;
+}
+
+static int latency_arrived(struct subtask *st, int64_t made_ns)
+{
+	if (st->nout)
+		return latency_out(st, made_ns);
+	if (st->lat_hist) {
+		int64_t d = weir_wall_ns() - made_ns; /* another host's clock may be ahead: 0 then */
+		uint64_t *c = &st->lat_hist[weir_histo_bucket(d > 0 ? (uint64_t)d : 0)];
+		__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+/* A source's marker, when one is due (one clock read a step, only with
+ * latency tracking on). */
+static int latency_due(struct subtask *st)
+{
+	uint64_t now = weir_real_now_ns();
+	if (now < st->lat_next_ns)
+		return 0;
+	st->lat_next_ns = now + (uint64_t)st->job->cfg.latency_interval_ms * 1000000u;
+	return latency_arrived(st, weir_wall_ns()); /* a source chained to its sink counts it at once */
+}
+
 static enum weir_step step_source(struct subtask *st)
 {
 	struct opinst *src = &st->ops[0];
@@ -499,6 +538,8 @@ static enum weir_step step_source(struct subtask *st)
 		flush_all(st);
 		return st->failed ? WEIR_STEP_DONE : WEIR_STEP_IDLE;
 	}
+	if (__builtin_expect(st->job->cfg.latency_interval_ms != 0, 0) && latency_due(st) < 0)
+		return WEIR_STEP_DONE;
 	src->ctx.idle_until = 0;
 	src->ctx.cur_ts = WEIR_TS_NONE;
 	uint64_t before = src->records_out;
@@ -553,6 +594,8 @@ static int unaligned_between(struct subtask *st)
  * the subtask failed. Events are rare: the records' path stays short. */
 static int on_event(struct subtask *st, struct input *in, uint32_t code, uint64_t val)
 {
+	if (code == WEIR_EV_MARKER + WEIR_KIND_LATENCY)
+		return latency_arrived(st, (int64_t)val);
 	if (code == WEIR_EV_MARKER + WEIR_KIND_WATERMARK) {
 		in->idle = false;
 		if ((int64_t)val > in->wm)

@@ -173,6 +173,13 @@ struct subtask {
 	int64_t m_wm_in, m_wm_out;	/* the chain's input watermark; its tail's */
 	uint64_t m_state;		/* keyed state entries (and reduce's) */
 	uint64_t m_timers;		/* timers pending */
+	/* latency tracking (cfg.latency_interval_ms): a source's next marker
+	 * (monotonic ns), which output channel the next marker takes, and a
+	 * sink's histogram of how long markers took to reach it (base/histo.h;
+	 * relaxed stores by its worker, read by runtime/sample.c; NULL: off) */
+	uint64_t lat_next_ns;
+	uint32_t lat_rr;
+	uint64_t *lat_hist;
 } __attribute__((aligned(64))); /* its own cache lines (deploy.c, calloc_lines) */
 
 struct restore_piece {

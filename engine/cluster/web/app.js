@@ -62,6 +62,7 @@ function dur(ms) {
 	const m = Math.floor(s / 60), h = Math.floor(m / 60);
 	return h ? `${h}h ${m % 60}m` : `${m}m ${s % 60}s`;
 }
+const ms = x => x < 1 ? (x * 1000).toFixed(0) + ' µs' : x.toFixed(1) + ' ms';
 const pct = r => r === undefined || r === null ? '–' : Math.round(r * 100) + '%';
 const when = ms => ms > 0 ? new Date(ms).toLocaleTimeString() : '–';
 const wm = w => w === null || w === undefined ? 'none' : w >= 9.2e18 ? 'end' : String(w);
@@ -177,7 +178,8 @@ async function jobView(el, id) {
 			<td class="num">${num(m['read-records-per-second'])}</td><td class="num">${num(m['write-records-per-second'])}</td>
 			<td class="num">${bytes(m['read-bytes'])}</td><td class="num">${bytes(m['write-bytes'])}</td>
 			<td class="num">${pct(m['busy-ratio'])}</td><td class="num">${pct(m['backpressured-ratio'])}</td><td class="num">${pct(m['idle-ratio'])}</td>
-			<td class="num">${esc(wm(m['current-input-watermark']))}</td><td class="num">${num(m['state-entries'])}</td><td class="num">${num(m.timers)}</td></tr>`;
+			<td class="num">${esc(wm(m['current-input-watermark']))}</td><td class="num">${num(m['state-entries'])}</td><td class="num">${num(m.timers)}</td>
+			<td class="num">${m.latency ? ms(m.latency.p50) + ' / ' + ms(m.latency.p99) : '–'}</td></tr>`;
 	}).join('');
 	const hrows = ck.history.map(c => `<tr><td class="num">${c.id}</td><td>${stateTag(c.status)}${c.is_savepoint ? ' savepoint' : ''}</td>
 		<td>${when(c.trigger_timestamp)}</td><td class="num">${c.end_to_end_duration === undefined ? '–' : dur(c.end_to_end_duration)}</td>
@@ -195,7 +197,7 @@ async function jobView(el, id) {
 		<h2>Vertices</h2><table id="vertex-table"><tr><th>id</th><th>name</th><th class="num">par.</th><th class="num">records in</th>
 		<th class="num">records out</th><th class="num">in/s</th><th class="num">out/s</th><th class="num">bytes in</th><th class="num">bytes out</th>
 		<th class="num">busy</th><th class="num">backpr.</th><th class="num">idle</th><th class="num">input watermark</th>
-		<th class="num">state entries</th><th class="num">timers</th></tr>${vrows}</table>
+		<th class="num">state entries</th><th class="num">timers</th><th class="num">latency p50 / p99</th></tr>${vrows}</table>
 		<h2>Checkpoints</h2>
 		<div class="cards"><div class="card"><b id="ck-completed">${ck.counts.completed}</b><span>completed</span></div>
 		<div class="card"><b id="ck-failed">${ck.counts.failed}</b><span>failed</span></div>
