@@ -117,6 +117,21 @@ static void account(struct weir_worker *w, struct weir_task *t, enum weir_step r
 	}
 }
 
+void weir_task_block_open(struct weir_task *t)
+{
+	if (!t->blocked_since)
+		__atomic_store_n(&t->blocked_since, weir_real_now_ns(), __ATOMIC_RELAXED);
+}
+
+void weir_task_block_close(struct weir_task *t)
+{
+	if (!t->blocked_since)
+		return;
+	uint64_t now = weir_real_now_ns();
+	__atomic_store_n(&t->blocked_ns, t->blocked_ns + (now - t->blocked_since), __ATOMIC_RELAXED);
+	__atomic_store_n(&t->blocked_since, 0, __ATOMIC_RELEASE); /* after the sum: see weir_task_times */
+}
+
 void weir_task_times(const struct weir_task *t, uint64_t now, uint64_t *busy_ns, uint64_t *blocked_ns)
 {
 	*busy_ns = __atomic_load_n(&t->busy_ns, __ATOMIC_RELAXED);

@@ -61,6 +61,13 @@ struct weir_task {
 	uint64_t blocked_since;
 };
 
+/* On the task's worker, inside its step: a span of backpressure begins (a
+ * writer waits for a segment; the tasks the worker helps meanwhile count
+ * their own time) or ends (it got one). The step's end closes an open span
+ * too, unless the step returns blocked. */
+void weir_task_block_open(struct weir_task *t);
+void weir_task_block_close(struct weir_task *t);
+
 /* A task's busy and backpressured time up to now (the open span of
  * backpressure included): any thread. */
 void weir_task_times(const struct weir_task *t, uint64_t now, uint64_t *busy_ns, uint64_t *blocked_ns);

@@ -9,7 +9,9 @@
 #  - Prometheus (started here on a loopback port, scraping with the token)
 #    has weir's series with the right values;
 #  - a savepoint and a cancel through the API, with the token (401
-#    without, or with a wrong one), and a failure in /exceptions.
+#    without, or with a wrong one), and a failure in /exceptions;
+#  - a job with a slow vertex: its sources backpressured (waiting for
+#    credit), their output channels filling, the slow vertex busy.
 . "$(dirname "$0")/lib.sh"
 
 for c in curl jq prometheus; do
@@ -170,6 +172,27 @@ check "a job that fails (status $rc)" test "$rc" -ne 0
 json_ok "$api/jobs/3/exceptions" .
 check "/exceptions: its root cause and history: $(jq -c '.["root-exception"]' "$T/body")" \
 	jqe '(.["root-exception"] | test("already holds part files")) and (.exceptionHistory.entries | length) == 1' "$T/body"
+
+# backpressure: the records branch takes 500 us a record, the sources run
+# flat out; a slot runs a subtask of each vertex, so a source's channel to
+# the slow subtask of the other slot fills, and the source waits for credit
+mkdir -p "$T/o4"
+"$WEIR" run "$TJOBS/ckjob.so" -p 2 -- 1000000000 0 "$T/o4" 0 0 500 >"$T/run4.out" 2>"$T/run4.err" &
+run_pid=$!
+# both answers from one moment (shares move from second to second)
+bp_seen() {
+	json_ok "$api/jobs/4/vertices/0/backpressure" '([.subtasks[].ratio] | max) > 0.1 and .["backpressure-level"] != "ok"' &&
+		cp "$T/body" "$T/bp" &&
+		json_ok "$api/jobs/4" '.vertices[0].metrics["out-pool-usage"] > 0 and .vertices[2].metrics["busy-ratio"] > 0.5' &&
+		cp "$T/body" "$T/bpjob"
+}
+eventually bp_seen
+check "a slow vertex: its sources are backpressured ($(jq -c '[.["backpressure-level"], [.subtasks[].ratio]]' "$T/bp"))" \
+	jqe '([.subtasks[].ratio] | max) > 0.1 and .["backpressure-level"] != "ok"' "$T/bp"
+check "their output channels fill, the slow vertex is busy: $(jq -c '[.vertices[] | [.name, .metrics["busy-ratio"], .metrics["backpressured-ratio"], .metrics["in-pool-usage"], .metrics["out-pool-usage"]]]' "$T/bpjob")" \
+	jqe '.vertices[0].metrics["out-pool-usage"] > 0 and .vertices[2].metrics["busy-ratio"] > 0.5' "$T/bpjob"
+get -X PATCH "$api/jobs/4"
+wait "$run_pid"
 
 run_weir cluster status
 check "the JobManager is unharmed (status $rc)" test "$rc" -eq 0

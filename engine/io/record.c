@@ -28,7 +28,9 @@ void weir_writer_init(struct weir_writer *w, struct weir_chan *ch)
 static int next_segment(struct weir_writer *w)
 {
 	int r;
+	bool waited = false;
 	while ((r = weir_chan_acquire(w->ch, &w->seg)) < 0) {
+		waited = true;
 		if (!w->wait_for_segment) {
 			w->seg = WEIR_SEG_NONE;
 			return weir_err_set("segment pool exhausted");
@@ -38,6 +40,8 @@ static int next_segment(struct weir_writer *w)
 			return weir_err_set("stopped while waiting for a segment");
 		}
 	}
+	if (waited && w->waited)
+		w->waited(w, w->wait_arg);
 	if (r == 1 && w->overdraft)
 		*w->overdraft = true;
 	w->buf = weir_pool_addr(w->ch->pool, w->seg);

@@ -73,6 +73,9 @@ struct weir_writer {
 	/* How to wait when neither credit nor the pool has a segment; set by
 	 * the runtime. -1 stops the wait (the job is stopping). */
 	int (*wait_for_segment)(struct weir_writer *w, void *arg);
+	/* Optional: called once a segment came after waits (metrics: the
+	 * span of backpressure ends). */
+	void (*waited)(struct weir_writer *w, void *arg);
 	void *wait_arg;
 };
 

@@ -34,6 +34,11 @@ struct weir_task_sample {
 	uint64_t busy_ns, backpressured_ns;	/* sched/worker.h, weir_task_times */
 	int64_t wm_in, wm_out;	/* the chain's input watermark and its tail's */
 	uint64_t state_entries, timers;
+	/* how full its channels are, 0 to 1 (Flink's inPoolUsage and
+	 * outPoolUsage): segments queued in its input channels over their
+	 * credits (the mean over them), segments it sent that wait in an
+	 * output channel over its credits (the fullest one) */
+	double in_pool, out_pool;
 	/* latency tracking: a sink subtask's histogram of marker latencies
 	 * since its attempt began (base/histo.h buckets), or NULL. Only for
 	 * weir_series_add, which copies it. */

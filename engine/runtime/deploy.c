@@ -413,6 +413,7 @@ static int make_output(struct deployment *dp, struct subtask *st, const struct l
 		weir_writer_init(&o->w[j], &job->chans[c]);
 		o->w[j].overdraft = &st->overdraft;
 		o->w[j].wait_for_segment = weir_subtask_wait_segment;
+		o->w[j].waited = weir_subtask_waited;
 		o->w[j].wait_arg = st;
 	}
 	return 0;

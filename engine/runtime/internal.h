@@ -44,6 +44,7 @@ static inline struct subtask *subtask_of(struct job *job, int vertex, int index)
  * when they run out of credit (help other tasks of the worker, or wait). */
 enum weir_step weir_subtask_step(struct weir_task *t);
 int weir_subtask_wait_segment(struct weir_writer *w, void *arg);
+void weir_subtask_waited(struct weir_writer *w, void *arg);
 
 /* deploy.c. Make the job's subtasks, channels and pool; links: the edges
  * between vertices (the caller frees them, also on failure). 0 or -1. */

@@ -9,6 +9,16 @@
 
 static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
+/* How full channel c's ring is: segments waiting to be read over its
+ * credits (the ring's indices are atomics; credits never change). */
+static double usage(const struct weir_chan *c)
+{
+	if (!c || !c->r || !c->credits)
+		return 0;
+	double u = (double)weir_chan_pending(c) / c->credits;
+	return u > 1 ? 1 : u;
+}
+
 int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max, uint64_t *lat)
 {
 	uint64_t now = weir_real_now_ns();
@@ -22,11 +32,16 @@ int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample 
 						.at_ns = now };
 		t->records_in = load(&st->ops[0].records_in);
 		t->records_out = load(&st->ops[st->nops - 1].records_out);
-		for (int i = 0; i < st->nin; i++)
+		for (int i = 0; i < st->nin; i++) {
 			t->bytes_in += load(&st->in[i].rd.bytes);
+			t->in_pool += usage(st->in[i].ch) / st->nin;
+		}
 		for (int o = 0; o < st->nout; o++)
-			for (int k = 0; k < st->out[o].nw; k++)
+			for (int k = 0; k < st->out[o].nw; k++) {
 				t->bytes_out += load(&st->out[o].w[k].bytes);
+				double u = usage(st->out[o].w[k].ch);
+				t->out_pool = u > t->out_pool ? u : t->out_pool;
+			}
 		weir_task_times(&st->task, now, &t->busy_ns, &t->backpressured_ns);
 		t->wm_in = __atomic_load_n(&st->m_wm_in, __ATOMIC_RELAXED);
 		t->wm_out = __atomic_load_n(&st->m_wm_out, __ATOMIC_RELAXED);

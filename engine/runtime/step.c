@@ -797,6 +797,14 @@ static bool segment_ready(void *arg)
 	       (w->ch->owned < w->ch->max_owned && weir_pool_free_count(w->ch->pool) > 0);
 }
 
+void weir_subtask_waited(struct weir_writer *w, void *arg)
+{
+	(void)w;
+	struct subtask *st = arg;
+	if (!st->job->sched.no_times)
+		weir_task_block_close(&st->task);
+}
+
 /* A writer found neither credit nor a free pool segment in the middle of a
  * record. Run the downstream tasks of this worker (the consumer may be one
  * of them); if none moves, sleep until a consumer hands a segment back
@@ -808,6 +816,8 @@ int weir_subtask_wait_segment(struct weir_writer *w, void *arg)
 	struct weir_sched *s = &st->job->sched;
 	if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
 		return -1;
+	if (!s->no_times) /* backpressured until a segment comes (weir_subtask_waited) */
+		weir_task_block_open(&st->task);
 	if (!weir_worker_help(s, st->task.worker, st->task.rank + 1))
 		weir_worker_wait(s, st->task.worker, segment_ready, w, 1000000u);
 	return 0;
