@@ -86,14 +86,14 @@ help_case() {
 	fi
 }
 for flag in --help -h; do
-	for cmd in local run list cancel savepoint stop jobmanager; do
+	for cmd in local run list cancel savepoint stop top jobmanager; do
 		help_case "$flag" "$cmd" 1 "$cmd"
 	done
 	help_case "$flag" taskmanager 2 taskmanager # in the local cluster, and from another host
 	help_case "$flag" version 1 version
 	help_case "$flag" help 1 help
-	help_case "$flag" 'cluster start' 5 cluster
-	for sub in start status stop join leave; do
+	help_case "$flag" 'cluster start' 6 cluster
+	for sub in start status stop dashboard join leave; do
 		help_case "$flag" "cluster $sub" 1 cluster "$sub"
 	done
 	help_case "$flag" 'cert ca' 2 cert
@@ -108,8 +108,8 @@ check 'weir local --help before the job arguments: the usage, exit 0' test "$rc"
 
 # weir help CMD prints what weir CMD --help does; weir help holds every
 # command's usage lines (one text each: they cannot drift apart)
-for cmd in local run list cancel savepoint stop version 'cluster start' 'cluster status' 'cluster stop' \
-	'cluster join' 'cluster leave' 'cert ca' 'cert host'; do
+for cmd in local run list cancel savepoint stop top version 'cluster start' 'cluster status' 'cluster stop' \
+	'cluster dashboard' 'cluster join' 'cluster leave' 'cert ca' 'cert host'; do
 	run_weir $cmd --help
 	cp "$T/out" "$T/cmdhelp"
 	run_weir help $cmd
@@ -122,8 +122,8 @@ done
 expect 2 "unknown command 'frobnicate'" 'weir help of an unknown command' -- help frobnicate
 
 # an unknown option is still refused, named, with nothing on stdout
-for cmd in local run list cancel savepoint stop jobmanager taskmanager version 'cluster start' 'cluster status' \
-	'cluster stop' 'cluster join' 'cluster leave' 'cert ca' 'cert host'; do
+for cmd in local run list cancel savepoint stop top jobmanager taskmanager version 'cluster start' 'cluster status' \
+	'cluster stop' 'cluster dashboard' 'cluster join' 'cluster leave' 'cert ca' 'cert host'; do
 	expect 2 "option '--bogus'" "weir $cmd --bogus names the option" -- $cmd --bogus
 	check "weir $cmd --bogus prints nothing on stdout" test ! -s "$T/out"
 done

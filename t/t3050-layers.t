@@ -24,9 +24,10 @@ declare -A may=(
 	[operators]="base graph io operators sched shm state task"
 	[connectors]="base connectors graph io operators sched shm state task"
 	[checkpoint]="base checkpoint graph io operators sched shm state task"
-	[runtime]="base checkpoint connectors graph io net operators runtime sched shm state task"
-	[cluster]="base checkpoint cluster connectors ctl graph io net operators runtime sched shm state task"
-	[cli]="base checkpoint cli cluster connectors ctl graph io net operators runtime sched shm state task"
+	[metrics]="base metrics net shm"
+	[runtime]="base checkpoint connectors graph io metrics net operators runtime sched shm state task"
+	[cluster]="base checkpoint cluster connectors ctl graph io metrics net operators runtime sched shm state task"
+	[cli]="base checkpoint cli cluster connectors ctl graph io metrics net operators runtime sched shm state task"
 )
 for l in "${!may[@]}"; do
 	got=$(cd "$L/$l" 2>/dev/null && ls | sort | tr '\n' ' ' | sed 's/ $//')
@@ -37,10 +38,10 @@ done
 declare -A hdr=([base]=base/err.h [shm]=shm/pool.h [sched]=sched/worker.h [net]=net/frame.h [ctl]=ctl/sha.h
 	[graph]=graph/graph.h [io]=io/record.h [state]=state/kv.h [task]=task/task.h [operators]=operators/chain.h
 	[connectors]=connectors/connectors.c [checkpoint]=checkpoint/coordinator.h [runtime]=runtime/run.h
-	[cluster]=cluster/ctlio.h [cli]=cli/cli.h)
+	[metrics]=metrics/metrics.h [cluster]=cluster/ctlio.h [cli]=cli/cli.h)
 cc=${CC:-cc}
 for l in state task checkpoint runtime; do
-	for h in graph io task operators runtime cluster cli; do
+	for h in graph io task operators metrics runtime cluster cli; do
 		[ "${hdr[$h]##*.}" = h ] || continue
 		printf '#include "%s"\n' "${hdr[$h]}" >"$T/x.c"
 		rc=0

@@ -1491,6 +1491,7 @@ static int msg_metrics_report(struct weir_conn *c, struct peer *p, uint64_t rid,
 			.wm_in = t->has_wm_in ? t->wm_in : WEIR_METRICS_NO_WM,
 			.wm_out = t->has_wm_out ? t->wm_out : WEIR_METRICS_NO_WM, .state_entries = t->state_entries,
 			.timers = t->timers,
+			.align_ns = t->align_ns,
 			.in_pool = t->in_pool_permille > 1000 ? 1.0 : t->in_pool_permille / 1000.0,
 			.out_pool = t->out_pool_permille > 1000 ? 1.0 : t->out_pool_permille / 1000.0,
 			.lat = t->n_latency == WEIR_HISTO_BUCKETS ? t->latency : NULL, /* another length: ignored */

@@ -364,6 +364,13 @@ static void prom_job_gauge(FILE *f, const char *fam, const char *help, const cha
 }
 
 static double g_uptime(const struct jobrec *j) { return job_live(j) ? (double)(now_ms() - j->start_ms) : 0; }
+/* Flink's downtime: while a job recovers (restarting, or its new attempt
+ * not running yet), the time since it failed; else 0 */
+static double g_downtime(const struct jobrec *j)
+{
+	bool down = job_live(j) && j->nexc && (j->restarting || j->state != WEIR__CTL__JOB_STATE__JOB_RUNNING);
+	return down ? (double)(now_ms() - j->exc[(j->nexc - 1) % JM_EXCEPTIONS].ms) : 0;
+}
 static double g_running(const struct jobrec *j) { return j->state == WEIR__CTL__JOB_STATE__JOB_RUNNING; }
 static double g_restarts(const struct jobrec *j) { return j->attempt; }
 static double g_ck_done(const struct jobrec *j) { return (double)j->ck.completed; }
@@ -410,6 +417,7 @@ static void prometheus(struct weir_http_resp *r)
 	weir_prom_family(f, "weir_jobmanager_numRunningJobs", "gauge", "Jobs not ended.");
 	fprintf(f, "weir_jobmanager_numRunningJobs %d\n", running);
 	prom_job_gauge(f, "weir_job_uptime", "Milliseconds since the job was submitted (0 once it ended).", "gauge", g_uptime);
+	prom_job_gauge(f, "weir_job_downtime", "Milliseconds since the job failed, while it recovers (0 otherwise).", "gauge", g_downtime);
 	prom_job_gauge(f, "weir_job_running", "1 while the job's state is RUNNING.", "gauge", g_running);
 	prom_job_gauge(f, "weir_job_numRestarts", "Restarts of the job so far.", "counter", g_restarts);
 	prom_job_gauge(f, "weir_job_numberOfCompletedCheckpoints", "Checkpoints and savepoints completed.", "counter", g_ck_done);

@@ -343,6 +343,8 @@ static void send_metrics(uint64_t job, const struct weir_task_sample *t, int n)
 		ts[i].timers = t[i].timers;
 		ts[i].has_wm_in = t[i].wm_in != WEIR_METRICS_NO_WM;
 		ts[i].wm_in = t[i].wm_in;
+		ts[i].has_align_ns = true;
+		ts[i].align_ns = t[i].align_ns;
 		ts[i].has_in_pool_permille = ts[i].has_out_pool_permille = true;
 		ts[i].in_pool_permille = (uint32_t)(t[i].in_pool * 1000 + 0.5);
 		ts[i].out_pool_permille = (uint32_t)(t[i].out_pool * 1000 + 0.5);

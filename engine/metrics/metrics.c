@@ -207,6 +207,7 @@ static json_t *metrics_obj(const struct weir_task_sample *c, const struct weir_t
 	json_object_set_new(o, "accumulated-busy-time", json_integer((json_int_t)(c->busy_ns / 1000000u)));
 	json_object_set_new(o, "accumulated-backpressured-time",
 			    json_integer((json_int_t)(c->backpressured_ns / 1000000u)));
+	json_object_set_new(o, "checkpoint-alignment-time", json_real((double)c->align_ns / 1e6));
 	json_object_set_new(o, "in-pool-usage", json_real(c->in_pool));
 	json_object_set_new(o, "out-pool-usage", json_real(c->out_pool));
 	json_object_set_new(o, "current-input-watermark", wm_value(wm_in));
@@ -246,6 +247,7 @@ json_t *weir_metrics_vertex_json(const struct weir_series *s, uint32_t v)
 		sum.state_entries += c->state_entries;
 		sum.timers += c->timers;
 		sum.in_pool += c->in_pool / s->par[v]; /* the mean over the subtasks */
+		sum.align_ns = c->align_ns > sum.align_ns ? c->align_ns : sum.align_ns; /* the longest */
 		sum.out_pool += c->out_pool / s->par[v];
 		wi = wm_min(wi, c->wm_in);
 		wo = wm_min(wo, c->wm_out);
@@ -369,6 +371,7 @@ static double f_wmi(const struct weir_task_sample *c, const struct weir_task_rat
 static double f_wmo(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->wm_out == WEIR_METRICS_NO_WM ? NAN : (double)c->wm_out; }
 static double f_state(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->state_entries; }
 static double f_timers(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->timers; }
+static double f_align(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->align_ns; }
 static double f_inpool(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->in_pool; }
 static double f_outpool(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->out_pool; }
 
@@ -391,6 +394,7 @@ static const struct figure figures[] = {
 	{ "currentOutputWatermark", "currentOutputWatermark", "gauge", "The watermark of the task's last operator (ms).", f_wmo },
 	{ "stateEntries", "stateEntries", "gauge", "Entries of keyed state the task holds.", f_state },
 	{ "timersPending", "timersPending", "gauge", "Timers the task has pending.", f_timers },
+	{ "checkpointAlignmentTime", "checkpointAlignmentTime", "gauge", "Nanoseconds the last checkpoint barrier's alignment took here.", f_align },
 	{ "inPoolUsage", "inPoolUsage", "gauge", "Segments queued in the task's input channels over their credits (0 to 1).", f_inpool },
 	{ "outPoolUsage", "outPoolUsage", "gauge", "Segments waiting in the task's fullest output channel over its credits (0 to 1).", f_outpool },
 };

@@ -39,6 +39,7 @@ struct weir_task_sample {
 	 * credits (the mean over them), segments it sent that wait in an
 	 * output channel over its credits (the fullest one) */
 	double in_pool, out_pool;
+	uint64_t align_ns;	/* the last checkpoint barrier's alignment here (Flink's checkpointAlignmentTime) */
 	/* latency tracking: a sink subtask's histogram of marker latencies
 	 * since its attempt began (base/histo.h buckets), or NULL. Only for
 	 * weir_series_add, which copies it. */

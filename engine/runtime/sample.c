@@ -47,6 +47,7 @@ int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample 
 		t->wm_out = __atomic_load_n(&st->m_wm_out, __ATOMIC_RELAXED);
 		t->state_entries = load(&st->m_state);
 		t->timers = load(&st->m_timers);
+		t->align_ns = load(&st->m_align_ns);
 		if (lat && st->lat_hist && !st->nout) { /* a sink: its latency histogram */
 			uint64_t *h = lat + (size_t)(n - 1) * WEIR_HISTO_BUCKETS;
 			for (unsigned b = 0; b < WEIR_HISTO_BUCKETS; b++)

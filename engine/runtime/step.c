@@ -429,6 +429,9 @@ static int align_check(struct subtask *st)
 	st->ck_aligning = 0;
 	for (int i = 0; i < st->nin; i++)
 		st->in[i].blocked = false;
+	/* metrics: how long the alignment took, first barrier to last (one
+	 * clock read a checkpoint) */
+	__atomic_store_n(&st->m_align_ns, weir_real_now_ns() - st->align_start_ns, __ATOMIC_RELAXED);
 	return barrier(st, id);
 }
 
@@ -453,6 +456,7 @@ static int on_barrier(struct subtask *st, struct input *in, uint64_t id)
 		for (int i = 0; i < st->nin; i++)
 			st->in[i].blocked = false;
 		st->ck_aligning = id;
+		st->align_start_ns = weir_real_now_ns();
 	}
 	in->barrier = id;
 	in->blocked = !st->job->cfg.at_least_once;

@@ -173,6 +173,8 @@ struct subtask {
 	int64_t m_wm_in, m_wm_out;	/* the chain's input watermark; its tail's */
 	uint64_t m_state;		/* keyed state entries (and reduce's) */
 	uint64_t m_timers;		/* timers pending */
+	uint64_t m_align_ns;		/* the last checkpoint's alignment here, first barrier to last */
+	uint64_t align_start_ns;	/* when the alignment under way began */
 	/* latency tracking (cfg.latency_interval_ms): a source's next marker
 	 * (monotonic ns), which output channel the next marker takes, and a
 	 * sink's histogram of how long markers took to reach it (base/histo.h;
