@@ -3,6 +3,7 @@
 #include "base/err.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 int weir_parse_num(const char *s, long long lo, long long hi, bool sized, long long *out)
@@ -26,4 +27,17 @@ int weir_parse_num(const char *s, long long lo, long long hi, bool sized, long l
 	return 0;
 bad:
 	return weir_err_set("'%s' is not a whole number from %lld to %lld", s ? s : "", lo, hi);
+}
+
+const char *weir_grouped(char *b, size_t cap, uint64_t n)
+{
+	char d[32];
+	int len = snprintf(d, sizeof(d), "%llu", (unsigned long long)n), o = 0;
+	for (int i = 0; i < len && (size_t)o + 2 < cap; i++) {
+		if (i && (len - i) % 3 == 0)
+			b[o++] = ',';
+		b[o++] = d[i];
+	}
+	b[o] = 0;
+	return b;
 }

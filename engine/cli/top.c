@@ -359,20 +359,6 @@ struct weir_run_progress *weir_run_progress_start(const struct weir_rundir *rd, 
 	return p;
 }
 
-/* n with thousands separators into b (as weir local's line) */
-static const char *grouped(char *b, size_t cap, double x)
-{
-	char d[32];
-	int len = snprintf(d, sizeof(d), "%.0f", x < 0 ? 0 : x), o = 0;
-	for (int i = 0; i < len && (size_t)o + 2 < cap; i++) {
-		if (i && (len - i) % 3 == 0)
-			b[o++] = ',';
-		b[o++] = d[i];
-	}
-	b[o] = 0;
-	return b;
-}
-
 void weir_run_progress_draw(struct weir_run_progress *p)
 {
 	if (!p)
@@ -397,8 +383,8 @@ void weir_run_progress_draw(struct weir_run_progress *p)
 		cols = ws.ws_col;
 	char line[512];
 	int n = snprintf(line, sizeof(line), "weir run: %.0f s | in %s (%s/s) | out %s (%s/s) | busy %.0f%%, backpressured %.0f%%%s",
-			 num(job, "duration") / 1e3, grouped(b1, sizeof(b1), io.in), grouped(b2, sizeof(b2), io.in_rate),
-			 grouped(b3, sizeof(b3), io.out), grouped(b4, sizeof(b4), io.out_rate), 100 * io.busy, 100 * io.bp, ck);
+			 num(job, "duration") / 1e3, weir_grouped(b1, sizeof(b1), (uint64_t)io.in), weir_grouped(b2, sizeof(b2), (uint64_t)io.in_rate),
+			 weir_grouped(b3, sizeof(b3), (uint64_t)io.out), weir_grouped(b4, sizeof(b4), (uint64_t)io.out_rate), 100 * io.busy, 100 * io.bp, ck);
 	if (n >= cols)
 		line[cols - 1] = '\0'; /* one line: a wrapped one could not be redrawn in place */
 	fprintf(stderr, "\r\033[K%s", line);

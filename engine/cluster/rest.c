@@ -390,15 +390,9 @@ static double g_ck_dur(const struct jobrec *j) { const struct ck_record *r = las
 static double g_ck_size(const struct jobrec *j) { const struct ck_record *r = last_ok(j); return r ? (double)r->bytes : 0; }
 static double g_ck_inflight(const struct jobrec *j) { const struct ck_record *r = last_ok(j); return r ? (double)r->inflight : 0; }
 
-static void prometheus(struct weir_http_resp *r)
+static void prom_write(FILE *f, void *arg)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f) {
-		weir_json_error(r, 500, "out of memory");
-		return;
-	}
+	(void)arg;
 	int tms = 0, slots = 0, busy = 0, running = 0;
 	for (int i = 0; i < MAX_TMS; i++)
 		if (jm.tms[i].live) {
@@ -459,15 +453,6 @@ static void prometheus(struct weir_http_resp *r)
 			fprintf(f, "\"} %.17g\n", x);
 		}
 	}
-	if (fclose(f) != 0) {
-		free(text);
-		weir_json_error(r, 500, "out of memory");
-		return;
-	}
-	r->status = 200;
-	r->body = text;
-	r->len = len;
-	r->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 /* --- actions --- */
@@ -686,7 +671,7 @@ static void route(const struct asker *api, const struct weir_http_req *q, struct
 		else if (!strcmp(p, "/taskmanagers"))
 			weir_json_reply(r, 200, taskmanagers());
 		else if (!strcmp(p, "/metrics"))
-			prometheus(r);
+			weir_prom_reply(r, prom_write, NULL);
 		else if (!strcmp(p, "/jobmanager/logs"))
 			log_tail(r, "jobmanager.log");
 		else {

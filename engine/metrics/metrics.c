@@ -514,6 +514,42 @@ void weir_prom_family(FILE *f, const char *name, const char *type, const char *h
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A subtask's labels: job_id="..",job_name="..",task_name="..",subtask_index="..",tm_id="..",host=".." */
+static void task_labels(FILE *f, const struct weir_prom_job *job, const struct weir_task_sample *c)
+{
+	const char *h = job->host ? job->host(c->tm, job->arg) : "localhost";
+	fputs("job_id=\"", f);
+	weir_prom_label(f, job->id);
+	fputs("\",job_name=\"", f);
+	weir_prom_label(f, job->name);
+	fputs("\",task_name=\"", f);
+	weir_prom_label(f, job->s->names[c->vertex]);
+	fprintf(f, "\",subtask_index=\"%u\",tm_id=\"%u\",host=\"", c->index, c->tm);
+	weir_prom_label(f, h ? h : "?");
+	fputc('"', f);
+}
+
+void weir_prom_reply(struct weir_http_resp *r, void (*write)(FILE *f, void *arg), void *arg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f) {
+		weir_json_error(r, 500, "out of memory");
+		return;
+	}
+	write(f, arg);
+	if (fclose(f) != 0) {
+		free(text);
+		weir_json_error(r, 500, "out of memory");
+		return;
+	}
+	r->status = 200;
+	r->body = text;
+	r->len = len;
+	r->type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
 void weir_prom_tasks(FILE *f, const struct weir_prom_job *jobs, int njobs)
 {
 	for (size_t k = 0; k < NFIG; k++) {
@@ -533,16 +569,9 @@ void weir_prom_tasks(FILE *f, const struct weir_prom_job *jobs, int njobs)
 				if (!said)
 					weir_prom_family(f, fam, figures[k].type, figures[k].help);
 				said = true;
-				const char *h = jobs[j].host ? jobs[j].host(c->tm, jobs[j].arg) : "localhost";
-				fprintf(f, "%s{job_id=\"", fam);
-				weir_prom_label(f, jobs[j].id);
-				fputs("\",job_name=\"", f);
-				weir_prom_label(f, jobs[j].name);
-				fputs("\",task_name=\"", f);
-				weir_prom_label(f, s->names[c->vertex]);
-				fprintf(f, "\",subtask_index=\"%u\",tm_id=\"%u\",host=\"", c->index, c->tm);
-				weir_prom_label(f, h ? h : "?");
-				fprintf(f, "\"} %.17g\n", x);
+				fprintf(f, "%s{", fam);
+				task_labels(f, &jobs[j], c);
+				fprintf(f, "} %.17g\n", x);
 			}
 		}
 	}
@@ -561,19 +590,11 @@ void weir_prom_tasks(FILE *f, const struct weir_prom_job *jobs, int njobs)
 						 "Milliseconds latency markers took from the sources to this sink subtask, "
 						 "quantiles over the last second or two.");
 			said = true;
-			const struct weir_task_sample *c = &s->cur[i];
-			const char *host = jobs[j].host ? jobs[j].host(c->tm, jobs[j].arg) : "localhost";
 			static const double qs[] = { 0.5, 0.95, 0.99 };
 			for (int k = 0; k < 3; k++) {
-				fputs("weir_task_latency{job_id=\"", f);
-				weir_prom_label(f, jobs[j].id);
-				fputs("\",job_name=\"", f);
-				weir_prom_label(f, jobs[j].name);
-				fputs("\",task_name=\"", f);
-				weir_prom_label(f, s->names[c->vertex]);
-				fprintf(f, "\",subtask_index=\"%u\",tm_id=\"%u\",host=\"", c->index, c->tm);
-				weir_prom_label(f, host ? host : "?");
-				fprintf(f, "\",quantile=\"%g\"} %.17g\n", qs[k], quantile_ms(h, count, qs[k]));
+				fputs("weir_task_latency{", f);
+				task_labels(f, &jobs[j], &s->cur[i]);
+				fprintf(f, ",quantile=\"%g\"} %.17g\n", qs[k], quantile_ms(h, count, qs[k]));
 			}
 		}
 	}

@@ -138,5 +138,8 @@ void weir_prom_tasks(FILE *f, const struct weir_prom_job *jobs, int njobs);
 void weir_prom_family(FILE *f, const char *name, const char *type, const char *help);
 /* A label value, escaped as the format says (backslash, quote, newline). */
 void weir_prom_label(FILE *f, const char *value);
+/* A response of what write puts into f, in the text format's content type
+ * (500 when out of memory). */
+void weir_prom_reply(struct weir_http_resp *r, void (*write)(FILE *f, void *arg), void *arg);
 
 #endif

@@ -52,26 +52,11 @@ static json_t *job_json(const struct local_rest *r, bool details)
 }
 
 /* The Prometheus text of the job's tasks. */
-static void prometheus(struct local_rest *lr, struct weir_http_resp *r)
+static void prom_write(FILE *f, void *arg)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f) {
-		weir_json_error(r, 500, "out of memory");
-		return;
-	}
+	struct local_rest *lr = arg;
 	struct weir_prom_job pj = { .id = "local", .name = "local", .s = &lr->series };
 	weir_prom_tasks(f, &pj, 1);
-	if (fclose(f) != 0) {
-		free(text);
-		weir_json_error(r, 500, "out of memory");
-		return;
-	}
-	r->status = 200;
-	r->body = text;
-	r->len = len;
-	r->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 static void on_request(void *arg, const struct weir_http_req *q, struct weir_http_resp *r)
@@ -105,7 +90,7 @@ static void on_request(void *arg, const struct weir_http_req *q, struct weir_htt
 	else if (!strcmp(p, "/jobs/local"))
 		weir_json_reply(r, 200, job_json(lr, true));
 	else if (!strcmp(p, "/metrics"))
-		prometheus(lr, r);
+		weir_prom_reply(r, prom_write, lr);
 	else {
 		int status;
 		const char *why;

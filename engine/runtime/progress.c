@@ -5,6 +5,7 @@
 #include "runtime/internal.h"
 #include "runtime/local.h"
 #include "base/clock.h"
+#include "base/num.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -50,20 +51,6 @@ static void take(struct job *job, uint64_t now, struct sample *s)
 	}
 }
 
-/* n with thousands separators into b */
-static const char *grouped(char *b, size_t cap, uint64_t n)
-{
-	char d[32];
-	int len = snprintf(d, sizeof(d), "%llu", (unsigned long long)n), o = 0;
-	for (int i = 0; i < len && (size_t)o + 2 < cap; i++) {
-		if (i && (len - i) % 3 == 0)
-			b[o++] = ',';
-		b[o++] = d[i];
-	}
-	b[o] = 0;
-	return b;
-}
-
 static void draw(struct progress *p, uint64_t now)
 {
 	struct job *job = p->job;
@@ -78,9 +65,9 @@ static void draw(struct progress *p, uint64_t now)
 	char line[512];
 	int n = snprintf(line, sizeof(line),
 			 "\r\033[Kweir: %.0f s | in %s (%s/s) | out %s (%s/s) | busy %.0f%%, backpressured %.0f%%%s",
-			 (double)(now - job->start_real_ns) / 1e9, grouped(in, sizeof(in), s.in),
-			 grouped(inr, sizeof(inr), (uint64_t)((double)(s.in - p->in) / dt)), grouped(out, sizeof(out), s.out),
-			 grouped(outr, sizeof(outr), (uint64_t)((double)(s.out - p->out) / dt)),
+			 (double)(now - job->start_real_ns) / 1e9, weir_grouped(in, sizeof(in), s.in),
+			 weir_grouped(inr, sizeof(inr), (uint64_t)((double)(s.in - p->in) / dt)), weir_grouped(out, sizeof(out), s.out),
+			 weir_grouped(outr, sizeof(outr), (uint64_t)((double)(s.out - p->out) / dt)),
 			 100.0 * (double)(s.busy - p->busy) / 1e9 / wall, 100.0 * (double)(s.blocked - p->blocked) / 1e9 / wall,
 			 ck);
 	if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) > 0)
