@@ -2,9 +2,9 @@
 # t3830-dashboard: the JobManager's web dashboard in a real browser
 # (headless Chromium, driven through chromedriver's WebDriver API with curl):
 # the overview lists the running job; its page draws the graph with live
-# rates and a completed checkpoint; the savepoint button takes one and the
-# cancel button cancels the job (weir run sees it); the TaskManager and
-# JobManager pages show their logs. A screenshot of each page is kept in
+# rates and a completed checkpoint, whose snapshots a click shows; the
+# savepoint button takes one and the cancel button cancels the job (weir
+# run sees it); the TaskManager and JobManager pages show their logs. A screenshot of each page is kept in
 # <build>/t/screenshots/ for a person to look at.
 . "$(dirname "$0")/lib.sh"
 
@@ -80,6 +80,13 @@ eventually js_is "Number(document.querySelector('#ck-completed').textContent) >=
 check "a completed checkpoint: $(js "document.querySelector('#ck-completed').textContent")" \
 	js_is "Number(document.querySelector('#ck-completed').textContent) >= 1 && document.querySelector('#ck-table').textContent.includes('COMPLETED')" true
 shot job
+# a checkpoint of the history, clicked: its snapshots, one per subtask
+open_ck() { click '#ck-table tr[data-status="COMPLETED"]'; js_is "document.querySelectorAll('#ck-subtasks tr').length" 9; }
+eventually open_ck
+check "clicking a checkpoint shows each subtask's snapshot ($(js "document.querySelectorAll('#ck-subtasks tr').length - 1") rows)" \
+	js_is "document.querySelectorAll('#ck-subtasks tr').length - 1" 8
+js "document.querySelector('#ck-detail').scrollIntoView()" >/dev/null
+shot checkpoint
 
 # the savepoint button, into a folder typed into its field
 el=$(post /element '{"using": "css selector", "value": "#sp-dir"}' | jq -r 'to_entries[0].value')
@@ -111,5 +118,5 @@ check "the JobManager's log says the cancel came through the REST API" \
 	js_is "document.querySelector('#jm-log').textContent.includes('cancel (REST API)')" true
 shot jobmanager
 check "a screenshot of each page is kept: $(cd "$shots" && ls t3830-*.png | tr '\n' ' ')" \
-	test "$(ls "$shots"/t3830-*.png | wc -l)" -eq 6
+	test "$(ls "$shots"/t3830-*.png | wc -l)" -eq 7
 done_testing

@@ -337,6 +337,7 @@ static int run_once(weir_env *env, const struct weir_config *cfg, bool print, co
 	free(links);
 	job.start_ns = weir_now_ns();
 	job.start_real_ns = weir_real_now_ns();
+	job.sampling = true; /* every channel was made by weir_deploy; no thread reads yet */
 	running_job = &job;
 	if (cancel_pending) /* a cancel came during plan or deploy */
 		weir_local_cancel();
@@ -573,6 +574,7 @@ int weir_run_dist(weir_env *env, const struct weir_config *cfg, struct weir_dist
 		snprintf(err, sizeof(err), "connect to the other taskmanagers: %s", weir_err_msg());
 		goto out;
 	}
+	__atomic_store_n(&job.sampling, true, __ATOMIC_RELEASE); /* after the attaches: see weir_job_sample */
 	job.start_ns = weir_now_ns();
 	watchdog_start(&dog, &job, WEIR_EXIT_STUCK, WEIR_EXIT_STUCK);
 	if (weir_sched_start(&job.sched) < 0)

@@ -21,6 +21,8 @@ static double usage(const struct weir_chan *c)
 
 int weir_job_sample(const struct job *job, uint32_t tm, struct weir_task_sample *out, int max, uint64_t *lat)
 {
+	if (!__atomic_load_n(&job->sampling, __ATOMIC_ACQUIRE))
+		return 0; /* channels still being attached */
 	uint64_t now = weir_real_now_ns();
 	int n = 0;
 	for (int s = 0; s < job->nsub && n < max; s++) {

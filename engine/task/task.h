@@ -283,6 +283,9 @@ struct job {
 	uint32_t cancelled;
 	uint64_t start_ns, end_ns;
 	uint64_t start_real_ns;		/* weir_real_now_ns at the start (metrics: a test's manual clock aside) */
+	bool sampling;			/* atomic: every channel end is in place; samplers may read them
+					 * (runtime/sample.c: in a cluster, a TaskManager's loop samples
+					 * while its job thread attaches the channels of other ones) */
 };
 
 

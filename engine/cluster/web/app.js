@@ -158,6 +158,7 @@ async function jobView(el, id) {
 	 * refresh does not take away what the user is typing */
 	if (el.dataset.job !== id) {
 		el.dataset.job = id;
+		shownCk = null;
 		el.innerHTML = `<div class="bar"><h1 id="job-name"></h1><span id="job-state"></span>
 			<button class="danger" id="cancel-btn">Cancel job</button>
 			<input type="text" id="sp-dir" value="/tmp/weir-savepoints" aria-label="savepoint folder">
@@ -181,7 +182,7 @@ async function jobView(el, id) {
 			<td class="num">${esc(wm(m['current-input-watermark']))}</td><td class="num">${num(m['state-entries'])}</td><td class="num">${num(m.timers)}</td>
 			<td class="num">${m.latency ? ms(m.latency.p50) + ' / ' + ms(m.latency.p99) : '–'}</td></tr>`;
 	}).join('');
-	const hrows = ck.history.map(c => `<tr><td class="num">${c.id}</td><td>${stateTag(c.status)}${c.is_savepoint ? ' savepoint' : ''}</td>
+	const hrows = ck.history.map(c => `<tr class="link" data-ck="${c.id}" data-status="${esc(c.status)}"><td class="num">${c.id}</td><td>${stateTag(c.status)}${c.is_savepoint ? ' savepoint' : ''}</td>
 		<td>${when(c.trigger_timestamp)}</td><td class="num">${c.end_to_end_duration === undefined ? '–' : dur(c.end_to_end_duration)}</td>
 		<td class="num">${bytes(c.state_size)}</td><td class="num">${bytes(c.persisted_data)}</td>
 		<td class="num">${c.sync_duration_max_ms === undefined ? '–' : c.sync_duration_max_ms.toFixed(2) + ' ms'}</td>
@@ -208,8 +209,33 @@ async function jobView(el, id) {
 		<table id="ck-table" style="margin-top:8px"><tr><th class="num">id</th><th>status</th><th>triggered</th><th class="num">duration</th>
 		<th class="num">size</th><th class="num">in-flight data</th><th class="num">longest sync. part</th><th>why it failed</th></tr>
 		${hrows || '<tr><td colspan="8" class="note">none yet</td></tr>'}</table>
+		<div id="ck-detail"></div>
 		<h2>Exceptions</h2><table id="exc-table"><tr><th>when</th><th class="num">attempt</th><th>what</th></tr>
 		${erows || '<tr><td colspan="3" class="note">none</td></tr>'}</table>`;
+	el.querySelectorAll('#ck-table tr[data-ck]').forEach(tr =>
+		tr.addEventListener('click', () => { shownCk = tr.dataset.ck; checkpointDetail(el, id); }));
+	if (shownCk)
+		await checkpointDetail(el, id);
+}
+
+/* The checkpoint clicked in the history: each subtask's snapshot (kept
+ * across refreshes while it stays in the history). */
+let shownCk = null;
+async function checkpointDetail(el, jid) {
+	const box = el.querySelector('#ck-detail');
+	if (!box)
+		return;
+	try {
+		const d = await api('/jobs/' + jid + '/checkpoints/details/' + shownCk);
+		const rows = (d.subtasks || []).map(t => `<tr><td>${esc(t.name)}</td><td class="num">${t.subtask}</td>
+			<td class="num">${bytes(t.state_size)}</td></tr>`).join('');
+		box.innerHTML = `<h2>Checkpoint ${d.id}: ${stateTag(d.status)} ${dur(d.end_to_end_duration)}, ${bytes(d.state_size)}</h2>
+			<table id="ck-subtasks"><tr><th>vertex</th><th class="num">subtask</th><th class="num">snapshot</th></tr>
+			${rows || '<tr><td colspan="3" class="note">no snapshots (failed or in progress)</td></tr>'}</table>`;
+	} catch (e) {
+		shownCk = null; /* gone from the history */
+		box.innerHTML = '';
+	}
 }
 
 function say(text) {
