@@ -2,8 +2,9 @@
 # t3810-local-rest: weir local --rest-port: while the job runs, its REST
 # API answers with the job and its vertices, whose record counts are the
 # job's (t/jobs/held.c emits 5000 records and holds, its sink says when it
-# has them all: no sleeps); errors as JSON; the port closes with the job;
-# a port that is taken fails the run with a message naming it.
+# has them all: no sleeps); a job with checkpoints shows its history; the
+# dashboard's files are served; errors as JSON; the port closes with the
+# job; a port that is taken fails the run with a message naming it.
 . "$(dirname "$0")/lib.sh"
 
 for c in curl jq; do
@@ -34,6 +35,35 @@ rc=0
 wait "$pid" || rc=$?
 check "the job ends well (status $rc)" test "$rc" -eq 0
 check "and its API with it" bash -c "! curl -s -o /dev/null '$api/jobs'"
+
+# a job with checkpoints: its history through the same API, and the
+# dashboard's files (the page reads these paths)
+mkdir -p "$T/o"
+"$WEIR" local "$TJOBS/ckjob.so" -p 2 --rest-port 0 --checkpoint-interval 100 --checkpoint-dir "$T/ck" \
+	-- 1000000000 5000 "$T/o" >"$T/out3" 2>"$T/err3" &
+pid3=$!
+wait_for "$T/err3" "REST API on http://"
+api3=$(sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$T/err3")
+ck_done() { get "$api3/jobs/local/checkpoints" && [ "$code" = 200 ] && jqe '.counts.completed >= 1' "$T/body"; }
+eventually ck_done
+check "/jobs/local/checkpoints: completed ones, newest first: $(jq -c '[.counts, .history[0].status]' "$T/body")" \
+	jqe '.counts.completed >= 1 and (.history | map(select(.status == "COMPLETED")) | length) >= 1' "$T/body"
+cid=$(jq -r '[.history[] | select(.status == "COMPLETED")][0].id' "$T/body")
+get "$api3/jobs/local/checkpoints/details/$cid"
+check "its details: a snapshot per subtask (8)" jqe '(.subtasks | length) == 8' "$T/body"
+get "$api3/jobs/local"
+check "the job's graph has its edges: $(jq -c '[.plan.edges[] | [.source, .target, .ship_strategy]]' "$T/body")" \
+	jqe '(.plan.edges | length) == 2 and all(.plan.edges[]; .ship_strategy == "HASH")' "$T/body"
+code=$(curl -s -o "$T/page" -w '%{http_code} %{content_type}' "$api3/")
+check "/ is the dashboard's page ($code)" bash -c "[[ '$code' == '200 text/html'* ]] && grep -q 'web/app.js' '$T/page'"
+code=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "$api3/web/app.js")
+check "and its script ($code)" bash -c "[[ '$code' == '200 text/javascript'* ]]"
+get -X PATCH "$api3/jobs/local"
+check "weir local's API does not act: PATCH is 405 ($code)" test "$code" = 405
+kill -INT "$pid3"
+rc=0
+wait "$pid3" || rc=$?
+check "the job, interrupted, ends as cancelled (status $rc)" test "$rc" -eq 130
 
 # a port that is taken: the run fails, naming it
 port=${api##*:}

@@ -4,7 +4,8 @@
 # the overview lists the running job; its page draws the graph with live
 # rates and a completed checkpoint, whose snapshots a click shows; the
 # savepoint button takes one and the cancel button cancels the job (weir
-# run sees it); the TaskManager and JobManager pages show their logs. A screenshot of each page is kept in
+# run sees it); the TaskManager and JobManager pages show their logs;
+# weir local --rest-port serves the same page for its job. A screenshot of each page is kept in
 # <build>/t/screenshots/ for a person to look at.
 . "$(dirname "$0")/lib.sh"
 
@@ -117,6 +118,21 @@ eventually js_is "(document.querySelector('#jm-log') || {}).textContent?.include
 check "the JobManager's log says the cancel came through the REST API" \
 	js_is "document.querySelector('#jm-log').textContent.includes('cancel (REST API)')" true
 shot jobmanager
+# weir local --rest-port serves the same dashboard for its one job
+mkdir -p "$T/lo"
+"$WEIR" local "$TJOBS/ckjob.so" -p 2 --rest-port 0 --checkpoint-interval 100 --checkpoint-dir "$T/lck" \
+	-- 1000000000 5000 "$T/lo" >"$T/local.out" 2>"$T/local.err" &
+lpid=$!
+wait_for "$T/local.err" "REST API on http://"
+lapi=$(sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$T/local.err")
+goto "$lapi/#/jobs/local"
+eventually js_is "document.querySelectorAll('#graph .vertex').length === 4 && Number(document.querySelector('#ck-completed').textContent) >= 1" true
+check "weir local's dashboard: its job's graph and checkpoints" \
+	js_is "document.querySelectorAll('#graph .vertex').length === 4 && document.querySelectorAll('#graph .ship').length === 2" true
+check "and no buttons (its API reads only)" js_is "document.querySelector('#cancel-btn').hidden" true
+shot local
+kill -INT "$lpid"
+wait "$lpid" || true
 check "a screenshot of each page is kept: $(cd "$shots" && ls t3830-*.png | tr '\n' ' ')" \
-	test "$(ls "$shots"/t3830-*.png | wc -l)" -eq 7
+	test "$(ls "$shots"/t3830-*.png | wc -l)" -eq 8
 done_testing

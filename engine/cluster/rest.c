@@ -3,7 +3,8 @@
  */
 #include "cluster/rest.h"
 #include "cluster/jm.h"
-#include "cluster/web.h"
+#include "runtime/ckjson.h"
+#include "metrics/web.h"
 #include "metrics/metrics.h"
 #include "net/http.h"
 #include "base/err.h"
@@ -202,98 +203,6 @@ static json_t *taskmanagers(void)
 }
 
 /* --- checkpoints and exceptions --- */
-
-static json_t *ck_record(const struct ck_record *r)
-{
-	json_t *o = json_pack("{s:I,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "id", (json_int_t)r->id, "status",
-			      r->ok ? "COMPLETED" : "FAILED", "is_savepoint", r->savepoint, "trigger_timestamp",
-			      (json_int_t)r->trigger_ms, "latest_ack_timestamp", (json_int_t)r->end_ms,
-			      "end_to_end_duration", (json_int_t)(r->duration_ns / 1000000u), "state_size",
-			      (json_int_t)r->bytes, "checkpointed_size", (json_int_t)r->bytes, "persisted_data",
-			      (json_int_t)r->inflight, "sync_duration_max_ms", (double)r->sync_max_ns / 1e6);
-	if (o && !r->ok)
-		json_object_set_new(o, "failure_message", weir_json_str(r->why));
-	return o;
-}
-
-static json_t *ck_in_progress(const struct jobrec *j)
-{
-	const struct ck_coordinator *c = &j->ck;
-	return json_pack("{s:I,s:s,s:b,s:I}", "id", (json_int_t)c->pending, "status", "IN_PROGRESS", "is_savepoint",
-			 c->savepoint, "trigger_timestamp", (json_int_t)c->pending_ms);
-}
-
-static json_t *checkpoints(const struct jobrec *j)
-{
-	const struct ck_coordinator *c = &j->ck;
-	json_t *hist = json_array();
-	json_t *latest_ok = json_null(), *latest_sp = json_null(), *latest_fail = json_null();
-	uint64_t n = c->nhistory < CK_HISTORY ? c->nhistory : CK_HISTORY;
-	double dmin = 0, dmax = 0, dsum = 0, smin = 0, smax = 0, ssum = 0;
-	int ok = 0;
-	if (j->ck_on && c->pending)
-		json_array_append_new(hist, ck_in_progress(j));
-	for (uint64_t k = 0; hist && k < n; k++) { /* newest first */
-		const struct ck_record *r = &c->history[(c->nhistory - 1 - k) % CK_HISTORY];
-		json_array_append_new(hist, ck_record(r));
-		if (r->ok && r->savepoint && json_is_null(latest_sp))
-			latest_sp = ck_record(r);
-		if (r->ok && !r->savepoint && json_is_null(latest_ok))
-			latest_ok = ck_record(r);
-		if (!r->ok && json_is_null(latest_fail))
-			latest_fail = ck_record(r);
-		if (r->ok) {
-			double d = (double)r->duration_ns / 1e6, s = (double)r->bytes;
-			dmin = ok ? (d < dmin ? d : dmin) : d;
-			dmax = ok ? (d > dmax ? d : dmax) : d;
-			smin = ok ? (s < smin ? s : smin) : s;
-			smax = ok ? (s > smax ? s : smax) : s;
-			dsum += d;
-			ssum += s;
-			ok++;
-		}
-	}
-	json_t *restored = j->restored ? json_pack("{s:I}", "id", (json_int_t)j->restored) : json_null();
-	return json_pack("{s:{s:I,s:I,s:i,s:I,s:I},s:{s:{s:f,s:f,s:f},s:{s:f,s:f,s:f}},s:{s:o,s:o,s:o,s:o},s:o}",
-			 "counts", "restored", (json_int_t)j->attempt, "total",
-			 (json_int_t)(c->completed + c->aborted + (c->pending ? 1 : 0)), "in_progress",
-			 c->pending ? 1 : 0, "completed", (json_int_t)c->completed, "failed", (json_int_t)c->aborted,
-			 "summary", "end_to_end_duration", "min", dmin, "max", dmax, "avg", ok ? dsum / ok : 0.0,
-			 "state_size", "min", smin, "max", smax, "avg", ok ? ssum / ok : 0.0, "latest", "completed",
-			 latest_ok, "savepoint", latest_sp, "failed", latest_fail, "restored", restored, "history", hist);
-}
-
-/* /jobs/:id/checkpoints/details/:cid: one of the history, with the size of
- * each subtask's snapshot. */
-static json_t *checkpoint_detail(const struct jobrec *j, const char *cid)
-{
-	const struct ck_coordinator *c = &j->ck;
-	char *end;
-	if (cid[0] < '0' || cid[0] > '9')
-		return NULL;
-	unsigned long long id = strtoull(cid, &end, 10);
-	if (*end)
-		return NULL;
-	uint64_t n = c->nhistory < CK_HISTORY ? c->nhistory : CK_HISTORY;
-	for (uint64_t k = 0; k < n; k++) {
-		const struct ck_record *r = &c->history[(c->nhistory - 1 - k) % CK_HISTORY];
-		if (r->id != id)
-			continue;
-		json_t *o = ck_record(r), *subs = json_array();
-		for (uint32_t i = 0; subs && i < r->nsizes; i++) {
-			const struct ck_size *z = &r->sizes[i];
-			const char *name = z->vertex < j->metrics.nv ? j->metrics.names[z->vertex] : "?";
-			json_array_append_new(subs, json_pack("{s:i,s:o,s:i,s:I}", "vertex", (int)z->vertex, "name",
-							      weir_json_str(name), "subtask", (int)z->index,
-							      "state_size", (json_int_t)z->size));
-		}
-		json_object_set_new(o, "subtasks", subs);
-		return o;
-	}
-	if (j->ck_on && c->pending == id)
-		return ck_in_progress(j);
-	return NULL;
-}
 
 static json_t *exceptions(const struct jobrec *j)
 {
@@ -593,13 +502,14 @@ static void job_route(const struct asker *api, struct jobrec *j, const char *res
 	}
 	if (!strcmp(rest, "/checkpoints") || !strcmp(rest, "/exceptions")) {
 		if (method(q, r, "GET"))
-			weir_json_reply(r, 200, rest[1] == 'c' ? checkpoints(j) : exceptions(j));
+			weir_json_reply(r, 200, rest[1] == 'c' ? weir_ck_history_json(&j->ck, j->ck_on, j->restored, j->attempt)
+							  : exceptions(j));
 		return;
 	}
 	if (sscanf(rest, "/checkpoints/details/%63s", sub) == 1) {
 		if (!method(q, r, "GET"))
 			return;
-		json_t *o = checkpoint_detail(j, sub);
+		json_t *o = weir_ck_detail_json(&j->ck, j->ck_on, sub, &j->metrics);
 		if (o)
 			weir_json_reply(r, 200, o);
 		else
@@ -625,34 +535,11 @@ static void job_route(const struct asker *api, struct jobrec *j, const char *res
 	weir_json_error(r, 404, "not found: %s", q->path);
 }
 
-/* The dashboard's files: public (they hold no data; what they fetch asks
- * for the token where it is needed). true when p was one. */
-static bool web_file(const struct weir_http_req *q, struct weir_http_resp *r)
-{
-	const char *p = !strcmp(q->path, "/") || !strcmp(q->path, "/index.html") ? "/web/index.html" : q->path;
-	for (const struct weir_web_file *f = weir_web_files; f->path; f++) {
-		if (strcmp(p, f->path))
-			continue;
-		if (!method(q, r, "GET"))
-			return true;
-		if (!(r->body = malloc(f->len))) {
-			weir_json_error(r, 500, "out of memory");
-			return true;
-		}
-		memcpy(r->body, f->data, f->len);
-		r->len = f->len;
-		r->status = 200;
-		r->type = f->type;
-		return true;
-	}
-	return false;
-}
-
 /* Route a request. Holding jm.lock: the state is at rest. */
 static void route(const struct asker *api, const struct weir_http_req *q, struct weir_http_resp *r)
 {
 	const char *p = q->path;
-	if (web_file(q, r))
+	if (weir_web_serve(q, r))
 		return;
 	if (api->wide && !may_act(api, q)) {
 		weir_json_error(r, 401, "this API is bound beyond loopback: every request needs the cluster's token "

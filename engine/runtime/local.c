@@ -13,6 +13,7 @@
 #include "checkpoint/coordinator.h"
 #include "checkpoint/store.h"
 #include "checkpoint/writer.h"
+#include "runtime/ckjson.h"
 #include "base/clock.h"
 #include "base/err.h"
 
@@ -106,6 +107,20 @@ uint64_t weir_local_ck_latest(struct job *job, uint64_t *when_ns, uint64_t *byte
 	*bytes = d->ck.latest_bytes;
 	pthread_mutex_unlock(&d->lock);
 	return id;
+}
+
+json_t *weir_local_ck_json(struct job *job, const char *cid, const struct weir_series *s)
+{
+	struct ck_driver *d = job->ck_driver;
+	static struct ck_coordinator none; /* no checkpoints: nothing in it */
+	const struct ck_coordinator *c = d ? &d->ck : &none;
+	if (d)
+		pthread_mutex_lock(&d->lock);
+	json_t *j = cid ? weir_ck_detail_json(c, d != NULL, cid, s)
+			: weir_ck_history_json(c, d != NULL, job->ck_restored, 0);
+	if (d)
+		pthread_mutex_unlock(&d->lock);
+	return j;
 }
 
 void weir_local_ck_stop(struct job *job)

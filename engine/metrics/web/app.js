@@ -1,5 +1,5 @@
 /*
- * engine/cluster/web/app.js - the JobManager's web dashboard: views drawn
+ * engine/metrics/web/app.js - the web dashboard (the JobManager's, and weir local's): views drawn
  * from the REST API (engine/cluster/rest.h), refreshed every second.
  *
  * Routes (the URL's fragment): #/ the cluster and its jobs, #/jobs/ID a
@@ -172,6 +172,9 @@ async function jobView(el, id) {
 	el.querySelector('#job-state').dataset.state = job.state;
 	el.querySelector('#cancel-btn').disabled = !isLive;
 	el.querySelector('#savepoint-btn').disabled = !isLive;
+	/* weir local's API reads only: no buttons there */
+	for (const b of ['#cancel-btn', '#savepoint-btn', '#sp-dir'])
+		el.querySelector(b).hidden = job.jid === 'local';
 	const vrows = job.vertices.map(v => {
 		const m = v.metrics || {};
 		return `<tr><td>${esc(v.id)}</td><td>${esc(v.name)}</td><td class="num">${v.parallelism}</td>
@@ -303,7 +306,7 @@ async function show() {
 	let m;
 	document.querySelectorAll('header a').forEach(a => a.classList.toggle('on', a.getAttribute('href') === h));
 	try {
-		if ((m = h.match(/^#\/jobs\/(\d+)$/)))
+		if ((m = h.match(/^#\/jobs\/([\w-]+)$/)))
 			await jobView(el, m[1]);
 		else {
 			delete el.dataset.job;
