@@ -2,8 +2,8 @@
  * against figures worked out by hand: base/histo.h's buckets (ordered,
  * every value within 12.5 % of its bucket's middle), a series' rates
  * (records and time shares over the gap between two samples; none across
- * a restart), latency quantiles from histograms, and Prometheus label
- * escaping. */
+ * a restart), latency quantiles from histograms, watermark lag, and
+ * Prometheus label escaping. */
 #include "tap.h"
 #include "metrics/metrics.h"
 #include "base/histo.h"
@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void buckets(void)
 {
@@ -95,6 +96,31 @@ static void rates(void)
 	weir_series_free(&s);
 }
 
+static void lag(void)
+{
+	struct weir_series s;
+	const char *names[] = { "win" };
+	uint32_t par[] = { 1 };
+	weir_series_init(&s, 1, names, par);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	struct weir_task_sample t = at(0, 0, 1000, 0, 0, 0);
+	t.wm_in = now_ms - 5000;
+	weir_series_add(&s, &t);
+	json_t *j = weir_metrics_vertex_json(&s, 0);
+	double l = json_number_value(json_object_get(j, "watermark-lag"));
+	ok(l >= 5000 && l < 65000, "a wall-clock watermark 5 s old: lag %.0f ms", l);
+	json_decref(j);
+	t = at(0, 0, 2000, 0, 0, 0);
+	t.wm_in = 12345; /* event time that is not wall-clock time */
+	weir_series_add(&s, &t);
+	j = weir_metrics_vertex_json(&s, 0);
+	ok(!json_object_get(j, "watermark-lag"), "a watermark that is not wall-clock time has no lag");
+	json_decref(j);
+	weir_series_free(&s);
+}
+
 static void labels(void)
 {
 	char *text = NULL;
@@ -110,6 +136,7 @@ int main(void)
 {
 	buckets();
 	rates();
+	lag();
 	labels();
 	done_testing();
 	return tap_failures() ? 1 : 0;

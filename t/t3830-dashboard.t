@@ -27,7 +27,7 @@ trap cleanup EXIT
 run_weir cluster start --taskmanagers 2 --slots 2
 check "cluster starts (status $rc)" test "$rc" -eq 0
 mkdir -p "$T/o"
-"$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 200 --checkpoint-dir "$T/ck" -- 1000000000 5000 "$T/o" \
+"$WEIR" run "$TJOBS/ckjob.so" -p 2 --checkpoint-interval 500 --checkpoint-dir "$T/ck" -- 1000000000 5000 "$T/o" \
 	>"$T/run.out" 2>"$T/run.err" &
 run_pid=$!
 run_weir cluster dashboard
@@ -82,7 +82,7 @@ check "a completed checkpoint: $(js "document.querySelector('#ck-completed').tex
 	js_is "Number(document.querySelector('#ck-completed').textContent) >= 1 && document.querySelector('#ck-table').textContent.includes('COMPLETED')" true
 shot job
 # a checkpoint of the history, clicked: its snapshots, one per subtask
-open_ck() { click '#ck-table tr[data-status="COMPLETED"]'; js_is "document.querySelectorAll('#ck-subtasks tr').length" 9; }
+open_ck() { click '#ck-table tr[data-status="COMPLETED"]'; js_is "document.querySelectorAll('#ck-subtasks tr').length > 1" true; }
 eventually open_ck
 check "clicking a checkpoint shows each subtask's snapshot ($(js "document.querySelectorAll('#ck-subtasks tr').length - 1") rows)" \
 	js_is "document.querySelectorAll('#ck-subtasks tr').length - 1" 8

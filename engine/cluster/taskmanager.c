@@ -376,7 +376,9 @@ static void report_metrics(void)
 	last_ns = now;
 	for (int i = 0; i < MAX_TM_JOBS; i++) {
 		struct tmjob *j = tm.jobs[i];
-		if (j && j->samples && j->start == 1 && !j->finished)
+		/* (j->start is the loop's; a job whose subtasks are gone samples
+		 * nothing: weir_run_dist_sample finds it unregistered) */
+		if (j && j->samples && j->start == 1)
 			send_metrics(j->id, j->samples,
 				     weir_run_dist_sample(&j->dist, j->samples, (int)j->dist.nsubtasks, j->lat));
 	}

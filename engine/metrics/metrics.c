@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BASE_GAP_NS 1000000000ull	/* rates over a second or more */
 
@@ -189,6 +190,18 @@ struct weir_task_rates weir_series_rates(const struct weir_series *s, uint32_t i
 
 /* --- JSON --- */
 
+/* Event time that reads as milliseconds since 1970 after September 2001:
+ * how far the watermark is behind the wall clock (ms); NAN for any other
+ * (a job whose timestamps are not wall-clock time has no lag to show). */
+static double wm_lag(int64_t wm)
+{
+	if (wm == WEIR_METRICS_NO_WM || wm < 1000000000000ll)
+		return NAN;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 - (double)wm;
+}
+
 static json_t *wm_value(int64_t wm)
 {
 	return wm == WEIR_METRICS_NO_WM ? json_null() : json_integer((json_int_t)wm);
@@ -212,6 +225,8 @@ static json_t *metrics_obj(const struct weir_task_sample *c, const struct weir_t
 	json_object_set_new(o, "out-pool-usage", json_real(c->out_pool));
 	json_object_set_new(o, "current-input-watermark", wm_value(wm_in));
 	json_object_set_new(o, "current-output-watermark", wm_value(wm_out));
+	if (!isnan(wm_lag(wm_in)))
+		json_object_set_new(o, "watermark-lag", json_real(wm_lag(wm_in)));
 	if (r->valid) {
 		json_object_set_new(o, "read-records-per-second", json_real(r->records_in));
 		json_object_set_new(o, "write-records-per-second", json_real(r->records_out));
@@ -368,6 +383,7 @@ static double f_idle(const struct weir_task_sample *c, const struct weir_task_ra
 static double f_abusy(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)(c->busy_ns / 1000000u); }
 static double f_abp(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)(c->backpressured_ns / 1000000u); }
 static double f_wmi(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->wm_in == WEIR_METRICS_NO_WM ? NAN : (double)c->wm_in; }
+static double f_wml(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return wm_lag(c->wm_in); }
 static double f_wmo(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return c->wm_out == WEIR_METRICS_NO_WM ? NAN : (double)c->wm_out; }
 static double f_state(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->state_entries; }
 static double f_timers(const struct weir_task_sample *c, const struct weir_task_rates *r) { (void)r; return (double)c->timers; }
@@ -391,6 +407,7 @@ static const struct figure figures[] = {
 	{ "accumulatedBusyTime", "accumulatedBusyTime", "counter", "Milliseconds the task worked since its attempt began.", f_abusy },
 	{ "accumulatedBackPressuredTime", "accumulatedBackPressuredTime", "counter", "Milliseconds the task was backpressured.", f_abp },
 	{ "currentInputWatermark", "currentInputWatermark", "gauge", "The task's input watermark (ms).", f_wmi },
+	{ "watermarkLag", "watermarkLag", "gauge", "Milliseconds the input watermark is behind the wall clock (event time in ms since 1970 only).", f_wml },
 	{ "currentOutputWatermark", "currentOutputWatermark", "gauge", "The watermark of the task's last operator (ms).", f_wmo },
 	{ "stateEntries", "stateEntries", "gauge", "Entries of keyed state the task holds.", f_state },
 	{ "timersPending", "timersPending", "gauge", "Timers the task has pending.", f_timers },

@@ -221,8 +221,9 @@ async function jobView(el, id) {
 		await checkpointDetail(el, id);
 }
 
-/* The checkpoint clicked in the history: each subtask's snapshot (kept
- * across refreshes while it stays in the history). */
+/* The checkpoint clicked in the history: each subtask's snapshot (fetched
+ * again at each refresh while it stays in the history, then left as it
+ * was). */
 let shownCk = null;
 async function checkpointDetail(el, jid) {
 	const box = el.querySelector('#ck-detail');
@@ -236,8 +237,7 @@ async function checkpointDetail(el, jid) {
 			<table id="ck-subtasks"><tr><th>vertex</th><th class="num">subtask</th><th class="num">snapshot</th></tr>
 			${rows || '<tr><td colspan="3" class="note">no snapshots (failed or in progress)</td></tr>'}</table>`;
 	} catch (e) {
-		shownCk = null; /* gone from the history */
-		box.innerHTML = '';
+		shownCk = null; /* gone from the history: what was shown stays, not refreshed */
 	}
 }
 
