@@ -722,10 +722,6 @@ static enum weir_step step_inputs(struct subtask *st)
 
 static enum weir_step step(struct subtask *st);
 
-/* A step, marked: this thread steps st (weir_cur_st, for the crash
- * handlers) in its head operator unless a call further down marks
- * another (st->cur_op, for them and the watchdog); unmarked after. Nested
- * steps (weir_worker_help) put the outer mark back. */
 /* The gauges other threads read (task.h): a few plain stores a step. */
 static void publish_gauges(struct subtask *st)
 {
@@ -742,6 +738,10 @@ static void publish_gauges(struct subtask *st)
 	__atomic_store_n(&st->m_timers, timers, __ATOMIC_RELAXED);
 }
 
+/* A step, marked: this thread steps st (weir_cur_st, for the crash
+ * handlers) in its head operator unless a call further down marks
+ * another (st->cur_op, for them and the watchdog); unmarked after. Nested
+ * steps (weir_worker_help) put the outer mark back. */
 enum weir_step weir_subtask_step(struct weir_task *t)
 {
 	struct subtask *st = (struct subtask *)t;
