@@ -752,8 +752,12 @@ enum weir_step weir_subtask_step(struct weir_task *t)
 	weir_cur_st = st;
 	weir_mark_op(st, &st->ops[0]);
 	enum weir_step r = step(st);
-	if (!st->job->cfg.no_metrics)
+	/* the gauges every 16 busy steps, and whenever the task goes idle (a
+	 * sampler reads them once a second: they are never older than that) */
+	if (!st->job->cfg.no_metrics && (r != WEIR_STEP_BUSY || ++st->m_steps >= 16)) {
+		st->m_steps = 0;
 		publish_gauges(st);
+	}
 	weir_mark_op(st, NULL);
 	weir_cur_st = was;
 	return r;

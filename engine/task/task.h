@@ -174,6 +174,7 @@ struct subtask {
 	uint64_t m_state;		/* keyed state entries (and reduce's) */
 	uint64_t m_timers;		/* timers pending */
 	uint64_t m_align_ns;		/* the last checkpoint's alignment here, first barrier to last */
+	uint32_t m_steps;		/* steps since the gauges were last stored */
 	uint64_t align_start_ns;	/* when the alignment under way began */
 	/* latency tracking (cfg.latency_interval_ms): a source's next marker
 	 * (monotonic ns), which output channel the next marker takes, and a
