@@ -98,6 +98,13 @@ eventually() {
 	done
 }
 
+# local_api ERRFILE: the address weir local --rest-port says on its stderr
+# (written into ERRFILE), once it is said: "http://127.0.0.1:PORT"
+local_api() {
+	wait_for "$1" "REST API on http://" &&
+		sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$1"
+}
+
 # free_port: a TCP port on 127.0.0.1 that no one listens on now (for a
 # server that cannot be told to pick one itself and say which)
 free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'; }

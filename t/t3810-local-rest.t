@@ -15,8 +15,7 @@ get() { code=$(curl -s -o "$T/body" -w '%{http_code}' "$@"); }
 
 "$WEIR" local "$TJOBS/held.so" -p 1 --rest-port 0 -- 5000 "$T/gate" "$T/ready" >"$T/out" 2>"$T/err" &
 pid=$!
-wait_for "$T/err" "REST API on http://"
-api=$(sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$T/err")
+api=$(local_api "$T/err")
 check "the address is said on stderr: '$api'" test -n "$api"
 wait_for "$T/ready" "ready"
 get "$api/jobs"
@@ -42,8 +41,7 @@ mkdir -p "$T/o"
 "$WEIR" local "$TJOBS/ckjob.so" -p 2 --rest-port 0 --checkpoint-interval 100 --checkpoint-dir "$T/ck" \
 	-- 1000000000 5000 "$T/o" >"$T/out3" 2>"$T/err3" &
 pid3=$!
-wait_for "$T/err3" "REST API on http://"
-api3=$(sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$T/err3")
+api3=$(local_api "$T/err3")
 ck_done() { get "$api3/jobs/local/checkpoints" && [ "$code" = 200 ] && jqe '.counts.completed >= 1' "$T/body"; }
 eventually ck_done
 check "/jobs/local/checkpoints: completed ones, newest first: $(jq -c '[.counts, .history[0].status]' "$T/body")" \
@@ -69,8 +67,8 @@ check "the job, interrupted, ends as cancelled (status $rc)" test "$rc" -eq 130
 port=${api##*:}
 "$WEIR" local "$TJOBS/held.so" -p 1 --rest-port 0 -- 5 "$T/gate2" "$T/ready2" >"$T/out2" 2>"$T/err2" &
 pid2=$!
-wait_for "$T/err2" "REST API on http://"
-port2=$(sed -n 's|^weir: REST API on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$T/err2")
+port2=$(local_api "$T/err2")
+port2=${port2##*:}
 run_weir local "$TJOBS/held.so" -p 1 --rest-port "$port2" -- 5 "$T/gate2"
 check "a taken port fails the run (status $rc)" test "$rc" -eq 1
 check "naming the API and the port: $(tail -1 "$T/err")" grep -q "REST API (--rest-port).*127.0.0.1:$port2" "$T/err"

@@ -123,8 +123,7 @@ mkdir -p "$T/lo"
 "$WEIR" local "$TJOBS/ckjob.so" -p 2 --rest-port 0 --checkpoint-interval 100 --checkpoint-dir "$T/lck" \
 	-- 1000000000 5000 "$T/lo" >"$T/local.out" 2>"$T/local.err" &
 lpid=$!
-wait_for "$T/local.err" "REST API on http://"
-lapi=$(sed -n 's|^weir: REST API on \(http://127\.0\.0\.1:[0-9]*\)/$|\1|p' "$T/local.err")
+lapi=$(local_api "$T/local.err")
 goto "$lapi/#/jobs/local"
 eventually js_is "document.querySelectorAll('#graph .vertex').length === 4 && Number(document.querySelector('#ck-completed').textContent) >= 1" true
 check "weir local's dashboard: its job's graph and checkpoints" \

@@ -491,13 +491,7 @@ static void job_route(const struct asker *api, struct jobrec *j, const char *res
 	if (!strncmp(rest, "/vertices/", 10)) {
 		if (!method(q, r, "GET"))
 			return;
-		int status;
-		const char *why;
-		json_t *o = weir_metrics_vertex_route(&j->metrics, rest + 10, now_ms(), tm_host, NULL, &status, &why);
-		if (o)
-			weir_json_reply(r, status, o);
-		else
-			weir_json_error(r, status, "%s: %s", why, q->path);
+		weir_metrics_vertex_reply(r, q->path, &j->metrics, rest + 10, now_ms(), tm_host, NULL);
 		return;
 	}
 	if (!strcmp(rest, "/checkpoints") || !strcmp(rest, "/exceptions")) {
@@ -589,9 +583,8 @@ static void route(const struct asker *api, const struct weir_http_req *q, struct
 		return;
 	}
 	if (!strncmp(p, "/taskmanagers/", 14)) {
-		char *end;
-		const char *id = p + 14;
-		unsigned long n = id[0] >= '0' && id[0] <= '9' ? strtoul(id, &end, 10) : (end = (char *)id, ~0ul);
+		char *end = (char *)p + 14;
+		unsigned long n = *end >= '0' && *end <= '9' ? strtoul(end, &end, 10) : ULONG_MAX;
 		const struct tmrec *t = n <= UINT32_MAX ? tm_by_id((uint32_t)n) : NULL;
 		if (!t || (*end && strcmp(end, "/logs"))) {
 			weir_json_error(r, 404, "%s: %s", t ? "not found" : "no such taskmanager", p);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,29 +453,30 @@ json_t *weir_metrics_aggregated(const struct weir_series *s, uint32_t v)
 	return a;
 }
 
-json_t *weir_metrics_vertex_route(const struct weir_series *s, const char *sub, uint64_t now_ms,
-				  const char *(*host)(uint32_t tm, void *arg), void *arg, int *status, const char **why)
+void weir_metrics_vertex_reply(struct weir_http_resp *r, const char *path, const struct weir_series *s,
+			       const char *sub, uint64_t now_ms, const char *(*host)(uint32_t tm, void *arg),
+			       void *arg)
 {
 	char *end;
-	*status = 404;
-	*why = "no such vertex";
-	if (sub[0] < '0' || sub[0] > '9')
-		return NULL;
-	unsigned long v = strtoul(sub, &end, 10);
-	if (v >= s->nv)
-		return NULL;
-	*why = "no such path";
-	*status = 200;
+	unsigned long v = sub[0] >= '0' && sub[0] <= '9' ? strtoul(sub, &end, 10) : ULONG_MAX;
+	if (v >= s->nv) {
+		weir_json_error(r, 404, "no such vertex: %s", path);
+		return;
+	}
+	json_t *j;
 	if (!*end)
-		return weir_metrics_vertex_detail(s, (uint32_t)v, now_ms, host, arg);
-	if (!strcmp(end, "/backpressure"))
-		return weir_metrics_backpressure(s, (uint32_t)v, now_ms);
-	if (!strcmp(end, "/watermarks"))
-		return weir_metrics_watermarks(s, (uint32_t)v);
-	if (!strcmp(end, "/subtasks/metrics"))
-		return weir_metrics_aggregated(s, (uint32_t)v);
-	*status = 404;
-	return NULL;
+		j = weir_metrics_vertex_detail(s, (uint32_t)v, now_ms, host, arg);
+	else if (!strcmp(end, "/backpressure"))
+		j = weir_metrics_backpressure(s, (uint32_t)v, now_ms);
+	else if (!strcmp(end, "/watermarks"))
+		j = weir_metrics_watermarks(s, (uint32_t)v);
+	else if (!strcmp(end, "/subtasks/metrics"))
+		j = weir_metrics_aggregated(s, (uint32_t)v);
+	else {
+		weir_json_error(r, 404, "no such path: %s", path);
+		return;
+	}
+	weir_json_reply(r, 200, j); /* NULL: out of memory, a 500 */
 }
 
 void weir_json_reply(struct weir_http_resp *r, int status, json_t *j)

@@ -106,11 +106,13 @@ json_t *weir_metrics_watermarks(const struct weir_series *s, uint32_t v);
  * avg and sum over the subtasks. */
 json_t *weir_metrics_aggregated(const struct weir_series *s, uint32_t v);
 
-/* GET <job>/vertices/<sub>: sub is "<vid>", or "<vid>/backpressure",
- * "<vid>/watermarks", "<vid>/subtasks/metrics". The answer, or NULL with
- * *status 404 (unknown vertex or path; *why says which). */
-json_t *weir_metrics_vertex_route(const struct weir_series *s, const char *sub, uint64_t now_ms,
-				  const char *(*host)(uint32_t tm, void *arg), void *arg, int *status, const char **why);
+/* Answer GET <path>, which ends in /vertices/<sub>: sub is "<vid>", or
+ * "<vid>/backpressure", "<vid>/watermarks", "<vid>/subtasks/metrics"; 404
+ * naming an unknown vertex or path. */
+struct weir_http_resp;
+void weir_metrics_vertex_reply(struct weir_http_resp *r, const char *path, const struct weir_series *s,
+			       const char *sub, uint64_t now_ms, const char *(*host)(uint32_t tm, void *arg),
+			       void *arg);
 
 /* A response of j's text (j is released; 500 when it cannot be made). */
 struct weir_http_resp;

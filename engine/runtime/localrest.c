@@ -138,13 +138,7 @@ static void on_request(void *arg, const struct weir_http_req *q, struct weir_htt
 		else
 			weir_json_error(r, 404, "no checkpoint %s in the history", p + 32);
 	} else {
-		int status;
-		const char *why;
-		json_t *j = weir_metrics_vertex_route(&lr->series, p + 21, wall_ms(), NULL, NULL, &status, &why);
-		if (j)
-			weir_json_reply(r, status, j);
-		else
-			weir_json_error(r, status, "%s: %s", why, p);
+		weir_metrics_vertex_reply(r, p, &lr->series, p + 21, wall_ms(), NULL, NULL);
 	}
 }
 
